@@ -1,0 +1,40 @@
+# shipstream — the front door.  `make up` and `make test` are all a newcomer needs.
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all build deps test test-unit bench up down status logs clean
+
+all: build
+
+deps:
+	@deploy/local/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+# Unit tests (normal + ASan/UBSan), integration tests against a real
+# PostgreSQL and Kafka started for the run, fuzz drivers for a bounded time.
+test: deps
+	@tests/run.sh
+
+bench: build
+	@bench/run.sh
+
+up: build
+	@deploy/local/stack.sh up
+
+down:
+	@deploy/local/stack.sh down
+
+status:
+	@deploy/local/stack.sh status
+
+logs:
+	@deploy/local/stack.sh logs
+
+clean:
+	@-deploy/local/stack.sh down >/dev/null 2>&1
+	rm -rf $(BUILD) $(BUILD_ASAN) build-fuzz .run bench/results

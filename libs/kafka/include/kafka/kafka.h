@@ -1,0 +1,129 @@
+/* Kafka producer and consumer on librdkafka, configured the shipstream way:
+ * KAFKA_BOOTSTRAP_SERVERS, plus every other KAFKA_* variable passed through
+ * to librdkafka (KAFKA_LINGER_MS -> linger.ms); KAFKA_TOPIC_PREFIX and
+ * KAFKA_GROUP_ID are ours and never passed through. */
+#ifndef SS_KAFKA_KAFKA_H
+#define SS_KAFKA_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+#define SS_KAFKA_DEFAULT_BOOTSTRAP "localhost:9092"
+
+/* Applies every pass-through KAFKA_* variable of the environment to conf.
+ * Returns 0, or -1 with errstr naming the variable
+ * ("KAFKA_LINGER_MS=abc: Invalid value for configuration property ..."). */
+int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* ---- producer ---- */
+
+typedef struct ss_kafka_producer ss_kafka_producer_t;
+
+typedef struct {
+    const char *bootstrap;     /* required */
+    const char *client_id;     /* e.g. "shipstream-gateway" */
+    /* key/value pairs applied after the defaults and before the environment,
+     * NULL-terminated; may be NULL.  E.g. {"linger.ms", "5", NULL}. */
+    const char *const *overrides;
+} ss_kafka_producer_opts_t;
+
+/* Creates an idempotent producer (enable.idempotence=true, acks=all) with a
+ * background thread serving delivery reports.  Counts deliveries in the
+ * metrics kafka_produced_total / kafka_delivery_failed_total{topic}. */
+ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
+                                           char *errstr, size_t errstr_size);
+
+typedef struct {
+    const char *name;
+    const void *value;
+    size_t size;
+} ss_kafka_header_t;
+
+/* One message's delivery, for callers that wait for it (webhook receiver). */
+typedef struct ss_kafka_delivery ss_kafka_delivery_t;
+
+/* Enqueues one message (payload and key are copied).  When wait is non-NULL
+ * *wait receives a handle to pass to ss_kafka_delivery_wait (exactly once).
+ * On a full local queue it polls and retries for up to 1 s.
+ * Returns 0, or -1 with errstr (queue still full, unknown topic...). */
+int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic,
+                           const void *key, size_t keylen,
+                           const void *value, size_t valuelen,
+                           const ss_kafka_header_t *headers, size_t nheaders,
+                           ss_kafka_delivery_t **wait,
+                           char *errstr, size_t errstr_size);
+
+/* Waits up to timeout_ms for the broker's acknowledgement and releases d.
+ * Returns 0 when delivered, -1 when delivery failed (errstr), -2 on timeout
+ * (the message may still be delivered later; d is released anyway). */
+int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms,
+                           char *errstr, size_t errstr_size);
+
+/* Messages not yet acknowledged. */
+int ss_kafka_producer_outq_len(ss_kafka_producer_t *p);
+
+/* Non-zero when at least one broker connection is up (for /ready). */
+int ss_kafka_producer_connected(ss_kafka_producer_t *p);
+
+/* Flushes for up to timeout_ms, logs how many messages were left, destroys.
+ * Returns the number of messages that were not delivered. NULL is a no-op. */
+int ss_kafka_producer_close(ss_kafka_producer_t *p, int timeout_ms);
+
+rd_kafka_t *ss_kafka_producer_handle(ss_kafka_producer_t *p);
+
+/* ---- consumer ---- */
+
+typedef struct ss_kafka_consumer ss_kafka_consumer_t;
+
+/* Called on rebalance with the partitions being assigned.  The callback may
+ * set each element's .offset (e.g. from PostgreSQL); RD_KAFKA_OFFSET_INVALID
+ * leaves it to the committed offset / auto.offset.reset.  Return 0, or -1 to
+ * retry the assignment later (the consumer pauses until it succeeds). */
+typedef int (*ss_kafka_assign_fn)(void *ud, rd_kafka_topic_partition_list_t *parts);
+
+/* Called before partitions are taken away: finish or roll back work on them. */
+typedef void (*ss_kafka_revoke_fn)(void *ud, const rd_kafka_topic_partition_list_t *parts);
+
+typedef struct {
+    const char *bootstrap;
+    const char *group_id;
+    const char *client_id;
+    const char *const *topics;   /* full names */
+    size_t ntopics;
+    ss_kafka_assign_fn on_assign;
+    ss_kafka_revoke_fn on_revoke;
+    void *ud;
+    const char *const *overrides; /* NULL-terminated key/value pairs, or NULL */
+} ss_kafka_consumer_opts_t;
+
+/* Creates a group consumer with manual offsets (enable.auto.commit=false,
+ * enable.auto.offset.store=false, auto.offset.reset=earliest, eager
+ * range/roundrobin assignment) and subscribes. */
+ss_kafka_consumer_t *ss_kafka_consumer_new(const ss_kafka_consumer_opts_t *opts,
+                                           char *errstr, size_t errstr_size);
+
+/* Returns the next message (caller destroys with rd_kafka_message_destroy),
+ * or NULL on timeout.  Messages whose err is set are returned too (caller
+ * decides); partition EOF is never returned. */
+rd_kafka_message_t *ss_kafka_consumer_poll(ss_kafka_consumer_t *c, int timeout_ms);
+
+/* Commits offsets (next offset to read) to Kafka.  async: fire and forget. */
+int ss_kafka_consumer_commit(ss_kafka_consumer_t *c,
+                             const rd_kafka_topic_partition_list_t *offsets, int async,
+                             char *errstr, size_t errstr_size);
+
+/* Moves a partition to offset (used to re-read after a rolled-back batch). */
+int ss_kafka_consumer_seek(ss_kafka_consumer_t *c, const char *topic, int32_t partition,
+                           int64_t offset, char *errstr, size_t errstr_size);
+
+/* Pauses / resumes every assigned partition. */
+int ss_kafka_consumer_pause_all(ss_kafka_consumer_t *c);
+int ss_kafka_consumer_resume_all(ss_kafka_consumer_t *c);
+
+/* Leaves the group cleanly and destroys. NULL is a no-op. */
+void ss_kafka_consumer_close(ss_kafka_consumer_t *c);
+
+rd_kafka_t *ss_kafka_consumer_handle(ss_kafka_consumer_t *c);
+
+#endif
