@@ -5,6 +5,7 @@
 #define SS_COMMON_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum { SS_LOG_DEBUG = 0, SS_LOG_INFO, SS_LOG_WARN, SS_LOG_ERROR } ss_log_level_t;
 
