@@ -1,0 +1,377 @@
+#include "http/server.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/sstime.h"
+#include "common/util.h"
+
+#define SS_HTTP_MAX_ROUTES 64
+
+typedef struct {
+    ss_http_t *h;
+    ss_http_handler_fn fn;
+    void *ud;
+    char label[64];
+    ss_histogram_t *latency;
+} route_t;
+
+struct ss_http {
+    struct mg_context *ctx;
+    ss_http_opts_t opts;
+    char service[64];
+    route_t routes[SS_HTTP_MAX_ROUTES];
+    size_t nroutes;
+};
+
+static void count_request(const char *label, int status, double seconds, ss_histogram_t *lat) {
+    char labels[160];
+    snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", label, status);
+    ss_counter_inc(ss_counter("http_requests_total", "HTTP requests by route and status", labels));
+    if (lat)
+        ss_histogram_observe(lat, seconds);
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata) {
+    route_t *r = cbdata;
+    char rid[96];
+    ss_http_request_id(conn, rid, sizeof rid);
+    ss_log_set_request_id(rid);
+    int64_t t0 = ss_time_mono_usec();
+    int status = r->fn(conn, r->ud);
+    count_request(r->label, status, (double)(ss_time_mono_usec() - t0) / 1e6, r->latency);
+    ss_log_set_request_id(NULL);
+    return status > 0 ? status : 500;
+}
+
+static int handle_health(struct mg_connection *conn, void *ud) {
+    (void)ud;
+    static const char body[] = "{\"status\":\"ok\"}";
+    return ss_http_send_json(conn, 200, body, sizeof body - 1, NULL);
+}
+
+static int handle_ready(struct mg_connection *conn, void *ud) {
+    ss_http_t *h = ud;
+    char why[512] = "";
+    if (h->opts.ready && h->opts.ready(h->opts.ready_ud, why, sizeof why) != 0) {
+        ss_buf_t b = {0};
+        ss_buf_append(&b, "{\"status\":\"unavailable\",\"error\":{\"code\":\"not_ready\",\"message\":", 63);
+        ss_buf_append_json_str(&b, why[0] ? why : "a dependency is unavailable");
+        ss_buf_append(&b, "}}", 2);
+        int st = ss_http_send_json(conn, 503, b.data, b.len, NULL);
+        ss_buf_free(&b);
+        return st;
+    }
+    static const char body[] = "{\"status\":\"ready\"}";
+    return ss_http_send_json(conn, 200, body, sizeof body - 1, NULL);
+}
+
+static int handle_metrics(struct mg_connection *conn, void *ud) {
+    (void)ud;
+    size_t len = 0;
+    char *text = ss_metrics_render(&len);
+    if (!text)
+        return ss_http_send_error(conn, 500, "internal", "out of memory");
+    mg_printf(conn,
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+              "Content-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+              len);
+    mg_write(conn, text, len);
+    free(text);
+    return 200;
+}
+
+/* civetweb's own errors (no handler: 404; bad request; ...) get our JSON body. */
+static int on_http_error(struct mg_connection *conn, int status, const char *msg) {
+    const char *code = status == 404 ? "not_found" : status == 405 ? "method_not_allowed"
+                       : status == 413 ? "payload_too_large" : status >= 500 ? "internal"
+                       : "bad_request";
+    ss_http_send_error(conn, status, code, status == 404 ? "no such endpoint" : (msg ? msg : "error"));
+    return 0;
+}
+
+static void *on_init_thread(const struct mg_context *ctx, int thread_type) {
+    ss_http_t *h = mg_get_user_data(ctx);
+    if (thread_type == 1 && h && h->opts.thread_init) /* 1: worker thread */
+        h->opts.thread_init();
+    return NULL;
+}
+
+static void on_exit_thread(const struct mg_context *ctx, int thread_type, void *p) {
+    (void)p;
+    ss_http_t *h = mg_get_user_data(ctx);
+    if (thread_type == 1 && h && h->opts.thread_exit)
+        h->opts.thread_exit();
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message) {
+    (void)conn;
+    ss_log(SS_LOG_WARN, "http: %s", message);
+    return 1;
+}
+
+ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr_size) {
+    static int lib_ready;
+    if (!lib_ready) {
+        mg_init_library(0);
+        lib_ready = 1;
+    }
+    ss_http_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    h->opts = *opts;
+    snprintf(h->service, sizeof h->service, "%s", opts->service ? opts->service : "shipstream");
+    h->opts.service = h->service;
+
+    char threads[16], timeout[16];
+    snprintf(threads, sizeof threads, "%d", opts->num_threads > 0 ? opts->num_threads : 16);
+    snprintf(timeout, sizeof timeout, "%d",
+             opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
+    const char *options[] = {
+        "listening_ports", opts->listen,
+        "num_threads", threads,
+        "request_timeout_ms", timeout,
+        "enable_keep_alive", "yes",
+        "keep_alive_timeout_ms", "30000",
+        "max_request_size", "16384", /* request line + headers */
+        "listen_backlog", "1024",
+        "tcp_nodelay", "1",
+        NULL, NULL,
+    };
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.http_error = on_http_error;
+    cb.init_thread = on_init_thread;
+    cb.exit_thread = on_exit_thread;
+    cb.log_message = on_log_message;
+
+    struct mg_init_data init = {.callbacks = &cb, .user_data = h, .configuration_options = options};
+    struct mg_error_data err = {0};
+    char ebuf[256] = "";
+    err.text = ebuf;
+    err.text_buffer_size = sizeof ebuf;
+    h->ctx = mg_start2(&init, &err);
+    if (!h->ctx) {
+        snprintf(errstr, errstr_size, "cannot listen on %s: %s", opts->listen,
+                 ebuf[0] ? ebuf : "unknown error");
+        free(h);
+        return NULL;
+    }
+    ss_http_route(h, "/health$", "/health", handle_health, NULL);
+    ss_http_route(h, "/ready$", "/ready", handle_ready, h);
+    ss_http_route(h, "/metrics$", "/metrics", handle_metrics, NULL);
+    ss_log_kv(SS_LOG_INFO, "http listening", "listen", opts->listen, "threads", threads, NULL);
+    return h;
+}
+
+void ss_http_route(ss_http_t *h, const char *uri, const char *route_label, ss_http_handler_fn fn,
+                   void *ud) {
+    if (h->nroutes == SS_HTTP_MAX_ROUTES) {
+        ss_log(SS_LOG_ERROR, "http: too many routes, %s not registered", uri);
+        return;
+    }
+    route_t *r = &h->routes[h->nroutes++];
+    r->h = h;
+    r->fn = fn;
+    r->ud = ud;
+    snprintf(r->label, sizeof r->label, "%s", route_label ? route_label : uri);
+    char labels[96];
+    snprintf(labels, sizeof labels, "route=\"%s\"", r->label);
+    r->latency = ss_histogram("http_request_duration_seconds", "HTTP request latency by route",
+                              labels, NULL, 0);
+    mg_set_request_handler(h->ctx, uri, dispatch, r);
+}
+
+void ss_http_stop(ss_http_t *h) {
+    if (!h)
+        return;
+    mg_stop(h->ctx);
+    free(h);
+}
+
+int ss_http_read_body(struct mg_connection *conn, size_t max, char **out, size_t *len) {
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    *out = NULL;
+    *len = 0;
+    if (ri->content_length > 0 && (unsigned long long)ri->content_length > max)
+        return -2;
+    size_t cap = ri->content_length > 0 ? (size_t)ri->content_length + 1 : 4096;
+    if (cap > max + 1)
+        cap = max + 1;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -1;
+    size_t n = 0;
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (n >= max) {
+                /* Chunked body past the limit: probe for one more byte. */
+                char probe;
+                int r = mg_read(conn, &probe, 1);
+                if (r > 0) {
+                    free(buf);
+                    return -2;
+                }
+                break;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                return -1;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        int r = mg_read(conn, buf + n, cap - 1 - n);
+        if (r < 0) {
+            free(buf);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (ri->content_length > 0 && n != (size_t)ri->content_length) {
+        free(buf); /* client went away mid-body */
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static const char *reason(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+int ss_http_send_json(struct mg_connection *conn, int status, const char *json, size_t len,
+                      const char *extra_headers) {
+    const char *rid = ss_log_request_id();
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\n%s%s%s%s\r\n",
+              status, reason(status), len, rid ? "X-Request-Id: " : "", rid ? rid : "",
+              rid ? "\r\n" : "", extra_headers ? extra_headers : "");
+    if (len)
+        mg_write(conn, json, len);
+    return status;
+}
+
+int ss_http_send_error_h(struct mg_connection *conn, int status, const char *code,
+                         const char *message, const char *extra_headers) {
+    ss_buf_t b = {0};
+    ss_buf_append(&b, "{\"error\":{\"code\":", 17);
+    ss_buf_append_json_str(&b, code);
+    ss_buf_append(&b, ",\"message\":", 11);
+    ss_buf_append_json_str(&b, message);
+    ss_buf_append(&b, "}}", 2);
+    if (!b.data)
+        return ss_http_send_json(conn, status, "{}", 2, extra_headers);
+    int st = ss_http_send_json(conn, status, b.data, b.len, extra_headers);
+    ss_buf_free(&b);
+    return st;
+}
+
+int ss_http_send_error(struct mg_connection *conn, int status, const char *code,
+                       const char *message) {
+    return ss_http_send_error_h(conn, status, code, message, NULL);
+}
+
+const char *ss_http_request_id(struct mg_connection *conn, char *buf, size_t bufsize) {
+    const char *h = mg_get_header(conn, "X-Request-Id");
+    if (h) {
+        size_t n = strlen(h);
+        int ok = n > 0 && n <= 64 && n < bufsize;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = isalnum((unsigned char)h[i]) || h[i] == '-' || h[i] == '_' || h[i] == '.';
+        if (ok) {
+            memcpy(buf, h, n + 1);
+            return buf;
+        }
+    }
+    ss_random_id("req_", buf, bufsize);
+    return buf;
+}
+
+int ss_http_bearer_ok(struct mg_connection *conn, const char *const *keys, size_t nkeys) {
+    const char *h = mg_get_header(conn, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t tlen = strlen(tok);
+    while (tlen && tok[tlen - 1] == ' ')
+        tlen--;
+    int ok = 0;
+    /* Compare against every key, always: the time does not depend on which matched. */
+    for (size_t i = 0; i < nkeys; i++)
+        ok |= ss_secure_equal(tok, tlen, keys[i], strlen(keys[i]));
+    return ok && tlen > 0;
+}
+
+char **ss_http_split_keys(const char *csv, size_t *n) {
+    size_t len = csv ? strlen(csv) : 0, parts = 1;
+    for (size_t i = 0; i < len; i++)
+        parts += csv[i] == ',';
+    char **arr = malloc((parts + 1) * sizeof(char *) + len + 1);
+    if (!arr)
+        return NULL;
+    char *store = (char *)(arr + parts + 1);
+    memcpy(store, csv ? csv : "", len + 1);
+    size_t k = 0;
+    for (char *save = NULL, *tok = strtok_r(store, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*tok)
+            arr[k++] = tok;
+    }
+    arr[k] = NULL;
+    if (n)
+        *n = k;
+    return arr;
+}
+
+int ss_http_query_param(struct mg_connection *conn, const char *name, char *buf, size_t bufsize) {
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri->query_string)
+        return -1;
+    int r = mg_get_var(ri->query_string, strlen(ri->query_string), name, buf, bufsize);
+    if (r == -1)
+        return -1;
+    if (r < 0)
+        return -2;
+    return r;
+}
