@@ -1,0 +1,758 @@
+/* EasyPost client: see easypost/client.h for the contract. */
+#include <easypost/client.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#ifndef SS_VERSION
+#define SS_VERSION "0"
+#endif
+
+struct ss_ep_client {
+    char *base;          /* without trailing '/' */
+    char *userpwd;       /* "key:" — curl's Basic form; wiped on free */
+    char *user_agent;
+    long connect_timeout_ms;
+    long timeout_ms;
+    int max_retries;
+    int backoff_base_ms;
+    int backoff_max_ms;
+    size_t max_body;
+};
+
+/* ---- per-thread CURL handle ---------------------------------------------- */
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_key;
+static int g_init_ok;
+
+static void handle_destroy(void *p)
+{
+    if (p)
+        curl_easy_cleanup((CURL *)p);
+}
+
+static void global_init(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return;
+    if (pthread_key_create(&g_key, handle_destroy) != 0)
+        return;
+    g_init_ok = 1;
+}
+
+static CURL *thread_handle(void)
+{
+    CURL *h = pthread_getspecific(g_key);
+    if (h)
+        return h;
+    h = curl_easy_init();
+    if (!h)
+        return NULL;
+    if (pthread_setspecific(g_key, h) != 0) {
+        curl_easy_cleanup(h);
+        return NULL;
+    }
+    return h;
+}
+
+void ss_ep_thread_cleanup(void)
+{
+    if (!g_init_ok)
+        return;
+    CURL *h = pthread_getspecific(g_key);
+    if (h) {
+        pthread_setspecific(g_key, NULL);
+        curl_easy_cleanup(h);
+    }
+}
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Jitter source: a per-thread xorshift seeded from the clock and the thread. */
+static _Thread_local uint64_t t_rng;
+
+static uint32_t rng_next(void)
+{
+    if (t_rng == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t_rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&t_rng;
+        if (t_rng == 0)
+            t_rng = 0x9e3779b97f4a7c15ULL;
+    }
+    t_rng ^= t_rng << 13;
+    t_rng ^= t_rng >> 7;
+    t_rng ^= t_rng << 17;
+    return (uint32_t)(t_rng >> 16);
+}
+
+/* Capped exponential backoff, full jitter in [ceil/2, ceil]. */
+static int backoff_delay(const ss_ep_client_t *c, int attempt)
+{
+    long ceil = c->backoff_base_ms;
+    for (int i = 0; i < attempt && ceil < c->backoff_max_ms; i++)
+        ceil *= 2;
+    if (ceil > c->backoff_max_ms)
+        ceil = c->backoff_max_ms;
+    if (ceil < 1)
+        return 0;
+    long half = ceil / 2;
+    return (int)(half + (long)(rng_next() % (uint32_t)(ceil - half + 1)));
+}
+
+static int id_valid(const char *id)
+{
+    if (!id || !*id)
+        return 0;
+    size_t n = 0;
+    for (const char *p = id; *p; p++, n++) {
+        if (n >= 128)
+            return 0;
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+            return 0;
+    }
+    return 1;
+}
+
+const char *ss_ep_status_name(ss_ep_status_t s)
+{
+    switch (s) {
+    case SS_EP_OK: return "ok";
+    case SS_EP_HTTP_ERROR: return "http_error";
+    case SS_EP_ERR_CONNECT: return "connect";
+    case SS_EP_ERR_TIMEOUT: return "timeout";
+    case SS_EP_ERR_TRANSPORT: return "transport";
+    case SS_EP_ERR_TOO_LARGE: return "too_large";
+    case SS_EP_ERR_BAD_RESPONSE: return "bad_response";
+    case SS_EP_ERR_INVALID: return "invalid";
+    case SS_EP_ERR_INTERNAL: return "internal";
+    }
+    return "unknown";
+}
+
+/* ---- client ---------------------------------------------------------------- */
+
+ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    if (!cfg || !cfg->api_key || !*cfg->api_key) {
+        snprintf(errstr, errstr_size, "EasyPost API key is not set");
+        return NULL;
+    }
+    const char *base = (cfg->api_base && *cfg->api_base) ? cfg->api_base : SS_EP_DEFAULT_API_BASE;
+    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
+        snprintf(errstr, errstr_size, "EasyPost API base '%.100s': expected http:// or https:// URL",
+                 base);
+        return NULL;
+    }
+    pthread_once(&g_once, global_init);
+    if (!g_init_ok) {
+        snprintf(errstr, errstr_size, "libcurl initialisation failed");
+        return NULL;
+    }
+    ss_ep_client_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        goto oom;
+    c->base = strdup(base);
+    if (!c->base)
+        goto oom;
+    size_t bl = strlen(c->base);
+    while (bl > 0 && c->base[bl - 1] == '/')
+        c->base[--bl] = '\0';
+    size_t kl = strlen(cfg->api_key);
+    c->userpwd = malloc(kl + 2);
+    if (!c->userpwd)
+        goto oom;
+    memcpy(c->userpwd, cfg->api_key, kl);
+    c->userpwd[kl] = ':';
+    c->userpwd[kl + 1] = '\0';
+    c->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "shipstream/" SS_VERSION);
+    if (!c->user_agent)
+        goto oom;
+    c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
+    c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
+    c->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
+    c->backoff_base_ms = cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms : 100;
+    c->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 2000;
+    c->max_body = cfg->max_body > 0 ? cfg->max_body : SS_EP_DEFAULT_MAX_BODY;
+    return c;
+oom:
+    ss_ep_client_free(c);
+    snprintf(errstr, errstr_size, "out of memory");
+    return NULL;
+}
+
+void ss_ep_client_free(ss_ep_client_t *c)
+{
+    if (!c)
+        return;
+    if (c->userpwd) {
+        volatile char *p = c->userpwd;
+        while (*p)
+            *p++ = 0;
+        free(c->userpwd);
+    }
+    free(c->base);
+    free(c->user_agent);
+    free(c);
+}
+
+/* ---- results ----------------------------------------------------------------- */
+
+void ss_ep_result_free(ss_ep_result_t *r)
+{
+    if (!r)
+        return;
+    free(r->body);
+    if (r->json)
+        json_object_put(r->json);
+    free(r->error_code);
+    free(r->error_message);
+    for (size_t i = 0; i < r->n_field_errors; i++) {
+        free(r->field_errors[i].field);
+        free(r->field_errors[i].message);
+        free(r->field_errors[i].suggestion);
+    }
+    free(r->field_errors);
+    r->body = NULL;
+    r->json = NULL;
+    r->error_code = r->error_message = NULL;
+    r->field_errors = NULL;
+    r->n_field_errors = 0;
+    r->body_len = 0;
+}
+
+const char *ss_ep_json_str(json_object *obj, const char *key)
+{
+    json_object *v;
+    if (!obj || !json_object_is_type(obj, json_type_object))
+        return NULL;
+    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* Strict parse of the whole body; NULL when not JSON. */
+static json_object *parse_json(const char *body, size_t len)
+{
+    if (!body || len == 0 || len > INT32_MAX)
+        return NULL;
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(tok);
+    if (err != json_tokener_success) {
+        if (o)
+            json_object_put(o);
+        o = NULL;
+    } else if (json_tokener_get_parse_end(tok) < len) {
+        /* trailing bytes: allow only whitespace */
+        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+            if (!isspace((unsigned char)body[i])) {
+                json_object_put(o);
+                o = NULL;
+                break;
+            }
+        }
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+/* Fills error_* from {"error":{"code","message","errors":[...]}}.  Missing
+ * pieces stay NULL; a body without "error" leaves everything NULL. */
+static int parse_error(ss_ep_result_t *r)
+{
+    json_object *err, *errors;
+    if (!r->json || !json_object_is_type(r->json, json_type_object))
+        return 0;
+    if (!json_object_object_get_ex(r->json, "error", &err) ||
+        !json_object_is_type(err, json_type_object))
+        return 0;
+    const char *code = ss_ep_json_str(err, "code");
+    const char *msg = ss_ep_json_str(err, "message");
+    if ((code && !(r->error_code = strdup(code))) || (msg && !(r->error_message = strdup(msg))))
+        return -1;
+    if (!json_object_object_get_ex(err, "errors", &errors) ||
+        !json_object_is_type(errors, json_type_array))
+        return 0;
+    size_t n = json_object_array_length(errors);
+    if (n == 0)
+        return 0;
+    r->field_errors = calloc(n, sizeof(*r->field_errors));
+    if (!r->field_errors)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(errors, i);
+        ss_ep_field_error_t *fe = &r->field_errors[r->n_field_errors];
+        if (json_object_is_type(e, json_type_string)) {
+            if (!(fe->message = strdup(json_object_get_string(e))))
+                return -1;
+        } else if (json_object_is_type(e, json_type_object)) {
+            const char *f = ss_ep_json_str(e, "field");
+            const char *m = ss_ep_json_str(e, "message");
+            const char *s = ss_ep_json_str(e, "suggestion");
+            if ((f && !(fe->field = strdup(f))) || (m && !(fe->message = strdup(m))) ||
+                (s && !(fe->suggestion = strdup(s))))
+                return -1;
+        } else {
+            continue; /* neither recorded format: skipped */
+        }
+        r->n_field_errors++;
+    }
+    return 0;
+}
+
+/* Classifies an HTTP answer whose body is already in r->body. */
+static int classify_answer(ss_ep_result_t *r)
+{
+    r->json = parse_json(r->body, r->body_len);
+    if (r->http_status >= 200 && r->http_status < 300) {
+        if (!r->json || !json_object_is_type(r->json, json_type_object)) {
+            r->status = SS_EP_ERR_BAD_RESPONSE;
+            snprintf(r->errstr, sizeof(r->errstr),
+                     "EasyPost answered HTTP %ld with a body that is not a JSON object (%zu bytes)",
+                     r->http_status, r->body_len);
+            return -1;
+        }
+        r->status = SS_EP_OK;
+        r->errstr[0] = '\0';
+        return 0;
+    }
+    r->status = SS_EP_HTTP_ERROR;
+    if (parse_error(r) != 0) {
+        r->status = SS_EP_ERR_INTERNAL;
+        snprintf(r->errstr, sizeof(r->errstr), "out of memory parsing the error");
+        return -1;
+    }
+    snprintf(r->errstr, sizeof(r->errstr), "EasyPost answered HTTP %ld%s%.80s%s%.120s",
+             r->http_status, r->error_code ? " " : "", r->error_code ? r->error_code : "",
+             r->error_message ? ": " : "", r->error_message ? r->error_message : "");
+    return -1;
+}
+
+int ss_ep_result_parse(long http_status, const char *body, size_t len, ss_ep_result_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->http_status = http_status;
+    if (body) {
+        out->body = malloc(len + 1);
+        if (!out->body) {
+            out->status = SS_EP_ERR_INTERNAL;
+            snprintf(out->errstr, sizeof(out->errstr), "out of memory");
+            return -1;
+        }
+        memcpy(out->body, body, len);
+        out->body[len] = '\0';
+        out->body_len = len;
+    }
+    return classify_answer(out);
+}
+
+/* ---- money ----------------------------------------------------------------- */
+
+int ss_ep_money_valid(const char *s)
+{
+    if (!s)
+        return 0;
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    int nd = 0;
+    while (*p >= '0' && *p <= '9') {
+        p++;
+        nd++;
+    }
+    if (nd < 1 || nd > 18)
+        return 0;
+    if (*p == '.') {
+        p++;
+        int nf = 0;
+        while (*p >= '0' && *p <= '9') {
+            p++;
+            nf++;
+        }
+        if (nf < 1 || nf > 10)
+            return 0;
+    }
+    return *p == '\0';
+}
+
+int ss_ep_money_get(json_object *obj, const char *key, char *buf, size_t bufsize)
+{
+    json_object *v;
+    if (bufsize)
+        buf[0] = '\0';
+    if (!obj || !json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, key, &v) || v == NULL)
+        return 0;
+    const char *s;
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+        s = json_object_get_string(v);
+        break;
+    case json_type_int:
+    case json_type_double:
+        /* json-c serialises a parsed number with the exact text it read */
+        s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        break;
+    default:
+        return -1;
+    }
+    if (!s || !ss_ep_money_valid(s) || strlen(s) + 1 > bufsize)
+        return -1;
+    memcpy(buf, s, strlen(s) + 1);
+    return 1;
+}
+
+/* ---- transport --------------------------------------------------------------- */
+
+typedef struct {
+    char *data;
+    size_t len, cap, max;
+    int too_large;
+} sink_t;
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    sink_t *s = ud;
+    size_t n = size * nmemb;
+    if (s->len + n > s->max) {
+        s->too_large = 1;
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t nc = s->cap ? s->cap : 8192;
+        while (nc < s->len + n + 1)
+            nc *= 2;
+        char *nd = realloc(s->data, nc);
+        if (!nd)
+            return 0;
+        s->data = nd;
+        s->cap = nc;
+    }
+    memcpy(s->data + s->len, ptr, n);
+    s->len += n;
+    s->data[s->len] = '\0';
+    return n;
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+    /* Retry-After on 429/503: seconds, used as the next delay when smaller than the cap. */
+    long *retry_after_ms = ud;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+        char tmp[32];
+        size_t vl = n - (sizeof(name) - 1);
+        if (vl >= sizeof(tmp))
+            vl = sizeof(tmp) - 1;
+        memcpy(tmp, buf + sizeof(name) - 1, vl);
+        tmp[vl] = '\0';
+        char *end;
+        long v = strtol(tmp, &end, 10);
+        if (end != tmp && v >= 0 && v < 3600)
+            *retry_after_ms = v * 1000;
+    }
+    return n;
+}
+
+typedef enum { A_ANSWER, A_NEVER_SENT, A_LOST, A_TIMEOUT, A_TOO_LARGE, A_INTERNAL } attempt_t;
+
+static attempt_t attempt_once(ss_ep_client_t *c, CURL *h, const char *method, const char *url,
+                              const char *body, size_t len, sink_t *sink, long *http_status,
+                              long *retry_after_ms, char *errbuf)
+{
+    struct curl_slist *hdrs = NULL;
+    attempt_t res;
+    curl_easy_reset(h); /* keeps the connection cache: keep-alive survives */
+    sink->len = 0;
+    sink->too_large = 0;
+    if (sink->data)
+        sink->data[0] = '\0';
+    *retry_after_ms = -1;
+    errbuf[0] = '\0';
+
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (body)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    if (!hdrs)
+        return A_INTERNAL;
+
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(h, CURLOPT_USERPWD, c->userpwd);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, retry_after_ms);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    } else if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    CURLcode rc = curl_easy_perform(h);
+    *http_status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, http_status);
+    if (rc == CURLE_OK) {
+        res = A_ANSWER;
+    } else if (sink->too_large) {
+        res = A_TOO_LARGE;
+    } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+               rc == CURLE_COULDNT_RESOLVE_PROXY) {
+        res = A_NEVER_SENT;
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        curl_off_t ct = 0;
+        curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &ct);
+        res = (ct == 0 && *http_status == 0) ? A_NEVER_SENT : A_TIMEOUT;
+        if (res == A_NEVER_SENT && !errbuf[0])
+            snprintf(errbuf, CURL_ERROR_SIZE, "connect timeout");
+    } else if (rc == CURLE_OUT_OF_MEMORY) {
+        res = A_INTERNAL;
+    } else {
+        res = A_LOST;
+    }
+    if (rc != CURLE_OK && !errbuf[0])
+        snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(rc));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    return res;
+}
+
+static int retryable_status(long st)
+{
+    return st == 429 || st == 502 || st == 503 || st == 504;
+}
+
+int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const char *body,
+                  size_t len, ss_ep_retry_t retry, ss_ep_result_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    double t0 = mono_ms();
+    if (!c || !method || !path || path[0] != '/') {
+        out->status = SS_EP_ERR_INVALID;
+        snprintf(out->errstr, sizeof(out->errstr), "invalid request arguments");
+        return -1;
+    }
+    if (body && len == 0)
+        len = strlen(body);
+    int is_get = strcmp(method, "GET") == 0;
+    if (!is_get && !body) {
+        out->status = SS_EP_ERR_INVALID;
+        snprintf(out->errstr, sizeof(out->errstr), "%s %s needs a JSON body", method, path);
+        return -1;
+    }
+    CURL *h = g_init_ok ? thread_handle() : NULL;
+    char *url = NULL;
+    if (!h || asprintf(&url, "%s%s", c->base, path) < 0) {
+        url = NULL;
+        out->status = SS_EP_ERR_INTERNAL;
+        snprintf(out->errstr, sizeof(out->errstr), "could not initialise the HTTP client");
+        return -1;
+    }
+
+    sink_t sink = {NULL, 0, 0, c->max_body, 0};
+    char errbuf[CURL_ERROR_SIZE];
+    attempt_t a = A_INTERNAL;
+    long st = 0, retry_after_ms = -1;
+    for (int attempt = 0;; attempt++) {
+        out->attempts = attempt + 1;
+        a = attempt_once(c, h, method, url, body, len, &sink, &st, &retry_after_ms, errbuf);
+        int again = 0;
+        switch (a) {
+        case A_NEVER_SENT:
+            again = 1; /* nothing reached EasyPost: safe for every request */
+            break;
+        case A_LOST:
+        case A_TIMEOUT:
+            again = retry == SS_EP_RETRY_SAFE;
+            break;
+        case A_ANSWER:
+            if (st == 429)
+                again = retry != SS_EP_RETRY_NEVER_SENT;
+            else if (retryable_status(st))
+                again = retry == SS_EP_RETRY_SAFE;
+            break;
+        default:
+            break;
+        }
+        if (!again || attempt >= c->max_retries)
+            break;
+        int d = backoff_delay(c, attempt);
+        if (retry_after_ms >= 0 && retry_after_ms <= c->backoff_max_ms && retry_after_ms > d)
+            d = (int)retry_after_ms;
+        sleep_ms(d);
+    }
+
+    out->http_status = st;
+    int rc = -1;
+    switch (a) {
+    case A_ANSWER:
+        out->body = sink.data ? sink.data : strdup("");
+        sink.data = NULL;
+        out->body_len = sink.len;
+        if (!out->body) {
+            out->status = SS_EP_ERR_INTERNAL;
+            break;
+        }
+        rc = classify_answer(out);
+        if (!is_get && (st == 502 || st == 504))
+            out->outcome_unknown = 1;
+        break;
+    case A_TOO_LARGE:
+        out->status = SS_EP_ERR_TOO_LARGE;
+        out->http_status = st;
+        snprintf(out->errstr, sizeof(out->errstr),
+                 "EasyPost answer exceeds the %zu-byte limit (HTTP %ld)", c->max_body, st);
+        out->outcome_unknown = !is_get && !(st >= 200 && st < 300);
+        break;
+    case A_NEVER_SENT:
+        out->status = SS_EP_ERR_CONNECT;
+        snprintf(out->errstr, sizeof(out->errstr), "cannot reach EasyPost: %.180s", errbuf);
+        break;
+    case A_TIMEOUT:
+        out->status = SS_EP_ERR_TIMEOUT;
+        out->outcome_unknown = !is_get;
+        snprintf(out->errstr, sizeof(out->errstr), "EasyPost did not answer in time: %.180s", errbuf);
+        break;
+    case A_LOST:
+        out->status = SS_EP_ERR_TRANSPORT;
+        out->outcome_unknown = !is_get;
+        snprintf(out->errstr, sizeof(out->errstr), "EasyPost connection failed: %.180s", errbuf);
+        break;
+    default:
+        out->status = SS_EP_ERR_INTERNAL;
+        snprintf(out->errstr, sizeof(out->errstr), "internal error: %.180s", errbuf);
+        break;
+    }
+    free(sink.data);
+    free(url);
+    out->elapsed_ms = mono_ms() - t0;
+    return rc;
+}
+
+/* ---- endpoints ----------------------------------------------------------------- */
+
+static int bad_arg(ss_ep_result_t *out, const char *what)
+{
+    memset(out, 0, sizeof(*out));
+    out->status = SS_EP_ERR_INVALID;
+    snprintf(out->errstr, sizeof(out->errstr), "%s", what);
+    return -1;
+}
+
+static int id_path(char *buf, size_t n, const char *fmt, const char *id)
+{
+    if (!id_valid(id))
+        return -1;
+    int w = snprintf(buf, n, fmt, id);
+    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+}
+
+int ss_ep_shipment_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out)
+{
+    if (!body)
+        return bad_arg(out, "shipment body is missing");
+    return ss_ep_request(c, "POST", "/shipments", body, len, SS_EP_RETRY_CREATE, out);
+}
+
+int ss_ep_shipment_buy(ss_ep_client_t *c, const char *shipment_id, const char *body, size_t len,
+                       ss_ep_result_t *out)
+{
+    char path[192];
+    if (id_path(path, sizeof(path), "/shipments/%s/buy", shipment_id) != 0)
+        return bad_arg(out, "invalid shipment id");
+    if (!body)
+        return bad_arg(out, "buy body is missing");
+    return ss_ep_request(c, "POST", path, body, len, SS_EP_RETRY_NEVER_SENT, out);
+}
+
+int ss_ep_shipment_buy_rate(ss_ep_client_t *c, const char *shipment_id, const char *rate_id,
+                            ss_ep_result_t *out)
+{
+    char body[256];
+    if (!id_valid(rate_id))
+        return bad_arg(out, "invalid rate id");
+    snprintf(body, sizeof(body), "{\"rate\":{\"id\":\"%s\"}}", rate_id);
+    return ss_ep_shipment_buy(c, shipment_id, body, strlen(body), out);
+}
+
+int ss_ep_shipment_retrieve(ss_ep_client_t *c, const char *shipment_id, ss_ep_result_t *out)
+{
+    char path[192];
+    if (id_path(path, sizeof(path), "/shipments/%s", shipment_id) != 0)
+        return bad_arg(out, "invalid shipment id");
+    return ss_ep_request(c, "GET", path, NULL, 0, SS_EP_RETRY_SAFE, out);
+}
+
+int ss_ep_tracker_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out)
+{
+    if (!body)
+        return bad_arg(out, "tracker body is missing");
+    return ss_ep_request(c, "POST", "/trackers", body, len, SS_EP_RETRY_CREATE, out);
+}
+
+int ss_ep_tracker_retrieve(ss_ep_client_t *c, const char *tracker_id, ss_ep_result_t *out)
+{
+    char path[192];
+    if (id_path(path, sizeof(path), "/trackers/%s", tracker_id) != 0)
+        return bad_arg(out, "invalid tracker id");
+    return ss_ep_request(c, "GET", path, NULL, 0, SS_EP_RETRY_SAFE, out);
+}
+
+int ss_ep_address_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out)
+{
+    if (!body)
+        return bad_arg(out, "address body is missing");
+    return ss_ep_request(c, "POST", "/addresses", body, len, SS_EP_RETRY_CREATE, out);
+}
+
+int ss_ep_address_create_and_verify(ss_ep_client_t *c, const char *body, size_t len,
+                                    ss_ep_result_t *out)
+{
+    if (!body)
+        return bad_arg(out, "address body is missing");
+    return ss_ep_request(c, "POST", "/addresses/create_and_verify", body, len,
+                         SS_EP_RETRY_CREATE, out);
+}
