@@ -59,7 +59,7 @@ static int handle_ready(struct mg_connection *conn, void *ud) {
     char why[512] = "";
     if (h->opts.ready && h->opts.ready(h->opts.ready_ud, why, sizeof why) != 0) {
         ss_buf_t b = {0};
-        ss_buf_append(&b, "{\"status\":\"unavailable\",\"error\":{\"code\":\"not_ready\",\"message\":", 63);
+        ss_buf_appendf(&b, "%s", "{\"status\":\"unavailable\",\"error\":{\"code\":\"not_ready\",\"message\":");
         ss_buf_append_json_str(&b, why[0] ? why : "a dependency is unavailable");
         ss_buf_append(&b, "}}", 2);
         int st = ss_http_send_json(conn, 503, b.data, b.len, NULL);
@@ -289,9 +289,9 @@ int ss_http_send_json(struct mg_connection *conn, int status, const char *json, 
 int ss_http_send_error_h(struct mg_connection *conn, int status, const char *code,
                          const char *message, const char *extra_headers) {
     ss_buf_t b = {0};
-    ss_buf_append(&b, "{\"error\":{\"code\":", 17);
+    ss_buf_appendf(&b, "%s", "{\"error\":{\"code\":");
     ss_buf_append_json_str(&b, code);
-    ss_buf_append(&b, ",\"message\":", 11);
+    ss_buf_appendf(&b, "%s", ",\"message\":");
     ss_buf_append_json_str(&b, message);
     ss_buf_append(&b, "}}", 2);
     if (!b.data)
