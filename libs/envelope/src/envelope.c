@@ -337,6 +337,29 @@ static int parse_time(json_object *root, const char *key, int nullable, int64_t 
     return 0;
 }
 
+/* json-c's strict mode still accepts 'single-quoted' strings: a quote
+ * outside a double-quoted string is never JSON. */
+static int has_single_quote(const char *buf, size_t len)
+{
+    int in_str = 0, esc = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '\'') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errstr,
                       size_t errstr_size)
 {
@@ -348,6 +371,11 @@ int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errst
     }
     if (len > (size_t)INT32_MAX) {
         snprintf(errstr, errstr_size, "envelope too large");
+        return -1;
+    }
+
+    if (has_single_quote(buf, len)) {
+        snprintf(errstr, errstr_size, "invalid JSON: single-quoted string");
         return -1;
     }
 
