@@ -41,6 +41,47 @@ static int only_blanks(const char *p, size_t n)
     return 1;
 }
 
+/* json-c's strict mode still lets through 'single-quoted' strings, NaN and
+ * Infinity, and raw control characters inside strings.  This lexical pass
+ * refuses them; json-c checks the grammar. */
+static int lex_ok(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '"') {
+            for (i++; i < n && p[i] != '"'; i++) {
+                if ((unsigned char)p[i] < 0x20)
+                    return 0;
+                if (p[i] == '\\')
+                    i++; /* the escaped character; json-c validates it */
+            }
+            if (i >= n)
+                return 0;
+            i++;
+        } else if ((c >= '0' && c <= '9') || c == '-') {
+            while (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == 'e' ||
+                             p[i] == 'E' || p[i] == '+' || p[i] == '-'))
+                i++;
+        } else if (c >= 'a' && c <= 'z') {
+            size_t start = i;
+            while (i < n && p[i] >= 'a' && p[i] <= 'z')
+                i++;
+            size_t w = i - start;
+            if (!((w == 4 && memcmp(p + start, "true", 4) == 0) ||
+                  (w == 5 && memcmp(p + start, "false", 5) == 0) ||
+                  (w == 4 && memcmp(p + start, "null", 4) == 0)))
+                return 0;
+        } else if (c == '{' || c == '}' || c == '[' || c == ']' || c == ':' || c == ',' ||
+                   c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            i++;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static json_object *parse_strict(const char *body, size_t len, char *errstr, size_t errstr_size)
 {
     if (len == 0) {
@@ -53,6 +94,10 @@ static json_object *parse_strict(const char *body, size_t len, char *errstr, siz
     }
     if (memchr(body, '\0', len) != NULL) {
         snprintf(errstr, errstr_size, "body is not JSON: NUL byte");
+        return NULL;
+    }
+    if (!lex_ok(body, len)) {
+        snprintf(errstr, errstr_size, "body is not JSON: invalid token");
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(EVENT_MAX_DEPTH);

@@ -129,6 +129,13 @@ static void test_bad_bodies(void **state)
     BAD("{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"x\",\"result\":null}", "result");
     BAD("{\"object\":\"Event\",\"id\":7,\"description\":\"x\",\"result\":{}}", "\"id\"");
     expect_bad("{\"a\":\0}", 7, "NUL");
+    /* what json-c's strict mode alone lets through */
+    BAD("{'object':\"Event\"}", "not JSON");
+    BAD("{\"a\":NaN}", "not JSON");
+    BAD("{\"a\":Infinity}", "not JSON");
+    BAD("{\"a\":\"x\x01y\"}", "not JSON");
+    BAD("{\"a\":nulls}", "not JSON");
+    BAD("{\"a\":\"unterminated}", "not JSON");
     /* deeply nested input is refused, not recursed into */
     char deep[400];
     memset(deep, '[', sizeof(deep));

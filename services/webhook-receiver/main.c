@@ -1,0 +1,361 @@
+/* shipstream-webhook-receiver: verifies EasyPost webhooks and answers 2xx
+ * only once Kafka has acknowledged the event (acks=all).
+ *
+ * POST /webhooks/easypost:
+ *   body over WEBHOOK_MAX_BODY_BYTES      -> 413 (Content-Length checked first)
+ *   no X-Hmac-Signature                   -> 401 signature_missing
+ *   signature wrong or malformed          -> 401 signature_invalid
+ *   not JSON / not an EasyPost Event      -> 400 invalid_event
+ *   not acknowledged within the timeout   -> 503 kafka_unavailable + Retry-After
+ *   acknowledged                          -> 200 {"status":"accepted","event_id":…} */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+
+#include <common/config.h>
+#include <common/log.h>
+#include <common/metrics.h>
+#include <common/shutdown.h>
+#include <common/sstime.h>
+#include <common/util.h>
+#include <envelope/envelope.h>
+#include <http/server.h>
+#include <kafka/kafka.h>
+#include <webhook/event.h>
+#include <webhook/signature.h>
+
+#define PROG "shipstream-webhook-receiver"
+#define ROUTE "/webhooks/easypost"
+
+typedef enum {
+    OUT_ACCEPTED = 0,
+    OUT_UNSIGNED,
+    OUT_BAD_SIGNATURE,
+    OUT_TOO_LARGE,
+    OUT_BAD_BODY,
+    OUT_BROKER_UNAVAILABLE,
+    OUT__COUNT
+} outcome_t;
+
+static const char *const outcome_names[OUT__COUNT] = {
+    "accepted", "unsigned", "bad_signature", "too_large", "bad_body", "broker_unavailable",
+};
+
+static struct {
+    char *listen;
+    char *bootstrap;
+    char *topic_prefix;
+    char *secret;
+    char *secret_previous;
+    int allow_unsigned;
+    long long max_body;
+    long long produce_timeout_ms;
+    long long threads;
+    long long request_timeout_ms;
+    long long retry_after_s;
+    long long linger_ms;
+    char *log_level;
+    char *log_format;
+} cfg;
+
+static const ss_conf_opt_t options[] = {
+    {"LISTEN", SS_CONF_LISTEN, &cfg.listen, "8001", 0, 0, "address to listen on (host:port or port)", 0},
+    {"KAFKA_BOOTSTRAP_SERVERS", SS_CONF_STRING, &cfg.bootstrap, SS_KAFKA_DEFAULT_BOOTSTRAP, 0, 0,
+     "Kafka brokers", 0},
+    {"KAFKA_TOPIC_PREFIX", SS_CONF_STRING, &cfg.topic_prefix, SS_TOPIC_DEFAULT_PREFIX, 0, 0,
+     "prefix of the topic names (trackers, batches, events)", 0},
+    {"EASYPOST_WEBHOOK_SECRET", SS_CONF_STRING, &cfg.secret, NULL, 0, 0,
+     "webhook secret (UTF-8; normalised to NFKD); required unless WEBHOOK_ALLOW_UNSIGNED=1", 1},
+    {"EASYPOST_WEBHOOK_SECRET_PREVIOUS", SS_CONF_STRING, &cfg.secret_previous, NULL, 0, 0,
+     "previous webhook secret, also accepted during a rotation", 1},
+    {"WEBHOOK_ALLOW_UNSIGNED", SS_CONF_BOOL, &cfg.allow_unsigned, "0", 0, 0,
+     "start without a secret and accept unsigned webhooks (development only)", 0},
+    {"WEBHOOK_MAX_BODY_BYTES", SS_CONF_INT, &cfg.max_body, "1048576", 1024, 67108864,
+     "largest accepted body; larger is answered 413", 0},
+    {"WEBHOOK_PRODUCE_TIMEOUT_MS", SS_CONF_INT, &cfg.produce_timeout_ms, "5000", 100, 120000,
+     "how long to wait for Kafka's acknowledgement before answering 503", 0},
+    {"WEBHOOK_THREADS", SS_CONF_INT, &cfg.threads, "64", 1, 1024,
+     "HTTP worker threads (concurrent requests; each waits for its ack)", 0},
+    {"WEBHOOK_REQUEST_TIMEOUT_MS", SS_CONF_INT, &cfg.request_timeout_ms, "10000", 100, 600000,
+     "HTTP request timeout (slow clients are cut off)", 0},
+    {"WEBHOOK_RETRY_AFTER_SECONDS", SS_CONF_INT, &cfg.retry_after_s, "5", 1, 3600,
+     "Retry-After sent with 503", 0},
+    {"KAFKA_LINGER_MS", SS_CONF_INT, &cfg.linger_ms, "1", 0, 1000,
+     "producer linger.ms (low: every request waits for its ack); other KAFKA_* variables "
+     "pass through to librdkafka", 0},
+    {"LOG_LEVEL", SS_CONF_STRING, &cfg.log_level, "info", 0, 0, "debug, info, warn or error", 0},
+    {"LOG_FORMAT", SS_CONF_STRING, &cfg.log_format, "json", 0, 0, "json or text", 0},
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+typedef struct {
+    const ss_webhook_key_t *keys[2];
+    size_t nkeys;
+    int verify;                          /* 0 only with WEBHOOK_ALLOW_UNSIGNED and no secret */
+    char topics[SS_TOPIC__COUNT][256];
+    ss_kafka_producer_t *producer;
+    ss_counter_t *outcomes[OUT__COUNT];
+    ss_histogram_t *request_latency;
+    ss_histogram_t *produce_latency;
+    size_t max_body;
+    int produce_timeout_ms;
+    char retry_after[64];                /* "Retry-After: N\r\n" */
+} receiver_t;
+
+static int finish(receiver_t *r, outcome_t o, int64_t t0, int status)
+{
+    ss_counter_inc(r->outcomes[o]);
+    ss_histogram_observe(r->request_latency, (double)(ss_time_mono_usec() - t0) / 1e6);
+    return status;
+}
+
+static int handle_webhook(struct mg_connection *conn, void *ud)
+{
+    receiver_t *r = ud;
+    int64_t t0 = ss_time_mono_usec();
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "POST") != 0)
+        return ss_http_send_error_h(conn, 405, "method_not_allowed", "use POST", "Allow: POST\r\n");
+
+    /* Refused before reading anything: Content-Length over the limit.  The
+     * unread body makes civetweb close the connection after the answer. */
+    if (ri->content_length > 0 && (unsigned long long)ri->content_length > r->max_body) {
+        SS_INFO("webhook body too large: %lld bytes", ri->content_length);
+        return finish(r, OUT_TOO_LARGE, t0,
+                      ss_http_send_error_h(conn, 413, "payload_too_large",
+                                           "request body is over the limit", "Connection: close\r\n"));
+    }
+    /* mg_get_header compares names case-insensitively. */
+    const char *sig = mg_get_header(conn, "X-Hmac-Signature");
+    if (r->verify && (sig == NULL || sig[strspn(sig, " \t")] == '\0')) {
+        SS_INFO("webhook refused: no signature");
+        return finish(r, OUT_UNSIGNED, t0,
+                      ss_http_send_error_h(conn, 401, "signature_missing",
+                                           "X-Hmac-Signature header is missing",
+                                           "Connection: close\r\n"));
+    }
+
+    char *body = NULL;
+    size_t len = 0;
+    int rc = ss_http_read_body(conn, r->max_body, &body, &len);
+    if (rc == -2) { /* chunked body that grew over the limit while reading */
+        SS_INFO("webhook body too large (chunked)");
+        return finish(r, OUT_TOO_LARGE, t0,
+                      ss_http_send_error_h(conn, 413, "payload_too_large",
+                                           "request body is over the limit", "Connection: close\r\n"));
+    }
+    if (rc != 0) {
+        SS_INFO("webhook body unreadable (client gone or timed out)");
+        return finish(r, OUT_BAD_BODY, t0,
+                      ss_http_send_error_h(conn, 400, "body_unreadable",
+                                           "request body could not be read", "Connection: close\r\n"));
+    }
+
+    int status;
+    outcome_t outcome;
+    ss_webhook_event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    char err[256] = "";
+    if (r->verify) {
+        ss_webhook_sig_result_t v = ss_webhook_verify(r->keys, r->nkeys, sig, body, len);
+        if (v != SS_WEBHOOK_SIG_OK) {
+            /* Never say what was expected. */
+            SS_INFO("webhook refused: %s signature",
+                    v == SS_WEBHOOK_SIG_MALFORMED ? "malformed" : "wrong");
+            outcome = OUT_BAD_SIGNATURE;
+            status = ss_http_send_error(conn, 401, "signature_invalid",
+                                        "X-Hmac-Signature does not match the body");
+            goto done;
+        }
+    }
+
+    if (ss_webhook_event_parse(&ev, body, len, ss_log_request_id(), err, sizeof(err)) != 0) {
+        SS_INFO("webhook refused: %s", err);
+        outcome = OUT_BAD_BODY;
+        status = ss_http_send_error(conn, 400, "invalid_event", err);
+        goto done;
+    }
+    free(body); /* the envelope holds what goes to Kafka */
+    body = NULL;
+
+    int64_t p0 = ss_time_mono_usec();
+    ss_kafka_delivery_t *d = NULL;
+    const char *topic = r->topics[ev.topic];
+    rc = ss_kafka_producer_send(r->producer, topic, ev.key, ev.keylen, ev.value, ev.value_len,
+                                NULL, 0, &d, err, sizeof(err));
+    if (rc == 0)
+        rc = ss_kafka_delivery_wait(d, r->produce_timeout_ms, err, sizeof(err));
+    ss_histogram_observe(r->produce_latency, (double)(ss_time_mono_usec() - p0) / 1e6);
+    if (rc != 0) {
+        ss_log_kv(SS_LOG_WARN, "webhook not acknowledged by kafka", "event_id", ev.env.event_id,
+                  "topic", topic, "error", err, NULL);
+        outcome = OUT_BROKER_UNAVAILABLE;
+        status = ss_http_send_error_h(conn, 503, "kafka_unavailable",
+                                      "the event could not be stored; retry later", r->retry_after);
+        goto done;
+    }
+
+    SS_DEBUG("webhook accepted: %s %s -> %s", ev.env.event_id, ev.env.type, topic);
+    ss_buf_t out = {0};
+    ss_buf_appendf(&out, "{\"status\":\"accepted\",\"event_id\":");
+    ss_buf_append_json_str(&out, ev.env.event_id);
+    ss_buf_append(&out, "}", 1);
+    if (out.data == NULL)
+        status = ss_http_send_json(conn, 200, "{\"status\":\"accepted\"}", 21, NULL);
+    else
+        status = ss_http_send_json(conn, 200, out.data, out.len, NULL);
+    ss_buf_free(&out);
+    outcome = OUT_ACCEPTED;
+
+done:
+    ss_webhook_event_clear(&ev);
+    free(body);
+    return finish(r, outcome, t0, status);
+}
+
+static int ready(void *ud, char *why, size_t why_size)
+{
+    receiver_t *r = ud;
+    if (!ss_kafka_producer_connected(r->producer)) {
+        snprintf(why, why_size, "kafka: no broker connection");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    ss_conf_main(argc, argv, PROG,
+                 "Verifies EasyPost webhooks (X-Hmac-Signature) and produces them to Kafka, "
+                 "answering 200 only after the broker's acknowledgement.",
+                 options, NOPTIONS);
+    char err[512];
+    if (ss_log_init("webhook-receiver", cfg.log_level, cfg.log_format, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: configuration error: %s\n", PROG, err);
+        return 2;
+    }
+
+    static receiver_t r;
+    ss_webhook_key_t *key_cur = NULL, *key_prev = NULL;
+    int exit_code = 1;
+    ss_http_t *http = NULL;
+
+    if (cfg.secret == NULL && !cfg.allow_unsigned) {
+        fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET is not set "
+                        "(set WEBHOOK_ALLOW_UNSIGNED=1 to accept unsigned webhooks)\n", PROG);
+        exit_code = 2;
+        goto cleanup;
+    }
+    if (cfg.secret == NULL && cfg.secret_previous != NULL) {
+        fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET_PREVIOUS is set "
+                        "without EASYPOST_WEBHOOK_SECRET\n", PROG);
+        exit_code = 2;
+        goto cleanup;
+    }
+    if (cfg.secret != NULL) {
+        char kerr[128];
+        if ((key_cur = ss_webhook_key_new(cfg.secret, kerr, sizeof(kerr))) == NULL) {
+            fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET: %s\n", PROG, kerr);
+            exit_code = 2;
+            goto cleanup;
+        }
+        r.keys[r.nkeys++] = key_cur;
+        if (cfg.secret_previous != NULL) {
+            if ((key_prev = ss_webhook_key_new(cfg.secret_previous, kerr, sizeof(kerr))) == NULL) {
+                fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET_PREVIOUS: %s\n",
+                        PROG, kerr);
+                exit_code = 2;
+                goto cleanup;
+            }
+            r.keys[r.nkeys++] = key_prev;
+        }
+        r.verify = 1;
+    } else {
+        SS_WARN("EASYPOST_WEBHOOK_SECRET is not set and WEBHOOK_ALLOW_UNSIGNED=1: "
+                "webhooks are NOT verified");
+    }
+    /* The keys hold the secrets now; drop the plain text. */
+    if (cfg.secret)
+        memset(cfg.secret, 0, strlen(cfg.secret));
+    if (cfg.secret_previous)
+        memset(cfg.secret_previous, 0, strlen(cfg.secret_previous));
+
+    for (int t = 0; t < SS_TOPIC__COUNT; t++) {
+        if (ss_topic_name(cfg.topic_prefix, (ss_topic_t)t, r.topics[t], sizeof(r.topics[t])) != 0) {
+            fprintf(stderr, "%s: configuration error: KAFKA_TOPIC_PREFIX=%s: too long\n", PROG,
+                    cfg.topic_prefix);
+            exit_code = 2;
+            goto cleanup;
+        }
+    }
+    r.max_body = (size_t)cfg.max_body;
+    r.produce_timeout_ms = (int)cfg.produce_timeout_ms;
+    snprintf(r.retry_after, sizeof(r.retry_after), "Retry-After: %lld\r\n", cfg.retry_after_s);
+    for (int o = 0; o < OUT__COUNT; o++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome_names[o]);
+        r.outcomes[o] = ss_counter("webhook_requests_total", "Webhook requests by outcome", labels);
+    }
+    r.request_latency = ss_histogram("webhook_request_duration_seconds",
+                                     "Webhook request latency, receipt to answer", NULL, NULL, 0);
+    r.produce_latency = ss_histogram("webhook_produce_duration_seconds",
+                                     "Time from produce to Kafka acknowledgement (or give-up)",
+                                     NULL, NULL, 0);
+
+    ss_shutdown_install();
+
+    char linger[32];
+    snprintf(linger, sizeof(linger), "%lld", cfg.linger_ms);
+    /* linger.ms low: each request waits for its own ack.  KAFKA_* from the
+     * environment are applied after these. */
+    const char *overrides[] = {"linger.ms", linger, NULL};
+    ss_kafka_producer_opts_t popts = {
+        .bootstrap = cfg.bootstrap,
+        .client_id = PROG,
+        .overrides = overrides,
+    };
+    r.producer = ss_kafka_producer_new(&popts, err, sizeof(err));
+    if (r.producer == NULL) {
+        fprintf(stderr, "%s: configuration error: %s\n", PROG, err);
+        exit_code = 2;
+        goto cleanup;
+    }
+
+    ss_http_opts_t hopts = {
+        .service = "webhook-receiver",
+        .listen = cfg.listen,
+        .num_threads = (int)cfg.threads,
+        .request_timeout_ms = (int)cfg.request_timeout_ms,
+        .ready = ready,
+        .ready_ud = &r,
+    };
+    http = ss_http_start(&hopts, err, sizeof(err));
+    if (http == NULL) {
+        ss_log_kv(SS_LOG_ERROR, "cannot start http", "error", err, NULL);
+        goto cleanup;
+    }
+    ss_http_route(http, ROUTE "$", ROUTE, handle_webhook, &r);
+    ss_log_kv(SS_LOG_INFO, "webhook receiver started", "listen", cfg.listen, "bootstrap",
+              cfg.bootstrap, "topic_prefix", cfg.topic_prefix, "verify",
+              r.verify ? (key_prev ? "current+previous" : "current") : "off", NULL);
+
+    while (!ss_shutdown_wait(1000))
+        ;
+    SS_INFO("stopping: http first, then flushing kafka");
+    exit_code = 0;
+
+cleanup:
+    /* Order: no new requests, finish those in flight, then flush Kafka. */
+    ss_http_stop(http);
+    if (r.producer) {
+        int left = ss_kafka_producer_close(r.producer, 10000);
+        if (left > 0)
+            exit_code = 1;
+    }
+    ss_webhook_key_free(key_cur);
+    ss_webhook_key_free(key_prev);
+    ss_conf_free(options, NOPTIONS);
+    return exit_code;
+}
