@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Integration test harness: starts a real PostgreSQL and a real Kafka broker
+# on free ports in a temporary folder, runs one command with their addresses
+# exported, and stops everything when the command ends, fails or is
+# interrupted (EXIT, INT, TERM). Exit status: the command's.
+#
+#   tests/integration/harness.sh -- ctest --test-dir build -L integration --output-on-failure
+#
+# Exported to the command:
+#   SS_TEST_PG_HOST SS_TEST_PG_PORT SS_TEST_PG_USER SS_TEST_PG_DATA
+#   SS_TEST_DATABASE_URL   superuser URL to database "postgres"
+#   SS_TEST_KAFKA_BOOTSTRAP SS_TEST_KAFKA_DIR
+#   SS_TEST_ROOT           the run's temporary folder (removed at the end)
+#   SS_KAFKACTL            path of ss-kafkactl
+# Options (environment): SS_BIN_DIR (where ss-kafkactl is; default build/bin),
+#   SS_TEST_KEEP=1 keeps the temporary folder, SS_TEST_KAFKA_HEAP (512m).
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+[ "${1:-}" = "--" ] && shift
+if [ $# -eq 0 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  [ $# -eq 0 ] && exit 2 || exit 0
+fi
+
+log() { echo "harness: $*" >&2; }
+
+# ---------------------------------------------------------------- tools
+SS_KAFKACTL=""
+for c in "${SS_BIN_DIR:-}/ss-kafkactl" "$ROOT/build/bin/ss-kafkactl" "$ROOT"/build-*/bin/ss-kafkactl; do
+  if [ -x "$c" ]; then SS_KAFKACTL=$c; break; fi
+done
+if [ -z "$SS_KAFKACTL" ]; then
+  log "ss-kafkactl not found (SS_BIN_DIR or build/bin): build it with 'cmake --build build --target ss-kafkactl'"
+  exit 1
+fi
+export SS_KAFKACTL
+export SS_BIN_DIR="${SS_BIN_DIR:-$(dirname "$SS_KAFKACTL")}"
+
+free_port() {
+  # Random port below the ephemeral range, not listening now. Concurrent
+  # harnesses may still race: starts are retried with new ports.
+  local p i
+  for i in $(seq 1 200); do
+    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
+    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- state
+SS_TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/ss-test.XXXXXX")
+# PostgreSQL runs as `postgres` when we are root: it must traverse this folder.
+chmod 711 "$SS_TEST_ROOT"
+export SS_TEST_ROOT
+PG_DIR="$SS_TEST_ROOT/pg"
+KAFKA_DIR="$SS_TEST_ROOT/kafka"
+CHILD=""
+CLEANED=""
+
+cleanup() {
+  local rc=${1:-$?}
+  [ -n "$CLEANED" ] && return
+  CLEANED=1
+  trap '' INT TERM
+  if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
+    # The command runs in its own process group: stop the whole group.
+    kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null
+    local deadline=$((SECONDS + 15))
+    while kill -0 "$CHILD" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    kill -KILL -- "-$CHILD" 2>/dev/null || true
+  fi
+  # Background processes tests started with ss_start_bg (backstop: tests kill
+  # their own on exit, but a killed test cannot).
+  local f pid
+  for f in "$SS_TEST_ROOT"/*/bg/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill -0 "$pid" 2>/dev/null && kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  done
+  for f in "$SS_TEST_ROOT"/*/bg/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    local d=$((SECONDS + 5))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $d ]; do sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  done
+  "$ROOT/deploy/local/kafka.sh" stop --dir "$KAFKA_DIR" --timeout 20 -q 2>/dev/null || true
+  "$ROOT/deploy/local/pg.sh" stop --dir "$PG_DIR" -q 2>/dev/null || true
+  if [ -n "${SS_TEST_KEEP:-}" ] || { [ "$rc" -ne 0 ] && [ -n "${SS_TEST_KEEP_ON_FAILURE:-}" ]; }; then
+    log "kept $SS_TEST_ROOT"
+  else
+    rm -rf "$SS_TEST_ROOT"
+  fi
+  exit "$rc"
+}
+trap 'cleanup $?' EXIT
+trap 'log "interrupted: stopping"; cleanup 130' INT
+trap 'log "terminated: stopping"; cleanup 143' TERM
+
+# ---------------------------------------------------------------- PostgreSQL
+t0=$SECONDS
+"$ROOT/deploy/local/pg.sh" init --dir "$PG_DIR" --fast -q || { log "initdb failed"; exit 1; }
+PG_PORT=""
+for attempt in 1 2 3; do
+  p=$(free_port) || break
+  if "$ROOT/deploy/local/pg.sh" start --dir "$PG_DIR" --port "$p" -q 2>"$SS_TEST_ROOT/pg-start.err"; then
+    PG_PORT=$p; break
+  fi
+done
+if [ -z "$PG_PORT" ]; then
+  cat "$SS_TEST_ROOT/pg-start.err" >&2
+  log "PostgreSQL did not start"; exit 1
+fi
+
+# ---------------------------------------------------------------- Kafka
+KAFKA_PORT=""
+for attempt in 1 2 3; do
+  kp=$(free_port) && cp=$(free_port) || break
+  [ "$kp" = "$cp" ] && continue
+  if SS_BIN_DIR="$SS_BIN_DIR" "$ROOT/deploy/local/kafka.sh" start --dir "$KAFKA_DIR" --port "$kp" \
+       --controller-port "$cp" --heap "${SS_TEST_KAFKA_HEAP:-512m}" -q 2>"$SS_TEST_ROOT/kafka-start.err"; then
+    KAFKA_PORT=$kp; break
+  fi
+  # A port taken between our check and the broker's bind: start over clean.
+  rm -rf "$KAFKA_DIR"
+done
+if [ -z "$KAFKA_PORT" ]; then
+  cat "$SS_TEST_ROOT/kafka-start.err" >&2
+  log "Kafka did not start"; exit 1
+fi
+
+export SS_TEST_PG_HOST=127.0.0.1
+export SS_TEST_PG_PORT=$PG_PORT
+export SS_TEST_PG_USER=postgres
+export SS_TEST_PG_DATA=$PG_DIR
+export SS_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+export SS_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+export SS_TEST_KAFKA_DIR=$KAFKA_DIR
+log "PostgreSQL 127.0.0.1:$PG_PORT, Kafka $SS_TEST_KAFKA_BOOTSTRAP, in $SS_TEST_ROOT (ready in $((SECONDS - t0)) s)"
+
+# ---------------------------------------------------------------- command
+# Own process group (set -m) so that cleanup can stop everything it started;
+# wait is interruptible, so INT/TERM reach our traps at once.
+set -m
+"$@" &
+CHILD=$!
+set +m
+wait "$CHILD"
+rc=$?
+cleanup "$rc"

@@ -1,0 +1,200 @@
+# shellcheck shell=bash
+# Helpers for bash integration tests. Source it; the test must run under
+# tests/integration/harness.sh (which ctest -L integration does via tests/run.sh).
+#
+#   source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
+#   url=$(ss_test_createdb mytest)          # fresh database, prints its URL
+#   prefix=$(ss_test_prefix)                # unique KAFKA_TOPIC_PREFIX, e.g. it.mytest.1234a.
+#   ss_test_create_topics "$prefix"         # the six topics, 12 partitions (or: "$prefix" N)
+#   ss_start_bg "$SS_TEST_TMP/gw.log" "$SS_BIN_DIR/shipstream-gateway"   # killed at exit
+#   ss_wait_for 10 curl -fsS "http://127.0.0.1:$port/ready"
+#   ss_kafkactl consume -t "${prefix}shipments" -n 1 --timeout 10
+#   ss_pg_stop; ss_pg_start; ss_kafka_stop; ss_kafka_start   # same data, same port
+#   port=$(ss_free_port)
+#   ss_pass "what held"; ss_fail "what broke"   # ss_fail exits 1 and shows the bg logs
+#   ss_on_exit "command"                     # extra cleanup (do not set your own EXIT trap)
+#
+# Variables: SS_TEST_PG_HOST/PORT/USER/DATA, SS_TEST_DATABASE_URL, SS_TEST_KAFKA_BOOTSTRAP,
+# SS_TEST_KAFKA_DIR (from the harness), SS_BIN_DIR, SS_SOURCE_ROOT, SS_KAFKACTL, and
+# SS_TEST_TMP (a fresh folder for this test, removed at exit), SS_BG_PID (last ss_start_bg).
+
+if [ -z "${SS_TEST_DATABASE_URL:-}" ] || [ -z "${SS_TEST_KAFKA_BOOTSTRAP:-}" ]; then
+  echo "FAIL: not under the harness: run tests/integration/harness.sh -- ctest --test-dir build -L integration" >&2
+  exit 1
+fi
+
+SS_LIB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SS_SOURCE_ROOT="${SS_SOURCE_ROOT:-$SS_LIB_ROOT}"
+SS_TEST_NAME="$(basename "${0%.sh}" | tr -c 'a-zA-Z0-9_\n' '_' | tr 'A-Z' 'a-z')"
+if [ -z "${SS_BIN_DIR:-}" ]; then SS_BIN_DIR="$SS_LIB_ROOT/build/bin"; fi
+if [ -z "${SS_KAFKACTL:-}" ] || [ ! -x "$SS_KAFKACTL" ]; then
+  for _c in "$SS_BIN_DIR/ss-kafkactl" "$SS_LIB_ROOT/build/bin/ss-kafkactl" "$SS_LIB_ROOT"/build-*/bin/ss-kafkactl; do
+    if [ -x "$_c" ]; then SS_KAFKACTL=$_c; break; fi
+  done
+fi
+export SS_BIN_DIR SS_SOURCE_ROOT SS_KAFKACTL
+SS_TEST_TMP=$(mktemp -d "${SS_TEST_ROOT:-${TMPDIR:-/tmp}}/t.${SS_TEST_NAME}.XXXXXX")
+chmod 755 "$SS_TEST_TMP"
+mkdir -p "$SS_TEST_TMP/bg"
+export SS_TEST_TMP
+
+SS_BG_PIDS=()
+SS_BG_LOGS=()
+SS_BG_PID=""
+_SS_ON_EXIT=()
+_SS_PG_STOPPED=""
+_SS_KAFKA_STOPPED=""
+
+_ss_now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+ss_pass() { echo "PASS: $*"; }
+
+ss_fail() {
+  echo "FAIL: $*" >&2
+  local i
+  for i in "${!SS_BG_LOGS[@]}"; do
+    [ -f "${SS_BG_LOGS[$i]}" ] || continue
+    echo "----- last lines of ${SS_BG_LOGS[$i]} (pid ${SS_BG_PIDS[$i]}) -----" >&2
+    tail -n 25 "${SS_BG_LOGS[$i]}" >&2
+  done
+  exit 1
+}
+
+ss_on_exit() { _SS_ON_EXIT+=("$*"); }
+
+# ss_wait_for <timeout_s> <command...>: poll until the command succeeds.
+# Returns 1 (and says so) on deadline; combine with `|| ss_fail ...`.
+ss_wait_for() {
+  local timeout=$1; shift
+  local deadline=$(( $(_ss_now_ms) + ${timeout%.*} * 1000 ))
+  local delay=0.05
+  while :; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    if [ "$(_ss_now_ms)" -ge "$deadline" ]; then
+      echo "ss_wait_for: gave up after ${timeout}s: $*" >&2
+      return 1
+    fi
+    sleep "$delay"
+    [ "$delay" = 0.05 ] && delay=0.1 || delay=0.2
+  done
+}
+
+# ss_free_port: a TCP port nobody listens on now (below the ephemeral range).
+ss_free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
+    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+  done
+  echo "ss_free_port: no free port found" >&2
+  return 1
+}
+
+# ss_start_bg <logfile> <command...>: start in the background (own process
+# group), stdout+stderr to logfile; sets SS_BG_PID and prints the pid. Stopped
+# (TERM, then KILL after 10 s) when the test exits, whatever the reason.
+ss_start_bg() {
+  local logfile=$1; shift
+  mkdir -p "$(dirname "$logfile")"
+  set -m
+  "$@" >"$logfile" 2>&1 </dev/null &
+  SS_BG_PID=$!
+  set +m
+  SS_BG_PIDS+=("$SS_BG_PID")
+  SS_BG_LOGS+=("$logfile")
+  # Listed in a file too: found by our cleanup even when started from a
+  # $(subshell), and by the harness even if this test is killed.
+  echo "$SS_BG_PID" >"$SS_TEST_TMP/bg/$SS_BG_PID.pid"
+  echo "$SS_BG_PID"
+}
+
+# ss_stop_bg <pid> [timeout_s]: SIGTERM, wait, SIGKILL. Returns the exit status
+# of the process when it was ours and exited by itself after TERM.
+ss_stop_bg() {
+  local pid=$1 t=${2:-10} deadline
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
+  kill -TERM "$pid" 2>/dev/null
+  deadline=$(( $(_ss_now_ms) + t * 1000 ))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$(_ss_now_ms)" -ge "$deadline" ]; then
+      echo "ss_stop_bg: $pid ignored SIGTERM for ${t}s: killing" >&2
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+      break
+    fi
+    sleep 0.05
+  done
+  kill -TERM -- "-$pid" 2>/dev/null  # anything it left in its group
+  wait "$pid" 2>/dev/null
+  local rc=$?
+  rm -f "$SS_TEST_TMP/bg/$pid.pid"
+  return $rc
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+ss_psql() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+# ss_test_createdb <name>: drop-if-exists + create; prints a superuser URL to it.
+ss_test_createdb() {
+  local name
+  name=$(echo "$1" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_\n' '_')
+  ss_psql "$SS_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null &&
+    ss_psql "$SS_TEST_DATABASE_URL" -c "CREATE DATABASE \"$name\"" >/dev/null ||
+    { echo "ss_test_createdb: could not create $name" >&2; return 1; }
+  echo "postgresql://$SS_TEST_PG_USER@$SS_TEST_PG_HOST:$SS_TEST_PG_PORT/$name"
+}
+
+ss_pg_stop() {
+  _SS_PG_STOPPED=1
+  "$SS_LIB_ROOT/deploy/local/pg.sh" stop --dir "$SS_TEST_PG_DATA" -q
+}
+
+ss_pg_start() {
+  "$SS_LIB_ROOT/deploy/local/pg.sh" start --dir "$SS_TEST_PG_DATA" --port "$SS_TEST_PG_PORT" -q &&
+    _SS_PG_STOPPED=""
+}
+
+# ---------------------------------------------------------------- Kafka
+ss_kafkactl() { "$SS_KAFKACTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" "$@"; }
+
+ss_test_prefix() {
+  local r
+  r=$(printf '%04x%04x' "$RANDOM" "$RANDOM")
+  echo "it.${SS_TEST_NAME:0:40}.$$$r."
+}
+
+# ss_test_create_topics <prefix> [partitions]: the six topics of ARCHITECTURE.md.
+ss_test_create_topics() {
+  ss_kafkactl create-topics --prefix "$1" --partitions "${2:-12}" --timeout 30 2>/dev/null ||
+    { echo "ss_test_create_topics: failed for prefix $1" >&2; return 1; }
+}
+
+ss_kafka_stop() {
+  _SS_KAFKA_STOPPED=1
+  "$SS_LIB_ROOT/deploy/local/kafka.sh" stop --dir "$SS_TEST_KAFKA_DIR" -q
+}
+
+ss_kafka_start() {
+  SS_BIN_DIR="$SS_BIN_DIR" "$SS_LIB_ROOT/deploy/local/kafka.sh" start --dir "$SS_TEST_KAFKA_DIR" \
+    --port "${SS_TEST_KAFKA_BOOTSTRAP##*:}" -q && _SS_KAFKA_STOPPED=""
+}
+
+# ---------------------------------------------------------------- exit
+_ss_cleanup() {
+  local rc=$?
+  trap '' INT TERM
+  local i
+  set +e
+  for ((i = ${#_SS_ON_EXIT[@]} - 1; i >= 0; i--)); do eval "${_SS_ON_EXIT[$i]}"; done
+  local pids=("${SS_BG_PIDS[@]}") f
+  for f in "$SS_TEST_TMP"/bg/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  for i in "${pids[@]}"; do kill -TERM "$i" 2>/dev/null || true; done
+  for i in "${pids[@]}"; do ss_stop_bg "$i" 10 >/dev/null 2>&1 || true; done
+  # Leave the servers as the next test expects them.
+  if [ -n "$_SS_PG_STOPPED" ]; then ss_pg_start || true; fi
+  if [ -n "$_SS_KAFKA_STOPPED" ]; then ss_kafka_start || true; fi
+  rm -rf "$SS_TEST_TMP"
+  return $rc
+}
+trap _ss_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
