@@ -1,0 +1,80 @@
+/* shipstream-gateway: shared state of the handlers. */
+#ifndef SS_GATEWAY_H
+#define SS_GATEWAY_H
+
+#include <stddef.h>
+#include <civetweb.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+#include "easypost/client.h"
+#include "envelope/envelope.h"
+#include "kafka/kafka.h"
+
+typedef struct {
+    char *database_url;
+    char *kafka_bootstrap;
+    char *topic_prefix;
+    char *listen;
+    char *easypost_api_key;
+    char *easypost_api_base;
+    char *api_keys_csv;
+    int auth_on;       /* GATEWAY_AUTH */
+    int auth_off;      /* derived: !auth_on */
+    long long threads;
+    long long max_body;
+    long long statement_timeout_ms;
+    long long db_connect_timeout_s;
+    long long idempotency_wait_ms;
+    long long easypost_timeout_ms;
+    long long linger_ms;
+} gw_config_t;
+
+typedef struct {
+    gw_config_t cfg;
+    char **api_keys;
+    size_t napi_keys;
+    ss_ep_client_t *ep;            /* NULL when EASYPOST_API_KEY is unset */
+    ss_kafka_producer_t *producer; /* NULL when it could not be created */
+    char topics[SS_TOPIC__COUNT][256];
+} gw_t;
+
+extern gw_t g_gw;
+
+/* Authorization check for /v1 and /db; sends 401 and returns 0 when refused. */
+int gw_authorized(struct mg_connection *c, int *status);
+
+/* /v1 (shipping API over EasyPost) and /db (read API) handlers. */
+int gw_handle_shipments(struct mg_connection *c, void *ud);
+int gw_handle_trackers(struct mg_connection *c, void *ud);
+int gw_handle_addresses(struct mg_connection *c, void *ud);
+int gw_handle_db_shipments(struct mg_connection *c, void *ud);
+int gw_handle_db_addresses(struct mg_connection *c, void *ud);
+int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
+
+/* Hands an EasyPost object to Kafka without waiting (never blocks the
+ * caller on the broker).  Failures are counted and logged. */
+void gw_publish(const char *type, json_object *object);
+
+/* The calling thread's PostgreSQL connection (statement_timeout set), or
+ * NULL with errstr when PostgreSQL is unreachable; fails fast for a second
+ * after a failed attempt so /db answers 503 quickly while it is down. */
+PGconn *gw_db(char *errstr, size_t errstr_size);
+/* Drops the thread's connection after a connection-level failure. */
+void gw_db_reset(void);
+void gw_db_thread_exit(void);
+
+/* Runs a parameterised query; on a connection failure it reconnects and
+ * retries once.  Returns the result (caller PQclears) or NULL with errstr;
+ * *unavailable is set when the cause is PostgreSQL being unreachable. */
+PGresult *gw_db_query(const char *sql, int nparams, const char *const *params,
+                      int *unavailable, char *errstr, size_t errstr_size);
+
+/* Idempotent buy. */
+int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len);
+
+/* Sends an EasyPost result on (status and body passed through; transport
+ * failures mapped to 502/504 with our error body). */
+int gw_send_ep_result(struct mg_connection *c, const ss_ep_result_t *r);
+
+#endif

@@ -1,0 +1,221 @@
+/* shipstream-gateway: the shipping API in front of EasyPost (/v1) and the
+ * read API over PostgreSQL (/db).
+ *
+ * Every EasyPost answer is handed to Kafka without waiting (the producer's
+ * queue absorbs broker outages; failures are counted and logged); the queue
+ * is flushed on shutdown.  /db reads use one PostgreSQL connection per worker
+ * thread and answer 503 quickly while PostgreSQL is down, while /v1 goes on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/shutdown.h"
+#include "db/db.h"
+#include "gateway.h"
+#include "http/server.h"
+
+gw_t g_gw;
+
+static char *log_level, *log_format;
+
+static const ss_conf_opt_t options[] = {
+    {"LISTEN", SS_CONF_LISTEN, &g_gw.cfg.listen, "8000", 0, 0, "HTTP listen address (host:port or port)", 0},
+    {"DATABASE_URL", SS_CONF_STRING, &g_gw.cfg.database_url, SS_DB_DEFAULT_URL, 0, 0,
+     "PostgreSQL for /db and idempotency keys (postgresql+asyncpg:// accepted)", 1},
+    {"KAFKA_BOOTSTRAP_SERVERS", SS_CONF_STRING, &g_gw.cfg.kafka_bootstrap, SS_KAFKA_DEFAULT_BOOTSTRAP, 0, 0,
+     "Kafka brokers", 0},
+    {"KAFKA_TOPIC_PREFIX", SS_CONF_STRING, &g_gw.cfg.topic_prefix, SS_TOPIC_DEFAULT_PREFIX, 0, 0,
+     "prefix of the topic names", 0},
+    {"EASYPOST_API_KEY", SS_CONF_STRING, &g_gw.cfg.easypost_api_key, NULL, 0, 0,
+     "EasyPost API key; unset: /v1 answers 503", 1},
+    {"EASYPOST_API_BASE", SS_CONF_STRING, &g_gw.cfg.easypost_api_base, SS_EP_DEFAULT_API_BASE, 0, 0,
+     "EasyPost API base URL", 0},
+    {"EASYPOST_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.easypost_timeout_ms, "30000", 100, 600000,
+     "total timeout of one EasyPost call", 0},
+    {"GATEWAY_API_KEYS", SS_CONF_STRING, &g_gw.cfg.api_keys_csv, NULL, 0, 0,
+     "comma-separated bearer keys for /v1 and /db (required unless GATEWAY_AUTH=off)", 1},
+    {"GATEWAY_AUTH", SS_CONF_BOOL, &g_gw.cfg.auth_on, "on", 0, 0,
+     "off: serve /v1 and /db without keys (local experiments only)", 0},
+    {"GATEWAY_THREADS", SS_CONF_INT, &g_gw.cfg.threads, "32", 1, 1024, "HTTP worker threads", 0},
+    {"GATEWAY_MAX_BODY_BYTES", SS_CONF_INT, &g_gw.cfg.max_body, "1048576", 1024, 67108864,
+     "largest request body accepted", 0},
+    {"GATEWAY_STATEMENT_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.statement_timeout_ms, "5000", 10, 600000,
+     "statement_timeout of /db queries", 0},
+    {"GATEWAY_DB_CONNECT_TIMEOUT_S", SS_CONF_INT, &g_gw.cfg.db_connect_timeout_s, "2", 1, 60,
+     "PostgreSQL connect timeout", 0},
+    {"GATEWAY_IDEMPOTENCY_WAIT_MS", SS_CONF_INT, &g_gw.cfg.idempotency_wait_ms, "35000", 0, 600000,
+     "how long a request waits for a concurrent buy with the same Idempotency-Key", 0},
+    {"GATEWAY_KAFKA_LINGER_MS", SS_CONF_INT, &g_gw.cfg.linger_ms, "5", 0, 1000,
+     "producer linger.ms (KAFKA_LINGER_MS overrides)", 0},
+    {"LOG_LEVEL", SS_CONF_STRING, &log_level, "info", 0, 0, "debug, info, warn or error", 0},
+    {"LOG_FORMAT", SS_CONF_STRING, &log_format, "json", 0, 0, "json or text", 0},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+int gw_authorized(struct mg_connection *c, int *status) {
+    if (g_gw.cfg.auth_off)
+        return 1;
+    if (ss_http_bearer_ok(c, (const char *const *)g_gw.api_keys, g_gw.napi_keys))
+        return 1;
+    ss_counter_inc(ss_counter("gateway_auth_failures_total", "Requests refused for a missing or wrong API key", NULL));
+    *status = ss_http_send_error_h(c, 401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)",
+                                   "WWW-Authenticate: Bearer\r\n");
+    return 0;
+}
+
+void gw_publish(const char *type, json_object *object) {
+    ss_counter_t *failed = ss_counter("gateway_publish_failures_total",
+                                      "EasyPost objects that could not be queued for Kafka", NULL);
+    if (!g_gw.producer) {
+        ss_counter_inc(failed);
+        return;
+    }
+    ss_envelope_t e;
+    char err[256], key[256];
+    if (ss_envelope_from_object(&e, type, object, ss_log_request_id(), err, sizeof err) != 0) {
+        ss_counter_inc(failed);
+        SS_WARN("not published (%s): %s", type, err);
+        return;
+    }
+    size_t len = 0;
+    char *payload = ss_envelope_serialize(&e, &len);
+    int klen = ss_envelope_key(&e, key, sizeof key);
+    ss_topic_t topic = ss_envelope_topic(&e);
+    if (!payload || klen < 0 ||
+        ss_kafka_producer_send(g_gw.producer, g_gw.topics[topic], key, (size_t)klen, payload, len,
+                               NULL, 0, NULL, err, sizeof err) != 0) {
+        ss_counter_inc(failed);
+        ss_log_kv(SS_LOG_WARN, "kafka enqueue failed", "type", type, "object_id", e.object_id,
+                  "error", payload ? err : "out of memory", NULL);
+    } else {
+        char labels[64];
+        snprintf(labels, sizeof labels, "type=\"%s\"", type);
+        ss_counter_inc(ss_counter("gateway_events_published_total", "EasyPost objects queued for Kafka", labels));
+    }
+    free(payload);
+    ss_envelope_clear(&e);
+}
+
+static int ready(void *ud, char *why, size_t n) {
+    (void)ud;
+    char err[256];
+    PGconn *db = gw_db(err, sizeof err);
+    int pg_ok = 0;
+    if (db) {
+        PGresult *r = PQexec(db, "SELECT 1");
+        pg_ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        if (!pg_ok)
+            snprintf(err, sizeof err, "%s", PQerrorMessage(db));
+        PQclear(r);
+        if (!pg_ok)
+            gw_db_reset();
+    }
+    int kafka_ok = g_gw.producer && ss_kafka_producer_connected(g_gw.producer);
+    ss_gauge_set(ss_gauge("gateway_db_up", "1 when PostgreSQL answers", NULL), pg_ok);
+    ss_gauge_set(ss_gauge("gateway_kafka_up", "1 when a Kafka broker is connected", NULL), kafka_ok);
+    if (pg_ok && kafka_ok)
+        return 0;
+    snprintf(why, n, "%s%s%s%s", pg_ok ? "" : "postgresql: ", pg_ok ? "" : err,
+             (!pg_ok && !kafka_ok) ? "; " : "", kafka_ok ? "" : "kafka: no broker connection");
+    return -1;
+}
+
+static void thread_exit(void) {
+    gw_db_thread_exit();
+    ss_ep_thread_cleanup();
+}
+
+int main(int argc, char **argv) {
+    ss_conf_main(argc, argv, "shipstream-gateway",
+                 "The shipping API in front of EasyPost (/v1) and the read API over PostgreSQL (/db).\n"
+                 "Routes: POST /v1/shipments, POST /v1/shipments/{id}/buy (Idempotency-Key),\n"
+                 "GET /v1/shipments/{id}, POST /v1/trackers, GET /v1/trackers/{id}, POST /v1/addresses,\n"
+                 "POST /v1/addresses/create_and_verify, GET /db/shipments, GET /db/shipments/{id},\n"
+                 "GET /db/addresses, GET /db/analytics/dashboard?days=N, GET /health, /ready, /metrics.",
+                 options, NOPTIONS);
+    char err[512];
+    if (ss_log_init("gateway", log_level, log_format, err, sizeof err) != 0) {
+        fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);
+        return 2;
+    }
+    char dburl[2048];
+    if (ss_db_url_normalize(g_gw.cfg.database_url, dburl, sizeof dburl, err, sizeof err) != 0) {
+        fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);
+        return 2;
+    }
+    g_gw.cfg.auth_off = !g_gw.cfg.auth_on;
+    g_gw.api_keys = ss_http_split_keys(g_gw.cfg.api_keys_csv, &g_gw.napi_keys);
+    if (!g_gw.cfg.auth_off && g_gw.napi_keys == 0) {
+        fprintf(stderr, "shipstream-gateway: configuration error: GATEWAY_API_KEYS is not set: "
+                        "set it to a comma-separated list of bearer keys, or GATEWAY_AUTH=off\n");
+        return 2;
+    }
+    ss_shutdown_install();
+
+    if (g_gw.cfg.easypost_api_key) {
+        ss_ep_config_t ec = {.api_base = g_gw.cfg.easypost_api_base,
+                             .api_key = g_gw.cfg.easypost_api_key,
+                             .timeout_ms = g_gw.cfg.easypost_timeout_ms};
+        g_gw.ep = ss_ep_client_new(&ec, err, sizeof err);
+        if (!g_gw.ep) {
+            fprintf(stderr, "shipstream-gateway: configuration error: EASYPOST_API_BASE: %s\n", err);
+            return 2;
+        }
+    } else {
+        SS_WARN("EASYPOST_API_KEY is not set: /v1 routes answer 503");
+    }
+
+    for (int t = 0; t < SS_TOPIC__COUNT; t++)
+        ss_topic_name(g_gw.cfg.topic_prefix, (ss_topic_t)t, g_gw.topics[t], sizeof g_gw.topics[t]);
+    char linger[24];
+    snprintf(linger, sizeof linger, "%lld", g_gw.cfg.linger_ms);
+    const char *overrides[] = {"linger.ms", linger, NULL};
+    ss_kafka_producer_opts_t po = {.bootstrap = g_gw.cfg.kafka_bootstrap,
+                                   .client_id = "shipstream-gateway",
+                                   .overrides = overrides};
+    g_gw.producer = ss_kafka_producer_new(&po, err, sizeof err);
+    if (!g_gw.producer) {
+        fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);
+        return 2;
+    }
+
+    ss_http_opts_t ho = {.service = "gateway",
+                         .listen = g_gw.cfg.listen,
+                         .num_threads = (int)g_gw.cfg.threads,
+                         .ready = ready,
+                         .thread_exit = thread_exit};
+    ss_http_t *http = ss_http_start(&ho, err, sizeof err);
+    if (!http) {
+        SS_ERROR("%s", err);
+        ss_kafka_producer_close(g_gw.producer, 1000);
+        return 1;
+    }
+    /* civetweb picks the first registered pattern that matches: specific first. */
+    ss_http_route(http, "/v1/shipments", "/v1/shipments", gw_handle_shipments, NULL);
+    ss_http_route(http, "/v1/trackers", "/v1/trackers", gw_handle_trackers, NULL);
+    ss_http_route(http, "/v1/addresses", "/v1/addresses", gw_handle_addresses, NULL);
+    ss_http_route(http, "/db/shipments", "/db/shipments", gw_handle_db_shipments, NULL);
+    ss_http_route(http, "/db/addresses", "/db/addresses", gw_handle_db_addresses, NULL);
+    ss_http_route(http, "/db/analytics/dashboard$", "/db/analytics/dashboard", gw_handle_db_dashboard, NULL);
+    ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
+              g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
+              g_gw.cfg.auth_off ? "off" : "bearer", NULL);
+
+    while (!ss_shutdown_wait(1000)) {
+    }
+    SS_INFO("stopping: closing HTTP, then flushing the Kafka queue");
+    ss_http_stop(http);
+    int left = ss_kafka_producer_close(g_gw.producer, 10000);
+    if (left > 0)
+        SS_ERROR("%d event(s) could not be delivered to Kafka before exit", left);
+    ss_ep_client_free(g_gw.ep);
+    ss_ep_thread_cleanup();
+    gw_db_reset();
+    free(g_gw.api_keys);
+    ss_conf_free(options, NOPTIONS);
+    SS_INFO("stopped");
+    return 0;
+}

@@ -1,0 +1,450 @@
+/* /db: the synced data and the analytics, read from PostgreSQL.
+ *
+ * PostgreSQL builds the JSON (json_build_object), so numerics reach the
+ * client exactly; money is rendered as strings, as EasyPost does.  Every
+ * value from the request travels as a query parameter; only fixed SQL
+ * fragments are concatenated. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/sstime.h"
+#include "common/util.h"
+#include "gateway.h"
+#include "http/server.h"
+
+#define DB_MAX_LIMIT 200
+#define DB_DEFAULT_LIMIT 50
+
+static int db_error(struct mg_connection *c, int unavailable, const char *err) {
+    if (unavailable)
+        return ss_http_send_error_h(c, 503, "database_unavailable", "PostgreSQL is unavailable",
+                                    "Retry-After: 2\r\n");
+    ss_log_kv(SS_LOG_ERROR, "read query failed", "error", err, NULL);
+    return ss_http_send_error(c, 500, "internal", "the query failed");
+}
+
+static int bad_param(struct mg_connection *c, const char *name, const char *expected) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "invalid parameter '%s': %s", name, expected);
+    return ss_http_send_error(c, 400, "invalid_parameter", msg);
+}
+
+/* Refuses parameters this endpoint does not know (a typo is not a filter). */
+static int check_known_params(struct mg_connection *c, const char *const *known, int *status) {
+    const char *qs = mg_get_request_info(c)->query_string;
+    if (!qs)
+        return 1;
+    const char *p = qs;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        size_t klen = eq ? (size_t)(eq - p) : n;
+        if (klen > 0) {
+            int ok = 0;
+            for (size_t i = 0; known[i]; i++)
+                ok |= strlen(known[i]) == klen && memcmp(known[i], p, klen) == 0;
+            if (!ok) {
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", (int)(klen < 60 ? klen : 60), p);
+                *status = bad_param(c, name, "unknown parameter");
+                return 0;
+            }
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return 1;
+}
+
+/* Reads an optional parameter into buf.  Returns 1 present, 0 absent, -1
+ * after sending 400 (too long). */
+static int param(struct mg_connection *c, const char *name, char *buf, size_t n, int *status) {
+    int r = ss_http_query_param(c, name, buf, n);
+    if (r == -1 || (r == 0 && buf[0] == '\0'))
+        return 0;
+    if (r < 0) {
+        *status = bad_param(c, name, "too long");
+        return -1;
+    }
+    return 1;
+}
+
+static int parse_limit(struct mg_connection *c, long *limit, int *status) {
+    char v[16];
+    *limit = DB_DEFAULT_LIMIT;
+    int r = param(c, "limit", v, sizeof v, status);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || x < 1 || x > DB_MAX_LIMIT) {
+        *status = bad_param(c, "limit", "an integer from 1 to 200");
+        return -1;
+    }
+    *limit = x;
+    return 0;
+}
+
+/* Cursor: hex of "<created_at µs>:<id>", opaque to clients. */
+static void cursor_encode(const char *usec, const char *id, char *out, size_t n) {
+    char raw[256];
+    int len = snprintf(raw, sizeof raw, "%s:%s", usec, id);
+    if (len < 0 || (size_t)len * 2 + 1 > n || (size_t)len >= sizeof raw) {
+        out[0] = '\0';
+        return;
+    }
+    ss_hex_encode((const unsigned char *)raw, (size_t)len, out);
+}
+
+static int cursor_decode(const char *hex, char *usec, size_t usize, char *id, size_t isize) {
+    size_t n = strlen(hex);
+    char raw[256];
+    if (n == 0 || n % 2 || n / 2 >= sizeof raw)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+            sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        raw[i] = (char)v;
+    }
+    raw[n / 2] = '\0';
+    char *colon = strchr(raw, ':');
+    if (!colon || colon == raw || !colon[1])
+        return -1;
+    *colon = '\0';
+    for (char *p = raw; *p; p++)
+        if (!isdigit((unsigned char)*p) && !(p == raw && *p == '-'))
+            return -1;
+    if (strlen(raw) >= usize || strlen(colon + 1) >= isize)
+        return -1;
+    strcpy(usec, raw);
+    strcpy(id, colon + 1);
+    return 0;
+}
+
+/* Sends {"<name>":[rows 0..limit-1],"next_cursor":…} from a result whose
+ * column 0 is each row's JSON; cursor_of builds the cursor of a row. */
+static int send_page(struct mg_connection *c, PGresult *r, const char *name, long limit,
+                     void (*cursor_of)(PGresult *, int, char *, size_t)) {
+    int n = PQntuples(r);
+    int shown = n > limit ? (int)limit : n;
+    ss_buf_t b = {0};
+    ss_buf_appendf(&b, "{\"%s\":[", name);
+    for (int i = 0; i < shown; i++) {
+        if (i)
+            ss_buf_append(&b, ",", 1);
+        ss_buf_append(&b, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+    }
+    ss_buf_append(&b, "],\"next_cursor\":", 16);
+    if (n > limit && shown > 0) {
+        char cur[600];
+        cursor_of(r, shown - 1, cur, sizeof cur);
+        ss_buf_append_json_str(&b, cur);
+    } else {
+        ss_buf_append(&b, "null", 4);
+    }
+    ss_buf_appendf(&b, ",\"count\":%d}", shown);
+    int st = b.data ? ss_http_send_json(c, 200, b.data, b.len, NULL)
+                    : ss_http_send_error(c, 500, "internal", "out of memory");
+    ss_buf_free(&b);
+    return st;
+}
+
+static void shipment_cursor(PGresult *r, int row, char *out, size_t n) {
+    cursor_encode(PQgetvalue(r, row, 1), PQgetvalue(r, row, 2), out, n);
+}
+
+static void address_cursor(PGresult *r, int row, char *out, size_t n) {
+    cursor_encode("0", PQgetvalue(r, row, 1), out, n);
+}
+
+#define SHIPMENT_JSON_FIELDS \
+    "'id', s.id, 'mode', s.mode, 'status', s.status, 'tracking_code', s.tracking_code, " \
+    "'tracker_id', s.tracker_id, 'carrier', s.carrier, 'service', s.service, " \
+    "'rate', s.rate::text, 'total_cost', s.total_cost::text, 'currency', s.currency, " \
+    "'delivery_days', s.delivery_days, 'est_delivery_date', s.est_delivery_date, " \
+    "'delivered_at', s.delivered_at, 'from_address_id', s.from_address_id, " \
+    "'to_address_id', s.to_address_id, 'parcel_id', s.parcel_id, 'batch_id', s.batch_id, " \
+    "'is_return', s.is_return, 'reference', s.reference, 'label_url', s.label_url, " \
+    "'created_at', s.created_at, 'updated_at', s.updated_at"
+
+#define ADDRESS_JSON(a) \
+    "json_build_object('id', " a ".id, 'name', " a ".name, 'company', " a ".company, " \
+    "'street1', " a ".street1, 'street2', " a ".street2, 'city', " a ".city, 'state', " a ".state, " \
+    "'zip', " a ".zip, 'country', " a ".country, 'phone', " a ".phone, 'email', " a ".email, " \
+    "'residential', " a ".residential, 'verified', " a ".verified, " \
+    "'created_at', " a ".created_at, 'updated_at', " a ".updated_at)"
+
+static int list_shipments(struct mg_connection *c) {
+    static const char *const known[] = {"status", "carrier", "service", "tracking_code",
+                                        "created_from", "created_to", "limit", "cursor", NULL};
+    int status;
+    if (!check_known_params(c, known, &status))
+        return status;
+    struct {
+        const char *name, *sql;
+    } eq[] = {{"status", "s.status = $%d"},
+              {"carrier", "s.carrier = $%d"},
+              {"service", "s.service = $%d"},
+              {"tracking_code", "s.tracking_code = $%d"}};
+    char vals[8][256];
+    const char *params[8];
+    int np = 0;
+    ss_buf_t sql = {0};
+    ss_buf_appendf(&sql, "SELECT json_build_object(" SHIPMENT_JSON_FIELDS ")::text, "
+                         "(extract(epoch FROM s.created_at) * 1000000)::bigint, s.id "
+                         "FROM shipments s WHERE s.created_at IS NOT NULL");
+    for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++) {
+        int r = param(c, eq[i].name, vals[np], sizeof vals[np], &status);
+        if (r < 0)
+            goto out;
+        if (r == 1) {
+            params[np] = vals[np];
+            np++;
+            ss_buf_append(&sql, " AND ", 5);
+            ss_buf_appendf(&sql, eq[i].sql, np);
+        }
+    }
+    const char *range[] = {"created_from", "created_to"};
+    for (int i = 0; i < 2; i++) {
+        int r = param(c, range[i], vals[np], sizeof vals[np], &status);
+        if (r < 0)
+            goto out;
+        if (r == 1) {
+            int64_t t;
+            if (ss_time_parse(vals[np], &t) != 0) {
+                status = bad_param(c, range[i], "an ISO 8601 timestamp such as 2024-08-15T00:00:00Z, or a date");
+                goto out;
+            }
+            params[np] = vals[np];
+            np++;
+            ss_buf_appendf(&sql, i == 0 ? " AND s.created_at >= $%d::timestamptz"
+                                        : " AND s.created_at < $%d::timestamptz", np);
+        }
+    }
+    char cur[600], cur_usec[32], cur_id[256];
+    int r = param(c, "cursor", cur, sizeof cur, &status);
+    if (r < 0)
+        goto out;
+    if (r == 1) {
+        if (cursor_decode(cur, cur_usec, sizeof cur_usec, cur_id, sizeof cur_id) != 0) {
+            status = bad_param(c, "cursor", "not a cursor returned by this API");
+            goto out;
+        }
+        params[np++] = cur_usec;
+        params[np++] = cur_id;
+        ss_buf_appendf(&sql, " AND (s.created_at, s.id) < ('epoch'::timestamptz + $%d::bigint * "
+                             "interval '1 microsecond', $%d)", np - 1, np);
+    }
+    long limit;
+    if (parse_limit(c, &limit, &status) != 0)
+        goto out;
+    ss_buf_appendf(&sql, " ORDER BY s.created_at DESC, s.id DESC LIMIT %ld", limit + 1);
+
+    char err[512];
+    int unavailable;
+    PGresult *res = gw_db_query(sql.data, np, params, &unavailable, err, sizeof err);
+    if (!res) {
+        status = db_error(c, unavailable, err);
+        goto out;
+    }
+    status = send_page(c, res, "shipments", limit, shipment_cursor);
+    PQclear(res);
+out:
+    ss_buf_free(&sql);
+    return status;
+}
+
+static const char shipment_detail_sql[] =
+    "SELECT json_build_object(" SHIPMENT_JSON_FIELDS ", "
+    "'from_address', (SELECT " ADDRESS_JSON("a") " FROM addresses a WHERE a.id = s.from_address_id), "
+    "'to_address', (SELECT " ADDRESS_JSON("a") " FROM addresses a WHERE a.id = s.to_address_id), "
+    "'parcel', (SELECT json_build_object('id', p.id, 'length', p.length, 'width', p.width, "
+    "   'height', p.height, 'weight', p.weight, 'predefined_package', p.predefined_package) "
+    "   FROM parcels p WHERE p.id = s.parcel_id), "
+    "'selected_rate', coalesce((SELECT json_build_object('id', r.id, 'carrier', r.carrier, "
+    "   'service', r.service, 'rate', r.rate::text, 'currency', r.currency, "
+    "   'delivery_days', r.delivery_days, 'delivery_date', r.delivery_date, "
+    "   'retail_rate', r.retail_rate::text, 'list_rate', r.list_rate::text) "
+    "   FROM rates r WHERE r.id = s.selected_rate_id), "
+    "   CASE WHEN s.carrier IS NOT NULL THEN json_build_object('id', s.selected_rate_id, "
+    "   'carrier', s.carrier, 'service', s.service, 'rate', s.rate::text, 'currency', s.currency, "
+    "   'delivery_days', s.delivery_days) END), "
+    "'tracking_events', coalesce((SELECT json_agg(json_build_object('occurred_at', e.occurred_at, "
+    "   'status', e.status, 'status_detail', e.status_detail, 'message', e.message, "
+    "   'description', e.description, 'source', e.source, 'city', e.city, 'state', e.state, "
+    "   'country', e.country, 'zip', e.zip) ORDER BY e.occurred_at NULLS LAST, e.id) "
+    "   FROM tracking_events e WHERE e.shipment_id = s.id "
+    "      OR (s.tracker_id IS NOT NULL AND e.tracker_id = s.tracker_id)), '[]'::json)"
+    ")::text FROM shipments s WHERE s.id = $1";
+
+static int get_shipment(struct mg_connection *c, const char *id) {
+    const char *params[] = {id};
+    char err[512];
+    int unavailable;
+    PGresult *r = gw_db_query(shipment_detail_sql, 1, params, &unavailable, err, sizeof err);
+    if (!r)
+        return db_error(c, unavailable, err);
+    int st;
+    if (PQntuples(r) == 0)
+        st = ss_http_send_error(c, 404, "not_found", "no shipment with this id");
+    else
+        st = ss_http_send_json(c, 200, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), NULL);
+    PQclear(r);
+    return st;
+}
+
+int gw_handle_db_shipments(struct mg_connection *c, void *ud) {
+    (void)ud;
+    int status;
+    if (!gw_authorized(c, &status))
+        return status;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    if (strcmp(ri->request_method, "GET") != 0)
+        return ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
+    const char *rest = ri->local_uri + strlen("/db/shipments");
+    if (*rest == '\0' || strcmp(rest, "/") == 0)
+        return list_shipments(c);
+    if (*rest != '/' || strchr(rest + 1, '/') || strlen(rest + 1) > 128)
+        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
+    return get_shipment(c, rest + 1);
+}
+
+int gw_handle_db_addresses(struct mg_connection *c, void *ud) {
+    (void)ud;
+    int status;
+    if (!gw_authorized(c, &status))
+        return status;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    if (strcmp(ri->request_method, "GET") != 0)
+        return ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
+    if (strcmp(ri->local_uri, "/db/addresses") != 0 && strcmp(ri->local_uri, "/db/addresses/") != 0)
+        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
+    static const char *const known[] = {"q", "limit", "cursor", NULL};
+    if (!check_known_params(c, known, &status))
+        return status;
+    char q[512], cur[600], cur_usec[32], cur_id[256];
+    const char *params[2];
+    int np = 0;
+    ss_buf_t sql = {0};
+    ss_buf_appendf(&sql,
+                   "SELECT json_build_object('id', a.id, 'name', a.name, 'company', a.company, "
+                   "'street1', a.street1, 'street2', a.street2, 'city', a.city, 'state', a.state, "
+                   "'zip', a.zip, 'country', a.country, 'verified', a.verified, "
+                   "'created_at', a.created_at, 'usage_count', "
+                   "(SELECT count(*) FROM shipments s WHERE s.from_address_id = a.id) + "
+                   "(SELECT count(*) FROM shipments s WHERE s.to_address_id = a.id))::text, a.id "
+                   "FROM addresses a WHERE true");
+    int r = param(c, "q", q, sizeof q, &status);
+    if (r < 0)
+        goto out;
+    if (r == 1) {
+        params[np++] = q;
+        ss_buf_appendf(&sql, " AND a.search @@ websearch_to_tsquery('simple', $%d)", np);
+    }
+    r = param(c, "cursor", cur, sizeof cur, &status);
+    if (r < 0)
+        goto out;
+    if (r == 1) {
+        if (cursor_decode(cur, cur_usec, sizeof cur_usec, cur_id, sizeof cur_id) != 0) {
+            status = bad_param(c, "cursor", "not a cursor returned by this API");
+            goto out;
+        }
+        params[np++] = cur_id;
+        ss_buf_appendf(&sql, " AND a.id > $%d", np);
+    }
+    long limit;
+    if (parse_limit(c, &limit, &status) != 0)
+        goto out;
+    ss_buf_appendf(&sql, " ORDER BY a.id LIMIT %ld", limit + 1);
+    char err[512];
+    int unavailable;
+    PGresult *res = gw_db_query(sql.data, np, params, &unavailable, err, sizeof err);
+    if (!res) {
+        status = db_error(c, unavailable, err);
+        goto out;
+    }
+    status = send_page(c, res, "addresses", limit, address_cursor);
+    PQclear(res);
+out:
+    ss_buf_free(&sql);
+    return status;
+}
+
+/* Summary and daily series follow ?days=N (from mv_daily_shipment_analytics);
+ * carriers and routes are the views' own 90-day window. */
+static const char dashboard_sql[] =
+    "WITH d AS (SELECT * FROM mv_daily_shipment_analytics "
+    "           WHERE date >= (now() AT TIME ZONE 'UTC')::date - ($1::int - 1)) "
+    "SELECT json_build_object("
+    " 'days', $1::int,"
+    " 'summary', (SELECT json_build_object("
+    "     'shipments', coalesce(sum(shipment_count), 0),"
+    "     'total_cost', coalesce(sum(total_cost), 0)::text,"
+    "     'avg_cost', round(sum(total_cost) / nullif(sum(shipment_count), 0), 5)::text,"
+    "     'delivered', coalesce(sum(delivered_count), 0),"
+    "     'on_time_count', coalesce(sum(on_time_count), 0),"
+    "     'on_time_eligible_count', coalesce(sum(on_time_eligible_count), 0),"
+    "     'on_time_rate', round(sum(on_time_count)::numeric / nullif(sum(on_time_eligible_count), 0), 4))"
+    "   FROM d),"
+    " 'daily', coalesce((SELECT json_agg(x ORDER BY x.date) FROM ("
+    "     SELECT date, sum(shipment_count) AS shipments, sum(total_cost)::text AS total_cost,"
+    "            sum(delivered_count) AS delivered FROM d GROUP BY date) x), '[]'::json),"
+    " 'carriers', coalesce((SELECT json_agg(json_build_object('carrier', carrier, 'service', service,"
+    "     'total_shipments', total_shipments, 'total_revenue', total_revenue::text,"
+    "     'delivered_count', delivered_count, 'on_time_count', on_time_count,"
+    "     'on_time_rate', on_time_rate, 'avg_delivery_days', avg_delivery_days)"
+    "     ORDER BY total_shipments DESC, carrier, service) FROM mv_carrier_performance), '[]'::json),"
+    " 'top_routes', coalesce((SELECT json_agg(r) FROM (SELECT from_city, from_state, from_country,"
+    "     to_city, to_state, to_country, shipment_count, total_cost::text AS total_cost,"
+    "     avg_cost::text AS avg_cost FROM mv_top_routes"
+    "     ORDER BY shipment_count DESC, from_city, from_state, from_country, to_city, to_state, to_country"
+    "     LIMIT 10) r), '[]'::json),"
+    " 'freshness', (SELECT json_build_object("
+    "     'last_refreshed_at', min(last_refreshed_at),"
+    "     'age_seconds', round(max(age_seconds)::numeric, 3),"
+    "     'views', json_agg(json_build_object('view', view_name, 'last_refreshed_at', last_refreshed_at,"
+    "         'age_seconds', round(age_seconds::numeric, 3)) ORDER BY view_name))"
+    "   FROM analytics_freshness)"
+    ")::text";
+
+int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
+    (void)ud;
+    int status;
+    if (!gw_authorized(c, &status))
+        return status;
+    if (strcmp(mg_get_request_info(c)->request_method, "GET") != 0)
+        return ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
+    static const char *const known[] = {"days", NULL};
+    if (!check_known_params(c, known, &status))
+        return status;
+    char v[16] = "30";
+    int r = param(c, "days", v, sizeof v, &status);
+    if (r < 0)
+        return status;
+    if (r == 0)
+        strcpy(v, "30");
+    char *end;
+    long days = strtol(v, &end, 10);
+    if (*end || end == v || days < 1 || days > 90)
+        return bad_param(c, "days", "an integer from 1 to 90");
+    char dv[16];
+    snprintf(dv, sizeof dv, "%ld", days);
+    const char *params[] = {dv};
+    char err[512];
+    int unavailable;
+    PGresult *res = gw_db_query(dashboard_sql, 1, params, &unavailable, err, sizeof err);
+    if (!res)
+        return db_error(c, unavailable, err);
+    int st = ss_http_send_json(c, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), NULL);
+    PQclear(res);
+    return st;
+}

@@ -1,0 +1,236 @@
+/* /v1: EasyPost's own request and response bodies, passed through. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "gateway.h"
+#include "http/server.h"
+
+/* Strict JSON: one object, nothing after it but whitespace. */
+static json_object *parse_object(const char *body, size_t len, char *err, size_t errsize) {
+    json_tokener *tok = json_tokener_new();
+    if (!tok) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+    enum json_tokener_error je = json_tokener_get_error(tok);
+    size_t used = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!o || je != json_tokener_success) {
+        snprintf(err, errsize, "request body is not valid JSON: %s",
+                 je == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(je));
+        json_object_put(o);
+        return NULL;
+    }
+    while (used < len && (body[used] == ' ' || body[used] == '\n' || body[used] == '\r' || body[used] == '\t'))
+        used++;
+    if (used != len || !json_object_is_type(o, json_type_object)) {
+        snprintf(err, errsize, "request body must be one JSON object");
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Reads and validates a JSON object body; on failure sends the error and
+ * returns -1 with *status set. */
+static int read_json_body(struct mg_connection *c, char **body, size_t *len, int *status) {
+    int r = ss_http_read_body(c, (size_t)g_gw.cfg.max_body, body, len);
+    if (r == -2) {
+        *status = ss_http_send_error(c, 413, "payload_too_large", "request body is over the limit");
+        return -1;
+    }
+    if (r != 0) {
+        *status = ss_http_send_error(c, 400, "bad_request", "could not read the request body");
+        return -1;
+    }
+    char err[256];
+    json_object *o = parse_object(*body, *len, err, sizeof err);
+    if (!o) {
+        free(*body);
+        *body = NULL;
+        *status = ss_http_send_error(c, 400, "invalid_json", err);
+        return -1;
+    }
+    json_object_put(o);
+    return 0;
+}
+
+static void count_ep_call(const char *op, const ss_ep_result_t *r) {
+    char labels[128];
+    snprintf(labels, sizeof labels, "op=\"%s\",outcome=\"%s\"", op, ss_ep_status_name(r->status));
+    ss_counter_inc(ss_counter("gateway_easypost_calls_total", "EasyPost calls by operation and outcome", labels));
+    snprintf(labels, sizeof labels, "op=\"%s\"", op);
+    ss_histogram_observe(ss_histogram("gateway_easypost_call_duration_seconds",
+                                      "EasyPost call latency (retries included)", labels, NULL, 0),
+                         r->elapsed_ms / 1000.0);
+}
+
+int gw_send_ep_result(struct mg_connection *c, const ss_ep_result_t *r) {
+    switch (r->status) {
+    case SS_EP_OK:
+    case SS_EP_HTTP_ERROR:
+        if (r->json && r->body) /* EasyPost's status and body, as EasyPost sent them */
+            return ss_http_send_json(c, (int)r->http_status, r->body, r->body_len, NULL);
+        {
+            char msg[160];
+            snprintf(msg, sizeof msg, "EasyPost answered HTTP %ld without a JSON body", r->http_status);
+            return ss_http_send_error(c, 502, "easypost_bad_response", msg);
+        }
+    case SS_EP_ERR_TIMEOUT:
+        return ss_http_send_error(c, 504, "easypost_timeout", "EasyPost did not answer in time");
+    case SS_EP_ERR_CONNECT:
+        return ss_http_send_error(c, 502, "easypost_unreachable", "EasyPost could not be reached");
+    case SS_EP_ERR_INVALID:
+        return ss_http_send_error(c, 400, "bad_request", r->errstr[0] ? r->errstr : "invalid request");
+    case SS_EP_ERR_INTERNAL:
+        return ss_http_send_error(c, 500, "internal", "internal error");
+    default:
+        return ss_http_send_error(c, 502, "easypost_bad_response",
+                                  r->errstr[0] ? r->errstr : "EasyPost's answer could not be used");
+    }
+}
+
+static int require_easypost(struct mg_connection *c, int *status) {
+    if (g_gw.ep)
+        return 1;
+    *status = ss_http_send_error(c, 503, "easypost_not_configured",
+                                 "EASYPOST_API_KEY is not set on this gateway");
+    return 0;
+}
+
+/* Splits "/v1/<collection>[/<id>[/<action>]]" after prefix.  Returns the
+ * number of segments (0..2) or -1 when there are more or an id is too long. */
+static int split_path(const char *uri, const char *prefix, char *id, size_t idsize, char *action,
+                      size_t actsize) {
+    size_t plen = strlen(prefix);
+    if (strncmp(uri, prefix, plen) != 0)
+        return -1;
+    const char *p = uri + plen;
+    id[0] = action[0] = '\0';
+    if (*p == '\0' || (p[0] == '/' && p[1] == '\0'))
+        return 0;
+    if (*p != '/')
+        return -1;
+    p++;
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= idsize)
+        return -1;
+    memcpy(id, p, n);
+    id[n] = '\0';
+    if (!slash || slash[1] == '\0')
+        return 1;
+    const char *a = slash + 1;
+    if (strchr(a, '/') || strlen(a) >= actsize)
+        return -1;
+    snprintf(action, actsize, "%s", a);
+    return 2;
+}
+
+typedef int (*ep_create_fn)(ss_ep_client_t *, const char *, size_t, ss_ep_result_t *);
+
+static int do_create(struct mg_connection *c, const char *op, ep_create_fn fn, const char *type) {
+    int status;
+    char *body;
+    size_t len;
+    if (read_json_body(c, &body, &len, &status) != 0)
+        return status;
+    ss_ep_result_t r;
+    fn(g_gw.ep, body, len, &r);
+    free(body);
+    count_ep_call(op, &r);
+    status = gw_send_ep_result(c, &r);
+    if (r.status == SS_EP_OK && r.json) {
+        /* create_and_verify wraps the object: {"address":{...}} */
+        json_object *obj = r.json, *inner;
+        if (!json_object_object_get_ex(obj, "id", NULL) &&
+            json_object_object_get_ex(obj, "address", &inner))
+            obj = inner;
+        gw_publish(type, obj);
+    }
+    ss_ep_result_free(&r);
+    return status;
+}
+
+typedef int (*ep_get_fn)(ss_ep_client_t *, const char *, ss_ep_result_t *);
+
+static int do_retrieve(struct mg_connection *c, const char *op, ep_get_fn fn, const char *id,
+                       const char *type) {
+    ss_ep_result_t r;
+    fn(g_gw.ep, id, &r);
+    count_ep_call(op, &r);
+    int status = gw_send_ep_result(c, &r);
+    if (r.status == SS_EP_OK && r.json)
+        gw_publish(type, r.json); /* a fresher copy is still news to the database */
+    ss_ep_result_free(&r);
+    return status;
+}
+
+int gw_handle_shipments(struct mg_connection *c, void *ud) {
+    (void)ud;
+    int status;
+    if (!gw_authorized(c, &status) || !require_easypost(c, &status))
+        return status;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    char id[160], action[32];
+    int seg = split_path(ri->local_uri, "/v1/shipments", id, sizeof id, action, sizeof action);
+    int is_post = strcmp(ri->request_method, "POST") == 0;
+    int is_get = strcmp(ri->request_method, "GET") == 0;
+    if (seg == 0 && is_post)
+        return do_create(c, "shipment_create", ss_ep_shipment_create, "shipment.created");
+    if (seg == 1 && is_get)
+        return do_retrieve(c, "shipment_retrieve", ss_ep_shipment_retrieve, id, "shipment.retrieved");
+    if (seg == 2 && is_post && strcmp(action, "buy") == 0) {
+        char *body;
+        size_t len;
+        if (read_json_body(c, &body, &len, &status) != 0)
+            return status;
+        status = gw_buy(c, id, body, len);
+        free(body);
+        return status;
+    }
+    if (seg < 0 || (seg == 2 && strcmp(action, "buy") != 0))
+        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
+    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
+}
+
+int gw_handle_trackers(struct mg_connection *c, void *ud) {
+    (void)ud;
+    int status;
+    if (!gw_authorized(c, &status) || !require_easypost(c, &status))
+        return status;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    char id[160], action[32];
+    int seg = split_path(ri->local_uri, "/v1/trackers", id, sizeof id, action, sizeof action);
+    if (seg == 0 && strcmp(ri->request_method, "POST") == 0)
+        return do_create(c, "tracker_create", ss_ep_tracker_create, "tracker.created");
+    if (seg == 1 && strcmp(ri->request_method, "GET") == 0)
+        return do_retrieve(c, "tracker_retrieve", ss_ep_tracker_retrieve, id, "tracker.retrieved");
+    if (seg < 0 || seg == 2)
+        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
+    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
+}
+
+int gw_handle_addresses(struct mg_connection *c, void *ud) {
+    (void)ud;
+    int status;
+    if (!gw_authorized(c, &status) || !require_easypost(c, &status))
+        return status;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    char id[160], action[32];
+    int seg = split_path(ri->local_uri, "/v1/addresses", id, sizeof id, action, sizeof action);
+    int is_post = strcmp(ri->request_method, "POST") == 0;
+    if (seg == 0 && is_post)
+        return do_create(c, "address_create", ss_ep_address_create, "address.created");
+    if (seg == 1 && is_post && strcmp(id, "create_and_verify") == 0)
+        return do_create(c, "address_create_and_verify", ss_ep_address_create_and_verify,
+                         "address.created");
+    if (seg < 0 || seg == 2 || (seg == 1 && strcmp(id, "create_and_verify") != 0))
+        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
+    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
+}
