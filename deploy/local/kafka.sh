@@ -52,7 +52,7 @@ fetch() {
   exec 8>&-
 }
 
-classpath() { local IFS=:; local jars=("$CACHE"/libs/*.jar); echo "${jars[*]}"; }
+classpath() { echo "$CACHE/libs/*"; }
 
 # ---------------------------------------------------------------- helpers
 find_kafkactl() {
