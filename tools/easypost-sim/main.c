@@ -1,0 +1,548 @@
+/* easypost-sim: a local stand-in for the EasyPost API (see --help). */
+#include "sim.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <common/config.h>
+#include <common/log.h>
+#include <common/metrics.h>
+#include <common/shutdown.h>
+#include <common/util.h>
+#include <http/server.h>
+
+#define MAX_BODY (1024 * 1024)
+
+static const char SUMMARY[] =
+    "easypost-sim: a local EasyPost API for demos, tests and benchmarks.\n"
+    "\n"
+    "Answers EasyPost's endpoints under /v2 with EasyPost's shapes (ids shp_/rate_/adr_/prcl_/\n"
+    "trk_/pl_/evt_, money as strings like \"8.20000\", mode \"test\"), keeps everything in memory\n"
+    "(oldest objects evicted past SIM_MAX_OBJECTS) and plays tracker webhooks after a purchase.\n"
+    "\n"
+    "Endpoints (HTTP Basic auth, API key as user name, empty password; Bearer also accepted):\n"
+    "  POST /v2/shipments                    {\"shipment\":{from_address,to_address,parcel,options}} -> 201\n"
+    "  POST /v2/shipments/{id}/buy           {\"rate\":{\"id\":\"rate_...\"}} -> 200 (422 if already bought)\n"
+    "  GET  /v2/shipments/{id}\n"
+    "  POST /v2/trackers                     {\"tracker\":{\"tracking_code\":\"...\",\"carrier\":\"USPS\"}}\n"
+    "  GET  /v2/trackers/{id}\n"
+    "  POST /v2/addresses                    {\"address\":{...}} (add \"verify\":true to verify) -> 201\n"
+    "  POST /v2/addresses/create_and_verify  {\"address\":{...}} -> 200 {\"address\":{...}} or 422\n"
+    "  GET  /v2/events?page_size=N           recent events\n"
+    "  POST /sim/faults                      {\"queue\":[\"429\",\"500\",\"drop\",\"latency=200\"]} faults for\n"
+    "                                        the next /v2 requests, one each; {\"clear\":true} empties it\n"
+    "  GET  /health  /ready  /metrics\n"
+    "Errors are EasyPost's: {\"error\":{\"code\",\"message\",\"errors\":[...]}} - wrong key 401,\n"
+    "missing fields 422 (PARAMETER.REQUIRED), unknown id 404 (NOT_FOUND). Rates: USPS\n"
+    "(GroundAdvantage, Priority, Express), UPS (Ground, 3DaySelect, 2ndDayAir, NextDayAir), FedEx\n"
+    "(FEDEX_GROUND, FEDEX_2_DAY, STANDARD_OVERNIGHT), priced from parcel weight (ounces) and the\n"
+    "distance between the ZIP codes. Address verification fails (422 ADDRESS.VERIFY.FAILURE) without\n"
+    "street1 or a 5-digit zip, or when street1 contains \"UNDELIVERABLE\".\n"
+    "\n"
+    "Faults, for tests: per request with the header  X-Sim-Fault: 429 | 500 | 502 | 503 | 504 | drop |\n"
+    "latency=MS  (comma-separated to combine, e.g. \"latency=200,500\"), through POST /sim/faults, or\n"
+    "at random with SIM_FAULT_RATE_* (percent). 429/5xx are answered before anything is done; \"drop\"\n"
+    "does the work (a buy is applied) and then cuts the connection mid-answer.\n"
+    "\n"
+    "Webhooks: after a purchase (and POST /v2/trackers) the tracker moves pre_transit -> in_transit ->\n"
+    "out_for_delivery -> delivered (about 15% late against est_delivery_date, 3% failure, 3%\n"
+    "return_to_sender), one simulated day every SIM_TIME_SCALE seconds. Each step is a tracker.updated\n"
+    "Event POSTed to SIM_WEBHOOK_URL, signed like EasyPost (X-Hmac-Signature: hmac-sha256-hex=... with\n"
+    "EASYPOST_WEBHOOK_SECRET), retried with backoff until answered 2xx. Timestamps in events are\n"
+    "simulated time (purchase time + simulated days). Same SIM_SEED + same requests = same ids,\n"
+    "prices, tracking codes and outcomes.\n"
+    "\n"
+    "Try it:\n"
+    "  LISTEN=8080 EASYPOST_API_KEY=EZTK_test easypost-sim &\n"
+    "  curl -s -u EZTK_test: localhost:8080/v2/shipments -H 'Content-Type: application/json' -d '{\n"
+    "    \"shipment\":{\"from_address\":{\"name\":\"Jack Sparrow\",\"street1\":\"388 Townsend St\",\n"
+    "      \"city\":\"San Francisco\",\"state\":\"CA\",\"zip\":\"94107\",\"country\":\"US\"},\n"
+    "     \"to_address\":{\"name\":\"Elizabeth Swan\",\"street1\":\"179 N Harbor Dr\",\n"
+    "      \"city\":\"Redondo Beach\",\"state\":\"CA\",\"zip\":\"90277\",\"country\":\"US\"},\n"
+    "     \"parcel\":{\"length\":10,\"width\":8,\"height\":4,\"weight\":15.4}}}' | jq '{id, rates: [.rates[] | {id, carrier, service, rate}]}'\n"
+    "  curl -s -u EZTK_test: localhost:8080/v2/shipments/shp_.../buy -H 'Content-Type: application/json' \\\n"
+    "       -d '{\"rate\":{\"id\":\"rate_...\"}}' | jq '{tracking_code, selected_rate, tracker: .tracker.id}'\n"
+    "  curl -s -u EZTK_test: localhost:8080/v2/trackers/trk_... | jq '{status, tracking_details}'\n"
+    "  curl -s -u EZTK_test: localhost:8080/v2/addresses/create_and_verify -d '{\"address\":{\n"
+    "       \"street1\":\"388 Townsend St\",\"city\":\"San Francisco\",\"state\":\"CA\",\"zip\":\"94107\"}}'\n"
+    "  curl -s -u wrong: localhost:8080/v2/shipments/shp_x                 # 401\n"
+    "  curl -s -u EZTK_test: localhost:8080/v2/shipments/shp_nope           # 404\n"
+    "  curl -s -u EZTK_test: -H 'X-Sim-Fault: 429' localhost:8080/v2/shipments/shp_x   # 429\n"
+    "  # webhooks to a receiver, one simulated day per second:\n"
+    "  SIM_WEBHOOK_URL=http://localhost:8001/webhooks/easypost EASYPOST_WEBHOOK_SECRET=sécret \\\n"
+    "       SIM_TIME_SCALE=1 easypost-sim";
+
+static struct {
+    char *listen;
+    char *api_key;
+    char *webhook_secret;
+    char *webhook_url;
+    char *time_scale;
+    long long seed;
+    long long max_objects;
+    long long threads;
+    long long webhook_threads;
+    long long webhook_attempts;
+    long long webhook_backoff_ms;
+    long long webhook_backoff_max_ms;
+    long long fault_latency_ms;
+    long long fault_rate_429;
+    long long fault_rate_500;
+    long long fault_rate_drop;
+    char *log_level;
+    char *log_format;
+} cfg;
+
+static const ss_conf_opt_t OPTS[] = {
+    {"LISTEN", SS_CONF_LISTEN, &cfg.listen, "8080", 0, 0, "host:port or port to listen on", 0},
+    {"EASYPOST_API_KEY", SS_CONF_STRING, &cfg.api_key, NULL, 0, 0,
+     "the only API key accepted (unset: any key, or none, is accepted)", 1},
+    {"EASYPOST_WEBHOOK_SECRET", SS_CONF_STRING, &cfg.webhook_secret, NULL, 0, 0,
+     "secret that signs webhooks (X-Hmac-Signature); unset: webhooks are sent unsigned", 1},
+    {"SIM_WEBHOOK_URL", SS_CONF_STRING, &cfg.webhook_url, NULL, 0, 0,
+     "where tracker webhooks are POSTed (e.g. http://localhost:8001/webhooks/easypost); unset: none sent", 0},
+    {"SIM_TIME_SCALE", SS_CONF_STRING, &cfg.time_scale, "10", 0, 0,
+     "real seconds per simulated day (decimal, e.g. 0.5); tracker steps follow it", 0},
+    {"SIM_SEED", SS_CONF_INT, &cfg.seed, "42", 0, 0x7fffffffffffffffLL,
+     "seed: same seed and same requests give the same ids, prices and outcomes", 0},
+    {"SIM_MAX_OBJECTS", SS_CONF_INT, &cfg.max_objects, "200000", 16, 100000000,
+     "objects kept in memory; the oldest are evicted (then 404)", 0},
+    {"SIM_THREADS", SS_CONF_INT, &cfg.threads, "16", 1, 512, "HTTP worker threads", 0},
+    {"SIM_WEBHOOK_THREADS", SS_CONF_INT, &cfg.webhook_threads, "4", 1, 64,
+     "threads advancing trackers and sending webhooks", 0},
+    {"SIM_WEBHOOK_MAX_ATTEMPTS", SS_CONF_INT, &cfg.webhook_attempts, "20", 1, 1000,
+     "delivery attempts per webhook before giving up", 0},
+    {"SIM_WEBHOOK_BACKOFF_MS", SS_CONF_INT, &cfg.webhook_backoff_ms, "500", 1, 3600000,
+     "first retry delay of a webhook not answered 2xx (doubles each time)", 0},
+    {"SIM_WEBHOOK_BACKOFF_MAX_MS", SS_CONF_INT, &cfg.webhook_backoff_max_ms, "30000", 1, 86400000,
+     "cap on one webhook retry delay", 0},
+    {"SIM_FAULT_LATENCY_MS", SS_CONF_INT, &cfg.fault_latency_ms, "0", 0, 600000,
+     "added to every /v2 request", 0},
+    {"SIM_FAULT_RATE_429", SS_CONF_INT, &cfg.fault_rate_429, "0", 0, 100,
+     "percent of /v2 requests answered 429 RATE_LIMITED", 0},
+    {"SIM_FAULT_RATE_500", SS_CONF_INT, &cfg.fault_rate_500, "0", 0, 100,
+     "percent of /v2 requests answered 500 INTERNAL_SERVER_ERROR", 0},
+    {"SIM_FAULT_DROP", SS_CONF_INT, &cfg.fault_rate_drop, "0", 0, 100,
+     "percent of /v2 requests whose connection is cut mid-answer (after doing the work)", 0},
+    {"LOG_LEVEL", SS_CONF_STRING, &cfg.log_level, "info", 0, 0, "debug|info|warn|error", 0},
+    {"LOG_FORMAT", SS_CONF_STRING, &cfg.log_format, "json", 0, 0, "json|text", 0},
+};
+#define NOPTS (sizeof OPTS / sizeof *OPTS)
+
+static sim_t g_sim;
+
+/* ---- faults --------------------------------------------------------------- */
+
+typedef struct {
+    int status;       /* 429, 500... or 0 */
+    int drop;
+    long latency_ms;
+} fault_t;
+
+#define FAULT_QUEUE_MAX 1024
+static pthread_mutex_t g_fmu = PTHREAD_MUTEX_INITIALIZER;
+static char *g_fqueue[FAULT_QUEUE_MAX];
+static size_t g_fhead, g_flen;
+static uint64_t g_fault_rng;
+
+static int fault_parse(const char *spec, fault_t *f)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (strcmp(tok, "drop") == 0)
+            f->drop = 1;
+        else if (strncmp(tok, "latency=", 8) == 0)
+            f->latency_ms = strtol(tok + 8, NULL, 10);
+        else if (!strcmp(tok, "429") || !strcmp(tok, "500") || !strcmp(tok, "502") ||
+                 !strcmp(tok, "503") || !strcmp(tok, "504"))
+            f->status = atoi(tok);
+        else
+            return -1;
+    }
+    if (f->latency_ms < 0 || f->latency_ms > 600000)
+        return -1;
+    return 0;
+}
+
+static void fault_pick(struct mg_connection *conn, fault_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->latency_ms = cfg.fault_latency_ms;
+    const char *h = mg_get_header(conn, "X-Sim-Fault");
+    if (h)
+        fault_parse(h, f);
+    pthread_mutex_lock(&g_fmu);
+    if (g_flen > 0) {
+        char *spec = g_fqueue[g_fhead];
+        g_fhead = (g_fhead + 1) % FAULT_QUEUE_MAX;
+        g_flen--;
+        fault_parse(spec, f);
+        free(spec);
+    }
+    if (cfg.fault_rate_429 || cfg.fault_rate_500 || cfg.fault_rate_drop) {
+        g_fault_rng = sim_hash(g_fault_rng + (uint64_t)cfg.seed);
+        int r = (int)(g_fault_rng % 100);
+        if (r < cfg.fault_rate_429)
+            f->status = 429;
+        else if (r < cfg.fault_rate_429 + cfg.fault_rate_500)
+            f->status = 500;
+        else if (r < cfg.fault_rate_429 + cfg.fault_rate_500 + cfg.fault_rate_drop)
+            f->drop = 1;
+    }
+    pthread_mutex_unlock(&g_fmu);
+}
+
+static int send_ep_error(struct mg_connection *conn, int status, const char *code, const char *msg)
+{
+    char *b = sim_error_json(code, msg, NULL, NULL);
+    int st = ss_http_send_json(conn, status, b, strlen(b), NULL);
+    free(b);
+    return st;
+}
+
+static int send_fault_status(struct mg_connection *conn, int status)
+{
+    switch (status) {
+    case 429:
+        return send_ep_error(conn, 429, "RATE_LIMITED",
+                             "You have exceeded the rate limit for this endpoint. Please try again later.");
+    case 500:
+        return send_ep_error(conn, 500, "INTERNAL_SERVER_ERROR",
+                             "We're sorry, something went wrong. If the problem persists please contact support.");
+    case 502:
+        return send_ep_error(conn, 502, "BAD_GATEWAY", "Bad gateway.");
+    case 503:
+        return send_ep_error(conn, 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable.");
+    default:
+        return send_ep_error(conn, 504, "GATEWAY_TIMEOUT", "Gateway timeout.");
+    }
+}
+
+/* Sends the start of the answer and stops: civetweb closes connections after
+ * a handler that returns 401, which is how the cut happens. */
+static int send_dropped(struct mg_connection *conn, int status, const char *body)
+{
+    size_t len = strlen(body);
+    mg_printf(conn, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                    "Connection: close\r\n\r\n", status, len + 100);
+    mg_write(conn, body, len / 2);
+    ss_counter_inc(ss_counter("sim_faults_total", "Injected faults", "kind=\"drop\""));
+    return 401;
+}
+
+/* ---- auth ------------------------------------------------------------------- */
+
+/* 1 when the request carries the configured key (Basic user name or Bearer). */
+static int auth_ok(struct mg_connection *conn, int *missing)
+{
+    const char *h = mg_get_header(conn, "Authorization");
+    *missing = !h || !*h;
+    if (!cfg.api_key)
+        return 1;
+    if (*missing)
+        return 0;
+    char user[512];
+    size_t ulen = 0;
+    if (strncasecmp(h, "Basic ", 6) == 0) {
+        const char *b = h + 6;
+        while (*b == ' ')
+            b++;
+        size_t bl = strlen(b);
+        if (bl == 0 || bl > 600 || bl % 4 != 0)
+            return 0;
+        unsigned char dec[512];
+        int n = EVP_DecodeBlock(dec, (const unsigned char *)b, (int)bl);
+        if (n < 0)
+            return 0;
+        while (n > 0 && bl > 0 && b[bl - 1] == '=') { /* EVP_DecodeBlock counts padding */
+            n--;
+            bl--;
+        }
+        unsigned char *colon = memchr(dec, ':', (size_t)n);
+        ulen = colon ? (size_t)(colon - dec) : (size_t)n;
+        memcpy(user, dec, ulen);
+    } else if (strncasecmp(h, "Bearer ", 7) == 0) {
+        const char *t = h + 7;
+        while (*t == ' ')
+            t++;
+        ulen = strlen(t);
+        if (ulen >= sizeof user)
+            return 0;
+        memcpy(user, t, ulen);
+    } else {
+        return 0;
+    }
+    return ss_secure_equal(user, ulen, cfg.api_key, strlen(cfg.api_key));
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+static int id_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 100)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+static int read_json(struct mg_connection *conn, json_object **out, char **err_body, int *err_status)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int rc = ss_http_read_body(conn, MAX_BODY, &body, &len);
+    *out = NULL;
+    if (rc == -2) {
+        *err_status = 413;
+        *err_body = sim_error_json("PAYLOAD.TOO_LARGE", "The request body is too large.", NULL, NULL);
+        return -1;
+    }
+    if (rc != 0) {
+        *err_status = 400;
+        *err_body = sim_error_json("BAD_REQUEST", "The request body could not be read.", NULL, NULL);
+        return -1;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *o = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
+    int ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+             json_object_is_type(o, json_type_object);
+    json_tokener_free(tok);
+    free(body);
+    if (!ok) {
+        if (o)
+            json_object_put(o);
+        *err_status = 422;
+        *err_body = sim_error_json("PARAMETER.INVALID_JSON",
+                                   "The request body must be a JSON object.", NULL, NULL);
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+static int handle_v2(struct mg_connection *conn, void *ud)
+{
+    sim_t *s = ud;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *m = ri->request_method;
+    const char *uri = ri->local_uri ? ri->local_uri : "";
+    int is_post = strcmp(m, "POST") == 0, is_get = strcmp(m, "GET") == 0;
+
+    int missing = 0;
+    if (!auth_ok(conn, &missing))
+        return missing ? send_ep_error(conn, 401, "APIKEY.REQUIRED",
+                                       "An API key is required: use HTTP Basic auth with your key as the user name.")
+                       : send_ep_error(conn, 401, "APIKEY.INACTIVE",
+                                       "This api key is no longer active. Please use a different api key or reactivate this key.");
+
+    fault_t f;
+    fault_pick(conn, &f);
+    if (f.latency_ms > 0) {
+        struct timespec ts = {f.latency_ms / 1000, (f.latency_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+    if (f.status) {
+        char lab[32];
+        snprintf(lab, sizeof lab, "kind=\"%d\"", f.status);
+        ss_counter_inc(ss_counter("sim_faults_total", "Injected faults", lab));
+        return send_fault_status(conn, f.status);
+    }
+
+    const char *p = uri + 3; /* after "/v2" */
+    char id[128];
+    json_object *req = NULL;
+    char *out = NULL, *eb = NULL;
+    int st = 0, es = 0;
+    const char *slash;
+    if (is_post && (strcmp(p, "/shipments") == 0 || strcmp(p, "/trackers") == 0 ||
+                    strcmp(p, "/addresses") == 0 || strcmp(p, "/addresses/create_and_verify") == 0 ||
+                    (strncmp(p, "/shipments/", 11) == 0 && (slash = strchr(p + 11, '/')) &&
+                     strcmp(slash, "/buy") == 0))) {
+        if (read_json(conn, &req, &eb, &es) != 0) {
+            st = ss_http_send_json(conn, es, eb, strlen(eb), NULL);
+            free(eb);
+            return st;
+        }
+        if (strcmp(p, "/shipments") == 0)
+            st = sim_shipment_create(s, req, &out);
+        else if (strcmp(p, "/trackers") == 0)
+            st = sim_tracker_create(s, req, &out);
+        else if (strcmp(p, "/addresses") == 0)
+            st = sim_address_create(s, req, 0, &out);
+        else if (strcmp(p, "/addresses/create_and_verify") == 0)
+            st = sim_address_create(s, req, 1, &out);
+        else {
+            size_t n = (size_t)(strchr(p + 11, '/') - (p + 11));
+            if (!id_ok(p + 11, n)) {
+                st = 404;
+                out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
+            } else {
+                memcpy(id, p + 11, n);
+                id[n] = '\0';
+                st = sim_shipment_buy(s, id, req, &out);
+            }
+        }
+        json_object_put(req);
+    } else if (is_get && strncmp(p, "/shipments/", 11) == 0 && id_ok(p + 11, strlen(p + 11))) {
+        st = sim_object_get(s, p + 11, "Shipment", &out);
+    } else if (is_get && strncmp(p, "/trackers/", 10) == 0 && id_ok(p + 10, strlen(p + 10))) {
+        st = sim_object_get(s, p + 10, "Tracker", &out);
+    } else if (is_get && strncmp(p, "/addresses/", 11) == 0 && id_ok(p + 11, strlen(p + 11))) {
+        st = sim_object_get(s, p + 11, "Address", &out);
+    } else if (is_get && strcmp(p, "/events") == 0) {
+        char ps[16];
+        int page = ss_http_query_param(conn, "page_size", ps, sizeof ps) > 0 ? atoi(ps) : 20;
+        st = sim_events_list(s, page, &out);
+    } else {
+        st = 404;
+        out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
+    }
+    if (!out)
+        return send_ep_error(conn, 500, "INTERNAL_SERVER_ERROR", "out of memory");
+    if (f.drop)
+        st = send_dropped(conn, st, out);
+    else
+        st = ss_http_send_json(conn, st, out, strlen(out), NULL);
+    free(out);
+    return st;
+}
+
+static int handle_faults(struct mg_connection *conn, void *ud)
+{
+    (void)ud;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "POST") != 0)
+        return ss_http_send_error(conn, 405, "method_not_allowed", "POST {\"queue\":[...]} or {\"clear\":true}");
+    json_object *req = NULL;
+    char *eb = NULL;
+    int es = 0;
+    if (read_json(conn, &req, &eb, &es) != 0) {
+        free(eb);
+        return ss_http_send_error(conn, 400, "bad_request", "body must be a JSON object");
+    }
+    json_object *q = NULL, *clear = NULL;
+    pthread_mutex_lock(&g_fmu);
+    if (json_object_object_get_ex(req, "clear", &clear) && json_object_get_boolean(clear)) {
+        while (g_flen > 0) {
+            free(g_fqueue[g_fhead]);
+            g_fhead = (g_fhead + 1) % FAULT_QUEUE_MAX;
+            g_flen--;
+        }
+    }
+    int bad = 0;
+    if (json_object_object_get_ex(req, "queue", &q) && json_object_is_type(q, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(q) && g_flen < FAULT_QUEUE_MAX; i++) {
+            json_object *e = json_object_array_get_idx(q, i);
+            fault_t f;
+            memset(&f, 0, sizeof f);
+            if (!json_object_is_type(e, json_type_string) ||
+                fault_parse(json_object_get_string(e), &f) != 0) {
+                bad = 1;
+                continue;
+            }
+            g_fqueue[(g_fhead + g_flen) % FAULT_QUEUE_MAX] = strdup(json_object_get_string(e));
+            g_flen++;
+        }
+    }
+    size_t n = g_flen;
+    pthread_mutex_unlock(&g_fmu);
+    json_object_put(req);
+    if (bad)
+        return ss_http_send_error(conn, 400, "bad_fault",
+                                  "faults are 429|500|502|503|504|drop|latency=MS, comma-separated");
+    char body[64];
+    int len = snprintf(body, sizeof body, "{\"queued\":%zu}", n);
+    return ss_http_send_json(conn, 200, body, (size_t)len, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    ss_conf_main(argc, argv, "easypost-sim", SUMMARY, OPTS, NOPTS);
+    char err[256];
+    if (ss_log_init("easypost-sim", cfg.log_level, cfg.log_format, err, sizeof err) != 0) {
+        fprintf(stderr, "easypost-sim: %s\n", err);
+        return 2;
+    }
+    char *end = NULL;
+    double scale = strtod(cfg.time_scale, &end);
+    if (!end || *end || !isfinite(scale) || scale <= 0 || scale > 86400) {
+        fprintf(stderr, "easypost-sim: SIM_TIME_SCALE=%s: expected real seconds per simulated day, "
+                        "a number > 0 and <= 86400\n", cfg.time_scale);
+        return 2;
+    }
+    if (cfg.webhook_url && strncmp(cfg.webhook_url, "http://", 7) != 0 &&
+        strncmp(cfg.webhook_url, "https://", 8) != 0) {
+        fprintf(stderr, "easypost-sim: SIM_WEBHOOK_URL=%s: expected an http:// or https:// URL\n",
+                cfg.webhook_url);
+        return 2;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "easypost-sim: libcurl initialisation failed\n");
+        return 1;
+    }
+    ss_shutdown_install();
+
+    sim_t *s = &g_sim;
+    if (sim_init(s, (uint64_t)cfg.seed, (size_t)cfg.max_objects) != 0) {
+        fprintf(stderr, "easypost-sim: out of memory\n");
+        return 1;
+    }
+    s->day_seconds = scale;
+    s->webhook_url = cfg.webhook_url;
+    s->webhook_max_attempts = (int)cfg.webhook_attempts;
+    s->webhook_backoff_base_ms = (int)cfg.webhook_backoff_ms;
+    s->webhook_backoff_max_ms = (int)cfg.webhook_backoff_max_ms;
+    s->max_pending = (size_t)cfg.max_objects * 4;
+    if (cfg.webhook_secret) {
+        s->webhook_key = ss_webhook_key_new(cfg.webhook_secret, err, sizeof err);
+        if (!s->webhook_key) {
+            fprintf(stderr, "easypost-sim: EASYPOST_WEBHOOK_SECRET: %s\n", err);
+            return 2;
+        }
+    } else if (cfg.webhook_url) {
+        ss_log(SS_LOG_WARN, "SIM_WEBHOOK_URL set without EASYPOST_WEBHOOK_SECRET: webhooks go unsigned");
+    }
+    if (sim_webhooks_start(s, (int)cfg.webhook_threads) != 0) {
+        fprintf(stderr, "easypost-sim: cannot start webhook threads\n");
+        return 1;
+    }
+
+    ss_http_opts_t ho = {.service = "easypost-sim", .listen = cfg.listen, .num_threads = (int)cfg.threads};
+    ss_http_t *h = ss_http_start(&ho, err, sizeof err);
+    if (!h) {
+        fprintf(stderr, "easypost-sim: LISTEN=%s: %s\n", cfg.listen, err);
+        sim_webhooks_stop(s);
+        return 2;
+    }
+    ss_http_route(h, "/v2", "/v2", handle_v2, s);
+    ss_http_route(h, "/sim/faults$", "/sim/faults", handle_faults, NULL);
+    char scale_s[32];
+    snprintf(scale_s, sizeof scale_s, "%g", scale);
+    ss_log_kv(SS_LOG_INFO, "easypost-sim ready", "listen", cfg.listen, "day_seconds", scale_s,
+              "webhooks", cfg.webhook_url ? cfg.webhook_url : "off",
+              "auth", cfg.api_key ? "key" : "any", NULL);
+
+    while (!ss_shutdown_wait(1000)) {
+    }
+    ss_log(SS_LOG_INFO, "stopping");
+    ss_http_stop(h);
+    sim_webhooks_stop(s);
+    ss_webhook_key_free(s->webhook_key);
+    sim_destroy(s);
+    ss_conf_free(OPTS, NOPTS);
+    curl_global_cleanup();
+    return 0;
+}

@@ -1,0 +1,1122 @@
+/* The in-memory EasyPost: shipments with rates, purchases, trackers,
+ * addresses, events.  Shapes follow the recorded responses in
+ * ../shared/fixtures/easypost/api/ field by field. */
+#include "sim.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <common/log.h>
+#include <common/sstime.h>
+
+#define MAX_EVENTS_KEPT 100
+
+/* ---- time ---------------------------------------------------------------- */
+
+static void fmt_tm(int64_t usec, char *buf, size_t n, const char *suffix, int ms)
+{
+    time_t secs = (time_t)(usec / 1000000);
+    if (usec < 0 && usec % 1000000)
+        secs--;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ms)
+        snprintf(buf, n, "%s.%03dZ", base, (int)((usec / 1000) % 1000 + 1000) % 1000);
+    else
+        snprintf(buf, n, "%s%s", base, suffix);
+}
+
+void sim_fmt_z(int64_t usec, char *buf, size_t n) { fmt_tm(usec, buf, n, "Z", 0); }
+void sim_fmt_offset(int64_t usec, char *buf, size_t n) { fmt_tm(usec, buf, n, "+00:00", 0); }
+void sim_fmt_ms(int64_t usec, char *buf, size_t n) { fmt_tm(usec, buf, n, "Z", 1); }
+
+/* ---- ids and randomness ---------------------------------------------------- */
+
+uint64_t sim_hash(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+void sim_new_id_locked(sim_t *s, const char *prefix, char *buf, size_t n)
+{
+    uint64_t c = ++s->counter;
+    uint64_t a = sim_hash(s->seed ^ (c * 0x2545f4914f6cdd1dULL));
+    uint64_t b = sim_hash(a ^ c);
+    snprintf(buf, n, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
+}
+
+static uint64_t next_rand_locked(sim_t *s)
+{
+    return sim_hash(s->seed ^ (++s->counter * 0x632be59bd9b4e019ULL));
+}
+
+/* ---- json helpers ---------------------------------------------------------- */
+
+static json_object *jstr(const char *v) { return v ? json_object_new_string(v) : NULL; }
+
+/* A double that prints like EasyPost's ("10.0", "15.4"), never through %.17g noise. */
+static json_object *jdouble(double d)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.15g", d);
+    if (!strpbrk(buf, ".eEn"))
+        strncat(buf, ".0", sizeof buf - strlen(buf) - 1);
+    return json_object_new_double_s(d, buf);
+}
+
+static json_object *get(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v))
+        return v;
+    return NULL;
+}
+
+static const char *gstr(json_object *o, const char *k)
+{
+    json_object *v = get(o, k);
+    return (v && json_object_is_type(v, json_type_string)) ? json_object_get_string(v) : NULL;
+}
+
+static int gnum(json_object *o, const char *k, double *out)
+{
+    json_object *v = get(o, k);
+    if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+        return 0;
+    *out = json_object_get_double(v);
+    return isfinite(*out);
+}
+
+static void add(json_object *o, const char *k, json_object *v) { json_object_object_add(o, k, v); }
+
+static char *dup_json(json_object *o)
+{
+    return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+char *sim_error_json(const char *code, const char *message, const char *field,
+                     const char *field_message)
+{
+    json_object *root = json_object_new_object(), *err = json_object_new_object();
+    json_object *errors = json_object_new_array();
+    add(err, "code", jstr(code));
+    add(err, "message", jstr(message));
+    if (field || field_message) {
+        json_object *fe = json_object_new_object();
+        if (field)
+            add(fe, "field", jstr(field));
+        add(fe, "message", jstr(field_message));
+        json_object_array_add(errors, fe);
+    }
+    add(err, "errors", errors);
+    add(root, "error", err);
+    char *out = dup_json(root);
+    json_object_put(root);
+    return out;
+}
+
+static int err422(char **out, const char *field)
+{
+    *out = sim_error_json("PARAMETER.REQUIRED", "Missing required parameter.", field,
+                          "cannot be blank");
+    return 422;
+}
+
+static int err404(char **out)
+{
+    *out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
+    return 404;
+}
+
+/* ---- store ------------------------------------------------------------------ */
+
+int sim_init(sim_t *s, uint64_t seed, size_t max_objects)
+{
+    pthread_mutex_init(&s->mu, NULL);
+    s->objects = json_object_new_object();
+    s->events = json_object_new_array();
+    s->ring_cap = max_objects < 16 ? 16 : max_objects;
+    s->ring = calloc(s->ring_cap, sizeof(char *));
+    s->seed = seed;
+    if (!s->objects || !s->events || !s->ring)
+        return -1;
+    uint64_t u = sim_hash(seed ^ 0x75736572ULL);
+    snprintf(s->user_id, sizeof s->user_id, "user_%016llx%016llx", (unsigned long long)u,
+             (unsigned long long)sim_hash(u));
+    return 0;
+}
+
+void sim_destroy(sim_t *s)
+{
+    if (s->ring) {
+        for (size_t i = 0; i < s->ring_len; i++)
+            free(s->ring[(s->ring_head + i) % s->ring_cap]);
+        free(s->ring);
+    }
+    if (s->objects)
+        json_object_put(s->objects);
+    if (s->events)
+        json_object_put(s->events);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* Stores obj under id (takes the caller's reference); evicts the oldest
+ * entry when full. */
+static void store_put_locked(sim_t *s, const char *id, json_object *obj)
+{
+    if (s->ring_len == s->ring_cap) {
+        char *old = s->ring[s->ring_head];
+        json_object_object_del(s->objects, old);
+        free(old);
+        s->ring_head = (s->ring_head + 1) % s->ring_cap;
+        s->ring_len--;
+    }
+    json_object_object_add(s->objects, id, obj);
+    s->ring[(s->ring_head + s->ring_len) % s->ring_cap] = strdup(id);
+    s->ring_len++;
+}
+
+static json_object *store_get_locked(sim_t *s, const char *id)
+{
+    json_object *v = NULL;
+    return json_object_object_get_ex(s->objects, id, &v) ? v : NULL;
+}
+
+/* ---- addresses ------------------------------------------------------------ */
+
+static json_object *address_new_locked(sim_t *s, json_object *a, int64_t now)
+{
+    char id[48], ts[40];
+    sim_new_id_locked(s, "adr_", id, sizeof id);
+    sim_fmt_offset(now, ts, sizeof ts);
+    json_object *o = json_object_new_object();
+    add(o, "id", jstr(id));
+    add(o, "object", jstr("Address"));
+    add(o, "created_at", jstr(ts));
+    add(o, "updated_at", jstr(ts));
+    static const char *const fields[] = {"name", "company", "street1", "street2", "city",
+                                         "state", "zip", "country", "phone", "email"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const char *v = gstr(a, fields[i]);
+        if (!v && strcmp(fields[i], "country") == 0)
+            v = "US";
+        add(o, fields[i], jstr(v));
+    }
+    add(o, "mode", jstr("test"));
+    add(o, "carrier_facility", jstr(gstr(a, "carrier_facility")));
+    json_object *res = get(a, "residential");
+    add(o, "residential",
+        res && json_object_is_type(res, json_type_boolean) ? json_object_get(res) : NULL);
+    add(o, "federal_tax_id", jstr(gstr(a, "federal_tax_id")));
+    add(o, "state_tax_id", jstr(gstr(a, "state_tax_id")));
+    add(o, "verifications", json_object_new_object());
+    return o;
+}
+
+static int zip5(const char *zip)
+{
+    if (!zip)
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (!isdigit((unsigned char)zip[i]))
+            return -1;
+    return atoi((char[6]){zip[0], zip[1], zip[2], zip[3], zip[4], 0});
+}
+
+static void upcase_field(json_object *o, const char *k)
+{
+    const char *v = gstr(o, k);
+    if (!v)
+        return;
+    char *u = strdup(v);
+    for (char *p = u; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    add(o, k, json_object_new_string(u));
+    free(u);
+}
+
+static const char *time_zone_for(int z)
+{
+    int d = z / 10000;
+    return d <= 4 ? "America/New_York" : d <= 7 ? "America/Chicago" : d == 8 ? "America/Denver"
+                                                                              : "America/Los_Angeles";
+}
+
+/* Verifies the Address object in place (EasyPost style: upper case, street2
+ * folded into street1, ZIP+4, verifications).  Returns 0, or -1 when the
+ * address cannot be verified (no street1, no 5-digit zip, or "UNDELIVERABLE"
+ * in street1). */
+static int address_verify_locked(json_object *o, int64_t now)
+{
+    const char *street1 = gstr(o, "street1");
+    int z = zip5(gstr(o, "zip"));
+    if (!street1 || !*street1 || z < 0 || strcasestr(street1, "undeliverable"))
+        return -1;
+    const char *street2 = gstr(o, "street2");
+    if (street2 && *street2) {
+        char joined[512];
+        snprintf(joined, sizeof joined, "%s %s", street1, street2);
+        add(o, "street1", json_object_new_string(joined));
+    }
+    add(o, "street2", json_object_new_string(""));
+    upcase_field(o, "name");
+    upcase_field(o, "street1");
+    upcase_field(o, "city");
+    uint64_t h = sim_hash(hash_str(json_object_get_string(get(o, "street1"))) ^ (uint64_t)z);
+    char zip[16], ts[40];
+    snprintf(zip, sizeof zip, "%05d-%04d", z, (int)(h % 10000));
+    add(o, "zip", json_object_new_string(zip));
+    add(o, "residential", json_object_new_boolean((h >> 20) & 1));
+    sim_fmt_offset(now, ts, sizeof ts);
+    add(o, "updated_at", json_object_new_string(ts));
+
+    json_object *ver = json_object_new_object();
+    json_object *zip4 = json_object_new_object();
+    add(zip4, "success", json_object_new_boolean(1));
+    add(zip4, "errors", json_object_new_array());
+    add(zip4, "details", NULL);
+    json_object *del = json_object_new_object();
+    add(del, "success", json_object_new_boolean(1));
+    add(del, "errors", json_object_new_array());
+    json_object *det = json_object_new_object();
+    /* Rough but stable: ZIPs grow east to west. */
+    double lat = 26.0 + (double)((h >> 8) % 2200) / 100.0;
+    double lon = -70.5 - (double)z / 99999.0 * 52.0;
+    add(det, "latitude", jdouble(round(lat * 100000) / 100000));
+    add(det, "longitude", jdouble(round(lon * 100000) / 100000));
+    add(det, "time_zone", jstr(time_zone_for(z)));
+    add(del, "details", det);
+    add(ver, "zip4", zip4);
+    add(ver, "delivery", del);
+    add(o, "verifications", ver);
+    return 0;
+}
+
+static int verify_fail(char **out)
+{
+    *out = sim_error_json("ADDRESS.VERIFY.FAILURE", "Unable to verify address.", "address",
+                          "Address not found");
+    return 422;
+}
+
+int sim_address_create(sim_t *s, json_object *req, int verify, char **out)
+{
+    json_object *a = get(req, "address");
+    if (!a || !json_object_is_type(a, json_type_object) || json_object_object_length(a) == 0)
+        return err422(out, "address");
+    json_object *v = get(req, "verify");
+    json_object *vs = get(req, "verify_strict");
+    int want_verify = verify || (v && json_object_get_boolean(v)) || (vs && json_object_get_boolean(vs));
+    int strict = verify || (vs && json_object_get_boolean(vs));
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    json_object *o = address_new_locked(s, a, now);
+    if (want_verify && address_verify_locked(o, now) != 0) {
+        if (strict) {
+            pthread_mutex_unlock(&s->mu);
+            json_object_put(o);
+            return verify_fail(out);
+        }
+        json_object *ver = json_object_new_object(), *d = json_object_new_object();
+        add(d, "success", json_object_new_boolean(0));
+        json_object *errs = json_object_new_array();
+        json_object *e = json_object_new_object();
+        add(e, "code", jstr("E.ADDRESS.NOT_FOUND"));
+        add(e, "field", jstr("address"));
+        add(e, "message", jstr("Address not found"));
+        add(e, "suggestion", NULL);
+        json_object_array_add(errs, e);
+        add(d, "errors", errs);
+        add(d, "details", NULL);
+        add(ver, "delivery", d);
+        add(o, "verifications", ver);
+    }
+    const char *id = gstr(o, "id");
+    store_put_locked(s, id, json_object_get(o));
+    if (verify) {
+        json_object *wrap = json_object_new_object();
+        add(wrap, "address", o); /* create_and_verify answers {"address":{...}} */
+        *out = dup_json(wrap);
+        json_object_put(wrap);
+    } else {
+        *out = dup_json(o);
+        json_object_put(o);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return verify ? 200 : 201;
+}
+
+/* ---- rates ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *carrier, *service;
+    int base_cents, per_lb_cents, per_zone_cents;
+    int days_base, zones_per_day; /* est days = days_base + zone / zones_per_day (0 = fixed) */
+} service_t;
+
+static const service_t SERVICES[] = {
+    {"USPS", "GroundAdvantage", 450, 55, 40, 2, 3},
+    {"USPS", "Priority", 780, 80, 65, 1, 4},
+    {"USPS", "Express", 2650, 150, 180, 1, 0},
+    {"UPS", "Ground", 980, 70, 55, 1, 2},
+    {"UPS", "3DaySelect", 1650, 120, 110, 3, 0},
+    {"UPS", "2ndDayAir", 2100, 160, 150, 2, 0},
+    {"UPS", "NextDayAir", 4200, 260, 300, 1, 0},
+    {"FedEx", "FEDEX_GROUND", 950, 68, 58, 1, 2},
+    {"FedEx", "FEDEX_2_DAY", 2050, 155, 145, 2, 0},
+    {"FedEx", "STANDARD_OVERNIGHT", 3900, 250, 290, 1, 0},
+};
+
+static void money(long long cents, char *buf, size_t n)
+{
+    snprintf(buf, n, "%lld.%02lld000", cents / 100, cents % 100);
+}
+
+static void carrier_account(sim_t *s, const char *carrier, char *buf, size_t n)
+{
+    uint64_t h = sim_hash(s->seed ^ hash_str(carrier));
+    snprintf(buf, n, "ca_%016llx%016llx", (unsigned long long)h, (unsigned long long)sim_hash(h));
+}
+
+static int usps_zone(json_object *from, json_object *to)
+{
+    int a = zip5(gstr(from, "zip")), b = zip5(gstr(to, "zip"));
+    if (a < 0 || b < 0)
+        return 5;
+    int miles = abs(a / 100 - b / 100) * 3 + 20;
+    int zone = 1 + miles / 250;
+    return zone > 8 ? 8 : zone;
+}
+
+static json_object *rate_new_locked(sim_t *s, const service_t *sv, int zone, double weight_oz,
+                                    const char *shp_id, const char *ts)
+{
+    char id[48], buf[32], ca[48];
+    sim_new_id_locked(s, "rate_", id, sizeof id);
+    long long lbs = (long long)ceil(weight_oz / 16.0);
+    if (lbs < 1)
+        lbs = 1;
+    long long cents = sv->base_cents + sv->per_lb_cents * (lbs - 1) + sv->per_zone_cents * (zone - 1);
+    int days = sv->days_base + (sv->zones_per_day ? zone / sv->zones_per_day : 0);
+    json_object *r = json_object_new_object();
+    add(r, "id", jstr(id));
+    add(r, "object", jstr("Rate"));
+    add(r, "created_at", jstr(ts));
+    add(r, "updated_at", jstr(ts));
+    add(r, "mode", jstr("test"));
+    add(r, "service", jstr(sv->service));
+    add(r, "carrier", jstr(sv->carrier));
+    money(cents, buf, sizeof buf);
+    add(r, "rate", jstr(buf));
+    add(r, "currency", jstr("USD"));
+    money(cents * 118 / 100, buf, sizeof buf);
+    add(r, "retail_rate", jstr(buf));
+    add(r, "retail_currency", jstr("USD"));
+    money(cents * 108 / 100, buf, sizeof buf);
+    add(r, "list_rate", jstr(buf));
+    add(r, "list_currency", jstr("USD"));
+    add(r, "billing_type", jstr("easypost"));
+    add(r, "delivery_days", json_object_new_int(days));
+    add(r, "delivery_date", NULL);
+    add(r, "delivery_date_guaranteed", json_object_new_boolean(0));
+    add(r, "est_delivery_days", json_object_new_int(days));
+    add(r, "shipment_id", jstr(shp_id));
+    carrier_account(s, sv->carrier, ca, sizeof ca);
+    add(r, "carrier_account_id", jstr(ca));
+    return r;
+}
+
+/* ---- shipments ---------------------------------------------------------------- */
+
+/* Resolves {"id":"adr_..."} to a stored address, or builds a new one. */
+static json_object *address_ref_locked(sim_t *s, json_object *a, int64_t now)
+{
+    const char *id = gstr(a, "id");
+    if (id) {
+        json_object *o = store_get_locked(s, id);
+        if (!o || strcmp(gstr(o, "object") ? gstr(o, "object") : "", "Address") != 0)
+            return NULL;
+        return json_object_get(o);
+    }
+    json_object *o = address_new_locked(s, a, now);
+    store_put_locked(s, gstr(o, "id"), json_object_get(o));
+    return o;
+}
+
+static int address_ok(json_object *a)
+{
+    return a && json_object_is_type(a, json_type_object) && json_object_object_length(a) > 0;
+}
+
+static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
+{
+    char id[48];
+    sim_new_id_locked(s, "cstinfo_", id, sizeof id);
+    json_object *o = json_object_new_object();
+    add(o, "id", jstr(id));
+    add(o, "object", jstr("CustomsInfo"));
+    add(o, "created_at", jstr(ts));
+    add(o, "updated_at", jstr(ts));
+    add(o, "contents_explanation", jstr(gstr(c, "contents_explanation")));
+    add(o, "contents_type", jstr(gstr(c, "contents_type")));
+    json_object *cc = get(c, "customs_certify");
+    add(o, "customs_certify", json_object_new_boolean(cc ? json_object_get_boolean(cc) : 0));
+    add(o, "customs_signer", jstr(gstr(c, "customs_signer")));
+    add(o, "eel_pfc", jstr(gstr(c, "eel_pfc")));
+    add(o, "non_delivery_option", jstr(gstr(c, "non_delivery_option") ? gstr(c, "non_delivery_option") : "return"));
+    add(o, "restriction_comments", jstr(gstr(c, "restriction_comments")));
+    add(o, "restriction_type", jstr(gstr(c, "restriction_type") ? gstr(c, "restriction_type") : "none"));
+    add(o, "mode", jstr("test"));
+    add(o, "declaration", jstr(gstr(c, "declaration")));
+    json_object *items = json_object_new_array();
+    json_object *in = get(c, "customs_items");
+    size_t n = in && json_object_is_type(in, json_type_array) ? json_object_array_length(in) : 0;
+    for (size_t i = 0; i < n && i < 100; i++) {
+        json_object *it = json_object_array_get_idx(in, i), *ci = json_object_new_object();
+        char iid[48];
+        sim_new_id_locked(s, "cstitem_", iid, sizeof iid);
+        add(ci, "id", jstr(iid));
+        add(ci, "object", jstr("CustomsItem"));
+        add(ci, "created_at", jstr(ts));
+        add(ci, "updated_at", jstr(ts));
+        add(ci, "description", jstr(gstr(it, "description")));
+        add(ci, "hs_tariff_number", jstr(gstr(it, "hs_tariff_number")));
+        add(ci, "origin_country", jstr(gstr(it, "origin_country")));
+        double q = 0, w = 0;
+        add(ci, "quantity", json_object_new_int(gnum(it, "quantity", &q) ? (int)q : 1));
+        /* value is money: keep the exact text the caller sent, as a string */
+        json_object *val = get(it, "value");
+        const char *vt = NULL;
+        if (val && (json_object_is_type(val, json_type_string) || json_object_is_type(val, json_type_int) ||
+                    json_object_is_type(val, json_type_double)))
+            vt = json_object_is_type(val, json_type_string) ? json_object_get_string(val)
+                                                            : json_object_to_json_string(val);
+        add(ci, "value", jstr(vt ? vt : "0.00"));
+        add(ci, "weight", jdouble(gnum(it, "weight", &w) ? w : 0.0));
+        add(ci, "code", jstr(gstr(it, "code")));
+        add(ci, "mode", jstr("test"));
+        add(ci, "manufacturer", jstr(gstr(it, "manufacturer")));
+        add(ci, "currency", jstr(gstr(it, "currency")));
+        add(ci, "eccn", jstr(gstr(it, "eccn")));
+        add(ci, "printed_commodity_identifier", jstr(gstr(it, "printed_commodity_identifier")));
+        json_object_array_add(items, ci);
+    }
+    add(o, "customs_items", items);
+    return o;
+}
+
+int sim_shipment_create(sim_t *s, json_object *req, char **out)
+{
+    json_object *sh = get(req, "shipment");
+    if (!sh || !json_object_is_type(sh, json_type_object) || json_object_object_length(sh) == 0)
+        return err422(out, "shipment");
+    json_object *from = get(sh, "from_address"), *to = get(sh, "to_address"), *parcel = get(sh, "parcel");
+    if (!address_ok(to))
+        return err422(out, "shipment.to_address");
+    if (!address_ok(from))
+        return err422(out, "shipment.from_address");
+    double weight = 0;
+    if (!parcel || !json_object_is_type(parcel, json_type_object))
+        return err422(out, "shipment.parcel");
+    if (!gnum(parcel, "weight", &weight) || weight <= 0 || weight > 2400) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "shipment.parcel.weight",
+                              "must be a number greater than 0 and at most 2400 (ounces)");
+        return 422;
+    }
+
+    int64_t now = ss_time_now_usec();
+    char ts[40], id[48], pid[48];
+    sim_fmt_z(now, ts, sizeof ts);
+    pthread_mutex_lock(&s->mu);
+    json_object *fa = address_ref_locked(s, from, now);
+    json_object *ta = address_ref_locked(s, to, now);
+    if (!fa || !ta) {
+        pthread_mutex_unlock(&s->mu);
+        if (fa)
+            json_object_put(fa);
+        if (ta)
+            json_object_put(ta);
+        *out = sim_error_json("ADDRESS.NOT_FOUND", "The requested address could not be found.",
+                              fa ? "shipment.to_address.id" : "shipment.from_address.id", "not found");
+        return 422;
+    }
+    sim_new_id_locked(s, "shp_", id, sizeof id);
+    json_object *o = json_object_new_object();
+    add(o, "id", jstr(id));
+    add(o, "created_at", jstr(ts));
+    json_object *isret = get(sh, "is_return");
+    add(o, "is_return", json_object_new_boolean(isret ? json_object_get_boolean(isret) : 0));
+    add(o, "messages", json_object_new_array());
+    add(o, "mode", jstr("test"));
+    json_object *opts = json_object_new_object();
+    json_object *ropts = get(sh, "options");
+    if (ropts && json_object_is_type(ropts, json_type_object)) {
+        json_object_object_foreach(ropts, k, v)
+        {
+            json_object *copy = NULL;
+            if (json_object_deep_copy(v, &copy, NULL) == 0)
+                add(opts, k, copy);
+        }
+    }
+    if (!get(opts, "currency"))
+        add(opts, "currency", jstr("USD"));
+    if (!get(opts, "payment")) {
+        json_object *p = json_object_new_object();
+        add(p, "type", jstr("SENDER"));
+        add(opts, "payment", p);
+    }
+    if (!get(opts, "date_advance"))
+        add(opts, "date_advance", json_object_new_int(0));
+    add(o, "options", opts);
+    add(o, "reference", jstr(gstr(sh, "reference")));
+    add(o, "status", jstr("unknown"));
+    add(o, "tracking_code", NULL);
+    add(o, "updated_at", jstr(ts));
+    add(o, "batch_id", NULL);
+    add(o, "batch_status", NULL);
+    add(o, "batch_message", NULL);
+    json_object *cust = get(sh, "customs_info");
+    add(o, "customs_info", cust && json_object_is_type(cust, json_type_object)
+                               ? customs_new_locked(s, cust, ts) : NULL);
+    add(o, "from_address", fa);
+    add(o, "insurance", NULL);
+    add(o, "order_id", NULL);
+
+    json_object *p = json_object_new_object();
+    sim_new_id_locked(s, "prcl_", pid, sizeof pid);
+    add(p, "id", jstr(pid));
+    add(p, "object", jstr("Parcel"));
+    add(p, "created_at", jstr(ts));
+    add(p, "updated_at", jstr(ts));
+    static const char *const dims[] = {"length", "width", "height"};
+    for (int i = 0; i < 3; i++) {
+        double d;
+        add(p, dims[i], gnum(parcel, dims[i], &d) ? jdouble(d) : NULL);
+    }
+    add(p, "predefined_package", jstr(gstr(parcel, "predefined_package")));
+    add(p, "weight", jdouble(weight));
+    add(p, "mode", jstr("test"));
+    add(o, "parcel", p);
+    add(o, "postage_label", NULL);
+
+    int zone = usps_zone(fa, ta);
+    json_object *rates = json_object_new_array();
+    for (size_t i = 0; i < sizeof SERVICES / sizeof *SERVICES; i++)
+        json_object_array_add(rates, rate_new_locked(s, &SERVICES[i], zone, weight, id, ts));
+    add(o, "rates", rates);
+    add(o, "refund_status", NULL);
+    add(o, "scan_form", NULL);
+    add(o, "selected_rate", NULL);
+    add(o, "tracker", NULL);
+    add(o, "to_address", ta);
+    add(o, "usps_zone", json_object_new_int(zone));
+    add(o, "return_address", json_object_get(fa));
+    add(o, "buyer_address", json_object_get(ta));
+    add(o, "forms", json_object_new_array());
+    add(o, "fees", json_object_new_array());
+    add(o, "object", jstr("Shipment"));
+
+    store_put_locked(s, id, json_object_get(o));
+    *out = dup_json(o);
+    json_object_put(o);
+    pthread_mutex_unlock(&s->mu);
+    return 201;
+}
+
+/* ---- trackers ------------------------------------------------------------------- */
+
+static void b64(const char *in, char *out, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len = strlen(in), o = 0;
+    for (size_t i = 0; i < len && o + 5 < n; i += 3) {
+        unsigned v = (unsigned char)in[i] << 16;
+        if (i + 1 < len) v |= (unsigned char)in[i + 1] << 8;
+        if (i + 2 < len) v |= (unsigned char)in[i + 2];
+        out[o++] = tbl[(v >> 18) & 63];
+        out[o++] = tbl[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? tbl[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+static json_object *location(const char *city, const char *state, const char *zip)
+{
+    json_object *l = json_object_new_object();
+    add(l, "object", jstr("TrackingLocation"));
+    add(l, "city", jstr(city));
+    add(l, "state", jstr(state));
+    add(l, "country", jstr(city ? "US" : NULL));
+    add(l, "zip", jstr(zip));
+    return l;
+}
+
+static json_object *tracker_new_locked(sim_t *s, const char *code, const char *carrier,
+                                       const char *shp_id, const char *ts)
+{
+    char id[48], enc[160], url[200], v1[64];
+    sim_new_id_locked(s, "trk_", id, sizeof id);
+    snprintf(v1, sizeof v1, "v1:%s", id);
+    b64(v1, enc, sizeof enc);
+    snprintf(url, sizeof url, "https://track.easypost.com/%s", enc);
+    json_object *t = json_object_new_object();
+    add(t, "id", jstr(id));
+    add(t, "object", jstr("Tracker"));
+    add(t, "mode", jstr("test"));
+    add(t, "tracking_code", jstr(code));
+    add(t, "status", jstr("unknown"));
+    add(t, "status_detail", jstr("unknown"));
+    add(t, "created_at", jstr(ts));
+    add(t, "updated_at", jstr(ts));
+    add(t, "signed_by", NULL);
+    add(t, "weight", NULL);
+    add(t, "est_delivery_date", NULL);
+    add(t, "shipment_id", jstr(shp_id));
+    add(t, "carrier", jstr(carrier));
+    add(t, "tracking_details", json_object_new_array());
+    add(t, "fees", json_object_new_array());
+    add(t, "carrier_detail", NULL);
+    add(t, "finalized", json_object_new_boolean(0));
+    add(t, "is_return", json_object_new_boolean(0));
+    add(t, "public_url", jstr(url));
+    return t;
+}
+
+static void tracking_code_locked(sim_t *s, const char *carrier, char *buf, size_t n)
+{
+    uint64_t h = next_rand_locked(s);
+    if (strcmp(carrier, "UPS") == 0)
+        snprintf(buf, n, "1Z%06llX%010llu", (unsigned long long)(h >> 40),
+                 (unsigned long long)(h % 10000000000ULL));
+    else if (strcmp(carrier, "FedEx") == 0)
+        snprintf(buf, n, "%012llu", (unsigned long long)(h % 1000000000000ULL));
+    else
+        snprintf(buf, n, "9400%018llu", (unsigned long long)(h % 1000000000000000000ULL));
+}
+
+/* Builds the plan for a tracker: the path from pre_transit to a terminal
+ * status, deterministic in (seed, tracking code).  About 15% late against
+ * the estimate, 3% failure, 3% return_to_sender. */
+static sim_plan_t *plan_new(sim_t *s, const char *trk_id, const char *code, int est_days,
+                            int64_t t0, int skip_pre_transit)
+{
+    sim_plan_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    snprintf(p->tracker_id, sizeof p->tracker_id, "%s", trk_id);
+    p->t0_usec = t0;
+    p->t0_mono_usec = ss_time_mono_usec();
+    uint64_t r = sim_hash(s->seed ^ hash_str(code)) % 100;
+    double actual = est_days < 1 ? 1 : est_days;
+    if (r >= 6 && r < 21)
+        actual += 1 + (double)(r % 2); /* late by one or two days */
+    int n = 0;
+    if (!skip_pre_transit)
+        p->steps[n++] = (sim_step_t){0.02, "pre_transit", "label_created", "Shipping Label Created", "OC", 0};
+    p->steps[n++] = (sim_step_t){0.25, "in_transit", "arrived_at_facility", "Picked up", "PU", 0};
+    p->steps[n++] = (sim_step_t){0.45, "in_transit", "departed_facility", "Departed facility", "DP", 0};
+    if (actual - 0.5 > 0.5)
+        p->steps[n++] = (sim_step_t){actual - 0.5, "in_transit", "arrived_at_facility",
+                                     "Arrived at destination facility", "AR", 1};
+    if (r < 3) {
+        p->steps[n++] = (sim_step_t){actual - 0.1, "failure", "delivery_exception",
+                                     "Delivery exception: package damaged", "DE", 1};
+    } else if (r < 6) {
+        p->steps[n++] = (sim_step_t){actual - 0.25, "out_for_delivery", "out_for_delivery",
+                                     "Out for delivery", "OD", 1};
+        p->steps[n++] = (sim_step_t){actual, "return_to_sender", "return",
+                                     "Refused by recipient; returning to sender", "RS", 1};
+    } else {
+        p->steps[n++] = (sim_step_t){actual - 0.25, "out_for_delivery", "out_for_delivery",
+                                     "Out for delivery", "OD", 1};
+        p->steps[n++] = (sim_step_t){actual, "delivered", "arrived_at_destination", "Delivered",
+                                     "DL", 1};
+    }
+    p->nsteps = n;
+    return p;
+}
+
+int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
+{
+    json_object *rate = get(req, "rate");
+    const char *rate_id = gstr(rate, "id");
+    int64_t now = ss_time_now_usec();
+    char ts[40], code[40], pl_id[48];
+    sim_fmt_z(now, ts, sizeof ts);
+
+    pthread_mutex_lock(&s->mu);
+    json_object *o = store_get_locked(s, shp_id);
+    if (!o || !gstr(o, "object") || strcmp(gstr(o, "object"), "Shipment") != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    if (!rate_id) {
+        pthread_mutex_unlock(&s->mu);
+        return err422(out, "rate");
+    }
+    json_object *sel = get(o, "selected_rate");
+    if (sel && json_object_is_type(sel, json_type_object)) {
+        pthread_mutex_unlock(&s->mu);
+        *out = sim_error_json("SHIPMENT.POSTAGE.EXISTS", "Postage already exists for this shipment.",
+                              NULL, NULL);
+        return 422;
+    }
+    json_object *rates = get(o, "rates"), *chosen = NULL;
+    for (size_t i = 0; rates && i < json_object_array_length(rates); i++) {
+        json_object *r = json_object_array_get_idx(rates, i);
+        if (gstr(r, "id") && strcmp(gstr(r, "id"), rate_id) == 0)
+            chosen = r;
+    }
+    if (!chosen) {
+        pthread_mutex_unlock(&s->mu);
+        *out = sim_error_json("SHIPMENT.RATE.NOT_FOUND", "The rate does not belong to this shipment.",
+                              "rate.id", "not found");
+        return 422;
+    }
+    const char *carrier = gstr(chosen, "carrier");
+    tracking_code_locked(s, carrier, code, sizeof code);
+    json_object *selected = NULL;
+    json_object_deep_copy(chosen, &selected, NULL);
+    add(o, "selected_rate", selected);
+    add(o, "tracking_code", jstr(code));
+    add(o, "updated_at", jstr(ts));
+
+    json_object *pl = json_object_new_object();
+    sim_new_id_locked(s, "pl_", pl_id, sizeof pl_id);
+    char url[256], day[16];
+    snprintf(day, sizeof day, "%.4s%.2s%.2s", ts, ts + 5, ts + 8);
+    snprintf(url, sizeof url, "https://easypost-files.s3.us-west-2.amazonaws.com/files/postage_label/%s/%s.png",
+             day, pl_id + 3);
+    add(pl, "object", jstr("PostageLabel"));
+    add(pl, "id", jstr(pl_id));
+    add(pl, "created_at", jstr(ts));
+    add(pl, "updated_at", jstr(ts));
+    add(pl, "date_advance", json_object_new_int(0));
+    add(pl, "integrated_form", jstr("none"));
+    add(pl, "label_date", jstr(ts));
+    add(pl, "label_resolution", json_object_new_int(300));
+    add(pl, "label_size", jstr("4x6"));
+    add(pl, "label_type", jstr("default"));
+    add(pl, "label_file_type", jstr("image/png"));
+    add(pl, "label_url", jstr(url));
+    add(pl, "label_pdf_url", NULL);
+    add(pl, "label_zpl_url", NULL);
+    add(pl, "label_epl2_url", NULL);
+    add(pl, "label_file", NULL);
+    add(o, "postage_label", pl);
+
+    json_object *trk = tracker_new_locked(s, code, carrier, shp_id, ts);
+    char trk_id[48];
+    snprintf(trk_id, sizeof trk_id, "%s", gstr(trk, "id"));
+    add(o, "tracker", json_object_get(trk));
+    store_put_locked(s, trk_id, trk); /* shared with the shipment: updates show in both */
+    char tc_key[64];
+    snprintf(tc_key, sizeof tc_key, "tc:%s", code);
+    store_put_locked(s, tc_key, jstr(trk_id));
+
+    json_object *to = get(o, "to_address");
+    if (to)
+        address_verify_locked(to, now); /* EasyPost verifies the destination on purchase */
+
+    json_object *fees = json_object_new_array();
+    static const char *const fee_types[] = {"LabelFee", "PostageFee"};
+    for (int i = 0; i < 2; i++) {
+        json_object *f = json_object_new_object();
+        add(f, "object", jstr("Fee"));
+        add(f, "type", jstr(fee_types[i]));
+        add(f, "amount", jstr(i == 0 ? "0.00000" : gstr(chosen, "rate")));
+        add(f, "charged", json_object_new_boolean(1));
+        add(f, "refunded", json_object_new_boolean(0));
+        json_object_array_add(fees, f);
+    }
+    add(o, "fees", fees);
+
+    json_object *edays = get(chosen, "est_delivery_days");
+    int est = edays ? json_object_get_int(edays) : 3;
+    *out = dup_json(o);
+    pthread_mutex_unlock(&s->mu);
+
+    sim_plan_t *plan = plan_new(s, trk_id, code, est, now, 0);
+    char *ev = sim_tracker_created_event(s, trk_id);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    if (plan)
+        sim_schedule_plan(s, plan);
+    return 200;
+}
+
+int sim_tracker_create(sim_t *s, json_object *req, char **out)
+{
+    json_object *t = get(req, "tracker");
+    const char *code = gstr(t, "tracking_code");
+    if (!code || !*code)
+        return err422(out, "tracker.tracking_code");
+    if (strlen(code) > 64) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "tracker.tracking_code",
+                              "is too long");
+        return 422;
+    }
+    const char *carrier = gstr(t, "carrier");
+    if (!carrier)
+        carrier = "USPS";
+    int64_t now = ss_time_now_usec();
+    char ts[40], key[80];
+    sim_fmt_z(now, ts, sizeof ts);
+    snprintf(key, sizeof key, "tc:%s", code);
+    pthread_mutex_lock(&s->mu);
+    /* EasyPost returns the existing tracker for a known tracking code. */
+    json_object *ref = store_get_locked(s, key);
+    json_object *existing = ref ? store_get_locked(s, json_object_get_string(ref)) : NULL;
+    if (existing) {
+        *out = dup_json(existing);
+        pthread_mutex_unlock(&s->mu);
+        return 200;
+    }
+    json_object *trk = tracker_new_locked(s, code, carrier, NULL, ts);
+    char trk_id[48];
+    snprintf(trk_id, sizeof trk_id, "%s", gstr(trk, "id"));
+    /* like EasyPost's test trackers: pre_transit with the first details */
+    add(trk, "status", jstr("pre_transit"));
+    add(trk, "status_detail", jstr("status_update"));
+    char est[40];
+    sim_fmt_z(now + 3LL * 86400 * 1000000, est, sizeof est);
+    add(trk, "est_delivery_date", jstr(est));
+    json_object *details = get(trk, "tracking_details");
+    json_object *d = json_object_new_object();
+    char msg[96];
+    snprintf(msg, sizeof msg, "Pre-Shipment Info Sent to %s", carrier);
+    add(d, "object", jstr("TrackingDetail"));
+    add(d, "message", jstr(msg));
+    add(d, "description", jstr(""));
+    add(d, "status", jstr("pre_transit"));
+    add(d, "status_detail", jstr("status_update"));
+    add(d, "datetime", jstr(ts));
+    add(d, "source", jstr(carrier));
+    add(d, "carrier_code", jstr(""));
+    add(d, "tracking_location", location(NULL, NULL, NULL));
+    json_object_array_add(details, d);
+    json_object *cd = json_object_new_object();
+    add(cd, "object", jstr("CarrierDetail"));
+    add(cd, "service", jstr("First-Class Package Service"));
+    add(cd, "container_type", NULL);
+    add(cd, "est_delivery_date_local", NULL);
+    add(cd, "est_delivery_time_local", NULL);
+    add(cd, "origin_location", jstr("HOUSTON TX, 77001"));
+    add(cd, "origin_tracking_location", location("HOUSTON", "TX", "77063"));
+    add(cd, "destination_location", jstr("CHARLESTON SC, 29401"));
+    add(cd, "destination_tracking_location", NULL);
+    add(cd, "guaranteed_delivery_date", NULL);
+    add(cd, "alternate_identifier", NULL);
+    add(cd, "initial_delivery_attempt", NULL);
+    add(trk, "carrier_detail", cd);
+    store_put_locked(s, trk_id, trk);
+    store_put_locked(s, key, jstr(trk_id));
+    *out = dup_json(trk);
+    pthread_mutex_unlock(&s->mu);
+
+    sim_plan_t *plan = plan_new(s, trk_id, code, 3, now, 1);
+    char *ev = sim_tracker_created_event(s, trk_id);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    if (plan)
+        sim_schedule_plan(s, plan);
+    return 200;
+}
+
+int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out)
+{
+    pthread_mutex_lock(&s->mu);
+    json_object *o = store_get_locked(s, id);
+    const char *obj = gstr(o, "object");
+    if (!o || !obj || strcmp(obj, want_object) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    *out = dup_json(o);
+    pthread_mutex_unlock(&s->mu);
+    return 200;
+}
+
+int sim_events_list(sim_t *s, int page_size, char **out)
+{
+    if (page_size < 1)
+        page_size = 20;
+    if (page_size > 100)
+        page_size = 100;
+    json_object *root = json_object_new_object(), *arr = json_object_new_array();
+    pthread_mutex_lock(&s->mu);
+    size_t n = json_object_array_length(s->events);
+    for (size_t i = 0; i < n && i < (size_t)page_size; i++)
+        json_object_array_add(arr, json_object_get(json_object_array_get_idx(s->events, n - 1 - i)));
+    add(root, "events", arr);
+    add(root, "has_more", json_object_new_boolean(n > (size_t)page_size));
+    *out = dup_json(root);
+    json_object_put(root);
+    pthread_mutex_unlock(&s->mu);
+    return 200;
+}
+
+/* ---- events ------------------------------------------------------------------------ */
+
+static char *event_locked(sim_t *s, const char *description, json_object *tracker,
+                          const char *prev_status, int64_t t)
+{
+    char id[48], ts[40];
+    sim_new_id_locked(s, "evt_", id, sizeof id);
+    sim_fmt_ms(t, ts, sizeof ts);
+    json_object *e = json_object_new_object();
+    add(e, "description", jstr(description));
+    add(e, "mode", jstr("test"));
+    json_object *prev = json_object_new_object();
+    if (prev_status)
+        add(prev, "status", jstr(prev_status));
+    add(e, "previous_attributes", prev);
+    add(e, "created_at", jstr(ts));
+    json_object *pending = json_object_new_array();
+    if (s->webhook_url)
+        json_object_array_add(pending, jstr(s->webhook_url));
+    add(e, "pending_urls", pending);
+    add(e, "completed_urls", json_object_new_array());
+    add(e, "updated_at", jstr(ts));
+    add(e, "id", jstr(id));
+    add(e, "user_id", jstr(s->user_id));
+    add(e, "status", jstr("pending"));
+    add(e, "object", jstr("Event"));
+
+    /* summary for GET /v2/events (same fields as events-list) */
+    json_object *sum = json_object_new_object();
+    add(sum, "description", jstr(description));
+    add(sum, "id", jstr(id));
+    add(sum, "user_id", jstr(s->user_id));
+    add(sum, "status", jstr("pending"));
+    add(sum, "created_at", jstr(ts));
+    add(sum, "mode", jstr("test"));
+    add(sum, "object", jstr("Event"));
+    json_object_array_add(s->events, sum);
+    if (json_object_array_length(s->events) > MAX_EVENTS_KEPT)
+        json_object_array_del_idx(s->events, 0, 1);
+
+    add(e, "result", json_object_get(tracker));
+    char *body = dup_json(e);
+    json_object_put(e);
+    return body;
+}
+
+char *sim_tracker_created_event(sim_t *s, const char *tracker_id)
+{
+    if (!s->webhook_url)
+        return NULL;
+    pthread_mutex_lock(&s->mu);
+    json_object *t = store_get_locked(s, tracker_id);
+    char *body = t ? event_locked(s, "tracker.created", t, NULL, ss_time_now_usec()) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    return body;
+}
+
+char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan)
+{
+    if (plan->next >= plan->nsteps)
+        return NULL;
+    const sim_step_t *st = &plan->steps[plan->next++];
+    int64_t t = plan->t0_usec + (int64_t)(st->day * 86400.0 * 1e6);
+    char ts[40];
+    sim_fmt_z(t, ts, sizeof ts);
+    pthread_mutex_lock(&s->mu);
+    json_object *trk = store_get_locked(s, plan->tracker_id);
+    if (!trk) {
+        pthread_mutex_unlock(&s->mu);
+        plan->next = plan->nsteps; /* evicted: nothing more to tell */
+        return NULL;
+    }
+    char prev[40];
+    snprintf(prev, sizeof prev, "%s", gstr(trk, "status") ? gstr(trk, "status") : "unknown");
+    const char *carrier = gstr(trk, "carrier");
+    const char *shp_id = gstr(trk, "shipment_id");
+    json_object *shp = shp_id ? store_get_locked(s, shp_id) : NULL;
+    json_object *from = get(shp, "from_address"), *to = get(shp, "to_address");
+    json_object *loc_addr = st->at_dest ? to : from;
+    const char *city = gstr(loc_addr, "city"), *state = gstr(loc_addr, "state");
+    char zip[8] = "";
+    if (gstr(loc_addr, "zip"))
+        snprintf(zip, sizeof zip, "%.5s", gstr(loc_addr, "zip"));
+    char ucity[64] = "";
+    if (city) {
+        snprintf(ucity, sizeof ucity, "%s", city);
+        for (char *p = ucity; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+    }
+
+    json_object *d = json_object_new_object();
+    add(d, "object", jstr("TrackingDetail"));
+    add(d, "message", jstr(st->message));
+    add(d, "description", jstr(st->message));
+    add(d, "status", jstr(st->status));
+    add(d, "status_detail", jstr(st->status_detail));
+    add(d, "datetime", jstr(ts));
+    add(d, "source", jstr(carrier));
+    add(d, "carrier_code", jstr(st->carrier_code));
+    add(d, "tracking_location", location(city ? ucity : NULL, state, zip[0] ? zip : NULL));
+    json_object_array_add(get(trk, "tracking_details"), d);
+    add(trk, "status", jstr(st->status));
+    add(trk, "status_detail", jstr(st->status_detail));
+    add(trk, "updated_at", jstr(ts));
+    if (shp && !json_object_is_type(get(trk, "est_delivery_date"), json_type_string)) {
+        json_object *sel = get(shp, "selected_rate");
+        json_object *ed = get(sel, "est_delivery_days");
+        int est = ed ? json_object_get_int(ed) : 3;
+        char es[40];
+        sim_fmt_z(plan->t0_usec + (int64_t)est * 86400 * 1000000, es, sizeof es);
+        add(trk, "est_delivery_date", jstr(es));
+        json_object *cd = json_object_new_object();
+        char ol[128], dl[128];
+        snprintf(ol, sizeof ol, "%s %s %s", gstr(from, "city") ? gstr(from, "city") : "",
+                 gstr(from, "state") ? gstr(from, "state") : "", "US");
+        snprintf(dl, sizeof dl, "%s %s %s", gstr(to, "city") ? gstr(to, "city") : "",
+                 gstr(to, "state") ? gstr(to, "state") : "", "US");
+        add(cd, "object", jstr("CarrierDetail"));
+        add(cd, "service", jstr(gstr(sel, "service")));
+        add(cd, "container_type", NULL);
+        char edl[16];
+        snprintf(edl, sizeof edl, "%.10s", es);
+        add(cd, "est_delivery_date_local", jstr(edl));
+        add(cd, "est_delivery_time_local", NULL);
+        add(cd, "origin_location", jstr(ol));
+        add(cd, "origin_tracking_location", location(gstr(from, "city"), gstr(from, "state"), NULL));
+        add(cd, "destination_location", jstr(dl));
+        add(cd, "destination_tracking_location", NULL);
+        add(cd, "guaranteed_delivery_date", NULL);
+        add(cd, "alternate_identifier", NULL);
+        add(cd, "initial_delivery_attempt", NULL);
+        add(trk, "carrier_detail", cd);
+    }
+    int terminal = plan->next >= plan->nsteps;
+    if (terminal)
+        add(trk, "finalized", json_object_new_boolean(1));
+    if (strcmp(st->status, "delivered") == 0)
+        add(trk, "signed_by", jstr("SIGNATURE ON FILE"));
+    if (shp) {
+        add(shp, "status", jstr(st->status));
+        add(shp, "updated_at", jstr(ts));
+    }
+    char *body = s->webhook_url ? event_locked(s, "tracker.updated", trk, prev, t) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    return body;
+}

@@ -1,0 +1,106 @@
+/* easypost-sim internals: the in-memory EasyPost (objects.c), the tracker
+ * timeline and webhook sender (webhooks.c), the HTTP front (main.c). */
+#ifndef EASYPOST_SIM_H
+#define EASYPOST_SIM_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#include <webhook/signature.h>
+
+typedef struct sim sim_t;
+
+/* A step in a tracker's future: at `day` simulated days after t0. */
+typedef struct {
+    double day;
+    const char *status;
+    const char *status_detail;
+    const char *message;
+    const char *carrier_code;
+    int at_dest;   /* 0 origin, 1 destination */
+} sim_step_t;
+
+#define SIM_MAX_STEPS 8
+
+typedef struct {
+    char tracker_id[48];
+    int64_t t0_usec;        /* wall clock of the purchase / tracker creation */
+    int64_t t0_mono_usec;   /* monotonic twin of t0, for scheduling */
+    int nsteps;
+    int next;
+    sim_step_t steps[SIM_MAX_STEPS];
+} sim_plan_t;
+
+struct sim {
+    pthread_mutex_t mu;          /* guards everything below up to `events` */
+    json_object *objects;        /* id -> object (Shipment, Tracker, Address), "tc:<code>" -> trk id */
+    char **ring;                 /* insertion order, for eviction */
+    size_t ring_cap, ring_head, ring_len;
+    uint64_t seed;
+    uint64_t counter;
+    json_object *events;         /* recent Event summaries, newest last (GET /v2/events) */
+    char user_id[48];
+
+    /* configuration (read-only after start) */
+    double day_seconds;          /* real seconds per simulated day */
+    const char *webhook_url;     /* NULL = no webhooks */
+    ss_webhook_key_t *webhook_key;
+    int webhook_max_attempts;
+    int webhook_backoff_base_ms;
+    int webhook_backoff_max_ms;
+    size_t max_pending;
+
+    /* webhook scheduler (webhooks.c) */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    struct sim_job *queue;       /* sorted by due time */
+    size_t queue_len;
+    int stopping;
+    pthread_t *threads;
+    int nthreads;
+};
+
+/* objects.c — every function here takes sim->mu itself. */
+int sim_init(sim_t *s, uint64_t seed, size_t max_objects);
+void sim_destroy(sim_t *s);
+
+/* Every handler returns the HTTP status and sets *out to a malloc'd JSON
+ * body (EasyPost's object or error). */
+int sim_shipment_create(sim_t *s, json_object *req, char **out);
+int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out);
+int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out);
+int sim_tracker_create(sim_t *s, json_object *req, char **out);
+int sim_address_create(sim_t *s, json_object *req, int verify, char **out);
+int sim_events_list(sim_t *s, int page_size, char **out);
+
+/* EasyPost error body {"error":{"code","message","errors":[...]}} (malloc'd). */
+char *sim_error_json(const char *code, const char *message, const char *field,
+                     const char *field_message);
+
+/* Deterministic ids: prefix + 32 hex. Caller holds s->mu. */
+void sim_new_id_locked(sim_t *s, const char *prefix, char *buf, size_t n);
+uint64_t sim_hash(uint64_t x);
+
+/* Applies the next step of plan to the tracker (under s->mu) and returns
+ * the signed-ready tracker.updated Event body (malloc'd) or NULL when the
+ * tracker is gone. */
+char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan);
+/* tracker.created Event body for a tracker (malloc'd), or NULL. */
+char *sim_tracker_created_event(sim_t *s, const char *tracker_id);
+
+/* webhooks.c */
+int sim_webhooks_start(sim_t *s, int nthreads);
+void sim_webhooks_stop(sim_t *s);
+/* Takes ownership of plan; schedules its steps. */
+void sim_schedule_plan(sim_t *s, sim_plan_t *plan);
+/* Queues a delivery of body (ownership taken) now. */
+void sim_schedule_delivery(sim_t *s, char *body);
+
+/* time formats */
+void sim_fmt_z(int64_t usec, char *buf, size_t n);        /* 2025-03-07T16:46:17Z */
+void sim_fmt_offset(int64_t usec, char *buf, size_t n);   /* 2025-03-07T16:46:17+00:00 */
+void sim_fmt_ms(int64_t usec, char *buf, size_t n);       /* 2025-03-07T16:46:17.123Z */
+
+#endif
