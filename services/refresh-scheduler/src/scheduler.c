@@ -1,0 +1,650 @@
+/* Refresh loop.
+ *
+ * Two connections:
+ *   - the listen connection: LISTEN shipstream_analytics_dirty, drained with
+ *     PQconsumeInput/PQnotifies whenever poll() says its socket is readable;
+ *   - the refresh connection: holds the session advisory lock RS_LOCK_KEY
+ *     while this replica is the active refresher, and runs the REFRESHes,
+ *     the analytics_refresh_log inserts and housekeeping, each statement in
+ *     autocommit (its own short transaction).
+ *
+ * Scheduling: each view has a `due` flag and a `not_before` time (retry
+ * backoff after a failure).  Notifications, the periodic timer, taking the
+ * lock and reconnecting mark every view due; a cycle refreshes the due views
+ * once the minimum interval since the end of the previous cycle has passed.
+ * Notifications arriving during a cycle mark the views due again, so a burst
+ * costs at most two cycles per minimum interval.  POST /refresh forces a
+ * cycle over every view at once.
+ *
+ * If this process dies, its backend notices within
+ * client_connection_check_interval even in the middle of a REFRESH, ends the
+ * session and so releases the lock; a standby takes it at its next try. */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/shutdown.h"
+#include "common/sstime.h"
+#include "common/util.h"
+#include "db/db.h"
+
+const char *const rs_view_names[RS_NVIEWS] = {
+    "mv_daily_shipment_analytics",
+    "mv_carrier_performance",
+    "mv_top_routes",
+};
+
+rs_state_t rs_state = {.wake_fd = {-1, -1}};
+
+#define USEC 1000000LL
+#define CHANNEL "shipstream_analytics_dirty"
+
+typedef struct {
+    const char *name;
+    int due;
+    int64_t not_before;   /* monotonic usec; 0 = now */
+    ss_backoff_t bo;
+    ss_histogram_t *duration;
+    ss_gauge_t *last_success;
+    ss_counter_t *failures;
+    ss_counter_t *runs_ok;
+    ss_counter_t *runs_failed;
+} view_t;
+
+typedef struct {
+    const rs_config_t *cfg;
+    view_t views[RS_NVIEWS];
+    PGconn *lconn;              /* LISTEN */
+    PGconn *rconn;              /* lock + refreshes */
+    ss_backoff_t lbo, rbo;
+    int64_t l_next_try, r_next_try, lock_next_try;
+    int leader;
+    int64_t last_cycle_end;     /* 0 = never */
+    int64_t next_periodic;
+    int64_t next_housekeeping;
+    ss_gauge_t *g_leader;
+    ss_counter_t *c_notify;
+    ss_counter_t *c_hk[3];
+} sched_t;
+
+static const char *const hk_tables[3] = {"processed_events", "idempotency_keys",
+                                         "analytics_refresh_log"};
+/* Batched deletes: `ctid = ANY(ARRAY(...))` is a TID scan over at most $2 rows,
+ * each statement its own short transaction. */
+static const char *const hk_sql[3] = {
+    "DELETE FROM processed_events WHERE ctid = ANY (ARRAY("
+    " SELECT ctid FROM processed_events"
+    " WHERE processed_at < now() - make_interval(days => $1::int) LIMIT $2::int))",
+    "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY("
+    " SELECT ctid FROM idempotency_keys"
+    " WHERE expires_at < now() OR created_at < now() - make_interval(hours => $1::int)"
+    " LIMIT $2::int))",
+    "DELETE FROM analytics_refresh_log WHERE ctid = ANY (ARRAY("
+    " SELECT ctid FROM analytics_refresh_log"
+    " WHERE started_at < now() - make_interval(days => $1::int) LIMIT $2::int))",
+};
+
+int rs_state_init(void) {
+    if (pipe2(rs_state.wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    return 0;
+}
+
+void rs_request_refresh(void) {
+    atomic_store(&rs_state.force, 1);
+    if (rs_state.wake_fd[1] >= 0) {
+        ssize_t w = write(rs_state.wake_fd[1], "r", 1);
+        (void)w; /* a full pipe already wakes the loop */
+    }
+}
+
+static int64_t now_mono(void) { return ss_time_mono_usec(); }
+
+static void publish_state(sched_t *s) {
+    atomic_store(&rs_state.db_ok, s->lconn != NULL && s->rconn != NULL);
+    atomic_store(&rs_state.leader, s->leader);
+    ss_gauge_set(s->g_leader, s->leader ? 1.0 : 0.0);
+}
+
+static void mark_all_due(sched_t *s) {
+    for (int i = 0; i < RS_NVIEWS; i++)
+        s->views[i].due = 1;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void drop_lconn(sched_t *s, const char *why) {
+    if (!s->lconn)
+        return;
+    ss_log_kv(SS_LOG_WARN, "listen connection lost", "error", why, NULL);
+    PQfinish(s->lconn);
+    s->lconn = NULL;
+    s->l_next_try = now_mono() + (int64_t)ss_backoff_next(&s->lbo) * 1000;
+    publish_state(s);
+}
+
+static void drop_rconn(sched_t *s, const char *why) {
+    if (!s->rconn)
+        return;
+    ss_log_kv(SS_LOG_WARN, "refresh connection lost", "error", why, "was_leader",
+              s->leader ? "true" : "false", NULL);
+    PQfinish(s->rconn); /* the session ends: the lock, if held, is released */
+    s->rconn = NULL;
+    s->leader = 0;
+    s->r_next_try = now_mono() + (int64_t)ss_backoff_next(&s->rbo) * 1000;
+    publish_state(s);
+}
+
+static void connect_lconn(sched_t *s) {
+    char err[512];
+    PGconn *c = ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler-listen", 5,
+                              err, sizeof err);
+    if (c && ss_db_exec(c, "LISTEN " CHANNEL, err, sizeof err) != 0) {
+        PQfinish(c);
+        c = NULL;
+    }
+    if (!c) {
+        int d = ss_backoff_next(&s->lbo);
+        char ds[16];
+        snprintf(ds, sizeof ds, "%d", d);
+        ss_log_kv(SS_LOG_WARN, "cannot connect (listen)", "error", err, "retry_ms", ds, NULL);
+        s->l_next_try = now_mono() + (int64_t)d * 1000;
+        return;
+    }
+    if (PQsetnonblocking(c, 1) != 0)
+        ss_log(SS_LOG_WARN, "listen connection: cannot set non-blocking");
+    s->lconn = c;
+    ss_backoff_reset(&s->lbo);
+    ss_log_kv(SS_LOG_INFO, "listening", "channel", CHANNEL, NULL);
+    /* Changes may have been signalled while we were not listening: catch up. */
+    mark_all_due(s);
+    publish_state(s);
+}
+
+static void connect_rconn(sched_t *s) {
+    char err[512];
+    PGconn *c = ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler", 5, err,
+                              sizeof err);
+    if (c) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %lld", s->cfg->statement_timeout_ms);
+        if (ss_db_exec(c, sql, err, sizeof err) != 0) {
+            PQfinish(c);
+            c = NULL;
+        }
+    }
+    if (!c) {
+        int d = ss_backoff_next(&s->rbo);
+        char ds[16];
+        snprintf(ds, sizeof ds, "%d", d);
+        ss_log_kv(SS_LOG_WARN, "cannot connect (refresh)", "error", err, "retry_ms", ds, NULL);
+        s->r_next_try = now_mono() + (int64_t)d * 1000;
+        return;
+    }
+    /* PostgreSQL >= 14: end our backend (and release the lock) soon after this
+     * process dies, even in the middle of a long REFRESH.  Optional. */
+    if (ss_db_exec(c, "SET client_connection_check_interval = 2000", err, sizeof err) != 0)
+        SS_DEBUG("client_connection_check_interval not set: %s", err);
+    s->rconn = c;
+    ss_backoff_reset(&s->rbo);
+    s->lock_next_try = 0;
+    publish_state(s);
+}
+
+/* Sends one statement and waits for its result while watching for a stop:
+ * after a stop request the statement gets shutdown_grace_ms to finish, then
+ * it is cancelled (PQcancel).  Returns the last result (caller PQclears), or
+ * NULL when nothing could be sent. */
+static PGresult *exec_wait(sched_t *s, PGconn *c, const char *sql, int nparams,
+                           const char *const *vals) {
+    if (!PQsendQueryParams(c, sql, nparams, NULL, vals, NULL, NULL, 0))
+        return NULL;
+    int64_t stop_at = 0;
+    int cancelled = 0;
+    for (;;) {
+        if (!PQconsumeInput(c))
+            break;
+        if (!PQisBusy(c))
+            break;
+        struct pollfd p[2] = {{.fd = PQsocket(c), .events = POLLIN},
+                              {.fd = ss_shutdown_fd(), .events = POLLIN}};
+        int nfds = 2, timeout = -1;
+        if (ss_shutdown_requested()) {
+            nfds = 1; /* the stop pipe stays readable */
+            int64_t t = now_mono();
+            if (!stop_at)
+                stop_at = t;
+            int64_t left = stop_at + s->cfg->shutdown_grace_ms * 1000 - t;
+            if (left <= 0 && !cancelled) {
+                char eb[256] = "";
+                PGcancel *pc = PQgetCancel(c);
+                if (pc) {
+                    if (!PQcancel(pc, eb, sizeof eb))
+                        ss_log_kv(SS_LOG_WARN, "cancel failed", "error", eb, NULL);
+                    PQfreeCancel(pc);
+                }
+                ss_log(SS_LOG_WARN, "stopping: statement in flight cancelled after %lld ms grace",
+                       s->cfg->shutdown_grace_ms);
+                cancelled = 1;
+            }
+            timeout = cancelled ? 1000 : (int)(left / 1000) + 1;
+        }
+        if (poll(p, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
+            break;
+    }
+    PGresult *last = NULL, *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        PQclear(last);
+        last = r;
+        if (PQstatus(c) == CONNECTION_BAD)
+            break;
+    }
+    return last;
+}
+
+static int result_ok(const PGresult *r) {
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* ------------------------------------------------------------ leadership */
+
+static void try_lock(sched_t *s) {
+    PGresult *r = exec_wait(s, s->rconn, "SELECT pg_try_advisory_lock(" RS_LOCK_KEY ")", 0, NULL);
+    s->lock_next_try = now_mono() + s->cfg->lock_retry_s * USEC;
+    if (!result_ok(r) || PQntuples(r) != 1) {
+        char err[512];
+        ss_db_error(s->rconn, r, err, sizeof err);
+        PQclear(r);
+        if (PQstatus(s->rconn) == CONNECTION_BAD)
+            drop_rconn(s, err);
+        else
+            ss_log_kv(SS_LOG_ERROR, "advisory lock query failed", "error", err, NULL);
+        return;
+    }
+    int got = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!got) {
+        if (s->leader)
+            s->leader = 0;
+        publish_state(s);
+        return;
+    }
+    s->leader = 1;
+    ss_log(SS_LOG_INFO, "advisory lock taken: this replica is the active refresher");
+    /* Catch up on whatever changed while another replica (or nobody) refreshed. */
+    mark_all_due(s);
+    s->last_cycle_end = 0;
+    int64_t t = now_mono();
+    s->next_periodic = t + s->cfg->interval_s * USEC;
+    s->next_housekeeping = t + 2 * USEC;
+    publish_state(s);
+}
+
+/* ------------------------------------------------------------ refresh */
+
+/* Refreshes one view and logs it.  Returns 0 when done (success or a failure
+ * of the view, logged and scheduled for retry), -1 when the connection is
+ * gone. */
+static int refresh_view(sched_t *s, view_t *v) {
+    PGconn *c = s->rconn;
+    char err[1024] = "";
+    const char *p1[1] = {v->name};
+    PGresult *r = exec_wait(s, c,
+                            "SELECT clock_timestamp()::text, c.relispopulated FROM pg_class c"
+                            " WHERE c.oid = $1::regclass", 1, p1);
+    if (!result_ok(r) || PQntuples(r) != 1) {
+        ss_db_error(c, r, err, sizeof err);
+        PQclear(r);
+        if (PQstatus(c) == CONNECTION_BAD) {
+            drop_rconn(s, err);
+            return -1;
+        }
+        ss_log_kv(SS_LOG_ERROR, "view lookup failed", "view", v->name, "error", err, NULL);
+        v->due = 1;
+        v->not_before = now_mono() + (int64_t)ss_backoff_next(&v->bo) * 1000;
+        return 0;
+    }
+    char started[64];
+    snprintf(started, sizeof started, "%s", PQgetvalue(r, 0, 0));
+    int concurrent = PQgetvalue(r, 0, 1)[0] == 't';
+    PQclear(r);
+
+    /* The names are our constants; CONCURRENTLY needs a populated view. */
+    char sql[160];
+    snprintf(sql, sizeof sql, "REFRESH MATERIALIZED VIEW %s%s",
+             concurrent ? "CONCURRENTLY " : "", v->name);
+    int64_t t0 = now_mono();
+    r = exec_wait(s, c, sql, 0, NULL);
+    int ok = result_ok(r);
+    long long rows = -1;
+    if (!ok) {
+        ss_db_error(c, r, err, sizeof err);
+        PQclear(r);
+        if (PQstatus(c) == CONNECTION_BAD) {
+            drop_rconn(s, err);
+            return -1;
+        }
+    } else {
+        PQclear(r);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", v->name);
+        r = exec_wait(s, c, sql, 0, NULL);
+        if (result_ok(r) && PQntuples(r) == 1)
+            rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    double secs = (double)(now_mono() - t0) / 1e6;
+
+    char dur[32], rows_s[32];
+    snprintf(dur, sizeof dur, "%.3f", secs * 1000.0);
+    snprintf(rows_s, sizeof rows_s, "%lld", rows);
+    const char *vals[7] = {v->name, started, dur, rows >= 0 ? rows_s : NULL,
+                           concurrent ? "true" : "false", ok ? "success" : "failed",
+                           ok ? NULL : err};
+    r = exec_wait(s, c,
+                  "INSERT INTO analytics_refresh_log (view_name, started_at, finished_at,"
+                  " duration_ms, rows, concurrent, outcome, error)"
+                  " VALUES ($1, $2::timestamptz, clock_timestamp(), $3::numeric, $4::bigint,"
+                  " $5::boolean, $6, $7)",
+                  7, vals);
+    if (!result_ok(r)) {
+        char lerr[512];
+        ss_db_error(c, r, lerr, sizeof lerr);
+        PQclear(r);
+        if (PQstatus(c) == CONNECTION_BAD) {
+            drop_rconn(s, lerr);
+            return -1;
+        }
+        ss_log_kv(SS_LOG_ERROR, "cannot write analytics_refresh_log", "view", v->name, "error",
+                  lerr, NULL);
+    } else {
+        PQclear(r);
+    }
+
+    if (ok) {
+        ss_histogram_observe(v->duration, secs);
+        ss_gauge_set(v->last_success, (double)ss_time_now_usec() / 1e6);
+        ss_counter_inc(v->runs_ok);
+        ss_backoff_reset(&v->bo);
+        v->not_before = 0;
+        ss_log_kv(SS_LOG_INFO, "view refreshed", "view", v->name, "duration_ms", dur, "rows",
+                  rows_s, "concurrent", concurrent ? "true" : "false", NULL);
+    } else {
+        ss_counter_inc(v->failures);
+        ss_counter_inc(v->runs_failed);
+        int d = ss_backoff_next(&v->bo);
+        v->due = 1;
+        v->not_before = now_mono() + (int64_t)d * 1000;
+        char ds[16];
+        snprintf(ds, sizeof ds, "%d", d);
+        ss_log_kv(SS_LOG_ERROR, "view refresh failed", "view", v->name, "error", err,
+                  "retry_ms", ds, NULL);
+    }
+    return 0;
+}
+
+/* Earliest monotonic time a (non-forced) cycle may start, or INT64_MAX when
+ * nothing is due. */
+static int64_t next_cycle_time(const sched_t *s) {
+    int64_t earliest = INT64_MAX;
+    for (int i = 0; i < RS_NVIEWS; i++)
+        if (s->views[i].due && s->views[i].not_before < earliest)
+            earliest = s->views[i].not_before;
+    if (earliest == INT64_MAX)
+        return earliest;
+    int64_t gate = s->last_cycle_end ? s->last_cycle_end + s->cfg->min_interval_s * USEC : 0;
+    return earliest > gate ? earliest : gate;
+}
+
+/* Returns -1 when the refresh connection was lost. */
+static int run_cycle(sched_t *s, int forced) {
+    int64_t t = now_mono();
+    int n = 0;
+    for (int i = 0; i < RS_NVIEWS && !ss_shutdown_requested(); i++) {
+        view_t *v = &s->views[i];
+        if (!forced && (!v->due || v->not_before > t))
+            continue;
+        v->due = 0;
+        n++;
+        if (refresh_view(s, v) != 0)
+            return -1;
+    }
+    if (n)
+        s->last_cycle_end = now_mono();
+    return 0;
+}
+
+/* ------------------------------------------------------------ housekeeping */
+
+/* Deletes old rows in batches, each its own statement and transaction.
+ * Returns -1 when the connection was lost; stops early (returning 1) when a
+ * refresh became due, to be resumed soon. */
+static int housekeeping(sched_t *s) {
+    long long arg1[3] = {s->cfg->processed_events_days, s->cfg->idempotency_hours,
+                         s->cfg->refresh_log_days};
+    char a1[32], a2[32];
+    snprintf(a2, sizeof a2, "%lld", s->cfg->hk_batch);
+    for (int t = 0; t < 3; t++) {
+        snprintf(a1, sizeof a1, "%lld", arg1[t]);
+        const char *vals[2] = {a1, a2};
+        long long total = 0;
+        for (;;) {
+            if (ss_shutdown_requested())
+                return 1;
+            PGresult *r = exec_wait(s, s->rconn, hk_sql[t], 2, vals);
+            if (!result_ok(r)) {
+                char err[512];
+                ss_db_error(s->rconn, r, err, sizeof err);
+                PQclear(r);
+                if (PQstatus(s->rconn) == CONNECTION_BAD) {
+                    drop_rconn(s, err);
+                    return -1;
+                }
+                ss_log_kv(SS_LOG_ERROR, "housekeeping failed", "table", hk_tables[t], "error", err,
+                          NULL);
+                break;
+            }
+            long long n = strtoll(PQcmdTuples(r), NULL, 10);
+            PQclear(r);
+            total += n;
+            ss_counter_add(s->c_hk[t], (uint64_t)n);
+            if (n < s->cfg->hk_batch)
+                break;
+            /* Let a due refresh go first; the rest is deleted right after. */
+            if (atomic_load(&rs_state.force) || next_cycle_time(s) <= now_mono()) {
+                if (total)
+                    ss_log(SS_LOG_INFO, "housekeeping: %lld rows deleted from %s (paused)", total,
+                           hk_tables[t]);
+                return 1;
+            }
+        }
+        if (total)
+            ss_log(SS_LOG_INFO, "housekeeping: %lld rows deleted from %s", total, hk_tables[t]);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ loop */
+
+static void drain_notifications(sched_t *s) {
+    if (!s->lconn)
+        return;
+    if (!PQconsumeInput(s->lconn)) {
+        drop_lconn(s, PQerrorMessage(s->lconn));
+        return;
+    }
+    PGnotify *n;
+    int count = 0;
+    while ((n = PQnotifies(s->lconn)) != NULL) {
+        count++;
+        PQfreemem(n);
+    }
+    if (count) {
+        ss_counter_add(s->c_notify, (uint64_t)count);
+        SS_DEBUG("%d notification(s) on %s", count, CHANNEL);
+        mark_all_due(s);
+    }
+    if (PQstatus(s->lconn) == CONNECTION_BAD)
+        drop_lconn(s, "connection closed");
+}
+
+static void init_metrics(sched_t *s) {
+    static const double buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+    for (int i = 0; i < RS_NVIEWS; i++) {
+        view_t *v = &s->views[i];
+        char l[128], l2[160];
+        v->name = rs_view_names[i];
+        v->bo.base_ms = (int)s->cfg->retry_base_ms;
+        v->bo.max_ms = (int)s->cfg->retry_max_ms;
+        snprintf(l, sizeof l, "view=\"%s\"", v->name);
+        v->duration = ss_histogram("refresh_duration_seconds", "REFRESH duration per view", l,
+                                   buckets, sizeof buckets / sizeof buckets[0]);
+        v->last_success = ss_gauge("refresh_last_success_timestamp_seconds",
+                                   "Unix time of the last successful refresh per view", l);
+        v->failures = ss_counter("refresh_failures_total", "Failed refreshes per view", l);
+        snprintf(l2, sizeof l2, "view=\"%s\",outcome=\"success\"", v->name);
+        v->runs_ok = ss_counter("refresh_runs_total", "Refreshes per view and outcome", l2);
+        snprintf(l2, sizeof l2, "view=\"%s\",outcome=\"failed\"", v->name);
+        v->runs_failed = ss_counter("refresh_runs_total", "Refreshes per view and outcome", l2);
+    }
+    for (int t = 0; t < 3; t++) {
+        char l[96];
+        snprintf(l, sizeof l, "table=\"%s\"", hk_tables[t]);
+        s->c_hk[t] = ss_counter("housekeeping_rows_deleted_total",
+                                "Rows deleted by housekeeping per table", l);
+    }
+    s->g_leader = ss_gauge("refresh_leader", "1 when this replica holds the refresh lock", NULL);
+    s->c_notify = ss_counter("notifications_received_total",
+                             "Notifications received on " CHANNEL, NULL);
+}
+
+static int ms_until(int64_t when, int64_t now) {
+    if (when <= now)
+        return 0;
+    int64_t ms = (when - now + 999) / 1000;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+int rs_run(const rs_config_t *cfg) {
+    sched_t s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.lbo.base_ms = s.rbo.base_ms = 250;
+    s.lbo.max_ms = s.rbo.max_ms = 10000;
+    init_metrics(&s);
+    publish_state(&s);
+
+    while (!ss_shutdown_requested()) {
+        int64_t t = now_mono();
+        if (!s.lconn && t >= s.l_next_try)
+            connect_lconn(&s);
+        if (!s.rconn && t >= s.r_next_try)
+            connect_rconn(&s);
+        if (s.rconn && !s.leader && t >= s.lock_next_try)
+            try_lock(&s);
+        drain_notifications(&s);
+
+        if (s.leader && s.rconn) {
+            t = now_mono();
+            if (t >= s.next_periodic) {
+                mark_all_due(&s);
+                s.next_periodic = t + cfg->interval_s * USEC;
+            }
+            int forced = atomic_exchange(&rs_state.force, 0);
+            if (forced || next_cycle_time(&s) <= t) {
+                if (forced)
+                    ss_log(SS_LOG_INFO, "refresh requested over HTTP");
+                if (run_cycle(&s, forced) != 0)
+                    continue;
+                drain_notifications(&s);
+            }
+            if (s.rconn && s.leader && now_mono() >= s.next_housekeeping) {
+                int hr = housekeeping(&s);
+                if (hr < 0)
+                    continue;
+                s.next_housekeeping = now_mono() + (hr == 1 ? USEC : cfg->hk_interval_s * USEC);
+            }
+        } else {
+            atomic_store(&rs_state.force, 0); /* standby: HTTP answered 409 already */
+        }
+
+        /* Sleep until the next thing to do, or until a socket, a stop or a
+         * POST /refresh wakes us. */
+        t = now_mono();
+        int timeout = 60000;
+        if (!s.lconn && ms_until(s.l_next_try, t) < timeout)
+            timeout = ms_until(s.l_next_try, t);
+        if (!s.rconn && ms_until(s.r_next_try, t) < timeout)
+            timeout = ms_until(s.r_next_try, t);
+        if (s.rconn && !s.leader && ms_until(s.lock_next_try, t) < timeout)
+            timeout = ms_until(s.lock_next_try, t);
+        if (s.rconn && s.leader) {
+            int64_t nc = next_cycle_time(&s);
+            if (nc != INT64_MAX && ms_until(nc, t) < timeout)
+                timeout = ms_until(nc, t);
+            if (ms_until(s.next_periodic, t) < timeout)
+                timeout = ms_until(s.next_periodic, t);
+            if (ms_until(s.next_housekeeping, t) < timeout)
+                timeout = ms_until(s.next_housekeeping, t);
+        }
+        struct pollfd p[4];
+        int np = 0, il = -1, ir = -1;
+        p[np++] = (struct pollfd){.fd = ss_shutdown_fd(), .events = POLLIN};
+        p[np++] = (struct pollfd){.fd = rs_state.wake_fd[0], .events = POLLIN};
+        if (s.lconn) {
+            il = np;
+            p[np++] = (struct pollfd){.fd = PQsocket(s.lconn), .events = POLLIN};
+        }
+        if (s.rconn) {
+            ir = np;
+            p[np++] = (struct pollfd){.fd = PQsocket(s.rconn), .events = POLLIN};
+        }
+        int pr = poll(p, (nfds_t)np, timeout);
+        if (pr < 0 && errno != EINTR) {
+            ss_log(SS_LOG_ERROR, "poll: %s", strerror(errno));
+            ss_shutdown_wait(1000);
+            continue;
+        }
+        if (pr <= 0)
+            continue;
+        if (p[1].revents) {
+            char buf[64];
+            while (read(rs_state.wake_fd[0], buf, sizeof buf) > 0) {
+            }
+        }
+        if (il >= 0 && p[il].revents)
+            drain_notifications(&s);
+        if (ir >= 0 && p[ir].revents && s.rconn) {
+            /* Idle refresh connection readable: a notice, or the server went away. */
+            if (!PQconsumeInput(s.rconn) || PQstatus(s.rconn) == CONNECTION_BAD)
+                drop_rconn(&s, PQerrorMessage(s.rconn));
+        }
+    }
+
+    ss_log(SS_LOG_INFO, "stopping: releasing the lock and closing connections");
+    if (s.rconn && s.leader) {
+        char err[256];
+        if (ss_db_exec(s.rconn, "SELECT pg_advisory_unlock(" RS_LOCK_KEY ")", err, sizeof err) != 0)
+            ss_log_kv(SS_LOG_WARN, "unlock failed (the session end releases it)", "error", err,
+                      NULL);
+    }
+    s.leader = 0;
+    if (s.rconn)
+        PQfinish(s.rconn);
+    if (s.lconn)
+        PQfinish(s.lconn);
+    s.rconn = s.lconn = NULL;
+    publish_state(&s);
+    return 0;
+}
