@@ -95,6 +95,10 @@ int ss_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *kv, char *errs
 /* syslog levels: 0-3 error, 4 warning, 5-6 notice/info, 7 debug. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+    /* Broker connection failures ("FAIL") are retried by librdkafka and
+     * also reported through error_cb: a warning, not an error. */
+    if (level <= 3 && strcmp(fac, "FAIL") == 0)
+        level = 4;
     ss_log_level_t l = level <= 3 ? SS_LOG_ERROR
                      : level == 4 ? SS_LOG_WARN
                      : level <= 6 ? SS_LOG_INFO
