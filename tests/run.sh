@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The whole test suite (`make test`):
+#   1. build build/ (normal) and build-asan/ (ASan+UBSan)
+#   2. unit tests in both (ctest -L unit, -j2)
+#   3. integration tests in build/ against a real PostgreSQL and Kafka,
+#      started once for the run by tests/integration/harness.sh
+#   4. fuzz drivers (build-fuzz/, clang, ctest -L fuzz), each for a bounded time
+# Ends with one line "shipstream tests: N passed, M failed" and exits non-zero
+# on any failure (a build failure counts as one failed test).
+# Environment: SS_TEST_SKIP="asan fuzz integration" skips phases (for quick local
+# runs), CTEST_ARGS adds arguments to every ctest, JOBS (default 2).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-2}
+START=$SECONDS
+
+PASSED=0
+FAILED=0
+PHASES=()
+
+bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
+phase() { echo; bold "==== $* ===="; }
+skipped() { [[ " ${SS_TEST_SKIP:-} " == *" $1 "* ]]; }
+record() { PHASES+=("$(printf '%-28s %s' "$1" "$2")"); }
+
+# Runs ctest with the given arguments; adds its passed/failed counts.
+run_ctest() {
+  local name=$1; shift
+  local out rc total failed
+  out=$(mktemp)
+  "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  if grep -q "No tests were found" "$out"; then
+    total=0 failed=0
+  else
+    total=$(sed -n 's/.*tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$out" | tail -1)
+    failed=$(sed -n 's/.*, \([0-9]*\) tests\{0,1\} failed out of.*/\1/p' "$out" | tail -1)
+  fi
+  if [ -z "$total" ]; then
+    # ctest (or the harness around it) died before its summary.
+    echo "run.sh: $name ended without a ctest summary (exit $rc)" >&2
+    total=1 failed=1
+  elif [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    echo "run.sh: $name exited $rc with no failed test: counted as one failure" >&2
+    failed=1 total=$((total + 1))
+  fi
+  PASSED=$((PASSED + total - failed))
+  FAILED=$((FAILED + failed))
+  record "$name" "$((total - failed)) passed, $failed failed"
+  rm -f "$out"
+}
+
+# configure + build one tree; a failure counts as one failed test.
+build_tree() {
+  local dir=$1; shift
+  local t0=$SECONDS
+  if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1; then
+    cat "$dir.configure.log"
+    echo "run.sh: configure of $dir failed"
+    FAILED=$((FAILED + 1)); record "build $dir" "configure FAILED"
+    return 1
+  fi
+  rm -f "$dir.configure.log"
+  # Keep going past a broken target so that the rest can still be tested.
+  cmake --build "$dir" -j "$JOBS" -- -k --no-print-directory 2>&1 | grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)'
+  if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+    echo "run.sh: build of $dir FAILED (see the errors above)"
+    FAILED=$((FAILED + 1)); record "build $dir" "FAILED"
+    return 1
+  fi
+  record "build $dir" "ok ($((SECONDS - t0)) s)"
+}
+
+mkdir -p build build-asan
+phase "build: build/ (RelWithDebInfo)"
+build_tree build
+if ! skipped asan; then
+  phase "build: build-asan/ (ASan + UBSan)"
+  build_tree build-asan -DSS_SANITIZE=ON
+fi
+
+phase "unit tests: build/"
+run_ctest "unit (build)" ctest --test-dir build -L unit -j "$JOBS" --output-on-failure ${CTEST_ARGS:-}
+if ! skipped asan; then
+  phase "unit tests: build-asan/ (ASan + UBSan)"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    run_ctest "unit (build-asan)" ctest --test-dir build-asan -L unit -j "$JOBS" --output-on-failure ${CTEST_ARGS:-}
+fi
+
+if ! skipped integration; then
+  phase "integration tests: build/ against real PostgreSQL + Kafka"
+  SS_BIN_DIR=$ROOT/build/bin run_ctest "integration (build)" \
+    tests/integration/harness.sh -- ctest --test-dir build -L integration --output-on-failure ${CTEST_ARGS:-}
+fi
+
+if [ -f tests/fuzz/CMakeLists.txt ] && ! skipped fuzz; then
+  phase "fuzz: build-fuzz/ (clang, libFuzzer, ASan + UBSan)"
+  if ! command -v clang >/dev/null; then
+    echo "run.sh: clang is missing (make deps installs it)"
+    FAILED=$((FAILED + 1)); record "fuzz" "clang missing"
+  else
+    mkdir -p build-fuzz
+    if CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON -DSS_SANITIZE=ON \
+         >build-fuzz.configure.log 2>&1; then
+      rm -f build-fuzz.configure.log
+      # Build only the fuzz drivers (and what they link), not the whole tree again.
+      mapfile -t drivers < <(ctest --test-dir build-fuzz -L fuzz -N 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p')
+      if [ ${#drivers[@]} -eq 0 ]; then
+        echo "no fuzz drivers registered"
+        record "fuzz" "no drivers"
+      else
+        echo "drivers: ${drivers[*]}"
+        t0=$SECONDS
+        cmake --build build-fuzz -j "$JOBS" --target "${drivers[@]}" -- -k --no-print-directory 2>&1 |
+          grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)'
+        if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+          record "build build-fuzz" "ok ($((SECONDS - t0)) s)"
+        else
+          echo "run.sh: build of the fuzz drivers FAILED"
+          FAILED=$((FAILED + 1)); record "build build-fuzz" "FAILED"
+        fi
+        run_ctest "fuzz (build-fuzz)" ctest --test-dir build-fuzz -L fuzz --output-on-failure ${CTEST_ARGS:-}
+      fi
+    else
+      cat build-fuzz.configure.log
+      FAILED=$((FAILED + 1)); record "build build-fuzz" "configure FAILED"
+    fi
+  fi
+fi
+
+phase "summary ($((SECONDS - START)) s)"
+for p in "${PHASES[@]}"; do echo "  $p"; done
+echo "shipstream tests: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
