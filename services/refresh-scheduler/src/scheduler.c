@@ -458,6 +458,7 @@ static int housekeeping(sched_t *s) {
             long long n = strtoll(PQcmdTuples(r), NULL, 10);
             PQclear(r);
             total += n;
+            SS_DEBUG("housekeeping batch: %lld rows deleted from %s", n, hk_tables[t]);
             ss_counter_add(s->c_hk[t], (uint64_t)n);
             if (n < s->cfg->hk_batch)
                 break;

@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# Shared setup of the refresh-scheduler integration tests.  Source after
+# setting nothing; provides:
+#   rs_setup_db <name>        fresh database with the migrations applied; sets DB_URL
+#   q "<sql>"                 psql -At on DB_URL
+#   rs_start <id> [VAR=v...]  starts a scheduler (LISTEN on a free port), waits for
+#                             /health; sets RS_PORT[id], RS_PID[id], RS_LOG[id]
+#   rs_metric <id> <name{labels}>   prints a metric value (0 when absent)
+#   rs_role <id>              leader|standby|down (from /ready)
+#   rs_log_count [where]      rows in analytics_refresh_log
+#   rs_notify [n]             n notifications on shipstream_analytics_dirty
+#   rs_add_shipment <id> <status> [carrier] [service] [cost]
+#   rs_slow_views <seconds>   makes every refresh take that long (test database only)
+# shellcheck source=../lib.sh
+source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
+
+RS_BIN="$SS_BIN_DIR/shipstream-refresh-scheduler"
+[ -x "$RS_BIN" ] || ss_fail "$RS_BIN not built"
+RS_KEY="rs-test-key-$$"
+declare -A RS_PORT RS_PID RS_LOG
+
+q() { ss_psql "$DB_URL" -At -c "$1"; }
+
+rs_setup_db() {
+  DB_URL=$(ss_test_createdb "$1") || ss_fail "createdb $1"
+  local mig="$SS_BIN_DIR/shipstream-migrate"
+  if [ -x "$mig" ]; then
+    DATABASE_URL="$DB_URL" MIGRATIONS_DIR="$SS_SOURCE_ROOT/migrations" "$mig" up \
+      >"$SS_TEST_TMP/migrate.log" 2>&1 || { cat "$SS_TEST_TMP/migrate.log" >&2; ss_fail "migrate up"; }
+  else
+    local f
+    for f in "$SS_SOURCE_ROOT"/migrations/*.up.sql; do
+      ss_psql "$DB_URL" -1 -f "$f" >/dev/null || ss_fail "applying $f"
+    done
+  fi
+  export DB_URL
+}
+
+rs_start() {
+  local id=$1; shift
+  local port
+  port=$(ss_free_port) || ss_fail "no free port"
+  RS_PORT[$id]=$port
+  RS_LOG[$id]="$SS_TEST_TMP/scheduler-$id.log"
+  ss_start_bg "${RS_LOG[$id]}" env DATABASE_URL="$DB_URL" LISTEN="127.0.0.1:$port" \
+    GATEWAY_API_KEYS="other-key,$RS_KEY" LOG_FORMAT=text LOG_LEVEL=debug \
+    REFRESH_MIN_INTERVAL_SECONDS=2 REFRESH_LOCK_RETRY_SECONDS=1 \
+    REFRESH_RETRY_BASE_MS=500 REFRESH_RETRY_MAX_MS=2000 "$@" "$RS_BIN" >/dev/null
+  RS_PID[$id]=$SS_BG_PID
+  ss_wait_for 15 curl -fsS "http://127.0.0.1:$port/health" || ss_fail "scheduler $id did not start"
+}
+
+rs_url() { echo "http://127.0.0.1:${RS_PORT[$1]}$2"; }
+
+rs_metric() {
+  local v
+  v=$(curl -fsS "$(rs_url "$1" /metrics)" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }')
+  echo "${v:-0}"
+}
+
+rs_role() {
+  local body
+  body=$(curl -sS "$(rs_url "$1" /ready)" 2>/dev/null) || { echo down; return; }
+  case "$body" in
+    *'"status":"ready"'*'"role":"leader"'*) echo leader ;;
+    *'"status":"ready"'*'"role":"standby"'*) echo standby ;;
+    *) echo down ;;
+  esac
+}
+rs_is() { [ "$(rs_role "$1")" = "$2" ]; }
+
+rs_log_count() { q "SELECT count(*) FROM analytics_refresh_log ${1:+WHERE $1}"; }
+rs_log_at_least() { [ "$(rs_log_count "${2:-}")" -ge "$1" ]; }
+
+rs_notify() {
+  local i n=${1:-1}
+  for ((i = 1; i <= n; i++)); do echo "NOTIFY shipstream_analytics_dirty, 'test $i';"; done |
+    ss_psql "$DB_URL" >/dev/null
+}
+
+rs_add_shipment() {
+  q "INSERT INTO shipments (id, status, carrier, service, total_cost, created_at, updated_at,
+       delivered_at)
+     VALUES ('$1', '$2', '${3:-USPS}', '${4:-Priority}', ${5:-7.50}, now(), now(),
+       CASE WHEN '$2' = 'delivered' THEN now() END)
+     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, delivered_at = EXCLUDED.delivered_at"
+}
+
+# Every refresh runs the analytics_shipments query once: an InitPlan that sleeps
+# makes each view's refresh take $1 seconds.  Test database only.
+rs_slow_views() {
+  local def
+  def=$(q "SELECT pg_get_viewdef('analytics_shipments'::regclass)") || ss_fail "viewdef"
+  def=${def%;}
+  ss_psql "$DB_URL" >/dev/null <<SQL || ss_fail "rs_slow_views"
+CREATE OR REPLACE FUNCTION rs_test_slow() RETURNS boolean LANGUAGE sql VOLATILE
+  AS 'SELECT true FROM pg_sleep($1)';
+CREATE OR REPLACE VIEW analytics_shipments AS $def AND (SELECT rs_test_slow());
+SQL
+}
+
+# Fails when two analytics_refresh_log rows overlap in time.
+rs_assert_no_overlap() {
+  local n
+  n=$(q "SELECT count(*) FROM analytics_refresh_log a JOIN analytics_refresh_log b
+           ON a.id < b.id AND a.started_at < b.finished_at AND b.started_at < a.finished_at")
+  [ "$n" = 0 ] || ss_fail "$n pairs of refreshes overlapped in time:
+$(q "SELECT id, view_name, started_at, finished_at FROM analytics_refresh_log ORDER BY started_at")"
+}
+
+rs_post_refresh() { # <id> [key] -> prints the HTTP status
+  local h=()
+  [ -n "${2:-}" ] && h=(-H "Authorization: Bearer $2")
+  curl -sS -o "$SS_TEST_TMP/post.out" -w '%{http_code}' -X POST "${h[@]}" "$(rs_url "$1" /refresh)"
+}
