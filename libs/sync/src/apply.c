@@ -1,0 +1,616 @@
+/* One transaction per batch (see sync/apply.h). */
+#include <sync/apply.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <envelope/envelope.h>
+
+#define TEXTOID 25
+
+/* Every statement takes text[] parameters; casts happen in SQL so that a
+ * value PostgreSQL rejects is a data error (class 22) of this statement. */
+
+static const char SQL_SHIPMENTS[] =
+    "INSERT INTO shipments AS t (id, mode, status, tracking_code, tracker_id, carrier, service,"
+    " selected_rate_id, rate, total_cost, currency, delivery_days, est_delivery_days,"
+    " from_address_id, to_address_id, return_address_id, buyer_address_id, parcel_id, batch_id,"
+    " is_return, reference, refund_status, label_url, usps_zone, created_at, updated_at, raw,"
+    " synced_at)"
+    " SELECT id, mode, status, tracking_code, tracker_id, carrier, service, selected_rate_id,"
+    " rate::numeric, coalesce(total_cost::numeric, rate::numeric), currency,"
+    " delivery_days::integer, est_delivery_days::integer, from_address_id, to_address_id,"
+    " return_address_id, buyer_address_id, parcel_id, batch_id, is_return::boolean, reference,"
+    " refund_status, label_url, usps_zone::integer, created_at::timestamptz,"
+    " updated_at::timestamptz, (raw::jsonb)->'object', now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+    " $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],"
+    " $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[])"
+    " AS u(id, mode, status, tracking_code, tracker_id, carrier, service, selected_rate_id,"
+    " rate, total_cost, currency, delivery_days, est_delivery_days, from_address_id,"
+    " to_address_id, return_address_id, buyer_address_id, parcel_id, batch_id, is_return,"
+    " reference, refund_status, label_url, usps_zone, created_at, updated_at, raw)"
+    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode,"
+    /* the status follows the tracker once one was seen */
+    " status = CASE WHEN t.tracker_updated_at IS NULL THEN excluded.status ELSE t.status END,"
+    " tracking_code = coalesce(excluded.tracking_code, t.tracking_code),"
+    " tracker_id = coalesce(excluded.tracker_id, t.tracker_id),"
+    " carrier = excluded.carrier, service = excluded.service,"
+    " selected_rate_id = excluded.selected_rate_id, rate = excluded.rate,"
+    " total_cost = excluded.total_cost, currency = excluded.currency,"
+    " delivery_days = excluded.delivery_days, est_delivery_days = excluded.est_delivery_days,"
+    " from_address_id = excluded.from_address_id, to_address_id = excluded.to_address_id,"
+    " return_address_id = excluded.return_address_id,"
+    " buyer_address_id = excluded.buyer_address_id, parcel_id = excluded.parcel_id,"
+    " batch_id = excluded.batch_id, is_return = excluded.is_return,"
+    " reference = excluded.reference, refund_status = excluded.refund_status,"
+    " label_url = excluded.label_url, usps_zone = excluded.usps_zone,"
+    " created_at = excluded.created_at, updated_at = excluded.updated_at, raw = excluded.raw,"
+    " synced_at = now()"
+    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
+
+/* A tracker's view of its shipment: creates the placeholder row when the
+ * shipment has not arrived, and sets what follows the tracker. */
+static const char SQL_SHIPMENT_TRACK[] =
+    "INSERT INTO shipments AS t (id, tracking_code, tracker_id, status, est_delivery_date,"
+    " delivered_at, tracker_updated_at, synced_at)"
+    " SELECT id, tracking_code, tracker_id, status, est_delivery_date::timestamptz,"
+    " delivered_at::timestamptz, tracker_updated_at::timestamptz, now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[]) AS u(id, tracking_code, tracker_id, status, est_delivery_date, delivered_at,"
+    " tracker_updated_at)"
+    " ON CONFLICT (id) DO UPDATE SET"
+    " tracking_code = coalesce(t.tracking_code, excluded.tracking_code),"
+    " tracker_id = excluded.tracker_id, status = excluded.status,"
+    " est_delivery_date = excluded.est_delivery_date, delivered_at = excluded.delivered_at,"
+    " tracker_updated_at = excluded.tracker_updated_at, synced_at = now()"
+    " WHERE t.tracker_updated_at IS NULL OR t.tracker_updated_at <= excluded.tracker_updated_at";
+
+static const char SQL_TRACKERS[] =
+    "INSERT INTO trackers AS t (id, mode, tracking_code, status, status_detail, carrier,"
+    " shipment_id, est_delivery_date, signed_by, weight, public_url, created_at, updated_at,"
+    " raw, synced_at)"
+    " SELECT id, mode, tracking_code, status, status_detail, carrier, shipment_id,"
+    " est_delivery_date::timestamptz, signed_by, weight::numeric, public_url,"
+    " created_at::timestamptz, updated_at::timestamptz, (raw::jsonb)->'object', now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+    " $14::text[]) AS u(id, mode, tracking_code, status, status_detail, carrier, shipment_id,"
+    " est_delivery_date, signed_by, weight, public_url, created_at, updated_at, raw)"
+    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode,"
+    " tracking_code = excluded.tracking_code, status = excluded.status,"
+    " status_detail = excluded.status_detail, carrier = excluded.carrier,"
+    " shipment_id = excluded.shipment_id, est_delivery_date = excluded.est_delivery_date,"
+    " signed_by = excluded.signed_by, weight = excluded.weight,"
+    " public_url = excluded.public_url, created_at = excluded.created_at,"
+    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
+    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
+
+static const char SQL_TRACKING_EVENTS[] =
+    "INSERT INTO tracking_events (tracker_id, shipment_id, occurred_at, status, status_detail,"
+    " message, description, source, carrier_code, city, state, country, zip, raw)"
+    " SELECT tracker_id, shipment_id, occurred_at::timestamptz, status, status_detail, message,"
+    " description, source, carrier_code, city, state, country, zip, raw::jsonb"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+    " $14::text[]) AS u(tracker_id, shipment_id, occurred_at, status, status_detail, message,"
+    " description, source, carrier_code, city, state, country, zip, raw)"
+    " ON CONFLICT ON CONSTRAINT tracking_events_detail_key DO NOTHING";
+
+static const char SQL_ADDRESSES[] =
+    "INSERT INTO addresses AS t (id, mode, name, company, street1, street2, city, state, zip,"
+    " country, phone, email, residential, carrier_facility, federal_tax_id, state_tax_id,"
+    " verified, created_at, updated_at, raw, synced_at)"
+    " SELECT id, mode, name, company, street1, street2, city, state, zip, country, phone, email,"
+    " residential::boolean, carrier_facility, federal_tax_id, state_tax_id, verified::boolean,"
+    " created_at::timestamptz, updated_at::timestamptz, raw::jsonb, now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+    " $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])"
+    " AS u(id, mode, name, company, street1, street2, city, state, zip, country, phone, email,"
+    " residential, carrier_facility, federal_tax_id, state_tax_id, verified, created_at,"
+    " updated_at, raw)"
+    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, name = excluded.name,"
+    " company = excluded.company, street1 = excluded.street1, street2 = excluded.street2,"
+    " city = excluded.city, state = excluded.state, zip = excluded.zip,"
+    " country = excluded.country, phone = excluded.phone, email = excluded.email,"
+    " residential = excluded.residential, carrier_facility = excluded.carrier_facility,"
+    " federal_tax_id = excluded.federal_tax_id, state_tax_id = excluded.state_tax_id,"
+    " verified = excluded.verified, created_at = excluded.created_at,"
+    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
+    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
+
+static const char SQL_PARCELS[] =
+    "INSERT INTO parcels AS t (id, mode, length, width, height, weight, predefined_package,"
+    " created_at, updated_at, raw, synced_at)"
+    " SELECT id, mode, length::numeric, width::numeric, height::numeric, weight::numeric,"
+    " predefined_package, created_at::timestamptz, updated_at::timestamptz, raw::jsonb, now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[]) AS u(id, mode, length, width, height,"
+    " weight, predefined_package, created_at, updated_at, raw)"
+    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, length = excluded.length,"
+    " width = excluded.width, height = excluded.height, weight = excluded.weight,"
+    " predefined_package = excluded.predefined_package, created_at = excluded.created_at,"
+    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
+    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
+
+static const char SQL_RATES[] =
+    "INSERT INTO rates AS t (id, shipment_id, mode, carrier, service, rate, currency,"
+    " retail_rate, retail_currency, list_rate, list_currency, billing_type, delivery_days,"
+    " delivery_date, delivery_date_guaranteed, est_delivery_days, carrier_account_id,"
+    " created_at, updated_at, raw, synced_at)"
+    " SELECT id, shipment_id, mode, carrier, service, rate::numeric, currency,"
+    " retail_rate::numeric, retail_currency, list_rate::numeric, list_currency, billing_type,"
+    " delivery_days::integer, delivery_date::timestamptz, delivery_date_guaranteed::boolean,"
+    " est_delivery_days::integer, carrier_account_id, created_at::timestamptz,"
+    " updated_at::timestamptz, raw::jsonb, now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+    " $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])"
+    " AS u(id, shipment_id, mode, carrier, service, rate, currency, retail_rate,"
+    " retail_currency, list_rate, list_currency, billing_type, delivery_days, delivery_date,"
+    " delivery_date_guaranteed, est_delivery_days, carrier_account_id, created_at, updated_at,"
+    " raw)"
+    " ON CONFLICT (id) DO UPDATE SET shipment_id = excluded.shipment_id, mode = excluded.mode,"
+    " carrier = excluded.carrier, service = excluded.service, rate = excluded.rate,"
+    " currency = excluded.currency, retail_rate = excluded.retail_rate,"
+    " retail_currency = excluded.retail_currency, list_rate = excluded.list_rate,"
+    " list_currency = excluded.list_currency, billing_type = excluded.billing_type,"
+    " delivery_days = excluded.delivery_days, delivery_date = excluded.delivery_date,"
+    " delivery_date_guaranteed = excluded.delivery_date_guaranteed,"
+    " est_delivery_days = excluded.est_delivery_days,"
+    " carrier_account_id = excluded.carrier_account_id, created_at = excluded.created_at,"
+    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
+    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
+
+static const char SQL_BATCHES[] =
+    "INSERT INTO batches AS t (id, mode, state, num_shipments, reference, label_url,"
+    " scan_form_id, status, created_at, updated_at, raw, synced_at)"
+    " SELECT id, mode, state, num_shipments::integer, reference, label_url, scan_form_id,"
+    " status::jsonb, created_at::timestamptz, updated_at::timestamptz, (raw::jsonb)->'object',"
+    " now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS u(id, mode, state,"
+    " num_shipments, reference, label_url, scan_form_id, status, created_at, updated_at, raw)"
+    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, state = excluded.state,"
+    " num_shipments = excluded.num_shipments, reference = excluded.reference,"
+    " label_url = excluded.label_url, scan_form_id = excluded.scan_form_id,"
+    " status = excluded.status, created_at = excluded.created_at,"
+    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
+    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
+
+/* The events topic: the Event as EasyPost sent it (envelope "event" plus its
+ * "result") when it came from a webhook, else the whole envelope. */
+static const char SQL_EVENTS[] =
+    "INSERT INTO easypost_events (id, description, object_type, object_id, mode, status,"
+    " user_id, created_at, updated_at, payload)"
+    " SELECT id, description, object_type, object_id, mode, status, user_id,"
+    " created_at::timestamptz, updated_at::timestamptz,"
+    " CASE WHEN j.j ? 'event' THEN (j.j->'event') || jsonb_build_object('result', j.j->'object')"
+    " ELSE j.j END"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[]) AS u(id, description, object_type,"
+    " object_id, mode, status, user_id, created_at, updated_at, payload)"
+    " CROSS JOIN LATERAL (SELECT u.payload::jsonb AS j) j"
+    " ON CONFLICT (id) DO NOTHING";
+
+static const char SQL_PROCESSED[] =
+    "INSERT INTO processed_events (event_id) SELECT unnest($1::text[])"
+    " ON CONFLICT DO NOTHING RETURNING event_id";
+
+/* Offsets never move backwards: a worker that lost its partitions without
+ * knowing it cannot undo its successor's progress. */
+static const char SQL_OFFSETS[] =
+    "INSERT INTO kafka_offsets AS k (consumer_group, topic, partition, next_offset, updated_at)"
+    " SELECT $1, t, p::integer, o::bigint, now()"
+    " FROM unnest($2::text[], $3::text[], $4::text[]) AS u(t, p, o)"
+    " ON CONFLICT (consumer_group, topic, partition) DO UPDATE"
+    " SET next_offset = excluded.next_offset, updated_at = now()"
+    " WHERE k.next_offset < excluded.next_offset";
+
+static const char SQL_LOAD_OFFSETS[] =
+    "SELECT u.i, k.next_offset FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY"
+    " AS u(t, p, i) JOIN kafka_offsets k ON k.consumer_group = $1 AND k.topic = u.t"
+    " AND k.partition = u.p";
+
+/* Statement order inside the transaction: parents before children. */
+static const struct {
+    ss_sync_table_id_t id;
+    const char *name;
+    const char *sql;
+} tables[] = {
+    {SS_SYNC_T_ADDRESSES, "ss_sync_addresses", SQL_ADDRESSES},
+    {SS_SYNC_T_PARCELS, "ss_sync_parcels", SQL_PARCELS},
+    {SS_SYNC_T_SHIPMENTS, "ss_sync_shipments", SQL_SHIPMENTS},
+    {SS_SYNC_T_RATES, "ss_sync_rates", SQL_RATES},
+    {SS_SYNC_T_TRACKERS, "ss_sync_trackers", SQL_TRACKERS},
+    {SS_SYNC_T_TRACKING_EVENTS, "ss_sync_tracking_events", SQL_TRACKING_EVENTS},
+    {SS_SYNC_T_SHIPMENT_TRACK, "ss_sync_shipment_track", SQL_SHIPMENT_TRACK},
+    {SS_SYNC_T_BATCHES, "ss_sync_batches", SQL_BATCHES},
+    {SS_SYNC_T_EVENTS, "ss_sync_events", SQL_EVENTS},
+};
+#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+const char *ss_sync_table_sql(ss_sync_table_id_t t)
+{
+    for (size_t i = 0; i < NTABLES; i++)
+        if (tables[i].id == t)
+            return tables[i].sql;
+    return NULL;
+}
+
+void ss_sync_db_init(ss_sync_db_t *db)
+{
+    memset(db, 0, sizeof(*db));
+}
+
+void ss_sync_db_set_conn(ss_sync_db_t *db, PGconn *conn)
+{
+    db->conn = conn;
+    db->prepared = 0;
+}
+
+void ss_sync_db_free(ss_sync_db_t *db)
+{
+    for (size_t i = 0; i < db->nbufs; i++)
+        ss_buf_free(&db->bufs[i]);
+    free(db->bufs);
+    free(db->keep);
+    memset(db, 0, sizeof(*db));
+}
+
+static int need_bufs(ss_sync_db_t *db, size_t n)
+{
+    if (db->nbufs >= n)
+        return 0;
+    ss_buf_t *b = realloc(db->bufs, n * sizeof(*b));
+    if (!b)
+        return -1;
+    memset(b + db->nbufs, 0, (n - db->nbufs) * sizeof(*b));
+    db->bufs = b;
+    db->nbufs = n;
+    return 0;
+}
+
+static int put32(ss_buf_t *b, int32_t v)
+{
+    uint32_t n = htonl((uint32_t)v);
+    return ss_buf_append(b, &n, 4);
+}
+
+/* array_send header for a one-dimensional text[] of n elements. */
+static int array_header(ss_buf_t *b, size_t n, int has_null)
+{
+    ss_buf_reset(b);
+    return put32(b, 1) | put32(b, has_null) | put32(b, TEXTOID) | put32(b, (int32_t)n) |
+           put32(b, 1);
+}
+
+static int array_elem(ss_buf_t *b, const char *s)
+{
+    if (!s)
+        return put32(b, -1);
+    size_t len = strlen(s);
+    return put32(b, (int32_t)len) | ss_buf_append(b, s, len);
+}
+
+int ss_sync_encode_column(ss_buf_t *b, const ss_sync_rows_t *rows, ss_sync_table_id_t t,
+                          const size_t *idx, size_t n, int col)
+{
+    int has_null = 0;
+    for (size_t i = 0; i < n && !has_null; i++)
+        has_null = ss_sync_cell(rows, t, idx[i], col) == NULL;
+    int rc = array_header(b, n, has_null);
+    for (size_t i = 0; i < n; i++)
+        rc |= array_elem(b, ss_sync_cell(rows, t, idx[i], col));
+    return rc ? -1 : 0;
+}
+
+static int prepare_all(ss_sync_db_t *db, char *errstr, size_t errstr_size)
+{
+    struct {
+        const char *name, *sql;
+    } extra[] = {{"ss_sync_processed", SQL_PROCESSED}, {"ss_sync_offsets", SQL_OFFSETS}};
+    for (size_t i = 0; i < NTABLES + 2; i++) {
+        const char *name = i < NTABLES ? tables[i].name : extra[i - NTABLES].name;
+        const char *sql = i < NTABLES ? tables[i].sql : extra[i - NTABLES].sql;
+        PGresult *res = PQprepare(db->conn, name, sql, 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ss_db_error(db->conn, res, errstr, errstr_size);
+            ss_db_class_t cls = ss_db_classify(db->conn, res);
+            PQclear(res);
+            return cls == SS_DB_OK ? SS_DB_FATAL : (int)cls;
+        }
+        PQclear(res);
+    }
+    db->prepared = 1;
+    return 0;
+}
+
+/* Runs a prepared statement with the first n bufs as binary parameters. */
+static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n)
+{
+    const char *values[32];
+    int lengths[32], formats[32];
+    for (size_t i = 0; i < n; i++) {
+        values[i] = db->bufs[i].data;
+        lengths[i] = (int)db->bufs[i].len;
+        formats[i] = 1;
+    }
+    return PQexecPrepared(db->conn, name, (int)n, values, lengths, formats, 0);
+}
+
+static ss_db_class_t fail(ss_sync_db_t *db, PGresult *res, char *errstr, size_t errstr_size)
+{
+    ss_db_class_t cls = ss_db_classify(db->conn, res);
+    ss_db_error(db->conn, res, errstr, errstr_size);
+    if (cls == SS_DB_OK)
+        cls = SS_DB_FATAL;
+    PQclear(res);
+    if (PQstatus(db->conn) == CONNECTION_OK) {
+        PGresult *r = PQexec(db->conn, "ROLLBACK");
+        PQclear(r);
+    }
+    return cls;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_rows_t *rows,
+                            const ss_sync_msg_t *msgs, size_t lo, size_t hi,
+                            ss_sync_stats_t *st, char *errstr, size_t errstr_size)
+{
+    PGresult *res = NULL;
+    const char **ids = NULL;
+    unsigned char *claimed = NULL;
+    size_t *idx = NULL;
+    ss_sync_stats_t local;
+    memset(&local, 0, sizeof(local));
+    ss_db_class_t cls = SS_DB_FATAL;
+
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+        snprintf(errstr, errstr_size, "no connection");
+        return SS_DB_RETRY;
+    }
+    if (!db->prepared) {
+        int rc = prepare_all(db, errstr, errstr_size);
+        if (rc)
+            return (ss_db_class_t)rc;
+    }
+    if (need_bufs(db, 32) < 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return SS_DB_FATAL;
+    }
+    if (db->keep_cap < hi + 1) {
+        unsigned char *k = realloc(db->keep, hi + 1);
+        if (!k) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return SS_DB_FATAL;
+        }
+        db->keep = k;
+        db->keep_cap = hi + 1;
+    }
+    memset(db->keep, 0, db->keep_cap);
+
+    res = PQexec(db->conn, "BEGIN");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(db, res, errstr, errstr_size);
+    PQclear(res);
+
+    /* 1. Event ids: which are new. */
+    size_t nids = 0;
+    for (size_t i = lo; i < hi; i++)
+        nids += !msgs[i].poison && msgs[i].event_id;
+    int rc = array_header(&db->bufs[0], nids, 0);
+    for (size_t i = lo; i < hi; i++)
+        if (!msgs[i].poison && msgs[i].event_id)
+            rc |= array_elem(&db->bufs[0], msgs[i].event_id);
+    if (rc) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto oom;
+    }
+    if (nids > 0) {
+        res = exec_bufs(db, "ss_sync_processed", 1);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            return fail(db, res, errstr, errstr_size);
+        size_t nnew = (size_t)PQntuples(res);
+        ids = malloc((nnew ? nnew : 1) * sizeof(*ids));
+        claimed = calloc(nnew ? nnew : 1, 1);
+        if (!ids || !claimed) {
+            PQclear(res);
+            res = NULL;
+            snprintf(errstr, errstr_size, "out of memory");
+            goto oom;
+        }
+        for (size_t i = 0; i < nnew; i++)
+            ids[i] = PQgetvalue(res, (int)i, 0);
+        qsort(ids, nnew, sizeof(*ids), cmp_str);
+        for (size_t i = lo; i < hi; i++) {
+            if (msgs[i].poison || !msgs[i].event_id)
+                continue;
+            const char **hit = bsearch(&msgs[i].event_id, ids, nnew, sizeof(*ids), cmp_str);
+            if (hit && !claimed[hit - ids]) {
+                claimed[hit - ids] = 1;
+                db->keep[i] = 1;
+                local.applied[msgs[i].kind & 7]++;
+                if (msgs[i].received_at_usec > local.newest_received_usec)
+                    local.newest_received_usec = msgs[i].received_at_usec;
+            } else {
+                local.duplicates++;
+            }
+        }
+        /* res keeps the ids alive until here */
+        PQclear(res);
+        res = NULL;
+        free(ids);
+        ids = NULL;
+        free(claimed);
+        claimed = NULL;
+    }
+
+    /* 2. One statement per table. */
+    for (size_t ti = 0; ti < NTABLES; ti++) {
+        ss_sync_table_id_t t = tables[ti].id;
+        size_t superseded = 0;
+        long n = ss_sync_reduce(rows, t, db->keep, &idx, &superseded);
+        if (n < 0) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto oom;
+        }
+        int top = t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_TRACKERS || t == SS_SYNC_T_BATCHES;
+        if (top)
+            local.stale += superseded;
+        if (n == 0) {
+            free(idx);
+            idx = NULL;
+            continue;
+        }
+        int ncols = ss_sync_table_ncols(t);
+        for (int c = 0; c < ncols; c++)
+            if (ss_sync_encode_column(&db->bufs[c], rows, t, idx, (size_t)n, c) < 0) {
+                snprintf(errstr, errstr_size, "out of memory");
+                goto oom;
+            }
+        free(idx);
+        idx = NULL;
+        res = exec_bufs(db, tables[ti].name, (size_t)ncols);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return fail(db, res, errstr, errstr_size);
+        long affected = atol(PQcmdTuples(res));
+        PQclear(res);
+        res = NULL;
+        if (top && affected < n)
+            local.stale += (uint64_t)(n - affected);
+        if (affected > 0 && (t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_SHIPMENT_TRACK ||
+                             t == SS_SYNC_T_ADDRESSES))
+            local.analytics_dirty = 1;
+    }
+
+    /* 3. Next offset of every partition among the messages (they are in
+     * consumption order, so the last one of a partition is its highest). */
+    {
+        struct part {
+            const char *topic;
+            int32_t partition;
+            int64_t next;
+        } parts[256];
+        size_t nparts = 0;
+        for (size_t i = lo; i < hi; i++) {
+            size_t j;
+            for (j = 0; j < nparts; j++)
+                if (parts[j].partition == msgs[i].partition &&
+                    (parts[j].topic == msgs[i].topic || strcmp(parts[j].topic, msgs[i].topic) == 0))
+                    break;
+            if (j == nparts) {
+                if (nparts == sizeof(parts) / sizeof(parts[0])) {
+                    snprintf(errstr, errstr_size, "too many partitions in one batch");
+                    goto oom;
+                }
+                parts[nparts].topic = msgs[i].topic;
+                parts[nparts].partition = msgs[i].partition;
+                parts[nparts].next = 0;
+                nparts++;
+            }
+            if (msgs[i].offset + 1 > parts[j].next)
+                parts[j].next = msgs[i].offset + 1;
+        }
+        rc = array_header(&db->bufs[1], nparts, 0) | array_header(&db->bufs[2], nparts, 0) |
+             array_header(&db->bufs[3], nparts, 0);
+        for (size_t j = 0; j < nparts; j++) {
+            char p[16], o[24];
+            snprintf(p, sizeof(p), "%d", (int)parts[j].partition);
+            snprintf(o, sizeof(o), "%lld", (long long)parts[j].next);
+            rc |= array_elem(&db->bufs[1], parts[j].topic) | array_elem(&db->bufs[2], p) |
+                  array_elem(&db->bufs[3], o);
+        }
+        ss_buf_reset(&db->bufs[0]);
+        rc |= ss_buf_append(&db->bufs[0], group, strlen(group));
+        if (rc) {
+            snprintf(errstr, errstr_size, "out of memory");
+            goto oom;
+        }
+        /* $1 is text: send it in text format (binary text is the same bytes). */
+        res = exec_bufs(db, "ss_sync_offsets", 4);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return fail(db, res, errstr, errstr_size);
+        PQclear(res);
+        res = NULL;
+    }
+
+    if (local.analytics_dirty) {
+        res = PQexec(db->conn, "NOTIFY shipstream_analytics_dirty");
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return fail(db, res, errstr, errstr_size);
+        PQclear(res);
+    }
+    res = PQexec(db->conn, "COMMIT");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(db, res, errstr, errstr_size);
+    PQclear(res);
+
+    for (int i = 0; i < 8; i++)
+        st->applied[i] += local.applied[i];
+    st->duplicates += local.duplicates;
+    st->stale += local.stale;
+    st->analytics_dirty |= local.analytics_dirty;
+    if (local.newest_received_usec > st->newest_received_usec)
+        st->newest_received_usec = local.newest_received_usec;
+    return SS_DB_OK;
+
+oom:
+    free(ids);
+    free(claimed);
+    free(idx);
+    PQclear(res);
+    res = PQexec(db->conn, "ROLLBACK");
+    PQclear(res);
+    cls = SS_DB_FATAL;
+    return cls;
+}
+
+int ss_sync_load_offsets(PGconn *conn, const char *group, const char *const *topics,
+                         const int32_t *partitions, int64_t *offsets, size_t n,
+                         char *errstr, size_t errstr_size)
+{
+    ss_buf_t t = {0}, p = {0};
+    int rc = -1;
+    int e = array_header(&t, n, 0);
+    /* integer[] in text form is simplest for the partitions */
+    e |= ss_buf_append(&p, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        e |= array_elem(&t, topics[i]);
+        e |= ss_buf_appendf(&p, "%s%d", i ? "," : "", (int)partitions[i]);
+        offsets[i] = -1;
+    }
+    e |= ss_buf_append(&p, "}", 1);
+    if (e) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto done;
+    }
+    const char *values[3] = {group, t.data, p.data};
+    int lengths[3] = {(int)strlen(group), (int)t.len, (int)p.len};
+    int formats[3] = {0, 1, 0};
+    PGresult *res = PQexecParams(conn, SQL_LOAD_OFFSETS, 3, NULL, values, lengths, formats, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ss_db_error(conn, res, errstr, errstr_size);
+        PQclear(res);
+        goto done;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        long long i = atoll(PQgetvalue(res, r, 0));
+        if (i >= 1 && (size_t)i <= n)
+            offsets[i - 1] = atoll(PQgetvalue(res, r, 1));
+    }
+    PQclear(res);
+    rc = 0;
+done:
+    ss_buf_free(&t);
+    ss_buf_free(&p);
+    return rc;
+}

@@ -1,0 +1,399 @@
+/* Envelope -> row mapping on the real EasyPost fixtures. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <envelope/envelope.h>
+#include <sync/map.h>
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+/* Wraps a fixture the way the producers do, serialises it, and parses the
+ * wire bytes back like the worker.  member: take that member of the file
+ * (address-create-and-verify wraps its Address in "address"). */
+typedef struct {
+    ss_envelope_t env;
+    char *wire;
+    size_t len;
+} wire_t;
+
+static void make_wire(wire_t *w, const char *file, const char *member, int is_event)
+{
+    char *text = slurp(file, NULL);
+    json_object *root = json_tokener_parse(text);
+    assert_non_null(root);
+    json_object *obj = root;
+    if (member)
+        assert_true(json_object_object_get_ex(root, member, &obj));
+    ss_envelope_t e;
+    char err[256];
+    if (is_event)
+        assert_int_equal(ss_envelope_from_event(&e, obj, "req_1", err, sizeof(err)), 0);
+    else
+        assert_int_equal(ss_envelope_from_object(&e, "x.updated", obj, NULL, err, sizeof(err)), 0);
+    w->wire = ss_envelope_serialize(&e, &w->len);
+    assert_non_null(w->wire);
+    ss_envelope_clear(&e);
+    json_object_put(root);
+    free(text);
+    assert_int_equal(ss_envelope_parse(&w->env, w->wire, w->len, err, sizeof(err)), 0);
+}
+
+static void free_wire(wire_t *w)
+{
+    ss_envelope_clear(&w->env);
+    free(w->wire);
+}
+
+static void map_ok(ss_sync_rows_t *r, wire_t *w, uint32_t msg)
+{
+    char err[256];
+    int rc = ss_sync_map(r, &w->env, w->wire, w->len, msg, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("map failed: %s", err);
+}
+
+#define CELL(t, row, col) ss_sync_cell(&r, (t), (row), (col))
+
+static void test_shipment_buy(void **state)
+{
+    (void)state;
+    wire_t w;
+    make_wire(&w, "api/shipment-buy.response.json", NULL, 0);
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    map_ok(&r, &w, 7);
+
+    assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].nrows, 1);
+    assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].msg[0], 7);
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_ID), "shp_16578f588f9546ec914afd2474e24ff5");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_STATUS), "unknown");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TRACKING_CODE), "9400100208303109505657");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TRACKER_ID), "trk_279431562ef84af89555e5c8a2029b2f");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CARRIER), "USPS");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_SERVICE), "GroundAdvantage");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_SELECTED_RATE_ID), "rate_4d1f36fa716c4b1292cacbdf19227c2d");
+    /* money stays the exact string; the charged fees add up exactly */
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_RATE), "6.07");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TOTAL_COST), "6.07");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CURRENCY), "USD");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_DELIVERY_DAYS), "3");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_FROM_ADDRESS_ID), "adr_b21acf8efb7311ef9c71ac1f6bc539ae");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TO_ADDRESS_ID), "adr_b215ae4ffb7311efbccbac1f6bc53342");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_PARCEL_ID), "prcl_f20a001b1b1b4a40a2c02bdb83dafb9c");
+    assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_BATCH_ID));        /* JSON null */
+    assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_REFUND_STATUS));
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_IS_RETURN), "f");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_USPS_ZONE), "4");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CREATED_AT), "2025-03-07T16:46:20.000000Z");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_UPDATED_AT), "2025-03-07T16:46:20.000000Z");
+    assert_non_null(strstr(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_LABEL_URL), "postage_label"));
+    assert_memory_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_RAW), w.wire, w.len);
+
+    /* from/to; return = from and buyer = to are not repeated */
+    assert_int_equal(r.t[SS_SYNC_T_ADDRESSES].nrows, 2);
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_CITY), "San Francisco");
+    assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_RESIDENTIAL));
+    assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_VERIFIED));    /* verifications {} */
+    /* "+00:00" form */
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_CREATED_AT), "2025-03-07T16:46:19.000000Z");
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_CITY), "REDONDO BEACH");
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RESIDENTIAL), "f");
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_VERIFIED), "t");
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_STREET2), "");
+    assert_non_null(strstr(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RAW), "\"time_zone\":\"America/Los_Angeles\""));
+
+    /* floats keep the text EasyPost sent */
+    assert_int_equal(r.t[SS_SYNC_T_PARCELS].nrows, 1);
+    assert_string_equal(CELL(SS_SYNC_T_PARCELS, 0, PA_WEIGHT), "15.4");
+    assert_string_equal(CELL(SS_SYNC_T_PARCELS, 0, PA_LENGTH), "10.0");
+    assert_null(CELL(SS_SYNC_T_PARCELS, 0, PA_PREDEFINED_PACKAGE));
+
+    assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 3);
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RATE), "34.15");
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RETAIL_RATE), "39.10");
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_SHIPMENT_ID), "shp_16578f588f9546ec914afd2474e24ff5");
+    assert_null(CELL(SS_SYNC_T_RATES, 0, RA_DELIVERY_DATE));
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_DELIVERY_DATE_GUARANTEED), "f");
+    assert_int_equal(r.t[SS_SYNC_T_TRACKERS].nrows, 0);
+
+    ss_sync_rows_free(&r);
+    free_wire(&w);
+}
+
+static void test_shipment_create_unbought(void **state)
+{
+    (void)state;
+    wire_t w;
+    make_wire(&w, "api/shipment-create.response.json", NULL, 0);
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    map_ok(&r, &w, 0);
+    assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].nrows, 1);
+    assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CARRIER));
+    assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_RATE));
+    assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TOTAL_COST));
+    assert_true(r.t[SS_SYNC_T_RATES].nrows >= 1);
+    ss_sync_rows_free(&r);
+    free_wire(&w);
+}
+
+static void test_tracker_retrieve(void **state)
+{
+    (void)state;
+    wire_t w;
+    make_wire(&w, "api/tracker-retrieve.response.json", NULL, 0);
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    map_ok(&r, &w, 3);
+    assert_int_equal(r.t[SS_SYNC_T_TRACKERS].nrows, 1);
+    assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_ID), "trk_e7e8f143f3eb40d38be9562e3767c36a");
+    assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_STATUS), "pre_transit");
+    assert_null(CELL(SS_SYNC_T_TRACKERS, 0, TR_SHIPMENT_ID));
+    assert_null(CELL(SS_SYNC_T_TRACKERS, 0, TR_WEIGHT));
+    assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_EST_DELIVERY_DATE), "2025-03-06T19:48:26.000000Z");
+    assert_int_equal(r.t[SS_SYNC_T_TRACKING_EVENTS].nrows, 2);
+    assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_MESSAGE), "Shipping Label Created");
+    assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_CITY), "HOUSTON");
+    assert_null(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_COUNTRY));
+    assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_OCCURRED_AT), "2025-02-07T08:25:26.000000Z");
+    /* no shipment id: no shipment row */
+    assert_int_equal(r.t[SS_SYNC_T_SHIPMENT_TRACK].nrows, 0);
+    ss_sync_rows_free(&r);
+    free_wire(&w);
+}
+
+static void test_tracker_create(void **state)
+{
+    (void)state;
+    wire_t w;
+    make_wire(&w, "api/tracker-create.response.json", NULL, 0);
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    map_ok(&r, &w, 0);
+    assert_int_equal(r.t[SS_SYNC_T_TRACKERS].nrows, 1);
+    ss_sync_rows_free(&r);
+    free_wire(&w);
+}
+
+/* Webhook Event: milliseconds timestamps, float weight, shipment placeholder. */
+static void test_event_tracker_updated(void **state)
+{
+    (void)state;
+    wire_t w;
+    make_wire(&w, "event-tracker-updated.json", NULL, 1);
+    assert_string_equal(w.env.event_id, "evt_1");
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    map_ok(&r, &w, 0);
+    assert_int_equal(r.t[SS_SYNC_T_TRACKERS].nrows, 1);
+    assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_WEIGHT), "614.4");
+    assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_UPDATED_AT), "2024-08-02T19:26:51.000000Z");
+    assert_true(r.t[SS_SYNC_T_TRACKING_EVENTS].nrows >= 3);
+    assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 0, TE_CARRIER_CODE), "OC");
+    assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 0, TE_ZIP), "32837");
+    ss_sync_rows_free(&r);
+    free_wire(&w);
+}
+
+static void test_event_batch_created(void **state)
+{
+    (void)state;
+    wire_t w;
+    make_wire(&w, "event-batch-created.json", NULL, 1);
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    map_ok(&r, &w, 0);
+    assert_int_equal(r.t[SS_SYNC_T_BATCHES].nrows, 1);
+    assert_string_equal(CELL(SS_SYNC_T_BATCHES, 0, BA_STATE), "created");
+    assert_string_equal(CELL(SS_SYNC_T_BATCHES, 0, BA_NUM_SHIPMENTS), "0");
+    assert_null(CELL(SS_SYNC_T_BATCHES, 0, BA_SCAN_FORM_ID));
+    assert_non_null(strstr(CELL(SS_SYNC_T_BATCHES, 0, BA_STATUS), "\"postage_purchased\":0"));
+    ss_sync_rows_free(&r);
+    free_wire(&w);
+}
+
+static void test_batch_and_address(void **state)
+{
+    (void)state;
+    wire_t b, a;
+    make_wire(&b, "api/batch-create.response.json", NULL, 0);
+    make_wire(&a, "api/address-create-and-verify.response.json", "address", 0);
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    map_ok(&r, &b, 0);
+    map_ok(&r, &a, 1);
+    assert_string_equal(CELL(SS_SYNC_T_BATCHES, 0, BA_STATE), "creating");
+    assert_null(CELL(SS_SYNC_T_BATCHES, 0, BA_REFERENCE));
+    assert_int_equal(r.t[SS_SYNC_T_ADDRESSES].nrows, 1);
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_ZIP), "94107-1670");
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_RESIDENTIAL), "t");
+    assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_VERIFIED), "t");
+    assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_COMPANY));
+    ss_sync_rows_free(&r);
+    free_wire(&b);
+    free_wire(&a);
+}
+
+/* Envelopes and wire bytes mapped by map_text: rows point into them, so
+ * they live until the test ends. */
+static ss_envelope_t kept_env[16];
+static char *kept_wire[16];
+static int nkept;
+
+static void free_kept(void)
+{
+    for (int i = 0; i < nkept; i++) {
+        ss_envelope_clear(&kept_env[i]);
+        free(kept_wire[i]);
+    }
+    nkept = 0;
+}
+
+/* Builds an envelope from JSON text of an object. */
+static int map_text(ss_sync_rows_t *r, const char *objtext, uint32_t msg, char *err, size_t errsize)
+{
+    json_object *o = json_tokener_parse(objtext);
+    assert_non_null(o);
+    ss_envelope_t e;
+    assert_int_equal(ss_envelope_from_object(&e, "t", o, NULL, err, errsize), 0);
+    json_object_put(o);
+    size_t len;
+    char *wire = ss_envelope_serialize(&e, &len);
+    ss_envelope_clear(&e);
+    assert_true(nkept < 16);
+    ss_envelope_t *k = &kept_env[nkept];
+    kept_wire[nkept++] = wire;
+    assert_int_equal(ss_envelope_parse(k, wire, len, err, errsize), 0);
+    return ss_sync_map(r, k, wire, len, msg, err, errsize);
+}
+
+static void test_timestamps_and_money(void **state)
+{
+    (void)state;
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    char err[256];
+    const char *obj =
+        "{\"object\":\"Shipment\",\"id\":\"shp_t\",\"created_at\":\"2024-08-15T20:44:40.123Z\","
+        "\"updated_at\":\"2024-08-15T20:44:40.123456-07:00\",\"selected_rate\":{\"id\":\"rate_1\","
+        "\"rate\":\"8.20000\",\"carrier\":\"UPS\",\"service\":\"Ground\",\"delivery_date\":\"2024-08-20\"},"
+        "\"fees\":[{\"amount\":\"0.10000\",\"charged\":true},{\"amount\":\"8.20000\",\"charged\":true},"
+        "{\"amount\":\"99.00000\",\"charged\":false},{\"amount\":\"0.00001\",\"charged\":true}]}";
+    assert_int_equal(map_text(&r, obj, 0, err, sizeof(err)), 0);
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CREATED_AT), "2024-08-15T20:44:40.123000Z");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_UPDATED_AT), "2024-08-16T03:44:40.123456Z");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_RATE), "8.20000");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TOTAL_COST), "8.30001");
+    /* the selected rate not in "rates": still a rates row; bare date form */
+    assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 1);
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_DELIVERY_DATE), "2024-08-20T00:00:00.000000Z");
+
+    /* a bad timestamp is poison and adds no row */
+    size_t before = r.t[SS_SYNC_T_SHIPMENTS].nrows;
+    assert_int_equal(map_text(&r, "{\"object\":\"Shipment\",\"id\":\"shp_u\",\"created_at\":\"yesterday\"}",
+                              1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "created_at"));
+    assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].nrows, before);
+    /* a bad fee amount too */
+    assert_int_equal(map_text(&r, "{\"object\":\"Shipment\",\"id\":\"shp_v\",\"fees\":[{\"amount\":\"1.2.3\",\"charged\":true}]}",
+                              2, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "fees[0]"));
+    assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 1);
+    /* a money string that is not a number passes through: PostgreSQL rejects it (22P02) */
+    assert_int_equal(map_text(&r, "{\"object\":\"Shipment\",\"id\":\"shp_w\",\"selected_rate\":{\"id\":\"rate_w\",\"rate\":\"abc\"}}",
+                              3, err, sizeof(err)), 0);
+    ss_sync_rows_free(&r);
+    free_kept();
+}
+
+static void test_money_helpers(void **state)
+{
+    (void)state;
+    int64_t v;
+    char buf[48];
+    assert_int_equal(ss_sync_money_parse("8.20000", &v), 0);
+    assert_int_equal(v, 8200000000LL);
+    ss_sync_money_format(v, buf, sizeof(buf));
+    assert_string_equal(buf, "8.2");
+    assert_int_equal(ss_sync_money_parse("-0.00001", &v), 0);
+    ss_sync_money_format(v, buf, sizeof(buf));
+    assert_string_equal(buf, "-0.00001");
+    assert_int_equal(ss_sync_money_parse("12", &v), 0);
+    ss_sync_money_format(v, buf, sizeof(buf));
+    assert_string_equal(buf, "12");
+    assert_int_equal(ss_sync_money_parse("", &v), -1);
+    assert_int_equal(ss_sync_money_parse("1.", &v), -1);
+    assert_int_equal(ss_sync_money_parse(".5", &v), -1);
+    assert_int_equal(ss_sync_money_parse("1e3", &v), -1);
+    assert_int_equal(ss_sync_money_parse("0.1234567891", &v), -1);
+    assert_int_equal(ss_sync_money_parse("99999999999999999999", &v), -1);
+}
+
+/* Reduce keeps the newest version of each id (ties: the last added) and
+ * skips messages not kept. */
+static void test_reduce(void **state)
+{
+    (void)state;
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    char err[256];
+    const char *v[] = {
+        "{\"object\":\"Batch\",\"id\":\"batch_a\",\"updated_at\":\"2024-01-02T00:00:00Z\",\"state\":\"v2\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_a\",\"updated_at\":\"2024-01-01T00:00:00Z\",\"state\":\"v1\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_b\",\"updated_at\":\"2024-01-01T00:00:00Z\",\"state\":\"b1\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_b\",\"updated_at\":\"2024-01-01T00:00:00Z\",\"state\":\"b1bis\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_c\",\"updated_at\":\"2024-01-03T00:00:00Z\",\"state\":\"c-dropped\"}",
+    };
+    for (uint32_t i = 0; i < 5; i++)
+        assert_int_equal(map_text(&r, v[i], i, err, sizeof(err)), 0);
+    unsigned char keep[5] = {1, 1, 1, 1, 0};
+    size_t *idx, sup;
+    long n = ss_sync_reduce(&r, SS_SYNC_T_BATCHES, keep, &idx, &sup);
+    assert_int_equal(n, 2);
+    assert_int_equal(sup, 2);
+    assert_string_equal(CELL(SS_SYNC_T_BATCHES, idx[0], BA_STATE), "v2");
+    assert_string_equal(CELL(SS_SYNC_T_BATCHES, idx[1], BA_STATE), "b1bis");
+    free(idx);
+    ss_sync_rows_free(&r);
+    free_kept();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shipment_buy),
+        cmocka_unit_test(test_shipment_create_unbought),
+        cmocka_unit_test(test_tracker_retrieve),
+        cmocka_unit_test(test_tracker_create),
+        cmocka_unit_test(test_event_tracker_updated),
+        cmocka_unit_test(test_event_batch_created),
+        cmocka_unit_test(test_batch_and_address),
+        cmocka_unit_test(test_timestamps_and_money),
+        cmocka_unit_test(test_money_helpers),
+        cmocka_unit_test(test_reduce),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
