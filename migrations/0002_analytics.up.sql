@@ -14,92 +14,129 @@
 --     delivered shipments that had both delivered_at and est_delivery_date
 --     (on_time_eligible_count).  on_time_rate = on_time_count / on_time_eligible_count as a
 --     fraction 0..1 (4 decimals), NULL when nothing is eligible: never an invented number.
---   * Cities, states and countries are grouped trimmed and upper-cased ('Springfield' and
---     'SPRINGFIELD ' are one city) with NULL as ''; a route is all six columns, so the
---     Springfields of IL and MO are two routes.
+--   * Routes come from the from/to address inside the shipment's raw object (generated
+--     columns route_*), trimmed and upper-cased ('Springfield' and 'SPRINGFIELD ' are one
+--     city), NULL as ''; a route is all six columns, so the Springfields of IL and MO are
+--     two routes.
 --   Beyond ARCHITECTURE.md's columns, mv_daily_shipment_analytics and mv_carrier_performance
---   also carry on_time_count / on_time_eligible_count so that a reader can compute an exact
---   on-time rate over any set of rows (sum over sum), not an average of averages.
+--   also carry on_time_count / on_time_eligible_count (and the daily view
+--   delivery_days_total / delivery_days_count) so that a reader can compute exact rates and
+--   averages over any set of rows (sum over sum), never an average of averages.
 --
 -- Refresh: refresh_analytics_views() (see below) refreshes all three, CONCURRENTLY when the
--- view is already populated, and records each refresh in analytics_refresh_log.
+-- view is already populated, and records each refresh in analytics_refresh_log.  Whoever
+-- refreshes them otherwise must refresh mv_daily_shipment_analytics before
+-- mv_carrier_performance, which is computed from it.
 -- REFRESH ... CONCURRENTLY is allowed inside a transaction block and a function (unlike
 -- CREATE INDEX CONCURRENTLY); it takes an EXCLUSIVE lock, which does not block readers.
 
--- Purchased shipments of the window, with the derived values every view uses.  A plain view
--- (inlined by the planner), not materialized.
+-- Per-shipment analytics inputs, computed once when the row is written (generated columns:
+-- the sync worker writes nothing extra) so that a refresh only sums plain columns:
+--   analytics_day  the UTC day of created_at;
+--   transit_days   (delivered_at - created_at) in days (double precision: days are not
+--                  money), for delivered shipments with a delivered_at, else NULL;
+--   on_time        delivered on or before the estimated date as UTC dates; NULL when not
+--                  delivered or when delivered_at or est_delivery_date is unknown.
+-- Route columns for mv_top_routes come from the shipment's own from/to address as EasyPost
+-- sent it inside the Shipment (raw must be the whole object): no join with addresses at
+-- refresh time, and the route is where that shipment went even if the address rows arrive
+-- late or never.  Normalised: trimmed, upper case, NULL -> ''.
+ALTER TABLE shipments
+    ADD COLUMN analytics_day      date GENERATED ALWAYS AS
+        ((created_at AT TIME ZONE 'UTC')::date) STORED,
+    ADD COLUMN transit_days       double precision GENERATED ALWAYS AS
+        (CASE WHEN status = 'delivered' AND delivered_at IS NOT NULL
+              THEN date_part('epoch', delivered_at - created_at) / 86400 END) STORED,
+    ADD COLUMN on_time            boolean GENERATED ALWAYS AS
+        (CASE WHEN status = 'delivered' AND delivered_at IS NOT NULL
+                   AND est_delivery_date IS NOT NULL
+              THEN (delivered_at AT TIME ZONE 'UTC')::date
+                   <= (est_delivery_date AT TIME ZONE 'UTC')::date END) STORED,
+    ADD COLUMN route_from_city    text GENERATED ALWAYS AS
+        (upper(btrim(coalesce(raw #>> '{from_address,city}', '')))) STORED,
+    ADD COLUMN route_from_state   text GENERATED ALWAYS AS
+        (upper(btrim(coalesce(raw #>> '{from_address,state}', '')))) STORED,
+    ADD COLUMN route_from_country text GENERATED ALWAYS AS
+        (upper(btrim(coalesce(raw #>> '{from_address,country}', '')))) STORED,
+    ADD COLUMN route_to_city      text GENERATED ALWAYS AS
+        (upper(btrim(coalesce(raw #>> '{to_address,city}', '')))) STORED,
+    ADD COLUMN route_to_state     text GENERATED ALWAYS AS
+        (upper(btrim(coalesce(raw #>> '{to_address,state}', '')))) STORED,
+    ADD COLUMN route_to_country   text GENERATED ALWAYS AS
+        (upper(btrim(coalesce(raw #>> '{to_address,country}', '')))) STORED;
+
+-- Purchased shipments of the window.  A plain view (inlined by the planner).
 CREATE VIEW analytics_shipments AS
 SELECT s.id,
        s.created_at,
-       (s.created_at AT TIME ZONE 'UTC')::date AS created_date,
+       s.analytics_day,
        s.carrier,
        s.service,
        coalesce(s.total_cost, s.rate) AS cost,
        s.status = 'delivered' AS delivered,
-       CASE WHEN s.status = 'delivered' AND s.delivered_at IS NOT NULL
-            THEN extract(epoch FROM s.delivered_at - s.created_at) / 86400.0 END AS delivery_days,
-       (s.status = 'delivered' AND s.delivered_at IS NOT NULL
-            AND s.est_delivery_date IS NOT NULL) AS on_time_eligible,
-       (s.status = 'delivered' AND s.delivered_at IS NOT NULL
-            AND s.est_delivery_date IS NOT NULL
-            AND (s.delivered_at AT TIME ZONE 'UTC')::date
-                <= (s.est_delivery_date AT TIME ZONE 'UTC')::date) AS on_time,
-       s.from_address_id,
-       s.to_address_id
+       s.transit_days,
+       s.on_time,
+       s.route_from_city, s.route_from_state, s.route_from_country,
+       s.route_to_city, s.route_to_state, s.route_to_country
   FROM shipments s
  WHERE s.created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '89 days')
                       AT TIME ZONE 'UTC'
    AND s.carrier IS NOT NULL
    AND s.service IS NOT NULL;
 
+-- delivery_days_total / delivery_days_count: the sum and number of delivery days behind
+-- avg_delivery_days, so that averages over several rows are exact.
 CREATE MATERIALIZED VIEW mv_daily_shipment_analytics AS
-SELECT created_date                                         AS date,
+SELECT analytics_day                                        AS date,
        carrier,
        service,
        count(*)                                             AS shipment_count,
        coalesce(sum(cost), 0)                               AS total_cost,
-       round(avg(cost), 5)                                  AS avg_cost,
+       round(sum(cost) / nullif(count(cost), 0), 5)         AS avg_cost,
        count(*) FILTER (WHERE delivered)                    AS delivered_count,
-       round(avg(delivery_days)::numeric, 2)                AS avg_delivery_days,
+       round((sum(transit_days) / nullif(count(transit_days), 0))::numeric, 2)
+                                                            AS avg_delivery_days,
        count(*) FILTER (WHERE on_time)                      AS on_time_count,
-       count(*) FILTER (WHERE on_time_eligible)             AS on_time_eligible_count
+       count(on_time)                                       AS on_time_eligible_count,
+       sum(transit_days)                                    AS delivery_days_total,
+       count(transit_days)                                  AS delivery_days_count
   FROM analytics_shipments
- GROUP BY created_date, carrier, service
+ GROUP BY analytics_day, carrier, service
 WITH DATA;
 CREATE UNIQUE INDEX mv_daily_shipment_analytics_key
     ON mv_daily_shipment_analytics (date, carrier, service);
 
+-- Built from mv_daily_shipment_analytics (the same 90 days, a few hundred rows instead of
+-- every shipment): refresh it after the daily view (refresh_analytics_views() does).
 CREATE MATERIALIZED VIEW mv_carrier_performance AS
 SELECT carrier,
        service,
-       count(*)                                             AS total_shipments,
-       coalesce(sum(cost), 0)                               AS total_revenue,
-       count(*) FILTER (WHERE delivered)                    AS delivered_count,
-       count(*) FILTER (WHERE on_time)                      AS on_time_count,
-       round(count(*) FILTER (WHERE on_time)::numeric
-             / nullif(count(*) FILTER (WHERE on_time_eligible), 0), 4) AS on_time_rate,
-       round(avg(delivery_days)::numeric, 2)                AS avg_delivery_days,
-       count(*) FILTER (WHERE on_time_eligible)             AS on_time_eligible_count
-  FROM analytics_shipments
+       sum(shipment_count)::bigint                          AS total_shipments,
+       sum(total_cost)                                      AS total_revenue,
+       sum(delivered_count)::bigint                         AS delivered_count,
+       sum(on_time_count)::bigint                           AS on_time_count,
+       round(sum(on_time_count)::numeric
+             / nullif(sum(on_time_eligible_count), 0), 4)   AS on_time_rate,
+       round((sum(delivery_days_total)
+             / nullif(sum(delivery_days_count), 0))::numeric, 2) AS avg_delivery_days,
+       sum(on_time_eligible_count)::bigint                  AS on_time_eligible_count
+  FROM mv_daily_shipment_analytics
  GROUP BY carrier, service
 WITH DATA;
 CREATE UNIQUE INDEX mv_carrier_performance_key ON mv_carrier_performance (carrier, service);
 
--- Routes with at least 3 purchased shipments in the window.  A shipment whose from or to
--- address has not arrived yet counts under '' for that side's city/state/country.
+-- Routes with at least 3 purchased shipments in the window.
 CREATE MATERIALIZED VIEW mv_top_routes AS
-SELECT upper(btrim(coalesce(fa.city, '')))    AS from_city,
-       upper(btrim(coalesce(fa.state, '')))   AS from_state,
-       upper(btrim(coalesce(fa.country, ''))) AS from_country,
-       upper(btrim(coalesce(ta.city, '')))    AS to_city,
-       upper(btrim(coalesce(ta.state, '')))   AS to_state,
-       upper(btrim(coalesce(ta.country, ''))) AS to_country,
-       count(*)                               AS shipment_count,
-       coalesce(sum(a.cost), 0)               AS total_cost,
-       round(avg(a.cost), 5)                  AS avg_cost
-  FROM analytics_shipments a
-  LEFT JOIN addresses fa ON fa.id = a.from_address_id
-  LEFT JOIN addresses ta ON ta.id = a.to_address_id
+SELECT route_from_city    AS from_city,
+       route_from_state   AS from_state,
+       route_from_country AS from_country,
+       route_to_city      AS to_city,
+       route_to_state     AS to_state,
+       route_to_country   AS to_country,
+       count(*)           AS shipment_count,
+       coalesce(sum(cost), 0) AS total_cost,
+       round(sum(cost) / nullif(count(cost), 0), 5) AS avg_cost
+  FROM analytics_shipments
  GROUP BY 1, 2, 3, 4, 5, 6
 HAVING count(*) >= 3
 WITH DATA;
@@ -113,9 +150,10 @@ CREATE INDEX mv_top_routes_count_idx ON mv_top_routes (shipment_count DESC);
 -- error and the others still run: the function does not raise for it (raising would roll
 -- back the log row too); it returns one row per view and the caller checks `outcome`.
 -- Called in a transaction block, the views' locks are held until that transaction ends.
+-- jit off: compiling the refresh queries costs more (~100-250 ms each) than it saves.
 CREATE FUNCTION refresh_analytics_views(concurrent boolean DEFAULT true)
 RETURNS TABLE (view_name text, outcome text, duration_ms numeric, rows bigint, error text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
     v_name    text;
