@@ -228,16 +228,23 @@ static int send_fault_status(struct mg_connection *conn, int status)
     }
 }
 
-/* Sends the start of the answer and stops: civetweb closes connections after
- * a handler that returns 401, which is how the cut happens. */
+/* Sends the start of the answer, then breaks the framing: a chunked body
+ * whose second chunk header is not hex.  Clients fail at once with a
+ * receive error, exactly as when a connection is cut mid-answer (civetweb
+ * offers no way to reset a server connection from a handler). */
 static int send_dropped(struct mg_connection *conn, int status, const char *body)
 {
-    size_t len = strlen(body);
-    mg_printf(conn, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                    "Connection: close\r\n\r\n", status, len + 100);
-    mg_write(conn, body, len / 2);
+    size_t half = strlen(body) / 2;
+    char head[256];
+    int hl = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d Dropped\r\nContent-Type: application/json\r\n"
+                      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n%zx\r\n",
+                      status, half);
+    mg_write(conn, head, (size_t)hl);
+    mg_write(conn, body, half);
+    mg_write(conn, "\r\nZZ-connection-dropped\r\n", 25);
     ss_counter_inc(ss_counter("sim_faults_total", "Injected faults", "kind=\"drop\""));
-    return 401;
+    return status;
 }
 
 /* ---- auth ------------------------------------------------------------------- */
