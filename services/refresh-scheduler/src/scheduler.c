@@ -253,6 +253,17 @@ static PGresult *exec_wait(sched_t *s, PGconn *c, const char *sql, int nparams,
     return last;
 }
 
+/* "SQLSTATE message" as refresh_analytics_views() writes it, else the
+ * connection's error. */
+static void error_text(PGconn *c, const PGresult *r, char *buf, size_t size) {
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (st && msg)
+        snprintf(buf, size, "%s %s", st, msg);
+    else
+        ss_db_error(c, r, buf, size);
+}
+
 static int result_ok(const PGresult *r) {
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
@@ -330,7 +341,7 @@ static int refresh_view(sched_t *s, view_t *v) {
     int ok = result_ok(r);
     long long rows = -1;
     if (!ok) {
-        ss_db_error(c, r, err, sizeof err);
+        error_text(c, r, err, sizeof err);
         PQclear(r);
         if (PQstatus(c) == CONNECTION_BAD) {
             drop_rconn(s, err);
