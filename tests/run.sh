@@ -8,7 +8,8 @@
 # Ends with one line "shipstream tests: N passed, M failed" and exits non-zero
 # on any failure (a build failure counts as one failed test).
 # Environment: SS_TEST_SKIP="asan fuzz integration" skips phases (for quick local
-# runs), CTEST_ARGS adds arguments to every ctest, JOBS (default 2).
+# runs), CTEST_ARGS adds arguments to every ctest, JOBS (default 2),
+# SS_FIXTURES_DIR overrides where the EasyPost fixtures are.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -72,12 +73,16 @@ build_tree() {
   record "build $dir" "ok ($((SECONDS - t0)) s)"
 }
 
+# Fixtures outside the default place: SS_FIXTURES_DIR=/path make test
+FIXTURES_ARG=()
+[ -n "${SS_FIXTURES_DIR:-}" ] && FIXTURES_ARG=("-DSS_FIXTURES_DIR=$SS_FIXTURES_DIR")
+
 mkdir -p build build-asan
 phase "build: build/ (RelWithDebInfo)"
-build_tree build
+build_tree build "${FIXTURES_ARG[@]}"
 if ! skipped asan; then
   phase "build: build-asan/ (ASan + UBSan)"
-  build_tree build-asan -DSS_SANITIZE=ON
+  build_tree build-asan -DSS_SANITIZE=ON "${FIXTURES_ARG[@]}"
 fi
 
 phase "unit tests: build/"
@@ -102,7 +107,7 @@ if [ -f tests/fuzz/CMakeLists.txt ] && ! skipped fuzz; then
     FAILED=$((FAILED + 1)); record "fuzz" "clang missing"
   else
     mkdir -p build-fuzz
-    if CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON -DSS_SANITIZE=ON \
+    if CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON -DSS_SANITIZE=ON "${FIXTURES_ARG[@]}" \
          >build-fuzz.configure.log 2>&1; then
       rm -f build-fuzz.configure.log
       # Build only the fuzz drivers (and what they link), not the whole tree again.

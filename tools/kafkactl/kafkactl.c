@@ -548,6 +548,7 @@ static int kctl_offsets(const kctl_opts_t *o) {
   rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
   if (!rk) return 1;
   int tmo = (int)(o->timeout_s * 1000);
+  double deadline = kctl_now() + o->timeout_s;
   bool leaders;
   int n = kctl_topic_partitions(rk, o->topic, tmo, &leaders);
   if (n <= 0) {
@@ -558,7 +559,17 @@ static int kctl_offsets(const kctl_opts_t *o) {
   int64_t sum = 0;
   for (int p = 0; p < n; p++) {
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, o->topic, p, &lo, &hi, tmo);
+    rd_kafka_resp_err_t err;
+    /* Right after topic creation or a broker restart the leader may not be
+     * known yet: retry what is retriable until the deadline. */
+    while ((err = rd_kafka_query_watermark_offsets(rk, o->topic, p, &lo, &hi,
+                                                   kctl_ms_left(deadline) > 0 ? kctl_ms_left(deadline) : 1)) &&
+           (err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+            err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+            err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+            err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
+           kctl_ms_left(deadline) > 0 && !kctl_stop)
+      usleep(100 * 1000);
     if (err) {
       fprintf(stderr, "ss-kafkactl: %s [%d]: %s\n", o->topic, p, rd_kafka_err2str(err));
       rd_kafka_destroy(rk);
