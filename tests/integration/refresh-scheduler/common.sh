@@ -113,3 +113,9 @@ rs_post_refresh() { # <id> [key] -> prints the HTTP status
   [ -n "${2:-}" ] && h=(-H "Authorization: Bearer $2")
   curl -sS -o "$SS_TEST_TMP/post.out" -w '%{http_code}' -X POST "${h[@]}" "$(rs_url "$1" /refresh)"
 }
+
+# No refresh statement running and the last refresh finished more than 3 s ago.
+rs_quiet() {
+  [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shipstream-refresh-scheduler' AND state = 'active' AND query LIKE 'REFRESH%'")" = 0 ] &&
+    [ "$(q "SELECT coalesce(max(finished_at) < now() - interval '3 s', true) FROM analytics_refresh_log")" = t ]
+}

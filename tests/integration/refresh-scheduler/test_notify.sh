@@ -29,11 +29,7 @@ ms=$(( (t1 - t0) / 1000 ))
 ss_pass "NOTIFY -> visible in the views after ${ms} ms"
 
 # --- a burst of 100 notifications
-quiet() { # no refresh running and the last one finished more than 3 s ago
-  [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shipstream-refresh-scheduler' AND state = 'active'")" = 0 ] &&
-    [ "$(q "SELECT coalesce(max(finished_at) < now() - interval '3 s', true) FROM analytics_refresh_log")" = t ]
-}
-ss_wait_for 15 quiet || ss_fail "scheduler never went quiet"
+ss_wait_for 15 rs_quiet || ss_fail "scheduler never went quiet"
 before=$(rs_log_count)
 nbefore=$(rs_metric a notifications_received_total)
 for i in $(seq 1 100); do echo "NOTIFY shipstream_analytics_dirty, 'burst $i'; SELECT pg_sleep(0.01);"; done |
@@ -42,7 +38,7 @@ notified() { [ "$(rs_metric a notifications_received_total)" -ge $((nbefore + 10
 ss_wait_for 10 notified || true
 got=$(( $(rs_metric a notifications_received_total) - nbefore ))
 [ "$got" -ge 100 ] || ss_fail "only $got of 100 notifications counted"
-ss_wait_for 20 quiet || ss_fail "scheduler never went quiet after the burst"
+ss_wait_for 20 rs_quiet || ss_fail "scheduler never went quiet after the burst"
 rows=$(( $(rs_log_count) - before ))
 cycles=$(( rows / 3 ))
 echo "burst of 100 notifications -> $rows refresh log rows ($cycles cycles)"
@@ -69,7 +65,7 @@ code=$(rs_post_refresh a); [ "$code" = 401 ] || ss_fail "POST /refresh without k
 code=$(rs_post_refresh a wrong-key); [ "$code" = 401 ] || ss_fail "POST /refresh wrong key: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$(rs_url a /refresh)" -H "Authorization: Bearer $RS_KEY")
 [ "$code" = 405 ] || ss_fail "GET /refresh: $code"
-ss_wait_for 15 quiet || ss_fail "not quiet"
+ss_wait_for 15 rs_quiet || ss_fail "not quiet"
 before=$(rs_log_count)
 code=$(rs_post_refresh a "$RS_KEY"); [ "$code" = 202 ] || ss_fail "POST /refresh with key: $code $(cat "$SS_TEST_TMP/post.out")"
 grep -q '"status":"accepted"' "$SS_TEST_TMP/post.out" || ss_fail "POST /refresh body: $(cat "$SS_TEST_TMP/post.out")"
