@@ -50,7 +50,8 @@ static const char SUMMARY[] =
     "Faults, for tests: per request with the header  X-Sim-Fault: 429 | 500 | 502 | 503 | 504 | drop |\n"
     "latency=MS  (comma-separated to combine, e.g. \"latency=200,500\"), through POST /sim/faults, or\n"
     "at random with SIM_FAULT_RATE_* (percent). 429/5xx are answered before anything is done; \"drop\"\n"
-    "does the work (a buy is applied) and then cuts the connection mid-answer.\n"
+    "does the work (a buy is applied) and then breaks the answer half-way (invalid chunked framing:\n"
+    "clients see a receive error, as when a connection is cut mid-answer).\n"
     "\n"
     "Webhooks: after a purchase (and POST /v2/trackers) the tracker moves pre_transit -> in_transit ->\n"
     "out_for_delivery -> delivered (about 15% late against est_delivery_date, 3% failure, 3%\n"
@@ -131,7 +132,7 @@ static const ss_conf_opt_t OPTS[] = {
     {"SIM_FAULT_RATE_500", SS_CONF_INT, &cfg.fault_rate_500, "0", 0, 100,
      "percent of /v2 requests answered 500 INTERNAL_SERVER_ERROR", 0},
     {"SIM_FAULT_DROP", SS_CONF_INT, &cfg.fault_rate_drop, "0", 0, 100,
-     "percent of /v2 requests whose connection is cut mid-answer (after doing the work)", 0},
+     "percent of /v2 requests whose answer breaks half-way (after doing the work)", 0},
     {"LOG_LEVEL", SS_CONF_STRING, &cfg.log_level, "info", 0, 0, "debug|info|warn|error", 0},
     {"LOG_FORMAT", SS_CONF_STRING, &cfg.log_format, "json", 0, 0, "json|text", 0},
 };
