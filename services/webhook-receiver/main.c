@@ -310,7 +310,9 @@ int main(int argc, char **argv)
     snprintf(linger, sizeof(linger), "%lld", cfg.linger_ms);
     /* linger.ms low: each request waits for its own ack.  KAFKA_* from the
      * environment are applied after these. */
-    const char *overrides[] = {"linger.ms", linger, NULL};
+    /* Nagle off: a lone small produce request must not wait for the
+     * broker's delayed ACK (tens of ms of p99 otherwise). */
+    const char *overrides[] = {"linger.ms", linger, "socket.nagle.disable", "true", NULL};
     ss_kafka_producer_opts_t popts = {
         .bootstrap = cfg.bootstrap,
         .client_id = PROG,

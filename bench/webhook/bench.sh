@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Webhook receiver throughput and latency with wrk (Debian's package), against
+# the real receiver producing to the real broker of the harness environment
+# (every 200 is answered after the broker's ack, acks=all), with the real
+# 3.5 KB tracker.updated body and a valid signature.  Baseline, same run, same
+# wrk settings: ss-bench-webhook-bare, a bare civetweb handler that reads the
+# body and answers 200.
+#
+# Results:
+#   webhook_accepted_rps        closed loop, BENCH_WEBHOOK_CONNS connections
+#   webhook_p50_ms / _p99_ms    paced at ~BENCH_WEBHOOK_RATE req/s (wrk's delay()
+#                               per connection; wrk has no global rate limit and
+#                               wrk2 is not in Debian, so the rate is approximate
+#                               and reported in webhook_paced_rps)
+#
+# Needs SS_TEST_KAFKA_BOOTSTRAP, SS_BIN_DIR (bench/run.sh sets them), wrk, openssl.
+set -euo pipefail
+: "${SS_TEST_KAFKA_BOOTSTRAP:?run inside tests/integration/harness.sh (bench/run.sh does)}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+BIN_DIR="${SS_BIN_DIR:-$ROOT/build/bin}"
+RECV="$BIN_DIR/shipstream-webhook-receiver"
+BARE="$BIN_DIR/ss-bench-webhook-bare"
+KAFKACTL="${SS_KAFKACTL:-$BIN_DIR/ss-kafkactl}"
+FIX="${SS_FIXTURES_DIR:-$ROOT/../shared/fixtures/easypost}"
+BODY="$FIX/event-tracker-updated.json"
+DURATION="${BENCH_WEBHOOK_SECONDS:-10}"
+CONNS="${BENCH_WEBHOOK_CONNS:-64}"
+WRK_THREADS="${BENCH_WEBHOOK_WRK_THREADS:-2}"
+RATE="${BENCH_WEBHOOK_RATE:-2000}"
+PACED_CONNS="${BENCH_WEBHOOK_PACED_CONNS:-20}"
+SERVER_THREADS=$((CONNS * 2))
+for f in "$RECV" "$BARE" "$KAFKACTL"; do [ -x "$f" ] || { echo "bench/webhook: $f not built" >&2; exit 1; }; done
+command -v wrk >/dev/null || { echo "bench/webhook: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
+    ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+  done
+  return 1
+}
+wait_http() { # wait_http <url> <seconds>
+  local deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    [ $SECONDS -lt "$deadline" ] || { echo "bench/webhook: $1 never answered" >&2; return 1; }
+    sleep 0.1
+  done
+}
+field() { sed -n "s/.*[ ]$1=\([0-9]*\).*/\1/p" <<<"$2"; }
+# run_wrk <port> <conns> <delay_ms>: prints the WRK line.
+run_wrk() {
+  BENCH_BODY="$BODY" BENCH_SIG="$SIG" BENCH_DELAY_MS="$3" \
+    wrk -t"$WRK_THREADS" -c"$2" -d"${DURATION}s" --timeout 10s -s "$HERE/post.lua" \
+    "http://127.0.0.1:$1/webhooks/easypost" >"$TMP/wrk.out" 2>&1 || { cat "$TMP/wrk.out" >&2; return 1; }
+  grep '^WRK ' "$TMP/wrk.out"
+}
+rps() { # rps <WRK line>: successful (2xx) requests per second
+  local req non2xx dur
+  req=$(field requests "$1"); non2xx=$(field non2xx "$1"); dur=$(field duration_us "$1")
+  awk -v r="$req" -v n="$non2xx" -v d="$dur" 'BEGIN { printf "%.0f", (r - n) / (d / 1e6) }'
+}
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+
+SECRET="bench-$(openssl rand -hex 16)"
+SIG="hmac-sha256-hex=$(openssl dgst -sha256 -hmac "$SECRET" -r <"$BODY" | cut -d' ' -f1)"
+PREFIX="bench.webhook.$$.$(openssl rand -hex 3)."
+"$KAFKACTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" create-topics --prefix "$PREFIX" --partitions 12 --timeout 60 >/dev/null 2>&1
+# offsets of the trackers topic (retried: fresh partitions may not have a leader yet)
+offsets() {
+  local n
+  for _ in $(seq 1 100); do
+    n=$("$KAFKACTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" offsets -t "${PREFIX}trackers" --sum 2>/dev/null) && { echo "$n"; return 0; }
+    sleep 0.2
+  done
+  echo "bench/webhook: cannot read offsets of ${PREFIX}trackers" >&2
+  return 1
+}
+
+# ---- the receiver
+RPORT=$(free_port)
+LISTEN="127.0.0.1:$RPORT" KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
+  EASYPOST_WEBHOOK_SECRET="$SECRET" WEBHOOK_THREADS="$SERVER_THREADS" LOG_LEVEL=warn \
+  "$RECV" >"$TMP/receiver.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$RPORT/ready" 60
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Hmac-Signature: $SIG" --data-binary "@$BODY" \
+  "http://127.0.0.1:$RPORT/webhooks/easypost")
+[ "$code" = 200 ] || { echo "bench/webhook: warm-up request answered $code" >&2; cat "$TMP/receiver.log" >&2; exit 1; }
+
+# ---- the baseline
+BPORT=$(free_port)
+"$BARE" "$BPORT" "$SERVER_THREADS" >"$TMP/bare.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$BPORT/health" 20
+
+before=$(offsets)
+r_sat=$(run_wrk "$RPORT" "$CONNS" 0)
+after=$(offsets)
+b_sat=$(run_wrk "$BPORT" "$CONNS" 0)
+echo "receiver, $CONNS connections: $r_sat" >&2
+echo "bare,     $CONNS connections: $b_sat" >&2
+ok=$(( $(field requests "$r_sat") - $(field non2xx "$r_sat") ))
+# Every 200 is on Kafka (there may be more messages than 200s: a request cut
+# off by wrk's end after its produce).
+if [ $((after - before)) -lt "$ok" ]; then
+  echo "bench/webhook: $ok answered 200 but only $((after - before)) messages on Kafka" >&2
+  exit 1
+fi
+[ "$(field non2xx "$r_sat")" = 0 ] || echo "bench/webhook: $(field non2xx "$r_sat") non-2xx answers from the receiver" >&2
+
+# Paced: each connection waits delay ms between requests.
+delay=$(( PACED_CONNS * 1000 / RATE ))
+r_paced=$(run_wrk "$RPORT" "$PACED_CONNS" "$delay")
+b_paced=$(run_wrk "$BPORT" "$PACED_CONNS" "$delay")
+echo "receiver, paced ($PACED_CONNS conns, ${delay} ms apart): $r_paced" >&2
+echo "bare,     paced ($PACED_CONNS conns, ${delay} ms apart): $b_paced" >&2
+
+echo "RESULT webhook_accepted_rps $(rps "$r_sat") req/s $(rps "$b_sat")"
+echo "RESULT webhook_saturated_p99_ms $(ms "$(field p99_us "$r_sat")") ms $(ms "$(field p99_us "$b_sat")")"
+echo "RESULT webhook_paced_rps $(rps "$r_paced") req/s $(rps "$b_paced")"
+echo "RESULT webhook_paced_p50_ms $(ms "$(field p50_us "$r_paced")") ms $(ms "$(field p50_us "$b_paced")")"
+echo "RESULT webhook_paced_p99_ms $(ms "$(field p99_us "$r_paced")") ms $(ms "$(field p99_us "$b_paced")")"
