@@ -26,7 +26,8 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
  && cmake --build /build -j"$(nproc)" \
  && mkdir -p /out/bin \
  && for b in shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker \
-             shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl; do \
+             shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl \
+             shipstream-trafficgen; do \
       install -m 0755 "/build/bin/$b" "/out/bin/$b" || exit 1; \
     done \
  && strip --strip-unneeded /out/bin/*

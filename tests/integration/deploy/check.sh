@@ -57,10 +57,11 @@ declare -A PORT=([shipstream-gateway]=8000 [shipstream-webhook-receiver]=8001
   [shipstream-sync-worker]=9101 [shipstream-refresh-scheduler]=9102 [easypost-sim]=8080)
 declare -A SRC=([shipstream-gateway]=services/gateway [shipstream-webhook-receiver]=services/webhook-receiver
   [shipstream-sync-worker]=services/sync-worker [shipstream-refresh-scheduler]=services/refresh-scheduler
-  [shipstream-migrate]=services/migrate [easypost-sim]=tools/easypost-sim [ss-kafkactl]=tools/kafkactl)
+  [shipstream-migrate]=services/migrate [easypost-sim]=tools/easypost-sim [ss-kafkactl]=tools/kafkactl
+  [shipstream-trafficgen]=tools/trafficgen)
 declare -A KAFKA_PASSTHROUGH=([shipstream-gateway]=1 [shipstream-webhook-receiver]=1 [shipstream-sync-worker]=1)
 BINARIES=(shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker
-  shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl)
+  shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl shipstream-trafficgen)
 # Services with an HTTP listener and their probes.
 SERVICES=(shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker shipstream-refresh-scheduler)
 MAX_PARTITIONS=12
@@ -389,7 +390,7 @@ part_contracts() {
     for b in "${BINARIES[@]}"; do [ -n "$(known_vars "$b")" ] || all_known=0; done
     for v in $keys; do
       local who=""
-      for b in "${BINARIES[@]}"; do known_vars "$b" | grep -qx "$v" && who=$b && break; done
+      for b in "${BINARIES[@]}"; do grep -qx "$v" <<<"$(known_vars "$b")" && who=$b && break; done
       if [ -n "$who" ]; then ok "$o: ConfigMap $v read by $who"
       elif [ "$all_known" = 1 ]; then fail "$o: ConfigMap key $v is read by no binary"
       else skip "$o: ConfigMap key $v: no binary read so far reads it (some are not written yet)"; fi
