@@ -1,0 +1,683 @@
+/* The sync worker's loop (see worker.h).
+ *
+ *   fill a batch (SYNC_BATCH_SIZE messages or SYNC_BATCH_MAX_MS)
+ *   -> parse + map every message; the unparseable/unmappable are poison
+ *   -> DLQ the poison (wait for the broker's ack)
+ *   -> apply in one transaction (rows, processed_events, kafka_offsets)
+ *        data error (22/23): bisect until the bad message stands alone, DLQ it
+ *        retryable/other: pause, back off, reconnect, retry the same batch
+ *   -> commit the offsets to Kafka too (async, for the usual lag tools). */
+#include "worker.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <common/log.h>
+#include <common/metrics.h>
+#include <common/shutdown.h>
+#include <common/sstime.h>
+#include <common/util.h>
+#include <db/db.h>
+#include <envelope/envelope.h>
+#include <kafka/kafka.h>
+#include <sync/apply.h>
+#include <sync/map.h>
+
+#define NTOPICS 5
+#define REASON_SIZE 512
+#define LAG_EVERY_USEC 1000000
+#define IDLE_PING_USEC 1000000
+
+static atomic_int g_db_up;
+static atomic_int g_consumer_up;
+
+int sw_ready(void *ud, char *why, size_t why_size)
+{
+    (void)ud;
+    if (!atomic_load(&g_db_up)) {
+        snprintf(why, why_size, "postgresql: unreachable");
+        return -1;
+    }
+    if (!atomic_load(&g_consumer_up)) {
+        snprintf(why, why_size, "kafka: consumer not running");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    char topic[256];
+    int32_t partition;
+    int64_t next;     /* next offset applied, -1 unknown */
+} part_state_t;
+
+typedef struct {
+    const sw_config_t *cfg;
+    char topics[NTOPICS][256];
+    char dlq_topic[256];
+    PGconn *conn;
+    ss_sync_db_t db;
+    ss_kafka_consumer_t *consumer;
+    ss_kafka_producer_t *dlq;
+    ss_backoff_t backoff;
+
+    /* the batch */
+    size_t cap, n;
+    rd_kafka_message_t **kmsgs;
+    ss_envelope_t *envs;
+    ss_sync_msg_t *msgs;
+    char (*reason)[REASON_SIZE];  /* poison: why */
+    unsigned char *dlq_done;      /* poison already acknowledged by the DLQ */
+    ss_sync_rows_t rows;
+    size_t committed;             /* msgs[0, committed) are in PostgreSQL */
+    int revoked;                  /* set by on_revoke: drop the batch */
+
+    /* messages polled while paused (should not happen; never dropped) */
+    rd_kafka_message_t **carry;
+    size_t ncarry, carry_cap;
+
+    part_state_t *parts;
+    size_t nparts, parts_cap;
+    int64_t last_lag_usec, last_db_usec;
+
+    ss_counter_t *consumed, *duplicates, *stale, *applied[NTOPICS];
+    ss_histogram_t *batch_size, *batch_duration;
+    ss_gauge_t *newest_age, *db_up;
+} worker_t;
+
+/* ---- PostgreSQL connection ---- */
+
+static void db_set_up(worker_t *w, int up)
+{
+    atomic_store(&g_db_up, up);
+    ss_gauge_set(w->db_up, up);
+}
+
+static int db_ensure(worker_t *w)
+{
+    if (w->conn && PQstatus(w->conn) == CONNECTION_OK)
+        return 0;
+    if (w->conn)
+        PQfinish(w->conn);
+    char err[512];
+    w->conn = ss_db_connect(w->cfg->database_url, "shipstream-sync-worker", 5, err, sizeof(err));
+    ss_sync_db_set_conn(&w->db, w->conn); /* statements are prepared again */
+    if (!w->conn) {
+        db_set_up(w, 0);
+        ss_log_kv(SS_LOG_WARN, "postgresql connect failed", "error", err, NULL);
+        return -1;
+    }
+    ss_log(SS_LOG_INFO, "postgresql connected");
+    db_set_up(w, 1);
+    return 0;
+}
+
+/* ---- partitions (lag) ---- */
+
+static part_state_t *part_find(worker_t *w, const char *topic, int32_t partition, int add)
+{
+    for (size_t i = 0; i < w->nparts; i++)
+        if (w->parts[i].partition == partition && strcmp(w->parts[i].topic, topic) == 0)
+            return &w->parts[i];
+    if (!add)
+        return NULL;
+    if (w->nparts == w->parts_cap) {
+        size_t cap = w->parts_cap ? w->parts_cap * 2 : 64;
+        part_state_t *p = realloc(w->parts, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        w->parts = p;
+        w->parts_cap = cap;
+    }
+    part_state_t *p = &w->parts[w->nparts++];
+    snprintf(p->topic, sizeof(p->topic), "%s", topic);
+    p->partition = partition;
+    p->next = -1;
+    return p;
+}
+
+static void lag_update(worker_t *w, int force)
+{
+    int64_t now = ss_time_mono_usec();
+    if (!force && now - w->last_lag_usec < LAG_EVERY_USEC)
+        return;
+    w->last_lag_usec = now;
+    rd_kafka_t *rk = ss_kafka_consumer_handle(w->consumer);
+    for (size_t i = 0; i < w->nparts; i++) {
+        part_state_t *p = &w->parts[i];
+        int64_t lo, hi;
+        if (p->next < 0 ||
+            rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) != 0 || hi < 0)
+            continue;
+        char labels[400];
+        snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", p->topic,
+                 (int)p->partition);
+        ss_gauge_set(ss_gauge("sync_consumer_lag", "Messages behind the high watermark", labels),
+                     (double)(hi > p->next ? hi - p->next : 0));
+    }
+}
+
+/* ---- rebalance hooks ---- */
+
+static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
+{
+    worker_t *w = ud;
+    char err[512];
+    if (db_ensure(w) < 0)
+        return -1; /* retried by the consumer; we never start at a guessed offset */
+    const char **topics = calloc((size_t)parts->cnt + 1, sizeof(*topics));
+    int32_t *pn = calloc((size_t)parts->cnt + 1, sizeof(*pn));
+    int64_t *offs = calloc((size_t)parts->cnt + 1, sizeof(*offs));
+    int rc = -1;
+    if (!topics || !pn || !offs)
+        goto done;
+    for (int i = 0; i < parts->cnt; i++) {
+        topics[i] = parts->elems[i].topic;
+        pn[i] = parts->elems[i].partition;
+    }
+    if (ss_sync_load_offsets(w->conn, w->cfg->group, topics, pn, offs, (size_t)parts->cnt, err,
+                             sizeof(err)) < 0) {
+        ss_log_kv(SS_LOG_WARN, "kafka_offsets read failed; assignment retried", "error", err,
+                  NULL);
+        if (PQstatus(w->conn) != CONNECTION_OK)
+            db_set_up(w, 0);
+        goto done;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        parts->elems[i].offset = offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
+        part_state_t *p = part_find(w, topics[i], pn[i], 1);
+        if (p)
+            p->next = offs[i];
+    }
+    ss_log(SS_LOG_INFO, "assigned %d partition(s), starting from kafka_offsets", parts->cnt);
+    atomic_store(&g_consumer_up, 1);
+    rc = 0;
+done:
+    free(topics);
+    free(pn);
+    free(offs);
+    return rc;
+}
+
+static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
+{
+    worker_t *w = ud;
+    w->revoked = 1;
+    /* Forget lag gauges of partitions we no longer own. */
+    for (int i = 0; i < parts->cnt; i++) {
+        part_state_t *p = part_find(w, parts->elems[i].topic, parts->elems[i].partition, 0);
+        if (p) {
+            char labels[400];
+            snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", p->topic,
+                     (int)p->partition);
+            ss_gauge_set(ss_gauge("sync_consumer_lag", "Messages behind the high watermark",
+                                  labels), 0);
+            p->next = -1;
+        }
+    }
+    ss_log(SS_LOG_INFO, "revoked %d partition(s); uncommitted batch dropped", parts->cnt);
+}
+
+/* ---- the batch ---- */
+
+static void batch_clear(worker_t *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        ss_envelope_clear(&w->envs[i]);
+        rd_kafka_message_destroy(w->kmsgs[i]);
+    }
+    w->n = 0;
+    w->committed = 0;
+    ss_sync_rows_reset(&w->rows);
+}
+
+static void carry_clear(worker_t *w)
+{
+    for (size_t i = 0; i < w->ncarry; i++)
+        rd_kafka_message_destroy(w->carry[i]);
+    w->ncarry = 0;
+}
+
+/* After a revoke everything in memory belongs to the next owner. */
+static int check_revoked(worker_t *w)
+{
+    if (!w->revoked)
+        return 0;
+    w->revoked = 0;
+    batch_clear(w);
+    carry_clear(w);
+    return 1;
+}
+
+static void poison(worker_t *w, size_t i, const char *fmt, const char *detail)
+{
+    w->msgs[i].poison = 1;
+    w->msgs[i].event_id = NULL;
+    snprintf(w->reason[i], REASON_SIZE, fmt, detail);
+}
+
+/* Adds a consumed message to the batch (takes ownership of m). */
+static void batch_add(worker_t *w, rd_kafka_message_t *m)
+{
+    size_t i = w->n++;
+    w->kmsgs[i] = m;
+    memset(&w->envs[i], 0, sizeof(w->envs[i]));
+    ss_sync_msg_t *s = &w->msgs[i];
+    memset(s, 0, sizeof(*s));
+    s->topic = rd_kafka_topic_name(m->rkt);
+    s->partition = m->partition;
+    s->offset = m->offset;
+    w->dlq_done[i] = 0;
+    w->reason[i][0] = '\0';
+    ss_counter_inc(w->consumed);
+
+    char err[400];
+    if (ss_envelope_parse(&w->envs[i], m->payload, m->len, err, sizeof(err)) < 0) {
+        poison(w, i, strncmp(err, "invalid JSON", 12) == 0 || strncmp(err, "empty", 5) == 0
+                         ? "invalid_json: %s" : "invalid_envelope: %s", err);
+        return;
+    }
+    int rc = ss_sync_map(&w->rows, &w->envs[i], m->payload, m->len, (uint32_t)i, err,
+                         sizeof(err));
+    if (rc == -1) {
+        poison(w, i, "unmappable: %s", err);
+        ss_envelope_clear(&w->envs[i]);
+        return;
+    }
+    if (rc < 0) {
+        /* Out of memory: not the message's fault; crash-free retry is not possible
+         * here, so stop and let the next start resume from kafka_offsets. */
+        ss_log(SS_LOG_ERROR, "out of memory mapping a message; exiting");
+        exit(1);
+    }
+    s->event_id = w->envs[i].event_id;
+    s->received_at_usec = w->envs[i].received_at_usec;
+    s->kind = (int)ss_envelope_topic(&w->envs[i]);
+}
+
+/* Sleeps ms while serving the consumer (paused: keeps the group membership
+ * and runs rebalances).  Returns -1 on shutdown or revoke. */
+static int wait_serving(worker_t *w, int ms)
+{
+    int64_t deadline = ss_time_mono_usec() + (int64_t)ms * 1000;
+    for (;;) {
+        if (ss_shutdown_requested())
+            return -1;
+        int64_t left = (deadline - ss_time_mono_usec()) / 1000;
+        if (left <= 0)
+            return 0;
+        rd_kafka_message_t *m = ss_kafka_consumer_poll(w->consumer, left > 100 ? 100 : (int)left);
+        if (m) {
+            if (m->err) {
+                rd_kafka_message_destroy(m);
+            } else {
+                if (w->ncarry == w->carry_cap) {
+                    size_t cap = w->carry_cap ? w->carry_cap * 2 : 64;
+                    rd_kafka_message_t **c = realloc(w->carry, cap * sizeof(*c));
+                    if (!c) {
+                        ss_log(SS_LOG_ERROR, "out of memory; exiting");
+                        exit(1);
+                    }
+                    w->carry = c;
+                    w->carry_cap = cap;
+                }
+                w->carry[w->ncarry++] = m;
+            }
+        }
+        if (w->revoked)
+            return -1;
+    }
+}
+
+static const char *dlq_label(const char *reason, char *buf, size_t size)
+{
+    /* low-cardinality label: the reason's first word (sqlstate_XXXXX for PostgreSQL) */
+    size_t n = strcspn(reason, ":");
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, reason, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Writes msgs[i] to the DLQ and waits for the broker's ack, retrying until
+ * it is acknowledged.  Returns 0, or -1 on shutdown/revoke. */
+static int dlq_write(worker_t *w, size_t i)
+{
+    if (w->dlq_done[i])
+        return 0;
+    rd_kafka_message_t *m = w->kmsgs[i];
+    char part[16], off[24], when[SS_TIME_BUFSIZE];
+    snprintf(part, sizeof(part), "%d", (int)m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    ss_time_format(ss_time_now_usec(), when, sizeof(when));
+    const char *topic = w->msgs[i].topic;
+    ss_kafka_header_t h[] = {
+        {"reason", w->reason[i], strlen(w->reason[i])},
+        {"original_topic", topic, strlen(topic)},
+        {"original_partition", part, strlen(part)},
+        {"original_offset", off, strlen(off)},
+        {"failed_at", when, strlen(when)},
+    };
+    ss_backoff_t b = {(int)w->cfg->retry_base_ms, (int)w->cfg->retry_max_ms, 0};
+    for (;;) {
+        char err[512];
+        ss_kafka_delivery_t *d = NULL;
+        int rc = ss_kafka_producer_send(w->dlq, w->dlq_topic, m->key, m->key_len, m->payload,
+                                        m->len, h, sizeof(h) / sizeof(h[0]), &d, err, sizeof(err));
+        if (rc == 0)
+            rc = ss_kafka_delivery_wait(d, (int)w->cfg->dlq_timeout_ms, err, sizeof(err));
+        if (rc == 0) {
+            w->dlq_done[i] = 1;
+            char lbuf[64], labels[128];
+            snprintf(labels, sizeof(labels), "reason=\"%s\"", dlq_label(w->reason[i], lbuf, sizeof(lbuf)));
+            ss_counter_inc(ss_counter("sync_dlq_total", "Messages sent to the dead-letter topic",
+                                      labels));
+            ss_log_kv(SS_LOG_WARN, "message dead-lettered", "topic", topic, "partition", part,
+                      "offset", off, "reason", w->reason[i], NULL);
+            return 0;
+        }
+        if (rc == -2)
+            snprintf(err, sizeof(err), "no acknowledgement within %lld ms",
+                     (long long)w->cfg->dlq_timeout_ms);
+        ss_log_kv(SS_LOG_WARN, "dlq write failed; retrying", "error", err, NULL);
+        ss_kafka_consumer_pause_all(w->consumer);
+        int wr = wait_serving(w, ss_backoff_next(&b));
+        ss_kafka_consumer_resume_all(w->consumer);
+        if (wr < 0)
+            return -1;
+    }
+}
+
+/* Applies msgs[lo, hi); on a data error splits it until the bad message
+ * stands alone, dead-letters it, and applies the rest. */
+static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stats_t *st,
+                                 char *err, size_t errsize)
+{
+    ss_db_class_t cls = ss_sync_apply(&w->db, w->cfg->group, &w->rows, w->msgs, lo, hi, st, err,
+                                      errsize);
+    if (cls == SS_DB_OK) {
+        w->committed = hi;
+        return cls;
+    }
+    if (cls != SS_DB_DATA)
+        return cls;
+    if (hi - lo == 1) {
+        if (w->msgs[lo].poison) /* offset-only transaction failed on data: cannot be */
+            return SS_DB_FATAL;
+        /* "sqlstate_22P02: 22P02 invalid input syntax ..." */
+        char sqlstate[6] = {0};
+        memcpy(sqlstate, err, strnlen(err, 5));
+        snprintf(w->reason[lo], REASON_SIZE, "sqlstate_%s: %.*s", sqlstate, REASON_SIZE - 32, err);
+        w->msgs[lo].poison = 1;
+        if (dlq_write(w, lo) < 0)
+            return SS_DB_RETRY; /* shutdown or revoke: nothing more committed */
+        return apply_range(w, lo, hi, st, err, errsize);
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    cls = apply_range(w, lo, mid, st, err, errsize);
+    if (cls != SS_DB_OK)
+        return cls;
+    return apply_range(w, mid, hi, st, err, errsize);
+}
+
+static void commit_kafka(worker_t *w)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < w->n; i++) {
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(l, w->msgs[i].topic, w->msgs[i].partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(l, w->msgs[i].topic, w->msgs[i].partition);
+        if (w->msgs[i].offset + 1 > p->offset)
+            p->offset = w->msgs[i].offset + 1;
+        part_state_t *ps = part_find(w, w->msgs[i].topic, w->msgs[i].partition, 1);
+        if (ps && w->msgs[i].offset + 1 > ps->next)
+            ps->next = w->msgs[i].offset + 1;
+    }
+    char err[256];
+    if (l->cnt > 0 && ss_kafka_consumer_commit(w->consumer, l, 1, err, sizeof(err)) < 0)
+        ss_log_kv(SS_LOG_WARN, "kafka offset commit failed (PostgreSQL has them)", "error", err,
+                  NULL);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Applies the whole batch, retrying until done.  Returns 0, or -1 when it
+ * was abandoned (shutdown or revoke: the next owner resumes from
+ * kafka_offsets). */
+static int batch_process(worker_t *w, int final)
+{
+    if (w->n == 0)
+        return 0;
+    int64_t t0 = ss_time_mono_usec();
+    for (size_t i = 0; i < w->n; i++)
+        if (w->msgs[i].poison && dlq_write(w, i) < 0)
+            return -1;
+
+    ss_sync_stats_t st;
+    memset(&st, 0, sizeof(st));
+    int paused = 0;
+    for (;;) {
+        char err[1024];
+        ss_db_class_t cls = SS_DB_RETRY;
+        if (db_ensure(w) == 0)
+            cls = apply_range(w, w->committed, w->n, &st, err, sizeof(err));
+        else
+            snprintf(err, sizeof(err), "not connected");
+        if (cls == SS_DB_OK)
+            break;
+        if (w->revoked)
+            return -1;
+        if (PQstatus(w->conn) != CONNECTION_OK || cls == SS_DB_RETRY)
+            db_set_up(w, 0);
+        ss_log_kv(cls == SS_DB_FATAL ? SS_LOG_ERROR : SS_LOG_WARN,
+                  "batch not applied; pausing and retrying", "error", err, "class",
+                  cls == SS_DB_RETRY ? "retry" : cls == SS_DB_FATAL ? "fatal" : "data", NULL);
+        if (final || ss_shutdown_requested())
+            return -1; /* rolled back; resumed from kafka_offsets next time */
+        if (!paused) {
+            ss_kafka_consumer_pause_all(w->consumer);
+            paused = 1;
+        }
+        if (wait_serving(w, ss_backoff_next(&w->backoff)) < 0)
+            return -1;
+    }
+    if (paused) {
+        ss_kafka_consumer_resume_all(w->consumer);
+        ss_log(SS_LOG_INFO, "postgresql back; resumed");
+    }
+    ss_backoff_reset(&w->backoff);
+    db_set_up(w, 1);
+    w->last_db_usec = ss_time_mono_usec();
+    commit_kafka(w);
+
+    for (int t = 0; t < NTOPICS; t++)
+        if (st.applied[t])
+            ss_counter_add(w->applied[t], st.applied[t]);
+    if (st.duplicates)
+        ss_counter_add(w->duplicates, st.duplicates);
+    if (st.stale)
+        ss_counter_add(w->stale, st.stale);
+    if (st.newest_received_usec > 0)
+        ss_gauge_set(w->newest_age,
+                     (double)(ss_time_now_usec() - st.newest_received_usec) / 1e6);
+    ss_histogram_observe(w->batch_size, (double)w->n);
+    ss_histogram_observe(w->batch_duration, (double)(ss_time_mono_usec() - t0) / 1e6);
+    SS_DEBUG("batch applied: %zu messages, %llu duplicates, %llu stale", w->n,
+             (unsigned long long)st.duplicates, (unsigned long long)st.stale);
+    return 0;
+}
+
+/* While idle, check PostgreSQL now and then so /ready tells the truth. */
+static void idle_check(worker_t *w)
+{
+    int64_t now = ss_time_mono_usec();
+    if (now - w->last_db_usec < IDLE_PING_USEC)
+        return;
+    w->last_db_usec = now;
+    if (w->conn && PQstatus(w->conn) == CONNECTION_OK) {
+        PGresult *r = PQexec(w->conn, "SELECT 1");
+        int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        if (ok) {
+            db_set_up(w, 1);
+            return;
+        }
+    }
+    db_set_up(w, 0);
+    db_ensure(w);
+}
+
+static int worker_init(worker_t *w, const sw_config_t *cfg)
+{
+    char err[512];
+    memset(w, 0, sizeof(*w));
+    w->cfg = cfg;
+    w->backoff.base_ms = (int)cfg->retry_base_ms;
+    w->backoff.max_ms = (int)cfg->retry_max_ms;
+    ss_sync_db_init(&w->db);
+    ss_sync_rows_init(&w->rows);
+    w->cap = (size_t)cfg->batch_size;
+    w->kmsgs = calloc(w->cap, sizeof(*w->kmsgs));
+    w->envs = calloc(w->cap, sizeof(*w->envs));
+    w->msgs = calloc(w->cap, sizeof(*w->msgs));
+    w->reason = calloc(w->cap, sizeof(*w->reason));
+    w->dlq_done = calloc(w->cap, 1);
+    if (!w->kmsgs || !w->envs || !w->msgs || !w->reason || !w->dlq_done) {
+        ss_log(SS_LOG_ERROR, "out of memory");
+        return -1;
+    }
+    static const ss_topic_t kinds[NTOPICS] = {SS_TOPIC_SHIPMENTS, SS_TOPIC_TRACKERS,
+                                              SS_TOPIC_ADDRESSES, SS_TOPIC_BATCHES,
+                                              SS_TOPIC_EVENTS};
+    const char *names[NTOPICS];
+    for (int i = 0; i < NTOPICS; i++) {
+        if (ss_topic_name(cfg->prefix, kinds[i], w->topics[i], sizeof(w->topics[i])) < 0) {
+            fprintf(stderr, "shipstream-sync-worker: configuration error: KAFKA_TOPIC_PREFIX: too long\n");
+            return -2;
+        }
+        names[i] = w->topics[i];
+        char labels[64];
+        snprintf(labels, sizeof(labels), "topic=\"%s\"", ss_topic_suffix(kinds[i]));
+        w->applied[i] = ss_counter("sync_events_applied_total",
+                                   "Events applied (new event ids), by topic", labels);
+    }
+    ss_topic_name(cfg->prefix, SS_TOPIC_DLQ, w->dlq_topic, sizeof(w->dlq_topic));
+    w->consumed = ss_counter("sync_messages_consumed_total", "Messages consumed", NULL);
+    w->duplicates = ss_counter("sync_duplicates_skipped_total",
+                               "Messages whose event id was already applied", NULL);
+    w->stale = ss_counter("sync_stale_skipped_total",
+                          "Object versions older than the stored one (changed nothing)", NULL);
+    static const double size_buckets[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+    w->batch_size = ss_histogram("sync_batch_size", "Messages per applied batch", NULL,
+                                 size_buckets, sizeof(size_buckets) / sizeof(size_buckets[0]));
+    w->batch_duration = ss_histogram("sync_batch_duration_seconds",
+                                     "Time to apply a batch (DLQ writes and retries included)",
+                                     NULL, NULL, 0);
+    w->newest_age = ss_gauge("sync_newest_event_age_seconds",
+                             "Age (now - received_at) of the newest applied event", NULL);
+    w->db_up = ss_gauge("sync_db_up", "1 while PostgreSQL is reachable", NULL);
+    ss_counter(("sync_dlq_total"), "Messages sent to the dead-letter topic", "reason=\"none\"");
+
+    db_ensure(w); /* not fatal: retried */
+
+    ss_kafka_producer_opts_t popts = {.bootstrap = cfg->bootstrap,
+                                      .client_id = "shipstream-sync-worker-dlq"};
+    w->dlq = ss_kafka_producer_new(&popts, err, sizeof(err));
+    if (!w->dlq) {
+        fprintf(stderr, "shipstream-sync-worker: configuration error: %s\n", err);
+        return -2;
+    }
+    static const char *const overrides[] = {"fetch.wait.max.ms", "100", NULL};
+    ss_kafka_consumer_opts_t copts = {
+        .bootstrap = cfg->bootstrap, .group_id = cfg->group,
+        .client_id = "shipstream-sync-worker", .topics = names, .ntopics = NTOPICS,
+        .on_assign = on_assign, .on_revoke = on_revoke, .ud = w, .overrides = overrides,
+    };
+    w->consumer = ss_kafka_consumer_new(&copts, err, sizeof(err));
+    if (!w->consumer) {
+        fprintf(stderr, "shipstream-sync-worker: configuration error: %s\n", err);
+        return -2;
+    }
+    return 0;
+}
+
+int sw_run(const sw_config_t *cfg)
+{
+    static worker_t w;
+    int rc = worker_init(&w, cfg);
+    if (rc < 0) {
+        ss_kafka_producer_close(w.dlq, 1000);
+        return rc == -2 ? 2 : 1;
+    }
+    ss_log_kv(SS_LOG_INFO, "sync worker started", "group", cfg->group, "prefix", cfg->prefix,
+              NULL);
+
+    int64_t batch_deadline = 0;
+    while (!ss_shutdown_requested()) {
+        rd_kafka_message_t *m = NULL;
+        if (w.ncarry > 0) {
+            m = w.carry[0];
+            memmove(w.carry, w.carry + 1, (w.ncarry - 1) * sizeof(*w.carry));
+            w.ncarry--;
+        } else {
+            int timeout = 100;
+            if (w.n > 0) {
+                int64_t left = (batch_deadline - ss_time_mono_usec()) / 1000;
+                timeout = left < 0 ? 0 : left < 100 ? (int)left : 100;
+            }
+            m = ss_kafka_consumer_poll(w.consumer, timeout);
+        }
+        if (check_revoked(&w)) {
+            if (m)
+                rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m && m->err) {
+            ss_log_kv(SS_LOG_WARN, "kafka consume error", "error", rd_kafka_message_errstr(m),
+                      NULL);
+            rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+        if (m) {
+            if (w.n == 0)
+                batch_deadline = ss_time_mono_usec() + w.cfg->batch_max_ms * 1000;
+            batch_add(&w, m);
+        }
+        if (w.n > 0 && (w.n >= w.cap || ss_time_mono_usec() >= batch_deadline)) {
+            batch_process(&w, 0);
+            if (!check_revoked(&w))
+                batch_clear(&w);
+        } else if (w.n == 0) {
+            idle_check(&w);
+        }
+        lag_update(&w, 0);
+    }
+
+    /* SIGTERM: stop polling, finish the batch in flight (one attempt; rolled
+     * back otherwise), leave the group, flush the DLQ producer. */
+    ss_log(SS_LOG_INFO, "stopping: %zu message(s) in flight", w.n);
+    if (w.n > 0 && !w.revoked)
+        batch_process(&w, 1);
+    batch_clear(&w);
+    carry_clear(&w);
+    atomic_store(&g_consumer_up, 0);
+    ss_kafka_consumer_close(w.consumer);
+    batch_clear(&w);
+    int left = ss_kafka_producer_close(w.dlq, 5000);
+    if (w.conn)
+        PQfinish(w.conn);
+    ss_sync_db_free(&w.db);
+    ss_sync_rows_free(&w.rows);
+    free(w.kmsgs);
+    free(w.envs);
+    free(w.msgs);
+    free(w.reason);
+    free(w.dlq_done);
+    free(w.carry);
+    free(w.parts);
+    ss_log(SS_LOG_INFO, "stopped");
+    return left > 0 ? 1 : 0;
+}
