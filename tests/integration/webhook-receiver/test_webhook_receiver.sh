@@ -3,7 +3,7 @@
 # signatures (NFKD, rotation, random per-run secret), limits, strict parsing,
 # routing and keys, 503 while the broker is down and recovery without restart.
 set -uo pipefail
-source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
+source "$SS_SOURCE_ROOT/tests/integration/lib.sh" || { echo "FAIL: cannot source lib.sh" >&2; exit 1; }
 
 BIN="$SS_BIN_DIR/shipstream-webhook-receiver"
 FIX="${SS_FIXTURES_DIR:-$SS_SOURCE_ROOT/../shared/fixtures/easypost}"
