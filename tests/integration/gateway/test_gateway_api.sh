@@ -53,12 +53,14 @@ ss_pass "one shipment.purchased event for the keyed buy"
 call POST /v1/shipments "$FIX/api/shipment-create.request.json"; expect 201 "second shipment"
 SHP2=$(jq -r .id <<<"$BODY"); RATE2=$(jq -r '.rates[0].id' <<<"$BODY")
 printf '{"rate":{"id":"%s"}}' "$RATE2" >"$SS_TEST_TMP/buy3.json"
+pids=()
 for i in 1 2 3 4 5 6; do
   curl -sS -o "$SS_TEST_TMP/c$i" -w '%{http_code}' -H "Authorization: Bearer $API_KEY" \
     -H "Idempotency-Key: conc-$SHP2" -H 'Content-Type: application/json' \
     --data-binary "@$SS_TEST_TMP/buy3.json" "$GW/v1/shipments/$SHP2/buy" >"$SS_TEST_TMP/c$i.code" &
+  pids+=($!)
 done
-wait
+wait "${pids[@]}"   # not a bare wait: the services are our children too
 for i in 1 2 3 4 5 6; do
   [ "$(cat "$SS_TEST_TMP/c$i.code")" = 200 ] || ss_fail "concurrent buy $i: $(cat "$SS_TEST_TMP/c$i.code") $(head -c 300 "$SS_TEST_TMP/c$i")"
   cmp -s "$SS_TEST_TMP/c1" "$SS_TEST_TMP/c$i" || ss_fail "concurrent answers differ"

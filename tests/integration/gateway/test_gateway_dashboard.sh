@@ -27,12 +27,16 @@ INSERT INTO addresses (id, city, state, country, updated_at) VALUES
   ('adr_il', 'Springfield', 'IL', 'US', now()), ('adr_mo', 'Springfield', 'MO', 'US', now());
 WITH d AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today)
 INSERT INTO shipments (id, status, carrier, service, total_cost, created_at, est_delivery_date,
-                       delivered_at, from_address_id, to_address_id, updated_at)
+                       delivered_at, from_address_id, to_address_id, updated_at, raw)
 SELECT v.id, v.status, v.carrier, v.service, v.cost::numeric,
        ((SELECT today FROM d) + v.created_off + time '12:00') AT TIME ZONE 'UTC',
        CASE WHEN v.est_off IS NULL THEN NULL ELSE ((SELECT today FROM d) + v.est_off + time '18:00') AT TIME ZONE 'UTC' END,
        CASE WHEN v.del_off IS NULL THEN NULL ELSE ((SELECT today FROM d) + v.del_off + time '09:00') AT TIME ZONE 'UTC' END,
-       v.f, v.t, now()
+       v.f, v.t, now(),
+       -- routes come from the addresses inside the shipment object, as EasyPost sends it
+       jsonb_build_object('id', v.id, 'object', 'Shipment',
+         'from_address', (SELECT jsonb_build_object('id', a.id, 'city', a.city, 'state', a.state, 'country', a.country) FROM addresses a WHERE a.id = v.f),
+         'to_address', (SELECT jsonb_build_object('id', a.id, 'city', a.city, 'state', a.state, 'country', a.country) FROM addresses a WHERE a.id = v.t))
 FROM (VALUES
   ('shp_a', 'delivered',  'USPS',  'Priority', '10.00',  -1, 1,    0,    'adr_il', 'adr_mo'),
   ('shp_b', 'delivered',  'USPS',  'Priority', '20.00',  -1, 1,    3,    'adr_il', 'adr_mo'),
