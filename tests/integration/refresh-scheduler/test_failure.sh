@@ -50,3 +50,19 @@ rs_start b REFRESH_STATEMENT_TIMEOUT_MS=500
 ss_wait_for 10 rs_log_at_least 1 "outcome = 'failed' AND error LIKE '57014%'" ||
   ss_fail "a refresh longer than REFRESH_STATEMENT_TIMEOUT_MS was not cancelled"
 ss_pass "REFRESH_STATEMENT_TIMEOUT_MS cancels a long refresh (57014 logged)"
+
+# SIGTERM in the middle of a (3 s) refresh: after SHUTDOWN_GRACE_MS the
+# statement is cancelled (PQcancel), the lock released, exit 0.
+ss_stop_bg "${RS_PID[b]}" 15 || ss_fail "stop b"
+rs_start c SHUTDOWN_GRACE_MS=300
+refreshing() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shipstream-refresh-scheduler' AND state = 'active' AND query LIKE 'REFRESH%'")" = 1 ]; }
+ss_wait_for 10 refreshing || ss_fail "no refresh in flight"
+t0=${EPOCHREALTIME/./}
+ss_stop_bg "${RS_PID[c]}" 15; rc=$?
+ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+[ "$rc" = 0 ] || ss_fail "exit status $rc after SIGTERM"
+[ "$ms" -lt 6000 ] || ss_fail "stopping took ${ms} ms"
+lockers() { q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = (8319097881615561265::bigint & 4294967295)"; }
+[ "$(lockers)" = 0 ] || ss_fail "advisory lock still held after exit"
+rs_log_at_least 1 "outcome = 'failed' AND error LIKE '57014%user request%'" || ss_fail "cancelled refresh not logged"
+ss_pass "SIGTERM mid-refresh: cancelled after the grace, logged, lock released, exit 0 in ${ms} ms"
