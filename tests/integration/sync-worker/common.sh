@@ -82,17 +82,17 @@ TSFMT="'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
 sw_check_state() {
   q "SELECT id, status, to_char(updated_at AT TIME ZONE 'UTC', $TSFMT), coalesce(trim_scale(total_cost)::text, ''),
             carrier, tracking_code, coalesce(to_char(delivered_at AT TIME ZONE 'UTC', $TSFMT), ''), from_address_id
-       FROM shipments WHERE id LIKE 'shp\_${TAG}\_%' ORDER BY id COLLATE \"C\"" >"$SS_TEST_TMP/actual_shipments.tsv"
+       FROM shipments WHERE id LIKE 'shp\_${TAG}\_%' ORDER BY id COLLATE \"C\"" | sort >"$SS_TEST_TMP/actual_shipments.tsv"
   sort "$GEN/expect_shipments.tsv" >"$SS_TEST_TMP/expect_shipments.tsv"
   diff "$SS_TEST_TMP/expect_shipments.tsv" "$SS_TEST_TMP/actual_shipments.tsv" | head -20 >&2
   cmp -s "$SS_TEST_TMP/expect_shipments.tsv" "$SS_TEST_TMP/actual_shipments.tsv" || ss_fail "shipments differ from the model"
-  q "SELECT tracker_id, count(*) FROM tracking_events WHERE tracker_id LIKE 'trk\_${TAG}\_%' GROUP BY 1 ORDER BY 1 COLLATE \"C\"" \
-    >"$SS_TEST_TMP/actual_tracking.tsv"
+  q "SELECT tracker_id, count(*) FROM tracking_events WHERE tracker_id LIKE 'trk\_${TAG}\_%' GROUP BY 1 ORDER BY tracker_id COLLATE \"C\"" \
+    | sort >"$SS_TEST_TMP/actual_tracking.tsv"
   sort "$GEN/expect_tracking.tsv" >"$SS_TEST_TMP/expect_tracking.tsv"
   diff "$SS_TEST_TMP/expect_tracking.tsv" "$SS_TEST_TMP/actual_tracking.tsv" | head -20 >&2
   cmp -s "$SS_TEST_TMP/expect_tracking.tsv" "$SS_TEST_TMP/actual_tracking.tsv" || ss_fail "tracking events differ from the model"
   q "SELECT id, city, to_char(updated_at AT TIME ZONE 'UTC', $TSFMT) FROM addresses
-      WHERE id LIKE 'adr\_${TAG}\_%' ORDER BY id COLLATE \"C\"" >"$SS_TEST_TMP/actual_addresses.tsv"
+      WHERE id LIKE 'adr\_${TAG}\_%' ORDER BY id COLLATE \"C\"" | sort >"$SS_TEST_TMP/actual_addresses.tsv"
   sort "$GEN/expect_addresses.tsv" >"$SS_TEST_TMP/expect_addresses.tsv"
   diff "$SS_TEST_TMP/expect_addresses.tsv" "$SS_TEST_TMP/actual_addresses.tsv" | head -20 >&2
   cmp -s "$SS_TEST_TMP/expect_addresses.tsv" "$SS_TEST_TMP/actual_addresses.tsv" || ss_fail "addresses differ from the model"
