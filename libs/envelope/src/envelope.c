@@ -75,8 +75,13 @@ static int object_updated_at(json_object *obj, int64_t *usec)
     return ss_time_parse(json_object_get_string(v), usec);
 }
 
-/* Fills object_type, object_id and updated_at from an EasyPost object. */
+/* Fills object_type, object_id and updated_at from an EasyPost object.
+ * lenient (a verified webhook's result): a result without "object" or "id",
+ * or with an unreadable updated_at, is still carried — typed "Unknown",
+ * identified by fallback_id, without updated_at — so that it lands on the
+ * events topic instead of being refused and lost after EasyPost's retries. */
 static int read_object_identity(ss_envelope_t *e, json_object *object, const char *what,
+                                int lenient, const char *fallback_id,
                                 char *errstr, size_t errstr_size)
 {
     if (!object || !json_object_is_type(object, json_type_object)) {
@@ -85,6 +90,12 @@ static int read_object_identity(ss_envelope_t *e, json_object *object, const cha
     }
     const char *otype = get_str(object, "object");
     const char *oid = get_str(object, "id");
+    if (lenient) {
+        if (!otype || !*otype || strlen(otype) >= sizeof(e->object_type))
+            otype = "Unknown";
+        if (!oid || !*oid || strlen(oid) >= sizeof(e->object_id))
+            oid = fallback_id;
+    }
     if (!otype || !*otype) {
         snprintf(errstr, errstr_size, "%s has no \"object\" string", what);
         return -1;
@@ -102,6 +113,10 @@ static int read_object_identity(ss_envelope_t *e, json_object *object, const cha
         return -1;
     }
     if (object_updated_at(object, &e->updated_at_usec) < 0) {
+        if (lenient) {
+            e->updated_at_usec = 0;
+            return 0;
+        }
         snprintf(errstr, errstr_size, "%s \"updated_at\" is not a timestamp", what);
         return -1;
     }
@@ -128,7 +143,7 @@ int ss_envelope_from_object(ss_envelope_t *e, const char *type, json_object *obj
         snprintf(errstr, errstr_size, "event type is empty or too long");
         goto fail;
     }
-    if (read_object_identity(e, object, "object", errstr, errstr_size) < 0)
+    if (read_object_identity(e, object, "object", 0, NULL, errstr, errstr_size) < 0)
         goto fail;
     if (set_request_id(e, request_id, errstr, errstr_size) < 0)
         goto fail;
@@ -179,7 +194,7 @@ int ss_envelope_from_event(ss_envelope_t *e, json_object *event, const char *req
         snprintf(errstr, errstr_size, "event has no \"result\" object");
         goto fail;
     }
-    if (read_object_identity(e, result, "event \"result\"", errstr, errstr_size) < 0)
+    if (read_object_identity(e, result, "event \"result\"", 1, e->event_id, errstr, errstr_size) < 0)
         goto fail;
     if (set_request_id(e, request_id, errstr, errstr_size) < 0)
         goto fail;

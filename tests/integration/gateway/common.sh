@@ -1,6 +1,6 @@
 # Shared set-up of the gateway tests: a migrated database, topics, easypost-sim
 # and the gateway, all on free ports.  Source after lib.sh.
-FIX="${SS_FIXTURES_DIR:-$SS_SOURCE_ROOT/../shared/fixtures/easypost}"
+FIX="${SS_FIXTURES_DIR:-$SS_SOURCE_ROOT/tests/fixtures/easypost}"
 API_KEY="gwkey_$RANDOM$RANDOM"
 EP_KEY="EZTK_test_$RANDOM"
 

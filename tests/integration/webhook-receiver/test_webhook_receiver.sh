@@ -6,7 +6,7 @@ set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh" || { echo "FAIL: cannot source lib.sh" >&2; exit 1; }
 
 BIN="$SS_BIN_DIR/shipstream-webhook-receiver"
-FIX="${SS_FIXTURES_DIR:-$SS_SOURCE_ROOT/../shared/fixtures/easypost}"
+FIX="${SS_FIXTURES_DIR:-$SS_SOURCE_ROOT/tests/fixtures/easypost}"
 TRACKER="$FIX/event-tracker-updated.json"
 BATCH="$FIX/event-batch-created.json"
 [ -x "$BIN" ] || ss_fail "no $BIN"
