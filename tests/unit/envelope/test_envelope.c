@@ -349,8 +349,34 @@ static void test_builder_rejects(void **state)
     assert_int_equal(ss_envelope_from_event(&e, o, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "id"));
     json_object_put(o);
+    /* A verified Event whose result has no id (or no object type, or an
+     * unreadable updated_at) is still carried, to the events topic, rather
+     * than refused: a refusal is retried by EasyPost for a day, then lost. */
     o = json_tokener_parse("{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"a.b\","
-                           "\"result\":{\"object\":\"Tracker\"}}");
+                           "\"result\":{\"object\":\"Tracker\",\"updated_at\":\"soon\"}}");
+    assert_int_equal(ss_envelope_from_event(&e, o, NULL, err, sizeof(err)), 0);
+    assert_string_equal(e.object_id, "evt_1");
+    assert_int_equal(e.updated_at_usec, 0);
+    ss_envelope_clear(&e);
+    json_object_put(o);
+    o = json_tokener_parse("{\"object\":\"Event\",\"id\":\"evt_2\",\"description\":\"report.new\","
+                           "\"result\":{\"id\":\"x_1\"}}");
+    assert_int_equal(ss_envelope_from_event(&e, o, NULL, err, sizeof(err)), 0);
+    assert_string_equal(e.object_type, "Unknown");
+    assert_int_equal(ss_envelope_topic(&e), SS_TOPIC_EVENTS);
+    {
+        size_t wlen;
+        char *wire = ss_envelope_serialize(&e, &wlen);
+        ss_envelope_t back;
+        assert_int_equal(ss_envelope_parse(&back, wire, wlen, err, sizeof(err)), 0);
+        assert_string_equal(back.object_id, "x_1");
+        ss_envelope_clear(&back);
+        free(wire);
+    }
+    ss_envelope_clear(&e);
+    json_object_put(o);
+    o = json_tokener_parse("{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"a.b\","
+                           "\"result\":\"not an object\"}");
     assert_int_equal(ss_envelope_from_event(&e, o, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "result"));
     json_object_put(o);
