@@ -122,42 +122,50 @@ int main(int argc, char **argv) {
                  opts, nopts);
 
     char err[512];
+    int rc = 0;
+    ss_http_t *http = NULL;
     if (ss_log_init(PROG, g_log_level, g_log_format, err, sizeof err) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", PROG, err);
-        return 2;
+        rc = 2;
+        goto out;
     }
     char url[2048];
     if (ss_db_url_normalize(cfg.database_url, url, sizeof url, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: configuration error: DATABASE_URL: %s\n", PROG, err);
-        return 2;
+        fprintf(stderr, "%s: configuration error: %s\n", PROG, err);
+        rc = 2;
+        goto out;
     }
     if (g_auth) {
         g_keys = ss_http_split_keys(g_api_keys, &g_nkeys);
         if (!g_keys) {
             fprintf(stderr, "%s: out of memory\n", PROG);
-            return 1;
+            rc = 1;
+            goto out;
         }
         if (g_nkeys == 0) {
             fprintf(stderr, "%s: configuration error: GATEWAY_API_KEYS is not set: POST /refresh "
                             "needs at least one key (or set GATEWAY_AUTH=off)\n", PROG);
-            return 2;
+            rc = 2;
+            goto out;
         }
     } else {
         ss_log(SS_LOG_WARN, "GATEWAY_AUTH=off: POST /refresh accepts requests without a key");
     }
     if (rs_state_init() != 0) {
         fprintf(stderr, "%s: cannot create the wake pipe\n", PROG);
-        return 1;
+        rc = 1;
+        goto out;
     }
     if (cfg.retry_max_ms < cfg.retry_base_ms)
         cfg.retry_max_ms = cfg.retry_base_ms;
 
     ss_shutdown_install();
     ss_http_opts_t ho = {.service = PROG, .listen = g_listen, .num_threads = 4};
-    ss_http_t *http = ss_http_start(&ho, err, sizeof err);
+    http = ss_http_start(&ho, err, sizeof err);
     if (!http) {
         ss_log_kv(SS_LOG_ERROR, "cannot start HTTP", "error", err, NULL);
-        return 1;
+        rc = 1;
+        goto out;
     }
     /* Replaces the scaffold's /ready: same answer, plus this replica's role. */
     ss_http_route(http, "/ready$", "/ready", handle_ready, NULL);
@@ -169,10 +177,11 @@ int main(int argc, char **argv) {
     ss_log_kv(SS_LOG_INFO, "started", "interval_s", iv, "min_interval_s", mi, NULL);
 
     rs_run(&cfg);
+    ss_log(SS_LOG_INFO, "stopped");
 
+out:
     ss_http_stop(http);
     free(g_keys);
     ss_conf_free(opts, nopts);
-    ss_log(SS_LOG_INFO, "stopped");
-    return 0;
+    return rc;
 }
