@@ -99,13 +99,19 @@ part_render() {
 
   if have yq; then
     local f
-    while IFS= read -r f; do
+    local -a files=()
+    while IFS= read -r f; do files+=("$f"); done < <(find "$ROOT/deploy" \( -name '*.yaml' -o -name '*.yml' \) -type f; echo "$ROOT/docker-compose.yml")
+    # One yq run for all; file by file only to name the broken one.
+    if yq -e 'true' "${files[@]}" >/dev/null 2>&1; then
+      CHECKS=$((CHECKS + ${#files[@]}))
+    else while IFS= read -r f; do
       if yq -e 'true' "$f" >/dev/null 2>"$TMP/yq.err"; then
         ok "parses: $f"
       else
         fail "YAML does not parse: ${f#"$ROOT"/}: $(head -c 400 "$TMP/yq.err")"
       fi
     done < <(find "$ROOT/deploy" \( -name '*.yaml' -o -name '*.yml' \) -type f; echo "$ROOT/docker-compose.yml")
+    fi
   else
     skip "yq not installed: the YAML files were not parsed on their own"
   fi
@@ -145,7 +151,13 @@ part_render() {
 
 # Variables a binary reads: its --help table when built, else its source's
 # configuration table and getenv() calls. Prints one name a line.
+declare -A KNOWN_CACHE=()
 known_vars() {
+  if [ -z "${KNOWN_CACHE[$1]+x}" ]; then KNOWN_CACHE[$1]=$(known_vars_uncached "$1" | sort -u); fi
+  [ -n "${KNOWN_CACHE[$1]}" ] && printf '%s\n' "${KNOWN_CACHE[$1]}"
+  return 0
+}
+known_vars_uncached() {
   local b="$1"
   if [ -x "$BIN/$b" ] && "$BIN/$b" --help >"$TMP/help.$b" 2>&1; then
     grep -oE '^  [A-Z][A-Z0-9_]+' "$TMP/help.$b" | tr -d ' '
@@ -213,6 +225,8 @@ dockerfile_binaries() {
 
 part_contracts() {
   have yq || { skip "yq not installed: contracts not checked (install the Debian package yq)"; finish; }
+  local b
+  for b in "${BINARIES[@]}"; do KNOWN_CACHE[$b]=$(known_vars_uncached "$b" | sort -u); done
   local shipped
   shipped=$(dockerfile_binaries)
   local b
@@ -230,29 +244,30 @@ part_contracts() {
   check_default_ports
 
   # ---- docker-compose.yml
-  local c="$ROOT/docker-compose.yml" svc img cmd0 our_image=""
-  yq -r '.services | keys[]' "$c" >"$TMP/services"
+  local c="$TMP/compose.json" svc img cmd0 our_image=""
+  yq . "$ROOT/docker-compose.yml" >"$c" || { fail "docker-compose.yml does not parse"; finish; }
+  jq -r '.services | keys[]' "$c" >"$TMP/services"
   while IFS= read -r svc; do
-    img=$(yq -r ".services[\"$svc\"].image" "$c")
+    img=$(jq -r ".services[\"$svc\"].image" "$c")
     if printf '%s\n' "${THIRD_PARTY_IMAGES[@]}" | grep -qx "$img"; then
       ok "compose $svc: third-party image $img"; continue
     fi
     if [ -z "$our_image" ]; then our_image="$img"; fi
     [ "$img" = "$our_image" ] && ok "compose $svc image" || fail "compose $svc: image $img, others use $our_image"
-    yq -e ".services[\"$svc\"].build.context == \".\"" "$c" >/dev/null || fail "compose $svc: no build of ."
-    cmd0=$(yq -r ".services[\"$svc\"].command[0] // empty" "$c")
+    jq -e ".services[\"$svc\"].build.context == \".\"" "$c" >/dev/null || fail "compose $svc: no build of ."
+    cmd0=$(jq -r ".services[\"$svc\"].command[0] // empty" "$c")
     if [ -z "$cmd0" ] || [ -z "${SRC[$cmd0]:-}" ]; then
       fail "compose $svc: command '$cmd0' is not one of our binaries"; continue
     fi
     grep -qx "$cmd0" <<<"$shipped" || fail "compose $svc runs $cmd0, which the image does not carry"
     # shellcheck disable=SC2046
-    check_env "compose $svc" "$cmd0" $(yq -r ".services[\"$svc\"].environment // {} | keys[]" "$c")
+    check_env "compose $svc" "$cmd0" $(jq -r ".services[\"$svc\"].environment // {} | keys[]" "$c")
     # Health check on every service with a listener; ports agree.
     if [ -n "${PORT[$cmd0]:-}" ]; then
       local listen hc url target
-      listen=$(yq -r ".services[\"$svc\"].environment.LISTEN // empty" "$c")
+      listen=$(jq -r ".services[\"$svc\"].environment.LISTEN // empty" "$c")
       check_port "compose $svc" "$cmd0" "${listen##*:}" "LISTEN"
-      hc=$(yq -r ".services[\"$svc\"].healthcheck.test | join(\" \")" "$c")
+      hc=$(jq -r ".services[\"$svc\"].healthcheck.test | join(\" \")" "$c")
       url=$(grep -oE 'http://[^ ]+' <<<"$hc" || true)
       if [ -z "$url" ]; then fail "compose $svc: health check has no URL: $hc"; else
         local hp path
@@ -265,29 +280,29 @@ part_contracts() {
       while IFS= read -r target; do
         [ -z "$target" ] && continue
         check_port "compose $svc" "$cmd0" "${target##*:}" "published target port"
-      done < <(yq -r ".services[\"$svc\"].ports // [] | .[] | tostring" "$c")
+      done < <(jq -r ".services[\"$svc\"].ports // [] | .[] | tostring" "$c")
     else
-      yq -e ".services[\"$svc\"].restart == \"no\"" "$c" >/dev/null \
+      jq -e ".services[\"$svc\"].restart == \"no\"" "$c" >/dev/null \
         && ok "compose $svc is a one-shot job" || fail "compose $svc: one-shot job without restart: \"no\""
     fi
   done <"$TMP/services"
   # Every service has a health check, or is a job others wait for.
   while IFS= read -r svc; do
-    if yq -e ".services[\"$svc\"].healthcheck.test" "$c" >/dev/null 2>&1; then ok "compose $svc healthcheck"
-    elif yq -e "[.services[] | .depends_on // {} | .[\"$svc\"].condition] | index(\"service_completed_successfully\")" "$c" >/dev/null 2>&1; then
+    if jq -e ".services[\"$svc\"].healthcheck.test" "$c" >/dev/null 2>&1; then ok "compose $svc healthcheck"
+    elif jq -e "[.services[] | .depends_on // {} | .[\"$svc\"].condition] | index(\"service_completed_successfully\")" "$c" >/dev/null 2>&1; then
       ok "compose $svc: a job waited on by completion"
     else fail "compose $svc: no health check and nobody waits for its completion"; fi
   done <"$TMP/services"
-  yq -e '.services["sync-worker"].deploy.replicas | tostring | test("2")' "$c" >/dev/null \
+  jq -e '.services["sync-worker"].deploy.replicas | tostring | test("2")' "$c" >/dev/null \
     && ok "compose sync-worker replicas default 2" || fail "compose sync-worker: deploy.replicas default is not 2"
-  yq -e '.services["easypost-sim"].profiles | index("demo")' "$c" >/dev/null \
+  jq -e '.services["easypost-sim"].profiles | index("demo")' "$c" >/dev/null \
     && ok "easypost-sim under demo" || fail "compose easypost-sim is not under the demo profile"
   # depends_on names only existing services, with a condition.
   local bad
-  bad=$(yq -r '.services as $s | .services[] | .depends_on // {} | to_entries[] | select(($s[.key] == null) or (.value.condition | IN("service_healthy","service_completed_successfully") | not)) | .key' "$c")
+  bad=$(jq -r '.services as $s | .services[] | .depends_on // {} | to_entries[] | select(($s[.key] == null) or (.value.condition | IN("service_healthy","service_completed_successfully") | not)) | .key' "$c")
   [ -z "$bad" ] && ok "compose depends_on conditions" || fail "compose depends_on without a health/completion condition or on unknown service: $bad"
   # Named volumes only (no host paths).
-  bad=$(yq -r '.services[] | .volumes // [] | .[] | tostring | select(startswith("/") or startswith("."))' "$c")
+  bad=$(jq -r '.services[] | .volumes // [] | .[] | tostring | select(startswith("/") or startswith("."))' "$c")
   [ -z "$bad" ] && ok "compose named volumes" || fail "compose bind mounts: $bad"
 
   # ---- Kubernetes: every rendered overlay
