@@ -285,6 +285,7 @@ write_env() {
      printf 'GATEWAY_API_KEY=%q\n' "$API_KEY"
      printf 'EASYPOST_WEBHOOK_SECRET=%q\n' "$WEBHOOK_SECRET"
      if [ -n "$USE_SIM" ]; then printf 'EASYPOST_SIM_URL=%q\n' "http://127.0.0.1:$EASYPOST_SIM_PORT"; fi
+     echo "export DATABASE_URL KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC_PREFIX GATEWAY_URL WEBHOOK_URL SYNC_WORKER_URL REFRESH_SCHEDULER_URL EASYPOST_API_BASE GATEWAY_API_KEY EASYPOST_WEBHOOK_SECRET"
    } >"$tmp")
   if cmp -s "$tmp" "$RUN/stack.env"; then rm -f "$tmp"; else mv "$tmp" "$RUN/stack.env"; fi
 }
@@ -329,8 +330,13 @@ print_summary() {
   echo "       deploy/local/demo.sh shipment"
   echo "  2. the dashboard data (after the sync worker and the refresh):"
   echo "       . .run/stack.env; curl -s -H \"Authorization: Bearer \$GATEWAY_API_KEY\" \"\$GATEWAY_URL/db/analytics/dashboard?days=30\" | jq ."
-  echo "  3. generate traffic (N shipments bought, tracker webhooks follow):"
-  echo "       deploy/local/demo.sh traffic 50"
+  if [ -x "$BIN/shipstream-trafficgen" ]; then
+    echo "  3. generate traffic (20 shipments/s for 30 s, bought; tracker webhooks follow):"
+    echo "       . .run/stack.env; TRAFFIC_RATE=20 TRAFFIC_DURATION=30 ${BIN#$ROOT/}/shipstream-trafficgen"
+  else
+    echo "  3. generate traffic (N shipments bought, tracker webhooks follow):"
+    echo "       deploy/local/demo.sh traffic 50"
+  fi
 }
 
 # ---------------------------------------------------------------- down / status / logs
