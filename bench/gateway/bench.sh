@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Gateway benchmark (issue "Gateway", section Benchmark), inside the harness
+# environment (bench/run.sh; alone: SS_BIN_DIR=$PWD/build-x/bin
+# tests/integration/harness.sh -- bench/gateway/bench.sh).
+#
+# 1. Dashboard: 1,000,000 shipments loaded with bench/schema/load.sql into a
+#    fresh migrated database, views refreshed, then GET
+#    /db/analytics/dashboard?days=30 with wrk paced to ~BENCH_GW_RATE req/s on
+#    BENCH_GW_CONNS connections (wrk's delay() per connection, calibrated by a
+#    pilot run; wrk has no global rate and wrk2 is not in Debian, so the rate
+#    is approximate and reported).  Latency is wrk's, from sending a request to
+#    its answer (no coordinated-omission correction).
+#    Baseline, same run: the gateway's own dashboard SQL (extracted from
+#    services/gateway/readapi.c, so it cannot drift) through pgbench with the
+#    same protocol as the gateway (extended, one parameter), the same number
+#    of connections and -R at the same rate (Poisson arrivals); latency is each
+#    transaction's service time (pgbench's per-transaction log: time minus
+#    schedule lag), like wrk's.
+# 2. /v1 overhead: POST /v1/shipments (the recorded fixture body) through the
+#    gateway vs the same POST straight to easypost-sim's /v2/shipments, same
+#    wrk settings (BENCH_GW_V1_CONNS connections, BENCH_GW_V1_DELAY_MS pause),
+#    alternating twice, medians of the runs.  The gateway produces every
+#    result to Kafka (the harness's broker).
+#
+# Results (RESULT name value unit baseline):
+#   gateway_dashboard_rps        achieved rate          (baseline: pgbench's rate)
+#   gateway_dashboard_p50_ms     gateway p50            (baseline: SQL alone p50)
+#   gateway_dashboard_p99_ms     gateway p99, goal < 5  (baseline: SQL alone p99)
+#   gateway_v1_create_p50_ms     via gateway            (baseline: easypost-sim direct)
+#   gateway_v1_overhead_p50_ms   difference, goal < 1   (no baseline)
+#   gateway_load_1m_s            seconds to load the shipments (no baseline)
+set -uo pipefail
+: "${SS_TEST_DATABASE_URL:?run inside tests/integration/harness.sh (bench/run.sh does)}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+export SS_SOURCE_ROOT="${SS_SOURCE_ROOT:-$ROOT}"
+export SS_BIN_DIR="${SS_BIN_DIR:-$ROOT/build/bin}"
+# shellcheck source=../../tests/integration/lib.sh
+source "$ROOT/tests/integration/lib.sh"   # ss_start_bg (stopped at exit), ss_test_createdb, ...
+
+N="${BENCH_GW_SHIPMENTS:-1000000}"
+RATE="${BENCH_GW_RATE:-1000}"
+CONNS="${BENCH_GW_CONNS:-20}"
+SECS="${BENCH_GW_SECONDS:-20}"
+V1_CONNS="${BENCH_GW_V1_CONNS:-2}"
+V1_DELAY="${BENCH_GW_V1_DELAY_MS:-5}"
+V1_SECS="${BENCH_GW_V1_SECONDS:-8}"
+FIX="${SS_FIXTURES_DIR:-$ROOT/../shared/fixtures/easypost}"
+CREATE_BODY="$FIX/api/shipment-create.request.json"
+API_KEY="gwbench_$(openssl rand -hex 12)"
+EP_KEY="EZTK_bench_$(openssl rand -hex 6)"
+
+die() { echo "bench/gateway: $*" >&2; exit 1; }
+say() { echo "bench/gateway: $*" >&2; }
+for b in shipstream-gateway easypost-sim shipstream-migrate; do
+  [ -x "$SS_BIN_DIR/$b" ] || die "$SS_BIN_DIR/$b not built"
+done
+command -v wrk >/dev/null || die "wrk not installed (apt-get install wrk)"
+PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1)
+[ -x "$PGBENCH" ] || die "pgbench not found (postgresql-contrib)"
+[ -f "$CREATE_BODY" ] || die "$CREATE_BODY missing"
+T=$SS_TEST_TMP
+
+field() { sed -n "s/.*[ ]$1=\([0-9]*\).*/\1/p" <<<"$2"; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
+rps() { # successful requests per second of a WRK line
+  awk -v r="$(field requests "$1")" -v n="$(field non2xx "$1")" -v d="$(field duration_us "$1")" \
+    'BEGIN { printf "%.0f", (r - n) / (d / 1e6) }'
+}
+# run_wrk <url> <conns> <delay_ms> <seconds> [method body auth]: prints the WRK line;
+# fails on any non-2xx answer or socket error.
+run_wrk() {
+  local out=$T/wrk.out line threads=$(( $2 > 1 ? 2 : 1 ))
+  BENCH_METHOD="${5:-GET}" BENCH_BODY="${6:-}" BENCH_AUTH="${7:-}" BENCH_DELAY_MS="$3" \
+    wrk -t"$threads" -c"$2" -d"${4}s" --timeout 10s -s "$HERE/paced.lua" "$1" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk failed on $1"; }
+  line=$(grep '^WRK ' "$out") || { cat "$out" >&2; die "no result from wrk on $1"; }
+  [ "$(field non2xx "$line")" = 0 ] && [ "$(field socket_errors "$line")" = 0 ] ||
+    { cat "$out" >&2; die "errors from $1: $line"; }
+  echo "$line"
+}
+
+# ------------------------------------------------------------------ data
+DB_URL=$(ss_test_createdb bench_gateway) || die "createdb"
+DATABASE_URL=$DB_URL MIGRATIONS_DIR="$ROOT/migrations" "$SS_BIN_DIR/shipstream-migrate" up >"$T/migrate.log" 2>&1 ||
+  { cat "$T/migrate.log" >&2; die "migrate up"; }
+say "loading $N shipments (bench/schema/load.sql)"
+t0=$EPOCHREALTIME
+ss_psql "$DB_URL" -v n="$N" -f "$ROOT/bench/schema/load.sql" >"$T/load.log" 2>&1 || { cat "$T/load.log" >&2; die "load"; }
+t1=$EPOCHREALTIME
+ss_psql "$DB_URL" -At -c "SELECT view_name, outcome, duration_ms FROM refresh_analytics_views(false)" >"$T/refresh.log" 2>&1 ||
+  { cat "$T/refresh.log" >&2; die "refresh"; }
+grep -v '|success|' "$T/refresh.log" | grep -q . && { cat "$T/refresh.log" >&2; die "a view did not refresh"; }
+load_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+say "loaded in $load_s s; refresh: $(tr '\n' ' ' <"$T/refresh.log")"
+
+# ------------------------------------------------------------------ services
+PREFIX="bench.gateway.$$.$(openssl rand -hex 3)."
+ss_test_create_topics "$PREFIX" || die "create topics"
+SIM_PORT=$(ss_free_port)
+ss_start_bg "$T/sim.log" env LISTEN=127.0.0.1:$SIM_PORT EASYPOST_API_KEY="$EP_KEY" "$SS_BIN_DIR/easypost-sim" >/dev/null
+ss_wait_for 15 curl -fsS "http://127.0.0.1:$SIM_PORT/health" || die "easypost-sim did not start"
+GW_PORT=$(ss_free_port)
+ss_start_bg "$T/gw.log" env LISTEN=127.0.0.1:$GW_PORT DATABASE_URL="$DB_URL" \
+  KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
+  EASYPOST_API_KEY="$EP_KEY" EASYPOST_API_BASE="http://127.0.0.1:$SIM_PORT/v2" GATEWAY_API_KEYS="$API_KEY" \
+  "$SS_BIN_DIR/shipstream-gateway" >/dev/null
+GW="http://127.0.0.1:$GW_PORT"
+ss_wait_for 30 curl -fsS "$GW/ready" || { tail "$T/gw.log" >&2; die "gateway not ready (PostgreSQL and Kafka)"; }
+
+DASH="$GW/db/analytics/dashboard?days=30"
+curl -fsS -H "Authorization: Bearer $API_KEY" "$DASH" >"$T/dash.json" || die "dashboard request failed"
+shipments=$(jq -r '.summary.shipments' "$T/dash.json")
+[ "${shipments:-0}" -gt 0 ] || die "dashboard shows no shipments: $(head -c 300 "$T/dash.json")"
+say "dashboard: $shipments shipments in 30 days, $(wc -c <"$T/dash.json") bytes"
+
+# ------------------------------------------------------------------ 1. dashboard
+# Pilot run with the pause c/rate, then correct the pause by the cycle time seen.
+base_delay=$(awk -v c="$CONNS" -v r="$RATE" 'BEGIN { printf "%.3f", c * 1000 / r }')
+pilot=$(run_wrk "$DASH" "$CONNS" "$base_delay" 3 GET "" "Bearer $API_KEY")
+delay=$(awk -v c="$CONNS" -v r="$RATE" -v d="$base_delay" -v got="$(rps "$pilot")" \
+  'BEGIN { l = c * 1000 / got - d; x = c * 1000 / r - l; printf "%.3f", x < 0 ? 0 : x }')
+say "pilot: $(rps "$pilot") req/s with a ${base_delay} ms pause; pause now $delay ms"
+gw_dash=$(run_wrk "$DASH" "$CONNS" "$delay" "$SECS" GET "" "Bearer $API_KEY")
+say "gateway dashboard, $CONNS conns, ${delay} ms pause, ${SECS}s: $gw_dash"
+
+# Baseline: the same SQL, straight to PostgreSQL.
+perl -0777 -ne 'if (/dashboard_sql\[\]\s*=\s*(.*?);\n/s) { my ($b, $s) = ($1, "");
+    while ($b =~ /"((?:[^"\\]|\\.)*)"/g) { $s .= $1 } $s =~ s/\\(.)/$1/g; $s =~ s/\$1\b/:days/g; print "$s;\n" }' \
+  "$ROOT/services/gateway/readapi.c" >"$T/dash.sql"
+grep -q 'mv_daily_shipment_analytics' "$T/dash.sql" || die "could not extract dashboard_sql from services/gateway/readapi.c"
+{ echo '\set days 30'; cat "$T/dash.sql"; } >"$T/dash.pgbench"
+PGOPTIONS="-c TimeZone=UTC" "$PGBENCH" -n -M extended -f "$T/dash.pgbench" -c "$CONNS" -j 2 -R "$RATE" -T "$SECS" \
+  -l --log-prefix="$T/pgb" "$DB_URL" >"$T/pgbench.out" 2>&1 || { cat "$T/pgbench.out" >&2; die "pgbench failed"; }
+# per transaction: client tx time_us script epoch epoch_us lag_us
+cat "$T"/pgb.* | awk '{ print $3 - $7 }' | sort -n >"$T/pg.lat"
+pg_n=$(wc -l <"$T/pg.lat")
+[ "$pg_n" -gt 0 ] || die "pgbench logged no transactions"
+pct() { awk -v p="$1" -v n="$pg_n" 'NR == int(p * (n - 1)) + 1 { print; exit }' "$T/pg.lat"; }
+pg_p50=$(pct 0.50); pg_p99=$(pct 0.99)
+pg_rps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench.out" | head -n 1)
+say "SQL alone (pgbench -M extended -R $RATE -c $CONNS): $pg_n transactions, $pg_rps tps, service time p50 $(ms "$pg_p50") ms p99 $(ms "$pg_p99") ms"
+
+# ------------------------------------------------------------------ 2. /v1 overhead
+SIM_AUTH="Basic $(printf '%s:' "$EP_KEY" | base64 -w0)"
+code=$(curl -s -o "$T/create.json" -w '%{http_code}' -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+  --data-binary "@$CREATE_BODY" "$GW/v1/shipments")
+[ "$code" = 201 ] || die "POST /v1/shipments answered $code: $(head -c 300 "$T/create.json")"
+code=$(curl -s -o "$T/create.json" -w '%{http_code}' -H "Authorization: $SIM_AUTH" -H 'Content-Type: application/json' \
+  --data-binary "@$CREATE_BODY" "http://127.0.0.1:$SIM_PORT/v2/shipments")
+[ "$code" = 201 ] || die "POST /v2/shipments answered $code: $(head -c 300 "$T/create.json")"
+direct=() via=()
+for round in 1 2; do
+  d=$(run_wrk "http://127.0.0.1:$SIM_PORT/v2/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "$SIM_AUTH")
+  g=$(run_wrk "$GW/v1/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "Bearer $API_KEY")
+  say "round $round, easypost-sim direct: $d"
+  say "round $round, through the gateway:  $g"
+  direct+=("$(field p50_us "$d")"); via+=("$(field p50_us "$g")")
+done
+med() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+d50=$(med "${direct[@]}"); g50=$(med "${via[@]}")
+published=$(curl -fsS "$GW/metrics" | awk '/^gateway_events_published_total/ { s += $2 } END { print s + 0 }')
+say "gateway queued $published objects for Kafka"
+
+echo "RESULT gateway_dashboard_rps $(rps "$gw_dash") req/s $pg_rps"
+echo "RESULT gateway_dashboard_p50_ms $(ms "$(field p50_us "$gw_dash")") ms $(ms "$pg_p50")"
+echo "RESULT gateway_dashboard_p99_ms $(ms "$(field p99_us "$gw_dash")") ms $(ms "$pg_p99")"
+echo "RESULT gateway_v1_create_p50_ms $(ms "$g50") ms $(ms "$d50")"
+echo "RESULT gateway_v1_overhead_p50_ms $(ms $((g50 - d50))) ms"
+echo "RESULT gateway_load_shipments_s $load_s s"
