@@ -161,6 +161,8 @@ static void lag_update(worker_t *w, int force)
 
 /* ---- rebalance hooks ---- */
 
+static void carry_clear(void *wp);
+
 static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
 {
     worker_t *w = ud;
@@ -205,6 +207,9 @@ static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
 {
     worker_t *w = ud;
     w->revoked = 1;
+    /* Messages carried so far belong to the old assignment; anything polled
+     * after this point belongs to the new one and is kept. */
+    carry_clear(w);
     /* Forget lag gauges of partitions we no longer own. */
     for (int i = 0; i < parts->cnt; i++) {
         part_state_t *p = part_find(w, parts->elems[i].topic, parts->elems[i].partition, 0);
@@ -233,21 +238,23 @@ static void batch_clear(worker_t *w)
     ss_sync_rows_reset(&w->rows);
 }
 
-static void carry_clear(worker_t *w)
+static void carry_clear(void *wp)
 {
+    worker_t *w = wp;
     for (size_t i = 0; i < w->ncarry; i++)
         rd_kafka_message_destroy(w->carry[i]);
     w->ncarry = 0;
 }
 
-/* After a revoke everything in memory belongs to the next owner. */
+/* After a revoke the batch belongs to the next owner (it resumes from
+ * kafka_offsets).  Messages polled after the revoke are from the new
+ * assignment: the caller keeps them. */
 static int check_revoked(worker_t *w)
 {
     if (!w->revoked)
         return 0;
     w->revoked = 0;
     batch_clear(w);
-    carry_clear(w);
     return 1;
 }
 
@@ -469,20 +476,25 @@ static int batch_process(worker_t *w, int final)
         if (cls == SS_DB_OK)
             break;
         if (w->revoked)
-            return -1;
+            break;
         if (PQstatus(w->conn) != CONNECTION_OK || cls == SS_DB_RETRY)
             db_set_up(w, 0);
         ss_log_kv(cls == SS_DB_FATAL ? SS_LOG_ERROR : SS_LOG_WARN,
                   "batch not applied; pausing and retrying", "error", err, "class",
                   cls == SS_DB_RETRY ? "retry" : cls == SS_DB_FATAL ? "fatal" : "data", NULL);
         if (final || ss_shutdown_requested())
-            return -1; /* rolled back; resumed from kafka_offsets next time */
+            break; /* rolled back; resumed from kafka_offsets next time */
         if (!paused) {
             ss_kafka_consumer_pause_all(w->consumer);
             paused = 1;
         }
         if (wait_serving(w, ss_backoff_next(&w->backoff)) < 0)
-            return -1;
+            break;
+    }
+    if (w->committed < w->n) {
+        if (paused)
+            ss_kafka_consumer_resume_all(w->consumer);
+        return -1;
     }
     if (paused) {
         ss_kafka_consumer_resume_all(w->consumer);
@@ -630,11 +642,7 @@ int sw_run(const sw_config_t *cfg)
             }
             m = ss_kafka_consumer_poll(w.consumer, timeout);
         }
-        if (check_revoked(&w)) {
-            if (m)
-                rd_kafka_message_destroy(m);
-            continue;
-        }
+        check_revoked(&w);
         if (m && m->err) {
             ss_log_kv(SS_LOG_WARN, "kafka consume error", "error", rd_kafka_message_errstr(m),
                       NULL);
