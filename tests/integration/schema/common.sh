@@ -10,7 +10,7 @@ export MIGRATIONS_DIR="$SS_SOURCE_ROOT/migrations"
 export LOG_FORMAT=text
 
 # q <sql...>: run SQL on $DB, unaligned, tuples only, '|' separated.
-q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -At -F'|' -d "$DB" "$@"; }
+q() { PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -At -F'|' -d "$DB" "$@"; }
 
 # schema_fresh_db <name>: sets DB to a fresh, fully migrated database.
 schema_fresh_db() {
