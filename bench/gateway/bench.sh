@@ -28,7 +28,10 @@
 #   gateway_dashboard_p99_ms     gateway p99, goal < 5  (baseline: SQL alone p99)
 #   gateway_v1_create_p50_ms     via gateway            (baseline: easypost-sim direct)
 #   gateway_v1_overhead_p50_ms   difference, goal < 1   (no baseline)
-#   gateway_load_1m_s            seconds to load the shipments (no baseline)
+#   dashboard_sql_prepared_p50_ms / _p99_ms  the same SQL as a prepared statement
+#                                (baseline: unprepared, as the gateway runs it):
+#                                what preparing it per connection would save
+#   gateway_load_shipments_s     seconds to load the shipments (no baseline)
 set -uo pipefail
 : "${SS_TEST_DATABASE_URL:?run inside tests/integration/harness.sh (bench/run.sh does)}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -130,16 +133,26 @@ perl -0777 -ne 'if (/dashboard_sql\[\]\s*=\s*(.*?);\n/s) { my ($b, $s) = ($1, ""
   "$ROOT/services/gateway/readapi.c" >"$T/dash.sql"
 grep -q 'mv_daily_shipment_analytics' "$T/dash.sql" || die "could not extract dashboard_sql from services/gateway/readapi.c"
 { echo '\set days 30'; cat "$T/dash.sql"; } >"$T/dash.pgbench"
-PGOPTIONS="-c TimeZone=UTC" "$PGBENCH" -n -M extended -f "$T/dash.pgbench" -c "$CONNS" -j 2 -R "$RATE" -T "$SECS" \
-  -l --log-prefix="$T/pgb" "$DB_URL" >"$T/pgbench.out" 2>&1 || { cat "$T/pgbench.out" >&2; die "pgbench failed"; }
-# per transaction: client tx time_us script epoch epoch_us lag_us
-cat "$T"/pgb.* | awk '{ print $3 - $7 }' | sort -n >"$T/pg.lat"
-pg_n=$(wc -l <"$T/pg.lat")
-[ "$pg_n" -gt 0 ] || die "pgbench logged no transactions"
-pct() { awk -v p="$1" -v n="$pg_n" 'NR == int(p * (n - 1)) + 1 { print; exit }' "$T/pg.lat"; }
-pg_p50=$(pct 0.50); pg_p99=$(pct 0.99)
-pg_rps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench.out" | head -n 1)
-say "SQL alone (pgbench -M extended -R $RATE -c $CONNS): $pg_n transactions, $pg_rps tps, service time p50 $(ms "$pg_p50") ms p99 $(ms "$pg_p99") ms"
+# run_pgbench <mode> <seconds>: sets PG_N, PG_P50, PG_P99 (us), PG_RPS
+run_pgbench() {
+  rm -f "$T"/pgb.*
+  PGOPTIONS="-c TimeZone=UTC" "$PGBENCH" -n -M "$1" -f "$T/dash.pgbench" -c "$CONNS" -j 2 -R "$RATE" -T "$2" \
+    -l --log-prefix="$T/pgb" "$DB_URL" >"$T/pgbench.out" 2>&1 || { cat "$T/pgbench.out" >&2; die "pgbench failed"; }
+  # per transaction: client tx time_us script epoch epoch_us lag_us; service time = time - lag
+  cat "$T"/pgb.* | awk '{ print $3 - $7 }' | sort -n >"$T/pg.lat"
+  PG_N=$(wc -l <"$T/pg.lat")
+  [ "$PG_N" -gt 0 ] || die "pgbench logged no transactions"
+  PG_P50=$(awk -v n="$PG_N" 'NR == int(0.50 * (n - 1)) + 1 { print; exit }' "$T/pg.lat")
+  PG_P99=$(awk -v n="$PG_N" 'NR == int(0.99 * (n - 1)) + 1 { print; exit }' "$T/pg.lat")
+  PG_RPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench.out" | head -n 1)
+  say "SQL alone (pgbench -M $1 -R $RATE -c $CONNS, ${2}s): $PG_N transactions, $PG_RPS tps, service time p50 $(ms "$PG_P50") ms p99 $(ms "$PG_P99") ms"
+}
+# As the gateway runs it (PQexecParams: unnamed statement, planned every time).
+run_pgbench extended "$SECS"
+pg_p50=$PG_P50 pg_p99=$PG_P99 pg_rps=$PG_RPS
+# For comparison: the same SQL as a prepared statement (planned once per connection).
+run_pgbench prepared "$(( SECS / 2 > 5 ? SECS / 2 : 5 ))"
+prep_p50=$PG_P50 prep_p99=$PG_P99
 
 # ------------------------------------------------------------------ 2. /v1 overhead
 SIM_AUTH="Basic $(printf '%s:' "$EP_KEY" | base64 -w0)"
@@ -167,4 +180,6 @@ echo "RESULT gateway_dashboard_p50_ms $(ms "$(field p50_us "$gw_dash")") ms $(ms
 echo "RESULT gateway_dashboard_p99_ms $(ms "$(field p99_us "$gw_dash")") ms $(ms "$pg_p99")"
 echo "RESULT gateway_v1_create_p50_ms $(ms "$g50") ms $(ms "$d50")"
 echo "RESULT gateway_v1_overhead_p50_ms $(ms $((g50 - d50))) ms"
+echo "RESULT dashboard_sql_prepared_p50_ms $(ms "$prep_p50") ms $(ms "$pg_p50")"
+echo "RESULT dashboard_sql_prepared_p99_ms $(ms "$prep_p99") ms $(ms "$pg_p99")"
 echo "RESULT gateway_load_shipments_s $load_s s"
