@@ -58,6 +58,7 @@ PG_DIR="$SS_TEST_ROOT/pg"
 KAFKA_DIR="$SS_TEST_ROOT/kafka"
 CHILD=""
 CLEANED=""
+PG_JOB=""
 
 cleanup() {
   local rc=${1:-$?}
@@ -86,6 +87,8 @@ cleanup() {
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $d ]; do sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
   done
+  # A PostgreSQL start still in flight would otherwise finish after our stop.
+  [ -n "${PG_JOB:-}" ] && wait "$PG_JOB" 2>/dev/null
   "$ROOT/deploy/local/kafka.sh" stop --dir "$KAFKA_DIR" --timeout 20 -q 2>/dev/null || true
   "$ROOT/deploy/local/pg.sh" stop --dir "$PG_DIR" -q 2>/dev/null || true
   if [ -n "${SS_TEST_KEEP:-}" ] || { [ "$rc" -ne 0 ] && [ -n "${SS_TEST_KEEP_ON_FAILURE:-}" ]; }; then
@@ -100,19 +103,19 @@ trap 'log "interrupted: stopping"; cleanup 130' INT
 trap 'log "terminated: stopping"; cleanup 143' TERM
 
 # ---------------------------------------------------------------- PostgreSQL
+# Started in the background while the broker's JVM starts.
 t0=$SECONDS
-"$ROOT/deploy/local/pg.sh" init --dir "$PG_DIR" --fast -q || { log "initdb failed"; exit 1; }
-PG_PORT=""
-for attempt in 1 2 3; do
-  p=$(free_port) || break
-  if "$ROOT/deploy/local/pg.sh" start --dir "$PG_DIR" --port "$p" -q 2>"$SS_TEST_ROOT/pg-start.err"; then
-    PG_PORT=$p; break
-  fi
-done
-if [ -z "$PG_PORT" ]; then
-  cat "$SS_TEST_ROOT/pg-start.err" >&2
-  log "PostgreSQL did not start"; exit 1
-fi
+(
+  "$ROOT/deploy/local/pg.sh" init --dir "$PG_DIR" --fast -q || { log "initdb failed"; exit 1; }
+  for attempt in 1 2 3; do
+    p=$(free_port) || break
+    if "$ROOT/deploy/local/pg.sh" start --dir "$PG_DIR" --port "$p" -q 2>"$SS_TEST_ROOT/pg-start.err"; then
+      echo "$p" >"$SS_TEST_ROOT/pg.port"; exit 0
+    fi
+  done
+  exit 1
+) &
+PG_JOB=$!
 
 # ---------------------------------------------------------------- Kafka
 KAFKA_PORT=""
@@ -128,8 +131,13 @@ for attempt in 1 2 3; do
 done
 if [ -z "$KAFKA_PORT" ]; then
   cat "$SS_TEST_ROOT/kafka-start.err" >&2
-  log "Kafka did not start"; exit 1
+  log "Kafka did not start"; wait "$PG_JOB"; exit 1
 fi
+if ! wait "$PG_JOB"; then
+  cat "$SS_TEST_ROOT/pg-start.err" >&2 2>/dev/null
+  log "PostgreSQL did not start"; exit 1
+fi
+PG_PORT=$(cat "$SS_TEST_ROOT/pg.port")
 
 export SS_TEST_PG_HOST=127.0.0.1
 export SS_TEST_PG_PORT=$PG_PORT
