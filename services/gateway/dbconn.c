@@ -9,6 +9,8 @@
 #include "gateway.h"
 
 static _Thread_local PGconn *t_conn;
+/* Which GW_STMT_* are prepared on t_conn (cleared with the connection). */
+static _Thread_local unsigned t_prepared;
 /* Monotonic time (us) before which nobody retries connecting: while
  * PostgreSQL is down, /db answers 503 at once instead of waiting out a
  * connect timeout on every request. */
@@ -43,12 +45,28 @@ void gw_db_reset(void) {
     if (t_conn)
         PQfinish(t_conn);
     t_conn = NULL;
+    t_prepared = 0;
 }
 
 void gw_db_thread_exit(void) { gw_db_reset(); }
 
-PGresult *gw_db_query(const char *sql, int nparams, const char *const *params, int *unavailable,
-                      char *errstr, size_t errstr_size) {
+static PGresult *run(PGconn *db, int stmt, const char *sql, int nparams, const char *const *params) {
+    if (stmt < 0)
+        return PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
+    char name[16];
+    snprintf(name, sizeof name, "gw_%d", stmt);
+    if (!(t_prepared & (1u << stmt))) {
+        PGresult *p = PQprepare(db, name, sql, nparams, NULL);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK)
+            return p; /* classified and reported by the caller */
+        PQclear(p);
+        t_prepared |= 1u << stmt;
+    }
+    return PQexecPrepared(db, name, nparams, params, NULL, NULL, 0);
+}
+
+static PGresult *query(int stmt, const char *sql, int nparams, const char *const *params,
+                       int *unavailable, char *errstr, size_t errstr_size) {
     *unavailable = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         PGconn *db = gw_db(errstr, errstr_size);
@@ -56,7 +74,7 @@ PGresult *gw_db_query(const char *sql, int nparams, const char *const *params, i
             *unavailable = 1;
             return NULL;
         }
-        PGresult *r = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
+        PGresult *r = run(db, stmt, sql, nparams, params);
         ss_db_class_t cls = ss_db_classify(db, r);
         if (cls == SS_DB_OK)
             return r;
@@ -72,4 +90,14 @@ PGresult *gw_db_query(const char *sql, int nparams, const char *const *params, i
     }
     *unavailable = 1;
     return NULL;
+}
+
+PGresult *gw_db_query(const char *sql, int nparams, const char *const *params, int *unavailable,
+                      char *errstr, size_t errstr_size) {
+    return query(-1, sql, nparams, params, unavailable, errstr, errstr_size);
+}
+
+PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const char *const *params,
+                               int *unavailable, char *errstr, size_t errstr_size) {
+    return query(stmt, sql, nparams, params, unavailable, errstr, errstr_size);
 }

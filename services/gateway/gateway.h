@@ -70,6 +70,14 @@ void gw_db_thread_exit(void);
 PGresult *gw_db_query(const char *sql, int nparams, const char *const *params,
                       int *unavailable, char *errstr, size_t errstr_size);
 
+/* The same, as a statement prepared once per connection (planning the
+ * dashboard query costs more than running it).  stmt is a small index
+ * (GW_STMT_*) naming sql; the same index must always name the same text. */
+enum { GW_STMT_DASHBOARD, GW_STMT_SHIPMENT, GW_STMT_IDEM_CLAIM, GW_STMT_IDEM_READ,
+       GW_STMT_IDEM_FINISH, GW_STMT__COUNT };
+PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const char *const *params,
+                               int *unavailable, char *errstr, size_t errstr_size);
+
 /* Idempotent buy. */
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len);
 

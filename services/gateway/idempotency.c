@@ -81,7 +81,7 @@ static void finish(const char *key, const char *state, long http_status, const c
     snprintf(st, sizeof st, "%ld", http_status);
     const char *params[] = {key, state, http_status ? st : NULL, body};
     int unavailable;
-    PGresult *r = gw_db_query(finish_sql, 4, params, &unavailable, err, sizeof err);
+    PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_FINISH, finish_sql, 4, params, &unavailable, err, sizeof err);
     if (!r) /* the claim goes stale and the next retry re-checks EasyPost */
         ss_log_kv(SS_LOG_ERROR, "could not record the buy's outcome", "error", err, NULL);
     PQclear(r);
@@ -149,7 +149,7 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
     for (;;) {
         int unavailable;
         const char *cp[] = {key, hash, shipment_id};
-        PGresult *r = gw_db_query(claim_sql, 3, cp, &unavailable, err, sizeof err);
+        PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_CLAIM, claim_sql, 3, cp, &unavailable, err, sizeof err);
         if (!r) {
             ss_log_kv(SS_LOG_WARN, "idempotency store unavailable", "error", err, NULL);
             return ss_http_send_error_h(c, 503, "idempotency_unavailable",
@@ -164,7 +164,7 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
         PQclear(r);
 
         const char *rp[] = {key};
-        r = gw_db_query(read_sql, 1, rp, &unavailable, err, sizeof err);
+        r = gw_db_query_prepared(GW_STMT_IDEM_READ, read_sql, 1, rp, &unavailable, err, sizeof err);
         if (!r)
             return ss_http_send_error_h(c, 503, "idempotency_unavailable",
                                         "the idempotency store (PostgreSQL) is unavailable; retry later",

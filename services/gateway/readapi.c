@@ -290,7 +290,7 @@ static int get_shipment(struct mg_connection *c, const char *id) {
     const char *params[] = {id};
     char err[512];
     int unavailable;
-    PGresult *r = gw_db_query(shipment_detail_sql, 1, params, &unavailable, err, sizeof err);
+    PGresult *r = gw_db_query_prepared(GW_STMT_SHIPMENT, shipment_detail_sql, 1, params, &unavailable, err, sizeof err);
     if (!r)
         return db_error(c, unavailable, err);
     int st;
@@ -441,7 +441,7 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
     const char *params[] = {dv};
     char err[512];
     int unavailable;
-    PGresult *res = gw_db_query(dashboard_sql, 1, params, &unavailable, err, sizeof err);
+    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 1, params, &unavailable, err, sizeof err);
     if (!res)
         return db_error(c, unavailable, err);
     int st = ss_http_send_json(c, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), NULL);
