@@ -4,6 +4,8 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
+SHELL := /bin/bash
+
 .PHONY: all build build-keep-going deps test bench up down status logs clean
 
 all: build
@@ -19,7 +21,8 @@ build: deps
 # needs it is skipped (make up) or fails on its own (make bench).
 build-keep-going: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS) -- -k --no-print-directory || \
+	@set -o pipefail; cmake --build $(BUILD) -j $(JOBS) -- -k --no-print-directory 2>&1 | \
+	  { grep -v -E '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; } || \
 	  echo "make: some targets did not build (errors above); continuing with what did" >&2
 
 # Unit tests (normal + ASan/UBSan), integration tests against a real

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config git curl jq ca-certificates
+  build-essential cmake pkg-config git curl jq ca-certificates iproute2 openssl procps
   librdkafka-dev libpq-dev libcurl4-openssl-dev libcivetweb-dev libssl-dev
   libjson-c-dev libcmocka-dev libunistring-dev
   postgresql postgresql-client
