@@ -63,12 +63,18 @@ hrc=$?
 
 # ---------------------------------------------------------------- table + JSON
 echo
-printf '%-40s %14s %-10s %14s %8s\n' name value unit baseline ratio
-printf '%-40s %14s %-10s %14s %8s\n' ---- ----- ---- -------- -----
-awk -F'\t' '{
-  ratio = ($5 != "" && $5 + 0 != 0) ? sprintf("%.2f", $3 / $5) : "-"
-  printf "%-40s %14s %-10s %14s %8s\n", $2, $3, $4, ($5 == "" ? "-" : $5), ratio
-}' "$BENCH_OUT"
+awk -F'\t' '
+  { row[NR] = $0; if (length($2) > w) w = length($2) }
+  END {
+    if (w < 4) w = 4
+    fmt = "%-" w "s %14s %-10s %14s %8s\n"
+    printf fmt, "name", "value", "unit", "baseline", "ratio"
+    for (i = 1; i <= NR; i++) {
+      split(row[i], f, "\t")
+      ratio = (f[5] != "" && f[5] + 0 != 0) ? sprintf("%.2f", f[3] / f[5]) : "-"
+      printf fmt, f[2], f[3], f[4], (f[5] == "" ? "-" : f[5]), ratio
+    }
+  }' "$BENCH_OUT"
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 jq -n --arg commit "$commit" --arg host "$(uname -n)" --arg cpus "$(nproc)" \
