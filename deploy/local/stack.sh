@@ -197,6 +197,7 @@ up() {
   # Kafka
   KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
   if ! pid_alive "$(cat "$RUN/kafka/kafka.pid" 2>/dev/null)"; then
+    "$HERE/kafka.sh" fetch >/dev/null
     SS_BIN_DIR="$BIN" "$HERE/kafka.sh" start --dir "$RUN/kafka" --port "$KAFKA_PORT" \
       --controller-port "$KAFKA_CONTROLLER_PORT" --heap "${SS_KAFKA_HEAP:-512m}" -q
     changed=1

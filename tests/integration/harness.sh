@@ -118,6 +118,8 @@ t0=$SECONDS
 PG_JOB=$!
 
 # ---------------------------------------------------------------- Kafka
+# Once per machine: the broker jars from Maven Central (says so when it does).
+"$ROOT/deploy/local/kafka.sh" fetch >/dev/null || { log "could not fetch the Kafka jars"; wait "$PG_JOB"; exit 1; }
 KAFKA_PORT=""
 for attempt in 1 2 3; do
   kp=$(free_port) && cp=$(free_port) || break
