@@ -9,6 +9,7 @@
  *   -> commit the offsets to Kafka too (async, for the usual lag tools). */
 #include "worker.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,18 @@ typedef struct {
     int64_t next;     /* next offset applied, -1 unknown */
 } part_state_t;
 
+/* One batch: the messages, their envelopes and mapped rows. */
+typedef struct {
+    size_t n;
+    rd_kafka_message_t **kmsgs;
+    ss_envelope_t *envs;
+    ss_sync_msg_t *msgs;
+    char (*reason)[REASON_SIZE];  /* poison: why */
+    unsigned char *dlq_done;      /* poison already acknowledged by the DLQ */
+    ss_sync_rows_t rows;
+    size_t committed;             /* msgs[0, committed) are in PostgreSQL */
+} batch_t;
+
 typedef struct {
     const sw_config_t *cfg;
     char topics[NTOPICS][256];
@@ -63,16 +76,26 @@ typedef struct {
     ss_kafka_producer_t *dlq;
     ss_backoff_t backoff;
 
-    /* the batch */
-    size_t cap, n;
-    rd_kafka_message_t **kmsgs;
-    ss_envelope_t *envs;
-    ss_sync_msg_t *msgs;
-    char (*reason)[REASON_SIZE];  /* poison: why */
-    unsigned char *dlq_done;      /* poison already acknowledged by the DLQ */
-    ss_sync_rows_t rows;
-    size_t committed;             /* msgs[0, committed) are in PostgreSQL */
+    size_t cap;                   /* messages per batch */
+    batch_t b;                    /* the batch being filled (or retried synchronously) */
     int revoked;                  /* set by on_revoke: drop the batch */
+
+    /* Pipelining: while PostgreSQL applies batch `fl` on the apply thread (one
+     * ss_sync_apply, the same single transaction as the synchronous path), the main
+     * thread polls and maps the next batch into `b`.  Only the apply thread touches
+     * conn/db while inflight; the main thread joins it before any other use of the
+     * connection (next batch, rebalance callbacks, idle check, shutdown).  Batches are
+     * applied strictly one after the other, in consumption order. */
+    batch_t fl;
+    int inflight;                 /* apply thread started, not joined */
+    int fl_pending;               /* fl joined (or running): its outcome not handled yet */
+    int fl_lost;                  /* a batch before b was abandoned: b must not be applied */
+    atomic_int fl_done;           /* the apply thread has finished */
+    pthread_t fl_thread;
+    ss_db_class_t fl_cls;
+    ss_sync_stats_t fl_st;
+    char fl_err[1024];
+    int64_t fl_t0;
 
     /* messages polled while paused (should not happen; never dropped) */
     rd_kafka_message_t **carry;
@@ -162,11 +185,14 @@ static void lag_update(worker_t *w, int force)
 /* ---- rebalance hooks ---- */
 
 static void carry_clear(void *wp);
+static void fl_join(worker_t *w);
+static int fl_settle(worker_t *w, int final);
 
 static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
 {
     worker_t *w = ud;
     char err[512];
+    fl_join(w); /* the apply thread owns the connection until joined */
     if (db_ensure(w) < 0)
         return -1; /* retried by the consumer; we never start at a guessed offset */
     const char **topics = calloc((size_t)parts->cnt + 1, sizeof(*topics));
@@ -206,6 +232,9 @@ done:
 static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
 {
     worker_t *w = ud;
+    /* The batch in flight finishes (commits or rolls back) before the partitions are
+     * given up, as a synchronous apply would have; its outcome is handled later. */
+    fl_join(w);
     w->revoked = 1;
     /* Messages carried so far belong to the old assignment; anything polled
      * after this point belongs to the new one and is kept. */
@@ -227,15 +256,51 @@ static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
 
 /* ---- the batch ---- */
 
+static void batch_reset(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        ss_envelope_clear(&b->envs[i]);
+        rd_kafka_message_destroy(b->kmsgs[i]);
+    }
+    b->n = 0;
+    b->committed = 0;
+    ss_sync_rows_reset(&b->rows);
+}
+
 static void batch_clear(worker_t *w)
 {
-    for (size_t i = 0; i < w->n; i++) {
-        ss_envelope_clear(&w->envs[i]);
-        rd_kafka_message_destroy(w->kmsgs[i]);
-    }
-    w->n = 0;
-    w->committed = 0;
-    ss_sync_rows_reset(&w->rows);
+    batch_reset(&w->b);
+}
+
+static int batch_alloc(batch_t *b, size_t cap)
+{
+    memset(b, 0, sizeof(*b));
+    ss_sync_rows_init(&b->rows);
+    b->kmsgs = calloc(cap, sizeof(*b->kmsgs));
+    b->envs = calloc(cap, sizeof(*b->envs));
+    b->msgs = calloc(cap, sizeof(*b->msgs));
+    b->reason = calloc(cap, sizeof(*b->reason));
+    b->dlq_done = calloc(cap, 1);
+    return b->kmsgs && b->envs && b->msgs && b->reason && b->dlq_done ? 0 : -1;
+}
+
+static void batch_free(batch_t *b)
+{
+    batch_reset(b);
+    ss_sync_rows_free(&b->rows);
+    free(b->kmsgs);
+    free(b->envs);
+    free(b->msgs);
+    free(b->reason);
+    free(b->dlq_done);
+    memset(b, 0, sizeof(*b));
+}
+
+static void batch_swap(worker_t *w)
+{
+    batch_t t = w->b;
+    w->b = w->fl;
+    w->fl = t;
 }
 
 static void carry_clear(void *wp)
@@ -253,44 +318,49 @@ static int check_revoked(worker_t *w)
 {
     if (!w->revoked)
         return 0;
+    /* The batch in flight finished before the revoke went through (on_revoke joined
+     * it): settle it (metrics, no Kafka commit, no retry), then drop the one being
+     * filled. */
+    fl_settle(w, 0);
     w->revoked = 0;
+    w->fl_lost = 0;
     batch_clear(w);
     return 1;
 }
 
 static void poison(worker_t *w, size_t i, const char *fmt, const char *detail)
 {
-    w->msgs[i].poison = 1;
-    w->msgs[i].event_id = NULL;
-    snprintf(w->reason[i], REASON_SIZE, fmt, detail);
+    w->b.msgs[i].poison = 1;
+    w->b.msgs[i].event_id = NULL;
+    snprintf(w->b.reason[i], REASON_SIZE, fmt, detail);
 }
 
 /* Adds a consumed message to the batch (takes ownership of m). */
 static void batch_add(worker_t *w, rd_kafka_message_t *m)
 {
-    size_t i = w->n++;
-    w->kmsgs[i] = m;
-    memset(&w->envs[i], 0, sizeof(w->envs[i]));
-    ss_sync_msg_t *s = &w->msgs[i];
+    size_t i = w->b.n++;
+    w->b.kmsgs[i] = m;
+    memset(&w->b.envs[i], 0, sizeof(w->b.envs[i]));
+    ss_sync_msg_t *s = &w->b.msgs[i];
     memset(s, 0, sizeof(*s));
     s->topic = rd_kafka_topic_name(m->rkt);
     s->partition = m->partition;
     s->offset = m->offset;
-    w->dlq_done[i] = 0;
-    w->reason[i][0] = '\0';
+    w->b.dlq_done[i] = 0;
+    w->b.reason[i][0] = '\0';
     ss_counter_inc(w->consumed);
 
     char err[400];
-    if (ss_envelope_parse(&w->envs[i], m->payload, m->len, err, sizeof(err)) < 0) {
+    if (ss_envelope_parse(&w->b.envs[i], m->payload, m->len, err, sizeof(err)) < 0) {
         poison(w, i, strncmp(err, "invalid JSON", 12) == 0 || strncmp(err, "empty", 5) == 0
                          ? "invalid_json: %s" : "invalid_envelope: %s", err);
         return;
     }
-    int rc = ss_sync_map(&w->rows, &w->envs[i], m->payload, m->len, (uint32_t)i, err,
+    int rc = ss_sync_map(&w->b.rows, &w->b.envs[i], m->payload, m->len, (uint32_t)i, err,
                          sizeof(err));
     if (rc == -1) {
         poison(w, i, "unmappable: %s", err);
-        ss_envelope_clear(&w->envs[i]);
+        ss_envelope_clear(&w->b.envs[i]);
         return;
     }
     if (rc < 0) {
@@ -299,9 +369,9 @@ static void batch_add(worker_t *w, rd_kafka_message_t *m)
         ss_log(SS_LOG_ERROR, "out of memory mapping a message; exiting");
         exit(1);
     }
-    s->event_id = w->envs[i].event_id;
-    s->received_at_usec = w->envs[i].received_at_usec;
-    s->kind = (int)ss_envelope_topic(&w->envs[i]);
+    s->event_id = w->b.envs[i].event_id;
+    s->received_at_usec = w->b.envs[i].received_at_usec;
+    s->kind = (int)ss_envelope_topic(&w->b.envs[i]);
 }
 
 /* Sleeps ms while serving the consumer (paused: keeps the group membership
@@ -353,16 +423,16 @@ static const char *dlq_label(const char *reason, char *buf, size_t size)
  * it is acknowledged.  Returns 0, or -1 on shutdown/revoke. */
 static int dlq_write(worker_t *w, size_t i)
 {
-    if (w->dlq_done[i])
+    if (w->b.dlq_done[i])
         return 0;
-    rd_kafka_message_t *m = w->kmsgs[i];
+    rd_kafka_message_t *m = w->b.kmsgs[i];
     char part[16], off[24], when[SS_TIME_BUFSIZE];
     snprintf(part, sizeof(part), "%d", (int)m->partition);
     snprintf(off, sizeof(off), "%lld", (long long)m->offset);
     ss_time_format(ss_time_now_usec(), when, sizeof(when));
-    const char *topic = w->msgs[i].topic;
+    const char *topic = w->b.msgs[i].topic;
     ss_kafka_header_t h[] = {
-        {"reason", w->reason[i], strlen(w->reason[i])},
+        {"reason", w->b.reason[i], strlen(w->b.reason[i])},
         {"original_topic", topic, strlen(topic)},
         {"original_partition", part, strlen(part)},
         {"original_offset", off, strlen(off)},
@@ -377,13 +447,13 @@ static int dlq_write(worker_t *w, size_t i)
         if (rc == 0)
             rc = ss_kafka_delivery_wait(d, (int)w->cfg->dlq_timeout_ms, err, sizeof(err));
         if (rc == 0) {
-            w->dlq_done[i] = 1;
+            w->b.dlq_done[i] = 1;
             char lbuf[64], labels[128];
-            snprintf(labels, sizeof(labels), "reason=\"%s\"", dlq_label(w->reason[i], lbuf, sizeof(lbuf)));
+            snprintf(labels, sizeof(labels), "reason=\"%s\"", dlq_label(w->b.reason[i], lbuf, sizeof(lbuf)));
             ss_counter_inc(ss_counter("sync_dlq_total", "Messages sent to the dead-letter topic",
                                       labels));
             ss_log_kv(SS_LOG_WARN, "message dead-lettered", "topic", topic, "partition", part,
-                      "offset", off, "reason", w->reason[i], NULL);
+                      "offset", off, "reason", w->b.reason[i], NULL);
             return 0;
         }
         if (rc == -2)
@@ -403,22 +473,22 @@ static int dlq_write(worker_t *w, size_t i)
 static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stats_t *st,
                                  char *err, size_t errsize)
 {
-    ss_db_class_t cls = ss_sync_apply(&w->db, w->cfg->group, &w->rows, w->msgs, lo, hi, st, err,
+    ss_db_class_t cls = ss_sync_apply(&w->db, w->cfg->group, &w->b.rows, w->b.msgs, lo, hi, st, err,
                                       errsize);
     if (cls == SS_DB_OK) {
-        w->committed = hi;
+        w->b.committed = hi;
         return cls;
     }
     if (cls != SS_DB_DATA)
         return cls;
     if (hi - lo == 1) {
-        if (w->msgs[lo].poison) /* offset-only transaction failed on data: cannot be */
+        if (w->b.msgs[lo].poison) /* offset-only transaction failed on data: cannot be */
             return SS_DB_FATAL;
         /* "sqlstate_22P02: 22P02 invalid input syntax ..." */
         char sqlstate[6] = {0};
         memcpy(sqlstate, err, strnlen(err, 5));
-        snprintf(w->reason[lo], REASON_SIZE, "sqlstate_%s: %.*s", sqlstate, REASON_SIZE - 32, err);
-        w->msgs[lo].poison = 1;
+        snprintf(w->b.reason[lo], REASON_SIZE, "sqlstate_%s: %.*s", sqlstate, REASON_SIZE - 32, err);
+        w->b.msgs[lo].poison = 1;
         if (dlq_write(w, lo) < 0)
             return SS_DB_RETRY; /* shutdown or revoke: nothing more committed */
         return apply_range(w, lo, hi, st, err, errsize);
@@ -433,16 +503,16 @@ static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stat
 static void commit_kafka(worker_t *w)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
-    for (size_t i = 0; i < w->n; i++) {
+    for (size_t i = 0; i < w->b.n; i++) {
         rd_kafka_topic_partition_t *p =
-            rd_kafka_topic_partition_list_find(l, w->msgs[i].topic, w->msgs[i].partition);
+            rd_kafka_topic_partition_list_find(l, w->b.msgs[i].topic, w->b.msgs[i].partition);
         if (!p)
-            p = rd_kafka_topic_partition_list_add(l, w->msgs[i].topic, w->msgs[i].partition);
-        if (w->msgs[i].offset + 1 > p->offset)
-            p->offset = w->msgs[i].offset + 1;
-        part_state_t *ps = part_find(w, w->msgs[i].topic, w->msgs[i].partition, 1);
-        if (ps && w->msgs[i].offset + 1 > ps->next)
-            ps->next = w->msgs[i].offset + 1;
+            p = rd_kafka_topic_partition_list_add(l, w->b.msgs[i].topic, w->b.msgs[i].partition);
+        if (w->b.msgs[i].offset + 1 > p->offset)
+            p->offset = w->b.msgs[i].offset + 1;
+        part_state_t *ps = part_find(w, w->b.msgs[i].topic, w->b.msgs[i].partition, 1);
+        if (ps && w->b.msgs[i].offset + 1 > ps->next)
+            ps->next = w->b.msgs[i].offset + 1;
     }
     char err[256];
     if (l->cnt > 0 && ss_kafka_consumer_commit(w->consumer, l, 1, err, sizeof(err)) < 0)
@@ -451,16 +521,18 @@ static void commit_kafka(worker_t *w)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+static void batch_done(worker_t *w, const ss_sync_stats_t *st, int64_t t0, int kafka);
+
 /* Applies the whole batch, retrying until done.  Returns 0, or -1 when it
  * was abandoned (shutdown or revoke: the next owner resumes from
  * kafka_offsets). */
 static int batch_process(worker_t *w, int final)
 {
-    if (w->n == 0)
+    if (w->b.n == 0)
         return 0;
     int64_t t0 = ss_time_mono_usec();
-    for (size_t i = 0; i < w->n; i++)
-        if (w->msgs[i].poison && dlq_write(w, i) < 0)
+    for (size_t i = 0; i < w->b.n; i++)
+        if (w->b.msgs[i].poison && dlq_write(w, i) < 0)
             return -1;
 
     ss_sync_stats_t st;
@@ -470,7 +542,7 @@ static int batch_process(worker_t *w, int final)
         char err[1024];
         ss_db_class_t cls = SS_DB_RETRY;
         if (db_ensure(w) == 0)
-            cls = apply_range(w, w->committed, w->n, &st, err, sizeof(err));
+            cls = apply_range(w, w->b.committed, w->b.n, &st, err, sizeof(err));
         else
             snprintf(err, sizeof(err), "not connected");
         if (cls == SS_DB_OK)
@@ -491,7 +563,7 @@ static int batch_process(worker_t *w, int final)
         if (wait_serving(w, ss_backoff_next(&w->backoff)) < 0)
             break;
     }
-    if (w->committed < w->n) {
+    if (w->b.committed < w->b.n) {
         if (paused)
             ss_kafka_consumer_resume_all(w->consumer);
         return -1;
@@ -500,10 +572,20 @@ static int batch_process(worker_t *w, int final)
         ss_kafka_consumer_resume_all(w->consumer);
         ss_log(SS_LOG_INFO, "postgresql back; resumed");
     }
+    batch_done(w, &st, t0, 1);
+    return 0;
+}
+
+/* After the batch w->b committed in PostgreSQL: Kafka commit (unless the
+ * partitions were revoked meanwhile), metrics. */
+static void batch_done(worker_t *w, const ss_sync_stats_t *stp, int64_t t0, int kafka)
+{
+    ss_sync_stats_t st = *stp;
     ss_backoff_reset(&w->backoff);
     db_set_up(w, 1);
     w->last_db_usec = ss_time_mono_usec();
-    commit_kafka(w);
+    if (kafka)
+        commit_kafka(w);
 
     for (int t = 0; t < NTOPICS; t++)
         if (st.applied[t])
@@ -515,11 +597,90 @@ static int batch_process(worker_t *w, int final)
     if (st.newest_received_usec > 0)
         ss_gauge_set(w->newest_age,
                      (double)(ss_time_now_usec() - st.newest_received_usec) / 1e6);
-    ss_histogram_observe(w->batch_size, (double)w->n);
+    ss_histogram_observe(w->batch_size, (double)w->b.n);
     ss_histogram_observe(w->batch_duration, (double)(ss_time_mono_usec() - t0) / 1e6);
-    SS_DEBUG("batch applied: %zu messages, %llu duplicates, %llu stale", w->n,
+    SS_DEBUG("batch applied: %zu messages, %llu duplicates, %llu stale", w->b.n,
              (unsigned long long)st.duplicates, (unsigned long long)st.stale);
-    return 0;
+}
+
+/* ---- pipelining (see worker_t) ---- */
+
+static void *apply_thread(void *arg)
+{
+    worker_t *w = arg;
+    memset(&w->fl_st, 0, sizeof(w->fl_st));
+    w->fl_cls = ss_sync_apply(&w->db, w->cfg->group, &w->fl.rows, w->fl.msgs, 0, w->fl.n,
+                              &w->fl_st, w->fl_err, sizeof(w->fl_err));
+    if (w->fl_cls == SS_DB_OK)
+        w->fl.committed = w->fl.n;
+    atomic_store(&w->fl_done, 1);
+    return NULL;
+}
+
+/* Waits for the apply thread (its outcome stays pending). */
+static void fl_join(worker_t *w)
+{
+    if (!w->inflight)
+        return;
+    pthread_join(w->fl_thread, NULL);
+    w->inflight = 0;
+}
+
+/* Handles the outcome of the batch in flight: committed -> Kafka commit and
+ * metrics; failed -> the synchronous path (split on data errors, DLQ,
+ * pause/backoff/reconnect) unless the partitions were revoked meanwhile.
+ * Returns 0, or -1 when that batch was abandoned (shutdown or revoke): then
+ * the batch being filled must not be applied either (its offsets would pass
+ * the abandoned messages) -- w->fl_lost says so until the revoke drops it or
+ * the worker stops. */
+static int fl_settle(worker_t *w, int final)
+{
+    fl_join(w);
+    if (!w->fl_pending)
+        return w->fl_lost ? -1 : 0;
+    w->fl_pending = 0;
+    batch_swap(w);
+    int rc = 0;
+    if (w->fl_cls == SS_DB_OK) {
+        batch_done(w, &w->fl_st, w->fl_t0, !w->revoked);
+    } else if (w->revoked) {
+        rc = -1;
+    } else {
+        if (w->fl_cls != SS_DB_DATA)
+            ss_log_kv(SS_LOG_WARN, "pipelined batch not applied; retrying synchronously",
+                      "error", w->fl_err, NULL);
+        rc = batch_process(w, final);
+    }
+    batch_reset(&w->b);
+    batch_swap(w);
+    if (rc < 0)
+        w->fl_lost = 1;
+    return rc;
+}
+
+/* The batch w->b is complete: wait for the one in flight, dead-letter this
+ * one's poison, then hand it to the apply thread and start a new one. */
+static void batch_submit(worker_t *w)
+{
+    if (fl_settle(w, 0) < 0 || w->revoked || ss_shutdown_requested())
+        return; /* dropped by check_revoked, or left to the final step */
+    for (size_t i = 0; i < w->b.n; i++)
+        if (w->b.msgs[i].poison && dlq_write(w, i) < 0)
+            return;
+    if (db_ensure(w) < 0) {
+        /* not connected: the synchronous path pauses, backs off and reconnects */
+        if (batch_process(w, 0) == 0 || !w->revoked)
+            batch_clear(w);
+        return;
+    }
+    batch_swap(w);
+    w->fl_t0 = ss_time_mono_usec();
+    w->fl_pending = 1;
+    atomic_store(&w->fl_done, 0);
+    if (pthread_create(&w->fl_thread, NULL, apply_thread, w) == 0)
+        w->inflight = 1;
+    else
+        apply_thread(w); /* no thread: apply here */
 }
 
 /* While idle, check PostgreSQL now and then so /ready tells the truth. */
@@ -550,14 +711,8 @@ static int worker_init(worker_t *w, const sw_config_t *cfg)
     w->backoff.base_ms = (int)cfg->retry_base_ms;
     w->backoff.max_ms = (int)cfg->retry_max_ms;
     ss_sync_db_init(&w->db);
-    ss_sync_rows_init(&w->rows);
     w->cap = (size_t)cfg->batch_size;
-    w->kmsgs = calloc(w->cap, sizeof(*w->kmsgs));
-    w->envs = calloc(w->cap, sizeof(*w->envs));
-    w->msgs = calloc(w->cap, sizeof(*w->msgs));
-    w->reason = calloc(w->cap, sizeof(*w->reason));
-    w->dlq_done = calloc(w->cap, 1);
-    if (!w->kmsgs || !w->envs || !w->msgs || !w->reason || !w->dlq_done) {
+    if (batch_alloc(&w->b, w->cap) < 0 || batch_alloc(&w->fl, w->cap) < 0) {
         ss_log(SS_LOG_ERROR, "out of memory");
         return -1;
     }
@@ -636,7 +791,7 @@ int sw_run(const sw_config_t *cfg)
             w.ncarry--;
         } else {
             int timeout = 100;
-            if (w.n > 0) {
+            if (w.b.n > 0) {
                 int64_t left = (batch_deadline - ss_time_mono_usec()) / 1000;
                 timeout = left < 0 ? 0 : left < 100 ? (int)left : 100;
             }
@@ -650,15 +805,15 @@ int sw_run(const sw_config_t *cfg)
             m = NULL;
         }
         if (m) {
-            if (w.n == 0)
+            if (w.b.n == 0)
                 batch_deadline = ss_time_mono_usec() + w.cfg->batch_max_ms * 1000;
             batch_add(&w, m);
         }
-        if (w.n > 0 && (w.n >= w.cap || ss_time_mono_usec() >= batch_deadline)) {
-            batch_process(&w, 0);
-            if (!check_revoked(&w))
-                batch_clear(&w);
-        } else if (w.n == 0) {
+        if (w.fl_pending && atomic_load(&w.fl_done))
+            fl_settle(&w, 0); /* Kafka commit and metrics as soon as it committed */
+        if (w.b.n > 0 && (w.b.n >= w.cap || ss_time_mono_usec() >= batch_deadline)) {
+            batch_submit(&w);
+        } else if (w.b.n == 0 && !w.fl_pending) {
             idle_check(&w);
         }
         lag_update(&w, 0);
@@ -666,8 +821,8 @@ int sw_run(const sw_config_t *cfg)
 
     /* SIGTERM: stop polling, finish the batch in flight (one attempt; rolled
      * back otherwise), leave the group, flush the DLQ producer. */
-    ss_log(SS_LOG_INFO, "stopping: %zu message(s) in flight", w.n);
-    if (w.n > 0 && !w.revoked)
+    ss_log(SS_LOG_INFO, "stopping: %zu message(s) in flight", w.b.n + w.fl.n);
+    if (fl_settle(&w, 1) == 0 && w.b.n > 0 && !w.revoked)
         batch_process(&w, 1);
     batch_clear(&w);
     carry_clear(&w);
@@ -678,12 +833,8 @@ int sw_run(const sw_config_t *cfg)
     if (w.conn)
         PQfinish(w.conn);
     ss_sync_db_free(&w.db);
-    ss_sync_rows_free(&w.rows);
-    free(w.kmsgs);
-    free(w.envs);
-    free(w.msgs);
-    free(w.reason);
-    free(w.dlq_done);
+    batch_free(&w.b);
+    batch_free(&w.fl);
     free(w.carry);
     free(w.parts);
     ss_log(SS_LOG_INFO, "stopped");
