@@ -176,6 +176,59 @@ static const char *boolean(json_object *o, const char *key)
     return json_object_get_string(v); /* PostgreSQL decides */
 }
 
+/* ss_time_format's output ("YYYY-MM-DDTHH:MM:SS.ffffffZ") without gmtime_r and
+ * snprintf, which cost ~4,000 instructions per timestamp (about ten per shipment);
+ * civil-from-days after H. Hinnant.  Years outside 0..9999 go to ss_time_format. */
+static void put_digits(char *p, unsigned v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+size_t ss_sync_time_format(int64_t usec, char *buf, size_t bufsize)
+{
+    int64_t secs = usec / 1000000, us = usec % 1000000;
+    if (us < 0) {
+        us += 1000000;
+        secs -= 1;
+    }
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days -= 1;
+    }
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    if (y < 0 || y > 9999 || bufsize < 28)
+        return ss_time_format(usec, buf, bufsize);
+    put_digits(buf, (unsigned)y, 4);
+    buf[4] = '-';
+    put_digits(buf + 5, (unsigned)m, 2);
+    buf[7] = '-';
+    put_digits(buf + 8, (unsigned)d, 2);
+    buf[10] = 'T';
+    put_digits(buf + 11, (unsigned)(sod / 3600), 2);
+    buf[13] = ':';
+    put_digits(buf + 14, (unsigned)(sod / 60 % 60), 2);
+    buf[16] = ':';
+    put_digits(buf + 17, (unsigned)(sod % 60), 2);
+    buf[19] = '.';
+    put_digits(buf + 20, (unsigned)us, 6);
+    buf[26] = 'Z';
+    buf[27] = '\0';
+    return 27;
+}
+
 /* Normalised timestamp of a member, NULL when absent/null; sets *usec (0
  * when NULL).  Returns -1 (errstr) when it is not a timestamp. */
 static int ts(ctx_t *c, json_object *o, const char *key, const char **cell, int64_t *usec)
@@ -190,7 +243,7 @@ static int ts(ctx_t *c, json_object *o, const char *key, const char **cell, int6
             return -1;
         }
         char buf[SS_TIME_BUFSIZE];
-        size_t n = ss_time_format(u, buf, sizeof(buf));
+        size_t n = ss_sync_time_format(u, buf, sizeof(buf));
         if (!(*cell = arena_strndup(c->r, buf, n))) {
             c->oom = 1;
             return -1;

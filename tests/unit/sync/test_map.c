@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <envelope/envelope.h>
+#include <common/sstime.h>
 #include <sync/map.h>
 
 static char *slurp(const char *name, size_t *len)
@@ -381,6 +382,35 @@ static void test_reduce(void **state)
     free_kept();
 }
 
+/* The fast timestamp formatter writes exactly what ss_time_format writes. */
+static void test_time_format_matches(void **state)
+{
+    (void)state;
+    static const int64_t fixed[] = {0, -1, 1, 951782400000000LL /* 2000-02-29 */,
+                                    -62167219200000000LL /* 0000-01-01 */,
+                                    253402300799999999LL /* 9999-12-31T23:59:59.999999 */,
+                                    4102444800000000LL, -2208988800000001LL};
+    char a[SS_TIME_BUFSIZE], b[SS_TIME_BUFSIZE];
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        size_t na = ss_sync_time_format(fixed[i], a, sizeof(a));
+        size_t nb = ss_time_format(fixed[i], b, sizeof(b));
+        assert_int_equal(na, nb);
+        assert_string_equal(a, b);
+    }
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* 1900 .. 2100 with microseconds */
+        int64_t u = -2208988800000000LL + (int64_t)(x % 6311433600000000ULL);
+        size_t na = ss_sync_time_format(u, a, sizeof(a));
+        size_t nb = ss_time_format(u, b, sizeof(b));
+        assert_int_equal(na, nb);
+        assert_string_equal(a, b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_timestamps_and_money),
         cmocka_unit_test(test_money_helpers),
         cmocka_unit_test(test_reduce),
+        cmocka_unit_test(test_time_format_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,4 +118,7 @@ int ss_sync_money_parse(const char *s, int64_t *nano);
  * digit after the point is not required: "6.07", "12", "-0.5"). */
 void ss_sync_money_format(int64_t nano, char *buf, size_t bufsize);
 
+/* ss_time_format's exact output, faster (exposed for tests). */
+size_t ss_sync_time_format(int64_t usec, char *buf, size_t bufsize);
+
 #endif
