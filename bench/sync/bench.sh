@@ -70,3 +70,4 @@ two=$(run_workers "$(mkdb bench_sync_two)" 2)
 echo "RESULT sync_one_worker_shipment_events_per_s $one events/s $pg_rate"
 echo "RESULT sync_two_workers_shipment_events_per_s $two events/s $pg_rate"
 echo "RESULT sync_one_worker_pct_of_postgresql_alone $(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % 100"
+echo "RESULT sync_two_workers_pct_of_postgresql_alone $(awk -v a="$two" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % 100"

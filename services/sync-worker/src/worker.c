@@ -6,7 +6,14 @@
  *   -> apply in one transaction (rows, processed_events, kafka_offsets)
  *        data error (22/23): bisect until the bad message stands alone, DLQ it
  *        retryable/other: pause, back off, reconnect, retry the same batch
- *   -> commit the offsets to Kafka too (async, for the usual lag tools). */
+ *   -> commit the offsets to Kafka too (async, for the usual lag tools).
+ *
+ * Pipelined: a complete batch goes to an apply thread (one ss_sync_apply, one
+ * transaction) while the next one is polled and mapped; a batch is handed over
+ * only after the previous one committed, its poison is dead-lettered first, and a
+ * failed batch is retried on the synchronous path above before anything after it.
+ * The session keeps synchronous_commit as configured (the benchmark's cluster
+ * already runs with it off; nothing here depends on it). */
 #include "worker.h"
 
 #include <pthread.h>
