@@ -129,16 +129,18 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
     snprintf(h->service, sizeof h->service, "%s", opts->service ? opts->service : "shipstream");
     h->opts.service = h->service;
 
-    char threads[16], timeout[16];
+    char threads[16], timeout[16], keepalive[16];
     snprintf(threads, sizeof threads, "%d", opts->num_threads > 0 ? opts->num_threads : 16);
     snprintf(timeout, sizeof timeout, "%d",
              opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 30000);
+    snprintf(keepalive, sizeof keepalive, "%d",
+             opts->keepalive_timeout_ms > 0 ? opts->keepalive_timeout_ms : 5000);
     const char *options[] = {
         "listening_ports", opts->listen,
         "num_threads", threads,
         "request_timeout_ms", timeout,
         "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "30000",
+        "keep_alive_timeout_ms", keepalive,
         "max_request_size", "16384", /* request line + headers */
         "listen_backlog", "1024",
         "tcp_nodelay", "1",

@@ -29,6 +29,11 @@ typedef struct {
     const char *listen;         /* "host:port" or "port" */
     int num_threads;            /* 0 = 16 */
     int request_timeout_ms;     /* 0 = 30000 */
+    /* civetweb serves a connection with one worker thread for as long as it
+     * is kept alive: an idle keep-alive connection holds a thread.  0 = 5000
+     * (clients with more pooled connections than num_threads would otherwise
+     * queue for up to this long). */
+    int keepalive_timeout_ms;
     ss_http_ready_fn ready;     /* NULL = always ready */
     void *ready_ud;
     void (*thread_init)(void);  /* on each worker thread start; may be NULL */
