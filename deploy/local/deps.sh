@@ -10,6 +10,7 @@ PKGS=(
   postgresql postgresql-client
   default-jre-headless maven
   wrk clang libclang-rt-14-dev
+  yq docker-compose          # deploy checks: YAML parsing, `docker-compose config` (no engine needed)
 )
 
 missing=()
