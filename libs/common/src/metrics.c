@@ -24,8 +24,13 @@ struct ss_histogram {
     _Atomic uint64_t sum_bits;
 };
 
+/* Families and series form append-only lists: lookups of existing metrics
+ * read them without the lock (acquire loads of the links, published with
+ * release stores once the new node is fully built); only creation locks.
+ * This keeps per-request lookups (e.g. by route and status) off a global
+ * mutex, which showed up as futex contention on the webhook receiver. */
 typedef struct series {
-    struct series *next;
+    struct series *_Atomic next;
     char *labels; /* "" when none */
     union {
         struct ss_counter c;
@@ -35,15 +40,17 @@ typedef struct series {
 } series_t;
 
 typedef struct family {
-    struct family *next;
+    struct family *_Atomic next;
     char *name;
     char *help;
     kind_t kind;
-    series_t *series, **series_tail;
+    series_t *_Atomic series;
+    series_t *_Atomic *series_tail;
 } family_t;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static family_t *g_families, **g_tail = &g_families;
+static family_t *_Atomic g_families;
+static family_t *_Atomic *g_tail = &g_families;
 
 static const double default_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -59,18 +66,45 @@ static double u2d(uint64_t u) {
     return d;
 }
 
-/* Caller holds g_lock. Returns the series, creating family and series as needed. */
-static series_t *lookup(const char *name, const char *help, const char *labels, kind_t kind,
-                        int *created) {
-    family_t *f;
-    *created = 0;
-    for (f = g_families; f; f = f->next)
+static family_t *find_family(const char *name) {
+    for (family_t *f = atomic_load_explicit(&g_families, memory_order_acquire); f;
+         f = atomic_load_explicit(&f->next, memory_order_acquire))
         if (strcmp(f->name, name) == 0)
-            break;
+            return f;
+    return NULL;
+}
+
+static series_t *find_series(family_t *f, const char *labels) {
+    for (series_t *s = atomic_load_explicit(&f->series, memory_order_acquire); s;
+         s = atomic_load_explicit(&s->next, memory_order_acquire))
+        if (strcmp(s->labels, labels) == 0)
+            return s;
+    return NULL;
+}
+
+/* Returns the series, creating family and series as needed.  Lock-free when
+ * both exist.  init (may be NULL) completes a new series before it is
+ * published; it returns -1 when it cannot. */
+static series_t *lookup(const char *name, const char *help, const char *labels, kind_t kind,
+                        int (*init)(series_t *, const double *, size_t), const double *b,
+                        size_t nb) {
+    if (!labels)
+        labels = "";
+    family_t *f = find_family(name);
+    if (f) {
+        if (f->kind != kind)
+            return NULL; /* same name registered as another type: a programming error */
+        series_t *s = find_series(f, labels);
+        if (s)
+            return s;
+    }
+    pthread_mutex_lock(&g_lock);
+    series_t *s = NULL;
+    f = find_family(name);
     if (!f) {
         f = calloc(1, sizeof *f);
         if (!f)
-            return NULL;
+            goto out;
         f->name = strdup(name);
         f->help = strdup(help ? help : name);
         f->kind = kind;
@@ -79,29 +113,31 @@ static series_t *lookup(const char *name, const char *help, const char *labels, 
             free(f->name);
             free(f->help);
             free(f);
-            return NULL;
+            f = NULL;
+            goto out;
         }
-        *g_tail = f;
+        atomic_store_explicit(g_tail, f, memory_order_release);
         g_tail = &f->next;
     }
     if (f->kind != kind)
-        return NULL; /* same name registered as another type: a programming error */
-    if (!labels)
-        labels = "";
-    for (series_t *s = f->series; s; s = s->next)
-        if (strcmp(s->labels, labels) == 0)
-            return s;
-    series_t *s = calloc(1, sizeof *s);
+        goto out;
+    s = find_series(f, labels);
+    if (s)
+        goto out;
+    s = calloc(1, sizeof *s);
     if (!s)
-        return NULL;
+        goto out;
     s->labels = strdup(labels);
-    if (!s->labels) {
+    if (!s->labels || (init && init(s, b, nb) != 0)) {
+        free(s->labels);
         free(s);
-        return NULL;
+        s = NULL;
+        goto out;
     }
-    *f->series_tail = s;
+    atomic_store_explicit(f->series_tail, s, memory_order_release);
     f->series_tail = &s->next;
-    *created = 1;
+out:
+    pthread_mutex_unlock(&g_lock);
     return s;
 }
 
@@ -112,10 +148,7 @@ static _Atomic uint64_t sink_bucket[1];
 static struct ss_histogram sink_histogram = {.bounds = NULL, .nbounds = 0, .buckets = sink_bucket};
 
 ss_counter_t *ss_counter(const char *name, const char *help, const char *labels) {
-    int created;
-    pthread_mutex_lock(&g_lock);
-    series_t *s = lookup(name, help, labels, KIND_COUNTER, &created);
-    pthread_mutex_unlock(&g_lock);
+    series_t *s = lookup(name, help, labels, KIND_COUNTER, NULL, NULL, 0);
     return s ? &s->u.c : &sink_counter;
 }
 
@@ -128,10 +161,7 @@ uint64_t ss_counter_value(const ss_counter_t *c) {
 }
 
 ss_gauge_t *ss_gauge(const char *name, const char *help, const char *labels) {
-    int created;
-    pthread_mutex_lock(&g_lock);
-    series_t *s = lookup(name, help, labels, KIND_GAUGE, &created);
-    pthread_mutex_unlock(&g_lock);
+    series_t *s = lookup(name, help, labels, KIND_GAUGE, NULL, NULL, 0);
     return s ? &s->u.g : &sink_gauge;
 }
 
@@ -150,31 +180,27 @@ double ss_gauge_value(const ss_gauge_t *g) {
     return u2d(atomic_load_explicit(&((ss_gauge_t *)g)->bits, memory_order_relaxed));
 }
 
+static int histogram_init(series_t *s, const double *buckets, size_t nbuckets) {
+    s->u.h.bounds = malloc(nbuckets * sizeof(double));
+    s->u.h.buckets = calloc(nbuckets + 1, sizeof(_Atomic uint64_t));
+    if (!s->u.h.bounds || !s->u.h.buckets) {
+        free(s->u.h.bounds);
+        free((void *)s->u.h.buckets);
+        return -1;
+    }
+    memcpy(s->u.h.bounds, buckets, nbuckets * sizeof(double));
+    s->u.h.nbounds = nbuckets;
+    return 0;
+}
+
 ss_histogram_t *ss_histogram(const char *name, const char *help, const char *labels,
                              const double *buckets, size_t nbuckets) {
     if (!buckets) {
         buckets = default_buckets;
         nbuckets = sizeof default_buckets / sizeof default_buckets[0];
     }
-    int created;
-    pthread_mutex_lock(&g_lock);
-    series_t *s = lookup(name, help, labels, KIND_HISTOGRAM, &created);
-    if (s && created) {
-        s->u.h.bounds = malloc(nbuckets * sizeof(double));
-        s->u.h.buckets = calloc(nbuckets + 1, sizeof(_Atomic uint64_t));
-        if (!s->u.h.bounds || !s->u.h.buckets) {
-            free(s->u.h.bounds);
-            free((void *)s->u.h.buckets);
-            s->u.h.bounds = NULL;
-            s->u.h.buckets = calloc(1, sizeof(_Atomic uint64_t));
-            s->u.h.nbounds = 0;
-        } else {
-            memcpy(s->u.h.bounds, buckets, nbuckets * sizeof(double));
-            s->u.h.nbounds = nbuckets;
-        }
-    }
-    pthread_mutex_unlock(&g_lock);
-    return (s && s->u.h.buckets) ? &s->u.h : &sink_histogram;
+    series_t *s = lookup(name, help, labels, KIND_HISTOGRAM, histogram_init, buckets, nbuckets);
+    return s ? &s->u.h : &sink_histogram;
 }
 
 void ss_histogram_observe(ss_histogram_t *h, double v) {
@@ -236,11 +262,11 @@ char *ss_metrics_render(size_t *len) {
     ss_buf_t b = {0};
     ss_buf_append(&b, "", 0);
     pthread_mutex_lock(&g_lock);
-    for (family_t *f = g_families; f; f = f->next) {
+    for (family_t *f = atomic_load(&g_families); f; f = atomic_load(&f->next)) {
         ss_buf_appendf(&b, "# HELP %s ", f->name);
         append_help(&b, f->help);
         ss_buf_appendf(&b, "\n# TYPE %s %s\n", f->name, type_names[f->kind]);
-        for (series_t *s = f->series; s; s = s->next) {
+        for (series_t *s = atomic_load(&f->series); s; s = atomic_load(&s->next)) {
             switch (f->kind) {
             case KIND_COUNTER:
                 append_series_name(&b, f->name, "", s->labels, NULL);
@@ -284,12 +310,12 @@ char *ss_metrics_render(size_t *len) {
 
 void ss_metrics_reset(void) {
     pthread_mutex_lock(&g_lock);
-    family_t *f = g_families;
+    family_t *f = atomic_load(&g_families);
     while (f) {
-        family_t *fn = f->next;
-        series_t *s = f->series;
+        family_t *fn = atomic_load(&f->next);
+        series_t *s = atomic_load(&f->series);
         while (s) {
-            series_t *sn = s->next;
+            series_t *sn = atomic_load(&s->next);
             if (f->kind == KIND_HISTOGRAM) {
                 free(s->u.h.bounds);
                 free((void *)s->u.h.buckets);
@@ -303,7 +329,7 @@ void ss_metrics_reset(void) {
         free(f);
         f = fn;
     }
-    g_families = NULL;
+    atomic_store(&g_families, NULL);
     g_tail = &g_families;
     pthread_mutex_unlock(&g_lock);
 }
