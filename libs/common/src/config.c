@@ -151,8 +151,12 @@ void ss_conf_help(FILE *out, const char *prog, const char *summary, const ss_con
             fprintf(out, " (%lld..%lld)", o->min, o->max);
         fputc('\n', out);
     }
-    fprintf(out, "  %-34s %s\n", "KAFKA_*",
-            "where the service uses Kafka: passed through to librdkafka (KAFKA_LINGER_MS -> linger.ms)");
+    int kafka = 0;
+    for (size_t i = 0; i < n; i++)
+        kafka |= strncmp(opts[i].name, "KAFKA_", 6) == 0;
+    if (kafka)
+        fprintf(out, "  %-34s %s\n", "KAFKA_*",
+                "any other KAFKA_ variable is passed to librdkafka (KAFKA_LINGER_MS -> linger.ms)");
 }
 
 void ss_conf_main(int argc, char **argv, const char *prog, const char *summary,
