@@ -130,10 +130,17 @@ static int cursor_decode(const char *hex, char *usec, size_t usize, char *id, si
     return 0;
 }
 
-/* Sends {"<name>":[rows 0..limit-1],"next_cursor":…} from a result whose
- * column 0 is each row's JSON; cursor_of builds the cursor of a row. */
-static int send_page(struct mg_connection *c, PGresult *r, const char *name, long limit,
-                     void (*cursor_of)(PGresult *, int, char *, size_t)) {
+/* Runs sql (which fetches limit + 1 rows, column 0 each row's JSON) and sends
+ * {"<name>":[rows 0..limit-1],"next_cursor":…,"count":n}; cursor_of builds
+ * the cursor of a row.  Returns the status sent. */
+static int query_page(struct mg_connection *c, const char *sql, int np, const char *const *params,
+                      const char *name, long limit,
+                      void (*cursor_of)(PGresult *, int, char *, size_t)) {
+    char err[512];
+    int unavailable;
+    PGresult *r = gw_db_query(sql, np, params, &unavailable, err, sizeof err);
+    if (!r)
+        return db_error(c, unavailable, err);
     int n = PQntuples(r);
     int shown = n > limit ? (int)limit : n;
     ss_buf_t b = {0};
@@ -155,7 +162,23 @@ static int send_page(struct mg_connection *c, PGresult *r, const char *name, lon
     int st = b.data ? ss_http_send_json(c, 200, b.data, b.len, NULL)
                     : ss_http_send_error(c, 500, "internal", "out of memory");
     ss_buf_free(&b);
+    PQclear(r);
     return st;
+}
+
+/* Reads ?cursor= into its parts.  Returns 1 present, 0 absent, -1 after
+ * sending 400. */
+static int read_cursor(struct mg_connection *c, char *usec, size_t usize, char *id, size_t isize,
+                       int *status) {
+    char cur[600];
+    int r = param(c, "cursor", cur, sizeof cur, status);
+    if (r != 1)
+        return r;
+    if (cursor_decode(cur, usec, usize, id, isize) != 0) {
+        *status = bad_param(c, "cursor", "not a cursor returned by this API");
+        return -1;
+    }
+    return 1;
 }
 
 static void shipment_cursor(PGresult *r, int row, char *out, size_t n) {
@@ -230,15 +253,11 @@ static int list_shipments(struct mg_connection *c) {
                                         : " AND s.created_at < $%d::timestamptz", np);
         }
     }
-    char cur[600], cur_usec[32], cur_id[256];
-    int r = param(c, "cursor", cur, sizeof cur, &status);
+    char cur_usec[32], cur_id[256];
+    int r = read_cursor(c, cur_usec, sizeof cur_usec, cur_id, sizeof cur_id, &status);
     if (r < 0)
         goto out;
     if (r == 1) {
-        if (cursor_decode(cur, cur_usec, sizeof cur_usec, cur_id, sizeof cur_id) != 0) {
-            status = bad_param(c, "cursor", "not a cursor returned by this API");
-            goto out;
-        }
         params[np++] = cur_usec;
         params[np++] = cur_id;
         ss_buf_appendf(&sql, " AND (s.created_at, s.id) < ('epoch'::timestamptz + $%d::bigint * "
@@ -248,16 +267,7 @@ static int list_shipments(struct mg_connection *c) {
     if (parse_limit(c, &limit, &status) != 0)
         goto out;
     ss_buf_appendf(&sql, " ORDER BY s.created_at DESC, s.id DESC LIMIT %ld", limit + 1);
-
-    char err[512];
-    int unavailable;
-    PGresult *res = gw_db_query(sql.data, np, params, &unavailable, err, sizeof err);
-    if (!res) {
-        status = db_error(c, unavailable, err);
-        goto out;
-    }
-    status = send_page(c, res, "shipments", limit, shipment_cursor);
-    PQclear(res);
+    status = query_page(c, sql.data, np, params, "shipments", limit, shipment_cursor);
 out:
     ss_buf_free(&sql);
     return status;
@@ -331,7 +341,7 @@ int gw_handle_db_addresses(struct mg_connection *c, void *ud) {
     static const char *const known[] = {"q", "limit", "cursor", NULL};
     if (!check_known_params(c, known, &status))
         return status;
-    char q[512], cur[600], cur_usec[32], cur_id[256];
+    char q[512], cur_usec[32], cur_id[256];
     const char *params[2];
     int np = 0;
     ss_buf_t sql = {0};
@@ -350,14 +360,10 @@ int gw_handle_db_addresses(struct mg_connection *c, void *ud) {
         params[np++] = q;
         ss_buf_appendf(&sql, " AND a.search @@ websearch_to_tsquery('simple', $%d)", np);
     }
-    r = param(c, "cursor", cur, sizeof cur, &status);
+    r = read_cursor(c, cur_usec, sizeof cur_usec, cur_id, sizeof cur_id, &status);
     if (r < 0)
         goto out;
     if (r == 1) {
-        if (cursor_decode(cur, cur_usec, sizeof cur_usec, cur_id, sizeof cur_id) != 0) {
-            status = bad_param(c, "cursor", "not a cursor returned by this API");
-            goto out;
-        }
         params[np++] = cur_id;
         ss_buf_appendf(&sql, " AND a.id > $%d", np);
     }
@@ -365,15 +371,7 @@ int gw_handle_db_addresses(struct mg_connection *c, void *ud) {
     if (parse_limit(c, &limit, &status) != 0)
         goto out;
     ss_buf_appendf(&sql, " ORDER BY a.id LIMIT %ld", limit + 1);
-    char err[512];
-    int unavailable;
-    PGresult *res = gw_db_query(sql.data, np, params, &unavailable, err, sizeof err);
-    if (!res) {
-        status = db_error(c, unavailable, err);
-        goto out;
-    }
-    status = send_page(c, res, "addresses", limit, address_cursor);
-    PQclear(res);
+    status = query_page(c, sql.data, np, params, "addresses", limit, address_cursor);
 out:
     ss_buf_free(&sql);
     return status;
