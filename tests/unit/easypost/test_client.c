@@ -14,24 +14,16 @@
 #include <cmocka.h>
 #include <civetweb.h>
 
+#include "ss_fixture.h"
+
 #include <easypost/client.h>
 
+/* A recorded API answer (fixtures/api/NAME). */
 static char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/api/%s", SS_FIXTURES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t r = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[r] = '\0';
-    *len = r;
-    return b;
+    char path[256];
+    snprintf(path, sizeof path, "api/%s", name);
+    return ss_test_fixture(path, len);
 }
 
 static void parse_fixture(const char *name, long status, ss_ep_result_t *r)

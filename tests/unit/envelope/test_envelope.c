@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "ss_fixture.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,22 +25,6 @@ static json_object *load_fixture(const char *name)
     return o;
 }
 
-static char *read_fixture_raw(const char *name, size_t *len)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 static int64_t ts(const char *s)
 {
@@ -130,7 +116,7 @@ static void test_webhook_tracker_event(void **state)
 {
     (void)state;
     size_t rawlen;
-    char *raw = read_fixture_raw("event-tracker-updated.json", &rawlen);
+    char *raw = ss_test_fixture("event-tracker-updated.json", &rawlen);
     json_object *ev = json_tokener_parse(raw);
     assert_non_null(ev);
     ss_envelope_t e;

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "ss_fixture.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,23 +15,6 @@
 #include <common/sstime.h>
 #include <sync/map.h>
 
-static char *slurp(const char *name, size_t *len)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return buf;
-}
 
 /* Wraps a fixture the way the producers do, serialises it, and parses the
  * wire bytes back like the worker.  member: take that member of the file
@@ -42,7 +27,7 @@ typedef struct {
 
 static void make_wire(wire_t *w, const char *file, const char *member, int is_event)
 {
-    char *text = slurp(file, NULL);
+    char *text = ss_test_fixture(file, NULL);
     json_object *root = json_tokener_parse(text);
     assert_non_null(root);
     json_object *obj = root;

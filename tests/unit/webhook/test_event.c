@@ -8,31 +8,16 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ss_fixture.h"
+
 #include <webhook/event.h>
 
-static char *read_fixture(const char *name, size_t *len)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 static void test_tracker_fixture(void **state)
 {
     (void)state;
     size_t len;
-    char *body = read_fixture("event-tracker-updated.json", &len);
+    char *body = ss_test_fixture("event-tracker-updated.json", &len);
     ss_webhook_event_t ev;
     char err[256] = "";
     assert_int_equal(ss_webhook_event_parse(&ev, body, len, "req_1", err, sizeof(err)), 0);
@@ -57,7 +42,7 @@ static void test_batch_fixture(void **state)
 {
     (void)state;
     size_t len;
-    char *body = read_fixture("event-batch-created.json", &len);
+    char *body = ss_test_fixture("event-batch-created.json", &len);
     ss_webhook_event_t ev;
     char err[256] = "";
     assert_int_equal(ss_webhook_event_parse(&ev, body, len, NULL, err, sizeof(err)), 0);

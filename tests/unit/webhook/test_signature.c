@@ -8,6 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ss_fixture.h"
+
 #include <webhook/signature.h>
 
 #define SECRET_NFC "s\xc3\xa9" "cret"          /* sécret, é precomposed */
@@ -16,23 +18,6 @@
 #define SIG_BATCH "hmac-sha256-hex=e93977c8ccb20363d51a62b3fe1fc402b7829be1152da9e88cf9e8d07115a46b"
 #define SIG_TRACKER_NO_NFKD "hmac-sha256-hex=7f1669d6699d0b937cc1e69402423bdd2be0a8bcf571d34a8116765f1741219b"
 
-static char *read_fixture(const char *name, size_t *len)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 static ss_webhook_key_t *key(const char *secret)
 {
@@ -46,7 +31,7 @@ static ss_webhook_key_t *key(const char *secret)
 static void check_fixture(const char *file, const char *sig)
 {
     size_t len;
-    char *body = read_fixture(file, &len);
+    char *body = ss_test_fixture(file, &len);
     ss_webhook_key_t *k = key(SECRET_NFC);
     char out[SS_WEBHOOK_SIG_BUFSIZE];
     ss_webhook_sign(k, body, len, out);
@@ -74,7 +59,7 @@ static void test_nfd_secret_same_key(void **state)
 {
     (void)state;
     size_t len;
-    char *body = read_fixture("event-tracker-updated.json", &len);
+    char *body = ss_test_fixture("event-tracker-updated.json", &len);
     ss_webhook_key_t *k = key(SECRET_NFD);
     const ss_webhook_key_t *keys[] = {k};
     assert_int_equal(ss_webhook_verify(keys, 1, SIG_TRACKER, body, len), SS_WEBHOOK_SIG_OK);
@@ -103,7 +88,7 @@ static void test_nfc_signature_rejected(void **state)
 {
     (void)state;
     size_t len;
-    char *body = read_fixture("event-tracker-updated.json", &len);
+    char *body = ss_test_fixture("event-tracker-updated.json", &len);
     ss_webhook_key_t *k = key(SECRET_NFC);
     const ss_webhook_key_t *keys[] = {k};
     assert_int_equal(ss_webhook_verify(keys, 1, SIG_TRACKER_NO_NFKD, body, len),
@@ -116,7 +101,7 @@ static void test_changed_byte(void **state)
 {
     (void)state;
     size_t len;
-    char *body = read_fixture("event-tracker-updated.json", &len);
+    char *body = ss_test_fixture("event-tracker-updated.json", &len);
     ss_webhook_key_t *k = key(SECRET_NFC);
     const ss_webhook_key_t *keys[] = {k};
     body[len / 2] ^= 1;
@@ -173,7 +158,7 @@ static void test_upper_case_hex(void **state)
 {
     (void)state;
     size_t len;
-    char *body = read_fixture("event-batch-created.json", &len);
+    char *body = ss_test_fixture("event-batch-created.json", &len);
     ss_webhook_key_t *k = key(SECRET_NFC);
     const ss_webhook_key_t *keys[] = {k};
     char up[SS_WEBHOOK_SIG_BUFSIZE];
@@ -192,7 +177,7 @@ static void test_rotation(void **state)
 {
     (void)state;
     size_t len;
-    char *body = read_fixture("event-batch-created.json", &len);
+    char *body = ss_test_fixture("event-batch-created.json", &len);
     ss_webhook_key_t *cur = key("new-secret");
     ss_webhook_key_t *prev = key(SECRET_NFC);
     const ss_webhook_key_t *both[] = {cur, prev};
