@@ -171,66 +171,78 @@ static int do_retrieve(struct mg_connection *c, const char *op, ep_get_fn fn, co
     return status;
 }
 
+/* What every /v1 handler starts with: auth, EasyPost configured, the path
+ * split after its collection prefix. */
+typedef struct {
+    char id[160], action[32];
+    int seg; /* split_path's answer: 0..2 segments, -1 for no such path */
+    int post, get;
+} v1_req_t;
+
+static int v1_begin(struct mg_connection *c, const char *prefix, v1_req_t *q, int *status) {
+    if (!gw_authorized(c, status) || !require_easypost(c, status))
+        return -1;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    q->seg = split_path(ri->local_uri, prefix, q->id, sizeof q->id, q->action, sizeof q->action);
+    q->post = strcmp(ri->request_method, "POST") == 0;
+    q->get = strcmp(ri->request_method, "GET") == 0;
+    return 0;
+}
+
+/* No route matched: 404 when the path is not one of ours, else 405. */
+static int v1_unrouted(struct mg_connection *c, int path_known) {
+    if (!path_known)
+        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
+    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
+}
+
 int gw_handle_shipments(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    if (!gw_authorized(c, &status) || !require_easypost(c, &status))
+    v1_req_t q;
+    if (v1_begin(c, "/v1/shipments", &q, &status) != 0)
         return status;
-    const struct mg_request_info *ri = mg_get_request_info(c);
-    char id[160], action[32];
-    int seg = split_path(ri->local_uri, "/v1/shipments", id, sizeof id, action, sizeof action);
-    int is_post = strcmp(ri->request_method, "POST") == 0;
-    int is_get = strcmp(ri->request_method, "GET") == 0;
-    if (seg == 0 && is_post)
+    int buy = q.seg == 2 && strcmp(q.action, "buy") == 0;
+    if (q.seg == 0 && q.post)
         return do_create(c, "shipment_create", ss_ep_shipment_create, "shipment.created");
-    if (seg == 1 && is_get)
-        return do_retrieve(c, "shipment_retrieve", ss_ep_shipment_retrieve, id, "shipment.retrieved");
-    if (seg == 2 && is_post && strcmp(action, "buy") == 0) {
+    if (q.seg == 1 && q.get)
+        return do_retrieve(c, "shipment_retrieve", ss_ep_shipment_retrieve, q.id, "shipment.retrieved");
+    if (buy && q.post) {
         char *body;
         size_t len;
         if (read_json_body(c, &body, &len, &status) != 0)
             return status;
-        status = gw_buy(c, id, body, len);
+        status = gw_buy(c, q.id, body, len);
         free(body);
         return status;
     }
-    if (seg < 0 || (seg == 2 && strcmp(action, "buy") != 0))
-        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
-    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
+    return v1_unrouted(c, q.seg == 0 || q.seg == 1 || buy);
 }
 
 int gw_handle_trackers(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    if (!gw_authorized(c, &status) || !require_easypost(c, &status))
+    v1_req_t q;
+    if (v1_begin(c, "/v1/trackers", &q, &status) != 0)
         return status;
-    const struct mg_request_info *ri = mg_get_request_info(c);
-    char id[160], action[32];
-    int seg = split_path(ri->local_uri, "/v1/trackers", id, sizeof id, action, sizeof action);
-    if (seg == 0 && strcmp(ri->request_method, "POST") == 0)
+    if (q.seg == 0 && q.post)
         return do_create(c, "tracker_create", ss_ep_tracker_create, "tracker.created");
-    if (seg == 1 && strcmp(ri->request_method, "GET") == 0)
-        return do_retrieve(c, "tracker_retrieve", ss_ep_tracker_retrieve, id, "tracker.retrieved");
-    if (seg < 0 || seg == 2)
-        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
-    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
+    if (q.seg == 1 && q.get)
+        return do_retrieve(c, "tracker_retrieve", ss_ep_tracker_retrieve, q.id, "tracker.retrieved");
+    return v1_unrouted(c, q.seg == 0 || q.seg == 1);
 }
 
 int gw_handle_addresses(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    if (!gw_authorized(c, &status) || !require_easypost(c, &status))
+    v1_req_t q;
+    if (v1_begin(c, "/v1/addresses", &q, &status) != 0)
         return status;
-    const struct mg_request_info *ri = mg_get_request_info(c);
-    char id[160], action[32];
-    int seg = split_path(ri->local_uri, "/v1/addresses", id, sizeof id, action, sizeof action);
-    int is_post = strcmp(ri->request_method, "POST") == 0;
-    if (seg == 0 && is_post)
+    int verify = q.seg == 1 && strcmp(q.id, "create_and_verify") == 0;
+    if (q.seg == 0 && q.post)
         return do_create(c, "address_create", ss_ep_address_create, "address.created");
-    if (seg == 1 && is_post && strcmp(id, "create_and_verify") == 0)
+    if (verify && q.post)
         return do_create(c, "address_create_and_verify", ss_ep_address_create_and_verify,
                          "address.created");
-    if (seg < 0 || seg == 2 || (seg == 1 && strcmp(id, "create_and_verify") != 0))
-        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
-    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
+    return v1_unrouted(c, q.seg == 0 || verify);
 }
