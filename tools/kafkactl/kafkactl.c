@@ -86,7 +86,8 @@ static void kctl_usage(FILE *out) {
       "                                localhost:9092)\n"
       "  -X name=value                 any librdkafka property\n"
       "  -v, --verbose                 show librdkafka logs\n"
-      "  -h, --help                    this text\n",
+      "  -h, --help                    this text\n"
+      "      --version                 print the version\n",
       out);
 }
 
@@ -605,6 +606,7 @@ int main(int argc, char **argv) {
       {"sum", no_argument, NULL, OPT_SUM},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0},
   };
   int c;
@@ -616,6 +618,7 @@ int main(int argc, char **argv) {
       case 'g': o.group = optarg; break;
       case 'v': o.verbose = true; break;
       case 'h': kctl_usage(stdout); return 0;
+      case 'V': printf("ss-kafkactl %s (librdkafka %s)\n", SS_VERSION, rd_kafka_version_str()); return 0;
       case 'X':
         if (o.nx >= KCTL_MAX_X) {
           fprintf(stderr, "ss-kafkactl: too many -X\n");
