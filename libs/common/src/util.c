@@ -73,7 +73,7 @@ int ss_backoff_next(ss_backoff_t *b) {
 
 void ss_backoff_reset(ss_backoff_t *b) { b->attempt = 0; }
 
-static int buf_reserve(ss_buf_t *b, size_t extra) {
+int ss_buf_reserve(ss_buf_t *b, size_t extra) {
     if (b->len + extra + 1 <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 256;
@@ -91,7 +91,7 @@ static int buf_reserve(ss_buf_t *b, size_t extra) {
 }
 
 int ss_buf_append(ss_buf_t *b, const void *p, size_t n) {
-    if (buf_reserve(b, n) != 0)
+    if (ss_buf_reserve(b, n) != 0)
         return -1;
     if (n)
         memcpy(b->data + b->len, p, n);
@@ -105,7 +105,7 @@ int ss_buf_appendf(ss_buf_t *b, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t)n) != 0)
+    if (n < 0 || ss_buf_reserve(b, (size_t)n) != 0)
         return -1;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

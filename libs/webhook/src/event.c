@@ -1,12 +1,13 @@
 /* Verified webhook body -> envelope, topic, key (see webhook/event.h). */
 #include <webhook/event.h>
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
+#include <common/sstime.h>
+#include <common/util.h>
+#include <webhook/json_scan.h>
 
 /* EasyPost objects nest a handful of levels (Event > result > tracking_details
  * > tracking_location); anything deeper than this is not EasyPost's. */
@@ -25,174 +26,222 @@ ss_topic_t ss_webhook_event_route(const char *description, const char *object_ty
     return SS_TOPIC_EVENTS;
 }
 
-static const char *get_str(json_object *obj, const char *name)
+/* A string member decoded into dst: its length, -1 when absent, not a
+ * string or holding \u0000, -2 when longer than dst. */
+static int field(ss_json_span_t v, char *dst, size_t dstsize)
 {
-    json_object *v = NULL; /* borrowed */
-    if (!json_object_object_get_ex(obj, name, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
+    dst[0] = '\0';
+    if (v.p == NULL)
+        return -1;
+    return ss_json_string(v, dst, dstsize);
 }
 
-static int only_blanks(const char *p, size_t n)
+/* The Event's members and the result's, last one wins on duplicates (as
+ * with json-c, which the consumers parse the envelope with). */
+typedef struct {
+    ss_json_span_t object, id, description, result;
+} event_members_t;
+
+typedef struct {
+    ss_json_span_t object, id, updated_at, shipment_id, tracking_code;
+} result_members_t;
+
+static void read_event(ss_json_span_t root, event_members_t *m)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
-            return 0;
-    return 1;
+    ss_json_iter_t it;
+    ss_json_span_t k, v;
+    memset(m, 0, sizeof(*m));
+    if (ss_json_iter_init(&it, root) != 0)
+        return;
+    while (ss_json_iter_next(&it, &k, &v)) {
+        if (ss_json_key_is(k, "object"))
+            m->object = v;
+        else if (ss_json_key_is(k, "id"))
+            m->id = v;
+        else if (ss_json_key_is(k, "description"))
+            m->description = v;
+        else if (ss_json_key_is(k, "result"))
+            m->result = v;
+    }
 }
 
-/* json-c's strict mode still lets through 'single-quoted' strings, NaN and
- * Infinity, and raw control characters inside strings.  This lexical pass
- * refuses them; json-c checks the grammar. */
-static int lex_ok(const char *p, size_t n)
+static void read_result(ss_json_span_t result, result_members_t *m)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)p[i];
-        if (c == '"') {
-            for (i++; i < n && p[i] != '"'; i++) {
-                if ((unsigned char)p[i] < 0x20)
-                    return 0;
-                if (p[i] == '\\')
-                    i++; /* the escaped character; json-c validates it */
-            }
-            if (i >= n)
-                return 0;
-            i++;
-        } else if ((c >= '0' && c <= '9') || c == '-') {
-            while (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == 'e' ||
-                             p[i] == 'E' || p[i] == '+' || p[i] == '-'))
-                i++;
-        } else if (c >= 'a' && c <= 'z') {
-            size_t start = i;
-            while (i < n && p[i] >= 'a' && p[i] <= 'z')
-                i++;
-            size_t w = i - start;
-            if (!((w == 4 && memcmp(p + start, "true", 4) == 0) ||
-                  (w == 5 && memcmp(p + start, "false", 5) == 0) ||
-                  (w == 4 && memcmp(p + start, "null", 4) == 0)))
-                return 0;
-        } else if (c == '{' || c == '}' || c == '[' || c == ']' || c == ':' || c == ',' ||
-                   c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            i++;
-        } else {
-            return 0;
-        }
+    ss_json_iter_t it;
+    ss_json_span_t k, v;
+    memset(m, 0, sizeof(*m));
+    if (ss_json_iter_init(&it, result) != 0)
+        return;
+    while (ss_json_iter_next(&it, &k, &v)) {
+        if (ss_json_key_is(k, "object"))
+            m->object = v;
+        else if (ss_json_key_is(k, "id"))
+            m->id = v;
+        else if (ss_json_key_is(k, "updated_at"))
+            m->updated_at = v;
+        else if (ss_json_key_is(k, "shipment_id"))
+            m->shipment_id = v;
+        else if (ss_json_key_is(k, "tracking_code"))
+            m->tracking_code = v;
     }
-    return 1;
 }
 
-static json_object *parse_strict(const char *body, size_t len, char *errstr, size_t errstr_size)
+/* The message key: the shipment id when the result has one (its own id for
+ * a Shipment; Addresses and Batches by their id), else its tracking code,
+ * else its id — the rule of ss_envelope_key. */
+static int pick_key(ss_webhook_event_t *ev, const result_members_t *rm)
 {
-    if (len == 0) {
-        snprintf(errstr, errstr_size, "empty body");
-        return NULL;
+    const char *t = ev->env.object_type;
+    int n;
+    if (strcmp(t, "Shipment") != 0 && strcmp(t, "Address") != 0 && strcmp(t, "Batch") != 0) {
+        if ((n = field(rm->shipment_id, ev->key, sizeof(ev->key))) > 0)
+            return n;
+        if ((n = field(rm->tracking_code, ev->key, sizeof(ev->key))) > 0)
+            return n;
     }
-    if (len > INT_MAX) {
-        snprintf(errstr, errstr_size, "body too large");
-        return NULL;
+    n = snprintf(ev->key, sizeof(ev->key), "%s", ev->env.object_id);
+    return n > 0 && (size_t)n < sizeof(ev->key) ? n : -1;
+}
+
+/* The envelope (see envelope/envelope.h) written directly: the identity
+ * fields, then the verified bytes of the result as "object" and of the
+ * Event's other members as "event".  ss_envelope_parse reads it back. */
+static int write_envelope(ss_webhook_event_t *ev, ss_json_span_t root, ss_json_span_t result,
+                          ss_json_span_t updated_raw)
+{
+    const ss_envelope_t *e = &ev->env;
+    char received[SS_TIME_BUFSIZE];
+    if (ss_time_format(e->received_at_usec, received, sizeof(received)) == 0)
+        return -1;
+    ss_buf_t b = {0};
+    /* One allocation: the body, plus the escaped identity fields (at most
+     * six bytes each for the ~400 bytes they can hold), plus the names. */
+    int rc = ss_buf_reserve(&b, root.len + 3072);
+    rc |= ss_buf_append(&b, "{\"schema_version\":1,\"event_id\":", 31);
+    rc |= ss_buf_append_json_str(&b, e->event_id);
+    rc |= ss_buf_append(&b, ",\"type\":", 8);
+    rc |= ss_buf_append_json_str(&b, e->type);
+    rc |= ss_buf_append(&b, ",\"source\":\"webhook\",\"object_type\":", 34);
+    rc |= ss_buf_append_json_str(&b, e->object_type);
+    rc |= ss_buf_append(&b, ",\"object_id\":", 13);
+    rc |= ss_buf_append_json_str(&b, e->object_id);
+    rc |= ss_buf_append(&b, ",\"updated_at\":", 14);
+    if (e->updated_at_usec != 0)
+        rc |= ss_buf_append(&b, updated_raw.p, updated_raw.len); /* as EasyPost sent it */
+    else
+        rc |= ss_buf_append(&b, "null", 4);
+    rc |= ss_buf_append(&b, ",\"received_at\":", 15);
+    rc |= ss_buf_append_json_str(&b, received);
+    rc |= ss_buf_append(&b, ",\"request_id\":", 14);
+    if (e->request_id[0])
+        rc |= ss_buf_append_json_str(&b, e->request_id);
+    else
+        rc |= ss_buf_append(&b, "null", 4);
+    rc |= ss_buf_append(&b, ",\"object\":", 10);
+    rc |= ss_buf_append(&b, result.p, result.len);
+    rc |= ss_buf_append(&b, ",\"event\":{", 10);
+    ss_json_iter_t it;
+    ss_json_span_t k, v;
+    int first = 1;
+    ss_json_iter_init(&it, root);
+    while (ss_json_iter_next(&it, &k, &v)) {
+        if (ss_json_key_is(k, "result"))
+            continue;
+        if (!first)
+            rc |= ss_buf_append(&b, ",", 1);
+        first = 0;
+        rc |= ss_buf_append(&b, k.p, k.len);
+        rc |= ss_buf_append(&b, ":", 1);
+        rc |= ss_buf_append(&b, v.p, v.len);
     }
-    if (memchr(body, '\0', len) != NULL) {
-        snprintf(errstr, errstr_size, "body is not JSON: NUL byte");
-        return NULL;
+    rc |= ss_buf_append(&b, "}}", 2);
+    if (rc != 0) {
+        ss_buf_free(&b);
+        return -1;
     }
-    if (!lex_ok(body, len)) {
-        snprintf(errstr, errstr_size, "body is not JSON: invalid token");
-        return NULL;
-    }
-    json_tokener *tok = json_tokener_new_ex(EVENT_MAX_DEPTH);
-    if (tok == NULL) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *root = json_tokener_parse_ex(tok, body, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    if (root == NULL || jerr != json_tokener_success) {
-        /* json_tokener_continue: the text ended inside a value. */
-        snprintf(errstr, errstr_size, "body is not JSON: %s",
-                 jerr == json_tokener_continue ? "unexpected end of input"
-                                               : json_tokener_error_desc(jerr));
-        json_object_put(root);
-        json_tokener_free(tok);
-        return NULL;
-    }
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (end > len || !only_blanks(body + end, len - end)) {
-        snprintf(errstr, errstr_size, "body is not JSON: trailing data after the value");
-        json_object_put(root);
-        return NULL;
-    }
-    return root;
+    ev->value = b.data;
+    ev->value_len = b.len;
+    return 0;
 }
 
 int ss_webhook_event_parse(ss_webhook_event_t *ev, const char *body, size_t len,
                            const char *request_id, char *errstr, size_t errstr_size)
 {
     memset(ev, 0, sizeof(*ev));
-    json_object *root = parse_strict(body, len, errstr, errstr_size);
-    if (root == NULL)
+    ss_envelope_t *e = &ev->env;
+    const char *why = NULL;
+    if (ss_json_check(body, len, EVENT_MAX_DEPTH, &why) != 0) {
+        snprintf(errstr, errstr_size, "body is not JSON: %s", why);
         return -1;
-
-    int rc = -1;
-    const char *s;
-    json_object *result = NULL; /* borrowed */
-    if (!json_object_is_type(root, json_type_object)) {
+    }
+    ss_json_span_t root = ss_json_root(body, len);
+    if (root.p[0] != '{') {
         snprintf(errstr, errstr_size, "not an EasyPost Event: not a JSON object");
-        goto cleanup;
+        return -1;
     }
-    s = get_str(root, "object");
-    if (s == NULL || strcmp(s, "Event") != 0) {
+    event_members_t em;
+    read_event(root, &em);
+
+    char otype[8];
+    if (field(em.object, otype, sizeof(otype)) < 0 || strcmp(otype, "Event") != 0) {
         snprintf(errstr, errstr_size, "not an EasyPost Event: \"object\" is not \"Event\"");
-        goto cleanup;
+        goto fail;
     }
-    s = get_str(root, "id");
-    if (s == NULL || s[0] == '\0') {
-        snprintf(errstr, errstr_size, "not an EasyPost Event: missing \"id\"");
-        goto cleanup;
+    int n = field(em.id, e->event_id, sizeof(e->event_id));
+    if (n <= 0) {
+        snprintf(errstr, errstr_size, "not an EasyPost Event: %s \"id\"",
+                 n == -2 ? "too long an" : "missing");
+        goto fail;
     }
-    s = get_str(root, "description");
-    if (s == NULL || s[0] == '\0') {
-        snprintf(errstr, errstr_size, "not an EasyPost Event: missing \"description\"");
-        goto cleanup;
+    n = field(em.description, e->type, sizeof(e->type));
+    if (n <= 0) {
+        snprintf(errstr, errstr_size, "not an EasyPost Event: %s \"description\"",
+                 n == -2 ? "too long a" : "missing");
+        goto fail;
     }
-    if (!json_object_object_get_ex(root, "result", &result) ||
-        !json_object_is_type(result, json_type_object)) {
+    if (em.result.p == NULL || em.result.p[0] != '{') {
         snprintf(errstr, errstr_size, "not an EasyPost Event: \"result\" is not an object");
-        goto cleanup;
+        goto fail;
+    }
+    if (request_id && snprintf(e->request_id, sizeof(e->request_id), "%s", request_id) >=
+                          (int)sizeof(e->request_id)) {
+        snprintf(errstr, errstr_size, "request id is too long");
+        goto fail;
     }
 
-    char eerr[256] = "";
-    if (ss_envelope_from_event(&ev->env, root, request_id, eerr, sizeof(eerr)) != 0) {
-        snprintf(errstr, errstr_size, "not an EasyPost Event: %s", eerr);
-        goto cleanup;
-    }
-    ev->topic = ss_webhook_event_route(get_str(root, "description"), ev->env.object_type);
+    /* A verified result without "object"/"id", or with an unreadable
+     * updated_at, is still carried — typed "Unknown", identified by the
+     * event id, without updated_at — so that it lands on the events topic
+     * instead of being refused and lost after EasyPost's retries. */
+    result_members_t rm;
+    read_result(em.result, &rm);
+    e->schema_version = SS_ENVELOPE_SCHEMA_VERSION;
+    e->source = SS_SOURCE_WEBHOOK;
+    if (field(rm.object, e->object_type, sizeof(e->object_type)) <= 0)
+        snprintf(e->object_type, sizeof(e->object_type), "Unknown");
+    if (field(rm.id, e->object_id, sizeof(e->object_id)) <= 0)
+        memcpy(e->object_id, e->event_id, sizeof(e->object_id));
+    char updated[64];
+    if (field(rm.updated_at, updated, sizeof(updated)) <= 0 ||
+        ss_time_parse(updated, &e->updated_at_usec) != 0)
+        e->updated_at_usec = 0;
+    e->received_at_usec = ss_time_now_usec();
 
-    int klen = ss_envelope_key(&ev->env, ev->key, sizeof(ev->key));
-    if (klen <= 0) {
-        /* A verified event is never dropped: fall back to the event id. */
-        klen = snprintf(ev->key, sizeof(ev->key), "%s", ev->env.event_id);
-        if (klen <= 0 || (size_t)klen >= sizeof(ev->key)) {
-            snprintf(errstr, errstr_size, "not an EasyPost Event: no usable key");
-            goto cleanup;
-        }
+    ev->topic = ss_webhook_event_route(e->type, e->object_type);
+    n = pick_key(ev, &rm);
+    if (n <= 0) {
+        snprintf(errstr, errstr_size, "not an EasyPost Event: no usable key");
+        goto fail;
     }
-    ev->keylen = (size_t)klen;
-
-    ev->value = ss_envelope_serialize(&ev->env, &ev->value_len);
-    if (ev->value == NULL) {
+    ev->keylen = (size_t)n;
+    if (write_envelope(ev, root, em.result, rm.updated_at) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
-        goto cleanup;
+        goto fail;
     }
-    rc = 0;
-
-cleanup:
-    json_object_put(root); /* the envelope holds its own references */
-    if (rc != 0)
-        ss_webhook_event_clear(ev);
-    return rc;
+    return 0;
+fail:
+    ss_webhook_event_clear(ev);
+    return -1;
 }
 
 void ss_webhook_event_clear(ss_webhook_event_t *ev)

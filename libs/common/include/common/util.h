@@ -37,6 +37,8 @@ typedef struct {
     size_t cap;
 } ss_buf_t;
 
+/* Makes room for extra more bytes (and the NUL) in one allocation. */
+int ss_buf_reserve(ss_buf_t *b, size_t extra);
 int ss_buf_append(ss_buf_t *b, const void *p, size_t n);
 int ss_buf_appendf(ss_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */

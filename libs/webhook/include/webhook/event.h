@@ -11,7 +11,8 @@
 #define SS_WEBHOOK_KEY_MAX 256
 
 typedef struct {
-    ss_envelope_t env;              /* owned; released by ss_webhook_event_clear */
+    ss_envelope_t env;              /* identity fields; object and event stay NULL:
+                                       the value carries them as received */
     ss_topic_t topic;               /* trackers, batches or events */
     char key[SS_WEBHOOK_KEY_MAX];   /* NUL-terminated message key */
     size_t keylen;
