@@ -211,6 +211,8 @@ int ss_http_read_body(struct mg_connection *conn, size_t max, char **out, size_t
         return -1;
     size_t n = 0;
     for (;;) {
+        if (ri->content_length > 0 && n == (size_t)ri->content_length)
+            break; /* all of it: no probe read, no growing */
         if (n + 1 >= cap) {
             if (n >= max) {
                 /* Chunked body past the limit: probe for one more byte. */
