@@ -1,0 +1,633 @@
+/* The strict JSON scanner (webhook/json_scan.h) and what ss_webhook_event_parse
+ * builds with it: grammar edges, depth limit, member iteration and exact
+ * value spans, string decoding, duplicate keys, and the envelope read back
+ * by ss_envelope_parse (json-c) for the compact and a pretty-printed real
+ * EasyPost Event.  Every text is copied into a buffer of exactly its length
+ * (no NUL after it), so that an over-read shows under ASan. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ss_fixture.h"
+
+#include <json-c/json.h>
+#include <webhook/event.h>
+#include <webhook/json_scan.h>
+
+/* n bytes of s in a buffer of exactly n bytes (caller frees). */
+static char *exact(const char *s, size_t n)
+{
+    char *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    memcpy(p, s, n);
+    return p;
+}
+
+static int check_n(const char *s, size_t n, int max_depth, const char **why)
+{
+    char *p = exact(s, n);
+    int rc = ss_json_check(p, n, max_depth, why);
+    free(p);
+    return rc;
+}
+
+static void expect_ok(const char *s)
+{
+    const char *why = NULL;
+    if (check_n(s, strlen(s), SS_JSON_MAX_DEPTH, &why) != 0)
+        fail_msg("refused (%s): %s", why, s);
+}
+
+static void expect_bad_n(const char *s, size_t n)
+{
+    const char *why = NULL;
+    if (check_n(s, n, SS_JSON_MAX_DEPTH, &why) == 0)
+        fail_msg("accepted: %.*s", (int)n, s);
+    assert_non_null(why);
+    assert_true(why[0] != '\0');
+}
+
+static void expect_bad(const char *s)
+{
+    expect_bad_n(s, strlen(s));
+}
+
+/* ---- grammar ---- */
+
+static void test_valid_texts(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "{}", "[]", "\"\"", "0", "-0", "0.5e-3", "1E+2", "1e5", "-0.0e-0", "-1.5E-10",
+        "123456789012345678901234567890", "-123456789012345678901234567890",
+        "1e400", "true", "false", "null", "[-0,0.0,10,1e-0,2E2]",
+        /* nested */
+        "[[[{\"a\":[{\"b\":null,\"c\":[true,false,{}]}]}]]]",
+        "{\"a\":{\"b\":{\"c\":{\"d\":[1,[2,[3]]]}}}}",
+        /* whitespace everywhere, \r\n\t included */
+        " \r\n\t{ \"a\" \r\n: \t[ 1 ,\r\n 2 ] , \"b\" : { } ,\t\"c\"\n:\r\"x\" }\r\n\t ",
+        "\t[\r\n]\n",
+        /* all escapes */
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u00E9\\uD83D\\uDE00\\u0000\"",
+        /* lone surrogates are not a grammar error (json-c takes them too) */
+        "\"\\ud800\"", "\"\\udc00\\ud800\"",
+        /* raw UTF-8, and bytes >= 0x80 passed through unchecked, as json-c */
+        "\"\xc3\xa9\xf0\x9f\x98\x80\"", "\"\xff\xfe\x80\"",
+        /* what looks like structure inside strings */
+        "{\"}\":\"]\",\"[{\":\",:\"}",
+        "\"\\\\\"", "[\"\\\\\",\"\\\"\"]",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        expect_ok(ok[i]);
+}
+
+static void test_invalid_texts(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        /* numbers */
+        "01", "-01", "00", "[01]", "[00]", "[-01]", "1.", "[1.]", "-0.", "1.e5", "[1.e5]",
+        "-", "[-]", "1e", "1e+", "1E-", "[1e]", ".5", "[.5]", "+1", "[+1]", "--1", "1.5.5",
+        "1e5e5", "[1-2]", "0x10", "[0x10]", "1 2",
+        /* trailing commas, separators */
+        "[1,]", "{\"a\":1,}", "[,1]", "[1,,2]", "{,}", "{\"a\":1,,\"b\":2}", "[1 2]",
+        "{\"a\":1 \"b\":2}", ",", ":", "]", "}", "[}", "{]", "{\"a\":[1}", "[{]}",
+        /* keys */
+        "{\"a\" 1}", "{\"a\"}", "{\"a\":}", "{1:2}", "{a:1}", "{null:1}", "{'a':1}",
+        "{\"a\"::1}", "{:1}",
+        /* not JSON tokens */
+        "'a'", "['a']", "NaN", "[NaN]", "Infinity", "-Infinity", "[Infinity]", "True",
+        "tru", "nul", "nulll", "[truefalse]", "undefined", "\xef\xbb\xbf{}",
+        /* raw control characters: in strings, and outside (not whitespace) */
+        "\"a\tb\"", "\"a\nb\"", "\"a\rb\"", "\"\x01\"", "\"\x1f\"",
+        "\"\x1fn\"", "\"a\x1f\\\\\"", "[1,\x01 2]", "\x0c[]",
+        "[]\x0b", "{\"a\x7f\":1,\x7f}",
+        /* escapes */
+        "\"\\x\"", "\"\\a\"", "\"\\'\"", "\"\\U0041\"", "\"\\u12\"", "\"\\u12G4\"",
+        "\"\\u\"", "\"\\u00\"", "\"\\", "\"\\\"", "\"\\u",
+        /* unterminated */
+        "\"abc", "{", "[", "{\"a\":1", "[1,2", "{\"a\"", "{\"a\":", "[[[]]", "{\"a\":{}",
+        /* trailing data */
+        "{} {}", "{}{}", "[] x", "{}}", "[]]", "true false", "\"a\"\"b\"", "0 0",
+        /* empty and blank */
+        "", " ", "   ", " \r\n\t",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_bad(bad[i]);
+    /* NUL bytes, inside strings and outside */
+    expect_bad_n("\"a\0b\"", 5);
+    expect_bad_n("[1]\0", 4);
+    expect_bad_n("\0", 1);
+    expect_bad_n("[\0]", 3);
+    expect_bad_n("{\"a\":1}\0 ", 9);
+    expect_bad_n("\0{}", 3);
+}
+
+/* d nested arrays, or objects {"a":{"a":…}} */
+static char *nested(int d, int objects, size_t *len)
+{
+    char *p = malloc((size_t)d * 6 + 8);
+    size_t n = 0;
+    assert_non_null(p);
+    for (int i = 0; i < d; i++)
+        n += (size_t)sprintf(p + n, "%s", objects ? (i + 1 < d ? "{\"a\":" : "{") : "[");
+    for (int i = 0; i < d; i++)
+        p[n++] = objects ? '}' : ']';
+    *len = n;
+    return p;
+}
+
+static void test_depth_limit(void **state)
+{
+    (void)state;
+    for (int objects = 0; objects < 2; objects++) {
+        size_t n;
+        const char *why = NULL;
+        char *p = nested(SS_JSON_MAX_DEPTH, objects, &n);
+        assert_int_equal(check_n(p, n, SS_JSON_MAX_DEPTH, &why), 0);
+        /* a max_depth above the scanner's own limit is clamped to it */
+        assert_int_equal(check_n(p, n, SS_JSON_MAX_DEPTH + 100, &why), 0);
+        assert_int_equal(check_n(p, n, SS_JSON_MAX_DEPTH - 1, &why), -1);
+        assert_string_equal(why, "nested too deeply");
+        free(p);
+
+        p = nested(SS_JSON_MAX_DEPTH + 1, objects, &n);
+        why = NULL;
+        assert_int_equal(check_n(p, n, SS_JSON_MAX_DEPTH, &why), -1);
+        assert_string_equal(why, "nested too deeply");
+        assert_int_equal(check_n(p, n, SS_JSON_MAX_DEPTH + 100, &why), -1);
+        free(p);
+
+        for (int d = 1; d <= 5; d++) {
+            p = nested(d, objects, &n);
+            assert_int_equal(check_n(p, n, d, NULL), 0); /* why may be NULL */
+            assert_int_equal(check_n(p, n, d - 1, NULL), -1);
+            free(p);
+        }
+    }
+    /* scalars need no depth */
+    assert_int_equal(check_n("1", 1, 0, NULL), 0);
+    assert_int_equal(check_n("[]", 2, 0, NULL), -1);
+    /* depth is nesting, not the number of containers */
+    const char *wide = "[[],[],{},[[]],{\"a\":[]}]";
+    assert_int_equal(check_n(wide, strlen(wide), 3, NULL), 0);
+    assert_int_equal(check_n(wide, strlen(wide), 2, NULL), -1);
+}
+
+static void test_root(void **state)
+{
+    (void)state;
+    const char *s = " \r\n{\"a\":1}\t \n";
+    ss_json_span_t r = ss_json_root(s, strlen(s));
+    assert_ptr_equal(r.p, s + 3);
+    assert_int_equal(r.len, 7);
+    r = ss_json_root("-1", 2);
+    assert_int_equal(r.len, 2);
+    r = ss_json_root("\"a \"  ", 6);
+    assert_int_equal(r.len, 4);
+}
+
+/* ---- iteration ---- */
+
+static int span_is(ss_json_span_t s, const char *want)
+{
+    return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
+}
+
+#define assert_span(s, want)                                                            \
+    do {                                                                                \
+        if (!span_is((s), (want)))                                                      \
+            fail_msg("span [%.*s] != [%s]", (int)(s).len, (s).p, (want));               \
+    } while (0)
+
+/* Checks p, iterates it as an object and compares keys and values spans
+ * (want: key0, value0, key1, value1, …, NULL). */
+static void expect_members(const char *text, const char *const *want)
+{
+    size_t n = strlen(text);
+    char *p = exact(text, n);
+    assert_int_equal(ss_json_check(p, n, SS_JSON_MAX_DEPTH, NULL), 0);
+    ss_json_iter_t it;
+    ss_json_span_t k, v;
+    assert_int_equal(ss_json_iter_init(&it, ss_json_root(p, n)), 0);
+    size_t i = 0;
+    while (ss_json_iter_next(&it, &k, &v)) {
+        if (want[i] == NULL)
+            fail_msg("more members than expected in %s", text);
+        assert_span(k, want[i]);
+        assert_span(v, want[i + 1]);
+        i += 2;
+    }
+    if (want[i] != NULL)
+        fail_msg("member %zu (%s) missing in %s", i / 2, want[i], text);
+    /* the end stays the end */
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 0);
+    free(p);
+}
+
+static void test_iter_members_in_order(void **state)
+{
+    (void)state;
+    static const char *const w1[] = {
+        "\"a\"", "1", "\"b\"", "\"x\"", "\"c\"", "[1,{\"d\":2}]", "\"e\"", "{}",
+        "\"f\"", "true", "\"g\"", "null", "\"h\"", "-1.5e3", "\"i\"", "false", NULL};
+    expect_members("{ \"a\" : 1 , \"b\":\"x\",\"c\":[1,{\"d\":2}] ,\r\n\t\"e\"\n:\t{},"
+                   "\"f\":true,\"g\":null,\"h\":-1.5e3 ,\"i\":false}",
+                   w1);
+    static const char *const w2[] = {"\"n\"", "12", NULL};
+    expect_members("{\"n\":12}", w2);
+    expect_members("  {\r\n}  ", (const char *const[]){NULL});
+    static const char *const w3[] = {"\"a\"", "0", "\"a\"", "1", NULL}; /* duplicates kept */
+    expect_members("{\"a\":0,\"a\":1}", w3);
+}
+
+static void test_iter_value_spans_exact(void **state)
+{
+    (void)state;
+    /* JSON: {"a":"a\\\"}","b":"\\","c":"x\\\\\"y","d":1} */
+    static const char *const w1[] = {"\"a\"", "\"a\\\\\\\"}\"", "\"b\"", "\"\\\\\"", "\"c\"",
+                                     "\"x\\\\\\\\\\\"y\"", "\"d\"", "1", NULL};
+    expect_members("{\"a\":\"a\\\\\\\"}\",\"b\":\"\\\\\",\"c\":\"x\\\\\\\\\\\"y\",\"d\":1}", w1);
+    /* brackets and quotes inside strings inside nested containers */
+    static const char *const w2[] = {
+        "\"a\"", "{\"s\":\"}]{[\",\"t\":[\"]\",\"}\",\"\\\"]\"],\"u\":{\"v\":\"\\\\\"}}",
+        "\"b\"", "2",
+        "\"c\"", "[[\"]]\"],{\"}\":\"{\"}]",
+        "\"k\\\"}\"", "\"v\"", NULL};
+    expect_members("{\"a\":{\"s\":\"}]{[\",\"t\":[\"]\",\"}\",\"\\\"]\"],\"u\":{\"v\":\"\\\\\"}},"
+                   "\"b\":2,\"c\":[[\"]]\"],{\"}\":\"{\"}],\"k\\\"}\":\"v\"}",
+                   w2);
+}
+
+static void test_iter_keys(void **state)
+{
+    (void)state;
+    const char *s = "{\"\\u0072esult\":{\"x\":1},\"a\\\"b\":2,\"result\":3,\"\\u00e9t\\u00E9\":4,"
+                    "\"res\\u0000ult\":5,\"long\\u0020key_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\":6}";
+    size_t n = strlen(s);
+    char *p = exact(s, n);
+    assert_int_equal(ss_json_check(p, n, SS_JSON_MAX_DEPTH, NULL), 0);
+    ss_json_iter_t it;
+    ss_json_span_t k, v;
+    assert_int_equal(ss_json_iter_init(&it, ss_json_root(p, n)), 0);
+
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 1);
+    assert_true(ss_json_key_is(k, "result"));
+    assert_false(ss_json_key_is(k, "resul"));
+    assert_false(ss_json_key_is(k, "results"));
+    assert_false(ss_json_key_is(k, "\\u0072esult"));
+    assert_span(v, "{\"x\":1}");
+
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 1);
+    assert_true(ss_json_key_is(k, "a\"b"));
+    assert_false(ss_json_key_is(k, "a\\\"b"));
+
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 1);
+    assert_true(ss_json_key_is(k, "result"));
+    assert_false(ss_json_key_is(k, "Result"));
+    assert_false(ss_json_key_is(k, ""));
+
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 1);
+    assert_true(ss_json_key_is(k, "\xc3\xa9t\xc3\xa9"));
+
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 1);
+    assert_false(ss_json_key_is(k, "res")); /* \u0000 matches nothing */
+    assert_false(ss_json_key_is(k, "result"));
+
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 1);
+    assert_span(v, "6");
+    assert_false(ss_json_key_is(k, "long"));
+
+    assert_int_equal(ss_json_iter_next(&it, &k, &v), 0);
+    free(p);
+
+    /* not objects */
+    ss_json_span_t arr = {"[1]", 3}, str = {"\"{}\"", 4}, num = {"1", 1};
+    assert_int_equal(ss_json_iter_init(&it, arr), -1);
+    assert_int_equal(ss_json_iter_init(&it, str), -1);
+    assert_int_equal(ss_json_iter_init(&it, num), -1);
+}
+
+/* ---- string decoding ---- */
+
+static void expect_decoded(const char *token, const char *want, size_t want_len)
+{
+    char out[64];
+    size_t n = strlen(token);
+    char *p = exact(token, n);
+    ss_json_span_t v = {p, n};
+    int rc = ss_json_string(v, out, sizeof(out));
+    if (rc < 0 || (size_t)rc != want_len || memcmp(out, want, want_len) != 0 ||
+        out[want_len] != '\0')
+        fail_msg("ss_json_string(%s) = %d", token, rc);
+    /* exactly big enough, and one byte short */
+    assert_int_equal(ss_json_string(v, out, want_len + 1), (int)want_len);
+    if (want_len > 0)
+        assert_int_equal(ss_json_string(v, out, want_len), -2);
+    free(p);
+}
+
+static int decode(const char *token, char *out, size_t outsize)
+{
+    size_t n = strlen(token);
+    char *p = exact(token, n);
+    int rc = ss_json_string((ss_json_span_t){p, n}, out, outsize);
+    free(p);
+    return rc;
+}
+
+static void test_string_decode(void **state)
+{
+    (void)state;
+    char out[64];
+    expect_decoded("\"\"", "", 0);
+    expect_decoded("\"plain\"", "plain", 5);
+    expect_decoded("\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\"", "a\"b\\c/d\be\ff\ng\rh\ti", 17);
+    expect_decoded("\"\\u0041\\u007f\"", "A\x7f", 2);
+    expect_decoded("\"\\u00e9\"", "\xc3\xa9", 2);
+    expect_decoded("\"\\u00E9\"", "\xc3\xa9", 2);
+    expect_decoded("\"\\u07FF\\u0800\"", "\xdf\xbf\xe0\xa0\x80", 5);
+    expect_decoded("\"\\u20ac\"", "\xe2\x82\xac", 3);
+    expect_decoded("\"\\uffff\"", "\xef\xbf\xbf", 3);
+    /* surrogate pairs -> one 4-byte sequence */
+    expect_decoded("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 4);
+    expect_decoded("\"\\uD83D\\uDE00\"", "\xf0\x9f\x98\x80", 4);
+    expect_decoded("\"\\ud800\\udc00\"", "\xf0\x90\x80\x80", 4);
+    expect_decoded("\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf", 4);
+    /* lone surrogates -> U+FFFD, as json-c */
+    expect_decoded("\"\\ud83d\"", "\xef\xbf\xbd", 3);
+    expect_decoded("\"\\ude00\"", "\xef\xbf\xbd", 3);
+    expect_decoded("\"\\ud83dx\"", "\xef\xbf\xbdx", 4);
+    expect_decoded("\"\\ud83d\\n\"", "\xef\xbf\xbd\n", 4);
+    expect_decoded("\"\\ude00\\ud83d\"", "\xef\xbf\xbd\xef\xbf\xbd", 6);
+    expect_decoded("\"\\ud83d\\ud83d\\ude00\"", "\xef\xbf\xbd\xf0\x9f\x98\x80", 7);
+    expect_decoded("\"\\ud83d\\u0041\"", "\xef\xbf\xbd" "A", 4);
+    /* raw UTF-8 passes through */
+    expect_decoded("\"\xc3\xa9\xf0\x9f\x98\x80\"", "\xc3\xa9\xf0\x9f\x98\x80", 6);
+    /* \u0000 cannot be a C string */
+    assert_int_equal(decode("\"\\u0000\"", out, sizeof(out)), -1);
+    assert_int_equal(decode("\"a\\u0000b\"", out, sizeof(out)), -1);
+    assert_int_equal(decode("\"\\ud83d\\u0000\"", out, sizeof(out)), -1);
+    /* too small */
+    assert_int_equal(decode("\"abc\"", out, 3), -2);
+    assert_int_equal(decode("\"abc\"", out, 4), 3);
+    assert_string_equal(out, "abc");
+    assert_int_equal(decode("\"\\u00e9\"", out, 2), -2);
+    assert_int_equal(decode("\"\\ud83d\\ude00\"", out, 4), -2);
+    assert_int_equal(decode("\"\\ud83d\\ude00\"", out, 5), 4);
+    /* not a string */
+    assert_int_equal(decode("123", out, sizeof(out)), -1);
+    assert_int_equal(decode("{}", out, sizeof(out)), -1);
+    assert_int_equal(decode("[\"a\"]", out, sizeof(out)), -1);
+    assert_int_equal(decode("\"", out, sizeof(out)), -1);
+    assert_int_equal(decode("", out, sizeof(out)), -1);
+    assert_int_equal(decode("null", out, sizeof(out)), -1);
+}
+
+/* ---- ss_webhook_event_parse ---- */
+
+static json_object *jparse(const char *s, size_t n)
+{
+    json_tokener *tok = json_tokener_new_ex(SS_JSON_MAX_DEPTH);
+    assert_non_null(tok);
+    json_object *o = json_tokener_parse_ex(tok, s, (int)n);
+    assert_int_equal(json_tokener_get_error(tok), json_tokener_success);
+    json_tokener_free(tok);
+    assert_non_null(o);
+    return o;
+}
+
+/* The value parses back with ss_envelope_parse; its "object" is json-c's
+ * "result" of body and its "event" json-c's body without "result". */
+static void expect_envelope_matches(const ss_webhook_event_t *ev, const char *body, size_t len)
+{
+    ss_envelope_t back;
+    char err[256] = "";
+    if (ss_envelope_parse(&back, ev->value, ev->value_len, err, sizeof(err)) != 0)
+        fail_msg("ss_envelope_parse: %s", err);
+    assert_string_equal(back.event_id, ev->env.event_id);
+    assert_string_equal(back.type, ev->env.type);
+    assert_string_equal(back.object_type, ev->env.object_type);
+    assert_string_equal(back.object_id, ev->env.object_id);
+    assert_int_equal(back.updated_at_usec, ev->env.updated_at_usec);
+    assert_int_equal(back.source, SS_SOURCE_WEBHOOK);
+
+    json_object *event = jparse(body, len);
+    json_object *result = NULL;
+    assert_true(json_object_object_get_ex(event, "result", &result));
+    assert_non_null(back.object);
+    if (!json_object_equal(back.object, result))
+        fail_msg("envelope object != the Event's result");
+    json_object_object_del(event, "result");
+    assert_non_null(back.event);
+    if (!json_object_equal(back.event, event))
+        fail_msg("envelope event != the Event without result");
+    json_object_put(event);
+    ss_envelope_clear(&back);
+}
+
+static void parse_ok(ss_webhook_event_t *ev, const char *body, size_t len)
+{
+    char err[256] = "";
+    char *p = exact(body, len);
+    int rc = ss_webhook_event_parse(ev, p, len, "req_scan", err, sizeof(err));
+    free(p);
+    if (rc != 0)
+        fail_msg("ss_webhook_event_parse: %s", err);
+}
+
+static void test_event_duplicate_keys_last_wins(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"object\":\"Refund\",\"id\":\"evt_first\",\"description\":\"refund.successful\","
+        "\"result\":{\"object\":\"Refund\",\"id\":\"rfnd_1\"},"
+        "\"id\":\"evt_last\",\"object\":\"Event\","
+        "\"result\":{\"object\":\"Shipment\",\"id\":\"trk_x\",\"object\":\"Tracker\","
+        "\"id\":\"trk_2\",\"tracking_code\":\"TC1\",\"tracking_code\":\"TC2\"},"
+        "\"description\":\"tracker.updated\"}";
+    ss_webhook_event_t ev;
+    parse_ok(&ev, body, strlen(body));
+    assert_string_equal(ev.env.event_id, "evt_last");
+    assert_string_equal(ev.env.type, "tracker.updated");
+    assert_string_equal(ev.env.object_type, "Tracker");
+    assert_string_equal(ev.env.object_id, "trk_2");
+    assert_string_equal(ev.key, "TC2");
+    assert_int_equal(ev.topic, SS_TOPIC_TRACKERS);
+    expect_envelope_matches(&ev, body, strlen(body));
+    ss_webhook_event_clear(&ev);
+
+    /* "object":"Event" overridden by a later member: not an Event (json-c
+     * would see the last one too) */
+    const char *notev = "{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"x.y\","
+                        "\"result\":{},\"object\":\"Refund\"}";
+    char err[256] = "";
+    assert_int_equal(ss_webhook_event_parse(&ev, notev, strlen(notev), NULL, err, sizeof(err)),
+                     -1);
+    /* a result that is later replaced by a non-object */
+    const char *res = "{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"x.y\","
+                      "\"result\":{\"object\":\"Refund\",\"id\":\"r\"},\"result\":[]}";
+    assert_int_equal(ss_webhook_event_parse(&ev, res, strlen(res), NULL, err, sizeof(err)), -1);
+
+    /* an escaped "result" key is the result, and is left out of "event" */
+    const char *esc = "{\"object\":\"Event\",\"id\":\"evt_e\",\"description\":\"refund.successful\","
+                      "\"\\u0072esult\":{\"object\":\"Refund\",\"id\":\"rfnd_e\"},\"n\":[1,\"}\"]}";
+    parse_ok(&ev, esc, strlen(esc));
+    assert_string_equal(ev.env.object_id, "rfnd_e");
+    assert_int_equal(ev.topic, SS_TOPIC_EVENTS);
+    expect_envelope_matches(&ev, esc, strlen(esc));
+    ss_webhook_event_clear(&ev);
+}
+
+/* The fixture re-indented token by token (the tokens' bytes unchanged):
+ * newlines (\r\n or \n), tabs and spaces between every token. */
+static char *pretty(const char *s, size_t n, size_t *outlen)
+{
+    char *o = malloc(n * 40 + 64);
+    size_t k = 0;
+    int depth = 0;
+    assert_non_null(o);
+#define NEWLINE()                                                                       \
+    do {                                                                                \
+        if (depth % 2) {                                                                \
+            o[k++] = '\r';                                                              \
+        }                                                                               \
+        o[k++] = '\n';                                                                  \
+        for (int d_ = 0; d_ < depth; d_++) {                                            \
+            o[k++] = d_ % 2 ? '\t' : ' ';                                               \
+            o[k++] = ' ';                                                               \
+        }                                                                               \
+    } while (0)
+    o[k++] = '\n';
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (s[j] != '"')
+                j += s[j] == '\\' ? 2 : 1;
+            memcpy(o + k, s + i, j + 1 - i);
+            k += j + 1 - i;
+            i = j;
+        } else if (c == '{' || c == '[') {
+            o[k++] = c;
+            depth++;
+            NEWLINE();
+        } else if (c == '}' || c == ']') {
+            depth--;
+            NEWLINE();
+            o[k++] = c;
+        } else if (c == ',') {
+            o[k++] = ' ';
+            o[k++] = c;
+            NEWLINE();
+        } else if (c == ':') {
+            o[k++] = '\t';
+            o[k++] = c;
+            o[k++] = ' ';
+        } else {
+            o[k++] = c;
+        }
+    }
+#undef NEWLINE
+    o[k++] = '\r';
+    o[k++] = '\n';
+    *outlen = k;
+    return o;
+}
+
+static void test_event_fixture_pretty_and_compact(void **state)
+{
+    (void)state;
+    size_t len, plen;
+    char *body = ss_test_fixture("event-tracker-updated.json", &len);
+    char *pbody = pretty(body, len, &plen);
+    assert_true(plen > len + 200);
+    assert_non_null(memchr(pbody, '\t', plen));
+
+    ss_webhook_event_t a, b;
+    parse_ok(&a, body, len);
+    parse_ok(&b, pbody, plen);
+    assert_string_equal(a.env.event_id, b.env.event_id);
+    assert_string_equal(a.env.type, b.env.type);
+    assert_string_equal(a.env.object_type, b.env.object_type);
+    assert_string_equal(a.env.object_id, b.env.object_id);
+    assert_string_equal(a.key, b.key);
+    assert_int_equal(a.keylen, b.keylen);
+    assert_int_equal(a.topic, b.topic);
+    assert_int_equal(a.env.updated_at_usec, b.env.updated_at_usec);
+    assert_string_equal(a.env.type, "tracker.updated");
+    assert_string_equal(a.env.object_type, "Tracker");
+    assert_int_equal(a.topic, SS_TOPIC_TRACKERS);
+    assert_true(a.env.updated_at_usec != 0);
+
+    expect_envelope_matches(&a, body, len);
+    expect_envelope_matches(&b, pbody, plen);
+    ss_webhook_event_clear(&a);
+    ss_webhook_event_clear(&b);
+    free(pbody);
+    free(body);
+}
+
+/* Whatever ss_webhook_event_parse accepts (the receiver then answers 200
+ * and EasyPost never resends it), ss_envelope_parse must read back: the
+ * consumers have no other copy.  Deep nesting in the result, and in another
+ * member of the Event (which gains one level inside "event"). */
+static void test_event_deep_envelope_reads_back(void **state)
+{
+    (void)state;
+    char body[1024];
+    for (int where = 0; where < 2; where++) {
+        for (int d = 1; d <= SS_JSON_MAX_DEPTH + 2; d++) {
+            size_t n = (size_t)sprintf(body, "{\"object\":\"Event\",\"id\":\"evt_deep\","
+                                             "\"description\":\"refund.successful\","
+                                             "\"result\":{\"object\":\"Refund\",\"id\":\"rfnd_d\"%s"
+                                             "\"deep\":",
+                                       where ? "}," : ",");
+            for (int i = 0; i < d; i++)
+                body[n++] = '[';
+            for (int i = 0; i < d; i++)
+                body[n++] = ']';
+            n += (size_t)sprintf(body + n, "%s", where ? "}" : "}}");
+            /* total nesting of the Event */
+            int total = d + (where ? 1 : 2);
+            ss_webhook_event_t ev;
+            char err[256] = "";
+            int rc = ss_webhook_event_parse(&ev, body, n, NULL, err, sizeof(err));
+            if (total > SS_JSON_MAX_DEPTH)
+                assert_int_equal(rc, -1);
+            if (rc != 0)
+                continue;
+            ss_envelope_t back;
+            rc = ss_envelope_parse(&back, ev.value, ev.value_len, err, sizeof(err));
+            ss_envelope_clear(&back);
+            ss_webhook_event_clear(&ev);
+            if (rc != 0)
+                fail_msg("Event nested %d deep (%s) accepted, but its envelope is refused: %s",
+                         total, where ? "in another member" : "in the result", err);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_texts),
+        cmocka_unit_test(test_invalid_texts),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_root),
+        cmocka_unit_test(test_iter_members_in_order),
+        cmocka_unit_test(test_iter_value_spans_exact),
+        cmocka_unit_test(test_iter_keys),
+        cmocka_unit_test(test_string_decode),
+        cmocka_unit_test(test_event_duplicate_keys_last_wins),
+        cmocka_unit_test(test_event_fixture_pretty_and_compact),
+        cmocka_unit_test(test_event_deep_envelope_reads_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
