@@ -126,6 +126,7 @@ typedef struct {
     double rate;
     double duration_s;
     double warmup_s;
+    bool timeline;
     int connections;
     const char *method;
     const char *body_file;
@@ -143,7 +144,7 @@ static void usage(FILE *f)
     fputs(
 "usage: ss-bench-paced --url http://HOST:PORT/PATH --rate R --duration S --connections C\n"
 "                      [--method M] [--body FILE] [--header 'Name: value']...\n"
-"                      [--timeout-ms MS] [--warmup S]\n"
+"                      [--timeout-ms MS] [--warmup S] [--timeline]\n"
 "\n"
 "Open-loop HTTP/1.1 load generator: request i is scheduled at t0 + i/R and sent\n"
 "on an idle keep-alive connection as soon as its time has come; when all C\n"
@@ -163,6 +164,8 @@ static void usage(FILE *f)
 "                     time, counts as a socket error (timeout)\n"
 "  --warmup S         default 0: run at the same rate for S seconds first, not\n"
 "                     measured (the schedule simply continues into the measured part)\n"
+"  --timeline         also print on stderr, per measured second (by scheduled time),\n"
+"                     the requests answered and their highest latency\n"
 "\n"
 "Measured are the requests scheduled in the S seconds after the warm-up.  After\n"
 "the last one is sent the tool waits for their answers (at most the timeout).\n"
@@ -273,6 +276,10 @@ static int parse_args(int argc, char **argv, opts_t *o)
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return 1;
+        if (strcmp(a, "--timeline") == 0) {
+            o->timeline = true;
+            continue;
+        }
         /* "--name value" or "--name=value" */
         char name[32];
         const char *v;
@@ -462,6 +469,8 @@ typedef struct {
     uint64_t completed, non2xx, last_done_ns;
     errs_t err;
     uint64_t max_backlog;
+    struct { uint64_t answered, max_us; } *secs;  /* --timeline, per measured second */
+    size_t n_secs;
     bool warned_protocol;
 } paced_t;
 
@@ -623,6 +632,14 @@ static void request_done(paced_t *p, int ci, uint64_t now)
     if (measured(p, c->req_index)) {
         uint64_t ns = now - c->sched_ns;
         hist_record(&p->lat, (ns + 500u) / 1000u);
+        if (p->secs != NULL) {
+            size_t k = (size_t)((c->sched_ns - p->window_start) / 1000000000ull);
+            if (k < p->n_secs) {
+                p->secs[k].answered++;
+                if ((ns + 500u) / 1000u > p->secs[k].max_us)
+                    p->secs[k].max_us = (ns + 500u) / 1000u;
+            }
+        }
         p->completed++;
         if (c->status < 200 || c->status > 299)
             p->non2xx++;
@@ -1173,6 +1190,12 @@ int main(int argc, char **argv)
     p->t0 = now_ns() + 1000000ull; /* the first request 1 ms from now */
     p->window_start = sched_of(p, p->first_measured);
     p->window_end = p->window_start + (uint64_t)llround(p->o.duration_s * 1e9);
+    if (p->o.timeline) {
+        p->n_secs = (size_t)ceil(p->o.duration_s);
+        p->secs = calloc(p->n_secs, sizeof(*p->secs));
+        if (p->secs == NULL)
+            p->n_secs = 0;
+    }
     run(p);
 
     uint64_t dur_ns = p->window_end - p->window_start;
@@ -1194,6 +1217,9 @@ int main(int argc, char **argv)
             " us; most requests waiting for a connection: %" PRIu64 "\n",
             n_measured, p->completed, p->err.connect, p->err.read, p->err.write, p->err.timeout, p->err.protocol,
             hist_percentile(&p->lag, 50), hist_percentile(&p->lag, 99), p->lag.max, p->max_backlog);
+    for (size_t k = 0; k < p->n_secs; k++)
+        fprintf(stderr, "ss-bench-paced: second %zu: %" PRIu64 " answered, highest latency %.3f ms\n", k,
+                p->secs[k].answered, (double)p->secs[k].max_us / 1000.0);
     if (p->completed == 0)
         fprintf(stderr, "ss-bench-paced: no measured request was answered\n");
     else
@@ -1206,6 +1232,7 @@ cleanup:
                 close(p->conns[ci].fd);
     free(p->conns);
     free(p->idle);
+    free(p->secs);
     if (p->tfd >= 0)
         close(p->tfd);
     if (p->ep >= 0)
