@@ -5,22 +5,24 @@
 #
 # 1. Dashboard: 1,000,000 shipments loaded with bench/schema/load.sql into a
 #    fresh migrated database, views refreshed, then GET
-#    /db/analytics/dashboard?days=30 with wrk paced to ~BENCH_GW_RATE req/s on
-#    BENCH_GW_CONNS connections (wrk's delay() per connection, calibrated by a
-#    pilot run; wrk has no global rate and wrk2 is not in Debian, so the rate
-#    is approximate and reported).  Latency is wrk's, from sending a request to
-#    its answer (no coordinated-omission correction).
+#    /db/analytics/dashboard?days=30 with ss-bench-paced (tools/paced) at
+#    exactly BENCH_GW_RATE req/s (open loop: request i at t0 + i/rate, after
+#    a BENCH_GW_WARMUP_SECONDS warm-up at the same rate) on BENCH_GW_CONNS
+#    keep-alive connections.  A request that finds them all busy waits, and
+#    its latency counts from its scheduled time to the last byte of the
+#    answer (coordinated-omission corrected, like wrk2).
 #    Baseline, same run: the gateway's own dashboard SQL (extracted from
 #    services/gateway/readapi.c, so it cannot drift) through pgbench with the
 #    same protocol as the gateway (extended, one parameter), the same number
-#    of connections and -R at the same rate (Poisson arrivals); latency is each
-#    transaction's service time (pgbench's per-transaction log: time minus
-#    schedule lag), like wrk's.
+#    of connections and -R at the same rate (Poisson arrivals); latency is
+#    pgbench's per-transaction time, which with -R also counts from the
+#    scheduled start (schedule lag included), like ss-bench-paced's.
 # 2. /v1 overhead: POST /v1/shipments (the recorded fixture body) through the
 #    gateway vs the same POST straight to easypost-sim's /v2/shipments, same
-#    wrk settings (BENCH_GW_V1_CONNS connections, BENCH_GW_V1_DELAY_MS pause),
-#    alternating twice, medians of the runs.  The gateway produces every
-#    result to Kafka (the harness's broker).
+#    wrk settings (paced.lua: BENCH_GW_V1_CONNS connections, each pausing
+#    BENCH_GW_V1_DELAY_MS between requests; no fixed rate), alternating
+#    twice, medians of the runs.  The gateway produces every result to Kafka
+#    (the harness's broker).
 #
 # Results (RESULT name value unit baseline):
 #   gateway_dashboard_rps        achieved rate          (baseline: pgbench's rate)
@@ -45,6 +47,7 @@ N="${BENCH_GW_SHIPMENTS:-1000000}"
 RATE="${BENCH_GW_RATE:-1000}"
 CONNS="${BENCH_GW_CONNS:-20}"
 SECS="${BENCH_GW_SECONDS:-20}"
+WARMUP="${BENCH_GW_WARMUP_SECONDS:-2}"
 V1_CONNS="${BENCH_GW_V1_CONNS:-2}"
 V1_DELAY="${BENCH_GW_V1_DELAY_MS:-5}"
 V1_SECS="${BENCH_GW_V1_SECONDS:-8}"
@@ -55,7 +58,7 @@ EP_KEY="EZTK_bench_$(openssl rand -hex 6)"
 
 die() { echo "bench/gateway: $*" >&2; exit 1; }
 say() { echo "bench/gateway: $*" >&2; }
-for b in shipstream-gateway easypost-sim shipstream-migrate; do
+for b in shipstream-gateway easypost-sim shipstream-migrate ss-bench-paced; do
   [ -x "$SS_BIN_DIR/$b" ] || die "$SS_BIN_DIR/$b not built"
 done
 command -v wrk >/dev/null || die "wrk not installed (apt-get install wrk)"
@@ -80,6 +83,19 @@ run_wrk() {
   line=$(grep '^WRK ' "$out") || { cat "$out" >&2; die "no result from wrk on $1"; }
   [ "$(field non2xx "$line")" = 0 ] && [ "$(field socket_errors "$line")" = 0 ] ||
     { cat "$out" >&2; die "errors from $1: $line"; }
+  echo "$line"
+}
+# run_paced <url> <seconds> <auth>: GET at exactly $RATE req/s on $CONNS
+# connections (ss-bench-paced), prints the WRK line; fails like run_wrk.
+run_paced() {
+  local out=$T/paced.out err=$T/paced.err line
+  "$SS_BIN_DIR/ss-bench-paced" --url "$1" --rate "$RATE" --duration "$2" --warmup "$WARMUP" \
+    --connections "$CONNS" --timeout-ms 10000 --timeline --header "Authorization: $3" >"$out" 2>"$err" ||
+    { cat "$out" "$err" >&2; die "ss-bench-paced failed on $1"; }
+  sed 's/^/bench\/gateway: /' "$err" >&2
+  line=$(grep '^WRK ' "$out") || { cat "$out" "$err" >&2; die "no result from ss-bench-paced on $1"; }
+  [ "$(field non2xx "$line")" = 0 ] && [ "$(field socket_errors "$line")" = 0 ] ||
+    { cat "$err" >&2; die "errors from $1: $line"; }
   echo "$line"
 }
 
@@ -118,14 +134,8 @@ shipments=$(jq -r '.summary.shipments' "$T/dash.json")
 say "dashboard: $shipments shipments in 30 days, $(wc -c <"$T/dash.json") bytes"
 
 # ------------------------------------------------------------------ 1. dashboard
-# Pilot run with the pause c/rate, then correct the pause by the cycle time seen.
-base_delay=$(awk -v c="$CONNS" -v r="$RATE" 'BEGIN { printf "%.3f", c * 1000 / r }')
-pilot=$(run_wrk "$DASH" "$CONNS" "$base_delay" 3 GET "" "Bearer $API_KEY")
-delay=$(awk -v c="$CONNS" -v r="$RATE" -v d="$base_delay" -v got="$(rps "$pilot")" \
-  'BEGIN { l = c * 1000 / got - d; x = c * 1000 / r - l; printf "%.3f", x < 0 ? 0 : x }')
-say "pilot: $(rps "$pilot") req/s with a ${base_delay} ms pause; pause now $delay ms"
-gw_dash=$(run_wrk "$DASH" "$CONNS" "$delay" "$SECS" GET "" "Bearer $API_KEY")
-say "gateway dashboard, $CONNS conns, ${delay} ms pause, ${SECS}s: $gw_dash"
+gw_dash=$(run_paced "$DASH" "$SECS" "Bearer $API_KEY")
+say "gateway dashboard, $RATE req/s, $CONNS conns, ${SECS}s: $gw_dash"
 
 # Baseline: the same SQL, straight to PostgreSQL.
 perl -0777 -ne 'if (/dashboard_sql\[\]\s*=\s*(.*?);\n/s) { my ($b, $s) = ($1, "");
@@ -138,14 +148,15 @@ run_pgbench() {
   rm -f "$T"/pgb.*
   PGOPTIONS="-c TimeZone=UTC" "$PGBENCH" -n -M "$1" -f "$T/dash.pgbench" -c "$CONNS" -j 2 -R "$RATE" -T "$2" \
     -l --log-prefix="$T/pgb" "$DB_URL" >"$T/pgbench.out" 2>&1 || { cat "$T/pgbench.out" >&2; die "pgbench failed"; }
-  # per transaction: client tx time_us script epoch epoch_us lag_us; service time = time - lag
-  cat "$T"/pgb.* | awk '{ print $3 - $7 }' | sort -n >"$T/pg.lat"
+  # per transaction: client tx time_us script epoch epoch_us lag_us; with -R,
+  # time_us counts from the scheduled start (lag included), like ss-bench-paced
+  cat "$T"/pgb.* | awk '{ print $3 }' | sort -n >"$T/pg.lat"
   PG_N=$(wc -l <"$T/pg.lat")
   [ "$PG_N" -gt 0 ] || die "pgbench logged no transactions"
   PG_P50=$(awk -v n="$PG_N" 'NR == int(0.50 * (n - 1)) + 1 { print; exit }' "$T/pg.lat")
   PG_P99=$(awk -v n="$PG_N" 'NR == int(0.99 * (n - 1)) + 1 { print; exit }' "$T/pg.lat")
   PG_RPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench.out" | head -n 1)
-  say "SQL alone (pgbench -M $1 -R $RATE -c $CONNS, ${2}s): $PG_N transactions, $PG_RPS tps, service time p50 $(ms "$PG_P50") ms p99 $(ms "$PG_P99") ms"
+  say "SQL alone (pgbench -M $1 -R $RATE -c $CONNS, ${2}s): $PG_N transactions, $PG_RPS tps, latency from schedule p50 $(ms "$PG_P50") ms p99 $(ms "$PG_P99") ms"
 }
 # As the gateway runs it (PQexecParams: unnamed statement, planned every time).
 run_pgbench extended "$SECS"

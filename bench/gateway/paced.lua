@@ -6,8 +6,9 @@
 --   BENCH_DELAY_MS mean pause before each request on a connection, may be
 --                  fractional: wrk's delay() takes whole milliseconds, so each
 --                  pause is floor or ceil at random with the right mean.
--- wrk has no global rate (wrk2 is not packaged in Debian): with c connections,
--- pause d and latency L the rate is about c / (d + L); bench.sh calibrates d.
+-- With c connections, pause d and latency L the rate is about c / (d + L):
+-- no fixed rate.  bench.sh uses it for the /v1 comparison (same settings on
+-- both sides); the fixed-rate dashboard run uses ss-bench-paced (tools/paced).
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then wrk.headers["Authorization"] = auth end

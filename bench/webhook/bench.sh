@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Webhook receiver throughput and latency with wrk (Debian's package), against
-# the real receiver producing to the real broker of the harness environment
-# (every 200 is answered after the broker's ack, acks=all), with the real
-# 3.5 KB tracker.updated body and a valid signature.  Baseline, same run, same
-# wrk settings: ss-bench-webhook-bare, a bare civetweb handler that reads the
-# body and answers 200.
+# Webhook receiver throughput and latency against the real receiver producing
+# to the real broker of the harness environment (every 200 is answered after
+# the broker's ack, acks=all), with the real 3.5 KB tracker.updated body and a
+# valid signature.  Baseline, same run, same load settings:
+# ss-bench-webhook-bare, a bare civetweb handler that reads the body and
+# answers 200.
 #
 # Results:
-#   webhook_accepted_rps        closed loop, BENCH_WEBHOOK_CONNS connections
-#   webhook_p50_ms / _p99_ms    paced at ~BENCH_WEBHOOK_RATE req/s (wrk's delay()
-#                               per connection; wrk has no global rate limit and
-#                               wrk2 is not in Debian, so the rate is approximate
-#                               and reported in webhook_paced_rps)
+#   webhook_accepted_rps        closed loop: wrk (Debian's package),
+#                               BENCH_WEBHOOK_CONNS connections, as fast as it goes
+#   webhook_saturated_p99_ms    wrk's p99 in that run
+#   webhook_paced_rps           open loop: ss-bench-paced (tools/paced) schedules
+#   webhook_paced_p50_ms/_p99_ms  exactly BENCH_WEBHOOK_RATE req/s (request i at
+#                               t0 + i/rate) on BENCH_WEBHOOK_PACED_CONNS
+#                               keep-alive connections; a request that finds them
+#                               all busy waits, and its latency counts from its
+#                               scheduled time to the last byte of the answer
+#                               (coordinated-omission corrected, like wrk2).
+#                               webhook_paced_rps is what was answered 2xx per second.
 #
 # Needs SS_TEST_KAFKA_BOOTSTRAP, SS_BIN_DIR (bench/run.sh sets them), wrk, openssl.
 set -euo pipefail
@@ -21,6 +27,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 BIN_DIR="${SS_BIN_DIR:-$ROOT/build/bin}"
 RECV="$BIN_DIR/shipstream-webhook-receiver"
 BARE="$BIN_DIR/ss-bench-webhook-bare"
+PACED="$BIN_DIR/ss-bench-paced"
 KAFKACTL="${SS_KAFKACTL:-$BIN_DIR/ss-kafkactl}"
 FIX="${SS_FIXTURES_DIR:-$ROOT/tests/fixtures/easypost}"
 BODY="$FIX/event-tracker-updated.json"
@@ -29,9 +36,10 @@ WARMUP="${BENCH_WEBHOOK_WARMUP_SECONDS:-5}"
 CONNS="${BENCH_WEBHOOK_CONNS:-64}"
 WRK_THREADS="${BENCH_WEBHOOK_WRK_THREADS:-2}"
 RATE="${BENCH_WEBHOOK_RATE:-2000}"
-PACED_CONNS="${BENCH_WEBHOOK_PACED_CONNS:-20}"
+PACED_CONNS="${BENCH_WEBHOOK_PACED_CONNS:-32}"
+PACED_WARMUP="${BENCH_WEBHOOK_PACED_WARMUP_SECONDS:-1}"
 SERVER_THREADS=$((CONNS * 2))
-for f in "$RECV" "$BARE" "$KAFKACTL"; do [ -x "$f" ] || { echo "bench/webhook: $f not built" >&2; exit 1; }; done
+for f in "$RECV" "$BARE" "$PACED" "$KAFKACTL"; do [ -x "$f" ] || { echo "bench/webhook: $f not built" >&2; exit 1; }; done
 command -v wrk >/dev/null || { echo "bench/webhook: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 
 TMP=$(mktemp -d)
@@ -60,12 +68,23 @@ wait_http() { # wait_http <url> <seconds>
   done
 }
 field() { sed -n "s/.*[ ]$1=\([0-9]*\).*/\1/p" <<<"$2"; }
-# run_wrk <port> <conns> <delay_ms>: prints the WRK line.
+# run_wrk <port> <conns>: closed loop, prints the WRK line.
 run_wrk() {
-  BENCH_BODY="$BODY" BENCH_SIG="$SIG" BENCH_DELAY_MS="$3" \
+  BENCH_BODY="$BODY" BENCH_SIG="$SIG" \
     wrk -t"$WRK_THREADS" -c"$2" -d"${DURATION}s" --timeout 10s -s "$HERE/post.lua" \
     "http://127.0.0.1:$1/webhooks/easypost" >"$TMP/wrk.out" 2>&1 || { cat "$TMP/wrk.out" >&2; return 1; }
   grep '^WRK ' "$TMP/wrk.out"
+}
+# run_paced <port>: open loop at exactly $RATE req/s after a short warm-up at
+# the same rate, prints the WRK line (same fields, plus target_rps and achieved_rps);
+# its per-second answers and highest latency go to stderr (the bench log).
+run_paced() {
+  "$PACED" --url "http://127.0.0.1:$1/webhooks/easypost" --rate "$RATE" --duration "$DURATION" \
+    --warmup "$PACED_WARMUP" --connections "$PACED_CONNS" --timeout-ms 10000 --timeline --body "$BODY" \
+    --header 'Content-Type: application/json' --header "X-Hmac-Signature: $SIG" \
+    >"$TMP/paced.out" 2>"$TMP/paced.err" || { cat "$TMP/paced.out" "$TMP/paced.err" >&2; return 1; }
+  sed 's/^/  /' "$TMP/paced.err" >&2
+  grep '^WRK ' "$TMP/paced.out"
 }
 rps() { # rps <WRK line>: successful (2xx) requests per second
   local req non2xx dur
@@ -109,12 +128,12 @@ wait_http "http://127.0.0.1:$BPORT/health" 20
 # Warm-up, not reported: the broker is a fresh JVM, and its first seconds
 # under load run interpreted code (JIT); the first 10 s run measured up to
 # 2x slower than the next in the same harness.
-DURATION=$WARMUP run_wrk "$RPORT" "$CONNS" 0 >/dev/null
+DURATION=$WARMUP run_wrk "$RPORT" "$CONNS" >/dev/null
 
 before=$(offsets)
-r_sat=$(run_wrk "$RPORT" "$CONNS" 0)
+r_sat=$(run_wrk "$RPORT" "$CONNS")
 after=$(offsets)
-b_sat=$(run_wrk "$BPORT" "$CONNS" 0)
+b_sat=$(run_wrk "$BPORT" "$CONNS")
 echo "receiver, $CONNS connections: $r_sat" >&2
 echo "bare,     $CONNS connections: $b_sat" >&2
 ok=$(( $(field requests "$r_sat") - $(field non2xx "$r_sat") ))
@@ -126,12 +145,12 @@ if [ $((after - before)) -lt "$ok" ]; then
 fi
 [ "$(field non2xx "$r_sat")" = 0 ] || echo "bench/webhook: $(field non2xx "$r_sat") non-2xx answers from the receiver" >&2
 
-# Paced: each connection waits delay ms between requests.
-delay=$(( PACED_CONNS * 1000 / RATE ))
-r_paced=$(run_wrk "$RPORT" "$PACED_CONNS" "$delay")
-b_paced=$(run_wrk "$BPORT" "$PACED_CONNS" "$delay")
-echo "receiver, paced ($PACED_CONNS conns, ${delay} ms apart): $r_paced" >&2
-echo "bare,     paced ($PACED_CONNS conns, ${delay} ms apart): $b_paced" >&2
+# Paced: open loop at exactly $RATE req/s (ss-bench-paced).
+r_paced=$(run_paced "$RPORT")
+b_paced=$(run_paced "$BPORT")
+echo "receiver, paced ($RATE req/s, $PACED_CONNS conns): $r_paced" >&2
+echo "bare,     paced ($RATE req/s, $PACED_CONNS conns): $b_paced" >&2
+[ "$(field socket_errors "$r_paced")" = 0 ] || echo "bench/webhook: $(field socket_errors "$r_paced") socket errors in the paced run of the receiver" >&2
 
 echo "RESULT webhook_accepted_rps $(rps "$r_sat") req/s $(rps "$b_sat")"
 echo "RESULT webhook_saturated_p99_ms $(ms "$(field p99_us "$r_sat")") ms $(ms "$(field p99_us "$b_sat")")"

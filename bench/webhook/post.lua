@@ -1,6 +1,6 @@
 -- wrk script: POST the webhook body from $BENCH_BODY with X-Hmac-Signature
--- from $BENCH_SIG; optional pacing with $BENCH_DELAY_MS per request and
--- connection.  Prints one parseable line at the end.
+-- from $BENCH_SIG, closed loop (the paced runs use tools/paced, ss-bench-paced).
+-- Prints one parseable line at the end.
 wrk.method = "POST"
 wrk.path = "/webhooks/easypost"
 wrk.headers["Content-Type"] = "application/json"
@@ -9,11 +9,6 @@ if sig and sig ~= "" then wrk.headers["X-Hmac-Signature"] = sig end
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 wrk.body = f:read("*a")
 f:close()
-
-local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
-if pace > 0 then
-  function delay() return pace end
-end
 
 function done(summary, latency, requests)
   local e = summary.errors
