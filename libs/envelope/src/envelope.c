@@ -394,7 +394,7 @@ int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errst
         return -1;
     }
 
-    json_tokener *tok = json_tokener_new();
+    json_tokener *tok = json_tokener_new_ex(SS_ENVELOPE_MAX_DEPTH);
     if (!tok) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;

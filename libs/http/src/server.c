@@ -280,13 +280,31 @@ static const char *reason(int status) {
 int ss_http_send_json(struct mg_connection *conn, int status, const char *json, size_t len,
                       const char *extra_headers) {
     const char *rid = ss_log_request_id();
-    mg_printf(conn,
-              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-              "Cache-Control: no-store\r\n%s%s%s%s\r\n",
-              status, reason(status), len, rid ? "X-Request-Id: " : "", rid ? rid : "",
-              rid ? "\r\n" : "", extra_headers ? extra_headers : "");
-    if (len)
+    /* Head and (small) body in one write: one send() per answer. */
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n%s%s%s%s\r\n",
+                     status, reason(status), len, rid ? "X-Request-Id: " : "", rid ? rid : "",
+                     rid ? "\r\n" : "", extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof buf) { /* long extra headers: two writes */
+        mg_printf(conn,
+                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                  "Cache-Control: no-store\r\n%s%s%s%s\r\n",
+                  status, reason(status), len, rid ? "X-Request-Id: " : "", rid ? rid : "",
+                  rid ? "\r\n" : "", extra_headers ? extra_headers : "");
+        if (len)
+            mg_write(conn, json, len);
+        return status;
+    }
+    if (len <= sizeof buf - (size_t)n) {
+        if (len)
+            memcpy(buf + n, json, len);
+        mg_write(conn, buf, (size_t)n + len);
+    } else {
+        mg_write(conn, buf, (size_t)n);
         mg_write(conn, json, len);
+    }
     return status;
 }
 

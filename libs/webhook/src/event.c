@@ -10,8 +10,10 @@
 #include <webhook/json_scan.h>
 
 /* EasyPost objects nest a handful of levels (Event > result > tracking_details
- * > tracking_location); anything deeper than this is not EasyPost's. */
-#define EVENT_MAX_DEPTH 64
+ * > tracking_location); anything much deeper is not EasyPost's.  One level
+ * under what the consumers read: the Event's other members move one level
+ * down, into the envelope's "event" ("result" stays as deep, as "object"). */
+#define EVENT_MAX_DEPTH (SS_ENVELOPE_MAX_DEPTH - 1)
 
 ss_topic_t ss_webhook_event_route(const char *description, const char *object_type)
 {

@@ -22,6 +22,11 @@
 
 #define SS_ENVELOPE_SCHEMA_VERSION 1
 
+/* Deepest nesting ss_envelope_parse reads (json-c's default is 32).  The
+ * webhook receiver refuses deeper bodies, so that what it accepts is never
+ * refused by the consumers. */
+#define SS_ENVELOPE_MAX_DEPTH 64
+
 typedef enum {
     SS_TOPIC_SHIPMENTS = 0,
     SS_TOPIC_TRACKERS,
