@@ -360,6 +360,10 @@ static void test_string_decode(void **state)
     expect_decoded("\"\\uD83D\\uDE00\"", "\xf0\x9f\x98\x80", 4);
     expect_decoded("\"\\ud800\\udc00\"", "\xf0\x90\x80\x80", 4);
     expect_decoded("\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf", 4);
+    /* U+1D800 (SignWriting): json-c 0.16 wrongly gives U+FFFD for pairs
+     * whose code point has bits 15..11 = 11011 (its pull request #893) */
+    expect_decoded("\"\\ud836\\udc00\"", "\xf0\x9d\xa0\x80", 4);
+    expect_decoded("\"\\ud837\\udfff\"", "\xf0\x9d\xbf\xbf", 4);
     /* lone surrogates -> U+FFFD, as json-c */
     expect_decoded("\"\\ud83d\"", "\xef\xbf\xbd", 3);
     expect_decoded("\"\\ude00\"", "\xef\xbf\xbd", 3);
