@@ -367,16 +367,26 @@ static size_t put_utf8(char *out, uint32_t cp)
     return 4;
 }
 
-static uint32_t hex4(const char *p)
+/* The four hex digits at p, or -1 when one is not (a token that did not
+ * come from a checked text). */
+static int32_t hex4(const char *p)
 {
-    return (uint32_t)(hexval((unsigned char)p[0]) << 12 | hexval((unsigned char)p[1]) << 8 |
-                      hexval((unsigned char)p[2]) << 4 | hexval((unsigned char)p[3]));
+    int32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval((unsigned char)p[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
 }
 
 int ss_json_string(ss_json_span_t v, char *out, size_t outsize)
 {
-    if (v.len < 2 || v.p[0] != '"' || v.p[v.len - 1] != '"' || outsize == 0)
+    if (v.len < 2 || v.p[0] != '"' || v.p[v.len - 1] != '"')
         return -1;
+    if (outsize == 0)
+        return -2;
     const char *p = v.p + 1, *end = v.p + v.len - 1;
     size_t o = 0;
     while (p < end) {
@@ -400,17 +410,18 @@ int ss_json_string(ss_json_span_t v, char *out, size_t outsize)
             case 'u': {
                 if (end - p < 4)
                     return -1;
-                uint32_t cp = hex4(p);
-                p += 4;
-                if (cp == 0)
+                int32_t h = hex4(p);
+                if (h <= 0)
                     return -1;
+                uint32_t cp = (uint32_t)h;
+                p += 4;
                 /* A high surrogate followed by a low one is one code point;
                  * a lone surrogate becomes U+FFFD (as json-c does). */
                 if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' &&
                     p[1] == 'u') {
-                    uint32_t lo = hex4(p + 2);
+                    int32_t lo = hex4(p + 2);
                     if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
                         p += 6;
                     }
                 }
