@@ -4,6 +4,8 @@
 #                                  generated stream in $GEN (ss-sync-gen)
 #   sw_start <id> [VAR=v...]       starts a worker; SW_PORT[id] SW_PID[id] SW_LOG[id]
 #   sw_metric <id> <name{labels}>  a metric value (0 when absent)
+#   sw_assigned <id>               partitions the worker holds now, from its log (0 before
+#                                  the first assignment and after a revoke)
 #   sw_produce <topic>             produces $GEN/<topic>.tsv
 #   sw_wait_applied <timeout>      until processed_events holds every unique event id
 #   sw_check_state                 every table equals the model, row by row
@@ -15,6 +17,11 @@ GEN_BIN="$SS_BIN_DIR/ss-sync-gen"
 [ -x "$SW_BIN" ] || ss_fail "$SW_BIN not built"
 [ -x "$GEN_BIN" ] || ss_fail "$GEN_BIN not built"
 declare -A SW_PORT SW_PID SW_LOG
+# Debugging: SW_LOG_LEVEL=debug, SW_KAFKA_DEBUG=cgrp,fetch (librdkafka debug),
+# SW_KEEP_LOGS=<dir> keeps the workers' whole logs there (the test folder is removed).
+if [ -n "${SW_KEEP_LOGS:-}" ]; then
+  ss_on_exit 'mkdir -p "$SW_KEEP_LOGS" && cp "$SS_TEST_TMP"/worker-*.log "$SW_KEEP_LOGS"/ 2>/dev/null'
+fi
 export LC_ALL=C
 
 q() { ss_psql "$DB_URL" -At -c "$1"; }
@@ -51,8 +58,8 @@ sw_start() {
   SW_LOG[$id]="$SS_TEST_TMP/worker-$id.log"
   ss_start_bg "${SW_LOG[$id]}" env DATABASE_URL="$DB_URL" KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" \
     KAFKA_TOPIC_PREFIX="$PREFIX" KAFKA_GROUP_ID="$GROUP" LISTEN="127.0.0.1:$port" \
-    LOG_FORMAT=text LOG_LEVEL=info SYNC_RETRY_MAX_MS=2000 KAFKA_SESSION_TIMEOUT_MS=6000 \
-    KAFKA_HEARTBEAT_INTERVAL_MS=1000 "$@" "$SW_BIN" >/dev/null
+    LOG_FORMAT=text LOG_LEVEL="${SW_LOG_LEVEL:-info}" ${SW_KAFKA_DEBUG:+KAFKA_DEBUG="$SW_KAFKA_DEBUG"} \
+    SYNC_RETRY_MAX_MS=2000 KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=1000 "$@" "$SW_BIN" >/dev/null
   SW_PID[$id]=$SS_BG_PID
   ss_wait_for 15 curl -fsS "http://127.0.0.1:$port/health" || ss_fail "worker $id did not start"
 }
@@ -61,6 +68,13 @@ sw_metric() {
   local v
   v=$(curl -fsS "http://127.0.0.1:${SW_PORT[$1]}/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }')
   echo "${v:-0}"
+}
+
+sw_assigned() {
+  local n
+  n=$(sed -n -e 's/.*: assigned \([0-9]*\) partition(s), starting from kafka_offsets.*/\1/p' \
+             -e 's/.*: revoked [0-9]* partition(s); uncommitted batch dropped.*/0/p' "${SW_LOG[$1]}" | tail -n 1)
+  echo "${n:-0}"
 }
 
 sw_ready_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${SW_PORT[$1]}/ready"; }
