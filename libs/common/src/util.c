@@ -44,6 +44,16 @@ void ss_hex_encode(const unsigned char *in, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
+int ss_hex_value(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void ss_random_id(const char *prefix, char *buf, size_t bufsize) {
     unsigned char raw[16];
     char hex[33];

@@ -38,67 +38,44 @@ static int field(ss_json_span_t v, char *dst, size_t dstsize)
     return ss_json_string(v, dst, dstsize);
 }
 
-/* The Event's members and the result's, last one wins on duplicates (as
- * with json-c, which the consumers parse the envelope with). */
-typedef struct {
-    ss_json_span_t object, id, description, result;
-} event_members_t;
-
-typedef struct {
-    ss_json_span_t object, id, updated_at, shipment_id, tracking_code;
-} result_members_t;
-
-static void read_event(ss_json_span_t root, event_members_t *m)
+/* The members named in names (NULL-terminated) of an object, into out[i]
+ * ({NULL, 0} when absent); the last one wins on duplicates, as with json-c,
+ * which the consumers parse the envelope with. */
+static void pick_members(ss_json_span_t obj, const char *const *names, ss_json_span_t *out)
 {
     ss_json_iter_t it;
     ss_json_span_t k, v;
-    memset(m, 0, sizeof(*m));
-    if (ss_json_iter_init(&it, root) != 0)
+    size_t n = 0;
+    while (names[n])
+        out[n++] = (ss_json_span_t){NULL, 0};
+    if (ss_json_iter_init(&it, obj) != 0)
         return;
-    while (ss_json_iter_next(&it, &k, &v)) {
-        if (ss_json_key_is(k, "object"))
-            m->object = v;
-        else if (ss_json_key_is(k, "id"))
-            m->id = v;
-        else if (ss_json_key_is(k, "description"))
-            m->description = v;
-        else if (ss_json_key_is(k, "result"))
-            m->result = v;
-    }
+    while (ss_json_iter_next(&it, &k, &v))
+        for (size_t i = 0; i < n; i++)
+            if (ss_json_key_is(k, names[i])) {
+                out[i] = v;
+                break;
+            }
 }
 
-static void read_result(ss_json_span_t result, result_members_t *m)
-{
-    ss_json_iter_t it;
-    ss_json_span_t k, v;
-    memset(m, 0, sizeof(*m));
-    if (ss_json_iter_init(&it, result) != 0)
-        return;
-    while (ss_json_iter_next(&it, &k, &v)) {
-        if (ss_json_key_is(k, "object"))
-            m->object = v;
-        else if (ss_json_key_is(k, "id"))
-            m->id = v;
-        else if (ss_json_key_is(k, "updated_at"))
-            m->updated_at = v;
-        else if (ss_json_key_is(k, "shipment_id"))
-            m->shipment_id = v;
-        else if (ss_json_key_is(k, "tracking_code"))
-            m->tracking_code = v;
-    }
-}
+enum { EV_OBJECT, EV_ID, EV_DESCRIPTION, EV_RESULT, EV__COUNT };
+static const char *const event_names[EV__COUNT + 1] = {"object", "id", "description", "result",
+                                                       NULL};
+enum { RS_OBJECT, RS_ID, RS_UPDATED_AT, RS_SHIPMENT_ID, RS_TRACKING_CODE, RS__COUNT };
+static const char *const result_names[RS__COUNT + 1] = {"object", "id", "updated_at",
+                                                        "shipment_id", "tracking_code", NULL};
 
 /* The message key: the shipment id when the result has one (its own id for
  * a Shipment; Addresses and Batches by their id), else its tracking code,
  * else its id — the rule of ss_envelope_key. */
-static int pick_key(ss_webhook_event_t *ev, const result_members_t *rm)
+static int pick_key(ss_webhook_event_t *ev, const ss_json_span_t *rm)
 {
     const char *t = ev->env.object_type;
     int n;
     if (strcmp(t, "Shipment") != 0 && strcmp(t, "Address") != 0 && strcmp(t, "Batch") != 0) {
-        if ((n = field(rm->shipment_id, ev->key, sizeof(ev->key))) > 0)
+        if ((n = field(rm[RS_SHIPMENT_ID], ev->key, sizeof(ev->key))) > 0)
             return n;
-        if ((n = field(rm->tracking_code, ev->key, sizeof(ev->key))) > 0)
+        if ((n = field(rm[RS_TRACKING_CODE], ev->key, sizeof(ev->key))) > 0)
             return n;
     }
     n = snprintf(ev->key, sizeof(ev->key), "%s", ev->env.object_id);
@@ -181,27 +158,27 @@ int ss_webhook_event_parse(ss_webhook_event_t *ev, const char *body, size_t len,
         snprintf(errstr, errstr_size, "not an EasyPost Event: not a JSON object");
         return -1;
     }
-    event_members_t em;
-    read_event(root, &em);
+    ss_json_span_t em[EV__COUNT];
+    pick_members(root, event_names, em);
 
     char otype[8];
-    if (field(em.object, otype, sizeof(otype)) < 0 || strcmp(otype, "Event") != 0) {
+    if (field(em[EV_OBJECT], otype, sizeof(otype)) < 0 || strcmp(otype, "Event") != 0) {
         snprintf(errstr, errstr_size, "not an EasyPost Event: \"object\" is not \"Event\"");
         goto fail;
     }
-    int n = field(em.id, e->event_id, sizeof(e->event_id));
+    int n = field(em[EV_ID], e->event_id, sizeof(e->event_id));
     if (n <= 0) {
         snprintf(errstr, errstr_size, "not an EasyPost Event: %s \"id\"",
                  n == -2 ? "too long an" : "missing");
         goto fail;
     }
-    n = field(em.description, e->type, sizeof(e->type));
+    n = field(em[EV_DESCRIPTION], e->type, sizeof(e->type));
     if (n <= 0) {
         snprintf(errstr, errstr_size, "not an EasyPost Event: %s \"description\"",
                  n == -2 ? "too long a" : "missing");
         goto fail;
     }
-    if (em.result.p == NULL || em.result.p[0] != '{') {
+    if (em[EV_RESULT].p == NULL || em[EV_RESULT].p[0] != '{') {
         snprintf(errstr, errstr_size, "not an EasyPost Event: \"result\" is not an object");
         goto fail;
     }
@@ -215,28 +192,28 @@ int ss_webhook_event_parse(ss_webhook_event_t *ev, const char *body, size_t len,
      * updated_at, is still carried — typed "Unknown", identified by the
      * event id, without updated_at — so that it lands on the events topic
      * instead of being refused and lost after EasyPost's retries. */
-    result_members_t rm;
-    read_result(em.result, &rm);
+    ss_json_span_t rm[RS__COUNT];
+    pick_members(em[EV_RESULT], result_names, rm);
     e->schema_version = SS_ENVELOPE_SCHEMA_VERSION;
     e->source = SS_SOURCE_WEBHOOK;
-    if (field(rm.object, e->object_type, sizeof(e->object_type)) <= 0)
+    if (field(rm[RS_OBJECT], e->object_type, sizeof(e->object_type)) <= 0)
         snprintf(e->object_type, sizeof(e->object_type), "Unknown");
-    if (field(rm.id, e->object_id, sizeof(e->object_id)) <= 0)
+    if (field(rm[RS_ID], e->object_id, sizeof(e->object_id)) <= 0)
         memcpy(e->object_id, e->event_id, sizeof(e->object_id));
     char updated[64];
-    if (field(rm.updated_at, updated, sizeof(updated)) <= 0 ||
+    if (field(rm[RS_UPDATED_AT], updated, sizeof(updated)) <= 0 ||
         ss_time_parse(updated, &e->updated_at_usec) != 0)
         e->updated_at_usec = 0;
     e->received_at_usec = ss_time_now_usec();
 
     ev->topic = ss_webhook_event_route(e->type, e->object_type);
-    n = pick_key(ev, &rm);
+    n = pick_key(ev, rm);
     if (n <= 0) {
         snprintf(errstr, errstr_size, "not an EasyPost Event: no usable key");
         goto fail;
     }
     ev->keylen = (size_t)n;
-    if (write_envelope(ev, root, em.result, rm.updated_at) != 0) {
+    if (write_envelope(ev, root, em[EV_RESULT], rm[RS_UPDATED_AT]) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }

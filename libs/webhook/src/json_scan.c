@@ -4,20 +4,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <common/util.h>
+
 static int is_ws(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Bytes that end a run of plain string content: the quote, the backslash
@@ -58,9 +49,9 @@ static int scan_string(const char *p, size_t n, size_t *i, const char **why)
             k += 2;
             break;
         case 'u':
-            if (k + 5 >= n || hexval((unsigned char)p[k + 2]) < 0 ||
-                hexval((unsigned char)p[k + 3]) < 0 || hexval((unsigned char)p[k + 4]) < 0 ||
-                hexval((unsigned char)p[k + 5]) < 0) {
+            if (k + 5 >= n || ss_hex_value((unsigned char)p[k + 2]) < 0 ||
+                ss_hex_value((unsigned char)p[k + 3]) < 0 || ss_hex_value((unsigned char)p[k + 4]) < 0 ||
+                ss_hex_value((unsigned char)p[k + 5]) < 0) {
                 *why = "invalid \\u escape";
                 return -1;
             }
@@ -373,7 +364,7 @@ static int32_t hex4(const char *p)
 {
     int32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval((unsigned char)p[i]);
+        int h = ss_hex_value((unsigned char)p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <common/util.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -91,17 +93,6 @@ void ss_webhook_sign(const ss_webhook_key_t *k, const void *body, size_t len, ch
     OPENSSL_cleanse(mac, sizeof(mac));
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parses "hmac-sha256-hex=<64 hex>" with optional surrounding blanks (HTTP
  * optional whitespace).  Hex digits of either case are accepted: EasyPost
  * sends lower case, and decoding to bytes makes the case irrelevant to the
@@ -114,10 +105,10 @@ static int sig_parse(const char *header, unsigned char mac[SIG_MAC_LEN])
         return -1;
     const char *p = header + SIG_PREFIX_LEN;
     for (size_t i = 0; i < SIG_MAC_LEN; i++) {
-        int hi = hexval((unsigned char)p[2 * i]);
+        int hi = ss_hex_value((unsigned char)p[2 * i]);
         if (hi < 0)
             return -1;
-        int lo = hexval((unsigned char)p[2 * i + 1]);
+        int lo = ss_hex_value((unsigned char)p[2 * i + 1]);
         if (lo < 0)
             return -1;
         mac[i] = (unsigned char)(hi << 4 | lo);

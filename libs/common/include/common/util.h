@@ -18,6 +18,8 @@ void ss_random_id(const char *prefix, char *buf, size_t bufsize);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void ss_hex_encode(const unsigned char *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int ss_hex_value(int c);
 
 /* Capped exponential backoff with full jitter. */
 typedef struct {
