@@ -6,7 +6,7 @@ CMAKE_ARGS ?=
 
 SHELL := /bin/bash
 
-.PHONY: all build build-keep-going deps test bench up down status logs clean
+.PHONY: all build build-keep-going deps test bench up down status logs clean format
 
 all: build
 
@@ -45,6 +45,9 @@ status:
 
 logs:
 	@deploy/local/stack.sh logs
+
+format: deps
+	@tools/format/format.sh
 
 clean:
 	@-deploy/local/stack.sh down >/dev/null 2>&1

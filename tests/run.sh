@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`):
+#   0. format check (tools/format/format.sh --check)
 #   1. build build/ (normal) and build-asan/ (ASan+UBSan)
 #   2. unit tests in both (ctest -L unit, -j2)
 #   3. integration tests in build/ against a real PostgreSQL and Kafka,
@@ -76,6 +77,13 @@ build_tree() {
 # Fixtures outside the default place: SS_FIXTURES_DIR=/path make test
 FIXTURES_ARG=()
 [ -n "${SS_FIXTURES_DIR:-}" ] && FIXTURES_ARG=("-DSS_FIXTURES_DIR=$SS_FIXTURES_DIR")
+
+phase "format: every .c/.h follows .clang-format (make format fixes)"
+if tools/format/format.sh --check; then
+  PASSED=$((PASSED + 1)); record "format" "ok"
+else
+  FAILED=$((FAILED + 1)); record "format" "FAILED"
+fi
 
 mkdir -p build build-asan
 phase "build: build/ (RelWithDebInfo)"

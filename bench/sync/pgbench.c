@@ -16,8 +16,7 @@
 #include <sync/apply.h>
 #include <sync/map.h>
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s DATABASE_URL FILE.tsv [BATCH]\n", argv[0]);
         return 2;
@@ -87,8 +86,8 @@ int main(int argc, char **argv)
     int64_t t0 = ss_time_mono_usec();
     for (size_t b = 0; b < nb; b++) {
         size_t cnt = (b + 1) * batch <= n ? batch : n - b * batch;
-        ss_db_class_t cls = ss_sync_apply(&db, "bench", &rows[b], allm[b], 0, cnt, &st, err,
-                                          sizeof(err));
+        ss_db_class_t cls =
+            ss_sync_apply(&db, "bench", &rows[b], allm[b], 0, cnt, &st, err, sizeof(err));
         if (cls != SS_DB_OK) {
             fprintf(stderr, "apply: %s\n", err);
             return 1;
@@ -96,7 +95,8 @@ int main(int argc, char **argv)
     }
     double secs = (double)(ss_time_mono_usec() - t0) / 1e6;
     printf("events_per_s %.0f\n", (double)n / secs);
-    fprintf(stderr, "%zu events in %.2f s (PostgreSQL only, %zu per transaction)\n", n, secs, batch);
+    fprintf(stderr, "%zu events in %.2f s (PostgreSQL only, %zu per transaction)\n", n, secs,
+            batch);
     PQfinish(conn);
     return 0;
 }

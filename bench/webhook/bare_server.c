@@ -11,10 +11,12 @@
 #include <civetweb.h>
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) {
+    (void)sig;
+    stop = 1;
+}
 
-static int handler(struct mg_connection *conn, void *ud)
-{
+static int handler(struct mg_connection *conn, void *ud) {
     (void)ud;
     char buf[16384];
     size_t total = 0;
@@ -22,13 +24,13 @@ static int handler(struct mg_connection *conn, void *ud)
     while ((r = mg_read(conn, buf, sizeof(buf))) > 0)
         total += (size_t)r;
     static const char body[] = "{\"status\":\"accepted\"}";
-    mg_printf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+    mg_printf(conn,
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
               sizeof(body) - 1, body);
     return total > 0 ? 200 : 200;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s <port> <threads>\n", argv[0]);
         return 2;
@@ -38,15 +40,24 @@ int main(int argc, char **argv)
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%s", argv[1]);
     const char *options[] = {
-        "listening_ports", listen,
-        "num_threads", argv[2],
-        "request_timeout_ms", "10000",
-        "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "30000",
-        "max_request_size", "16384",
-        "listen_backlog", "1024",
-        "tcp_nodelay", "1",
-        NULL, NULL,
+        "listening_ports",
+        listen,
+        "num_threads",
+        argv[2],
+        "request_timeout_ms",
+        "10000",
+        "enable_keep_alive",
+        "yes",
+        "keep_alive_timeout_ms",
+        "30000",
+        "max_request_size",
+        "16384",
+        "listen_backlog",
+        "1024",
+        "tcp_nodelay",
+        "1",
+        NULL,
+        NULL,
     };
     mg_init_library(0);
     struct mg_callbacks cb;

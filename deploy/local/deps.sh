@@ -9,7 +9,7 @@ PKGS=(
   libjson-c-dev libcmocka-dev libunistring-dev
   postgresql postgresql-client
   default-jre-headless maven
-  wrk clang libclang-rt-14-dev
+  wrk clang libclang-rt-14-dev clang-format
   yq docker-compose          # deploy checks: YAML parsing, `docker-compose config` (no engine needed)
 )
 

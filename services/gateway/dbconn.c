@@ -48,9 +48,12 @@ void gw_db_reset(void) {
     t_prepared = 0;
 }
 
-void gw_db_thread_exit(void) { gw_db_reset(); }
+void gw_db_thread_exit(void) {
+    gw_db_reset();
+}
 
-static PGresult *run(PGconn *db, int stmt, const char *sql, int nparams, const char *const *params) {
+static PGresult *run(PGconn *db, int stmt, const char *sql, int nparams,
+                     const char *const *params) {
     if (stmt < 0)
         return PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
     char name[16];

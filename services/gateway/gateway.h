@@ -19,8 +19,8 @@ typedef struct {
     char *easypost_api_key;
     char *easypost_api_base;
     char *api_keys_csv;
-    int auth_on;       /* GATEWAY_AUTH */
-    int auth_off;      /* derived: !auth_on */
+    int auth_on;  /* GATEWAY_AUTH */
+    int auth_off; /* derived: !auth_on */
     long long threads;
     long long max_body;
     long long statement_timeout_ms;
@@ -67,14 +67,20 @@ void gw_db_thread_exit(void);
 /* Runs a parameterised query; on a connection failure it reconnects and
  * retries once.  Returns the result (caller PQclears) or NULL with errstr;
  * *unavailable is set when the cause is PostgreSQL being unreachable. */
-PGresult *gw_db_query(const char *sql, int nparams, const char *const *params,
-                      int *unavailable, char *errstr, size_t errstr_size);
+PGresult *gw_db_query(const char *sql, int nparams, const char *const *params, int *unavailable,
+                      char *errstr, size_t errstr_size);
 
 /* The same, as a statement prepared once per connection (planning the
  * dashboard query costs more than running it).  stmt is a small index
  * (GW_STMT_*) naming sql; the same index must always name the same text. */
-enum { GW_STMT_DASHBOARD, GW_STMT_SHIPMENT, GW_STMT_IDEM_CLAIM, GW_STMT_IDEM_READ,
-       GW_STMT_IDEM_FINISH, GW_STMT__COUNT };
+enum {
+    GW_STMT_DASHBOARD,
+    GW_STMT_SHIPMENT,
+    GW_STMT_IDEM_CLAIM,
+    GW_STMT_IDEM_READ,
+    GW_STMT_IDEM_FINISH,
+    GW_STMT__COUNT
+};
 PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const char *const *params,
                                int *unavailable, char *errstr, size_t errstr_size);
 

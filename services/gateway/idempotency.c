@@ -26,21 +26,23 @@
 #include "http/server.h"
 
 #define GW_STALE_CLAIM_S "120"
-#define GW_MAX_KEY_LEN 255
+#define GW_MAX_KEY_LEN   255
 
 static const char claim_sql[] =
     "INSERT INTO idempotency_keys AS k (key, request_hash, shipment_id) VALUES ($1, $2, $3) "
     "ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 'in_progress', "
     "  shipment_id = EXCLUDED.shipment_id, response_status = NULL, response_body = NULL, "
     "  updated_at = now(), "
-    "  expires_at = CASE WHEN k.expires_at < now() THEN now() + interval '24 hours' ELSE k.expires_at END "
+    "  expires_at = CASE WHEN k.expires_at < now() THEN now() + interval '24 hours' ELSE "
+    "k.expires_at END "
     "WHERE k.expires_at < now() "
     "   OR (k.request_hash = EXCLUDED.request_hash AND (k.status = 'failed' OR "
-    "       (k.status = 'in_progress' AND k.updated_at < now() - interval '" GW_STALE_CLAIM_S " seconds'))) "
+    "       (k.status = 'in_progress' AND k.updated_at < now() - interval '" GW_STALE_CLAIM_S
+    " seconds'))) "
     "RETURNING (xmax = 0) AS inserted";
 
-static const char read_sql[] =
-    "SELECT request_hash, status, response_status, response_body FROM idempotency_keys WHERE key = $1";
+static const char read_sql[] = "SELECT request_hash, status, response_status, response_body FROM "
+                               "idempotency_keys WHERE key = $1";
 
 static const char finish_sql[] =
     "UPDATE idempotency_keys SET status = $2, response_status = $3::int, response_body = $4, "
@@ -73,7 +75,8 @@ static int valid_key(const char *k) {
 static void count(const char *outcome) {
     char labels[64];
     snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
-    ss_counter_inc(ss_counter("gateway_idempotent_buys_total", "Keyed buy requests by outcome", labels));
+    ss_counter_inc(
+        ss_counter("gateway_idempotent_buys_total", "Keyed buy requests by outcome", labels));
 }
 
 static void finish(const char *key, const char *state, long http_status, const char *body) {
@@ -81,7 +84,8 @@ static void finish(const char *key, const char *state, long http_status, const c
     snprintf(st, sizeof st, "%ld", http_status);
     const char *params[] = {key, state, http_status ? st : NULL, body};
     int unavailable;
-    PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_FINISH, finish_sql, 4, params, &unavailable, err, sizeof err);
+    PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_FINISH, finish_sql, 4, params, &unavailable,
+                                       err, sizeof err);
     if (!r) /* the claim goes stale and the next retry re-checks EasyPost */
         ss_log_kv(SS_LOG_ERROR, "could not record the buy's outcome", "error", err, NULL);
     PQclear(r);
@@ -114,8 +118,8 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *sh
     /* A definite answer from EasyPost (2xx, 4xx but 429) is final: replayed
      * for the same key.  5xx, 429 and transport failures are not: the next
      * request with this key checks EasyPost and tries again. */
-    int final = (r.status == SS_EP_OK) ||
-                (r.status == SS_EP_HTTP_ERROR && r.http_status < 500 && r.http_status != 429 && r.body);
+    int final = (r.status == SS_EP_OK) || (r.status == SS_EP_HTTP_ERROR && r.http_status < 500 &&
+                                           r.http_status != 429 && r.body);
     finish(key, final ? "completed" : "failed", final ? r.http_status : 0, final ? r.body : NULL);
     int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
@@ -125,7 +129,8 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *sh
     return st;
 }
 
-static int plain_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len) {
+static int plain_buy(struct mg_connection *c, const char *shipment_id, const char *body,
+                     size_t len) {
     ss_ep_result_t r;
     ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
     int st = gw_send_ep_result(c, &r);
@@ -149,11 +154,13 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
     for (;;) {
         int unavailable;
         const char *cp[] = {key, hash, shipment_id};
-        PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_CLAIM, claim_sql, 3, cp, &unavailable, err, sizeof err);
+        PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_CLAIM, claim_sql, 3, cp, &unavailable, err,
+                                           sizeof err);
         if (!r) {
             ss_log_kv(SS_LOG_WARN, "idempotency store unavailable", "error", err, NULL);
             return ss_http_send_error_h(c, 503, "idempotency_unavailable",
-                                        "the idempotency store (PostgreSQL) is unavailable; nothing was bought, retry later",
+                                        "the idempotency store (PostgreSQL) is unavailable; "
+                                        "nothing was bought, retry later",
                                         "Retry-After: 5\r\n");
         }
         if (PQntuples(r) == 1) {
@@ -166,9 +173,10 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
         const char *rp[] = {key};
         r = gw_db_query_prepared(GW_STMT_IDEM_READ, read_sql, 1, rp, &unavailable, err, sizeof err);
         if (!r)
-            return ss_http_send_error_h(c, 503, "idempotency_unavailable",
-                                        "the idempotency store (PostgreSQL) is unavailable; retry later",
-                                        "Retry-After: 5\r\n");
+            return ss_http_send_error_h(
+                c, 503, "idempotency_unavailable",
+                "the idempotency store (PostgreSQL) is unavailable; retry later",
+                "Retry-After: 5\r\n");
         if (PQntuples(r) == 0) { /* deleted between the two statements: claim again */
             PQclear(r);
             continue;

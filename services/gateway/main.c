@@ -22,11 +22,12 @@ gw_t g_gw;
 static char *log_level, *log_format;
 
 static const ss_conf_opt_t options[] = {
-    {"LISTEN", SS_CONF_LISTEN, &g_gw.cfg.listen, "8000", 0, 0, "HTTP listen address (host:port or port)", 0},
+    {"LISTEN", SS_CONF_LISTEN, &g_gw.cfg.listen, "8000", 0, 0,
+     "HTTP listen address (host:port or port)", 0},
     {"DATABASE_URL", SS_CONF_STRING, &g_gw.cfg.database_url, SS_DB_DEFAULT_URL, 0, 0,
      "PostgreSQL for /db and idempotency keys (postgresql+asyncpg:// accepted)", 1},
-    {"KAFKA_BOOTSTRAP_SERVERS", SS_CONF_STRING, &g_gw.cfg.kafka_bootstrap, SS_KAFKA_DEFAULT_BOOTSTRAP, 0, 0,
-     "Kafka brokers", 0},
+    {"KAFKA_BOOTSTRAP_SERVERS", SS_CONF_STRING, &g_gw.cfg.kafka_bootstrap,
+     SS_KAFKA_DEFAULT_BOOTSTRAP, 0, 0, "Kafka brokers", 0},
     {"KAFKA_TOPIC_PREFIX", SS_CONF_STRING, &g_gw.cfg.topic_prefix, SS_TOPIC_DEFAULT_PREFIX, 0, 0,
      "prefix of the topic names", 0},
     {"EASYPOST_API_KEY", SS_CONF_STRING, &g_gw.cfg.easypost_api_key, NULL, 0, 0,
@@ -42,8 +43,8 @@ static const ss_conf_opt_t options[] = {
     {"GATEWAY_THREADS", SS_CONF_INT, &g_gw.cfg.threads, "32", 1, 1024, "HTTP worker threads", 0},
     {"GATEWAY_MAX_BODY_BYTES", SS_CONF_INT, &g_gw.cfg.max_body, "1048576", 1024, 67108864,
      "largest request body accepted", 0},
-    {"GATEWAY_STATEMENT_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.statement_timeout_ms, "5000", 10, 600000,
-     "statement_timeout of /db queries", 0},
+    {"GATEWAY_STATEMENT_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.statement_timeout_ms, "5000", 10,
+     600000, "statement_timeout of /db queries", 0},
     {"GATEWAY_DB_CONNECT_TIMEOUT_S", SS_CONF_INT, &g_gw.cfg.db_connect_timeout_s, "2", 1, 60,
      "PostgreSQL connect timeout", 0},
     {"GATEWAY_IDEMPOTENCY_WAIT_MS", SS_CONF_INT, &g_gw.cfg.idempotency_wait_ms, "35000", 0, 600000,
@@ -60,8 +61,10 @@ int gw_authorized(struct mg_connection *c, int *status) {
         return 1;
     if (ss_http_bearer_ok(c, (const char *const *)g_gw.api_keys, g_gw.napi_keys))
         return 1;
-    ss_counter_inc(ss_counter("gateway_auth_failures_total", "Requests refused for a missing or wrong API key", NULL));
-    *status = ss_http_send_error_h(c, 401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)",
+    ss_counter_inc(ss_counter("gateway_auth_failures_total",
+                              "Requests refused for a missing or wrong API key", NULL));
+    *status = ss_http_send_error_h(c, 401, "unauthorized",
+                                   "missing or invalid API key (Authorization: Bearer <key>)",
                                    "WWW-Authenticate: Bearer\r\n");
     return 0;
 }
@@ -93,7 +96,8 @@ void gw_publish(const char *type, json_object *object) {
     } else {
         char labels[64];
         snprintf(labels, sizeof labels, "type=\"%s\"", type);
-        ss_counter_inc(ss_counter("gateway_events_published_total", "EasyPost objects queued for Kafka", labels));
+        ss_counter_inc(ss_counter("gateway_events_published_total",
+                                  "EasyPost objects queued for Kafka", labels));
     }
     free(payload);
     ss_envelope_clear(&e);
@@ -115,7 +119,8 @@ static int ready(void *ud, char *why, size_t n) {
     }
     int kafka_ok = g_gw.producer && ss_kafka_producer_connected(g_gw.producer);
     ss_gauge_set(ss_gauge("gateway_db_up", "1 when PostgreSQL answers", NULL), pg_ok);
-    ss_gauge_set(ss_gauge("gateway_kafka_up", "1 when a Kafka broker is connected", NULL), kafka_ok);
+    ss_gauge_set(ss_gauge("gateway_kafka_up", "1 when a Kafka broker is connected", NULL),
+                 kafka_ok);
     if (pg_ok && kafka_ok)
         return 0;
     snprintf(why, n, "%s%s%s%s", pg_ok ? "" : "postgresql: ", pg_ok ? "" : err,
@@ -129,13 +134,14 @@ static void thread_exit(void) {
 }
 
 int main(int argc, char **argv) {
-    ss_conf_main(argc, argv, "shipstream-gateway",
-                 "The shipping API in front of EasyPost (/v1) and the read API over PostgreSQL (/db).\n"
-                 "Routes: POST /v1/shipments, POST /v1/shipments/{id}/buy (Idempotency-Key),\n"
-                 "GET /v1/shipments/{id}, POST /v1/trackers, GET /v1/trackers/{id}, POST /v1/addresses,\n"
-                 "POST /v1/addresses/create_and_verify, GET /db/shipments, GET /db/shipments/{id},\n"
-                 "GET /db/addresses, GET /db/analytics/dashboard?days=N, GET /health, /ready, /metrics.",
-                 options, NOPTIONS);
+    ss_conf_main(
+        argc, argv, "shipstream-gateway",
+        "The shipping API in front of EasyPost (/v1) and the read API over PostgreSQL (/db).\n"
+        "Routes: POST /v1/shipments, POST /v1/shipments/{id}/buy (Idempotency-Key),\n"
+        "GET /v1/shipments/{id}, POST /v1/trackers, GET /v1/trackers/{id}, POST /v1/addresses,\n"
+        "POST /v1/addresses/create_and_verify, GET /db/shipments, GET /db/shipments/{id},\n"
+        "GET /db/addresses, GET /db/analytics/dashboard?days=N, GET /health, /ready, /metrics.",
+        options, NOPTIONS);
     char err[512];
     if (ss_log_init("gateway", log_level, log_format, err, sizeof err) != 0) {
         fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);
@@ -161,7 +167,8 @@ int main(int argc, char **argv) {
                              .timeout_ms = g_gw.cfg.easypost_timeout_ms};
         g_gw.ep = ss_ep_client_new(&ec, err, sizeof err);
         if (!g_gw.ep) {
-            fprintf(stderr, "shipstream-gateway: configuration error: EASYPOST_API_BASE: %s\n", err);
+            fprintf(stderr, "shipstream-gateway: configuration error: EASYPOST_API_BASE: %s\n",
+                    err);
             return 2;
         }
     } else {
@@ -199,7 +206,8 @@ int main(int argc, char **argv) {
     ss_http_route(http, "/v1/addresses", "/v1/addresses", gw_handle_addresses, NULL);
     ss_http_route(http, "/db/shipments", "/db/shipments", gw_handle_db_shipments, NULL);
     ss_http_route(http, "/db/addresses", "/db/addresses", gw_handle_db_addresses, NULL);
-    ss_http_route(http, "/db/analytics/dashboard$", "/db/analytics/dashboard", gw_handle_db_dashboard, NULL);
+    ss_http_route(http, "/db/analytics/dashboard$", "/db/analytics/dashboard",
+                  gw_handle_db_dashboard, NULL);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
               g_gw.cfg.auth_off ? "off" : "bearer", NULL);

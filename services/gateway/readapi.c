@@ -15,7 +15,7 @@
 #include "gateway.h"
 #include "http/server.h"
 
-#define DB_MAX_LIMIT 200
+#define DB_MAX_LIMIT     200
 #define DB_DEFAULT_LIMIT 50
 
 static int db_error(struct mg_connection *c, int unavailable, const char *err) {
@@ -189,26 +189,28 @@ static void address_cursor(PGresult *r, int row, char *out, size_t n) {
     cursor_encode("0", PQgetvalue(r, row, 1), out, n);
 }
 
-#define SHIPMENT_JSON_FIELDS \
-    "'id', s.id, 'mode', s.mode, 'status', s.status, 'tracking_code', s.tracking_code, " \
-    "'tracker_id', s.tracker_id, 'carrier', s.carrier, 'service', s.service, " \
-    "'rate', s.rate::text, 'total_cost', s.total_cost::text, 'currency', s.currency, " \
-    "'delivery_days', s.delivery_days, 'est_delivery_date', s.est_delivery_date, " \
-    "'delivered_at', s.delivered_at, 'from_address_id', s.from_address_id, " \
+#define SHIPMENT_JSON_FIELDS                                                               \
+    "'id', s.id, 'mode', s.mode, 'status', s.status, 'tracking_code', s.tracking_code, "   \
+    "'tracker_id', s.tracker_id, 'carrier', s.carrier, 'service', s.service, "             \
+    "'rate', s.rate::text, 'total_cost', s.total_cost::text, 'currency', s.currency, "     \
+    "'delivery_days', s.delivery_days, 'est_delivery_date', s.est_delivery_date, "         \
+    "'delivered_at', s.delivered_at, 'from_address_id', s.from_address_id, "               \
     "'to_address_id', s.to_address_id, 'parcel_id', s.parcel_id, 'batch_id', s.batch_id, " \
-    "'is_return', s.is_return, 'reference', s.reference, 'label_url', s.label_url, " \
+    "'is_return', s.is_return, 'reference', s.reference, 'label_url', s.label_url, "       \
     "'created_at', s.created_at, 'updated_at', s.updated_at"
 
-#define ADDRESS_JSON(a) \
-    "json_build_object('id', " a ".id, 'name', " a ".name, 'company', " a ".company, " \
-    "'street1', " a ".street1, 'street2', " a ".street2, 'city', " a ".city, 'state', " a ".state, " \
+#define ADDRESS_JSON(a)                                                                        \
+    "json_build_object('id', " a ".id, 'name', " a ".name, 'company', " a ".company, "         \
+    "'street1', " a ".street1, 'street2', " a ".street2, 'city', " a ".city, 'state', " a      \
+    ".state, "                                                                                 \
     "'zip', " a ".zip, 'country', " a ".country, 'phone', " a ".phone, 'email', " a ".email, " \
-    "'residential', " a ".residential, 'verified', " a ".verified, " \
+    "'residential', " a ".residential, 'verified', " a ".verified, "                           \
     "'created_at', " a ".created_at, 'updated_at', " a ".updated_at)"
 
 static int list_shipments(struct mg_connection *c) {
-    static const char *const known[] = {"status", "carrier", "service", "tracking_code",
-                                        "created_from", "created_to", "limit", "cursor", NULL};
+    static const char *const known[] = {"status",        "carrier",      "service",
+                                        "tracking_code", "created_from", "created_to",
+                                        "limit",         "cursor",       NULL};
     int status;
     if (!check_known_params(c, known, &status))
         return status;
@@ -244,13 +246,16 @@ static int list_shipments(struct mg_connection *c) {
         if (r == 1) {
             int64_t t;
             if (ss_time_parse(vals[np], &t) != 0) {
-                status = bad_param(c, range[i], "an ISO 8601 timestamp such as 2024-08-15T00:00:00Z, or a date");
+                status = bad_param(c, range[i],
+                                   "an ISO 8601 timestamp such as 2024-08-15T00:00:00Z, or a date");
                 goto out;
             }
             params[np] = vals[np];
             np++;
-            ss_buf_appendf(&sql, i == 0 ? " AND s.created_at >= $%d::timestamptz"
-                                        : " AND s.created_at < $%d::timestamptz", np);
+            ss_buf_appendf(&sql,
+                           i == 0 ? " AND s.created_at >= $%d::timestamptz"
+                                  : " AND s.created_at < $%d::timestamptz",
+                           np);
         }
     }
     char cur_usec[32], cur_id[256];
@@ -260,8 +265,10 @@ static int list_shipments(struct mg_connection *c) {
     if (r == 1) {
         params[np++] = cur_usec;
         params[np++] = cur_id;
-        ss_buf_appendf(&sql, " AND (s.created_at, s.id) < ('epoch'::timestamptz + $%d::bigint * "
-                             "interval '1 microsecond', $%d)", np - 1, np);
+        ss_buf_appendf(&sql,
+                       " AND (s.created_at, s.id) < ('epoch'::timestamptz + $%d::bigint * "
+                       "interval '1 microsecond', $%d)",
+                       np - 1, np);
     }
     long limit;
     if (parse_limit(c, &limit, &status) != 0)
@@ -275,32 +282,45 @@ out:
 
 static const char shipment_detail_sql[] =
     "SELECT json_build_object(" SHIPMENT_JSON_FIELDS ", "
-    "'from_address', (SELECT " ADDRESS_JSON("a") " FROM addresses a WHERE a.id = s.from_address_id), "
-    "'to_address', (SELECT " ADDRESS_JSON("a") " FROM addresses a WHERE a.id = s.to_address_id), "
-    "'parcel', (SELECT json_build_object('id', p.id, 'length', p.length, 'width', p.width, "
-    "   'height', p.height, 'weight', p.weight, 'predefined_package', p.predefined_package) "
-    "   FROM parcels p WHERE p.id = s.parcel_id), "
-    "'selected_rate', coalesce((SELECT json_build_object('id', r.id, 'carrier', r.carrier, "
-    "   'service', r.service, 'rate', r.rate::text, 'currency', r.currency, "
-    "   'delivery_days', r.delivery_days, 'delivery_date', r.delivery_date, "
-    "   'retail_rate', r.retail_rate::text, 'list_rate', r.list_rate::text) "
-    "   FROM rates r WHERE r.id = s.selected_rate_id), "
-    "   CASE WHEN s.carrier IS NOT NULL THEN json_build_object('id', s.selected_rate_id, "
-    "   'carrier', s.carrier, 'service', s.service, 'rate', s.rate::text, 'currency', s.currency, "
-    "   'delivery_days', s.delivery_days) END), "
-    "'tracking_events', coalesce((SELECT json_agg(json_build_object('occurred_at', e.occurred_at, "
-    "   'status', e.status, 'status_detail', e.status_detail, 'message', e.message, "
-    "   'description', e.description, 'source', e.source, 'city', e.city, 'state', e.state, "
-    "   'country', e.country, 'zip', e.zip) ORDER BY e.occurred_at NULLS LAST, e.id) "
-    "   FROM tracking_events e WHERE e.shipment_id = s.id "
-    "      OR (s.tracker_id IS NOT NULL AND e.tracker_id = s.tracker_id)), '[]'::json)"
-    ")::text FROM shipments s WHERE s.id = $1";
+    "'from_address', (SELECT " ADDRESS_JSON(
+        "a") " FROM addresses a WHERE a.id = s.from_address_id), "
+             "'to_address', (SELECT " ADDRESS_JSON(
+                 "a") " FROM addresses a WHERE a.id = s.to_address_id), "
+                      "'parcel', (SELECT json_build_object('id', p.id, 'length', p.length, "
+                      "'width', p.width, "
+                      "   'height', p.height, 'weight', p.weight, 'predefined_package', "
+                      "p.predefined_package) "
+                      "   FROM parcels p WHERE p.id = s.parcel_id), "
+                      "'selected_rate', coalesce((SELECT json_build_object('id', r.id, 'carrier', "
+                      "r.carrier, "
+                      "   'service', r.service, 'rate', r.rate::text, 'currency', r.currency, "
+                      "   'delivery_days', r.delivery_days, 'delivery_date', r.delivery_date, "
+                      "   'retail_rate', r.retail_rate::text, 'list_rate', r.list_rate::text) "
+                      "   FROM rates r WHERE r.id = s.selected_rate_id), "
+                      "   CASE WHEN s.carrier IS NOT NULL THEN json_build_object('id', "
+                      "s.selected_rate_id, "
+                      "   'carrier', s.carrier, 'service', s.service, 'rate', s.rate::text, "
+                      "'currency', s.currency, "
+                      "   'delivery_days', s.delivery_days) END), "
+                      "'tracking_events', coalesce((SELECT "
+                      "json_agg(json_build_object('occurred_at', e.occurred_at, "
+                      "   'status', e.status, 'status_detail', e.status_detail, 'message', "
+                      "e.message, "
+                      "   'description', e.description, 'source', e.source, 'city', e.city, "
+                      "'state', e.state, "
+                      "   'country', e.country, 'zip', e.zip) ORDER BY e.occurred_at NULLS LAST, "
+                      "e.id) "
+                      "   FROM tracking_events e WHERE e.shipment_id = s.id "
+                      "      OR (s.tracker_id IS NOT NULL AND e.tracker_id = s.tracker_id)), "
+                      "'[]'::json)"
+                      ")::text FROM shipments s WHERE s.id = $1";
 
 static int get_shipment(struct mg_connection *c, const char *id) {
     const char *params[] = {id};
     char err[512];
     int unavailable;
-    PGresult *r = gw_db_query_prepared(GW_STMT_SHIPMENT, shipment_detail_sql, 1, params, &unavailable, err, sizeof err);
+    PGresult *r = gw_db_query_prepared(GW_STMT_SHIPMENT, shipment_detail_sql, 1, params,
+                                       &unavailable, err, sizeof err);
     if (!r)
         return db_error(c, unavailable, err);
     int st;
@@ -391,25 +411,30 @@ static const char dashboard_sql[] =
     "     'delivered', coalesce(sum(delivered_count), 0),"
     "     'on_time_count', coalesce(sum(on_time_count), 0),"
     "     'on_time_eligible_count', coalesce(sum(on_time_eligible_count), 0),"
-    "     'on_time_rate', round(sum(on_time_count)::numeric / nullif(sum(on_time_eligible_count), 0), 4))"
+    "     'on_time_rate', round(sum(on_time_count)::numeric / nullif(sum(on_time_eligible_count), "
+    "0), 4))"
     "   FROM d),"
     " 'daily', coalesce((SELECT json_agg(x ORDER BY x.date) FROM ("
     "     SELECT date, sum(shipment_count) AS shipments, sum(total_cost)::text AS total_cost,"
     "            sum(delivered_count) AS delivered FROM d GROUP BY date) x), '[]'::json),"
-    " 'carriers', coalesce((SELECT json_agg(json_build_object('carrier', carrier, 'service', service,"
+    " 'carriers', coalesce((SELECT json_agg(json_build_object('carrier', carrier, 'service', "
+    "service,"
     "     'total_shipments', total_shipments, 'total_revenue', total_revenue::text,"
     "     'delivered_count', delivered_count, 'on_time_count', on_time_count,"
     "     'on_time_rate', on_time_rate, 'avg_delivery_days', avg_delivery_days)"
-    "     ORDER BY total_shipments DESC, carrier, service) FROM mv_carrier_performance), '[]'::json),"
+    "     ORDER BY total_shipments DESC, carrier, service) FROM mv_carrier_performance), "
+    "'[]'::json),"
     " 'top_routes', coalesce((SELECT json_agg(r) FROM (SELECT from_city, from_state, from_country,"
     "     to_city, to_state, to_country, shipment_count, total_cost::text AS total_cost,"
     "     avg_cost::text AS avg_cost FROM mv_top_routes"
-    "     ORDER BY shipment_count DESC, from_city, from_state, from_country, to_city, to_state, to_country"
+    "     ORDER BY shipment_count DESC, from_city, from_state, from_country, to_city, to_state, "
+    "to_country"
     "     LIMIT 10) r), '[]'::json),"
     " 'freshness', (SELECT json_build_object("
     "     'last_refreshed_at', min(last_refreshed_at),"
     "     'age_seconds', round(max(age_seconds)::numeric, 3),"
-    "     'views', json_agg(json_build_object('view', view_name, 'last_refreshed_at', last_refreshed_at,"
+    "     'views', json_agg(json_build_object('view', view_name, 'last_refreshed_at', "
+    "last_refreshed_at,"
     "         'age_seconds', round(age_seconds::numeric, 3)) ORDER BY view_name))"
     "   FROM analytics_freshness)"
     ")::text";
@@ -439,7 +464,8 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
     const char *params[] = {dv};
     char err[512];
     int unavailable;
-    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 1, params, &unavailable, err, sizeof err);
+    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 1, params, &unavailable,
+                                         err, sizeof err);
     if (!res)
         return db_error(c, unavailable, err);
     int st = ss_http_send_json(c, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), NULL);

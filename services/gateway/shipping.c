@@ -26,7 +26,8 @@ static json_object *parse_object(const char *body, size_t len, char *err, size_t
         json_object_put(o);
         return NULL;
     }
-    while (used < len && (body[used] == ' ' || body[used] == '\n' || body[used] == '\r' || body[used] == '\t'))
+    while (used < len &&
+           (body[used] == ' ' || body[used] == '\n' || body[used] == '\r' || body[used] == '\t'))
         used++;
     if (used != len || !json_object_is_type(o, json_type_object)) {
         snprintf(err, errsize, "request body must be one JSON object");
@@ -63,7 +64,8 @@ static int read_json_body(struct mg_connection *c, char **body, size_t *len, int
 static void count_ep_call(const char *op, const ss_ep_result_t *r) {
     char labels[128];
     snprintf(labels, sizeof labels, "op=\"%s\",outcome=\"%s\"", op, ss_ep_status_name(r->status));
-    ss_counter_inc(ss_counter("gateway_easypost_calls_total", "EasyPost calls by operation and outcome", labels));
+    ss_counter_inc(ss_counter("gateway_easypost_calls_total",
+                              "EasyPost calls by operation and outcome", labels));
     snprintf(labels, sizeof labels, "op=\"%s\"", op);
     ss_histogram_observe(ss_histogram("gateway_easypost_call_duration_seconds",
                                       "EasyPost call latency (retries included)", labels, NULL, 0),
@@ -78,7 +80,8 @@ int gw_send_ep_result(struct mg_connection *c, const ss_ep_result_t *r) {
             return ss_http_send_json(c, (int)r->http_status, r->body, r->body_len, NULL);
         {
             char msg[160];
-            snprintf(msg, sizeof msg, "EasyPost answered HTTP %ld without a JSON body", r->http_status);
+            snprintf(msg, sizeof msg, "EasyPost answered HTTP %ld without a JSON body",
+                     r->http_status);
             return ss_http_send_error(c, 502, "easypost_bad_response", msg);
         }
     case SS_EP_ERR_TIMEOUT:
@@ -86,9 +89,9 @@ int gw_send_ep_result(struct mg_connection *c, const ss_ep_result_t *r) {
     case SS_EP_ERR_CONNECT:
         return ss_http_send_error(c, 502, "easypost_unreachable", "EasyPost could not be reached");
     case SS_EP_ERR_INVALID:
-        return ss_http_send_error(c, 400, "bad_request", r->errstr[0] ? r->errstr : "invalid request");
-    case SS_EP_ERR_INTERNAL:
-        return ss_http_send_error(c, 500, "internal", "internal error");
+        return ss_http_send_error(c, 400, "bad_request",
+                                  r->errstr[0] ? r->errstr : "invalid request");
+    case SS_EP_ERR_INTERNAL: return ss_http_send_error(c, 500, "internal", "internal error");
     default:
         return ss_http_send_error(c, 502, "easypost_bad_response",
                                   r->errstr[0] ? r->errstr : "EasyPost's answer could not be used");
@@ -206,7 +209,8 @@ int gw_handle_shipments(struct mg_connection *c, void *ud) {
     if (q.seg == 0 && q.post)
         return do_create(c, "shipment_create", ss_ep_shipment_create, "shipment.created");
     if (q.seg == 1 && q.get)
-        return do_retrieve(c, "shipment_retrieve", ss_ep_shipment_retrieve, q.id, "shipment.retrieved");
+        return do_retrieve(c, "shipment_retrieve", ss_ep_shipment_retrieve, q.id,
+                           "shipment.retrieved");
     if (buy && q.post) {
         char *body;
         size_t len;
@@ -228,7 +232,8 @@ int gw_handle_trackers(struct mg_connection *c, void *ud) {
     if (q.seg == 0 && q.post)
         return do_create(c, "tracker_create", ss_ep_tracker_create, "tracker.created");
     if (q.seg == 1 && q.get)
-        return do_retrieve(c, "tracker_retrieve", ss_ep_tracker_retrieve, q.id, "tracker.retrieved");
+        return do_retrieve(c, "tracker_retrieve", ss_ep_tracker_retrieve, q.id,
+                           "tracker.retrieved");
     return v1_unrouted(c, q.seg == 0 || q.seg == 1);
 }
 

@@ -172,8 +172,9 @@ int main(int argc, char **argv) {
     } else if (is_dir(SS_MIGRATIONS_INSTALL_DIR)) {
         mo.dir = SS_MIGRATIONS_INSTALL_DIR;
     } else {
-        fprintf(stderr, "%s: configuration error: MIGRATIONS_DIR is unset and none of "
-                        "./migrations, %s, %s exists\n",
+        fprintf(stderr,
+                "%s: configuration error: MIGRATIONS_DIR is unset and none of "
+                "./migrations, %s, %s exists\n",
                 PROG, SS_MIGRATIONS_SOURCE_DIR, SS_MIGRATIONS_INSTALL_DIR);
         rc = 2;
         goto cleanup;

@@ -46,7 +46,8 @@ char *ss_mig_read_file(const char *path, size_t *len, char *errstr, size_t errst
             if (ncap > SS_MIGRATE_MAX_FILE + 1)
                 ncap = SS_MIGRATE_MAX_FILE + 1;
             if (ncap <= cap) {
-                snprintf(errstr, errstr_size, "%s: larger than %u bytes", path, SS_MIGRATE_MAX_FILE);
+                snprintf(errstr, errstr_size, "%s: larger than %u bytes", path,
+                         SS_MIGRATE_MAX_FILE);
                 goto fail;
             }
             char *nb = realloc(buf, ncap + 1);
@@ -367,8 +368,10 @@ static int take_lock(PGconn *conn, long lock_timeout_s) {
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: waiting for the migration lock failed "
-                        "(MIGRATE_LOCK_TIMEOUT_SECONDS=%ld): %s\n", lock_timeout_s, err);
+        fprintf(stderr,
+                "shipstream-migrate: waiting for the migration lock failed "
+                "(MIGRATE_LOCK_TIMEOUT_SECONDS=%ld): %s\n",
+                lock_timeout_s, err);
         return -1;
     }
     PQclear(r);
@@ -451,8 +454,8 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: COMMIT of %04ld_%s failed: %s\n", f->version,
-                f->name, err);
+        fprintf(stderr, "shipstream-migrate: COMMIT of %04ld_%s failed: %s\n", f->version, f->name,
+                err);
         return -1;
     }
     PQclear(r);
@@ -492,10 +495,10 @@ static int run_status(PGconn *conn, const ss_mig_set_t *s) {
             int changed = is_changed(x, f) || !f->up_path;
             printf("%04ld     %-28s %-9s %s%s\n", x->version, x->name,
                    changed ? "CHANGED" : "applied", x->applied_at,
-                   !f->up_path         ? "  (up file missing)"
-                   : changed           ? "  (file differs from the applied version)"
-                   : !f->down_path     ? "  (no down file)"
-                                       : "");
+                   !f->up_path     ? "  (up file missing)"
+                   : changed       ? "  (file differs from the applied version)"
+                   : !f->down_path ? "  (no down file)"
+                                   : "");
             if (changed)
                 nchanged++;
             napplied++;

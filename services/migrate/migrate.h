@@ -9,10 +9,10 @@
 
 typedef struct {
     long version;
-    char *name;        /* "core" of 0001_core.up.sql */
-    char *up_path;     /* NULL when only a down file exists */
-    char *down_path;   /* NULL when absent */
-    char up_sha[65];   /* SHA-256 hex of the up file ("" without one) */
+    char *name;      /* "core" of 0001_core.up.sql */
+    char *up_path;   /* NULL when only a down file exists */
+    char *down_path; /* NULL when absent */
+    char up_sha[65]; /* SHA-256 hex of the up file ("" without one) */
 } ss_mig_file_t;
 
 typedef struct {
@@ -37,9 +37,9 @@ typedef enum { SS_MIG_UP, SS_MIG_DOWN, SS_MIG_STATUS } ss_mig_cmd_t;
 
 typedef struct {
     ss_mig_cmd_t cmd;
-    long count;            /* up: how many (0 = all); down: how many (0 = all) */
+    long count; /* up: how many (0 = all); down: how many (0 = all) */
     const char *dir;
-    long lock_timeout_s;   /* waiting for another runner's lock; 0 = forever */
+    long lock_timeout_s; /* waiting for another runner's lock; 0 = forever */
 } ss_mig_opts_t;
 
 /* Runs the command on conn; progress and the status table go to stdout.  Returns the

@@ -26,7 +26,7 @@
 #include <webhook/event.h>
 #include <webhook/signature.h>
 
-#define PROG "shipstream-webhook-receiver"
+#define PROG  "shipstream-webhook-receiver"
 #define ROUTE "/webhooks/easypost"
 
 typedef enum {
@@ -61,7 +61,8 @@ static struct {
 } cfg;
 
 static const ss_conf_opt_t options[] = {
-    {"LISTEN", SS_CONF_LISTEN, &cfg.listen, "8001", 0, 0, "address to listen on (host:port or port)", 0},
+    {"LISTEN", SS_CONF_LISTEN, &cfg.listen, "8001", 0, 0,
+     "address to listen on (host:port or port)", 0},
     {"KAFKA_BOOTSTRAP_SERVERS", SS_CONF_STRING, &cfg.bootstrap, SS_KAFKA_DEFAULT_BOOTSTRAP, 0, 0,
      "Kafka brokers", 0},
     {"KAFKA_TOPIC_PREFIX", SS_CONF_STRING, &cfg.topic_prefix, SS_TOPIC_DEFAULT_PREFIX, 0, 0,
@@ -85,7 +86,8 @@ static const ss_conf_opt_t options[] = {
     {"KAFKA_LINGER_MS", SS_CONF_INT, &cfg.linger_ms, "3", 0, 1000,
      "producer linger.ms (every request waits for its ack: latency floor vs. CPU, see "
      "main.c); other KAFKA_* variables "
-     "pass through to librdkafka", 0},
+     "pass through to librdkafka",
+     0},
     {"LOG_LEVEL", SS_CONF_STRING, &cfg.log_level, "info", 0, 0, "debug, info, warn or error", 0},
     {"LOG_FORMAT", SS_CONF_STRING, &cfg.log_format, "json", 0, 0, "json or text", 0},
 };
@@ -94,7 +96,7 @@ static const ss_conf_opt_t options[] = {
 typedef struct {
     const ss_webhook_key_t *keys[2];
     size_t nkeys;
-    int verify;                          /* 0 only with WEBHOOK_ALLOW_UNSIGNED and no secret */
+    int verify; /* 0 only with WEBHOOK_ALLOW_UNSIGNED and no secret */
     char topics[SS_TOPIC__COUNT][256];
     ss_kafka_producer_t *producer;
     ss_counter_t *outcomes[OUT__COUNT];
@@ -102,18 +104,16 @@ typedef struct {
     ss_histogram_t *produce_latency;
     size_t max_body;
     int produce_timeout_ms;
-    char retry_after[64];                /* "Retry-After: N\r\n" */
+    char retry_after[64]; /* "Retry-After: N\r\n" */
 } receiver_t;
 
-static int finish(receiver_t *r, outcome_t o, int64_t t0, int status)
-{
+static int finish(receiver_t *r, outcome_t o, int64_t t0, int status) {
     ss_counter_inc(r->outcomes[o]);
     ss_histogram_observe(r->request_latency, (double)(ss_time_mono_usec() - t0) / 1e6);
     return status;
 }
 
-static int handle_webhook(struct mg_connection *conn, void *ud)
-{
+static int handle_webhook(struct mg_connection *conn, void *ud) {
     receiver_t *r = ud;
     int64_t t0 = ss_time_mono_usec();
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -126,7 +126,8 @@ static int handle_webhook(struct mg_connection *conn, void *ud)
         SS_INFO("webhook body too large: %lld bytes", ri->content_length);
         return finish(r, OUT_TOO_LARGE, t0,
                       ss_http_send_error_h(conn, 413, "payload_too_large",
-                                           "request body is over the limit", "Connection: close\r\n"));
+                                           "request body is over the limit",
+                                           "Connection: close\r\n"));
     }
     /* mg_get_header compares names case-insensitively. */
     const char *sig = mg_get_header(conn, "X-Hmac-Signature");
@@ -145,13 +146,15 @@ static int handle_webhook(struct mg_connection *conn, void *ud)
         SS_INFO("webhook body too large (chunked)");
         return finish(r, OUT_TOO_LARGE, t0,
                       ss_http_send_error_h(conn, 413, "payload_too_large",
-                                           "request body is over the limit", "Connection: close\r\n"));
+                                           "request body is over the limit",
+                                           "Connection: close\r\n"));
     }
     if (rc != 0) {
         SS_INFO("webhook body unreadable (client gone or timed out)");
         return finish(r, OUT_BAD_BODY, t0,
                       ss_http_send_error_h(conn, 400, "body_unreadable",
-                                           "request body could not be read", "Connection: close\r\n"));
+                                           "request body could not be read",
+                                           "Connection: close\r\n"));
     }
 
     int status;
@@ -184,8 +187,8 @@ static int handle_webhook(struct mg_connection *conn, void *ud)
     int64_t p0 = ss_time_mono_usec();
     ss_kafka_delivery_t *d = NULL;
     const char *topic = r->topics[ev.topic];
-    rc = ss_kafka_producer_send(r->producer, topic, ev.key, ev.keylen, ev.value, ev.value_len,
-                                NULL, 0, &d, err, sizeof(err));
+    rc = ss_kafka_producer_send(r->producer, topic, ev.key, ev.keylen, ev.value, ev.value_len, NULL,
+                                0, &d, err, sizeof(err));
     if (rc == 0)
         rc = ss_kafka_delivery_wait(d, r->produce_timeout_ms, err, sizeof(err));
     ss_histogram_observe(r->produce_latency, (double)(ss_time_mono_usec() - p0) / 1e6);
@@ -216,8 +219,7 @@ done:
     return finish(r, outcome, t0, status);
 }
 
-static int ready(void *ud, char *why, size_t why_size)
-{
+static int ready(void *ud, char *why, size_t why_size) {
     receiver_t *r = ud;
     if (!ss_kafka_producer_connected(r->producer)) {
         snprintf(why, why_size, "kafka: no broker connection");
@@ -226,8 +228,7 @@ static int ready(void *ud, char *why, size_t why_size)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     ss_conf_main(argc, argv, PROG,
                  "Verifies EasyPost webhooks (X-Hmac-Signature) and produces them to Kafka, "
                  "answering 200 only after the broker's acknowledgement.",
@@ -244,14 +245,18 @@ int main(int argc, char **argv)
     ss_http_t *http = NULL;
 
     if (cfg.secret == NULL && !cfg.allow_unsigned) {
-        fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET is not set "
-                        "(set WEBHOOK_ALLOW_UNSIGNED=1 to accept unsigned webhooks)\n", PROG);
+        fprintf(stderr,
+                "%s: configuration error: EASYPOST_WEBHOOK_SECRET is not set "
+                "(set WEBHOOK_ALLOW_UNSIGNED=1 to accept unsigned webhooks)\n",
+                PROG);
         exit_code = 2;
         goto cleanup;
     }
     if (cfg.secret == NULL && cfg.secret_previous != NULL) {
-        fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET_PREVIOUS is set "
-                        "without EASYPOST_WEBHOOK_SECRET\n", PROG);
+        fprintf(stderr,
+                "%s: configuration error: EASYPOST_WEBHOOK_SECRET_PREVIOUS is set "
+                "without EASYPOST_WEBHOOK_SECRET\n",
+                PROG);
         exit_code = 2;
         goto cleanup;
     }
@@ -301,9 +306,9 @@ int main(int argc, char **argv)
     }
     r.request_latency = ss_histogram("webhook_request_duration_seconds",
                                      "Webhook request latency, receipt to answer", NULL, NULL, 0);
-    r.produce_latency = ss_histogram("webhook_produce_duration_seconds",
-                                     "Time from produce to Kafka acknowledgement (or give-up)",
-                                     NULL, NULL, 0);
+    r.produce_latency =
+        ss_histogram("webhook_produce_duration_seconds",
+                     "Time from produce to Kafka acknowledgement (or give-up)", NULL, NULL, 0);
 
     ss_shutdown_install();
 

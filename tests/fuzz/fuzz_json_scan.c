@@ -52,8 +52,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-_Noreturn static void die(const char *what, const char *p, size_t n)
-{
+_Noreturn static void die(const char *what, const char *p, size_t n) {
     fprintf(stderr, "fuzz_json_scan: %s\ninput (%zu bytes): ", what, n);
     for (size_t i = 0; i < n && i < 512; i++) {
         unsigned char c = (unsigned char)p[i];
@@ -66,13 +65,11 @@ _Noreturn static void die(const char *what, const char *p, size_t n)
     abort();
 }
 
-static int is_ws(char c)
-{
+static int is_ws(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static int only_blanks(const char *p, size_t n)
-{
+static int only_blanks(const char *p, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!is_ws(p[i]))
             return 0;
@@ -82,8 +79,7 @@ static int only_blanks(const char *p, size_t n)
 /* The old code's lexical pass (HEAD~1:libs/webhook/src/event.c), verbatim:
  * json-c's strict mode still lets through 'single-quoted' strings, NaN and
  * Infinity, and raw control characters inside strings. */
-static int lex_ok(const char *p, size_t n)
-{
+static int lex_ok(const char *p, size_t n) {
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)p[i];
@@ -121,8 +117,7 @@ static int lex_ok(const char *p, size_t n)
 }
 
 /* RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, whole token. */
-static int rfc_number(const char *p, size_t n)
-{
+static int rfc_number(const char *p, size_t n) {
     size_t k = 0, d;
     if (k < n && p[k] == '-')
         k++;
@@ -154,8 +149,7 @@ static int rfc_number(const char *p, size_t n)
 /* 1 when a number token outside strings (tokenised as lex_ok does: a run of
  * [0-9.eE+-] starting with a digit or '-') is not an RFC 8259 number.  No
  * valid JSON text holds one: after a number only whitespace , ] } may come. */
-static int has_non_rfc_number(const char *p, size_t n)
-{
+static int has_non_rfc_number(const char *p, size_t n) {
     size_t i = 0;
     while (i < n) {
         char c = p[i];
@@ -184,8 +178,7 @@ static int has_non_rfc_number(const char *p, size_t n)
 /* json-c, strict, exactly as the old code (plus difference 2).  Returns 1
  * with the tree in *out (caller puts it; NULL for the literal null), or 0
  * when refused. */
-static int jc_parse(const char *p, size_t n, int depth, json_object **out)
-{
+static int jc_parse(const char *p, size_t n, int depth, json_object **out) {
     *out = NULL;
     if (n == 0 || memchr(p, '\0', n) != NULL || !lex_ok(p, n))
         return 0;
@@ -217,8 +210,7 @@ static int jc_parse(const char *p, size_t n, int depth, json_object **out)
 }
 
 /* Nesting depth of an accepted text (brackets outside strings). */
-static int nesting(const char *p, size_t n)
-{
+static int nesting(const char *p, size_t n) {
     int d = 0, max = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '"') {
@@ -237,8 +229,7 @@ static int nesting(const char *p, size_t n)
 
 /* Difference 3: the string token holds a surrogate pair that json-c
  * decodes as U+FFFD. */
-static int jc_pair_bug(ss_json_span_t s)
-{
+static int jc_pair_bug(ss_json_span_t s) {
     unsigned prev = 0; /* the previous \u escape's unit, 0 after anything else */
     for (size_t i = 1; i + 1 < s.len; i++) {
         if (s.p[i] != '\\') {
@@ -268,8 +259,7 @@ static const char *g_in;
 static size_t g_n;
 
 /* A string token decoded by json-c. */
-static json_object *jc_string(ss_json_span_t s)
-{
+static json_object *jc_string(ss_json_span_t s) {
     json_object *o;
     if (!jc_parse(s.p, s.len, MAX_DEPTH, &o) || !json_object_is_type(o, json_type_string))
         die("json-c refuses a string token the scanner delimited", g_in, g_n);
@@ -277,8 +267,7 @@ static json_object *jc_string(ss_json_span_t s)
 }
 
 /* The value rebuilt from the scanner's spans (see the top comment). */
-static json_object *rebuild(ss_json_span_t v)
-{
+static json_object *rebuild(ss_json_span_t v) {
     if (v.len == 0 || v.p < g_in || v.p + v.len > g_in + g_n)
         die("value span empty or outside the input", g_in, g_n);
     if (v.p[0] == '"') {
@@ -364,8 +353,7 @@ static json_object *rebuild(ss_json_span_t v)
  * bytes as UTF-16 code units, write them as a string of \uXXXX escapes
  * (mixed with a plain byte when a unit's low bit says so) and compare that
  * string's decoding with json-c's. */
-static void check_escapes(const uint8_t *data, size_t size)
-{
+static void check_escapes(const uint8_t *data, size_t size) {
     char tok[2 + 32 * 7 + 1];
     size_t n = 0;
     tok[n++] = '"';
@@ -387,8 +375,7 @@ static void check_escapes(const uint8_t *data, size_t size)
     json_object_put(o);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *p = (const char *)data;
     const char *why = NULL;
     check_escapes(data, size);

@@ -11,8 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ss_webhook_event_t ev;
     char err[256];
     if (ss_webhook_event_parse(&ev, (const char *)data, size, "req_fuzz", err, sizeof(err)) != 0) {
@@ -20,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* every refusal says why */
         return 0;
     }
-    if (ev.topic != SS_TOPIC_TRACKERS && ev.topic != SS_TOPIC_BATCHES && ev.topic != SS_TOPIC_EVENTS)
+    if (ev.topic != SS_TOPIC_TRACKERS && ev.topic != SS_TOPIC_BATCHES &&
+        ev.topic != SS_TOPIC_EVENTS)
         abort();
     if (ev.keylen == 0 || ev.keylen != strlen(ev.key) || ev.value == NULL || ev.value_len == 0)
         abort();

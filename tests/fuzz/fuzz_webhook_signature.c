@@ -12,11 +12,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static ss_webhook_key_t *keys[2];
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[128];
     if (keys[0] == NULL) {
-        keys[0] = ss_webhook_key_new("s\xc3\xa9" "cret", err, sizeof(err));
+        keys[0] = ss_webhook_key_new("s\xc3\xa9"
+                                     "cret",
+                                     err, sizeof(err));
         keys[1] = ss_webhook_key_new("previous", err, sizeof(err));
         if (keys[0] == NULL || keys[1] == NULL)
             abort();

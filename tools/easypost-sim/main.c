@@ -29,51 +29,72 @@ static const char SUMMARY[] =
     "(oldest objects evicted past SIM_MAX_OBJECTS) and plays tracker webhooks after a purchase.\n"
     "\n"
     "Endpoints (HTTP Basic auth, API key as user name, empty password; Bearer also accepted):\n"
-    "  POST /v2/shipments                    {\"shipment\":{from_address,to_address,parcel,options}} -> 201\n"
-    "  POST /v2/shipments/{id}/buy           {\"rate\":{\"id\":\"rate_...\"}} -> 200 (422 if already bought)\n"
+    "  POST /v2/shipments                    "
+    "{\"shipment\":{from_address,to_address,parcel,options}} -> 201\n"
+    "  POST /v2/shipments/{id}/buy           {\"rate\":{\"id\":\"rate_...\"}} -> 200 (422 if "
+    "already bought)\n"
     "  GET  /v2/shipments/{id}\n"
-    "  POST /v2/trackers                     {\"tracker\":{\"tracking_code\":\"...\",\"carrier\":\"USPS\"}}\n"
+    "  POST /v2/trackers                     "
+    "{\"tracker\":{\"tracking_code\":\"...\",\"carrier\":\"USPS\"}}\n"
     "  GET  /v2/trackers/{id}\n"
-    "  POST /v2/addresses                    {\"address\":{...}} (add \"verify\":true to verify) -> 201\n"
-    "  POST /v2/addresses/create_and_verify  {\"address\":{...}} -> 200 {\"address\":{...}} or 422\n"
+    "  POST /v2/addresses                    {\"address\":{...}} (add \"verify\":true to verify) "
+    "-> 201\n"
+    "  POST /v2/addresses/create_and_verify  {\"address\":{...}} -> 200 {\"address\":{...}} or "
+    "422\n"
     "  GET  /v2/events?page_size=N           recent events\n"
-    "  POST /sim/faults                      {\"queue\":[\"429\",\"500\",\"drop\",\"latency=200\"]} faults for\n"
-    "                                        the next /v2 requests, one each; {\"clear\":true} empties it\n"
+    "  POST /sim/faults                      "
+    "{\"queue\":[\"429\",\"500\",\"drop\",\"latency=200\"]} faults for\n"
+    "                                        the next /v2 requests, one each; {\"clear\":true} "
+    "empties it\n"
     "  GET  /health  /ready  /metrics\n"
     "Errors are EasyPost's: {\"error\":{\"code\",\"message\",\"errors\":[...]}} - wrong key 401,\n"
     "missing fields 422 (PARAMETER.REQUIRED), unknown id 404 (NOT_FOUND). Rates: USPS\n"
     "(GroundAdvantage, Priority, Express), UPS (Ground, 3DaySelect, 2ndDayAir, NextDayAir), FedEx\n"
     "(FEDEX_GROUND, FEDEX_2_DAY, STANDARD_OVERNIGHT), priced from parcel weight (ounces) and the\n"
-    "distance between the ZIP codes. Address verification fails (422 ADDRESS.VERIFY.FAILURE) without\n"
+    "distance between the ZIP codes. Address verification fails (422 ADDRESS.VERIFY.FAILURE) "
+    "without\n"
     "street1 or a 5-digit zip, or when street1 contains \"UNDELIVERABLE\".\n"
     "\n"
-    "Faults, for tests: per request with the header  X-Sim-Fault: 429 | 500 | 502 | 503 | 504 | drop |\n"
-    "latency=MS  (comma-separated to combine, e.g. \"latency=200,500\"), through POST /sim/faults, or\n"
-    "at random with SIM_FAULT_RATE_* (percent). 429/5xx are answered before anything is done; \"drop\"\n"
-    "does the work (a buy is applied) and then breaks the answer half-way (invalid chunked framing:\n"
+    "Faults, for tests: per request with the header  X-Sim-Fault: 429 | 500 | 502 | 503 | 504 | "
+    "drop |\n"
+    "latency=MS  (comma-separated to combine, e.g. \"latency=200,500\"), through POST /sim/faults, "
+    "or\n"
+    "at random with SIM_FAULT_RATE_* (percent). 429/5xx are answered before anything is done; "
+    "\"drop\"\n"
+    "does the work (a buy is applied) and then breaks the answer half-way (invalid chunked "
+    "framing:\n"
     "clients see a receive error, as when a connection is cut mid-answer).\n"
     "\n"
-    "Webhooks: after a purchase (and POST /v2/trackers) the tracker moves pre_transit -> in_transit ->\n"
+    "Webhooks: after a purchase (and POST /v2/trackers) the tracker moves pre_transit -> "
+    "in_transit ->\n"
     "out_for_delivery -> delivered (about 15% late against est_delivery_date, 3% failure, 3%\n"
-    "return_to_sender), one simulated day every SIM_TIME_SCALE seconds. Each step is a tracker.updated\n"
-    "Event POSTed to SIM_WEBHOOK_URL, signed like EasyPost (X-Hmac-Signature: hmac-sha256-hex=... with\n"
+    "return_to_sender), one simulated day every SIM_TIME_SCALE seconds. Each step is a "
+    "tracker.updated\n"
+    "Event POSTed to SIM_WEBHOOK_URL, signed like EasyPost (X-Hmac-Signature: hmac-sha256-hex=... "
+    "with\n"
     "EASYPOST_WEBHOOK_SECRET), retried with backoff until answered 2xx. Timestamps in events are\n"
     "simulated time (purchase time + simulated days). Same SIM_SEED + same requests = same ids,\n"
     "prices, tracking codes and outcomes.\n"
     "\n"
     "Try it:\n"
     "  LISTEN=8080 EASYPOST_API_KEY=EZTK_test easypost-sim &\n"
-    "  curl -s -u EZTK_test: localhost:8080/v2/shipments -H 'Content-Type: application/json' -d '{\n"
-    "    \"shipment\":{\"from_address\":{\"name\":\"Jack Sparrow\",\"street1\":\"388 Townsend St\",\n"
+    "  curl -s -u EZTK_test: localhost:8080/v2/shipments -H 'Content-Type: application/json' -d "
+    "'{\n"
+    "    \"shipment\":{\"from_address\":{\"name\":\"Jack Sparrow\",\"street1\":\"388 Townsend "
+    "St\",\n"
     "      \"city\":\"San Francisco\",\"state\":\"CA\",\"zip\":\"94107\",\"country\":\"US\"},\n"
     "     \"to_address\":{\"name\":\"Elizabeth Swan\",\"street1\":\"179 N Harbor Dr\",\n"
     "      \"city\":\"Redondo Beach\",\"state\":\"CA\",\"zip\":\"90277\",\"country\":\"US\"},\n"
-    "     \"parcel\":{\"length\":10,\"width\":8,\"height\":4,\"weight\":15.4}}}' | jq '{id, rates: [.rates[] | {id, carrier, service, rate}]}'\n"
-    "  curl -s -u EZTK_test: localhost:8080/v2/shipments/shp_.../buy -H 'Content-Type: application/json' \\\n"
-    "       -d '{\"rate\":{\"id\":\"rate_...\"}}' | jq '{tracking_code, selected_rate, tracker: .tracker.id}'\n"
+    "     \"parcel\":{\"length\":10,\"width\":8,\"height\":4,\"weight\":15.4}}}' | jq '{id, rates: "
+    "[.rates[] | {id, carrier, service, rate}]}'\n"
+    "  curl -s -u EZTK_test: localhost:8080/v2/shipments/shp_.../buy -H 'Content-Type: "
+    "application/json' \\\n"
+    "       -d '{\"rate\":{\"id\":\"rate_...\"}}' | jq '{tracking_code, selected_rate, tracker: "
+    ".tracker.id}'\n"
     "  curl -s -u EZTK_test: localhost:8080/v2/trackers/trk_... | jq '{status, tracking_details}'\n"
     "  curl -s -u EZTK_test: localhost:8080/v2/addresses/create_and_verify -d '{\"address\":{\n"
-    "       \"street1\":\"388 Townsend St\",\"city\":\"San Francisco\",\"state\":\"CA\",\"zip\":\"94107\"}}'\n"
+    "       \"street1\":\"388 Townsend St\",\"city\":\"San "
+    "Francisco\",\"state\":\"CA\",\"zip\":\"94107\"}}'\n"
     "  curl -s -u wrong: localhost:8080/v2/shipments/shp_x                 # 401\n"
     "  curl -s -u EZTK_test: localhost:8080/v2/shipments/shp_nope           # 404\n"
     "  curl -s -u EZTK_test: -H 'X-Sim-Fault: 429' localhost:8080/v2/shipments/shp_x   # 429\n"
@@ -109,7 +130,9 @@ static const ss_conf_opt_t OPTS[] = {
     {"EASYPOST_WEBHOOK_SECRET", SS_CONF_STRING, &cfg.webhook_secret, NULL, 0, 0,
      "secret that signs webhooks (X-Hmac-Signature); unset: webhooks are sent unsigned", 1},
     {"SIM_WEBHOOK_URL", SS_CONF_STRING, &cfg.webhook_url, NULL, 0, 0,
-     "where tracker webhooks are POSTed (e.g. http://localhost:8001/webhooks/easypost); unset: none sent", 0},
+     "where tracker webhooks are POSTed (e.g. http://localhost:8001/webhooks/easypost); unset: "
+     "none sent",
+     0},
     {"SIM_TIME_SCALE", SS_CONF_STRING, &cfg.time_scale, "10", 0, 0,
      "real seconds per simulated day (decimal, e.g. 0.5); tracker steps follow it", 0},
     {"SIM_SEED", SS_CONF_INT, &cfg.seed, "42", 0, 0x7fffffffffffffffLL,
@@ -117,7 +140,9 @@ static const ss_conf_opt_t OPTS[] = {
     {"SIM_MAX_OBJECTS", SS_CONF_INT, &cfg.max_objects, "200000", 16, 100000000,
      "objects kept in memory; the oldest are evicted (then 404)", 0},
     {"SIM_THREADS", SS_CONF_INT, &cfg.threads, "64", 1, 512,
-     "HTTP worker threads (civetweb holds one per kept-alive connection: keep it above the\n     gateway's GATEWAY_THREADS, each of which keeps one connection to EasyPost)", 0},
+     "HTTP worker threads (civetweb holds one per kept-alive connection: keep it above the\n     "
+     "gateway's GATEWAY_THREADS, each of which keeps one connection to EasyPost)",
+     0},
     {"SIM_WEBHOOK_THREADS", SS_CONF_INT, &cfg.webhook_threads, "4", 1, 64,
      "threads advancing trackers and sending webhooks", 0},
     {"SIM_WEBHOOK_MAX_ATTEMPTS", SS_CONF_INT, &cfg.webhook_attempts, "20", 1, 1000,
@@ -144,7 +169,7 @@ static sim_t g_sim;
 /* ---- faults --------------------------------------------------------------- */
 
 typedef struct {
-    int status;       /* 429, 500... or 0 */
+    int status; /* 429, 500... or 0 */
     int drop;
     long latency_ms;
 } fault_t;
@@ -155,8 +180,7 @@ static char *g_fqueue[FAULT_QUEUE_MAX];
 static size_t g_fhead, g_flen;
 static uint64_t g_fault_rng;
 
-static int fault_parse(const char *spec, fault_t *f)
-{
+static int fault_parse(const char *spec, fault_t *f) {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", spec);
     char *save = NULL;
@@ -176,8 +200,7 @@ static int fault_parse(const char *spec, fault_t *f)
     return 0;
 }
 
-static void fault_pick(struct mg_connection *conn, fault_t *f)
-{
+static void fault_pick(struct mg_connection *conn, fault_t *f) {
     memset(f, 0, sizeof *f);
     f->latency_ms = cfg.fault_latency_ms;
     const char *h = mg_get_header(conn, "X-Sim-Fault");
@@ -204,29 +227,28 @@ static void fault_pick(struct mg_connection *conn, fault_t *f)
     pthread_mutex_unlock(&g_fmu);
 }
 
-static int send_ep_error(struct mg_connection *conn, int status, const char *code, const char *msg)
-{
+static int send_ep_error(struct mg_connection *conn, int status, const char *code,
+                         const char *msg) {
     char *b = sim_error_json(code, msg, NULL, NULL);
     int st = ss_http_send_json(conn, status, b, strlen(b), NULL);
     free(b);
     return st;
 }
 
-static int send_fault_status(struct mg_connection *conn, int status)
-{
+static int send_fault_status(struct mg_connection *conn, int status) {
     switch (status) {
     case 429:
-        return send_ep_error(conn, 429, "RATE_LIMITED",
-                             "You have exceeded the rate limit for this endpoint. Please try again later.");
+        return send_ep_error(
+            conn, 429, "RATE_LIMITED",
+            "You have exceeded the rate limit for this endpoint. Please try again later.");
     case 500:
-        return send_ep_error(conn, 500, "INTERNAL_SERVER_ERROR",
-                             "We're sorry, something went wrong. If the problem persists please contact support.");
-    case 502:
-        return send_ep_error(conn, 502, "BAD_GATEWAY", "Bad gateway.");
+        return send_ep_error(
+            conn, 500, "INTERNAL_SERVER_ERROR",
+            "We're sorry, something went wrong. If the problem persists please contact support.");
+    case 502: return send_ep_error(conn, 502, "BAD_GATEWAY", "Bad gateway.");
     case 503:
         return send_ep_error(conn, 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable.");
-    default:
-        return send_ep_error(conn, 504, "GATEWAY_TIMEOUT", "Gateway timeout.");
+    default: return send_ep_error(conn, 504, "GATEWAY_TIMEOUT", "Gateway timeout.");
     }
 }
 
@@ -234,8 +256,7 @@ static int send_fault_status(struct mg_connection *conn, int status)
  * whose second chunk header is not hex.  Clients fail at once with a
  * receive error, exactly as when a connection is cut mid-answer (civetweb
  * offers no way to reset a server connection from a handler). */
-static int send_dropped(struct mg_connection *conn, int status, const char *body)
-{
+static int send_dropped(struct mg_connection *conn, int status, const char *body) {
     size_t half = strlen(body) / 2;
     char head[256];
     int hl = snprintf(head, sizeof head,
@@ -252,8 +273,7 @@ static int send_dropped(struct mg_connection *conn, int status, const char *body
 /* ---- auth ------------------------------------------------------------------- */
 
 /* 1 when the request carries the configured key (Basic user name or Bearer). */
-static int auth_ok(struct mg_connection *conn, int *missing)
-{
+static int auth_ok(struct mg_connection *conn, int *missing) {
     const char *h = mg_get_header(conn, "Authorization");
     *missing = !h || !*h;
     if (!cfg.api_key)
@@ -296,8 +316,7 @@ static int auth_ok(struct mg_connection *conn, int *missing)
 
 /* ---- routing ------------------------------------------------------------------ */
 
-static int id_ok(const char *s, size_t n)
-{
+static int id_ok(const char *s, size_t n) {
     if (n == 0 || n > 100)
         return 0;
     for (size_t i = 0; i < n; i++)
@@ -306,20 +325,22 @@ static int id_ok(const char *s, size_t n)
     return 1;
 }
 
-static int read_json(struct mg_connection *conn, json_object **out, char **err_body, int *err_status)
-{
+static int read_json(struct mg_connection *conn, json_object **out, char **err_body,
+                     int *err_status) {
     char *body = NULL;
     size_t len = 0;
     int rc = ss_http_read_body(conn, MAX_BODY, &body, &len);
     *out = NULL;
     if (rc == -2) {
         *err_status = 413;
-        *err_body = sim_error_json("PAYLOAD.TOO_LARGE", "The request body is too large.", NULL, NULL);
+        *err_body =
+            sim_error_json("PAYLOAD.TOO_LARGE", "The request body is too large.", NULL, NULL);
         return -1;
     }
     if (rc != 0) {
         *err_status = 400;
-        *err_body = sim_error_json("BAD_REQUEST", "The request body could not be read.", NULL, NULL);
+        *err_body =
+            sim_error_json("BAD_REQUEST", "The request body could not be read.", NULL, NULL);
         return -1;
     }
     json_tokener *tok = json_tokener_new();
@@ -341,8 +362,7 @@ static int read_json(struct mg_connection *conn, json_object **out, char **err_b
     return 0;
 }
 
-static int handle_v2(struct mg_connection *conn, void *ud)
-{
+static int handle_v2(struct mg_connection *conn, void *ud) {
     sim_t *s = ud;
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *m = ri->request_method;
@@ -352,9 +372,11 @@ static int handle_v2(struct mg_connection *conn, void *ud)
     int missing = 0;
     if (!auth_ok(conn, &missing))
         return missing ? send_ep_error(conn, 401, "APIKEY.REQUIRED",
-                                       "An API key is required: use HTTP Basic auth with your key as the user name.")
+                                       "An API key is required: use HTTP Basic auth with your key "
+                                       "as the user name.")
                        : send_ep_error(conn, 401, "APIKEY.INACTIVE",
-                                       "This api key is no longer active. Please use a different api key or reactivate this key.");
+                                       "This api key is no longer active. Please use a different "
+                                       "api key or reactivate this key.");
 
     fault_t f;
     fault_pick(conn, &f);
@@ -376,10 +398,11 @@ static int handle_v2(struct mg_connection *conn, void *ud)
     char *out = NULL, *eb = NULL;
     int st = 0, es = 0;
     const char *slash;
-    if (is_post && (strcmp(p, "/shipments") == 0 || strcmp(p, "/trackers") == 0 ||
-                    strcmp(p, "/addresses") == 0 || strcmp(p, "/addresses/create_and_verify") == 0 ||
-                    (strncmp(p, "/shipments/", 11) == 0 && (slash = strchr(p + 11, '/')) &&
-                     strcmp(slash, "/buy") == 0))) {
+    if (is_post &&
+        (strcmp(p, "/shipments") == 0 || strcmp(p, "/trackers") == 0 ||
+         strcmp(p, "/addresses") == 0 || strcmp(p, "/addresses/create_and_verify") == 0 ||
+         (strncmp(p, "/shipments/", 11) == 0 && (slash = strchr(p + 11, '/')) &&
+          strcmp(slash, "/buy") == 0))) {
         if (read_json(conn, &req, &eb, &es) != 0) {
             st = ss_http_send_json(conn, es, eb, strlen(eb), NULL);
             free(eb);
@@ -397,7 +420,8 @@ static int handle_v2(struct mg_connection *conn, void *ud)
             size_t n = (size_t)(strchr(p + 11, '/') - (p + 11));
             if (!id_ok(p + 11, n)) {
                 st = 404;
-                out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
+                out = sim_error_json("NOT_FOUND", "The requested resource could not be found.",
+                                     NULL, NULL);
             } else {
                 memcpy(id, p + 11, n);
                 id[n] = '\0';
@@ -429,12 +453,12 @@ static int handle_v2(struct mg_connection *conn, void *ud)
     return st;
 }
 
-static int handle_faults(struct mg_connection *conn, void *ud)
-{
+static int handle_faults(struct mg_connection *conn, void *ud) {
     (void)ud;
     const struct mg_request_info *ri = mg_get_request_info(conn);
     if (strcmp(ri->request_method, "POST") != 0)
-        return ss_http_send_error(conn, 405, "method_not_allowed", "POST {\"queue\":[...]} or {\"clear\":true}");
+        return ss_http_send_error(conn, 405, "method_not_allowed",
+                                  "POST {\"queue\":[...]} or {\"clear\":true}");
     json_object *req = NULL;
     char *eb = NULL;
     int es = 0;
@@ -470,15 +494,15 @@ static int handle_faults(struct mg_connection *conn, void *ud)
     pthread_mutex_unlock(&g_fmu);
     json_object_put(req);
     if (bad)
-        return ss_http_send_error(conn, 400, "bad_fault",
-                                  "faults are 429|500|502|503|504|drop|latency=MS, comma-separated");
+        return ss_http_send_error(
+            conn, 400, "bad_fault",
+            "faults are 429|500|502|503|504|drop|latency=MS, comma-separated");
     char body[64];
     int len = snprintf(body, sizeof body, "{\"queued\":%zu}", n);
     return ss_http_send_json(conn, 200, body, (size_t)len, NULL);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     ss_conf_main(argc, argv, "easypost-sim", SUMMARY, OPTS, NOPTS);
     char err[256];
     if (ss_log_init("easypost-sim", cfg.log_level, cfg.log_format, err, sizeof err) != 0) {
@@ -488,8 +512,10 @@ int main(int argc, char **argv)
     char *end = NULL;
     double scale = strtod(cfg.time_scale, &end);
     if (!end || *end || !isfinite(scale) || scale <= 0 || scale > 86400) {
-        fprintf(stderr, "easypost-sim: SIM_TIME_SCALE=%s: expected real seconds per simulated day, "
-                        "a number > 0 and <= 86400\n", cfg.time_scale);
+        fprintf(stderr,
+                "easypost-sim: SIM_TIME_SCALE=%s: expected real seconds per simulated day, "
+                "a number > 0 and <= 86400\n",
+                cfg.time_scale);
         return 2;
     }
     if (cfg.webhook_url && strncmp(cfg.webhook_url, "http://", 7) != 0 &&
@@ -522,14 +548,16 @@ int main(int argc, char **argv)
             return 2;
         }
     } else if (cfg.webhook_url) {
-        ss_log(SS_LOG_WARN, "SIM_WEBHOOK_URL set without EASYPOST_WEBHOOK_SECRET: webhooks go unsigned");
+        ss_log(SS_LOG_WARN,
+               "SIM_WEBHOOK_URL set without EASYPOST_WEBHOOK_SECRET: webhooks go unsigned");
     }
     if (sim_webhooks_start(s, (int)cfg.webhook_threads) != 0) {
         fprintf(stderr, "easypost-sim: cannot start webhook threads\n");
         return 1;
     }
 
-    ss_http_opts_t ho = {.service = "easypost-sim", .listen = cfg.listen, .num_threads = (int)cfg.threads};
+    ss_http_opts_t ho = {
+        .service = "easypost-sim", .listen = cfg.listen, .num_threads = (int)cfg.threads};
     ss_http_t *h = ss_http_start(&ho, err, sizeof err);
     if (!h) {
         fprintf(stderr, "easypost-sim: LISTEN=%s: %s\n", cfg.listen, err);
@@ -541,8 +569,8 @@ int main(int argc, char **argv)
     char scale_s[32];
     snprintf(scale_s, sizeof scale_s, "%g", scale);
     ss_log_kv(SS_LOG_INFO, "easypost-sim ready", "listen", cfg.listen, "day_seconds", scale_s,
-              "webhooks", cfg.webhook_url ? cfg.webhook_url : "off",
-              "auth", cfg.api_key ? "key" : "any", NULL);
+              "webhooks", cfg.webhook_url ? cfg.webhook_url : "off", "auth",
+              cfg.api_key ? "key" : "any", NULL);
 
     while (!ss_shutdown_wait(1000)) {
     }

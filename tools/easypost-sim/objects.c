@@ -17,8 +17,7 @@
 
 /* ---- time ---------------------------------------------------------------- */
 
-static void fmt_tm(int64_t usec, char *buf, size_t n, const char *suffix, int ms)
-{
+static void fmt_tm(int64_t usec, char *buf, size_t n, const char *suffix, int ms) {
     time_t secs = (time_t)(usec / 1000000);
     if (usec < 0 && usec % 1000000)
         secs--;
@@ -32,48 +31,51 @@ static void fmt_tm(int64_t usec, char *buf, size_t n, const char *suffix, int ms
         snprintf(buf, n, "%s%s", base, suffix);
 }
 
-void sim_fmt_z(int64_t usec, char *buf, size_t n) { fmt_tm(usec, buf, n, "Z", 0); }
-void sim_fmt_offset(int64_t usec, char *buf, size_t n) { fmt_tm(usec, buf, n, "+00:00", 0); }
-void sim_fmt_ms(int64_t usec, char *buf, size_t n) { fmt_tm(usec, buf, n, "Z", 1); }
+void sim_fmt_z(int64_t usec, char *buf, size_t n) {
+    fmt_tm(usec, buf, n, "Z", 0);
+}
+void sim_fmt_offset(int64_t usec, char *buf, size_t n) {
+    fmt_tm(usec, buf, n, "+00:00", 0);
+}
+void sim_fmt_ms(int64_t usec, char *buf, size_t n) {
+    fmt_tm(usec, buf, n, "Z", 1);
+}
 
 /* ---- ids and randomness ---------------------------------------------------- */
 
-uint64_t sim_hash(uint64_t x)
-{
+uint64_t sim_hash(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
 }
 
-static uint64_t hash_str(const char *s)
-{
+static uint64_t hash_str(const char *s) {
     uint64_t h = 1469598103934665603ULL;
     for (; s && *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h;
 }
 
-void sim_new_id_locked(sim_t *s, const char *prefix, char *buf, size_t n)
-{
+void sim_new_id_locked(sim_t *s, const char *prefix, char *buf, size_t n) {
     uint64_t c = ++s->counter;
     uint64_t a = sim_hash(s->seed ^ (c * 0x2545f4914f6cdd1dULL));
     uint64_t b = sim_hash(a ^ c);
     snprintf(buf, n, "%s%016llx%016llx", prefix, (unsigned long long)a, (unsigned long long)b);
 }
 
-static uint64_t next_rand_locked(sim_t *s)
-{
+static uint64_t next_rand_locked(sim_t *s) {
     return sim_hash(s->seed ^ (++s->counter * 0x632be59bd9b4e019ULL));
 }
 
 /* ---- json helpers ---------------------------------------------------------- */
 
-static json_object *jstr(const char *v) { return v ? json_object_new_string(v) : NULL; }
+static json_object *jstr(const char *v) {
+    return v ? json_object_new_string(v) : NULL;
+}
 
 /* A double that prints like EasyPost's ("10.0", "15.4"), never through %.17g noise. */
-static json_object *jdouble(double d)
-{
+static json_object *jdouble(double d) {
     char buf[64];
     snprintf(buf, sizeof buf, "%.15g", d);
     if (!strpbrk(buf, ".eEn"))
@@ -81,22 +83,19 @@ static json_object *jdouble(double d)
     return json_object_new_double_s(d, buf);
 }
 
-static json_object *get(json_object *o, const char *k)
-{
+static json_object *get(json_object *o, const char *k) {
     json_object *v = NULL;
     if (o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, k, &v))
         return v;
     return NULL;
 }
 
-static const char *gstr(json_object *o, const char *k)
-{
+static const char *gstr(json_object *o, const char *k) {
     json_object *v = get(o, k);
     return (v && json_object_is_type(v, json_type_string)) ? json_object_get_string(v) : NULL;
 }
 
-static int gnum(json_object *o, const char *k, double *out)
-{
+static int gnum(json_object *o, const char *k, double *out) {
     json_object *v = get(o, k);
     if (!v || !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
         return 0;
@@ -104,16 +103,17 @@ static int gnum(json_object *o, const char *k, double *out)
     return isfinite(*out);
 }
 
-static void add(json_object *o, const char *k, json_object *v) { json_object_object_add(o, k, v); }
+static void add(json_object *o, const char *k, json_object *v) {
+    json_object_object_add(o, k, v);
+}
 
-static char *dup_json(json_object *o)
-{
-    return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+static char *dup_json(json_object *o) {
+    return strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 char *sim_error_json(const char *code, const char *message, const char *field,
-                     const char *field_message)
-{
+                     const char *field_message) {
     json_object *root = json_object_new_object(), *err = json_object_new_object();
     json_object *errors = json_object_new_array();
     add(err, "code", jstr(code));
@@ -132,23 +132,20 @@ char *sim_error_json(const char *code, const char *message, const char *field,
     return out;
 }
 
-static int err422(char **out, const char *field)
-{
+static int err422(char **out, const char *field) {
     *out = sim_error_json("PARAMETER.REQUIRED", "Missing required parameter.", field,
                           "cannot be blank");
     return 422;
 }
 
-static int err404(char **out)
-{
+static int err404(char **out) {
     *out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
     return 404;
 }
 
 /* ---- store ------------------------------------------------------------------ */
 
-int sim_init(sim_t *s, uint64_t seed, size_t max_objects)
-{
+int sim_init(sim_t *s, uint64_t seed, size_t max_objects) {
     pthread_mutex_init(&s->mu, NULL);
     s->objects = json_object_new_object();
     s->events = json_object_new_array();
@@ -163,8 +160,7 @@ int sim_init(sim_t *s, uint64_t seed, size_t max_objects)
     return 0;
 }
 
-void sim_destroy(sim_t *s)
-{
+void sim_destroy(sim_t *s) {
     if (s->ring) {
         for (size_t i = 0; i < s->ring_len; i++)
             free(s->ring[(s->ring_head + i) % s->ring_cap]);
@@ -179,8 +175,7 @@ void sim_destroy(sim_t *s)
 
 /* Stores obj under id (takes the caller's reference); evicts the oldest
  * entry when full. */
-static void store_put_locked(sim_t *s, const char *id, json_object *obj)
-{
+static void store_put_locked(sim_t *s, const char *id, json_object *obj) {
     if (s->ring_len == s->ring_cap) {
         char *old = s->ring[s->ring_head];
         json_object_object_del(s->objects, old);
@@ -193,16 +188,14 @@ static void store_put_locked(sim_t *s, const char *id, json_object *obj)
     s->ring_len++;
 }
 
-static json_object *store_get_locked(sim_t *s, const char *id)
-{
+static json_object *store_get_locked(sim_t *s, const char *id) {
     json_object *v = NULL;
     return json_object_object_get_ex(s->objects, id, &v) ? v : NULL;
 }
 
 /* ---- addresses ------------------------------------------------------------ */
 
-static json_object *address_new_locked(sim_t *s, json_object *a, int64_t now)
-{
+static json_object *address_new_locked(sim_t *s, json_object *a, int64_t now) {
     char id[48], ts[40];
     sim_new_id_locked(s, "adr_", id, sizeof id);
     sim_fmt_offset(now, ts, sizeof ts);
@@ -211,8 +204,8 @@ static json_object *address_new_locked(sim_t *s, json_object *a, int64_t now)
     add(o, "object", jstr("Address"));
     add(o, "created_at", jstr(ts));
     add(o, "updated_at", jstr(ts));
-    static const char *const fields[] = {"name", "company", "street1", "street2", "city",
-                                         "state", "zip", "country", "phone", "email"};
+    static const char *const fields[] = {"name",  "company", "street1", "street2", "city",
+                                         "state", "zip",     "country", "phone",   "email"};
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
         const char *v = gstr(a, fields[i]);
         if (!v && strcmp(fields[i], "country") == 0)
@@ -230,8 +223,7 @@ static json_object *address_new_locked(sim_t *s, json_object *a, int64_t now)
     return o;
 }
 
-static int zip5(const char *zip)
-{
+static int zip5(const char *zip) {
     if (!zip)
         return -1;
     for (int i = 0; i < 5; i++)
@@ -240,8 +232,7 @@ static int zip5(const char *zip)
     return atoi((char[6]){zip[0], zip[1], zip[2], zip[3], zip[4], 0});
 }
 
-static void upcase_field(json_object *o, const char *k)
-{
+static void upcase_field(json_object *o, const char *k) {
     const char *v = gstr(o, k);
     if (!v)
         return;
@@ -252,19 +243,19 @@ static void upcase_field(json_object *o, const char *k)
     free(u);
 }
 
-static const char *time_zone_for(int z)
-{
+static const char *time_zone_for(int z) {
     int d = z / 10000;
-    return d <= 4 ? "America/New_York" : d <= 7 ? "America/Chicago" : d == 8 ? "America/Denver"
-                                                                              : "America/Los_Angeles";
+    return d <= 4   ? "America/New_York"
+           : d <= 7 ? "America/Chicago"
+           : d == 8 ? "America/Denver"
+                    : "America/Los_Angeles";
 }
 
 /* Verifies the Address object in place (EasyPost style: upper case, street2
  * folded into street1, ZIP+4, verifications).  Returns 0, or -1 when the
  * address cannot be verified (no street1, no 5-digit zip, or "UNDELIVERABLE"
  * in street1). */
-static int address_verify_locked(json_object *o, int64_t now)
-{
+static int address_verify_locked(json_object *o, int64_t now) {
     const char *street1 = gstr(o, "street1");
     int z = zip5(gstr(o, "zip"));
     if (!street1 || !*street1 || z < 0 || strcasestr(street1, "undeliverable"))
@@ -309,21 +300,20 @@ static int address_verify_locked(json_object *o, int64_t now)
     return 0;
 }
 
-static int verify_fail(char **out)
-{
+static int verify_fail(char **out) {
     *out = sim_error_json("ADDRESS.VERIFY.FAILURE", "Unable to verify address.", "address",
                           "Address not found");
     return 422;
 }
 
-int sim_address_create(sim_t *s, json_object *req, int verify, char **out)
-{
+int sim_address_create(sim_t *s, json_object *req, int verify, char **out) {
     json_object *a = get(req, "address");
     if (!a || !json_object_is_type(a, json_type_object) || json_object_object_length(a) == 0)
         return err422(out, "address");
     json_object *v = get(req, "verify");
     json_object *vs = get(req, "verify_strict");
-    int want_verify = verify || (v && json_object_get_boolean(v)) || (vs && json_object_get_boolean(vs));
+    int want_verify =
+        verify || (v && json_object_get_boolean(v)) || (vs && json_object_get_boolean(vs));
     int strict = verify || (vs && json_object_get_boolean(vs));
     int64_t now = ss_time_now_usec();
     pthread_mutex_lock(&s->mu);
@@ -384,19 +374,16 @@ static const service_t SERVICES[] = {
     {"FedEx", "STANDARD_OVERNIGHT", 3900, 250, 290, 1, 0},
 };
 
-static void money(long long cents, char *buf, size_t n)
-{
+static void money(long long cents, char *buf, size_t n) {
     snprintf(buf, n, "%lld.%02lld000", cents / 100, cents % 100);
 }
 
-static void carrier_account(sim_t *s, const char *carrier, char *buf, size_t n)
-{
+static void carrier_account(sim_t *s, const char *carrier, char *buf, size_t n) {
     uint64_t h = sim_hash(s->seed ^ hash_str(carrier));
     snprintf(buf, n, "ca_%016llx%016llx", (unsigned long long)h, (unsigned long long)sim_hash(h));
 }
 
-static int usps_zone(json_object *from, json_object *to)
-{
+static int usps_zone(json_object *from, json_object *to) {
     int a = zip5(gstr(from, "zip")), b = zip5(gstr(to, "zip"));
     if (a < 0 || b < 0)
         return 5;
@@ -406,14 +393,14 @@ static int usps_zone(json_object *from, json_object *to)
 }
 
 static json_object *rate_new_locked(sim_t *s, const service_t *sv, int zone, double weight_oz,
-                                    const char *shp_id, const char *ts)
-{
+                                    const char *shp_id, const char *ts) {
     char id[48], buf[32], ca[48];
     sim_new_id_locked(s, "rate_", id, sizeof id);
     long long lbs = (long long)ceil(weight_oz / 16.0);
     if (lbs < 1)
         lbs = 1;
-    long long cents = sv->base_cents + sv->per_lb_cents * (lbs - 1) + sv->per_zone_cents * (zone - 1);
+    long long cents =
+        sv->base_cents + sv->per_lb_cents * (lbs - 1) + sv->per_zone_cents * (zone - 1);
     int days = sv->days_base + (sv->zones_per_day ? zone / sv->zones_per_day : 0);
     json_object *r = json_object_new_object();
     add(r, "id", jstr(id));
@@ -446,8 +433,7 @@ static json_object *rate_new_locked(sim_t *s, const service_t *sv, int zone, dou
 /* ---- shipments ---------------------------------------------------------------- */
 
 /* Resolves {"id":"adr_..."} to a stored address, or builds a new one. */
-static json_object *address_ref_locked(sim_t *s, json_object *a, int64_t now)
-{
+static json_object *address_ref_locked(sim_t *s, json_object *a, int64_t now) {
     const char *id = gstr(a, "id");
     if (id) {
         json_object *o = store_get_locked(s, id);
@@ -460,13 +446,11 @@ static json_object *address_ref_locked(sim_t *s, json_object *a, int64_t now)
     return o;
 }
 
-static int address_ok(json_object *a)
-{
+static int address_ok(json_object *a) {
     return a && json_object_is_type(a, json_type_object) && json_object_object_length(a) > 0;
 }
 
-static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
-{
+static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts) {
     char id[48];
     sim_new_id_locked(s, "cstinfo_", id, sizeof id);
     json_object *o = json_object_new_object();
@@ -480,9 +464,11 @@ static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
     add(o, "customs_certify", json_object_new_boolean(cc ? json_object_get_boolean(cc) : 0));
     add(o, "customs_signer", jstr(gstr(c, "customs_signer")));
     add(o, "eel_pfc", jstr(gstr(c, "eel_pfc")));
-    add(o, "non_delivery_option", jstr(gstr(c, "non_delivery_option") ? gstr(c, "non_delivery_option") : "return"));
+    add(o, "non_delivery_option",
+        jstr(gstr(c, "non_delivery_option") ? gstr(c, "non_delivery_option") : "return"));
     add(o, "restriction_comments", jstr(gstr(c, "restriction_comments")));
-    add(o, "restriction_type", jstr(gstr(c, "restriction_type") ? gstr(c, "restriction_type") : "none"));
+    add(o, "restriction_type",
+        jstr(gstr(c, "restriction_type") ? gstr(c, "restriction_type") : "none"));
     add(o, "mode", jstr("test"));
     add(o, "declaration", jstr(gstr(c, "declaration")));
     json_object *items = json_object_new_array();
@@ -504,8 +490,9 @@ static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
         /* value is money: keep the exact text the caller sent, as a string */
         json_object *val = get(it, "value");
         const char *vt = NULL;
-        if (val && (json_object_is_type(val, json_type_string) || json_object_is_type(val, json_type_int) ||
-                    json_object_is_type(val, json_type_double)))
+        if (val &&
+            (json_object_is_type(val, json_type_string) ||
+             json_object_is_type(val, json_type_int) || json_object_is_type(val, json_type_double)))
             vt = json_object_is_type(val, json_type_string) ? json_object_get_string(val)
                                                             : json_object_to_json_string(val);
         add(ci, "value", jstr(vt ? vt : "0.00"));
@@ -522,12 +509,12 @@ static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
     return o;
 }
 
-int sim_shipment_create(sim_t *s, json_object *req, char **out)
-{
+int sim_shipment_create(sim_t *s, json_object *req, char **out) {
     json_object *sh = get(req, "shipment");
     if (!sh || !json_object_is_type(sh, json_type_object) || json_object_object_length(sh) == 0)
         return err422(out, "shipment");
-    json_object *from = get(sh, "from_address"), *to = get(sh, "to_address"), *parcel = get(sh, "parcel");
+    json_object *from = get(sh, "from_address"), *to = get(sh, "to_address"),
+                *parcel = get(sh, "parcel");
     if (!address_ok(to))
         return err422(out, "shipment.to_address");
     if (!address_ok(from))
@@ -553,8 +540,9 @@ int sim_shipment_create(sim_t *s, json_object *req, char **out)
             json_object_put(fa);
         if (ta)
             json_object_put(ta);
-        *out = sim_error_json("ADDRESS.NOT_FOUND", "The requested address could not be found.",
-                              fa ? "shipment.to_address.id" : "shipment.from_address.id", "not found");
+        *out =
+            sim_error_json("ADDRESS.NOT_FOUND", "The requested address could not be found.",
+                           fa ? "shipment.to_address.id" : "shipment.from_address.id", "not found");
         return 422;
     }
     sim_new_id_locked(s, "shp_", id, sizeof id);
@@ -568,8 +556,7 @@ int sim_shipment_create(sim_t *s, json_object *req, char **out)
     json_object *opts = json_object_new_object();
     json_object *ropts = get(sh, "options");
     if (ropts && json_object_is_type(ropts, json_type_object)) {
-        json_object_object_foreach(ropts, k, v)
-        {
+        json_object_object_foreach(ropts, k, v) {
             json_object *copy = NULL;
             if (json_object_deep_copy(v, &copy, NULL) == 0)
                 add(opts, k, copy);
@@ -593,8 +580,9 @@ int sim_shipment_create(sim_t *s, json_object *req, char **out)
     add(o, "batch_status", NULL);
     add(o, "batch_message", NULL);
     json_object *cust = get(sh, "customs_info");
-    add(o, "customs_info", cust && json_object_is_type(cust, json_type_object)
-                               ? customs_new_locked(s, cust, ts) : NULL);
+    add(o, "customs_info",
+        cust && json_object_is_type(cust, json_type_object) ? customs_new_locked(s, cust, ts)
+                                                            : NULL);
     add(o, "from_address", fa);
     add(o, "insurance", NULL);
     add(o, "order_id", NULL);
@@ -642,14 +630,15 @@ int sim_shipment_create(sim_t *s, json_object *req, char **out)
 
 /* ---- trackers ------------------------------------------------------------------- */
 
-static void b64(const char *in, char *out, size_t n)
-{
+static void b64(const char *in, char *out, size_t n) {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t len = strlen(in), o = 0;
     for (size_t i = 0; i < len && o + 5 < n; i += 3) {
         unsigned v = (unsigned char)in[i] << 16;
-        if (i + 1 < len) v |= (unsigned char)in[i + 1] << 8;
-        if (i + 2 < len) v |= (unsigned char)in[i + 2];
+        if (i + 1 < len)
+            v |= (unsigned char)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= (unsigned char)in[i + 2];
         out[o++] = tbl[(v >> 18) & 63];
         out[o++] = tbl[(v >> 12) & 63];
         out[o++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
@@ -658,8 +647,7 @@ static void b64(const char *in, char *out, size_t n)
     out[o] = '\0';
 }
 
-static json_object *location(const char *city, const char *state, const char *zip)
-{
+static json_object *location(const char *city, const char *state, const char *zip) {
     json_object *l = json_object_new_object();
     add(l, "object", jstr("TrackingLocation"));
     add(l, "city", jstr(city));
@@ -670,8 +658,7 @@ static json_object *location(const char *city, const char *state, const char *zi
 }
 
 static json_object *tracker_new_locked(sim_t *s, const char *code, const char *carrier,
-                                       const char *shp_id, const char *ts)
-{
+                                       const char *shp_id, const char *ts) {
     char id[48], enc[160], url[200], v1[64];
     sim_new_id_locked(s, "trk_", id, sizeof id);
     snprintf(v1, sizeof v1, "v1:%s", id);
@@ -700,8 +687,7 @@ static json_object *tracker_new_locked(sim_t *s, const char *code, const char *c
     return t;
 }
 
-static void tracking_code_locked(sim_t *s, const char *carrier, char *buf, size_t n)
-{
+static void tracking_code_locked(sim_t *s, const char *carrier, char *buf, size_t n) {
     uint64_t h = next_rand_locked(s);
     if (strcmp(carrier, "UPS") == 0)
         snprintf(buf, n, "1Z%06llX%010llu", (unsigned long long)(h >> 40),
@@ -716,8 +702,7 @@ static void tracking_code_locked(sim_t *s, const char *carrier, char *buf, size_
  * status, deterministic in (seed, tracking code).  About 15% late against
  * the estimate, 3% failure, 3% return_to_sender. */
 static sim_plan_t *plan_new(sim_t *s, const char *trk_id, const char *code, int est_days,
-                            int64_t t0, int skip_pre_transit)
-{
+                            int64_t t0, int skip_pre_transit) {
     sim_plan_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -730,32 +715,39 @@ static sim_plan_t *plan_new(sim_t *s, const char *trk_id, const char *code, int 
         actual += 1 + (double)(r % 2); /* late by one or two days */
     int n = 0;
     if (!skip_pre_transit)
-        p->steps[n++] = (sim_step_t){0.02, "pre_transit", "label_created", "Shipping Label Created", "OC", 0};
+        p->steps[n++] =
+            (sim_step_t){0.02, "pre_transit", "label_created", "Shipping Label Created", "OC", 0};
     p->steps[n++] = (sim_step_t){0.25, "in_transit", "arrived_at_facility", "Picked up", "PU", 0};
-    p->steps[n++] = (sim_step_t){0.45, "in_transit", "departed_facility", "Departed facility", "DP", 0};
+    p->steps[n++] =
+        (sim_step_t){0.45, "in_transit", "departed_facility", "Departed facility", "DP", 0};
     if (actual - 0.5 > 0.5)
-        p->steps[n++] = (sim_step_t){actual - 0.5, "in_transit", "arrived_at_facility",
-                                     "Arrived at destination facility", "AR", 1};
+        p->steps[n++] = (sim_step_t){actual - 0.5,
+                                     "in_transit",
+                                     "arrived_at_facility",
+                                     "Arrived at destination facility",
+                                     "AR",
+                                     1};
     if (r < 3) {
-        p->steps[n++] = (sim_step_t){actual - 0.1, "failure", "delivery_exception",
-                                     "Delivery exception: package damaged", "DE", 1};
+        p->steps[n++] = (sim_step_t){
+            actual - 0.1, "failure", "delivery_exception", "Delivery exception: package damaged",
+            "DE",         1};
     } else if (r < 6) {
-        p->steps[n++] = (sim_step_t){actual - 0.25, "out_for_delivery", "out_for_delivery",
-                                     "Out for delivery", "OD", 1};
-        p->steps[n++] = (sim_step_t){actual, "return_to_sender", "return",
-                                     "Refused by recipient; returning to sender", "RS", 1};
+        p->steps[n++] = (sim_step_t){
+            actual - 0.25, "out_for_delivery", "out_for_delivery", "Out for delivery", "OD", 1};
+        p->steps[n++] = (sim_step_t){actual,   "return_to_sender",
+                                     "return", "Refused by recipient; returning to sender",
+                                     "RS",     1};
     } else {
-        p->steps[n++] = (sim_step_t){actual - 0.25, "out_for_delivery", "out_for_delivery",
-                                     "Out for delivery", "OD", 1};
-        p->steps[n++] = (sim_step_t){actual, "delivered", "arrived_at_destination", "Delivered",
-                                     "DL", 1};
+        p->steps[n++] = (sim_step_t){
+            actual - 0.25, "out_for_delivery", "out_for_delivery", "Out for delivery", "OD", 1};
+        p->steps[n++] =
+            (sim_step_t){actual, "delivered", "arrived_at_destination", "Delivered", "DL", 1};
     }
     p->nsteps = n;
     return p;
 }
 
-int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
-{
+int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out) {
     json_object *rate = get(req, "rate");
     const char *rate_id = gstr(rate, "id");
     int64_t now = ss_time_now_usec();
@@ -775,8 +767,8 @@ int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
     json_object *sel = get(o, "selected_rate");
     if (sel && json_object_is_type(sel, json_type_object)) {
         pthread_mutex_unlock(&s->mu);
-        *out = sim_error_json("SHIPMENT.POSTAGE.EXISTS", "Postage already exists for this shipment.",
-                              NULL, NULL);
+        *out = sim_error_json("SHIPMENT.POSTAGE.EXISTS",
+                              "Postage already exists for this shipment.", NULL, NULL);
         return 422;
     }
     json_object *rates = get(o, "rates"), *chosen = NULL;
@@ -787,8 +779,8 @@ int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
     }
     if (!chosen) {
         pthread_mutex_unlock(&s->mu);
-        *out = sim_error_json("SHIPMENT.RATE.NOT_FOUND", "The rate does not belong to this shipment.",
-                              "rate.id", "not found");
+        *out = sim_error_json("SHIPMENT.RATE.NOT_FOUND",
+                              "The rate does not belong to this shipment.", "rate.id", "not found");
         return 422;
     }
     const char *carrier = gstr(chosen, "carrier");
@@ -803,8 +795,9 @@ int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
     sim_new_id_locked(s, "pl_", pl_id, sizeof pl_id);
     char url[256], day[16];
     snprintf(day, sizeof day, "%.4s%.2s%.2s", ts, ts + 5, ts + 8);
-    snprintf(url, sizeof url, "https://easypost-files.s3.us-west-2.amazonaws.com/files/postage_label/%s/%s.png",
-             day, pl_id + 3);
+    snprintf(url, sizeof url,
+             "https://easypost-files.s3.us-west-2.amazonaws.com/files/postage_label/%s/%s.png", day,
+             pl_id + 3);
     add(pl, "object", jstr("PostageLabel"));
     add(pl, "id", jstr(pl_id));
     add(pl, "created_at", jstr(ts));
@@ -863,8 +856,7 @@ int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
     return 200;
 }
 
-int sim_tracker_create(sim_t *s, json_object *req, char **out)
-{
+int sim_tracker_create(sim_t *s, json_object *req, char **out) {
     json_object *t = get(req, "tracker");
     const char *code = gstr(t, "tracking_code");
     if (!code || !*code)
@@ -941,8 +933,7 @@ int sim_tracker_create(sim_t *s, json_object *req, char **out)
     return 200;
 }
 
-int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out)
-{
+int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out) {
     pthread_mutex_lock(&s->mu);
     json_object *o = store_get_locked(s, id);
     const char *obj = gstr(o, "object");
@@ -955,8 +946,7 @@ int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out
     return 200;
 }
 
-int sim_events_list(sim_t *s, int page_size, char **out)
-{
+int sim_events_list(sim_t *s, int page_size, char **out) {
     if (page_size < 1)
         page_size = 20;
     if (page_size > 100)
@@ -965,7 +955,8 @@ int sim_events_list(sim_t *s, int page_size, char **out)
     pthread_mutex_lock(&s->mu);
     size_t n = json_object_array_length(s->events);
     for (size_t i = 0; i < n && i < (size_t)page_size; i++)
-        json_object_array_add(arr, json_object_get(json_object_array_get_idx(s->events, n - 1 - i)));
+        json_object_array_add(arr,
+                              json_object_get(json_object_array_get_idx(s->events, n - 1 - i)));
     add(root, "events", arr);
     add(root, "has_more", json_object_new_boolean(n > (size_t)page_size));
     *out = dup_json(root);
@@ -977,8 +968,7 @@ int sim_events_list(sim_t *s, int page_size, char **out)
 /* ---- events ------------------------------------------------------------------------ */
 
 static char *event_locked(sim_t *s, const char *description, json_object *tracker,
-                          const char *prev_status, int64_t t)
-{
+                          const char *prev_status, int64_t t) {
     char id[48], ts[40];
     sim_new_id_locked(s, "evt_", id, sizeof id);
     sim_fmt_ms(t, ts, sizeof ts);
@@ -1020,8 +1010,7 @@ static char *event_locked(sim_t *s, const char *description, json_object *tracke
     return body;
 }
 
-char *sim_tracker_created_event(sim_t *s, const char *tracker_id)
-{
+char *sim_tracker_created_event(sim_t *s, const char *tracker_id) {
     if (!s->webhook_url)
         return NULL;
     pthread_mutex_lock(&s->mu);
@@ -1031,8 +1020,7 @@ char *sim_tracker_created_event(sim_t *s, const char *tracker_id)
     return body;
 }
 
-char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan)
-{
+char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan) {
     if (plan->next >= plan->nsteps)
         return NULL;
     const sim_step_t *st = &plan->steps[plan->next++];
@@ -1099,7 +1087,8 @@ char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan)
         add(cd, "est_delivery_date_local", jstr(edl));
         add(cd, "est_delivery_time_local", NULL);
         add(cd, "origin_location", jstr(ol));
-        add(cd, "origin_tracking_location", location(gstr(from, "city"), gstr(from, "state"), NULL));
+        add(cd, "origin_tracking_location",
+            location(gstr(from, "city"), gstr(from, "state"), NULL));
         add(cd, "destination_location", jstr(dl));
         add(cd, "destination_tracking_location", NULL);
         add(cd, "guaranteed_delivery_date", NULL);

@@ -19,33 +19,33 @@ typedef struct {
     const char *status_detail;
     const char *message;
     const char *carrier_code;
-    int at_dest;   /* 0 origin, 1 destination */
+    int at_dest; /* 0 origin, 1 destination */
 } sim_step_t;
 
 #define SIM_MAX_STEPS 8
 
 typedef struct {
     char tracker_id[48];
-    int64_t t0_usec;        /* wall clock of the purchase / tracker creation */
-    int64_t t0_mono_usec;   /* monotonic twin of t0, for scheduling */
+    int64_t t0_usec;      /* wall clock of the purchase / tracker creation */
+    int64_t t0_mono_usec; /* monotonic twin of t0, for scheduling */
     int nsteps;
     int next;
     sim_step_t steps[SIM_MAX_STEPS];
 } sim_plan_t;
 
 struct sim {
-    pthread_mutex_t mu;          /* guards everything below up to `events` */
-    json_object *objects;        /* id -> object (Shipment, Tracker, Address), "tc:<code>" -> trk id */
-    char **ring;                 /* insertion order, for eviction */
+    pthread_mutex_t mu;   /* guards everything below up to `events` */
+    json_object *objects; /* id -> object (Shipment, Tracker, Address), "tc:<code>" -> trk id */
+    char **ring;          /* insertion order, for eviction */
     size_t ring_cap, ring_head, ring_len;
     uint64_t seed;
     uint64_t counter;
-    json_object *events;         /* recent Event summaries, newest last (GET /v2/events) */
+    json_object *events; /* recent Event summaries, newest last (GET /v2/events) */
     char user_id[48];
 
     /* configuration (read-only after start) */
-    double day_seconds;          /* real seconds per simulated day */
-    const char *webhook_url;     /* NULL = no webhooks */
+    double day_seconds;      /* real seconds per simulated day */
+    const char *webhook_url; /* NULL = no webhooks */
     ss_webhook_key_t *webhook_key;
     int webhook_max_attempts;
     int webhook_backoff_base_ms;
@@ -55,7 +55,7 @@ struct sim {
     /* webhook scheduler (webhooks.c) */
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
-    struct sim_job *queue;       /* sorted by due time */
+    struct sim_job *queue; /* sorted by due time */
     size_t queue_len;
     int stopping;
     pthread_t *threads;
@@ -99,8 +99,8 @@ void sim_schedule_plan(sim_t *s, sim_plan_t *plan);
 void sim_schedule_delivery(sim_t *s, char *body);
 
 /* time formats */
-void sim_fmt_z(int64_t usec, char *buf, size_t n);        /* 2025-03-07T16:46:17Z */
-void sim_fmt_offset(int64_t usec, char *buf, size_t n);   /* 2025-03-07T16:46:17+00:00 */
-void sim_fmt_ms(int64_t usec, char *buf, size_t n);       /* 2025-03-07T16:46:17.123Z */
+void sim_fmt_z(int64_t usec, char *buf, size_t n);      /* 2025-03-07T16:46:17Z */
+void sim_fmt_offset(int64_t usec, char *buf, size_t n); /* 2025-03-07T16:46:17+00:00 */
+void sim_fmt_ms(int64_t usec, char *buf, size_t n);     /* 2025-03-07T16:46:17.123Z */
 
 #endif

@@ -19,22 +19,20 @@
 #include <common/sstime.h>
 
 typedef struct sim_job {
-    int64_t due;            /* monotonic usec */
-    sim_plan_t *plan;       /* step job, or NULL */
-    char *body;             /* delivery job */
+    int64_t due;      /* monotonic usec */
+    sim_plan_t *plan; /* step job, or NULL */
+    char *body;       /* delivery job */
     int attempt;
     struct sim_job *next;
 } sim_job_t;
 
-static void count(const char *outcome)
-{
+static void count(const char *outcome) {
     char labels[64];
     snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
     ss_counter_inc(ss_counter("sim_webhooks_total", "Webhook deliveries by outcome", labels));
 }
 
-static void enqueue(sim_t *s, sim_job_t *j)
-{
+static void enqueue(sim_t *s, sim_job_t *j) {
     pthread_mutex_lock(&s->qmu);
     if (s->stopping || s->queue_len >= s->max_pending) {
         pthread_mutex_unlock(&s->qmu);
@@ -56,8 +54,7 @@ static void enqueue(sim_t *s, sim_job_t *j)
     pthread_mutex_unlock(&s->qmu);
 }
 
-void sim_schedule_plan(sim_t *s, sim_plan_t *plan)
-{
+void sim_schedule_plan(sim_t *s, sim_plan_t *plan) {
     if (plan->next >= plan->nsteps) {
         free(plan);
         return;
@@ -72,8 +69,7 @@ void sim_schedule_plan(sim_t *s, sim_plan_t *plan)
     enqueue(s, j);
 }
 
-void sim_schedule_delivery(sim_t *s, char *body)
-{
+void sim_schedule_delivery(sim_t *s, char *body) {
     if (!s->webhook_url) {
         free(body);
         return;
@@ -88,16 +84,14 @@ void sim_schedule_delivery(sim_t *s, char *body)
     enqueue(s, j);
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
+static size_t discard(char *p, size_t size, size_t n, void *ud) {
     (void)p;
     (void)ud;
     return size * n;
 }
 
 /* POSTs body; returns the HTTP status or 0 on a transport error. */
-static long deliver(sim_t *s, CURL *h, const char *body)
-{
+static long deliver(sim_t *s, CURL *h, const char *body) {
     char sig[SS_WEBHOOK_SIG_BUFSIZE], hdr[SS_WEBHOOK_SIG_BUFSIZE + 32];
     size_t len = strlen(body);
     struct curl_slist *hl = NULL;
@@ -126,8 +120,7 @@ static long deliver(sim_t *s, CURL *h, const char *body)
     return status;
 }
 
-static void *worker(void *ud)
-{
+static void *worker(void *ud) {
     sim_t *s = ud;
     CURL *h = curl_easy_init();
     for (;;) {
@@ -175,16 +168,19 @@ static void *worker(void *ud)
         j->attempt++;
         if (j->attempt >= s->webhook_max_attempts) {
             count("gave_up");
-            ss_log(SS_LOG_WARN, "webhook: giving up after %d attempts (last status %ld)", j->attempt, st);
+            ss_log(SS_LOG_WARN, "webhook: giving up after %d attempts (last status %ld)",
+                   j->attempt, st);
             free(j->body);
             free(j);
             continue;
         }
         count(st ? "retry_status" : "retry_transport");
-        long long delay = (long long)s->webhook_backoff_base_ms << (j->attempt - 1 < 20 ? j->attempt - 1 : 20);
+        long long delay = (long long)s->webhook_backoff_base_ms
+                          << (j->attempt - 1 < 20 ? j->attempt - 1 : 20);
         if (delay > s->webhook_backoff_max_ms)
             delay = s->webhook_backoff_max_ms;
-        delay = delay / 2 + (long long)(sim_hash((uint64_t)ss_time_mono_usec()) % (uint64_t)(delay / 2 + 1));
+        delay = delay / 2 +
+                (long long)(sim_hash((uint64_t)ss_time_mono_usec()) % (uint64_t)(delay / 2 + 1));
         SS_DEBUG("webhook: status %ld, retry %d in %lld ms", st, j->attempt, delay);
         j->due = ss_time_mono_usec() + delay * 1000;
         enqueue(s, j);
@@ -194,8 +190,7 @@ static void *worker(void *ud)
     return NULL;
 }
 
-int sim_webhooks_start(sim_t *s, int nthreads)
-{
+int sim_webhooks_start(sim_t *s, int nthreads) {
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
     s->threads = calloc((size_t)nthreads, sizeof(pthread_t));
@@ -209,8 +204,7 @@ int sim_webhooks_start(sim_t *s, int nthreads)
     return 0;
 }
 
-void sim_webhooks_stop(sim_t *s)
-{
+void sim_webhooks_stop(sim_t *s) {
     pthread_mutex_lock(&s->qmu);
     s->stopping = 1;
     pthread_cond_broadcast(&s->qcv);

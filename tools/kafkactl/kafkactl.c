@@ -30,668 +30,735 @@ static const char *const kctl_topics_default[] = {
 };
 
 typedef struct {
-  const char *bootstrap;
-  const char *topic;
-  const char *prefix;
-  const char *topics_csv;
-  const char *group;
-  long count;
-  double timeout_s;
-  int partitions;
-  int replication;
-  bool headers;
-  bool until_end;
-  bool sum;
-  bool verbose;
-  int nx;
-  const char *x[KCTL_MAX_X];
+    const char *bootstrap;
+    const char *topic;
+    const char *prefix;
+    const char *topics_csv;
+    const char *group;
+    long count;
+    double timeout_s;
+    int partitions;
+    int replication;
+    bool headers;
+    bool until_end;
+    bool sum;
+    bool verbose;
+    int nx;
+    const char *x[KCTL_MAX_X];
 } kctl_opts_t;
 
 static volatile sig_atomic_t kctl_stop = 0;
 
 static void kctl_on_signal(int sig) {
-  (void)sig;
-  kctl_stop = 1;
+    (void)sig;
+    kctl_stop = 1;
 }
 
 static double kctl_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void kctl_usage(FILE *out) {
-  fputs(
-      "usage: ss-kafkactl [-b BOOTSTRAP] [-X name=value]... COMMAND [options]\n"
-      "\n"
-      "commands:\n"
-      "  wait [--timeout S]            until a broker answers a metadata request (default 30 s)\n"
-      "  create-topics --prefix P [--partitions N] [--replication R] [--topics a,b,...]\n"
-      "                                create P+shipments trackers addresses batches events dlq\n"
-      "                                (default 12 partitions, replication 1); existing topics\n"
-      "                                are fine; waits until every topic has leaders\n"
-      "  produce -t TOPIC              stdin lines \"key<TAB>value\" (no TAB: no key), idempotent\n"
-      "                                producer; exit 1 if any delivery failed\n"
-      "  consume -t TOPIC [-n COUNT] [--timeout S] [-g GROUP] [--headers] [--until-end]\n"
-      "                                print \"partition<TAB>offset<TAB>key<TAB>value\" (plus\n"
-      "                                \"<TAB>name=value,...\" with --headers) from the beginning;\n"
-      "                                without -g reads all partitions directly (no group);\n"
-      "                                exit 1 if COUNT was not reached before the timeout\n"
-      "                                (default 30 s); --until-end stops at the end of all partitions\n"
-      "  offsets -t TOPIC [--sum]      print \"partition<TAB>high watermark\" (--sum: their total)\n"
-      "  topics                        list topics and their partition counts\n"
-      "\n"
-      "options:\n"
-      "  -b, --bootstrap LIST          bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS or\n"
-      "                                localhost:9092)\n"
-      "  -X name=value                 any librdkafka property\n"
-      "  -v, --verbose                 show librdkafka logs\n"
-      "  -h, --help                    this text\n"
-      "      --version                 print the version\n",
-      out);
+    fputs(
+        "usage: ss-kafkactl [-b BOOTSTRAP] [-X name=value]... COMMAND [options]\n"
+        "\n"
+        "commands:\n"
+        "  wait [--timeout S]            until a broker answers a metadata request (default 30 s)\n"
+        "  create-topics --prefix P [--partitions N] [--replication R] [--topics a,b,...]\n"
+        "                                create P+shipments trackers addresses batches events dlq\n"
+        "                                (default 12 partitions, replication 1); existing topics\n"
+        "                                are fine; waits until every topic has leaders\n"
+        "  produce -t TOPIC              stdin lines \"key<TAB>value\" (no TAB: no key), "
+        "idempotent\n"
+        "                                producer; exit 1 if any delivery failed\n"
+        "  consume -t TOPIC [-n COUNT] [--timeout S] [-g GROUP] [--headers] [--until-end]\n"
+        "                                print \"partition<TAB>offset<TAB>key<TAB>value\" (plus\n"
+        "                                \"<TAB>name=value,...\" with --headers) from the "
+        "beginning;\n"
+        "                                without -g reads all partitions directly (no group);\n"
+        "                                exit 1 if COUNT was not reached before the timeout\n"
+        "                                (default 30 s); --until-end stops at the end of all "
+        "partitions\n"
+        "  offsets -t TOPIC [--sum]      print \"partition<TAB>high watermark\" (--sum: their "
+        "total)\n"
+        "  topics                        list topics and their partition counts\n"
+        "\n"
+        "options:\n"
+        "  -b, --bootstrap LIST          bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS or\n"
+        "                                localhost:9092)\n"
+        "  -X name=value                 any librdkafka property\n"
+        "  -v, --verbose                 show librdkafka logs\n"
+        "  -h, --help                    this text\n"
+        "      --version                 print the version\n",
+        out);
 }
 
 static void kctl_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  (void)rk;
-  fprintf(stderr, "rdkafka %d %s: %s\n", level, fac, buf);
+    (void)rk;
+    fprintf(stderr, "rdkafka %d %s: %s\n", level, fac, buf);
 }
 
 static void kctl_quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  (void)rk;
-  (void)level;
-  (void)fac;
-  (void)buf;
+    (void)rk;
+    (void)level;
+    (void)fac;
+    (void)buf;
 }
 
 static int kctl_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value) {
-  char errstr[512];
-  if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-    fprintf(stderr, "ss-kafkactl: %s=%s: %s\n", name, value, errstr);
-    return -1;
-  }
-  return 0;
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "ss-kafkactl: %s=%s: %s\n", name, value, errstr);
+        return -1;
+    }
+    return 0;
 }
 
 /* A configuration with bootstrap, log callback and every -X applied. */
 static rd_kafka_conf_t *kctl_conf_new(const kctl_opts_t *o) {
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_log_cb(conf, o->verbose ? kctl_log_cb : kctl_quiet_log_cb);
-  if (kctl_conf_set(conf, "bootstrap.servers", o->bootstrap) != 0) goto fail;
-  if (kctl_conf_set(conf, "client.id", "ss-kafkactl") != 0) goto fail;
-  for (int i = 0; i < o->nx; i++) {
-    char name[256];
-    const char *eq = strchr(o->x[i], '=');
-    if (!eq || (size_t)(eq - o->x[i]) >= sizeof(name)) {
-      fprintf(stderr, "ss-kafkactl: -X expects name=value, got '%s'\n", o->x[i]);
-      goto fail;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, o->verbose ? kctl_log_cb : kctl_quiet_log_cb);
+    if (kctl_conf_set(conf, "bootstrap.servers", o->bootstrap) != 0)
+        goto fail;
+    if (kctl_conf_set(conf, "client.id", "ss-kafkactl") != 0)
+        goto fail;
+    for (int i = 0; i < o->nx; i++) {
+        char name[256];
+        const char *eq = strchr(o->x[i], '=');
+        if (!eq || (size_t)(eq - o->x[i]) >= sizeof(name)) {
+            fprintf(stderr, "ss-kafkactl: -X expects name=value, got '%s'\n", o->x[i]);
+            goto fail;
+        }
+        memcpy(name, o->x[i], (size_t)(eq - o->x[i]));
+        name[eq - o->x[i]] = '\0';
+        if (kctl_conf_set(conf, name, eq + 1) != 0)
+            goto fail;
     }
-    memcpy(name, o->x[i], (size_t)(eq - o->x[i]));
-    name[eq - o->x[i]] = '\0';
-    if (kctl_conf_set(conf, name, eq + 1) != 0) goto fail;
-  }
-  return conf;
+    return conf;
 fail:
-  rd_kafka_conf_destroy(conf);
-  return NULL;
+    rd_kafka_conf_destroy(conf);
+    return NULL;
 }
 
 static rd_kafka_t *kctl_new(const kctl_opts_t *o, rd_kafka_type_t type, rd_kafka_conf_t *conf) {
-  char errstr[512];
-  if (!conf) conf = kctl_conf_new(o);
-  if (!conf) return NULL;
-  rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-  if (!rk) {
-    fprintf(stderr, "ss-kafkactl: rd_kafka_new: %s\n", errstr);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  return rk; /* conf now owned by rk */
+    char errstr[512];
+    if (!conf)
+        conf = kctl_conf_new(o);
+    if (!conf)
+        return NULL;
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "ss-kafkactl: rd_kafka_new: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return rk; /* conf now owned by rk */
 }
 
 static int kctl_ms_left(double deadline) {
-  double left = deadline - kctl_now();
-  if (left <= 0) return 0;
-  return (int)(left * 1000.0) + 1;
+    double left = deadline - kctl_now();
+    if (left <= 0)
+        return 0;
+    return (int)(left * 1000.0) + 1;
 }
 
 /* ------------------------------------------------------------------ wait */
 static int kctl_wait(const kctl_opts_t *o) {
-  rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
-  if (!rk) return 1;
-  double deadline = kctl_now() + o->timeout_s;
-  int rc = 1;
-  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-  while (!kctl_stop) {
-    int left = kctl_ms_left(deadline);
-    if (left <= 0) break;
-    const struct rd_kafka_metadata *md = NULL;
-    err = rd_kafka_metadata(rk, 0, NULL, &md, left < 1000 ? left : 1000);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      int brokers = md->broker_cnt;
-      rd_kafka_metadata_destroy(md);
-      if (brokers > 0) {
-        rc = 0;
-        break;
-      }
+    rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
+    if (!rk)
+        return 1;
+    double deadline = kctl_now() + o->timeout_s;
+    int rc = 1;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    while (!kctl_stop) {
+        int left = kctl_ms_left(deadline);
+        if (left <= 0)
+            break;
+        const struct rd_kafka_metadata *md = NULL;
+        err = rd_kafka_metadata(rk, 0, NULL, &md, left < 1000 ? left : 1000);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            int brokers = md->broker_cnt;
+            rd_kafka_metadata_destroy(md);
+            if (brokers > 0) {
+                rc = 0;
+                break;
+            }
+        }
+        usleep(100 * 1000);
     }
-    usleep(100 * 1000);
-  }
-  if (rc != 0)
-    fprintf(stderr, "ss-kafkactl: no broker answered at %s within %.1f s (%s)\n", o->bootstrap,
-            o->timeout_s, rd_kafka_err2str(err));
-  rd_kafka_destroy(rk);
-  return rc;
+    if (rc != 0)
+        fprintf(stderr, "ss-kafkactl: no broker answered at %s within %.1f s (%s)\n", o->bootstrap,
+                o->timeout_s, rd_kafka_err2str(err));
+    rd_kafka_destroy(rk);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ topics */
 static int kctl_topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
                                  bool *all_have_leaders) {
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-  const struct rd_kafka_metadata *md = NULL;
-  int n = -1;
-  *all_have_leaders = false;
-  if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      n = md->topics[0].partition_cnt;
-      *all_have_leaders = n > 0;
-      for (int i = 0; i < n; i++)
-        if (md->topics[0].partitions[i].leader < 0 ||
-            md->topics[0].partitions[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-          *all_have_leaders = false;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    *all_have_leaders = false;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            n = md->topics[0].partition_cnt;
+            *all_have_leaders = n > 0;
+            for (int i = 0; i < n; i++)
+                if (md->topics[0].partitions[i].leader < 0 ||
+                    md->topics[0].partitions[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                    *all_have_leaders = false;
+        }
+        rd_kafka_metadata_destroy(md);
     }
-    rd_kafka_metadata_destroy(md);
-  }
-  rd_kafka_topic_destroy(rkt);
-  return n;
+    rd_kafka_topic_destroy(rkt);
+    return n;
 }
 
 static int kctl_create_topics(const kctl_opts_t *o) {
-  char *names[64];
-  size_t n = 0;
-  int rc = 1;
-  rd_kafka_NewTopic_t *nt[64] = {0};
-  rd_kafka_queue_t *q = NULL;
-  rd_kafka_event_t *ev = NULL;
-  char errstr[512];
+    char *names[64];
+    size_t n = 0;
+    int rc = 1;
+    rd_kafka_NewTopic_t *nt[64] = {0};
+    rd_kafka_queue_t *q = NULL;
+    rd_kafka_event_t *ev = NULL;
+    char errstr[512];
 
-  if (!o->prefix) {
-    fprintf(stderr, "ss-kafkactl: create-topics needs --prefix (may be empty: --prefix '')\n");
-    return 2;
-  }
-  if (o->topics_csv) {
-    char *dup = strdup(o->topics_csv), *save = NULL;
-    for (char *t = strtok_r(dup, ",", &save); t && n < 64; t = strtok_r(NULL, ",", &save)) {
-      if (asprintf(&names[n], "%s%s", o->prefix, t) < 0) abort();
-      n++;
+    if (!o->prefix) {
+        fprintf(stderr, "ss-kafkactl: create-topics needs --prefix (may be empty: --prefix '')\n");
+        return 2;
     }
-    free(dup);
-  } else {
-    for (size_t i = 0; i < sizeof(kctl_topics_default) / sizeof(kctl_topics_default[0]); i++) {
-      if (asprintf(&names[n], "%s%s", o->prefix, kctl_topics_default[i]) < 0) abort();
-      n++;
+    if (o->topics_csv) {
+        char *dup = strdup(o->topics_csv), *save = NULL;
+        for (char *t = strtok_r(dup, ",", &save); t && n < 64; t = strtok_r(NULL, ",", &save)) {
+            if (asprintf(&names[n], "%s%s", o->prefix, t) < 0)
+                abort();
+            n++;
+        }
+        free(dup);
+    } else {
+        for (size_t i = 0; i < sizeof(kctl_topics_default) / sizeof(kctl_topics_default[0]); i++) {
+            if (asprintf(&names[n], "%s%s", o->prefix, kctl_topics_default[i]) < 0)
+                abort();
+            n++;
+        }
     }
-  }
 
-  rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
-  if (!rk) goto cleanup;
-  for (size_t i = 0; i < n; i++) {
-    nt[i] = rd_kafka_NewTopic_new(names[i], o->partitions, o->replication, errstr, sizeof(errstr));
-    if (!nt[i]) {
-      fprintf(stderr, "ss-kafkactl: topic %s: %s\n", names[i], errstr);
-      goto cleanup;
+    rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
+    if (!rk)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        nt[i] =
+            rd_kafka_NewTopic_new(names[i], o->partitions, o->replication, errstr, sizeof(errstr));
+        if (!nt[i]) {
+            fprintf(stderr, "ss-kafkactl: topic %s: %s\n", names[i], errstr);
+            goto cleanup;
+        }
     }
-  }
-  double deadline = kctl_now() + o->timeout_s;
-  q = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout(ao, kctl_ms_left(deadline), errstr, sizeof(errstr));
-  rd_kafka_AdminOptions_set_operation_timeout(ao, kctl_ms_left(deadline), errstr, sizeof(errstr));
-  rd_kafka_CreateTopics(rk, nt, n, ao, q);
-  rd_kafka_AdminOptions_destroy(ao);
-  ev = rd_kafka_queue_poll(q, kctl_ms_left(deadline) + 1000);
-  if (!ev) {
-    fprintf(stderr, "ss-kafkactl: create-topics: no answer within %.1f s\n", o->timeout_s);
-    goto cleanup;
-  }
-  if (rd_kafka_event_error(ev)) {
-    fprintf(stderr, "ss-kafkactl: create-topics: %s\n", rd_kafka_event_error_string(ev));
-    goto cleanup;
-  }
-  const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-  size_t rn = 0;
-  const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &rn);
-  int failed = 0;
-  for (size_t i = 0; i < rn; i++) {
-    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-      fprintf(stderr, "created %s\n", rd_kafka_topic_result_name(tr[i]));
-    else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-      fprintf(stderr, "exists  %s\n", rd_kafka_topic_result_name(tr[i]));
-    else {
-      fprintf(stderr, "ss-kafkactl: topic %s: %s\n", rd_kafka_topic_result_name(tr[i]),
-              rd_kafka_topic_result_error_string(tr[i]) ? rd_kafka_topic_result_error_string(tr[i])
-                                                        : rd_kafka_err2str(e));
-      failed++;
+    double deadline = kctl_now() + o->timeout_s;
+    q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(ao, kctl_ms_left(deadline), errstr, sizeof(errstr));
+    rd_kafka_AdminOptions_set_operation_timeout(ao, kctl_ms_left(deadline), errstr, sizeof(errstr));
+    rd_kafka_CreateTopics(rk, nt, n, ao, q);
+    rd_kafka_AdminOptions_destroy(ao);
+    ev = rd_kafka_queue_poll(q, kctl_ms_left(deadline) + 1000);
+    if (!ev) {
+        fprintf(stderr, "ss-kafkactl: create-topics: no answer within %.1f s\n", o->timeout_s);
+        goto cleanup;
     }
-  }
-  if (failed) goto cleanup;
+    if (rd_kafka_event_error(ev)) {
+        fprintf(stderr, "ss-kafkactl: create-topics: %s\n", rd_kafka_event_error_string(ev));
+        goto cleanup;
+    }
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t rn = 0;
+    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &rn);
+    int failed = 0;
+    for (size_t i = 0; i < rn; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            fprintf(stderr, "created %s\n", rd_kafka_topic_result_name(tr[i]));
+        else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            fprintf(stderr, "exists  %s\n", rd_kafka_topic_result_name(tr[i]));
+        else {
+            fprintf(stderr, "ss-kafkactl: topic %s: %s\n", rd_kafka_topic_result_name(tr[i]),
+                    rd_kafka_topic_result_error_string(tr[i])
+                        ? rd_kafka_topic_result_error_string(tr[i])
+                        : rd_kafka_err2str(e));
+            failed++;
+        }
+    }
+    if (failed)
+        goto cleanup;
 
-  /* Wait until the metadata shows every topic with a leader for every
+    /* Wait until the metadata shows every topic with a leader for every
    * partition: a producer started right after us must not see "unknown". */
-  for (size_t i = 0; i < n; i++) {
-    bool ok = false;
-    while (!kctl_stop) {
-      int left = kctl_ms_left(deadline);
-      if (left <= 0) break;
-      int parts = kctl_topic_partitions(rk, names[i], left < 2000 ? left : 2000, &ok);
-      if (parts > 0 && ok) break;
-      usleep(50 * 1000);
+    for (size_t i = 0; i < n; i++) {
+        bool ok = false;
+        while (!kctl_stop) {
+            int left = kctl_ms_left(deadline);
+            if (left <= 0)
+                break;
+            int parts = kctl_topic_partitions(rk, names[i], left < 2000 ? left : 2000, &ok);
+            if (parts > 0 && ok)
+                break;
+            usleep(50 * 1000);
+        }
+        if (!ok) {
+            fprintf(stderr, "ss-kafkactl: topic %s has no leaders after %.1f s\n", names[i],
+                    o->timeout_s);
+            goto cleanup;
+        }
     }
-    if (!ok) {
-      fprintf(stderr, "ss-kafkactl: topic %s has no leaders after %.1f s\n", names[i],
-              o->timeout_s);
-      goto cleanup;
-    }
-  }
-  rc = 0;
+    rc = 0;
 
 cleanup:
-  if (ev) rd_kafka_event_destroy(ev);
-  if (q) rd_kafka_queue_destroy(q);
-  for (size_t i = 0; i < n; i++) {
-    if (nt[i]) rd_kafka_NewTopic_destroy(nt[i]);
-    free(names[i]);
-  }
-  if (rk) rd_kafka_destroy(rk);
-  return rc;
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    for (size_t i = 0; i < n; i++) {
+        if (nt[i])
+            rd_kafka_NewTopic_destroy(nt[i]);
+        free(names[i]);
+    }
+    if (rk)
+        rd_kafka_destroy(rk);
+    return rc;
 }
 
 static int kctl_list_topics(const kctl_opts_t *o) {
-  rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
-  if (!rk) return 1;
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, (int)(o->timeout_s * 1000));
-  if (err) {
-    fprintf(stderr, "ss-kafkactl: metadata: %s\n", rd_kafka_err2str(err));
+    rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
+    if (!rk)
+        return 1;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, (int)(o->timeout_s * 1000));
+    if (err) {
+        fprintf(stderr, "ss-kafkactl: metadata: %s\n", rd_kafka_err2str(err));
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    for (int i = 0; i < md->topic_cnt; i++)
+        printf("%s\t%d\n", md->topics[i].topic, md->topics[i].partition_cnt);
+    rd_kafka_metadata_destroy(md);
     rd_kafka_destroy(rk);
-    return 1;
-  }
-  for (int i = 0; i < md->topic_cnt; i++)
-    printf("%s\t%d\n", md->topics[i].topic, md->topics[i].partition_cnt);
-  rd_kafka_metadata_destroy(md);
-  rd_kafka_destroy(rk);
-  return 0;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ produce */
 typedef struct {
-  long delivered;
-  long failed;
+    long delivered;
+    long failed;
 } kctl_dr_t;
 
 static void kctl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  (void)rk;
-  kctl_dr_t *dr = opaque;
-  if (m->err) {
-    if (dr->failed < 5)
-      fprintf(stderr, "ss-kafkactl: delivery failed: %s\n", rd_kafka_err2str(m->err));
-    dr->failed++;
-  } else {
-    dr->delivered++;
-  }
+    (void)rk;
+    kctl_dr_t *dr = opaque;
+    if (m->err) {
+        if (dr->failed < 5)
+            fprintf(stderr, "ss-kafkactl: delivery failed: %s\n", rd_kafka_err2str(m->err));
+        dr->failed++;
+    } else {
+        dr->delivered++;
+    }
 }
 
 static int kctl_produce(const kctl_opts_t *o) {
-  if (!o->topic) {
-    fprintf(stderr, "ss-kafkactl: produce needs -t TOPIC\n");
-    return 2;
-  }
-  kctl_dr_t dr = {0, 0};
-  rd_kafka_conf_t *conf = kctl_conf_new(o);
-  if (!conf) return 1;
-  if (kctl_conf_set(conf, "enable.idempotence", "true") != 0 ||
-      kctl_conf_set(conf, "linger.ms", "5") != 0) {
-    rd_kafka_conf_destroy(conf);
-    return 1;
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, kctl_dr_cb);
-  rd_kafka_conf_set_opaque(conf, &dr);
-  rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, conf);
-  if (!rk) return 1;
+    if (!o->topic) {
+        fprintf(stderr, "ss-kafkactl: produce needs -t TOPIC\n");
+        return 2;
+    }
+    kctl_dr_t dr = {0, 0};
+    rd_kafka_conf_t *conf = kctl_conf_new(o);
+    if (!conf)
+        return 1;
+    if (kctl_conf_set(conf, "enable.idempotence", "true") != 0 ||
+        kctl_conf_set(conf, "linger.ms", "5") != 0) {
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, kctl_dr_cb);
+    rd_kafka_conf_set_opaque(conf, &dr);
+    rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, conf);
+    if (!rk)
+        return 1;
 
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t len;
-  long sent = 0, not_queued = 0;
-  while (!kctl_stop && (len = getline(&line, &cap, stdin)) >= 0) {
-    if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
-    if (len > 0 && line[len - 1] == '\r') line[--len] = '\0';
-    char *tab = memchr(line, '\t', (size_t)len);
-    const char *key = NULL, *val = line;
-    size_t klen = 0, vlen = (size_t)len;
-    if (tab) {
-      key = line;
-      klen = (size_t)(tab - line);
-      val = tab + 1;
-      vlen = (size_t)len - klen - 1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long sent = 0, not_queued = 0;
+    while (!kctl_stop && (len = getline(&line, &cap, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        char *tab = memchr(line, '\t', (size_t)len);
+        const char *key = NULL, *val = line;
+        size_t klen = 0, vlen = (size_t)len;
+        if (tab) {
+            key = line;
+            klen = (size_t)(tab - line);
+            val = tab + 1;
+            vlen = (size_t)len - klen - 1;
+        }
+        for (;;) {
+            rd_kafka_resp_err_t err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_END);
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                rd_kafka_poll(rk, 100);
+                continue;
+            }
+            if (err) {
+                fprintf(stderr, "ss-kafkactl: produce: %s\n", rd_kafka_err2str(err));
+                not_queued++;
+            } else {
+                sent++;
+            }
+            break;
+        }
+        rd_kafka_poll(rk, 0);
     }
-    for (;;) {
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_poll(rk, 100);
-        continue;
-      }
-      if (err) {
-        fprintf(stderr, "ss-kafkactl: produce: %s\n", rd_kafka_err2str(err));
-        not_queued++;
-      } else {
-        sent++;
-      }
-      break;
+    free(line);
+    double deadline = kctl_now() + o->timeout_s;
+    while (rd_kafka_outq_len(rk) > 0 && !kctl_stop) {
+        int left = kctl_ms_left(deadline);
+        if (left <= 0)
+            break;
+        rd_kafka_flush(rk, left < 500 ? left : 500);
     }
-    rd_kafka_poll(rk, 0);
-  }
-  free(line);
-  double deadline = kctl_now() + o->timeout_s;
-  while (rd_kafka_outq_len(rk) > 0 && !kctl_stop) {
-    int left = kctl_ms_left(deadline);
-    if (left <= 0) break;
-    rd_kafka_flush(rk, left < 500 ? left : 500);
-  }
-  int left_in_queue = rd_kafka_outq_len(rk);
-  rd_kafka_destroy(rk);
-  long failed = dr.failed + not_queued + (sent - dr.delivered - dr.failed);
-  fprintf(stderr, "produced %ld messages to %s (%ld failed%s)\n", dr.delivered, o->topic, failed,
-          left_in_queue > 0 ? ", some never acknowledged before the timeout" : "");
-  return (failed > 0 || left_in_queue > 0 || kctl_stop) ? 1 : 0;
+    int left_in_queue = rd_kafka_outq_len(rk);
+    rd_kafka_destroy(rk);
+    long failed = dr.failed + not_queued + (sent - dr.delivered - dr.failed);
+    fprintf(stderr, "produced %ld messages to %s (%ld failed%s)\n", dr.delivered, o->topic, failed,
+            left_in_queue > 0 ? ", some never acknowledged before the timeout" : "");
+    return (failed > 0 || left_in_queue > 0 || kctl_stop) ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ consume */
-static void kctl_print_escaped(const char *p, size_t n) { fwrite(p, 1, n, stdout); }
+static void kctl_print_escaped(const char *p, size_t n) {
+    fwrite(p, 1, n, stdout);
+}
 
 static void kctl_print_message(const kctl_opts_t *o, const rd_kafka_message_t *m) {
-  printf("%" PRId32 "\t%" PRId64 "\t", m->partition, m->offset);
-  if (m->key) kctl_print_escaped(m->key, m->key_len);
-  putchar('\t');
-  if (m->payload) kctl_print_escaped(m->payload, m->len);
-  if (o->headers) {
-    rd_kafka_headers_t *hdrs = NULL;
+    printf("%" PRId32 "\t%" PRId64 "\t", m->partition, m->offset);
+    if (m->key)
+        kctl_print_escaped(m->key, m->key_len);
     putchar('\t');
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char *name;
-      const void *val;
-      size_t sz;
-      for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &sz) == 0; i++) {
-        printf("%s%s=", i ? "," : "", name);
-        if (val) kctl_print_escaped(val, sz);
-      }
+    if (m->payload)
+        kctl_print_escaped(m->payload, m->len);
+    if (o->headers) {
+        rd_kafka_headers_t *hdrs = NULL;
+        putchar('\t');
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            const char *name;
+            const void *val;
+            size_t sz;
+            for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &sz) == 0; i++) {
+                printf("%s%s=", i ? "," : "", name);
+                if (val)
+                    kctl_print_escaped(val, sz);
+            }
+        }
     }
-  }
-  putchar('\n');
+    putchar('\n');
 }
 
 static int kctl_consume(const kctl_opts_t *o) {
-  if (!o->topic) {
-    fprintf(stderr, "ss-kafkactl: consume needs -t TOPIC\n");
-    return 2;
-  }
-  rd_kafka_conf_t *conf = kctl_conf_new(o);
-  if (!conf) return 1;
-  char group[128];
-  if (o->group)
-    snprintf(group, sizeof(group), "%s", o->group);
-  else
-    snprintf(group, sizeof(group), "ss-kafkactl-%ld", (long)getpid());
-  if (kctl_conf_set(conf, "group.id", group) != 0 ||
-      kctl_conf_set(conf, "auto.offset.reset", "earliest") != 0 ||
-      kctl_conf_set(conf, "enable.partition.eof", "true") != 0 ||
-      kctl_conf_set(conf, "enable.auto.commit", o->group ? "true" : "false") != 0 ||
-      kctl_conf_set(conf, "enable.auto.offset.store", "true") != 0) {
-    rd_kafka_conf_destroy(conf);
-    return 1;
-  }
-  rd_kafka_t *rk = kctl_new(o, RD_KAFKA_CONSUMER, conf);
-  if (!rk) return 1;
-  rd_kafka_poll_set_consumer(rk);
-  double deadline = kctl_now() + o->timeout_s;
-  int rc = 1;
-  int nparts = 0;
-  rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_resp_err_t err;
-
-  if (o->group) {
-    rd_kafka_topic_partition_list_add(tl, o->topic, RD_KAFKA_PARTITION_UA);
-    err = rd_kafka_subscribe(rk, tl);
-  } else {
-    /* No group: read every partition from the beginning, no rebalance wait. */
-    bool leaders;
-    while ((nparts = kctl_topic_partitions(rk, o->topic, 1000, &leaders)) <= 0 &&
-           kctl_ms_left(deadline) > 0 && !kctl_stop)
-      usleep(100 * 1000);
-    if (nparts <= 0) {
-      fprintf(stderr, "ss-kafkactl: topic %s not found\n", o->topic);
-      rd_kafka_topic_partition_list_destroy(tl);
-      rd_kafka_consumer_close(rk);
-      rd_kafka_destroy(rk);
-      return 1;
+    if (!o->topic) {
+        fprintf(stderr, "ss-kafkactl: consume needs -t TOPIC\n");
+        return 2;
     }
-    for (int p = 0; p < nparts; p++)
-      rd_kafka_topic_partition_list_add(tl, o->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    err = rd_kafka_assign(rk, tl);
-  }
-  rd_kafka_topic_partition_list_destroy(tl);
-  if (err) {
-    fprintf(stderr, "ss-kafkactl: %s: %s\n", o->group ? "subscribe" : "assign",
-            rd_kafka_err2str(err));
+    rd_kafka_conf_t *conf = kctl_conf_new(o);
+    if (!conf)
+        return 1;
+    char group[128];
+    if (o->group)
+        snprintf(group, sizeof(group), "%s", o->group);
+    else
+        snprintf(group, sizeof(group), "ss-kafkactl-%ld", (long)getpid());
+    if (kctl_conf_set(conf, "group.id", group) != 0 ||
+        kctl_conf_set(conf, "auto.offset.reset", "earliest") != 0 ||
+        kctl_conf_set(conf, "enable.partition.eof", "true") != 0 ||
+        kctl_conf_set(conf, "enable.auto.commit", o->group ? "true" : "false") != 0 ||
+        kctl_conf_set(conf, "enable.auto.offset.store", "true") != 0) {
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    rd_kafka_t *rk = kctl_new(o, RD_KAFKA_CONSUMER, conf);
+    if (!rk)
+        return 1;
+    rd_kafka_poll_set_consumer(rk);
+    double deadline = kctl_now() + o->timeout_s;
+    int rc = 1;
+    int nparts = 0;
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+
+    if (o->group) {
+        rd_kafka_topic_partition_list_add(tl, o->topic, RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(rk, tl);
+    } else {
+        /* No group: read every partition from the beginning, no rebalance wait. */
+        bool leaders;
+        while ((nparts = kctl_topic_partitions(rk, o->topic, 1000, &leaders)) <= 0 &&
+               kctl_ms_left(deadline) > 0 && !kctl_stop)
+            usleep(100 * 1000);
+        if (nparts <= 0) {
+            fprintf(stderr, "ss-kafkactl: topic %s not found\n", o->topic);
+            rd_kafka_topic_partition_list_destroy(tl);
+            rd_kafka_consumer_close(rk);
+            rd_kafka_destroy(rk);
+            return 1;
+        }
+        for (int p = 0; p < nparts; p++)
+            rd_kafka_topic_partition_list_add(tl, o->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        err = rd_kafka_assign(rk, tl);
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+    if (err) {
+        fprintf(stderr, "ss-kafkactl: %s: %s\n", o->group ? "subscribe" : "assign",
+                rd_kafka_err2str(err));
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+
+    long got = 0;
+    int at_end = 0;
+    bool *eof = calloc((size_t)(nparts > 0 ? nparts : 1024), sizeof(bool));
+    int eof_cap = nparts > 0 ? nparts : 1024;
+    while (!kctl_stop) {
+        if (o->count > 0 && got >= o->count)
+            break;
+        int left = kctl_ms_left(deadline);
+        if (left <= 0)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 200 ? left : 200);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (m->partition >= 0 && m->partition < eof_cap && !eof[m->partition]) {
+                eof[m->partition] = true;
+                at_end++;
+            }
+            rd_kafka_message_destroy(m);
+            if (o->until_end && nparts > 0 && at_end >= nparts)
+                break;
+            continue;
+        }
+        if (m->err) {
+            fprintf(stderr, "ss-kafkactl: consume: %s\n", rd_kafka_message_errstr(m));
+            bool fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                         m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+            rd_kafka_message_destroy(m);
+            if (fatal)
+                break;
+            continue;
+        }
+        if (m->partition >= 0 && m->partition < eof_cap && eof[m->partition]) {
+            eof[m->partition] = false;
+            at_end--;
+        }
+        kctl_print_message(o, m);
+        got++;
+        rd_kafka_message_destroy(m);
+    }
+    fflush(stdout);
+    free(eof);
+    if (o->count > 0)
+        rc = got >= o->count ? 0 : 1;
+    else
+        rc = 0;
+    if (rc != 0)
+        fprintf(stderr, "ss-kafkactl: consumed %ld of %ld messages from %s before the timeout\n",
+                got, o->count, o->topic);
+    if (o->group)
+        rd_kafka_commit(rk, NULL, 0);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    return 1;
-  }
-
-  long got = 0;
-  int at_end = 0;
-  bool *eof = calloc((size_t)(nparts > 0 ? nparts : 1024), sizeof(bool));
-  int eof_cap = nparts > 0 ? nparts : 1024;
-  while (!kctl_stop) {
-    if (o->count > 0 && got >= o->count) break;
-    int left = kctl_ms_left(deadline);
-    if (left <= 0) break;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 200 ? left : 200);
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      if (m->partition >= 0 && m->partition < eof_cap && !eof[m->partition]) {
-        eof[m->partition] = true;
-        at_end++;
-      }
-      rd_kafka_message_destroy(m);
-      if (o->until_end && nparts > 0 && at_end >= nparts) break;
-      continue;
-    }
-    if (m->err) {
-      fprintf(stderr, "ss-kafkactl: consume: %s\n", rd_kafka_message_errstr(m));
-      bool fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                   m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-      rd_kafka_message_destroy(m);
-      if (fatal) break;
-      continue;
-    }
-    if (m->partition >= 0 && m->partition < eof_cap && eof[m->partition]) {
-      eof[m->partition] = false;
-      at_end--;
-    }
-    kctl_print_message(o, m);
-    got++;
-    rd_kafka_message_destroy(m);
-  }
-  fflush(stdout);
-  free(eof);
-  if (o->count > 0)
-    rc = got >= o->count ? 0 : 1;
-  else
-    rc = 0;
-  if (rc != 0)
-    fprintf(stderr, "ss-kafkactl: consumed %ld of %ld messages from %s before the timeout\n", got,
-            o->count, o->topic);
-  if (o->group) rd_kafka_commit(rk, NULL, 0);
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-  return rc;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ offsets */
 static int kctl_offsets(const kctl_opts_t *o) {
-  if (!o->topic) {
-    fprintf(stderr, "ss-kafkactl: offsets needs -t TOPIC\n");
-    return 2;
-  }
-  rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
-  if (!rk) return 1;
-  int tmo = (int)(o->timeout_s * 1000);
-  double deadline = kctl_now() + o->timeout_s;
-  bool leaders;
-  int n = kctl_topic_partitions(rk, o->topic, tmo, &leaders);
-  if (n <= 0) {
-    fprintf(stderr, "ss-kafkactl: topic %s not found\n", o->topic);
-    rd_kafka_destroy(rk);
-    return 1;
-  }
-  int64_t sum = 0;
-  for (int p = 0; p < n; p++) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err;
-    /* Right after topic creation or a broker restart the leader may not be
-     * known yet: retry what is retriable until the deadline. */
-    while ((err = rd_kafka_query_watermark_offsets(rk, o->topic, p, &lo, &hi,
-                                                   kctl_ms_left(deadline) > 0 ? kctl_ms_left(deadline) : 1)) &&
-           (err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-            err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-            err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-            err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
-           kctl_ms_left(deadline) > 0 && !kctl_stop)
-      usleep(100 * 1000);
-    if (err) {
-      fprintf(stderr, "ss-kafkactl: %s [%d]: %s\n", o->topic, p, rd_kafka_err2str(err));
-      rd_kafka_destroy(rk);
-      return 1;
+    if (!o->topic) {
+        fprintf(stderr, "ss-kafkactl: offsets needs -t TOPIC\n");
+        return 2;
     }
-    sum += hi;
-    if (!o->sum) printf("%d\t%" PRId64 "\n", p, hi);
-  }
-  if (o->sum) printf("%" PRId64 "\n", sum);
-  rd_kafka_destroy(rk);
-  return 0;
+    rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
+    if (!rk)
+        return 1;
+    int tmo = (int)(o->timeout_s * 1000);
+    double deadline = kctl_now() + o->timeout_s;
+    bool leaders;
+    int n = kctl_topic_partitions(rk, o->topic, tmo, &leaders);
+    if (n <= 0) {
+        fprintf(stderr, "ss-kafkactl: topic %s not found\n", o->topic);
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    int64_t sum = 0;
+    for (int p = 0; p < n; p++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t err;
+        /* Right after topic creation or a broker restart the leader may not be
+     * known yet: retry what is retriable until the deadline. */
+        while ((err = rd_kafka_query_watermark_offsets(
+                    rk, o->topic, p, &lo, &hi,
+                    kctl_ms_left(deadline) > 0 ? kctl_ms_left(deadline) : 1)) &&
+               (err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT) &&
+               kctl_ms_left(deadline) > 0 && !kctl_stop)
+            usleep(100 * 1000);
+        if (err) {
+            fprintf(stderr, "ss-kafkactl: %s [%d]: %s\n", o->topic, p, rd_kafka_err2str(err));
+            rd_kafka_destroy(rk);
+            return 1;
+        }
+        sum += hi;
+        if (!o->sum)
+            printf("%d\t%" PRId64 "\n", p, hi);
+    }
+    if (o->sum)
+        printf("%" PRId64 "\n", sum);
+    rd_kafka_destroy(rk);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ main */
 int main(int argc, char **argv) {
-  kctl_opts_t o = {
-      .bootstrap = NULL, .count = 0, .timeout_s = 30.0, .partitions = 12, .replication = 1,
-  };
-  enum { OPT_TIMEOUT = 256, OPT_PREFIX, OPT_PARTITIONS, OPT_REPLICATION, OPT_TOPICS, OPT_HEADERS,
-         OPT_UNTIL_END, OPT_SUM };
-  static const struct option longopts[] = {
-      {"bootstrap", required_argument, NULL, 'b'},
-      {"topic", required_argument, NULL, 't'},
-      {"count", required_argument, NULL, 'n'},
-      {"group", required_argument, NULL, 'g'},
-      {"timeout", required_argument, NULL, OPT_TIMEOUT},
-      {"prefix", required_argument, NULL, OPT_PREFIX},
-      {"partitions", required_argument, NULL, OPT_PARTITIONS},
-      {"replication", required_argument, NULL, OPT_REPLICATION},
-      {"topics", required_argument, NULL, OPT_TOPICS},
-      {"headers", no_argument, NULL, OPT_HEADERS},
-      {"until-end", no_argument, NULL, OPT_UNTIL_END},
-      {"sum", no_argument, NULL, OPT_SUM},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},
-      {NULL, 0, NULL, 0},
-  };
-  int c;
-  char *end;
-  while ((c = getopt_long(argc, argv, "b:t:n:g:X:vh", longopts, NULL)) != -1) {
-    switch (c) {
-      case 'b': o.bootstrap = optarg; break;
-      case 't': o.topic = optarg; break;
-      case 'g': o.group = optarg; break;
-      case 'v': o.verbose = true; break;
-      case 'h': kctl_usage(stdout); return 0;
-      case 'V': printf("ss-kafkactl %s (librdkafka %s)\n", SS_VERSION, rd_kafka_version_str()); return 0;
-      case 'X':
-        if (o.nx >= KCTL_MAX_X) {
-          fprintf(stderr, "ss-kafkactl: too many -X\n");
-          return 2;
+    kctl_opts_t o = {
+        .bootstrap = NULL,
+        .count = 0,
+        .timeout_s = 30.0,
+        .partitions = 12,
+        .replication = 1,
+    };
+    enum {
+        OPT_TIMEOUT = 256,
+        OPT_PREFIX,
+        OPT_PARTITIONS,
+        OPT_REPLICATION,
+        OPT_TOPICS,
+        OPT_HEADERS,
+        OPT_UNTIL_END,
+        OPT_SUM
+    };
+    static const struct option longopts[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {"group", required_argument, NULL, 'g'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"prefix", required_argument, NULL, OPT_PREFIX},
+        {"partitions", required_argument, NULL, OPT_PARTITIONS},
+        {"replication", required_argument, NULL, OPT_REPLICATION},
+        {"topics", required_argument, NULL, OPT_TOPICS},
+        {"headers", no_argument, NULL, OPT_HEADERS},
+        {"until-end", no_argument, NULL, OPT_UNTIL_END},
+        {"sum", no_argument, NULL, OPT_SUM},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "b:t:n:g:X:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b': o.bootstrap = optarg; break;
+        case 't': o.topic = optarg; break;
+        case 'g': o.group = optarg; break;
+        case 'v': o.verbose = true; break;
+        case 'h': kctl_usage(stdout); return 0;
+        case 'V':
+            printf("ss-kafkactl %s (librdkafka %s)\n", SS_VERSION, rd_kafka_version_str());
+            return 0;
+        case 'X':
+            if (o.nx >= KCTL_MAX_X) {
+                fprintf(stderr, "ss-kafkactl: too many -X\n");
+                return 2;
+            }
+            o.x[o.nx++] = optarg;
+            break;
+        case 'n':
+            errno = 0;
+            o.count = strtol(optarg, &end, 10);
+            if (errno || *end || o.count < 0) {
+                fprintf(stderr, "ss-kafkactl: -n expects a count >= 0, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_TIMEOUT:
+            errno = 0;
+            o.timeout_s = strtod(optarg, &end);
+            if (errno || *end || o.timeout_s <= 0) {
+                fprintf(stderr, "ss-kafkactl: --timeout expects seconds > 0, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_PREFIX: o.prefix = optarg; break;
+        case OPT_PARTITIONS:
+        case OPT_REPLICATION: {
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || v < 1 || v > 10000) {
+                fprintf(stderr, "ss-kafkactl: --%s expects 1..10000, got '%s'\n",
+                        c == OPT_PARTITIONS ? "partitions" : "replication", optarg);
+                return 2;
+            }
+            if (c == OPT_PARTITIONS)
+                o.partitions = (int)v;
+            else
+                o.replication = (int)v;
+            break;
         }
-        o.x[o.nx++] = optarg;
-        break;
-      case 'n':
-        errno = 0;
-        o.count = strtol(optarg, &end, 10);
-        if (errno || *end || o.count < 0) {
-          fprintf(stderr, "ss-kafkactl: -n expects a count >= 0, got '%s'\n", optarg);
-          return 2;
+        case OPT_TOPICS: o.topics_csv = optarg; break;
+        case OPT_HEADERS: o.headers = true; break;
+        case OPT_UNTIL_END: o.until_end = true; break;
+        case OPT_SUM: o.sum = true; break;
+        default: kctl_usage(stderr); return 2;
         }
-        break;
-      case OPT_TIMEOUT:
-        errno = 0;
-        o.timeout_s = strtod(optarg, &end);
-        if (errno || *end || o.timeout_s <= 0) {
-          fprintf(stderr, "ss-kafkactl: --timeout expects seconds > 0, got '%s'\n", optarg);
-          return 2;
-        }
-        break;
-      case OPT_PREFIX: o.prefix = optarg; break;
-      case OPT_PARTITIONS:
-      case OPT_REPLICATION: {
-        errno = 0;
-        long v = strtol(optarg, &end, 10);
-        if (errno || *end || v < 1 || v > 10000) {
-          fprintf(stderr, "ss-kafkactl: --%s expects 1..10000, got '%s'\n",
-                  c == OPT_PARTITIONS ? "partitions" : "replication", optarg);
-          return 2;
-        }
-        if (c == OPT_PARTITIONS)
-          o.partitions = (int)v;
-        else
-          o.replication = (int)v;
-        break;
-      }
-      case OPT_TOPICS: o.topics_csv = optarg; break;
-      case OPT_HEADERS: o.headers = true; break;
-      case OPT_UNTIL_END: o.until_end = true; break;
-      case OPT_SUM: o.sum = true; break;
-      default: kctl_usage(stderr); return 2;
     }
-  }
-  if (optind >= argc) {
+    if (optind >= argc) {
+        kctl_usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    if (!o.bootstrap) {
+        const char *env = getenv("KAFKA_BOOTSTRAP_SERVERS");
+        o.bootstrap = (env && *env) ? env : "localhost:9092";
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = kctl_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (strcmp(cmd, "wait") == 0)
+        return kctl_wait(&o);
+    if (strcmp(cmd, "create-topics") == 0)
+        return kctl_create_topics(&o);
+    if (strcmp(cmd, "produce") == 0)
+        return kctl_produce(&o);
+    if (strcmp(cmd, "consume") == 0)
+        return kctl_consume(&o);
+    if (strcmp(cmd, "offsets") == 0)
+        return kctl_offsets(&o);
+    if (strcmp(cmd, "topics") == 0)
+        return kctl_list_topics(&o);
+    if (strcmp(cmd, "help") == 0) {
+        kctl_usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "ss-kafkactl: unknown command '%s'\n", cmd);
     kctl_usage(stderr);
     return 2;
-  }
-  const char *cmd = argv[optind];
-  if (!o.bootstrap) {
-    const char *env = getenv("KAFKA_BOOTSTRAP_SERVERS");
-    o.bootstrap = (env && *env) ? env : "localhost:9092";
-  }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = kctl_on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-
-  if (strcmp(cmd, "wait") == 0) return kctl_wait(&o);
-  if (strcmp(cmd, "create-topics") == 0) return kctl_create_topics(&o);
-  if (strcmp(cmd, "produce") == 0) return kctl_produce(&o);
-  if (strcmp(cmd, "consume") == 0) return kctl_consume(&o);
-  if (strcmp(cmd, "offsets") == 0) return kctl_offsets(&o);
-  if (strcmp(cmd, "topics") == 0) return kctl_list_topics(&o);
-  if (strcmp(cmd, "help") == 0) {
-    kctl_usage(stdout);
-    return 0;
-  }
-  fprintf(stderr, "ss-kafkactl: unknown command '%s'\n", cmd);
-  kctl_usage(stderr);
-  return 2;
 }

@@ -36,18 +36,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PACED_MAX_CONNS 10000
-#define PACED_MAX_HEADERS 64
-#define PACED_MAX_BODY (64u << 20)
-#define PACED_RBUF 32768            /* holds a whole response head or chunk-size line */
+#define PACED_MAX_CONNS        10000
+#define PACED_MAX_HEADERS      64
+#define PACED_MAX_BODY         (64u << 20)
+#define PACED_RBUF             32768 /* holds a whole response head or chunk-size line */
 #define PACED_CONNECT_RETRY_NS 10000000ull
-#define PACED_SCAN_NS 5000000ull    /* timeouts and reconnects are checked this often */
-#define PACED_TIMER_TAG UINT32_MAX
+#define PACED_SCAN_NS          5000000ull /* timeouts and reconnects are checked this often */
+#define PACED_TIMER_TAG        UINT32_MAX
 
 /* ------------------------------------------------------------------ clock */
 
-static uint64_t now_ns(void)
-{
+static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -58,9 +57,9 @@ static uint64_t now_ns(void)
  * 1024 steps per power of two (relative error < 0.1 %).  Values above the
  * top (2^32 us, 71 minutes) are clamped. */
 
-#define HIST_SUB 1024u
+#define HIST_SUB     1024u
 #define HIST_TOP_BIT 32u
-#define HIST_LEN (2 * HIST_SUB + (HIST_TOP_BIT - 11) * HIST_SUB)
+#define HIST_LEN     (2 * HIST_SUB + (HIST_TOP_BIT - 11) * HIST_SUB)
 
 typedef struct {
     uint64_t counts[HIST_LEN];
@@ -68,8 +67,7 @@ typedef struct {
     uint64_t max;
 } hist_t;
 
-static size_t hist_index(uint64_t v)
-{
+static size_t hist_index(uint64_t v) {
     if (v < 2 * HIST_SUB)
         return (size_t)v;
     unsigned msb = 63u - (unsigned)__builtin_clzll(v);
@@ -78,8 +76,7 @@ static size_t hist_index(uint64_t v)
 }
 
 /* Highest value that lands in the same slot as index i. */
-static uint64_t hist_value(size_t i)
-{
+static uint64_t hist_value(size_t i) {
     if (i < 2 * HIST_SUB)
         return i;
     size_t k = i - 2 * HIST_SUB;
@@ -88,8 +85,7 @@ static uint64_t hist_value(size_t i)
     return lo + (1ull << shift) - 1u;
 }
 
-static void hist_record(hist_t *h, uint64_t us)
-{
+static void hist_record(hist_t *h, uint64_t us) {
     uint64_t top = (1ull << HIST_TOP_BIT) - 1u;
     if (us > top)
         us = top;
@@ -101,8 +97,7 @@ static void hist_record(hist_t *h, uint64_t us)
 
 /* The smallest recorded value v such that at least p % of the values are <= v
  * (within the slot's precision), never above the maximum. */
-static uint64_t hist_percentile(const hist_t *h, double p)
-{
+static uint64_t hist_percentile(const hist_t *h, double p) {
     if (h->n == 0)
         return 0;
     uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->n);
@@ -139,53 +134,51 @@ typedef struct {
     const char *path;
 } opts_t;
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fputs(
-"usage: ss-bench-paced --url http://HOST:PORT/PATH --rate R --duration S --connections C\n"
-"                      [--method M] [--body FILE] [--header 'Name: value']...\n"
-"                      [--timeout-ms MS] [--warmup S] [--timeline]\n"
-"\n"
-"Open-loop HTTP/1.1 load generator: request i is scheduled at t0 + i/R and sent\n"
-"on an idle keep-alive connection as soon as its time has come; when all C\n"
-"connections are busy it waits, and its latency is still measured from its\n"
-"scheduled time to the last byte of the answer (coordinated-omission corrected,\n"
-"like wrk2).  One thread, epoll, CLOCK_MONOTONIC.\n"
-"\n"
-"  --url URL          http:// only (no TLS); host name or IPv4/[IPv6] address\n"
-"  --rate R           requests per second (> 0, fractional allowed)\n"
-"  --duration S       measured seconds (fractional allowed)\n"
-"  --connections C    keep-alive connections opened before the start (1..10000)\n"
-"  --method M         default GET, or POST when --body is given\n"
-"  --body FILE        request body (sent with Content-Length)\n"
-"  --header 'N: v'    extra request header, repeatable (up to 64)\n"
-"  --timeout-ms MS    default 10000: a request not answered MS after it was sent,\n"
-"                     or still waiting for a connection MS after its scheduled\n"
-"                     time, counts as a socket error (timeout)\n"
-"  --warmup S         default 0: run at the same rate for S seconds first, not\n"
-"                     measured (the schedule simply continues into the measured part)\n"
-"  --timeline         also print on stderr, per measured second (by scheduled time),\n"
-"                     the requests answered and their highest latency\n"
-"\n"
-"Measured are the requests scheduled in the S seconds after the warm-up.  After\n"
-"the last one is sent the tool waits for their answers (at most the timeout).\n"
-"Output, one line on stdout:\n"
-"  WRK requests=N duration_us=D socket_errors=E non2xx=X p50_us=.. p90_us=..\n"
-"      p99_us=.. p999_us=.. max_us=.. target_rps=R achieved_rps=A\n"
-"  requests   measured requests answered (any status; non2xx of them not 2xx)\n"
-"  duration_us  from the first measured scheduled time to the end of the\n"
-"             measured window, or to the last measured answer when later\n"
-"  achieved_rps requests * 1e6 / duration_us\n"
-"  socket_errors connect, read, write, timeout and protocol errors (detail on stderr)\n"
-"Responses with Content-Length, chunked, or delimited by the close are read\n"
-"completely; a connection closed by the server is reopened.\n"
-"Exit status: 0 when measured requests were answered, 1 when none were or no\n"
-"connection could be opened at the start, 2 on bad arguments.\n",
+        "usage: ss-bench-paced --url http://HOST:PORT/PATH --rate R --duration S --connections C\n"
+        "                      [--method M] [--body FILE] [--header 'Name: value']...\n"
+        "                      [--timeout-ms MS] [--warmup S] [--timeline]\n"
+        "\n"
+        "Open-loop HTTP/1.1 load generator: request i is scheduled at t0 + i/R and sent\n"
+        "on an idle keep-alive connection as soon as its time has come; when all C\n"
+        "connections are busy it waits, and its latency is still measured from its\n"
+        "scheduled time to the last byte of the answer (coordinated-omission corrected,\n"
+        "like wrk2).  One thread, epoll, CLOCK_MONOTONIC.\n"
+        "\n"
+        "  --url URL          http:// only (no TLS); host name or IPv4/[IPv6] address\n"
+        "  --rate R           requests per second (> 0, fractional allowed)\n"
+        "  --duration S       measured seconds (fractional allowed)\n"
+        "  --connections C    keep-alive connections opened before the start (1..10000)\n"
+        "  --method M         default GET, or POST when --body is given\n"
+        "  --body FILE        request body (sent with Content-Length)\n"
+        "  --header 'N: v'    extra request header, repeatable (up to 64)\n"
+        "  --timeout-ms MS    default 10000: a request not answered MS after it was sent,\n"
+        "                     or still waiting for a connection MS after its scheduled\n"
+        "                     time, counts as a socket error (timeout)\n"
+        "  --warmup S         default 0: run at the same rate for S seconds first, not\n"
+        "                     measured (the schedule simply continues into the measured part)\n"
+        "  --timeline         also print on stderr, per measured second (by scheduled time),\n"
+        "                     the requests answered and their highest latency\n"
+        "\n"
+        "Measured are the requests scheduled in the S seconds after the warm-up.  After\n"
+        "the last one is sent the tool waits for their answers (at most the timeout).\n"
+        "Output, one line on stdout:\n"
+        "  WRK requests=N duration_us=D socket_errors=E non2xx=X p50_us=.. p90_us=..\n"
+        "      p99_us=.. p999_us=.. max_us=.. target_rps=R achieved_rps=A\n"
+        "  requests   measured requests answered (any status; non2xx of them not 2xx)\n"
+        "  duration_us  from the first measured scheduled time to the end of the\n"
+        "             measured window, or to the last measured answer when later\n"
+        "  achieved_rps requests * 1e6 / duration_us\n"
+        "  socket_errors connect, read, write, timeout and protocol errors (detail on stderr)\n"
+        "Responses with Content-Length, chunked, or delimited by the close are read\n"
+        "completely; a connection closed by the server is reopened.\n"
+        "Exit status: 0 when measured requests were answered, 1 when none were or no\n"
+        "connection could be opened at the start, 2 on bad arguments.\n",
         f);
 }
 
-static int bad_arg(const char *fmt, ...)
-{
+static int bad_arg(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("ss-bench-paced: ", stderr);
@@ -195,8 +188,7 @@ static int bad_arg(const char *fmt, ...)
     return -1;
 }
 
-static int parse_double(const char *name, const char *s, double min, double max, double *out)
-{
+static int parse_double(const char *name, const char *s, double min, double max, double *out) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -206,19 +198,18 @@ static int parse_double(const char *name, const char *s, double min, double max,
     return 0;
 }
 
-static int parse_long(const char *name, const char *s, long min, long max, long *out)
-{
+static int parse_long(const char *name, const char *s, long min, long max, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end != '\0' || v < min || v > max)
-        return bad_arg("%s: bad value '%s' (expected an integer from %ld to %ld)", name, s, min, max);
+        return bad_arg("%s: bad value '%s' (expected an integer from %ld to %ld)", name, s, min,
+                       max);
     *out = v;
     return 0;
 }
 
-static int parse_url(opts_t *o)
-{
+static int parse_url(opts_t *o) {
     const char *u = o->url;
     if (strncasecmp(u, "https://", 8) == 0)
         return bad_arg("--url: https is not supported ('%s')", u);
@@ -265,8 +256,7 @@ static int parse_url(opts_t *o)
 }
 
 /* 0 ok, 1 --help, -1 bad arguments (already reported) */
-static int parse_args(int argc, char **argv, opts_t *o)
-{
+static int parse_args(int argc, char **argv, opts_t *o) {
     memset(o, 0, sizeof(*o));
     o->timeout_ms = 10000;
     o->connections = 0;
@@ -292,10 +282,11 @@ static int parse_args(int argc, char **argv, opts_t *o)
         } else {
             v = i + 1 < argc ? argv[++i] : NULL;
         }
-        bool takes = strcmp(a, "--url") == 0 || strcmp(a, "--rate") == 0 || strcmp(a, "--duration") == 0 ||
-                     strcmp(a, "--connections") == 0 || strcmp(a, "--method") == 0 ||
-                     strcmp(a, "--body") == 0 || strcmp(a, "--header") == 0 ||
-                     strcmp(a, "--timeout-ms") == 0 || strcmp(a, "--warmup") == 0;
+        bool takes = strcmp(a, "--url") == 0 || strcmp(a, "--rate") == 0 ||
+                     strcmp(a, "--duration") == 0 || strcmp(a, "--connections") == 0 ||
+                     strcmp(a, "--method") == 0 || strcmp(a, "--body") == 0 ||
+                     strcmp(a, "--header") == 0 || strcmp(a, "--timeout-ms") == 0 ||
+                     strcmp(a, "--warmup") == 0;
         if (!takes)
             return bad_arg("unknown argument '%s'", a);
         if (v == NULL)
@@ -322,13 +313,15 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->timeout_ms = l;
         } else if (strcmp(a, "--method") == 0) {
             if (*v == '\0' || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(v))
-                return bad_arg("--method: expected an upper-case token such as GET or POST, got '%s'", v);
+                return bad_arg(
+                    "--method: expected an upper-case token such as GET or POST, got '%s'", v);
             o->method = v;
         } else if (strcmp(a, "--body") == 0) {
             o->body_file = v;
         } else { /* --header */
             const char *colon = strchr(v, ':');
-            if (colon == NULL || colon == v || strpbrk(v, "\r\n") != NULL || strcspn(v, " \t") < (size_t)(colon - v))
+            if (colon == NULL || colon == v || strpbrk(v, "\r\n") != NULL ||
+                strcspn(v, " \t") < (size_t)(colon - v))
                 return bad_arg("--header: expected 'Name: value', got '%s'", v);
             if (o->n_headers == PACED_MAX_HEADERS)
                 return bad_arg("--header: at most %d headers", PACED_MAX_HEADERS);
@@ -348,8 +341,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
     return parse_url(o);
 }
 
-static bool header_given(const opts_t *o, const char *name)
-{
+static bool header_given(const opts_t *o, const char *name) {
     size_t n = strlen(name);
     for (int i = 0; i < o->n_headers; i++)
         if (strncasecmp(o->headers[i], name, n) == 0 && o->headers[i][n] == ':')
@@ -358,8 +350,7 @@ static bool header_given(const opts_t *o, const char *name)
 }
 
 /* The request, identical for every send.  Caller frees. */
-static char *build_request(const opts_t *o, size_t *len_out)
-{
+static char *build_request(const opts_t *o, size_t *len_out) {
     char *body = NULL;
     size_t body_len = 0;
     if (o->body_file != NULL) {
@@ -369,7 +360,8 @@ static char *build_request(const opts_t *o, size_t *len_out)
             return NULL;
         }
         struct stat st;
-        if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > PACED_MAX_BODY) {
+        if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+            (uint64_t)st.st_size > PACED_MAX_BODY) {
             fprintf(stderr, "ss-bench-paced: --body %s: not a regular file of at most %u bytes\n",
                     o->body_file, PACED_MAX_BODY);
             fclose(f);
@@ -396,8 +388,9 @@ static char *build_request(const opts_t *o, size_t *len_out)
     }
     size_t n = (size_t)snprintf(req, cap, "%s %s HTTP/1.1\r\n", o->method, o->path);
     if (!header_given(o, "Host"))
-        n += (size_t)snprintf(req + n, cap - n, "Host: %s%s%s%s%s\r\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
-                              strcmp(o->port, "80") != 0 ? ":" : "", strcmp(o->port, "80") != 0 ? o->port : "");
+        n += (size_t)snprintf(req + n, cap - n, "Host: %s%s%s%s%s\r\n", v6 ? "[" : "", o->host,
+                              v6 ? "]" : "", strcmp(o->port, "80") != 0 ? ":" : "",
+                              strcmp(o->port, "80") != 0 ? o->port : "");
     if (!header_given(o, "User-Agent"))
         n += (size_t)snprintf(req + n, cap - n, "User-Agent: ss-bench-paced\r\n");
     for (int i = 0; i < o->n_headers; i++)
@@ -417,24 +410,32 @@ static char *build_request(const opts_t *o, size_t *len_out)
 /* ------------------------------------------------------------------ connections */
 
 typedef enum { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY } cstate_t;
-typedef enum { R_HEAD, R_BODY, R_CHUNK_SIZE, R_CHUNK_DATA, R_CHUNK_CRLF, R_TRAILER, R_UNTIL_CLOSE } rstate_t;
+typedef enum {
+    R_HEAD,
+    R_BODY,
+    R_CHUNK_SIZE,
+    R_CHUNK_DATA,
+    R_CHUNK_CRLF,
+    R_TRAILER,
+    R_UNTIL_CLOSE
+} rstate_t;
 
 typedef struct {
     int fd;
     cstate_t state;
-    unsigned gen;           /* bumped when the socket is replaced */
-    bool want_out;          /* EPOLLOUT registered */
-    uint64_t retry_at;      /* C_DOWN: when to reconnect */
+    unsigned gen;      /* bumped when the socket is replaced */
+    bool want_out;     /* EPOLLOUT registered */
+    uint64_t retry_at; /* C_DOWN: when to reconnect */
     /* the request in flight */
     uint64_t req_index;
     uint64_t sched_ns;
-    uint64_t sent_ns;       /* when its first byte went out */
+    uint64_t sent_ns; /* when its first byte went out */
     size_t wr_off;
     /* the answer */
     rstate_t rstate;
     int status;
     bool close_after;
-    uint64_t remaining;     /* body or chunk bytes still to read */
+    uint64_t remaining; /* body or chunk bytes still to read */
     size_t rlen;
     char rbuf[PACED_RBUF];
 } conn_t;
@@ -451,38 +452,40 @@ typedef struct {
     struct addrinfo *ai;
     int ep;
     int tfd;
-    uint64_t timer_armed;   /* absolute ns the timerfd is set to, 0 = disarmed */
+    uint64_t timer_armed; /* absolute ns the timerfd is set to, 0 = disarmed */
     conn_t *conns;
-    int *idle;              /* stack of idle connection indices */
+    int *idle; /* stack of idle connection indices */
     int n_idle;
     int n_busy;
     /* schedule */
     uint64_t t0;
     double interval_ns;
-    uint64_t total;         /* warm-up + measured requests */
+    uint64_t total; /* warm-up + measured requests */
     uint64_t first_measured;
-    uint64_t next;          /* next index to send */
+    uint64_t next; /* next index to send */
     uint64_t window_start, window_end;
     /* results of measured requests */
     hist_t lat;
-    hist_t lag;             /* send time minus scheduled time, all measured sends */
+    hist_t lag; /* send time minus scheduled time, all measured sends */
     uint64_t completed, non2xx, last_done_ns;
     errs_t err;
     uint64_t max_backlog;
-    struct { uint64_t answered, max_us; } *secs;  /* --timeline, per measured second */
+    struct {
+        uint64_t answered, max_us;
+    } * secs; /* --timeline, per measured second */
     size_t n_secs;
     bool warned_protocol;
 } paced_t;
 
-static uint64_t sched_of(const paced_t *p, uint64_t i)
-{
+static uint64_t sched_of(const paced_t *p, uint64_t i) {
     return p->t0 + (uint64_t)llround((double)i * p->interval_ns);
 }
 
-static bool measured(const paced_t *p, uint64_t i) { return i >= p->first_measured; }
+static bool measured(const paced_t *p, uint64_t i) {
+    return i >= p->first_measured;
+}
 
-static void protocol_note(paced_t *p, const char *what)
-{
+static void protocol_note(paced_t *p, const char *what) {
     if (!p->warned_protocol) {
         fprintf(stderr, "ss-bench-paced: bad response from %s:%s: %s (further ones only counted)\n",
                 p->o.host, p->o.port, what);
@@ -490,24 +493,21 @@ static void protocol_note(paced_t *p, const char *what)
     }
 }
 
-static void set_out(paced_t *p, int ci, bool want)
-{
+static void set_out(paced_t *p, int ci, bool want) {
     conn_t *c = &p->conns[ci];
     if (c->want_out == want)
         return;
-    struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = (uint32_t)ci };
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = (uint32_t)ci};
     epoll_ctl(p->ep, EPOLL_CTL_MOD, c->fd, &ev);
     c->want_out = want;
 }
 
-static void idle_push(paced_t *p, int ci)
-{
+static void idle_push(paced_t *p, int ci) {
     p->conns[ci].state = C_IDLE;
     p->idle[p->n_idle++] = ci;
 }
 
-static void idle_remove(paced_t *p, int ci)
-{
+static void idle_remove(paced_t *p, int ci) {
     for (int k = 0; k < p->n_idle; k++)
         if (p->idle[k] == ci) {
             p->idle[k] = p->idle[--p->n_idle];
@@ -516,8 +516,7 @@ static void idle_remove(paced_t *p, int ci)
 }
 
 /* Starts a non-blocking connect; 0 when under way or done, -1 on immediate failure. */
-static int conn_open(paced_t *p, int ci)
-{
+static int conn_open(paced_t *p, int ci) {
     conn_t *c = &p->conns[ci];
     int fd = socket(p->ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -536,7 +535,7 @@ static int conn_open(paced_t *p, int ci)
     c->state = C_CONNECTING;
     c->sent_ns = now_ns(); /* for the connect timeout */
     c->want_out = true;
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)ci };
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)ci};
     if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         int e = errno;
         close(fd);
@@ -548,8 +547,7 @@ static int conn_open(paced_t *p, int ci)
     return 0;
 }
 
-static void conn_reset_parser(conn_t *c)
-{
+static void conn_reset_parser(conn_t *c) {
     c->rstate = R_HEAD;
     c->status = 0;
     c->close_after = false;
@@ -559,8 +557,7 @@ static void conn_reset_parser(conn_t *c)
 
 /* Closes the connection (the request in flight, if any, is the caller's
  * business) and reopens it right away, or later if that fails. */
-static void conn_restart(paced_t *p, int ci, uint64_t now)
-{
+static void conn_restart(paced_t *p, int ci, uint64_t now) {
     conn_t *c = &p->conns[ci];
     if (c->state == C_IDLE)
         idle_remove(p, ci);
@@ -582,16 +579,14 @@ static void conn_restart(paced_t *p, int ci, uint64_t now)
 }
 
 /* The request on c failed: count it (when measured) and reopen the connection. */
-static void conn_fail(paced_t *p, int ci, uint64_t *counter, uint64_t now)
-{
+static void conn_fail(paced_t *p, int ci, uint64_t *counter, uint64_t now) {
     conn_t *c = &p->conns[ci];
     if (c->state == C_BUSY && measured(p, c->req_index))
         (*counter)++;
     conn_restart(p, ci, now);
 }
 
-static void conn_send(paced_t *p, int ci, uint64_t now)
-{
+static void conn_send(paced_t *p, int ci, uint64_t now) {
     conn_t *c = &p->conns[ci];
     while (c->wr_off < p->req_len) {
         ssize_t w = send(c->fd, p->req + c->wr_off, p->req_len - c->wr_off, MSG_NOSIGNAL);
@@ -611,8 +606,7 @@ static void conn_send(paced_t *p, int ci, uint64_t now)
     set_out(p, ci, false);
 }
 
-static void dispatch(paced_t *p, int ci, uint64_t i, uint64_t sched, uint64_t now)
-{
+static void dispatch(paced_t *p, int ci, uint64_t i, uint64_t sched, uint64_t now) {
     conn_t *c = &p->conns[ci];
     c->state = C_BUSY;
     p->n_busy++;
@@ -626,8 +620,7 @@ static void dispatch(paced_t *p, int ci, uint64_t i, uint64_t sched, uint64_t no
     conn_send(p, ci, now);
 }
 
-static void request_done(paced_t *p, int ci, uint64_t now)
-{
+static void request_done(paced_t *p, int ci, uint64_t now) {
     conn_t *c = &p->conns[ci];
     if (measured(p, c->req_index)) {
         uint64_t ns = now - c->sched_ns;
@@ -658,8 +651,7 @@ static void request_done(paced_t *p, int ci, uint64_t now)
     idle_push(p, ci);
 }
 
-static bool token_has(const char *v, size_t n, const char *word)
-{
+static bool token_has(const char *v, size_t n, const char *word) {
     size_t wl = strlen(word);
     for (size_t i = 0; i + wl <= n; i++)
         if (strncasecmp(v + i, word, wl) == 0)
@@ -668,14 +660,13 @@ static bool token_has(const char *v, size_t n, const char *word)
 }
 
 /* Parses a complete head in c->rbuf[0..head_len).  0 ok, -1 malformed (what set). */
-static int parse_head(paced_t *p, conn_t *c, size_t head_len, const char **what)
-{
+static int parse_head(paced_t *p, conn_t *c, size_t head_len, const char **what) {
     char *s = c->rbuf;
     char *end = s + head_len;
     char *eol = memchr(s, '\n', head_len);
-    if (eol == NULL || eol - s < 12 || strncmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') ||
-        s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' || s[11] > '9' ||
-        (s[12] != ' ' && s[12] != '\r')) {
+    if (eol == NULL || eol - s < 12 || strncmp(s, "HTTP/1.", 7) != 0 ||
+        (s[7] != '0' && s[7] != '1') || s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' ||
+        s[10] > '9' || s[11] < '0' || s[11] > '9' || (s[12] != ' ' && s[12] != '\r')) {
         *what = "bad status line";
         return -1;
     }
@@ -760,8 +751,7 @@ static int parse_head(paced_t *p, conn_t *c, size_t head_len, const char **what)
 
 /* Consumes what is in c->rbuf.  Returns 1 when the response is complete
  * (left-over bytes stay in rbuf), 0 when more is needed, -1 on a protocol error. */
-static int parse_some(paced_t *p, conn_t *c)
-{
+static int parse_some(paced_t *p, conn_t *c) {
     size_t pos = 0;
     int rc = 0;
     const char *what = NULL;
@@ -841,8 +831,10 @@ static int parse_some(paced_t *p, conn_t *c)
             size_t k = 0;
             for (; k < ll && k < 15; k++) {
                 char ch = b[k];
-                int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                      : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+                int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                                 : -1;
                 if (d < 0)
                     break;
                 size = size * 16 + (uint64_t)d;
@@ -874,8 +866,7 @@ static int parse_some(paced_t *p, conn_t *c)
     return rc;
 }
 
-static void conn_readable(paced_t *p, int ci, uint64_t now)
-{
+static void conn_readable(paced_t *p, int ci, uint64_t now) {
     conn_t *c = &p->conns[ci];
     ssize_t r = recv(c->fd, c->rbuf + c->rlen, PACED_RBUF - c->rlen, 0);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -908,8 +899,7 @@ static void conn_readable(paced_t *p, int ci, uint64_t now)
         request_done(p, ci, now);
 }
 
-static void conn_writable(paced_t *p, int ci, uint64_t now)
-{
+static void conn_writable(paced_t *p, int ci, uint64_t now) {
     conn_t *c = &p->conns[ci];
     if (c->state == C_CONNECTING) {
         int err = 0;
@@ -939,8 +929,7 @@ static void conn_writable(paced_t *p, int ci, uint64_t now)
 
 /* ------------------------------------------------------------------ loop */
 
-static void timer_arm(paced_t *p, uint64_t at)
-{
+static void timer_arm(paced_t *p, uint64_t at) {
     if (at == p->timer_armed)
         return;
     struct itimerspec its;
@@ -955,8 +944,7 @@ static void timer_arm(paced_t *p, uint64_t at)
 
 /* Sends every request whose time has come while there are idle connections;
  * drops the ones that waited longer than the timeout. */
-static void pump(paced_t *p, uint64_t now)
-{
+static void pump(paced_t *p, uint64_t now) {
     uint64_t tmo = (uint64_t)p->o.timeout_ms * 1000000ull;
     while (p->next < p->total) {
         uint64_t s = sched_of(p, p->next);
@@ -985,8 +973,7 @@ static void pump(paced_t *p, uint64_t now)
     }
 }
 
-static void scan(paced_t *p, uint64_t now)
-{
+static void scan(paced_t *p, uint64_t now) {
     uint64_t tmo = (uint64_t)p->o.timeout_ms * 1000000ull;
     for (int ci = 0; ci < p->o.connections; ci++) {
         conn_t *c = &p->conns[ci];
@@ -1006,8 +993,7 @@ static void scan(paced_t *p, uint64_t now)
 }
 
 /* Opens all connections before the start; returns how many are up. */
-static int connect_all(paced_t *p)
-{
+static int connect_all(paced_t *p) {
     uint64_t start = now_ns();
     uint64_t deadline = start + (uint64_t)p->o.timeout_ms * 1000000ull;
     int first_err = 0;
@@ -1055,8 +1041,9 @@ static int connect_all(paced_t *p)
     }
     int up = p->n_idle;
     if (up < p->o.connections) {
-        fprintf(stderr, "ss-bench-paced: %d of %d connections to %s:%s opened%s%s\n", up, p->o.connections,
-                p->o.host, p->o.port, first_err ? ": " : " (timeout)", first_err ? strerror(first_err) : "");
+        fprintf(stderr, "ss-bench-paced: %d of %d connections to %s:%s opened%s%s\n", up,
+                p->o.connections, p->o.host, p->o.port, first_err ? ": " : " (timeout)",
+                first_err ? strerror(first_err) : "");
     }
     for (int ci = 0; ci < p->o.connections; ci++) {
         conn_t *c = &p->conns[ci];
@@ -1071,8 +1058,7 @@ static int connect_all(paced_t *p)
     return up;
 }
 
-static void run(paced_t *p)
-{
+static void run(paced_t *p) {
     struct epoll_event evs[512];
     uint64_t last_scan = 0;
     for (;;) {
@@ -1105,7 +1091,8 @@ static void run(paced_t *p)
             uint32_t ci = evs[k].data.u32;
             if (ci == PACED_TIMER_TAG) {
                 uint64_t x;
-                if (read(p->tfd, &x, sizeof(x)) < 0) { /* nothing to do: pump runs anyway */ }
+                if (read(p->tfd, &x, sizeof(x)) < 0) { /* nothing to do: pump runs anyway */
+                }
                 p->timer_armed = 0;
                 continue;
             }
@@ -1127,8 +1114,7 @@ static void run(paced_t *p)
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     static paced_t P; /* large (histograms): not on the stack */
     paced_t *p = &P;
     int rc = parse_args(argc, argv, &p->o);
@@ -1169,7 +1155,7 @@ int main(int argc, char **argv)
         p->conns[ci].fd = -1;
         p->conns[ci].state = C_DOWN;
     }
-    struct epoll_event tev = { .events = EPOLLIN, .data.u32 = PACED_TIMER_TAG };
+    struct epoll_event tev = {.events = EPOLLIN, .data.u32 = PACED_TIMER_TAG};
     if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->tfd, &tev) != 0) {
         fprintf(stderr, "ss-bench-paced: epoll_ctl: %s\n", strerror(errno));
         goto cleanup;
@@ -1177,7 +1163,8 @@ int main(int argc, char **argv)
 
     p->window_start = UINT64_MAX; /* no connect error counts before the start */
     if (connect_all(p) == 0) {
-        fprintf(stderr, "ss-bench-paced: cannot connect to %s:%s, giving up\n", p->o.host, p->o.port);
+        fprintf(stderr, "ss-bench-paced: cannot connect to %s:%s, giving up\n", p->o.host,
+                p->o.port);
         goto cleanup;
     }
 
@@ -1202,23 +1189,28 @@ int main(int argc, char **argv)
     if (p->last_done_ns > p->window_end)
         dur_ns = p->last_done_ns - p->window_start;
     uint64_t dur_us = dur_ns / 1000u;
-    uint64_t errors = p->err.connect + p->err.read + p->err.write + p->err.timeout + p->err.protocol;
+    uint64_t errors =
+        p->err.connect + p->err.read + p->err.write + p->err.timeout + p->err.protocol;
     double achieved = dur_us > 0 ? (double)p->completed * 1e6 / (double)dur_us : 0.0;
-    printf("WRK requests=%" PRIu64 " duration_us=%" PRIu64 " socket_errors=%" PRIu64 " non2xx=%" PRIu64
-           " p50_us=%" PRIu64 " p90_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64 " max_us=%" PRIu64
-           " target_rps=%.0f achieved_rps=%.0f\n",
-           p->completed, dur_us, errors, p->non2xx, hist_percentile(&p->lat, 50), hist_percentile(&p->lat, 90),
-           hist_percentile(&p->lat, 99), hist_percentile(&p->lat, 99.9), p->lat.max, p->o.rate, achieved);
+    printf("WRK requests=%" PRIu64 " duration_us=%" PRIu64 " socket_errors=%" PRIu64
+           " non2xx=%" PRIu64 " p50_us=%" PRIu64 " p90_us=%" PRIu64 " p99_us=%" PRIu64
+           " p999_us=%" PRIu64 " max_us=%" PRIu64 " target_rps=%.0f achieved_rps=%.0f\n",
+           p->completed, dur_us, errors, p->non2xx, hist_percentile(&p->lat, 50),
+           hist_percentile(&p->lat, 90), hist_percentile(&p->lat, 99),
+           hist_percentile(&p->lat, 99.9), p->lat.max, p->o.rate, achieved);
     fflush(stdout);
     fprintf(stderr,
-            "ss-bench-paced: %" PRIu64 " measured requests scheduled, %" PRIu64 " answered; errors: connect %" PRIu64
-            " read %" PRIu64 " write %" PRIu64 " timeout %" PRIu64 " protocol %" PRIu64
-            "; send lag behind schedule p50 %" PRIu64 " us p99 %" PRIu64 " us max %" PRIu64
+            "ss-bench-paced: %" PRIu64 " measured requests scheduled, %" PRIu64
+            " answered; errors: connect %" PRIu64 " read %" PRIu64 " write %" PRIu64
+            " timeout %" PRIu64 " protocol %" PRIu64 "; send lag behind schedule p50 %" PRIu64
+            " us p99 %" PRIu64 " us max %" PRIu64
             " us; most requests waiting for a connection: %" PRIu64 "\n",
-            n_measured, p->completed, p->err.connect, p->err.read, p->err.write, p->err.timeout, p->err.protocol,
-            hist_percentile(&p->lag, 50), hist_percentile(&p->lag, 99), p->lag.max, p->max_backlog);
+            n_measured, p->completed, p->err.connect, p->err.read, p->err.write, p->err.timeout,
+            p->err.protocol, hist_percentile(&p->lag, 50), hist_percentile(&p->lag, 99), p->lag.max,
+            p->max_backlog);
     for (size_t k = 0; k < p->n_secs; k++)
-        fprintf(stderr, "ss-bench-paced: second %zu: %" PRIu64 " answered, highest latency %.3f ms\n", k,
+        fprintf(stderr,
+                "ss-bench-paced: second %zu: %" PRIu64 " answered, highest latency %.3f ms\n", k,
                 p->secs[k].answered, (double)p->secs[k].max_us / 1000.0);
     if (p->completed == 0)
         fprintf(stderr, "ss-bench-paced: no measured request was answered\n");

@@ -67,26 +67,42 @@ typedef struct {
 } city_t;
 
 static const city_t CITIES[] = {
-    {"New York", "NY", "10001", "350 5th Ave"},        {"Los Angeles", "CA", "90012", "200 N Spring St"},
-    {"Chicago", "IL", "60602", "121 N LaSalle St"},    {"Houston", "TX", "77002", "901 Bagby St"},
-    {"Phoenix", "AZ", "85003", "200 W Washington St"}, {"Philadelphia", "PA", "19107", "1400 John F Kennedy Blvd"},
-    {"San Antonio", "TX", "78205", "100 Military Plz"}, {"San Diego", "CA", "92101", "202 C St"},
-    {"Dallas", "TX", "75201", "1500 Marilla St"},      {"San Jose", "CA", "95113", "200 E Santa Clara St"},
-    {"Austin", "TX", "78701", "301 W 2nd St"},         {"Jacksonville", "FL", "32202", "117 W Duval St"},
-    {"Columbus", "OH", "43215", "90 W Broad St"},      {"Charlotte", "NC", "28202", "600 E 4th St"},
-    {"Indianapolis", "IN", "46204", "200 E Washington St"}, {"San Francisco", "CA", "94107", "388 Townsend St"},
-    {"Seattle", "WA", "98104", "600 4th Ave"},         {"Denver", "CO", "80202", "1437 Bannock St"},
-    {"Nashville", "TN", "37201", "1 Public Sq"},       {"Boston", "MA", "02201", "1 City Hall Sq"},
-    {"Portland", "OR", "97204", "1221 SW 4th Ave"},    {"Las Vegas", "NV", "89101", "495 S Main St"},
-    {"Detroit", "MI", "48226", "2 Woodward Ave"},      {"Memphis", "TN", "38103", "125 N Main St"},
-    {"Atlanta", "GA", "30303", "55 Trinity Ave SW"},   {"Miami", "FL", "33130", "3500 Pan American Dr"},
-    {"Minneapolis", "MN", "55415", "350 S 5th St"},    {"Kansas City", "MO", "64106", "414 E 12th St"},
-    {"Salt Lake City", "UT", "84111", "451 S State St"}, {"Redondo Beach", "CA", "90277", "179 N Harbor Dr"},
+    {"New York", "NY", "10001", "350 5th Ave"},
+    {"Los Angeles", "CA", "90012", "200 N Spring St"},
+    {"Chicago", "IL", "60602", "121 N LaSalle St"},
+    {"Houston", "TX", "77002", "901 Bagby St"},
+    {"Phoenix", "AZ", "85003", "200 W Washington St"},
+    {"Philadelphia", "PA", "19107", "1400 John F Kennedy Blvd"},
+    {"San Antonio", "TX", "78205", "100 Military Plz"},
+    {"San Diego", "CA", "92101", "202 C St"},
+    {"Dallas", "TX", "75201", "1500 Marilla St"},
+    {"San Jose", "CA", "95113", "200 E Santa Clara St"},
+    {"Austin", "TX", "78701", "301 W 2nd St"},
+    {"Jacksonville", "FL", "32202", "117 W Duval St"},
+    {"Columbus", "OH", "43215", "90 W Broad St"},
+    {"Charlotte", "NC", "28202", "600 E 4th St"},
+    {"Indianapolis", "IN", "46204", "200 E Washington St"},
+    {"San Francisco", "CA", "94107", "388 Townsend St"},
+    {"Seattle", "WA", "98104", "600 4th Ave"},
+    {"Denver", "CO", "80202", "1437 Bannock St"},
+    {"Nashville", "TN", "37201", "1 Public Sq"},
+    {"Boston", "MA", "02201", "1 City Hall Sq"},
+    {"Portland", "OR", "97204", "1221 SW 4th Ave"},
+    {"Las Vegas", "NV", "89101", "495 S Main St"},
+    {"Detroit", "MI", "48226", "2 Woodward Ave"},
+    {"Memphis", "TN", "38103", "125 N Main St"},
+    {"Atlanta", "GA", "30303", "55 Trinity Ave SW"},
+    {"Miami", "FL", "33130", "3500 Pan American Dr"},
+    {"Minneapolis", "MN", "55415", "350 S 5th St"},
+    {"Kansas City", "MO", "64106", "414 E 12th St"},
+    {"Salt Lake City", "UT", "84111", "451 S State St"},
+    {"Redondo Beach", "CA", "90277", "179 N Harbor Dr"},
 };
 #define NCITIES (sizeof CITIES / sizeof *CITIES)
 
-static const char *const NAMES[] = {"Jack Sparrow", "Elizabeth Swan", "Will Turner", "Hector Barbossa",
-                                     "Joshamee Gibbs", "Tia Dalma", "James Norrington", "Anamaria"};
+static const char *const NAMES[] = {"Jack Sparrow",     "Elizabeth Swan", "Will Turner",
+                                    "Hector Barbossa",  "Joshamee Gibbs", "Tia Dalma",
+                                    "James Norrington", "Anamaria"};
 
 /* ---- stats -------------------------------------------------------------------- */
 
@@ -94,7 +110,7 @@ static const char *const NAMES[] = {"Jack Sparrow", "Elizabeth Swan", "Will Turn
 
 typedef struct {
     pthread_mutex_t mu;
-    double *lat;  /* seconds */
+    double *lat; /* seconds */
     size_t n, cap;
     long by_status[600];
     long transport_errors;
@@ -103,8 +119,7 @@ typedef struct {
 static op_stats_t g_create, g_buy;
 static atomic_long g_started, g_late, g_ok_iterations, g_failed_iterations;
 
-static void stats_add(op_stats_t *s, long status, double secs)
-{
+static void stats_add(op_stats_t *s, long status, double secs) {
     pthread_mutex_lock(&s->mu);
     if (status <= 0 || status >= 600)
         s->transport_errors++;
@@ -123,22 +138,19 @@ static void stats_add(op_stats_t *s, long status, double secs)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int cmp_d(const void *a, const void *b)
-{
+static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-static double pct(const double *v, size_t n, double p)
-{
+static double pct(const double *v, size_t n, double p) {
     if (!n)
         return 0;
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
     return v[i < n ? i : n - 1];
 }
 
-static void stats_report(const char *name, op_stats_t *s, ss_buf_t *json)
-{
+static void stats_report(const char *name, op_stats_t *s, ss_buf_t *json) {
     qsort(s->lat, s->n, sizeof *s->lat, cmp_d);
     long ok = 0, err = s->transport_errors;
     for (int i = 0; i < 600; i++) {
@@ -147,14 +159,17 @@ static void stats_report(const char *name, op_stats_t *s, ss_buf_t *json)
         else
             err += s->by_status[i];
     }
-    printf("%-7s requests %zu  ok %ld  errors %ld  latency ms p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n",
+    printf("%-7s requests %zu  ok %ld  errors %ld  latency ms p50 %.2f  p90 %.2f  p99 %.2f  max "
+           "%.2f\n",
            name, s->n, ok, err, pct(s->lat, s->n, .5) * 1e3, pct(s->lat, s->n, .9) * 1e3,
            pct(s->lat, s->n, .99) * 1e3, s->n ? s->lat[s->n - 1] * 1e3 : 0.0);
-    ss_buf_appendf(json, "\"%s\":{\"requests\":%zu,\"ok\":%ld,\"errors\":%ld,\"transport_errors\":%ld,"
-                         "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"by_status\":{",
-                   name, s->n, ok, err, s->transport_errors, pct(s->lat, s->n, .5) * 1e3,
-                   pct(s->lat, s->n, .9) * 1e3, pct(s->lat, s->n, .99) * 1e3,
-                   s->n ? s->lat[s->n - 1] * 1e3 : 0.0);
+    ss_buf_appendf(
+        json,
+        "\"%s\":{\"requests\":%zu,\"ok\":%ld,\"errors\":%ld,\"transport_errors\":%ld,"
+        "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"by_status\":{",
+        name, s->n, ok, err, s->transport_errors, pct(s->lat, s->n, .5) * 1e3,
+        pct(s->lat, s->n, .9) * 1e3, pct(s->lat, s->n, .99) * 1e3,
+        s->n ? s->lat[s->n - 1] * 1e3 : 0.0);
     int first = 1;
     for (int i = 0; i < 600; i++) {
         if (!s->by_status[i])
@@ -170,16 +185,15 @@ static void stats_report(const char *name, op_stats_t *s, ss_buf_t *json)
 
 /* ---- HTTP ------------------------------------------------------------------------ */
 
-static size_t sink(char *p, size_t size, size_t n, void *ud)
-{
+static size_t sink(char *p, size_t size, size_t n, void *ud) {
     ss_buf_t *b = ud;
     if (b->len + size * n > 8u * 1024 * 1024)
         return 0;
     return ss_buf_append(b, p, size * n) == 0 ? size * n : 0;
 }
 
-static long post(CURL *h, const char *path, const char *body, const char *idem, ss_buf_t *out, double *secs)
-{
+static long post(CURL *h, const char *path, const char *body, const char *idem, ss_buf_t *out,
+                 double *secs) {
     char url[1024], auth[600], idh[128];
     snprintf(url, sizeof url, "%s%s", cfg.url, path);
     struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
@@ -220,8 +234,7 @@ static long post(CURL *h, const char *path, const char *body, const char *idem, 
 }
 
 /* Decimal string to integer micro-units, exactly; -1 when not a decimal. */
-static long long micros(const char *s)
-{
+static long long micros(const char *s) {
     if (!s || !*s)
         return -1;
     long long whole = 0, frac = 0;
@@ -245,16 +258,14 @@ static long long micros(const char *s)
     return whole * 1000000 + frac;
 }
 
-static uint64_t mix(uint64_t x)
-{
+static uint64_t mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
 }
 
-static void build_body(long i, ss_buf_t *b)
-{
+static void build_body(long i, ss_buf_t *b) {
     uint64_t r = mix((uint64_t)cfg.seed * 1000003ULL + (uint64_t)i);
     size_t a = r % NCITIES, z = (r >> 8) % (NCITIES - 1);
     if (z >= a)
@@ -263,19 +274,23 @@ static void build_body(long i, ss_buf_t *b)
     double weight = 2.0 + (double)((r >> 16) % 1200) / 10.0; /* 2..122 oz */
     int l = 6 + (int)((r >> 28) % 18), w = 4 + (int)((r >> 33) % 12), h = 2 + (int)((r >> 38) % 10);
     ss_buf_reset(b);
-    ss_buf_appendf(b, "{\"shipment\":{\"from_address\":{\"name\":\"%s\",\"street1\":\"%s\",\"city\":\"%s\","
-                      "\"state\":\"%s\",\"zip\":\"%s\",\"country\":\"US\"},",
-                   NAMES[(r >> 44) % 8], from->street, from->city, from->state, from->zip);
-    ss_buf_appendf(b, "\"to_address\":{\"name\":\"%s\",\"street1\":\"%s\",\"city\":\"%s\",\"state\":\"%s\","
-                      "\"zip\":\"%s\",\"country\":\"US\"},",
-                   NAMES[(r >> 50) % 8], to->street, to->city, to->state, to->zip);
-    ss_buf_appendf(b, "\"parcel\":{\"length\":%d,\"width\":%d,\"height\":%d,\"weight\":%.1f},"
-                      "\"reference\":\"trafficgen-%ld\"}}",
+    ss_buf_appendf(
+        b,
+        "{\"shipment\":{\"from_address\":{\"name\":\"%s\",\"street1\":\"%s\",\"city\":\"%s\","
+        "\"state\":\"%s\",\"zip\":\"%s\",\"country\":\"US\"},",
+        NAMES[(r >> 44) % 8], from->street, from->city, from->state, from->zip);
+    ss_buf_appendf(
+        b,
+        "\"to_address\":{\"name\":\"%s\",\"street1\":\"%s\",\"city\":\"%s\",\"state\":\"%s\","
+        "\"zip\":\"%s\",\"country\":\"US\"},",
+        NAMES[(r >> 50) % 8], to->street, to->city, to->state, to->zip);
+    ss_buf_appendf(b,
+                   "\"parcel\":{\"length\":%d,\"width\":%d,\"height\":%d,\"weight\":%.1f},"
+                   "\"reference\":\"trafficgen-%ld\"}}",
                    l, w, h, weight, i);
 }
 
-static int64_t mono_ns(void)
-{
+static int64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -285,8 +300,7 @@ static int64_t g_t0;
 static atomic_long g_next;
 static long g_total;
 
-static void *worker(void *ud)
-{
+static void *worker(void *ud) {
     (void)ud;
     CURL *h = curl_easy_init();
     ss_buf_t body = {0}, resp = {0};
@@ -321,10 +335,12 @@ static void *worker(void *ud)
         char shp[128] = "", rate_id[128] = "";
         if (o && json_object_object_get_ex(o, "id", &idv))
             snprintf(shp, sizeof shp, "%s", json_object_get_string(idv));
-        if (o && json_object_object_get_ex(o, "rates", &rates) && json_object_is_type(rates, json_type_array)) {
+        if (o && json_object_object_get_ex(o, "rates", &rates) &&
+            json_object_is_type(rates, json_type_array)) {
             for (size_t k = 0; k < json_object_array_length(rates); k++) {
                 json_object *rt = json_object_array_get_idx(rates, k), *rv = NULL, *ri = NULL;
-                if (!json_object_object_get_ex(rt, "rate", &rv) || !json_object_object_get_ex(rt, "id", &ri))
+                if (!json_object_object_get_ex(rt, "rate", &rv) ||
+                    !json_object_object_get_ex(rt, "id", &ri))
                     continue;
                 long long m = micros(json_object_get_string(rv));
                 if (m >= 0 && (best < 0 || m < best)) {
@@ -357,8 +373,7 @@ static void *worker(void *ud)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     ss_conf_main(argc, argv, "shipstream-trafficgen", SUMMARY, OPTS, NOPTS);
     char err[256];
     if (ss_log_init("shipstream-trafficgen", cfg.log_level, cfg.log_format, err, sizeof err) != 0) {
@@ -366,7 +381,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strncmp(cfg.url, "http://", 7) != 0 && strncmp(cfg.url, "https://", 8) != 0) {
-        fprintf(stderr, "shipstream-trafficgen: GATEWAY_URL=%s: expected an http:// or https:// URL\n", cfg.url);
+        fprintf(stderr,
+                "shipstream-trafficgen: GATEWAY_URL=%s: expected an http:// or https:// URL\n",
+                cfg.url);
         return 2;
     }
     size_t ul = strlen(cfg.url);
@@ -378,8 +395,8 @@ int main(int argc, char **argv)
     pthread_mutex_init(&g_buy.mu, NULL);
     g_total = (long)(cfg.rate * cfg.duration);
     g_t0 = mono_ns();
-    ss_log(SS_LOG_INFO, "driving %s: %lld/s for %lld s on %lld connections (%ld iterations)", cfg.url,
-           cfg.rate, cfg.duration, cfg.concurrency, g_total);
+    ss_log(SS_LOG_INFO, "driving %s: %lld/s for %lld s on %lld connections (%ld iterations)",
+           cfg.url, cfg.rate, cfg.duration, cfg.concurrency, g_total);
     pthread_t *th = calloc((size_t)cfg.concurrency, sizeof *th);
     int nth = 0;
     for (long long i = 0; i < cfg.concurrency; i++)
@@ -392,14 +409,17 @@ int main(int argc, char **argv)
 
     ss_buf_t json = {0};
     long ok = atomic_load(&g_ok_iterations), failed = atomic_load(&g_failed_iterations);
-    printf("trafficgen: %ld iterations started in %.1f s (%.1f/s, target %lld/s, %ld started >100 ms late)\n",
+    printf("trafficgen: %ld iterations started in %.1f s (%.1f/s, target %lld/s, %ld started >100 "
+           "ms late)\n",
            atomic_load(&g_started), elapsed, (double)atomic_load(&g_started) / elapsed, cfg.rate,
            atomic_load(&g_late));
     printf("            %ld succeeded, %ld failed\n", ok, failed);
-    ss_buf_appendf(&json, "{\"started\":%ld,\"succeeded\":%ld,\"failed\":%ld,\"late\":%ld,\"elapsed_s\":%.3f,"
-                          "\"target_rate\":%lld,\"achieved_rate\":%.3f,",
-                   atomic_load(&g_started), ok, failed, atomic_load(&g_late), elapsed, cfg.rate,
-                   (double)atomic_load(&g_started) / elapsed);
+    ss_buf_appendf(
+        &json,
+        "{\"started\":%ld,\"succeeded\":%ld,\"failed\":%ld,\"late\":%ld,\"elapsed_s\":%.3f,"
+        "\"target_rate\":%lld,\"achieved_rate\":%.3f,",
+        atomic_load(&g_started), ok, failed, atomic_load(&g_late), elapsed, cfg.rate,
+        (double)atomic_load(&g_started) / elapsed);
     stats_report("create", &g_create, &json);
     ss_buf_appendf(&json, ",");
     stats_report("buy", &g_buy, &json);

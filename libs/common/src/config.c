@@ -170,8 +170,10 @@ void ss_conf_main(int argc, char **argv, const char *prog, const char *summary,
             printf("%s %s\n", prog, SS_VERSION);
             exit(0);
         }
-        fprintf(stderr, "%s: unknown argument '%s' (configuration comes from environment "
-                        "variables; see --help)\n", prog, argv[i]);
+        fprintf(stderr,
+                "%s: unknown argument '%s' (configuration comes from environment "
+                "variables; see --help)\n",
+                prog, argv[i]);
         exit(2);
     }
     char err[512];

@@ -35,7 +35,8 @@ int ss_log_init(const char *service, const char *level, const char *format, char
             found = 1;
         }
         if (!found) {
-            snprintf(errstr, errstr_size, "LOG_LEVEL=%s: expected debug, info, warn or error", level);
+            snprintf(errstr, errstr_size, "LOG_LEVEL=%s: expected debug, info, warn or error",
+                     level);
             return -1;
         }
     }
@@ -59,9 +60,13 @@ void ss_log_set_request_id(const char *request_id) {
         t_request_id[0] = '\0';
 }
 
-const char *ss_log_request_id(void) { return t_request_id[0] ? t_request_id : NULL; }
+const char *ss_log_request_id(void) {
+    return t_request_id[0] ? t_request_id : NULL;
+}
 
-int ss_log_enabled(ss_log_level_t level) { return level >= g_level; }
+int ss_log_enabled(ss_log_level_t level) {
+    return level >= g_level;
+}
 
 static void emit(ss_log_level_t level, const char *msg, va_list *kv) {
     char ts[SS_TIME_BUFSIZE];

@@ -43,7 +43,9 @@ void ss_shutdown_install(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-int ss_shutdown_requested(void) { return g_stop != 0; }
+int ss_shutdown_requested(void) {
+    return g_stop != 0;
+}
 
 void ss_shutdown_request(void) {
     g_stop = 1;

@@ -14,7 +14,9 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static int is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static int is_leap(int y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 static int digits(const char **p, int n, int *out) {
     int v = 0;
@@ -48,7 +50,8 @@ int ss_time_parse(const char *s, int64_t *usec_out) {
     if (*p != 'T' && *p != 't' && *p != ' ')
         return -1;
     p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' || digits(&p, 2, &sec))
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
+        digits(&p, 2, &sec))
         return -1;
     if (h > 23 || mi > 59 || sec > 60)
         return -1;

@@ -81,7 +81,9 @@ int ss_backoff_next(ss_backoff_t *b) {
     return (int)(half + (long)(r % (unsigned long)(ceil - half + 1)));
 }
 
-void ss_backoff_reset(ss_backoff_t *b) { b->attempt = 0; }
+void ss_backoff_reset(ss_backoff_t *b) {
+    b->attempt = 0;
+}
 
 int ss_buf_reserve(ss_buf_t *b, size_t extra) {
     if (b->len + extra + 1 <= b->cap)
@@ -134,11 +136,31 @@ int ss_buf_append_json_str(ss_buf_t *b, const char *s) {
         char esc[7];
         size_t elen = 0;
         switch (*p) {
-        case '"': esc[0] = '\\'; esc[1] = '"'; elen = 2; break;
-        case '\\': esc[0] = '\\'; esc[1] = '\\'; elen = 2; break;
-        case '\n': esc[0] = '\\'; esc[1] = 'n'; elen = 2; break;
-        case '\r': esc[0] = '\\'; esc[1] = 'r'; elen = 2; break;
-        case '\t': esc[0] = '\\'; esc[1] = 't'; elen = 2; break;
+        case '"':
+            esc[0] = '\\';
+            esc[1] = '"';
+            elen = 2;
+            break;
+        case '\\':
+            esc[0] = '\\';
+            esc[1] = '\\';
+            elen = 2;
+            break;
+        case '\n':
+            esc[0] = '\\';
+            esc[1] = 'n';
+            elen = 2;
+            break;
+        case '\r':
+            esc[0] = '\\';
+            esc[1] = 'r';
+            elen = 2;
+            break;
+        case '\t':
+            esc[0] = '\\';
+            esc[1] = 't';
+            elen = 2;
+            break;
         default:
             if (*p < 0x20) {
                 memcpy(esc, "\\u00", 4);

@@ -17,8 +17,8 @@
 #endif
 
 struct ss_ep_client {
-    char *base;          /* without trailing '/' */
-    char *userpwd;       /* "key:" — curl's Basic form; wiped on free */
+    char *base;    /* without trailing '/' */
+    char *userpwd; /* "key:" — curl's Basic form; wiped on free */
     char *user_agent;
     long connect_timeout_ms;
     long timeout_ms;
@@ -34,14 +34,12 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
 static int g_init_ok;
 
-static void handle_destroy(void *p)
-{
+static void handle_destroy(void *p) {
     if (p)
         curl_easy_cleanup((CURL *)p);
 }
 
-static void global_init(void)
-{
+static void global_init(void) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return;
     if (pthread_key_create(&g_key, handle_destroy) != 0)
@@ -49,8 +47,7 @@ static void global_init(void)
     g_init_ok = 1;
 }
 
-static CURL *thread_handle(void)
-{
+static CURL *thread_handle(void) {
     CURL *h = pthread_getspecific(g_key);
     if (h)
         return h;
@@ -64,8 +61,7 @@ static CURL *thread_handle(void)
     return h;
 }
 
-void ss_ep_thread_cleanup(void)
-{
+void ss_ep_thread_cleanup(void) {
     if (!g_init_ok)
         return;
     CURL *h = pthread_getspecific(g_key);
@@ -77,15 +73,13 @@ void ss_ep_thread_cleanup(void)
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static double mono_ms(void)
-{
+static double mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static void sleep_ms(int ms)
-{
+static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
@@ -94,8 +88,7 @@ static void sleep_ms(int ms)
 /* Jitter source: a per-thread xorshift seeded from the clock and the thread. */
 static _Thread_local uint64_t t_rng;
 
-static uint32_t rng_next(void)
-{
+static uint32_t rng_next(void) {
     if (t_rng == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -110,8 +103,7 @@ static uint32_t rng_next(void)
 }
 
 /* Capped exponential backoff, full jitter in [ceil/2, ceil]. */
-static int backoff_delay(const ss_ep_client_t *c, int attempt)
-{
+static int backoff_delay(const ss_ep_client_t *c, int attempt) {
     long ceil = c->backoff_base_ms;
     for (int i = 0; i < attempt && ceil < c->backoff_max_ms; i++)
         ceil *= 2;
@@ -123,8 +115,7 @@ static int backoff_delay(const ss_ep_client_t *c, int attempt)
     return (int)(half + (long)(rng_next() % (uint32_t)(ceil - half + 1)));
 }
 
-static int id_valid(const char *id)
-{
+static int id_valid(const char *id) {
     if (!id || !*id)
         return 0;
     size_t n = 0;
@@ -137,8 +128,7 @@ static int id_valid(const char *id)
     return 1;
 }
 
-const char *ss_ep_status_name(ss_ep_status_t s)
-{
+const char *ss_ep_status_name(ss_ep_status_t s) {
     switch (s) {
     case SS_EP_OK: return "ok";
     case SS_EP_HTTP_ERROR: return "http_error";
@@ -155,16 +145,15 @@ const char *ss_ep_status_name(ss_ep_status_t s)
 
 /* ---- client ---------------------------------------------------------------- */
 
-ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t errstr_size)
-{
+ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t errstr_size) {
     if (!cfg || !cfg->api_key || !*cfg->api_key) {
         snprintf(errstr, errstr_size, "EasyPost API key is not set");
         return NULL;
     }
     const char *base = (cfg->api_base && *cfg->api_base) ? cfg->api_base : SS_EP_DEFAULT_API_BASE;
     if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
-        snprintf(errstr, errstr_size, "EasyPost API base '%.100s': expected http:// or https:// URL",
-                 base);
+        snprintf(errstr, errstr_size,
+                 "EasyPost API base '%.100s': expected http:// or https:// URL", base);
         return NULL;
     }
     pthread_once(&g_once, global_init);
@@ -204,8 +193,7 @@ oom:
     return NULL;
 }
 
-void ss_ep_client_free(ss_ep_client_t *c)
-{
+void ss_ep_client_free(ss_ep_client_t *c) {
     if (!c)
         return;
     if (c->userpwd) {
@@ -221,8 +209,7 @@ void ss_ep_client_free(ss_ep_client_t *c)
 
 /* ---- results ----------------------------------------------------------------- */
 
-void ss_ep_result_free(ss_ep_result_t *r)
-{
+void ss_ep_result_free(ss_ep_result_t *r) {
     if (!r)
         return;
     free(r->body);
@@ -244,8 +231,7 @@ void ss_ep_result_free(ss_ep_result_t *r)
     r->body_len = 0;
 }
 
-const char *ss_ep_json_str(json_object *obj, const char *key)
-{
+const char *ss_ep_json_str(json_object *obj, const char *key) {
     json_object *v;
     if (!obj || !json_object_is_type(obj, json_type_object))
         return NULL;
@@ -255,8 +241,7 @@ const char *ss_ep_json_str(json_object *obj, const char *key)
 }
 
 /* Strict parse of the whole body; NULL when not JSON. */
-static json_object *parse_json(const char *body, size_t len)
-{
+static json_object *parse_json(const char *body, size_t len) {
     if (!body || len == 0 || len > INT32_MAX)
         return NULL;
     json_tokener *tok = json_tokener_new();
@@ -285,8 +270,7 @@ static json_object *parse_json(const char *body, size_t len)
 
 /* Fills error_* from {"error":{"code","message","errors":[...]}}.  Missing
  * pieces stay NULL; a body without "error" leaves everything NULL. */
-static int parse_error(ss_ep_result_t *r)
-{
+static int parse_error(ss_ep_result_t *r) {
     json_object *err, *errors;
     if (!r->json || !json_object_is_type(r->json, json_type_object))
         return 0;
@@ -328,8 +312,7 @@ static int parse_error(ss_ep_result_t *r)
 }
 
 /* Classifies an HTTP answer whose body is already in r->body. */
-static int classify_answer(ss_ep_result_t *r)
-{
+static int classify_answer(ss_ep_result_t *r) {
     r->json = parse_json(r->body, r->body_len);
     if (r->http_status >= 200 && r->http_status < 300) {
         if (!r->json || !json_object_is_type(r->json, json_type_object)) {
@@ -355,8 +338,7 @@ static int classify_answer(ss_ep_result_t *r)
     return -1;
 }
 
-int ss_ep_result_parse(long http_status, const char *body, size_t len, ss_ep_result_t *out)
-{
+int ss_ep_result_parse(long http_status, const char *body, size_t len, ss_ep_result_t *out) {
     memset(out, 0, sizeof(*out));
     out->http_status = http_status;
     if (body) {
@@ -375,8 +357,7 @@ int ss_ep_result_parse(long http_status, const char *body, size_t len, ss_ep_res
 
 /* ---- money ----------------------------------------------------------------- */
 
-int ss_ep_money_valid(const char *s)
-{
+int ss_ep_money_valid(const char *s) {
     if (!s)
         return 0;
     const char *p = s;
@@ -402,8 +383,7 @@ int ss_ep_money_valid(const char *s)
     return *p == '\0';
 }
 
-int ss_ep_money_get(json_object *obj, const char *key, char *buf, size_t bufsize)
-{
+int ss_ep_money_get(json_object *obj, const char *key, char *buf, size_t bufsize) {
     json_object *v;
     if (bufsize)
         buf[0] = '\0';
@@ -412,16 +392,13 @@ int ss_ep_money_get(json_object *obj, const char *key, char *buf, size_t bufsize
         return 0;
     const char *s;
     switch (json_object_get_type(v)) {
-    case json_type_string:
-        s = json_object_get_string(v);
-        break;
+    case json_type_string: s = json_object_get_string(v); break;
     case json_type_int:
     case json_type_double:
         /* json-c serialises a parsed number with the exact text it read */
         s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
         break;
-    default:
-        return -1;
+    default: return -1;
     }
     if (!s || !ss_ep_money_valid(s) || strlen(s) + 1 > bufsize)
         return -1;
@@ -437,8 +414,7 @@ typedef struct {
     int too_large;
 } sink_t;
 
-static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
     sink_t *s = ud;
     size_t n = size * nmemb;
     if (s->len + n > s->max) {
@@ -461,8 +437,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
-{
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud) {
     /* Retry-After on 429/503: seconds, used as the next delay when smaller than the cap. */
     long *retry_after_ms = ud;
     size_t n = size * nitems;
@@ -486,8 +461,7 @@ typedef enum { A_ANSWER, A_NEVER_SENT, A_LOST, A_TIMEOUT, A_TOO_LARGE, A_INTERNA
 
 static attempt_t attempt_once(ss_ep_client_t *c, CURL *h, const char *method, const char *url,
                               const char *body, size_t len, sink_t *sink, long *http_status,
-                              long *retry_after_ms, char *errbuf)
-{
+                              long *retry_after_ms, char *errbuf) {
     struct curl_slist *hdrs = NULL;
     attempt_t res;
     curl_easy_reset(h); /* keeps the connection cache: keep-alive survives */
@@ -560,14 +534,12 @@ static attempt_t attempt_once(ss_ep_client_t *c, CURL *h, const char *method, co
     return res;
 }
 
-static int retryable_status(long st)
-{
+static int retryable_status(long st) {
     return st == 429 || st == 502 || st == 503 || st == 504;
 }
 
 int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const char *body,
-                  size_t len, ss_ep_retry_t retry, ss_ep_result_t *out)
-{
+                  size_t len, ss_ep_retry_t retry, ss_ep_result_t *out) {
     memset(out, 0, sizeof(*out));
     double t0 = mono_ms();
     if (!c || !method || !path || path[0] != '/') {
@@ -605,17 +577,14 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
             again = 1; /* nothing reached EasyPost: safe for every request */
             break;
         case A_LOST:
-        case A_TIMEOUT:
-            again = retry == SS_EP_RETRY_SAFE;
-            break;
+        case A_TIMEOUT: again = retry == SS_EP_RETRY_SAFE; break;
         case A_ANSWER:
             if (st == 429)
                 again = retry != SS_EP_RETRY_NEVER_SENT;
             else if (retryable_status(st))
                 again = retry == SS_EP_RETRY_SAFE;
             break;
-        default:
-            break;
+        default: break;
         }
         if (!again || attempt >= c->max_retries)
             break;
@@ -654,7 +623,8 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
     case A_TIMEOUT:
         out->status = SS_EP_ERR_TIMEOUT;
         out->outcome_unknown = !is_get;
-        snprintf(out->errstr, sizeof(out->errstr), "EasyPost did not answer in time: %.180s", errbuf);
+        snprintf(out->errstr, sizeof(out->errstr), "EasyPost did not answer in time: %.180s",
+                 errbuf);
         break;
     case A_LOST:
         out->status = SS_EP_ERR_TRANSPORT;
@@ -674,32 +644,28 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
 
 /* ---- endpoints ----------------------------------------------------------------- */
 
-static int bad_arg(ss_ep_result_t *out, const char *what)
-{
+static int bad_arg(ss_ep_result_t *out, const char *what) {
     memset(out, 0, sizeof(*out));
     out->status = SS_EP_ERR_INVALID;
     snprintf(out->errstr, sizeof(out->errstr), "%s", what);
     return -1;
 }
 
-static int id_path(char *buf, size_t n, const char *fmt, const char *id)
-{
+static int id_path(char *buf, size_t n, const char *fmt, const char *id) {
     if (!id_valid(id))
         return -1;
     int w = snprintf(buf, n, fmt, id);
     return (w < 0 || (size_t)w >= n) ? -1 : 0;
 }
 
-int ss_ep_shipment_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out)
-{
+int ss_ep_shipment_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out) {
     if (!body)
         return bad_arg(out, "shipment body is missing");
     return ss_ep_request(c, "POST", "/shipments", body, len, SS_EP_RETRY_CREATE, out);
 }
 
 int ss_ep_shipment_buy(ss_ep_client_t *c, const char *shipment_id, const char *body, size_t len,
-                       ss_ep_result_t *out)
-{
+                       ss_ep_result_t *out) {
     char path[192];
     if (id_path(path, sizeof(path), "/shipments/%s/buy", shipment_id) != 0)
         return bad_arg(out, "invalid shipment id");
@@ -709,8 +675,7 @@ int ss_ep_shipment_buy(ss_ep_client_t *c, const char *shipment_id, const char *b
 }
 
 int ss_ep_shipment_buy_rate(ss_ep_client_t *c, const char *shipment_id, const char *rate_id,
-                            ss_ep_result_t *out)
-{
+                            ss_ep_result_t *out) {
     char body[256];
     if (!id_valid(rate_id))
         return bad_arg(out, "invalid rate id");
@@ -718,41 +683,36 @@ int ss_ep_shipment_buy_rate(ss_ep_client_t *c, const char *shipment_id, const ch
     return ss_ep_shipment_buy(c, shipment_id, body, strlen(body), out);
 }
 
-int ss_ep_shipment_retrieve(ss_ep_client_t *c, const char *shipment_id, ss_ep_result_t *out)
-{
+int ss_ep_shipment_retrieve(ss_ep_client_t *c, const char *shipment_id, ss_ep_result_t *out) {
     char path[192];
     if (id_path(path, sizeof(path), "/shipments/%s", shipment_id) != 0)
         return bad_arg(out, "invalid shipment id");
     return ss_ep_request(c, "GET", path, NULL, 0, SS_EP_RETRY_SAFE, out);
 }
 
-int ss_ep_tracker_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out)
-{
+int ss_ep_tracker_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out) {
     if (!body)
         return bad_arg(out, "tracker body is missing");
     return ss_ep_request(c, "POST", "/trackers", body, len, SS_EP_RETRY_CREATE, out);
 }
 
-int ss_ep_tracker_retrieve(ss_ep_client_t *c, const char *tracker_id, ss_ep_result_t *out)
-{
+int ss_ep_tracker_retrieve(ss_ep_client_t *c, const char *tracker_id, ss_ep_result_t *out) {
     char path[192];
     if (id_path(path, sizeof(path), "/trackers/%s", tracker_id) != 0)
         return bad_arg(out, "invalid tracker id");
     return ss_ep_request(c, "GET", path, NULL, 0, SS_EP_RETRY_SAFE, out);
 }
 
-int ss_ep_address_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out)
-{
+int ss_ep_address_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep_result_t *out) {
     if (!body)
         return bad_arg(out, "address body is missing");
     return ss_ep_request(c, "POST", "/addresses", body, len, SS_EP_RETRY_CREATE, out);
 }
 
 int ss_ep_address_create_and_verify(ss_ep_client_t *c, const char *body, size_t len,
-                                    ss_ep_result_t *out)
-{
+                                    ss_ep_result_t *out) {
     if (!body)
         return bad_arg(out, "address body is missing");
-    return ss_ep_request(c, "POST", "/addresses/create_and_verify", body, len,
-                         SS_EP_RETRY_CREATE, out);
+    return ss_ep_request(c, "POST", "/addresses/create_and_verify", body, len, SS_EP_RETRY_CREATE,
+                         out);
 }

@@ -11,15 +11,13 @@ static const char *const topic_suffixes[SS_TOPIC__COUNT] = {
     "shipments", "trackers", "addresses", "batches", "events", "dlq",
 };
 
-const char *ss_topic_suffix(ss_topic_t t)
-{
+const char *ss_topic_suffix(ss_topic_t t) {
     if ((int)t < 0 || t >= SS_TOPIC__COUNT)
         return NULL;
     return topic_suffixes[t];
 }
 
-int ss_topic_name(const char *prefix, ss_topic_t t, char *buf, size_t bufsize)
-{
+int ss_topic_name(const char *prefix, ss_topic_t t, char *buf, size_t bufsize) {
     const char *suffix = ss_topic_suffix(t);
     if (!suffix || !buf || bufsize == 0)
         return -1;
@@ -33,8 +31,7 @@ int ss_topic_name(const char *prefix, ss_topic_t t, char *buf, size_t bufsize)
     return 0;
 }
 
-void ss_envelope_clear(ss_envelope_t *e)
-{
+void ss_envelope_clear(ss_envelope_t *e) {
     if (!e)
         return;
     if (e->object)
@@ -45,8 +42,7 @@ void ss_envelope_clear(ss_envelope_t *e)
 }
 
 /* Copies src into a fixed field; -1 when it does not fit. */
-static int copy_field(char *dst, size_t dstsize, const char *src)
-{
+static int copy_field(char *dst, size_t dstsize, const char *src) {
     size_t n = strlen(src);
     if (n >= dstsize)
         return -1;
@@ -55,8 +51,7 @@ static int copy_field(char *dst, size_t dstsize, const char *src)
 }
 
 /* A borrowed string member, or NULL when absent or not a string. */
-static const char *get_str(json_object *obj, const char *key)
-{
+static const char *get_str(json_object *obj, const char *key) {
     json_object *v;
     if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
         return NULL;
@@ -64,8 +59,7 @@ static const char *get_str(json_object *obj, const char *key)
 }
 
 /* Reads an object's updated_at: 0 when absent or null, -1 when unparseable. */
-static int object_updated_at(json_object *obj, int64_t *usec)
-{
+static int object_updated_at(json_object *obj, int64_t *usec) {
     json_object *v;
     *usec = 0;
     if (!json_object_object_get_ex(obj, "updated_at", &v) || v == NULL)
@@ -81,9 +75,8 @@ static int object_updated_at(json_object *obj, int64_t *usec)
  * identified by fallback_id, without updated_at — so that it lands on the
  * events topic instead of being refused and lost after EasyPost's retries. */
 static int read_object_identity(ss_envelope_t *e, json_object *object, const char *what,
-                                int lenient, const char *fallback_id,
-                                char *errstr, size_t errstr_size)
-{
+                                int lenient, const char *fallback_id, char *errstr,
+                                size_t errstr_size) {
     if (!object || !json_object_is_type(object, json_type_object)) {
         snprintf(errstr, errstr_size, "%s is not a JSON object", what);
         return -1;
@@ -124,8 +117,7 @@ static int read_object_identity(ss_envelope_t *e, json_object *object, const cha
 }
 
 static int set_request_id(ss_envelope_t *e, const char *request_id, char *errstr,
-                          size_t errstr_size)
-{
+                          size_t errstr_size) {
     if (request_id && copy_field(e->request_id, sizeof(e->request_id), request_id) < 0) {
         snprintf(errstr, errstr_size, "request id is too long");
         return -1;
@@ -134,8 +126,7 @@ static int set_request_id(ss_envelope_t *e, const char *request_id, char *errstr
 }
 
 int ss_envelope_from_object(ss_envelope_t *e, const char *type, json_object *object,
-                            const char *request_id, char *errstr, size_t errstr_size)
-{
+                            const char *request_id, char *errstr, size_t errstr_size) {
     memset(e, 0, sizeof(*e));
     e->schema_version = SS_ENVELOPE_SCHEMA_VERSION;
     e->source = SS_SOURCE_GATEWAY;
@@ -157,8 +148,7 @@ fail:
 }
 
 int ss_envelope_from_event(ss_envelope_t *e, json_object *event, const char *request_id,
-                           char *errstr, size_t errstr_size)
-{
+                           char *errstr, size_t errstr_size) {
     memset(e, 0, sizeof(*e));
     e->schema_version = SS_ENVELOPE_SCHEMA_VERSION;
     e->source = SS_SOURCE_WEBHOOK;
@@ -194,7 +184,8 @@ int ss_envelope_from_event(ss_envelope_t *e, json_object *event, const char *req
         snprintf(errstr, errstr_size, "event has no \"result\" object");
         goto fail;
     }
-    if (read_object_identity(e, result, "event \"result\"", 1, e->event_id, errstr, errstr_size) < 0)
+    if (read_object_identity(e, result, "event \"result\"", 1, e->event_id, errstr, errstr_size) <
+        0)
         goto fail;
     if (set_request_id(e, request_id, errstr, errstr_size) < 0)
         goto fail;
@@ -225,22 +216,19 @@ fail:
     return -1;
 }
 
-static int add_member(json_object *root, const char *key, json_object *val)
-{
+static int add_member(json_object *root, const char *key, json_object *val) {
     /* A NULL val is JSON null; otherwise a failed allocation. */
     return json_object_object_add(root, key, val);
 }
 
-static json_object *new_time(int64_t usec)
-{
+static json_object *new_time(int64_t usec) {
     char buf[SS_TIME_BUFSIZE];
     if (ss_time_format(usec, buf, sizeof(buf)) == 0)
         return NULL;
     return json_object_new_string(buf);
 }
 
-char *ss_envelope_serialize(const ss_envelope_t *e, size_t *len)
-{
+char *ss_envelope_serialize(const ss_envelope_t *e, size_t *len) {
     char *out = NULL;
     json_object *root = json_object_new_object();
     if (!root)
@@ -268,8 +256,9 @@ char *ss_envelope_serialize(const ss_envelope_t *e, size_t *len)
     rc |= add_member(root, "schema_version", json_object_new_int(e->schema_version));
     rc |= add_member(root, "event_id", json_object_new_string(e->event_id));
     rc |= add_member(root, "type", json_object_new_string(e->type));
-    rc |= add_member(root, "source", json_object_new_string(
-                                         e->source == SS_SOURCE_WEBHOOK ? "webhook" : "gateway"));
+    rc |=
+        add_member(root, "source",
+                   json_object_new_string(e->source == SS_SOURCE_WEBHOOK ? "webhook" : "gateway"));
     rc |= add_member(root, "object_type", json_object_new_string(e->object_type));
     rc |= add_member(root, "object_id", json_object_new_string(e->object_id));
     rc |= add_member(root, "updated_at", updated);
@@ -287,7 +276,7 @@ char *ss_envelope_serialize(const ss_envelope_t *e, size_t *len)
         root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     if (!s)
         goto done;
-    out = strndup(s, n);   /* s belongs to root */
+    out = strndup(s, n); /* s belongs to root */
     if (out && len)
         *len = n;
 done:
@@ -296,9 +285,8 @@ done:
 }
 
 /* Required string member copied into dst. */
-static int parse_str(json_object *root, const char *key, char *dst, size_t dstsize,
-                     int allow_empty, char *errstr, size_t errstr_size)
-{
+static int parse_str(json_object *root, const char *key, char *dst, size_t dstsize, int allow_empty,
+                     char *errstr, size_t errstr_size) {
     json_object *v;
     if (!json_object_object_get_ex(root, key, &v) || !v) {
         snprintf(errstr, errstr_size, "missing \"%s\"", key);
@@ -325,9 +313,8 @@ static int parse_str(json_object *root, const char *key, char *dst, size_t dstsi
 }
 
 /* Timestamp member: string (parsed) or, when nullable, null/absent (0). */
-static int parse_time(json_object *root, const char *key, int nullable, int64_t *usec,
-                      char *errstr, size_t errstr_size)
-{
+static int parse_time(json_object *root, const char *key, int nullable, int64_t *usec, char *errstr,
+                      size_t errstr_size) {
     json_object *v = NULL;
     int present = json_object_object_get_ex(root, key, &v);
     *usec = 0;
@@ -354,8 +341,7 @@ static int parse_time(json_object *root, const char *key, int nullable, int64_t 
 
 /* json-c's strict mode still accepts 'single-quoted' strings: a quote
  * outside a double-quoted string is never JSON. */
-static int has_single_quote(const char *buf, size_t len)
-{
+static int has_single_quote(const char *buf, size_t len) {
     int in_str = 0, esc = 0;
     for (size_t i = 0; i < len; i++) {
         char c = buf[i];
@@ -376,8 +362,7 @@ static int has_single_quote(const char *buf, size_t len)
 }
 
 int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errstr,
-                      size_t errstr_size)
-{
+                      size_t errstr_size) {
     json_object *root = NULL;
     memset(e, 0, sizeof(*e));
     if (!buf || len == 0) {
@@ -444,8 +429,8 @@ int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errst
         parse_str(root, "type", e->type, sizeof(e->type), 0, errstr, errstr_size) < 0 ||
         parse_str(root, "object_type", e->object_type, sizeof(e->object_type), 0, errstr,
                   errstr_size) < 0 ||
-        parse_str(root, "object_id", e->object_id, sizeof(e->object_id), 0, errstr,
-                  errstr_size) < 0)
+        parse_str(root, "object_id", e->object_id, sizeof(e->object_id), 0, errstr, errstr_size) <
+            0)
         goto fail;
 
     char source[16];
@@ -497,8 +482,7 @@ fail:
     return -1;
 }
 
-ss_topic_t ss_envelope_topic(const ss_envelope_t *e)
-{
+ss_topic_t ss_envelope_topic(const ss_envelope_t *e) {
     if (strcmp(e->object_type, "Shipment") == 0)
         return SS_TOPIC_SHIPMENTS;
     if (strcmp(e->object_type, "Tracker") == 0)
@@ -510,8 +494,7 @@ ss_topic_t ss_envelope_topic(const ss_envelope_t *e)
     return SS_TOPIC_EVENTS;
 }
 
-static int put_key(const char *s, char *buf, size_t bufsize)
-{
+static int put_key(const char *s, char *buf, size_t bufsize) {
     size_t n = strlen(s);
     if (n == 0 || n >= bufsize)
         return -1;
@@ -519,8 +502,7 @@ static int put_key(const char *s, char *buf, size_t bufsize)
     return (int)n;
 }
 
-int ss_envelope_key(const ss_envelope_t *e, char *buf, size_t bufsize)
-{
+int ss_envelope_key(const ss_envelope_t *e, char *buf, size_t bufsize) {
     if (!buf || bufsize == 0)
         return -1;
     buf[0] = '\0';

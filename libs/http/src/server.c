@@ -59,7 +59,8 @@ static int handle_ready(struct mg_connection *conn, void *ud) {
     char why[512] = "";
     if (h->opts.ready && h->opts.ready(h->opts.ready_ud, why, sizeof why) != 0) {
         ss_buf_t b = {0};
-        ss_buf_appendf(&b, "%s", "{\"status\":\"unavailable\",\"error\":{\"code\":\"not_ready\",\"message\":");
+        ss_buf_appendf(
+            &b, "%s", "{\"status\":\"unavailable\",\"error\":{\"code\":\"not_ready\",\"message\":");
         ss_buf_append_json_str(&b, why[0] ? why : "a dependency is unavailable");
         ss_buf_append(&b, "}}", 2);
         int st = ss_http_send_json(conn, 503, b.data, b.len, NULL);
@@ -87,10 +88,13 @@ static int handle_metrics(struct mg_connection *conn, void *ud) {
 
 /* civetweb's own errors (no handler: 404; bad request; ...) get our JSON body. */
 static int on_http_error(struct mg_connection *conn, int status, const char *msg) {
-    const char *code = status == 404 ? "not_found" : status == 405 ? "method_not_allowed"
-                       : status == 413 ? "payload_too_large" : status >= 500 ? "internal"
-                       : "bad_request";
-    ss_http_send_error(conn, status, code, status == 404 ? "no such endpoint" : (msg ? msg : "error"));
+    const char *code = status == 404   ? "not_found"
+                       : status == 405 ? "method_not_allowed"
+                       : status == 413 ? "payload_too_large"
+                       : status >= 500 ? "internal"
+                                       : "bad_request";
+    ss_http_send_error(conn, status, code,
+                       status == 404 ? "no such endpoint" : (msg ? msg : "error"));
     return 0;
 }
 
@@ -136,15 +140,24 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
     snprintf(keepalive, sizeof keepalive, "%d",
              opts->keepalive_timeout_ms > 0 ? opts->keepalive_timeout_ms : 5000);
     const char *options[] = {
-        "listening_ports", opts->listen,
-        "num_threads", threads,
-        "request_timeout_ms", timeout,
-        "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", keepalive,
-        "max_request_size", "16384", /* request line + headers */
-        "listen_backlog", "1024",
-        "tcp_nodelay", "1",
-        NULL, NULL,
+        "listening_ports",
+        opts->listen,
+        "num_threads",
+        threads,
+        "request_timeout_ms",
+        timeout,
+        "enable_keep_alive",
+        "yes",
+        "keep_alive_timeout_ms",
+        keepalive,
+        "max_request_size",
+        "16384", /* request line + headers */
+        "listen_backlog",
+        "1024",
+        "tcp_nodelay",
+        "1",
+        NULL,
+        NULL,
     };
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
@@ -371,7 +384,8 @@ char **ss_http_split_keys(const char *csv, size_t *n) {
     char *store = (char *)(arr + parts + 1);
     memcpy(store, csv ? csv : "", len + 1);
     size_t k = 0;
-    for (char *save = NULL, *tok = strtok_r(store, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(store, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ' || *tok == '\t')
             tok++;
         char *end = tok + strlen(tok);

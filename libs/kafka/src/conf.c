@@ -11,11 +11,13 @@ extern char **environ;
 
 /* Ours, never passed through. */
 static const char *const own_vars[] = {
-    "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC_PREFIX", "KAFKA_GROUP_ID", NULL,
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_TOPIC_PREFIX",
+    "KAFKA_GROUP_ID",
+    NULL,
 };
 
-static int is_own(const char *name, size_t len)
-{
+static int is_own(const char *name, size_t len) {
     for (size_t i = 0; own_vars[i]; i++)
         if (strlen(own_vars[i]) == len && memcmp(own_vars[i], name, len) == 0)
             return 1;
@@ -23,8 +25,7 @@ static int is_own(const char *name, size_t len)
 }
 
 /* Values of these properties never appear in error messages. */
-static int is_secret(const char *name)
-{
+static int is_secret(const char *name) {
     static const char *const words[] = {"PASSWORD", "SECRET", "TOKEN", "KEY", NULL};
     for (size_t i = 0; words[i]; i++)
         if (strstr(name, words[i]))
@@ -32,8 +33,7 @@ static int is_secret(const char *name)
     return 0;
 }
 
-int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
-{
+int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size) {
     for (char **env = environ; env && *env; env++) {
         const char *entry = *env;
         if (strncmp(entry, "KAFKA_", 6) != 0)
@@ -67,9 +67,8 @@ int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_si
     return 0;
 }
 
-int ss_kafka_conf_set1(rd_kafka_conf_t *conf, const char *key, const char *value,
-                       char *errstr, size_t errstr_size)
-{
+int ss_kafka_conf_set1(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+                       size_t errstr_size) {
     char err[512];
     if (rd_kafka_conf_set(conf, key, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
         snprintf(errstr, errstr_size, "%s=%s: %s", key, value, err);
@@ -79,8 +78,7 @@ int ss_kafka_conf_set1(rd_kafka_conf_t *conf, const char *key, const char *value
 }
 
 int ss_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *kv, char *errstr,
-                        size_t errstr_size)
-{
+                        size_t errstr_size) {
     for (size_t i = 0; kv && kv[i]; i += 2) {
         if (!kv[i + 1]) {
             snprintf(errstr, errstr_size, "%s: override without a value", kv[i]);
@@ -93,33 +91,30 @@ int ss_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *kv, char *errs
 }
 
 /* syslog levels: 0-3 error, 4 warning, 5-6 notice/info, 7 debug. */
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     /* Broker connection failures ("FAIL") are retried by librdkafka and
      * also reported through error_cb: a warning, not an error. */
     if (level <= 3 && strcmp(fac, "FAIL") == 0)
         level = 4;
-    ss_log_level_t l = level <= 3 ? SS_LOG_ERROR
-                     : level == 4 ? SS_LOG_WARN
-                     : level <= 6 ? SS_LOG_INFO
-                                  : SS_LOG_DEBUG;
+    ss_log_level_t l = level <= 3   ? SS_LOG_ERROR
+                       : level == 4 ? SS_LOG_WARN
+                       : level <= 6 ? SS_LOG_INFO
+                                    : SS_LOG_DEBUG;
     if (!ss_log_enabled(l))
         return;
     ss_log_kv(l, buf, "component", "librdkafka", "client", rd_kafka_name(rk), "facility", fac,
               NULL);
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     (void)opaque;
     /* Transient connection errors are retried by librdkafka: warn; fatal errors: error. */
     ss_log_level_t l = err == RD_KAFKA_RESP_ERR__FATAL ? SS_LOG_ERROR : SS_LOG_WARN;
-    ss_log_kv(l, "kafka error", "component", "librdkafka", "client", rd_kafka_name(rk),
-              "error", rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
+    ss_log_kv(l, "kafka error", "component", "librdkafka", "client", rd_kafka_name(rk), "error",
+              rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
 }
 
-void ss_kafka_conf_logging(rd_kafka_conf_t *conf)
-{
+void ss_kafka_conf_logging(rd_kafka_conf_t *conf) {
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
 }

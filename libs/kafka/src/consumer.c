@@ -16,19 +16,17 @@ struct ss_kafka_consumer {
     ss_kafka_revoke_fn on_revoke;
     void *ud;
     int cooperative;
-    int paused;                                /* pause_all in force */
-    rd_kafka_topic_partition_list_t *pending;  /* assigned, on_assign still failing */
-    int64_t pending_retry_usec;                /* monotonic */
+    int paused;                               /* pause_all in force */
+    rd_kafka_topic_partition_list_t *pending; /* assigned, on_assign still failing */
+    int64_t pending_retry_usec;               /* monotonic */
 };
 
-static int is_cooperative(rd_kafka_t *rk)
-{
+static int is_cooperative(rd_kafka_t *rk) {
     const char *proto = rd_kafka_rebalance_protocol(rk);
     return proto && strcmp(proto, "COOPERATIVE") == 0;
 }
 
-static void do_assign(ss_kafka_consumer_t *c, rd_kafka_topic_partition_list_t *parts)
-{
+static void do_assign(ss_kafka_consumer_t *c, rd_kafka_topic_partition_list_t *parts) {
     rd_kafka_resp_err_t err;
     if (c->cooperative) {
         rd_kafka_error_t *e = rd_kafka_incremental_assign(c->rk, parts);
@@ -44,8 +42,7 @@ static void do_assign(ss_kafka_consumer_t *c, rd_kafka_topic_partition_list_t *p
 
 /* Calls on_assign on a copy; on success assigns with its offsets. */
 static int try_assign(ss_kafka_consumer_t *c, const rd_kafka_topic_partition_list_t *parts,
-                      int already_assigned)
-{
+                      int already_assigned) {
     rd_kafka_topic_partition_list_t *work = rd_kafka_topic_partition_list_copy(parts);
     for (int i = 0; i < work->cnt; i++)
         work->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
@@ -76,8 +73,7 @@ static int try_assign(ss_kafka_consumer_t *c, const rd_kafka_topic_partition_lis
     return rc;
 }
 
-static void clear_pending(ss_kafka_consumer_t *c)
-{
+static void clear_pending(ss_kafka_consumer_t *c) {
     if (c->pending) {
         rd_kafka_topic_partition_list_destroy(c->pending);
         c->pending = NULL;
@@ -85,8 +81,7 @@ static void clear_pending(ss_kafka_consumer_t *c)
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
     (void)rk;
     ss_kafka_consumer_t *c = opaque;
     c->cooperative = is_cooperative(c->rk);
@@ -118,7 +113,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(c->rk, NULL);
         }
-        clear_pending(c); /* eager: everything goes; cooperative: kept simple, retried on reassign */
+        clear_pending(
+            c); /* eager: everything goes; cooperative: kept simple, retried on reassign */
         ss_log(SS_LOG_INFO, "kafka partitions revoked: %d", parts->cnt);
         break;
     default:
@@ -129,12 +125,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-ss_kafka_consumer_t *ss_kafka_consumer_new(const ss_kafka_consumer_opts_t *opts,
-                                           char *errstr, size_t errstr_size)
-{
-    if (!opts || !opts->bootstrap || !*opts->bootstrap || !opts->group_id ||
-        !*opts->group_id || !opts->topics || opts->ntopics == 0) {
-        snprintf(errstr, errstr_size, "kafka consumer: bootstrap, group id and topics are required");
+ss_kafka_consumer_t *ss_kafka_consumer_new(const ss_kafka_consumer_opts_t *opts, char *errstr,
+                                           size_t errstr_size) {
+    if (!opts || !opts->bootstrap || !*opts->bootstrap || !opts->group_id || !*opts->group_id ||
+        !opts->topics || opts->ntopics == 0) {
+        snprintf(errstr, errstr_size,
+                 "kafka consumer: bootstrap, group id and topics are required");
         return NULL;
     }
     ss_kafka_consumer_t *c = calloc(1, sizeof(*c));
@@ -193,8 +189,7 @@ fail:
     return NULL;
 }
 
-static void retry_pending(ss_kafka_consumer_t *c)
-{
+static void retry_pending(ss_kafka_consumer_t *c) {
     if (!c->pending || ss_time_mono_usec() < c->pending_retry_usec)
         return;
     if (try_assign(c, c->pending, 1) == 0)
@@ -203,8 +198,7 @@ static void retry_pending(ss_kafka_consumer_t *c)
         c->pending_retry_usec = ss_time_mono_usec() + ASSIGN_RETRY_USEC;
 }
 
-rd_kafka_message_t *ss_kafka_consumer_poll(ss_kafka_consumer_t *c, int timeout_ms)
-{
+rd_kafka_message_t *ss_kafka_consumer_poll(ss_kafka_consumer_t *c, int timeout_ms) {
     int64_t deadline = ss_time_mono_usec() + (int64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
     for (;;) {
         retry_pending(c);
@@ -228,10 +222,8 @@ rd_kafka_message_t *ss_kafka_consumer_poll(ss_kafka_consumer_t *c, int timeout_m
     }
 }
 
-int ss_kafka_consumer_commit(ss_kafka_consumer_t *c,
-                             const rd_kafka_topic_partition_list_t *offsets, int async,
-                             char *errstr, size_t errstr_size)
-{
+int ss_kafka_consumer_commit(ss_kafka_consumer_t *c, const rd_kafka_topic_partition_list_t *offsets,
+                             int async, char *errstr, size_t errstr_size) {
     rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, offsets, async);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         snprintf(errstr, errstr_size, "kafka commit: %s", rd_kafka_err2str(err));
@@ -241,8 +233,7 @@ int ss_kafka_consumer_commit(ss_kafka_consumer_t *c,
 }
 
 int ss_kafka_consumer_seek(ss_kafka_consumer_t *c, const char *topic, int32_t partition,
-                           int64_t offset, char *errstr, size_t errstr_size)
-{
+                           int64_t offset, char *errstr, size_t errstr_size) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
     rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 5000);
@@ -261,8 +252,7 @@ int ss_kafka_consumer_seek(ss_kafka_consumer_t *c, const char *topic, int32_t pa
     return rc;
 }
 
-static int pause_resume(ss_kafka_consumer_t *c, int pause)
-{
+static int pause_resume(ss_kafka_consumer_t *c, int pause) {
     rd_kafka_topic_partition_list_t *l = NULL;
     rd_kafka_resp_err_t err = rd_kafka_assignment(c->rk, &l);
     if (err)
@@ -277,8 +267,7 @@ static int pause_resume(ss_kafka_consumer_t *c, int pause)
             for (int i = 0; i < l->cnt; i++)
                 if (!rd_kafka_topic_partition_list_find(c->pending, l->elems[i].topic,
                                                         l->elems[i].partition))
-                    rd_kafka_topic_partition_list_add(r, l->elems[i].topic,
-                                                      l->elems[i].partition);
+                    rd_kafka_topic_partition_list_add(r, l->elems[i].topic, l->elems[i].partition);
             err = r->cnt ? rd_kafka_resume_partitions(c->rk, r) : 0;
             rd_kafka_topic_partition_list_destroy(r);
         } else {
@@ -289,18 +278,15 @@ static int pause_resume(ss_kafka_consumer_t *c, int pause)
     return err ? -1 : 0;
 }
 
-int ss_kafka_consumer_pause_all(ss_kafka_consumer_t *c)
-{
+int ss_kafka_consumer_pause_all(ss_kafka_consumer_t *c) {
     return pause_resume(c, 1);
 }
 
-int ss_kafka_consumer_resume_all(ss_kafka_consumer_t *c)
-{
+int ss_kafka_consumer_resume_all(ss_kafka_consumer_t *c) {
     return pause_resume(c, 0);
 }
 
-void ss_kafka_consumer_close(ss_kafka_consumer_t *c)
-{
+void ss_kafka_consumer_close(ss_kafka_consumer_t *c) {
     if (!c)
         return;
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk); /* runs on_revoke */
@@ -311,7 +297,6 @@ void ss_kafka_consumer_close(ss_kafka_consumer_t *c)
     free(c);
 }
 
-rd_kafka_t *ss_kafka_consumer_handle(ss_kafka_consumer_t *c)
-{
+rd_kafka_t *ss_kafka_consumer_handle(ss_kafka_consumer_t *c) {
     return c ? c->rk : NULL;
 }

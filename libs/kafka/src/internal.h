@@ -5,8 +5,8 @@
 #include <kafka/kafka.h>
 
 /* Sets one property; errstr gets "key=value: reason". */
-int ss_kafka_conf_set1(rd_kafka_conf_t *conf, const char *key, const char *value,
-                       char *errstr, size_t errstr_size);
+int ss_kafka_conf_set1(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+                       size_t errstr_size);
 
 /* Applies NULL-terminated key/value pairs. */
 int ss_kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *kv, char *errstr,

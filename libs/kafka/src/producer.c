@@ -14,10 +14,10 @@
 #include <common/metrics.h>
 #include <common/sstime.h>
 
-#define QUEUE_FULL_RETRY_MS 1000
+#define QUEUE_FULL_RETRY_MS  1000
 #define CONNECTED_CACHE_USEC 1000000
 #define CONNECTED_TIMEOUT_MS 500
-#define PURGE_WAIT_MS 5000
+#define PURGE_WAIT_MS        5000
 
 /* Shared by the waiter and the delivery-report callback; the last of the
  * two to let go frees it, so a waiter that gave up early is safe. */
@@ -34,22 +34,20 @@ struct ss_kafka_producer {
     pthread_t thread;
     int thread_started;
     atomic_int stop;
-    atomic_long inflight;          /* produced, delivery report not yet served */
+    atomic_long inflight; /* produced, delivery report not yet served */
     pthread_mutex_t conn_mu;
-    int64_t conn_checked_usec;     /* monotonic */
+    int64_t conn_checked_usec; /* monotonic */
     int conn_ok;
     ss_histogram_t *latency;
 };
 
-static void delivery_free(ss_kafka_delivery_t *d)
-{
+static void delivery_free(ss_kafka_delivery_t *d) {
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
 
-static void delivery_unref(ss_kafka_delivery_t *d)
-{
+static void delivery_unref(ss_kafka_delivery_t *d) {
     pthread_mutex_lock(&d->mu);
     int left = --d->refs;
     pthread_mutex_unlock(&d->mu);
@@ -57,8 +55,7 @@ static void delivery_unref(ss_kafka_delivery_t *d)
         delivery_free(d);
 }
 
-static ss_kafka_delivery_t *delivery_new(void)
-{
+static ss_kafka_delivery_t *delivery_new(void) {
     ss_kafka_delivery_t *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
@@ -68,17 +65,15 @@ static ss_kafka_delivery_t *delivery_new(void)
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, &attr);
     pthread_condattr_destroy(&attr);
-    d->refs = 2;   /* the waiter and the delivery report */
+    d->refs = 2; /* the waiter and the delivery report */
     return d;
 }
 
-static void topic_labels(const char *topic, char *buf, size_t size)
-{
+static void topic_labels(const char *topic, char *buf, size_t size) {
     snprintf(buf, size, "topic=\"%s\"", topic);
 }
 
-static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     (void)rk;
     ss_kafka_producer_t *p = opaque;
     const char *topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : "unknown";
@@ -91,8 +86,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
         ss_log_kv(SS_LOG_WARN, "kafka delivery failed", "topic", topic, "error",
                   rd_kafka_err2str(msg->err), NULL);
     } else {
-        ss_counter_inc(ss_counter("kafka_produced_total",
-                                  "Messages acknowledged by the broker", labels));
+        ss_counter_inc(
+            ss_counter("kafka_produced_total", "Messages acknowledged by the broker", labels));
         int64_t lat = rd_kafka_message_latency(msg);
         if (lat >= 0 && p->latency)
             ss_histogram_observe(p->latency, (double)lat / 1e6);
@@ -110,17 +105,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
     atomic_fetch_sub(&p->inflight, 1);
 }
 
-static void *poll_thread(void *arg)
-{
+static void *poll_thread(void *arg) {
     ss_kafka_producer_t *p = arg;
     while (!atomic_load(&p->stop))
         rd_kafka_poll(p->rk, 100);
     return NULL;
 }
 
-ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
-                                           char *errstr, size_t errstr_size)
-{
+ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts, char *errstr,
+                                           size_t errstr_size) {
     if (!opts || !opts->bootstrap || !*opts->bootstrap) {
         snprintf(errstr, errstr_size, "kafka producer: no bootstrap servers");
         return NULL;
@@ -177,8 +170,7 @@ fail:
 int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void *key,
                            size_t keylen, const void *value, size_t valuelen,
                            const ss_kafka_header_t *headers, size_t nheaders,
-                           ss_kafka_delivery_t **wait, char *errstr, size_t errstr_size)
-{
+                           ss_kafka_delivery_t **wait, char *errstr, size_t errstr_size) {
     ss_kafka_delivery_t *d = NULL;
     rd_kafka_headers_t *hdrs = NULL;
     if (wait)
@@ -202,13 +194,11 @@ int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void
                                     (ssize_t)headers[i].size);
         }
         atomic_fetch_add(&p->inflight, 1);
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_KEY(key, key ? keylen : 0),
-                                RD_KAFKA_V_VALUE((void *)value, value ? valuelen : 0),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_OPAQUE(d),
-                                RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_END);
+        err =
+            rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? keylen : 0),
+                              RD_KAFKA_V_VALUE((void *)value, value ? valuelen : 0),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
+                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (!err) {
             hdrs = NULL; /* now owned by the message */
             break;
@@ -235,8 +225,7 @@ int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void
 }
 
 int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
-                           size_t errstr_size)
-{
+                           size_t errstr_size) {
     if (!d) {
         snprintf(errstr, errstr_size, "no delivery handle");
         return -1;
@@ -280,13 +269,11 @@ int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
     return 0;
 }
 
-int ss_kafka_producer_outq_len(ss_kafka_producer_t *p)
-{
+int ss_kafka_producer_outq_len(ss_kafka_producer_t *p) {
     return p ? (int)atomic_load(&p->inflight) : 0;
 }
 
-int ss_kafka_producer_connected(ss_kafka_producer_t *p)
-{
+int ss_kafka_producer_connected(ss_kafka_producer_t *p) {
     if (!p)
         return 0;
     pthread_mutex_lock(&p->conn_mu);
@@ -304,8 +291,7 @@ int ss_kafka_producer_connected(ss_kafka_producer_t *p)
     return ok;
 }
 
-int ss_kafka_producer_close(ss_kafka_producer_t *p, int timeout_ms)
-{
+int ss_kafka_producer_close(ss_kafka_producer_t *p, int timeout_ms) {
     if (!p)
         return 0;
     if (p->thread_started) {
@@ -331,7 +317,6 @@ int ss_kafka_producer_close(ss_kafka_producer_t *p, int timeout_ms)
     return left;
 }
 
-rd_kafka_t *ss_kafka_producer_handle(ss_kafka_producer_t *p)
-{
+rd_kafka_t *ss_kafka_producer_handle(ss_kafka_producer_t *p) {
     return p ? p->rk : NULL;
 }

@@ -234,27 +234,23 @@ static const struct {
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
-const char *ss_sync_table_sql(ss_sync_table_id_t t)
-{
+const char *ss_sync_table_sql(ss_sync_table_id_t t) {
     for (size_t i = 0; i < NTABLES; i++)
         if (tables[i].id == t)
             return tables[i].sql;
     return NULL;
 }
 
-void ss_sync_db_init(ss_sync_db_t *db)
-{
+void ss_sync_db_init(ss_sync_db_t *db) {
     memset(db, 0, sizeof(*db));
 }
 
-void ss_sync_db_set_conn(ss_sync_db_t *db, PGconn *conn)
-{
+void ss_sync_db_set_conn(ss_sync_db_t *db, PGconn *conn) {
     db->conn = conn;
     db->prepared = 0;
 }
 
-void ss_sync_db_free(ss_sync_db_t *db)
-{
+void ss_sync_db_free(ss_sync_db_t *db) {
     for (size_t i = 0; i < db->nbufs; i++)
         ss_buf_free(&db->bufs[i]);
     free(db->bufs);
@@ -262,8 +258,7 @@ void ss_sync_db_free(ss_sync_db_t *db)
     memset(db, 0, sizeof(*db));
 }
 
-static int need_bufs(ss_sync_db_t *db, size_t n)
-{
+static int need_bufs(ss_sync_db_t *db, size_t n) {
     if (db->nbufs >= n)
         return 0;
     ss_buf_t *b = realloc(db->bufs, n * sizeof(*b));
@@ -275,22 +270,19 @@ static int need_bufs(ss_sync_db_t *db, size_t n)
     return 0;
 }
 
-static int put32(ss_buf_t *b, int32_t v)
-{
+static int put32(ss_buf_t *b, int32_t v) {
     uint32_t n = htonl((uint32_t)v);
     return ss_buf_append(b, &n, 4);
 }
 
 /* array_send header for a one-dimensional text[] of n elements. */
-static int array_header(ss_buf_t *b, size_t n, int has_null)
-{
+static int array_header(ss_buf_t *b, size_t n, int has_null) {
     ss_buf_reset(b);
     return put32(b, 1) | put32(b, has_null) | put32(b, TEXTOID) | put32(b, (int32_t)n) |
            put32(b, 1);
 }
 
-static int array_elem(ss_buf_t *b, const char *s)
-{
+static int array_elem(ss_buf_t *b, const char *s) {
     if (!s)
         return put32(b, -1);
     size_t len = strlen(s);
@@ -298,8 +290,7 @@ static int array_elem(ss_buf_t *b, const char *s)
 }
 
 int ss_sync_encode_column(ss_buf_t *b, const ss_sync_rows_t *rows, ss_sync_table_id_t t,
-                          const size_t *idx, size_t n, int col)
-{
+                          const size_t *idx, size_t n, int col) {
     int has_null = 0;
     for (size_t i = 0; i < n && !has_null; i++)
         has_null = ss_sync_cell(rows, t, idx[i], col) == NULL;
@@ -309,8 +300,7 @@ int ss_sync_encode_column(ss_buf_t *b, const ss_sync_rows_t *rows, ss_sync_table
     return rc ? -1 : 0;
 }
 
-static int prepare_all(ss_sync_db_t *db, char *errstr, size_t errstr_size)
-{
+static int prepare_all(ss_sync_db_t *db, char *errstr, size_t errstr_size) {
     struct {
         const char *name, *sql;
     } extra[] = {{"ss_sync_processed", SQL_PROCESSED}, {"ss_sync_offsets", SQL_OFFSETS}};
@@ -331,8 +321,7 @@ static int prepare_all(ss_sync_db_t *db, char *errstr, size_t errstr_size)
 }
 
 /* Runs a prepared statement with the first n bufs as binary parameters. */
-static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n)
-{
+static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n) {
     const char *values[32];
     int lengths[32], formats[32];
     for (size_t i = 0; i < n; i++) {
@@ -343,8 +332,7 @@ static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n)
     return PQexecPrepared(db->conn, name, (int)n, values, lengths, formats, 0);
 }
 
-static ss_db_class_t fail(ss_sync_db_t *db, PGresult *res, char *errstr, size_t errstr_size)
-{
+static ss_db_class_t fail(ss_sync_db_t *db, PGresult *res, char *errstr, size_t errstr_size) {
     ss_db_class_t cls = ss_db_classify(db->conn, res);
     ss_db_error(db->conn, res, errstr, errstr_size);
     if (cls == SS_DB_OK)
@@ -357,15 +345,13 @@ static ss_db_class_t fail(ss_sync_db_t *db, PGresult *res, char *errstr, size_t 
     return cls;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
+static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_rows_t *rows,
-                            const ss_sync_msg_t *msgs, size_t lo, size_t hi,
-                            ss_sync_stats_t *st, char *errstr, size_t errstr_size)
-{
+                            const ss_sync_msg_t *msgs, size_t lo, size_t hi, ss_sync_stats_t *st,
+                            char *errstr, size_t errstr_size) {
     PGresult *res = NULL;
     const char **ids = NULL;
     unsigned char *claimed = NULL;
@@ -487,8 +473,8 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
         res = NULL;
         if (top && affected < n)
             local.stale += (uint64_t)(n - affected);
-        if (affected > 0 && (t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_SHIPMENT_TRACK ||
-                             t == SS_SYNC_T_ADDRESSES))
+        if (affected > 0 &&
+            (t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_SHIPMENT_TRACK || t == SS_SYNC_T_ADDRESSES))
             local.analytics_dirty = 1;
     }
 
@@ -575,9 +561,8 @@ oom:
 }
 
 int ss_sync_load_offsets(PGconn *conn, const char *group, const char *const *topics,
-                         const int32_t *partitions, int64_t *offsets, size_t n,
-                         char *errstr, size_t errstr_size)
-{
+                         const int32_t *partitions, int64_t *offsets, size_t n, char *errstr,
+                         size_t errstr_size) {
     ss_buf_t t = {0}, p = {0};
     int rc = -1;
     int e = array_header(&t, n, 0);

@@ -8,15 +8,14 @@
 #include <common/sstime.h>
 
 static const int table_ncols[SS_SYNC_T__COUNT] = {
-    [SS_SYNC_T_SHIPMENTS] = SH__N,       [SS_SYNC_T_SHIPMENT_TRACK] = ST__N,
-    [SS_SYNC_T_TRACKERS] = TR__N,        [SS_SYNC_T_TRACKING_EVENTS] = TE__N,
-    [SS_SYNC_T_ADDRESSES] = AD__N,       [SS_SYNC_T_PARCELS] = PA__N,
-    [SS_SYNC_T_RATES] = RA__N,           [SS_SYNC_T_BATCHES] = BA__N,
+    [SS_SYNC_T_SHIPMENTS] = SH__N, [SS_SYNC_T_SHIPMENT_TRACK] = ST__N,
+    [SS_SYNC_T_TRACKERS] = TR__N,  [SS_SYNC_T_TRACKING_EVENTS] = TE__N,
+    [SS_SYNC_T_ADDRESSES] = AD__N, [SS_SYNC_T_PARCELS] = PA__N,
+    [SS_SYNC_T_RATES] = RA__N,     [SS_SYNC_T_BATCHES] = BA__N,
     [SS_SYNC_T_EVENTS] = EV__N,
 };
 
-int ss_sync_table_ncols(ss_sync_table_id_t t)
-{
+int ss_sync_table_ncols(ss_sync_table_id_t t) {
     return (int)t >= 0 && t < SS_SYNC_T__COUNT ? table_ncols[t] : 0;
 }
 
@@ -30,8 +29,7 @@ struct ss_sync_arena_chunk {
 
 #define ARENA_CHUNK 65536
 
-static char *arena_alloc(ss_sync_rows_t *r, size_t n)
-{
+static char *arena_alloc(ss_sync_rows_t *r, size_t n) {
     ss_sync_arena_chunk_t *c = r->arena;
     if (!c || c->cap - c->used < n) {
         /* Reuse a spare chunk kept by reset when it is big enough. */
@@ -51,8 +49,7 @@ static char *arena_alloc(ss_sync_rows_t *r, size_t n)
     return p;
 }
 
-static const char *arena_strndup(ss_sync_rows_t *r, const char *s, size_t n)
-{
+static const char *arena_strndup(ss_sync_rows_t *r, const char *s, size_t n) {
     char *p = arena_alloc(r, n + 1);
     if (!p)
         return NULL;
@@ -61,15 +58,13 @@ static const char *arena_strndup(ss_sync_rows_t *r, const char *s, size_t n)
     return p;
 }
 
-void ss_sync_rows_init(ss_sync_rows_t *r)
-{
+void ss_sync_rows_init(ss_sync_rows_t *r) {
     memset(r, 0, sizeof(*r));
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
         r->t[t].ncols = table_ncols[t];
 }
 
-void ss_sync_rows_reset(ss_sync_rows_t *r)
-{
+void ss_sync_rows_reset(ss_sync_rows_t *r) {
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
         r->t[t].nrows = 0;
     /* Keep the newest chunk, free the rest. */
@@ -86,8 +81,7 @@ void ss_sync_rows_reset(ss_sync_rows_t *r)
     }
 }
 
-void ss_sync_rows_free(ss_sync_rows_t *r)
-{
+void ss_sync_rows_free(ss_sync_rows_t *r) {
     for (int t = 0; t < SS_SYNC_T__COUNT; t++) {
         free(r->t[t].cells);
         free(r->t[t].order);
@@ -102,9 +96,7 @@ void ss_sync_rows_free(ss_sync_rows_t *r)
 }
 
 /* Appends an all-NULL row; returns its cells or NULL on out of memory. */
-static const char **row_add(ss_sync_rows_t *r, ss_sync_table_id_t id, uint32_t msg,
-                            int64_t order)
-{
+static const char **row_add(ss_sync_rows_t *r, ss_sync_table_id_t id, uint32_t msg, int64_t order) {
     ss_sync_table_t *t = &r->t[id];
     if (t->nrows == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
@@ -139,25 +131,21 @@ typedef struct {
     int oom;
 } ctx_t;
 
-static json_object *member(json_object *o, const char *key)
-{
+static json_object *member(json_object *o, const char *key) {
     json_object *v = NULL;
-    if (!o || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, key, &v))
+    if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
         return NULL;
     return v; /* NULL for JSON null too */
 }
 
-static json_object *obj_member(json_object *o, const char *key)
-{
+static json_object *obj_member(json_object *o, const char *key) {
     json_object *v = member(o, key);
     return v && json_object_is_type(v, json_type_object) ? v : NULL;
 }
 
 /* Text of a scalar member (strings as they are, numbers as sent); NULL when
  * absent or null.  Objects and arrays give their JSON text. */
-static const char *txt(json_object *o, const char *key)
-{
+static const char *txt(json_object *o, const char *key) {
     json_object *v = member(o, key);
     if (!v)
         return NULL;
@@ -166,8 +154,7 @@ static const char *txt(json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
-static const char *boolean(json_object *o, const char *key)
-{
+static const char *boolean(json_object *o, const char *key) {
     json_object *v = member(o, key);
     if (!v)
         return NULL;
@@ -179,16 +166,14 @@ static const char *boolean(json_object *o, const char *key)
 /* ss_time_format's output ("YYYY-MM-DDTHH:MM:SS.ffffffZ") without gmtime_r and
  * snprintf, which cost ~4,000 instructions per timestamp (about ten per shipment);
  * civil-from-days after H. Hinnant.  Years outside 0..9999 go to ss_time_format. */
-static void put_digits(char *p, unsigned v, int n)
-{
+static void put_digits(char *p, unsigned v, int n) {
     while (n-- > 0) {
         p[n] = (char)('0' + v % 10);
         v /= 10;
     }
 }
 
-size_t ss_sync_time_format(int64_t usec, char *buf, size_t bufsize)
-{
+size_t ss_sync_time_format(int64_t usec, char *buf, size_t bufsize) {
     int64_t secs = usec / 1000000, us = usec % 1000000;
     if (us < 0) {
         us += 1000000;
@@ -231,8 +216,7 @@ size_t ss_sync_time_format(int64_t usec, char *buf, size_t bufsize)
 
 /* Normalised timestamp of a member, NULL when absent/null; sets *usec (0
  * when NULL).  Returns -1 (errstr) when it is not a timestamp. */
-static int ts(ctx_t *c, json_object *o, const char *key, const char **cell, int64_t *usec)
-{
+static int ts(ctx_t *c, json_object *o, const char *key, const char **cell, int64_t *usec) {
     int64_t u = 0;
     *cell = NULL;
     json_object *v = member(o, key);
@@ -254,12 +238,11 @@ static int ts(ctx_t *c, json_object *o, const char *key, const char **cell, int6
     return 0;
 }
 
-static const char *serialize(ctx_t *c, json_object *o)
-{
+static const char *serialize(ctx_t *c, json_object *o) {
     if (!o)
         return NULL;
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (!s)
         c->oom = 1;
     return s;
@@ -267,8 +250,7 @@ static const char *serialize(ctx_t *c, json_object *o)
 
 /* ---- money ---- */
 
-int ss_sync_money_parse(const char *s, int64_t *nano)
-{
+int ss_sync_money_parse(const char *s, int64_t *nano) {
     if (!s)
         return -1;
     int neg = 0;
@@ -302,8 +284,7 @@ int ss_sync_money_parse(const char *s, int64_t *nano)
     return 0;
 }
 
-void ss_sync_money_format(int64_t nano, char *buf, size_t bufsize)
-{
+void ss_sync_money_format(int64_t nano, char *buf, size_t bufsize) {
     int neg = nano < 0;
     uint64_t v = neg ? (uint64_t)0 - (uint64_t)nano : (uint64_t)nano;
     uint64_t ip = v / 1000000000u, fp = v % 1000000000u;
@@ -319,8 +300,7 @@ void ss_sync_money_format(int64_t nano, char *buf, size_t bufsize)
 
 /* ---- objects ---- */
 
-static int map_address(ctx_t *c, json_object *a, uint32_t msg, const char *raw)
-{
+static int map_address(ctx_t *c, json_object *a, uint32_t msg, const char *raw) {
     const char *id = txt(a, "id");
     if (!id || !*id)
         return 0; /* an embedded address without id is not a row */
@@ -354,8 +334,7 @@ static int map_address(ctx_t *c, json_object *a, uint32_t msg, const char *raw)
     return c->oom ? -1 : 0;
 }
 
-static int map_parcel(ctx_t *c, json_object *p, uint32_t msg)
-{
+static int map_parcel(ctx_t *c, json_object *p, uint32_t msg) {
     const char *id = txt(p, "id");
     if (!id || !*id)
         return 0;
@@ -379,8 +358,7 @@ static int map_parcel(ctx_t *c, json_object *p, uint32_t msg)
     return c->oom ? -1 : 0;
 }
 
-static int map_rate(ctx_t *c, json_object *rt, const char *shipment_id, uint32_t msg)
-{
+static int map_rate(ctx_t *c, json_object *rt, const char *shipment_id, uint32_t msg) {
     const char *id = txt(rt, "id");
     if (!id || !*id)
         return 0;
@@ -417,8 +395,7 @@ static int map_rate(ctx_t *c, json_object *rt, const char *shipment_id, uint32_t
 }
 
 /* Sum of the charged fees, exact; NULL when no fee was charged. */
-static int fees_total(ctx_t *c, json_object *o, const char **cell)
-{
+static int fees_total(ctx_t *c, json_object *o, const char **cell) {
     *cell = NULL;
     json_object *fees = member(o, "fees");
     if (!fees || !json_object_is_type(fees, json_type_array))
@@ -435,8 +412,8 @@ static int fees_total(ctx_t *c, json_object *o, const char **cell)
         int64_t v;
         if (!amount)
             continue;
-        if (ss_sync_money_parse(amount, &v) < 0 ||
-            (v > 0 && sum > INT64_MAX - v) || (v < 0 && sum < INT64_MIN - v)) {
+        if (ss_sync_money_parse(amount, &v) < 0 || (v > 0 && sum > INT64_MAX - v) ||
+            (v < 0 && sum < INT64_MIN - v)) {
             snprintf(c->errstr, c->errstr_size, "fees[%zu].amount is not a decimal amount", i);
             return -1;
         }
@@ -452,13 +429,12 @@ static int fees_total(ctx_t *c, json_object *o, const char **cell)
     return 0;
 }
 
-static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg)
-{
+static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
     json_object *o = e->object;
     const char *created, *updated, *total;
     int64_t order;
-    if (ts(c, o, "created_at", &created, NULL) < 0 || ts(c, o, "updated_at", &updated, &order) < 0 ||
-        fees_total(c, o, &total) < 0)
+    if (ts(c, o, "created_at", &created, NULL) < 0 ||
+        ts(c, o, "updated_at", &updated, &order) < 0 || fees_total(c, o, &total) < 0)
         return -1;
     json_object *sel = obj_member(o, "selected_rate");
     json_object *from = obj_member(o, "from_address"), *to = obj_member(o, "to_address");
@@ -535,12 +511,12 @@ static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint3
     return 0;
 }
 
-static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg)
-{
+static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
     json_object *o = e->object;
     const char *created, *updated, *est;
     int64_t order;
-    if (ts(c, o, "created_at", &created, NULL) < 0 || ts(c, o, "updated_at", &updated, &order) < 0 ||
+    if (ts(c, o, "created_at", &created, NULL) < 0 ||
+        ts(c, o, "updated_at", &updated, &order) < 0 ||
         ts(c, o, "est_delivery_date", &est, NULL) < 0)
         return -1;
     const char *id = arena_strndup(c->r, e->object_id, strlen(e->object_id));
@@ -623,8 +599,7 @@ static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32
     return 0;
 }
 
-static int map_batch(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg)
-{
+static int map_batch(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
     json_object *o = e->object;
     const char *created, *updated;
     int64_t order;
@@ -641,9 +616,9 @@ static int map_batch(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t
     row[BA_REFERENCE] = txt(o, "reference");
     row[BA_LABEL_URL] = txt(o, "label_url");
     json_object *sf = member(o, "scan_form");
-    row[BA_SCAN_FORM_ID] = sf && json_object_is_type(sf, json_type_object) ? txt(sf, "id")
-                         : sf && json_object_is_type(sf, json_type_string) ? txt(o, "scan_form")
-                                                                           : NULL;
+    row[BA_SCAN_FORM_ID] = sf && json_object_is_type(sf, json_type_object)   ? txt(sf, "id")
+                           : sf && json_object_is_type(sf, json_type_string) ? txt(o, "scan_form")
+                                                                             : NULL;
     row[BA_STATUS] = serialize(c, obj_member(o, "status"));
     row[BA_CREATED_AT] = created;
     row[BA_UPDATED_AT] = updated;
@@ -651,13 +626,13 @@ static int map_batch(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t
     return c->oom ? -1 : 0;
 }
 
-static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg)
-{
+static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
     json_object *o = e->object, *ev = e->event;
     const char *created, *updated;
     /* The Event's own times when it came as a webhook, else the object's. */
     json_object *src = ev ? ev : o;
-    if (ts(c, src, "created_at", &created, NULL) < 0 || ts(c, src, "updated_at", &updated, NULL) < 0)
+    if (ts(c, src, "created_at", &created, NULL) < 0 ||
+        ts(c, src, "updated_at", &updated, NULL) < 0)
         return -1;
     /* The envelope's fixed fields live in the envelope struct: copy them. */
     const char *eid = arena_strndup(c->r, e->event_id, strlen(e->event_id));
@@ -665,7 +640,8 @@ static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t
     const char *otype = arena_strndup(c->r, e->object_type, strlen(e->object_type));
     const char *oid = arena_strndup(c->r, e->object_id, strlen(e->object_id));
     const char **row = eid && type && otype && oid
-                           ? row_add(c->r, SS_SYNC_T_EVENTS, msg, e->updated_at_usec) : NULL;
+                           ? row_add(c->r, SS_SYNC_T_EVENTS, msg, e->updated_at_usec)
+                           : NULL;
     if (!row)
         return c->oom = 1, -1;
     row[EV_ID] = eid;
@@ -682,8 +658,7 @@ static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t
 }
 
 int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size_t rawlen,
-                uint32_t msg, char *errstr, size_t errstr_size)
-{
+                uint32_t msg, char *errstr, size_t errstr_size) {
     ctx_t c = {r, errstr, errstr_size, 0};
     size_t before[SS_SYNC_T__COUNT];
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
@@ -700,10 +675,10 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
     } else {
         switch (ss_envelope_topic(e)) {
         case SS_TOPIC_SHIPMENTS: rc = map_shipment(&c, e, rawc, msg); break;
-        case SS_TOPIC_TRACKERS:  rc = map_tracker(&c, e, rawc, msg); break;
+        case SS_TOPIC_TRACKERS: rc = map_tracker(&c, e, rawc, msg); break;
         case SS_TOPIC_ADDRESSES: rc = map_address(&c, e->object, msg, NULL); break;
-        case SS_TOPIC_BATCHES:   rc = map_batch(&c, e, rawc, msg); break;
-        default:                 rc = map_event(&c, e, rawc, msg); break;
+        case SS_TOPIC_BATCHES: rc = map_batch(&c, e, rawc, msg); break;
+        default: rc = map_event(&c, e, rawc, msg); break;
         }
     }
     if (rc == 0 && !c.oom)
@@ -719,8 +694,7 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
 
 /* ---- reduce ---- */
 
-static int cmp_rows(const void *a, const void *b, void *arg)
-{
+static int cmp_rows(const void *a, const void *b, void *arg) {
     const ss_sync_table_t *t = arg;
     size_t ra = *(const size_t *)a, rb = *(const size_t *)b;
     const char *ka = t->cells[ra * (size_t)t->ncols], *kb = t->cells[rb * (size_t)t->ncols];
@@ -733,8 +707,7 @@ static int cmp_rows(const void *a, const void *b, void *arg)
 }
 
 long ss_sync_reduce(const ss_sync_rows_t *r, ss_sync_table_id_t id, const unsigned char *keep,
-                    size_t **out, size_t *superseded)
-{
+                    size_t **out, size_t *superseded) {
     const ss_sync_table_t *t = &r->t[id];
     *out = NULL;
     if (superseded)
@@ -759,9 +732,11 @@ long ss_sync_reduce(const ss_sync_rows_t *r, ss_sync_table_id_t id, const unsign
     qsort_r(idx, n, sizeof(*idx), cmp_rows, (void *)t);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        int last_of_key = i + 1 == n ||
+        int last_of_key =
+            i + 1 == n ||
             strcmp(t->cells[idx[i] * (size_t)t->ncols] ? t->cells[idx[i] * (size_t)t->ncols] : "",
-                   t->cells[idx[i + 1] * (size_t)t->ncols] ? t->cells[idx[i + 1] * (size_t)t->ncols] : "") != 0;
+                   t->cells[idx[i + 1] * (size_t)t->ncols] ? t->cells[idx[i + 1] * (size_t)t->ncols]
+                                                           : "") != 0;
         if (last_of_key)
             idx[m++] = idx[i];
         else if (superseded)

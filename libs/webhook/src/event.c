@@ -15,8 +15,7 @@
  * down, into the envelope's "event" ("result" stays as deep, as "object"). */
 #define EVENT_MAX_DEPTH (SS_ENVELOPE_MAX_DEPTH - 1)
 
-ss_topic_t ss_webhook_event_route(const char *description, const char *object_type)
-{
+ss_topic_t ss_webhook_event_route(const char *description, const char *object_type) {
     if (description == NULL)
         return SS_TOPIC_EVENTS;
     if (strncmp(description, "tracker.", 8) == 0 && object_type != NULL &&
@@ -30,8 +29,7 @@ ss_topic_t ss_webhook_event_route(const char *description, const char *object_ty
 
 /* A string member decoded into dst: its length, -1 when absent, not a
  * string or holding \u0000, -2 when longer than dst. */
-static int field(ss_json_span_t v, char *dst, size_t dstsize)
-{
+static int field(ss_json_span_t v, char *dst, size_t dstsize) {
     dst[0] = '\0';
     if (v.p == NULL)
         return -1;
@@ -41,8 +39,7 @@ static int field(ss_json_span_t v, char *dst, size_t dstsize)
 /* The members named in names (NULL-terminated) of an object, into out[i]
  * ({NULL, 0} when absent); the last one wins on duplicates, as with json-c,
  * which the consumers parse the envelope with. */
-static void pick_members(ss_json_span_t obj, const char *const *names, ss_json_span_t *out)
-{
+static void pick_members(ss_json_span_t obj, const char *const *names, ss_json_span_t *out) {
     ss_json_iter_t it;
     ss_json_span_t k, v;
     size_t n = 0;
@@ -62,14 +59,13 @@ enum { EV_OBJECT, EV_ID, EV_DESCRIPTION, EV_RESULT, EV__COUNT };
 static const char *const event_names[EV__COUNT + 1] = {"object", "id", "description", "result",
                                                        NULL};
 enum { RS_OBJECT, RS_ID, RS_UPDATED_AT, RS_SHIPMENT_ID, RS_TRACKING_CODE, RS__COUNT };
-static const char *const result_names[RS__COUNT + 1] = {"object", "id", "updated_at",
-                                                        "shipment_id", "tracking_code", NULL};
+static const char *const result_names[RS__COUNT + 1] = {
+    "object", "id", "updated_at", "shipment_id", "tracking_code", NULL};
 
 /* The message key: the shipment id when the result has one (its own id for
  * a Shipment; Addresses and Batches by their id), else its tracking code,
  * else its id — the rule of ss_envelope_key. */
-static int pick_key(ss_webhook_event_t *ev, const ss_json_span_t *rm)
-{
+static int pick_key(ss_webhook_event_t *ev, const ss_json_span_t *rm) {
     const char *t = ev->env.object_type;
     int n;
     if (strcmp(t, "Shipment") != 0 && strcmp(t, "Address") != 0 && strcmp(t, "Batch") != 0) {
@@ -86,8 +82,7 @@ static int pick_key(ss_webhook_event_t *ev, const ss_json_span_t *rm)
  * fields, then the verified bytes of the result as "object" and of the
  * Event's other members as "event".  ss_envelope_parse reads it back. */
 static int write_envelope(ss_webhook_event_t *ev, ss_json_span_t root, ss_json_span_t result,
-                          ss_json_span_t updated_raw)
-{
+                          ss_json_span_t updated_raw) {
     const ss_envelope_t *e = &ev->env;
     char received[SS_TIME_BUFSIZE];
     if (ss_time_format(e->received_at_usec, received, sizeof(received)) == 0)
@@ -144,8 +139,7 @@ static int write_envelope(ss_webhook_event_t *ev, ss_json_span_t root, ss_json_s
 }
 
 int ss_webhook_event_parse(ss_webhook_event_t *ev, const char *body, size_t len,
-                           const char *request_id, char *errstr, size_t errstr_size)
-{
+                           const char *request_id, char *errstr, size_t errstr_size) {
     memset(ev, 0, sizeof(*ev));
     ss_envelope_t *e = &ev->env;
     const char *why = NULL;
@@ -223,8 +217,7 @@ fail:
     return -1;
 }
 
-void ss_webhook_event_clear(ss_webhook_event_t *ev)
-{
+void ss_webhook_event_clear(ss_webhook_event_t *ev) {
     if (ev == NULL)
         return;
     ss_envelope_clear(&ev->env);

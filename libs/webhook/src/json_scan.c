@@ -6,8 +6,7 @@
 
 #include <common/util.h>
 
-static int is_ws(unsigned char c)
-{
+static int is_ws(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
@@ -18,12 +17,11 @@ static const unsigned char string_stop[256] = {
     [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
     [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
     [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
-    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
 };
 
 /* p[*i] is the opening quote.  Leaves *i after the closing quote. */
-static int scan_string(const char *p, size_t n, size_t *i, const char **why)
-{
+static int scan_string(const char *p, size_t n, size_t *i, const char **why) {
     size_t k = *i + 1;
     for (;;) {
         while (k < n && !string_stop[(unsigned char)p[k]])
@@ -45,37 +43,39 @@ static int scan_string(const char *p, size_t n, size_t *i, const char **why)
             return -1;
         }
         switch (p[k + 1]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            k += 2;
-            break;
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't': k += 2; break;
         case 'u':
             if (k + 5 >= n || ss_hex_value((unsigned char)p[k + 2]) < 0 ||
-                ss_hex_value((unsigned char)p[k + 3]) < 0 || ss_hex_value((unsigned char)p[k + 4]) < 0 ||
+                ss_hex_value((unsigned char)p[k + 3]) < 0 ||
+                ss_hex_value((unsigned char)p[k + 4]) < 0 ||
                 ss_hex_value((unsigned char)p[k + 5]) < 0) {
                 *why = "invalid \\u escape";
                 return -1;
             }
             k += 6;
             break;
-        default:
-            *why = "invalid escape in a string";
-            return -1;
+        default: *why = "invalid escape in a string"; return -1;
         }
     }
     *i = k + 1;
     return 0;
 }
 
-static size_t digits(const char *p, size_t n, size_t k)
-{
+static size_t digits(const char *p, size_t n, size_t k) {
     while (k < n && p[k] >= '0' && p[k] <= '9')
         k++;
     return k;
 }
 
 /* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
-static int scan_number(const char *p, size_t n, size_t *i, const char **why)
-{
+static int scan_number(const char *p, size_t n, size_t *i, const char **why) {
     size_t k = *i, d;
     if (p[k] == '-')
         k++;
@@ -111,8 +111,7 @@ static int scan_number(const char *p, size_t n, size_t *i, const char **why)
     return 0;
 }
 
-static int scan_literal(const char *p, size_t n, size_t *i, const char **why)
-{
+static int scan_literal(const char *p, size_t n, size_t *i, const char **why) {
     static const char *const words[] = {"true", "false", "null"};
     for (size_t w = 0; w < 3; w++) {
         size_t len = strlen(words[w]);
@@ -125,8 +124,7 @@ static int scan_literal(const char *p, size_t n, size_t *i, const char **why)
     return -1;
 }
 
-int ss_json_check(const char *p, size_t n, int max_depth, const char **why)
-{
+int ss_json_check(const char *p, size_t n, int max_depth, const char **why) {
     enum { VALUE, VALUE_OR_CLOSE, KEY, KEY_OR_CLOSE, AFTER_VALUE } state = VALUE;
     char stack[SS_JSON_MAX_DEPTH];
     int depth = 0;
@@ -232,8 +230,7 @@ int ss_json_check(const char *p, size_t n, int max_depth, const char **why)
     return 0;
 }
 
-ss_json_span_t ss_json_root(const char *p, size_t n)
-{
+ss_json_span_t ss_json_root(const char *p, size_t n) {
     size_t a = 0, b = n;
     while (a < b && is_ws((unsigned char)p[a]))
         a++;
@@ -243,8 +240,7 @@ ss_json_span_t ss_json_root(const char *p, size_t n)
 }
 
 /* After the closing quote of the (checked) string starting at p. */
-static const char *skip_string(const char *p, const char *end)
-{
+static const char *skip_string(const char *p, const char *end) {
     for (p++; p < end;) {
         const char *q = memchr(p, '"', (size_t)(end - p));
         if (q == NULL)
@@ -266,8 +262,7 @@ static const unsigned char container_stop[256] = {
 };
 
 /* End of the (checked) value starting at p. */
-static const char *skip_value(const char *p, const char *end)
-{
+static const char *skip_value(const char *p, const char *end) {
     if (p >= end)
         return end;
     if (*p == '"')
@@ -297,15 +292,13 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
-static const char *skip_ws(const char *p, const char *end)
-{
+static const char *skip_ws(const char *p, const char *end) {
     while (p < end && is_ws((unsigned char)*p))
         p++;
     return p;
 }
 
-int ss_json_iter_init(ss_json_iter_t *it, ss_json_span_t v)
-{
+int ss_json_iter_init(ss_json_iter_t *it, ss_json_span_t v) {
     if (v.len < 2 || v.p[0] != '{')
         return -1;
     it->p = v.p + 1;
@@ -313,8 +306,7 @@ int ss_json_iter_init(ss_json_iter_t *it, ss_json_span_t v)
     return 0;
 }
 
-int ss_json_iter_next(ss_json_iter_t *it, ss_json_span_t *key, ss_json_span_t *value)
-{
+int ss_json_iter_next(ss_json_iter_t *it, ss_json_span_t *key, ss_json_span_t *value) {
     const char *p = skip_ws(it->p, it->end);
     if (p < it->end && *p == ',')
         p = skip_ws(p + 1, it->end);
@@ -334,8 +326,7 @@ int ss_json_iter_next(ss_json_iter_t *it, ss_json_span_t *key, ss_json_span_t *v
     return 1;
 }
 
-static size_t put_utf8(char *out, uint32_t cp)
-{
+static size_t put_utf8(char *out, uint32_t cp) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -360,8 +351,7 @@ static size_t put_utf8(char *out, uint32_t cp)
 
 /* The four hex digits at p, or -1 when one is not (a token that did not
  * come from a checked text). */
-static int32_t hex4(const char *p)
-{
+static int32_t hex4(const char *p) {
     int32_t v = 0;
     for (int i = 0; i < 4; i++) {
         int h = ss_hex_value((unsigned char)p[i]);
@@ -372,8 +362,7 @@ static int32_t hex4(const char *p)
     return v;
 }
 
-int ss_json_string(ss_json_span_t v, char *out, size_t outsize)
-{
+int ss_json_string(ss_json_span_t v, char *out, size_t outsize) {
     if (v.len < 2 || v.p[0] != '"' || v.p[v.len - 1] != '"')
         return -1;
     if (outsize == 0)
@@ -392,12 +381,32 @@ int ss_json_string(ss_json_span_t v, char *out, size_t outsize)
             char e = p[1];
             p += 2;
             switch (e) {
-            case 'b': tmp[0] = '\b'; tn = 1; break;
-            case 'f': tmp[0] = '\f'; tn = 1; break;
-            case 'n': tmp[0] = '\n'; tn = 1; break;
-            case 'r': tmp[0] = '\r'; tn = 1; break;
-            case 't': tmp[0] = '\t'; tn = 1; break;
-            case '"': case '\\': case '/': tmp[0] = e; tn = 1; break;
+            case 'b':
+                tmp[0] = '\b';
+                tn = 1;
+                break;
+            case 'f':
+                tmp[0] = '\f';
+                tn = 1;
+                break;
+            case 'n':
+                tmp[0] = '\n';
+                tn = 1;
+                break;
+            case 'r':
+                tmp[0] = '\r';
+                tn = 1;
+                break;
+            case 't':
+                tmp[0] = '\t';
+                tn = 1;
+                break;
+            case '"':
+            case '\\':
+            case '/':
+                tmp[0] = e;
+                tn = 1;
+                break;
             case 'u': {
                 if (end - p < 4)
                     return -1;
@@ -408,8 +417,7 @@ int ss_json_string(ss_json_span_t v, char *out, size_t outsize)
                 p += 4;
                 /* A high surrogate followed by a low one is one code point;
                  * a lone surrogate becomes U+FFFD (as json-c does). */
-                if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' &&
-                    p[1] == 'u') {
+                if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
                     int32_t lo = hex4(p + 2);
                     if (lo >= 0xDC00 && lo <= 0xDFFF) {
                         cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
@@ -421,8 +429,7 @@ int ss_json_string(ss_json_span_t v, char *out, size_t outsize)
                 tn = put_utf8(tmp, cp);
                 break;
             }
-            default:
-                return -1;
+            default: return -1;
             }
         }
         if (o + tn >= outsize)
@@ -434,8 +441,7 @@ int ss_json_string(ss_json_span_t v, char *out, size_t outsize)
     return (int)o;
 }
 
-int ss_json_key_is(ss_json_span_t key, const char *name)
-{
+int ss_json_key_is(ss_json_span_t key, const char *name) {
     size_t n = strlen(name);
     if (key.len == n + 2 && memchr(key.p, '\\', key.len) == NULL)
         return memcmp(key.p + 1, name, n) == 0;

@@ -14,15 +14,14 @@
 #include <uninorm.h>
 
 #define SIG_PREFIX_LEN (sizeof(SS_WEBHOOK_SIG_PREFIX) - 1)
-#define SIG_MAC_LEN 32
+#define SIG_MAC_LEN    32
 
 struct ss_webhook_key {
     uint8_t *bytes; /* NFKD UTF-8, wiped on free */
     size_t len;
 };
 
-ss_webhook_key_t *ss_webhook_key_new(const char *secret, char *errstr, size_t errstr_size)
-{
+ss_webhook_key_t *ss_webhook_key_new(const char *secret, char *errstr, size_t errstr_size) {
     if (secret == NULL || secret[0] == '\0') {
         snprintf(errstr, errstr_size, "webhook secret is empty");
         return NULL;
@@ -50,8 +49,7 @@ ss_webhook_key_t *ss_webhook_key_new(const char *secret, char *errstr, size_t er
     return k;
 }
 
-void ss_webhook_key_free(ss_webhook_key_t *k)
-{
+void ss_webhook_key_free(ss_webhook_key_t *k) {
     if (k == NULL)
         return;
     if (k->bytes != NULL) {
@@ -63,8 +61,7 @@ void ss_webhook_key_free(ss_webhook_key_t *k)
 }
 
 static int mac_compute(const ss_webhook_key_t *k, const void *body, size_t len,
-                       unsigned char mac[SIG_MAC_LEN])
-{
+                       unsigned char mac[SIG_MAC_LEN]) {
     unsigned int maclen = 0;
     static const unsigned char empty = 0;
     if (body == NULL)
@@ -75,8 +72,7 @@ static int mac_compute(const ss_webhook_key_t *k, const void *body, size_t len,
     return 0;
 }
 
-void ss_webhook_sign(const ss_webhook_key_t *k, const void *body, size_t len, char *out)
-{
+void ss_webhook_sign(const ss_webhook_key_t *k, const void *body, size_t len, char *out) {
     static const char hex[] = "0123456789abcdef";
     unsigned char mac[SIG_MAC_LEN];
     if (mac_compute(k, body, len, mac) != 0) {
@@ -97,8 +93,7 @@ void ss_webhook_sign(const ss_webhook_key_t *k, const void *body, size_t len, ch
  * optional whitespace).  Hex digits of either case are accepted: EasyPost
  * sends lower case, and decoding to bytes makes the case irrelevant to the
  * comparison.  Timing here depends only on the attacker's own input. */
-static int sig_parse(const char *header, unsigned char mac[SIG_MAC_LEN])
-{
+static int sig_parse(const char *header, unsigned char mac[SIG_MAC_LEN]) {
     while (*header == ' ' || *header == '\t')
         header++;
     if (strncmp(header, SS_WEBHOOK_SIG_PREFIX, SIG_PREFIX_LEN) != 0)
@@ -120,8 +115,7 @@ static int sig_parse(const char *header, unsigned char mac[SIG_MAC_LEN])
 }
 
 ss_webhook_sig_result_t ss_webhook_verify(const ss_webhook_key_t *const *keys, size_t nkeys,
-                                          const char *header, const void *body, size_t len)
-{
+                                          const char *header, const void *body, size_t len) {
     if (header == NULL)
         return SS_WEBHOOK_SIG_MISSING;
     const char *h = header;

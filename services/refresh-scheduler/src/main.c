@@ -50,8 +50,7 @@ static int handle_refresh(struct mg_connection *conn, void *ud) {
         return ss_http_send_error_h(conn, 405, "method_not_allowed", "use POST /refresh",
                                     "Allow: POST\r\n");
     if (g_auth && !ss_http_bearer_ok(conn, (const char *const *)g_keys, g_nkeys))
-        return ss_http_send_error_h(conn, 401, "unauthorized",
-                                    "missing or invalid bearer token",
+        return ss_http_send_error_h(conn, 401, "unauthorized", "missing or invalid bearer token",
                                     "WWW-Authenticate: Bearer\r\n");
     if (!atomic_load(&rs_state.db_ok))
         return ss_http_send_error_h(conn, 503, "database_unavailable",
@@ -106,10 +105,10 @@ int main(int argc, char **argv) {
          "how often old rows are pruned", 0},
         {"HOUSEKEEPING_BATCH_SIZE", SS_CONF_INT, &cfg.hk_batch, "5000", 1, 1000000,
          "rows per DELETE statement", 0},
-        {"PROCESSED_EVENTS_RETENTION_DAYS", SS_CONF_INT, &cfg.processed_events_days, "7", 7,
-         3650, "keep processed_events this long (at least 7 days)", 0},
-        {"IDEMPOTENCY_KEYS_RETENTION_HOURS", SS_CONF_INT, &cfg.idempotency_hours, "24", 24,
-         87600, "delete idempotency_keys past expires_at or older than this", 0},
+        {"PROCESSED_EVENTS_RETENTION_DAYS", SS_CONF_INT, &cfg.processed_events_days, "7", 7, 3650,
+         "keep processed_events this long (at least 7 days)", 0},
+        {"IDEMPOTENCY_KEYS_RETENTION_HOURS", SS_CONF_INT, &cfg.idempotency_hours, "24", 24, 87600,
+         "delete idempotency_keys past expires_at or older than this", 0},
         {"REFRESH_LOG_RETENTION_DAYS", SS_CONF_INT, &cfg.refresh_log_days, "30", 1, 3650,
          "keep analytics_refresh_log rows this long", 0},
         {"SHUTDOWN_GRACE_MS", SS_CONF_INT, &cfg.shutdown_grace_ms, "5000", 0, 600000,
@@ -143,8 +142,10 @@ int main(int argc, char **argv) {
             goto out;
         }
         if (g_nkeys == 0) {
-            fprintf(stderr, "%s: configuration error: GATEWAY_API_KEYS is not set: POST /refresh "
-                            "needs at least one key (or set GATEWAY_AUTH=off)\n", PROG);
+            fprintf(stderr,
+                    "%s: configuration error: GATEWAY_API_KEYS is not set: POST /refresh "
+                    "needs at least one key (or set GATEWAY_AUTH=off)\n",
+                    PROG);
             rc = 2;
             goto out;
         }

@@ -47,13 +47,13 @@ const char *const rs_view_names[RS_NVIEWS] = {
 
 rs_state_t rs_state = {.wake_fd = {-1, -1}};
 
-#define USEC 1000000LL
+#define USEC    1000000LL
 #define CHANNEL "shipstream_analytics_dirty"
 
 typedef struct {
     const char *name;
     int due;
-    int64_t not_before;   /* monotonic usec; 0 = now */
+    int64_t not_before; /* monotonic usec; 0 = now */
     ss_backoff_t bo;
     ss_histogram_t *duration;
     ss_gauge_t *last_success;
@@ -65,12 +65,12 @@ typedef struct {
 typedef struct {
     const rs_config_t *cfg;
     view_t views[RS_NVIEWS];
-    PGconn *lconn;              /* LISTEN */
-    PGconn *rconn;              /* lock + refreshes */
+    PGconn *lconn; /* LISTEN */
+    PGconn *rconn; /* lock + refreshes */
     ss_backoff_t lbo, rbo;
     int64_t l_next_try, r_next_try, lock_next_try;
     int leader;
-    int64_t last_cycle_end;     /* 0 = never */
+    int64_t last_cycle_end; /* 0 = never */
     int64_t next_periodic;
     int64_t next_housekeeping;
     ss_gauge_t *g_leader;
@@ -109,7 +109,9 @@ void rs_request_refresh(void) {
     }
 }
 
-static int64_t now_mono(void) { return ss_time_mono_usec(); }
+static int64_t now_mono(void) {
+    return ss_time_mono_usec();
+}
 
 static void publish_state(sched_t *s) {
     atomic_store(&rs_state.db_ok, s->lconn != NULL && s->rconn != NULL);
@@ -148,8 +150,8 @@ static void drop_rconn(sched_t *s, const char *why) {
 
 static void connect_lconn(sched_t *s) {
     char err[512];
-    PGconn *c = ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler-listen", 5,
-                              err, sizeof err);
+    PGconn *c = ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler-listen", 5, err,
+                              sizeof err);
     if (c && ss_db_exec(c, "LISTEN " CHANNEL, err, sizeof err) != 0) {
         PQfinish(c);
         c = NULL;
@@ -174,8 +176,8 @@ static void connect_lconn(sched_t *s) {
 
 static void connect_rconn(sched_t *s) {
     char err[512];
-    PGconn *c = ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler", 5, err,
-                              sizeof err);
+    PGconn *c =
+        ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler", 5, err, sizeof err);
     if (c) {
         char sql[128];
         /* jit off: compiling the views' aggregate plans cost more than it saved
@@ -317,7 +319,8 @@ static int refresh_view(sched_t *s, view_t *v) {
     const char *p1[1] = {v->name};
     PGresult *r = exec_wait(s, c,
                             "SELECT clock_timestamp()::text, c.relispopulated FROM pg_class c"
-                            " WHERE c.oid = $1::regclass", 1, p1);
+                            " WHERE c.oid = $1::regclass",
+                            1, p1);
     if (!result_ok(r) || PQntuples(r) != 1) {
         ss_db_error(c, r, err, sizeof err);
         PQclear(r);
@@ -337,8 +340,8 @@ static int refresh_view(sched_t *s, view_t *v) {
 
     /* The names are our constants; CONCURRENTLY needs a populated view. */
     char sql[160];
-    snprintf(sql, sizeof sql, "REFRESH MATERIALIZED VIEW %s%s",
-             concurrent ? "CONCURRENTLY " : "", v->name);
+    snprintf(sql, sizeof sql, "REFRESH MATERIALIZED VIEW %s%s", concurrent ? "CONCURRENTLY " : "",
+             v->name);
     int64_t t0 = now_mono();
     r = exec_wait(s, c, sql, 0, NULL);
     int ok = result_ok(r);
@@ -363,8 +366,12 @@ static int refresh_view(sched_t *s, view_t *v) {
     char dur[32], rows_s[32];
     snprintf(dur, sizeof dur, "%.3f", secs * 1000.0);
     snprintf(rows_s, sizeof rows_s, "%lld", rows);
-    const char *vals[7] = {v->name, started, dur, rows >= 0 ? rows_s : NULL,
-                           concurrent ? "true" : "false", ok ? "success" : "failed",
+    const char *vals[7] = {v->name,
+                           started,
+                           dur,
+                           rows >= 0 ? rows_s : NULL,
+                           concurrent ? "true" : "false",
+                           ok ? "success" : "failed",
                            ok ? NULL : err};
     r = exec_wait(s, c,
                   "INSERT INTO analytics_refresh_log (view_name, started_at, finished_at,"
@@ -402,8 +409,8 @@ static int refresh_view(sched_t *s, view_t *v) {
         v->not_before = now_mono() + (int64_t)d * 1000;
         char ds[16];
         snprintf(ds, sizeof ds, "%d", d);
-        ss_log_kv(SS_LOG_ERROR, "view refresh failed", "view", v->name, "error", err,
-                  "retry_ms", ds, NULL);
+        ss_log_kv(SS_LOG_ERROR, "view refresh failed", "view", v->name, "error", err, "retry_ms",
+                  ds, NULL);
     }
     return 0;
 }
@@ -515,7 +522,8 @@ static void drain_notifications(sched_t *s) {
 }
 
 static void init_metrics(sched_t *s) {
-    static const double buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+    static const double buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,   2.5,
+                                     5,    10,   30,  60,   120, 300, 600};
     for (int i = 0; i < RS_NVIEWS; i++) {
         view_t *v = &s->views[i];
         char l[128], l2[160];
@@ -540,8 +548,8 @@ static void init_metrics(sched_t *s) {
                                 "Rows deleted by housekeeping per table", l);
     }
     s->g_leader = ss_gauge("refresh_leader", "1 when this replica holds the refresh lock", NULL);
-    s->c_notify = ss_counter("notifications_received_total",
-                             "Notifications received on " CHANNEL, NULL);
+    s->c_notify =
+        ss_counter("notifications_received_total", "Notifications received on " CHANNEL, NULL);
 }
 
 static int ms_until(int64_t when, int64_t now) {

@@ -14,11 +14,11 @@ extern const char *const rs_view_names[RS_NVIEWS];
 
 typedef struct {
     char *database_url;
-    long long interval_s;          /* REFRESH_INTERVAL_SECONDS */
-    long long min_interval_s;      /* REFRESH_MIN_INTERVAL_SECONDS */
+    long long interval_s;     /* REFRESH_INTERVAL_SECONDS */
+    long long min_interval_s; /* REFRESH_MIN_INTERVAL_SECONDS */
     long long statement_timeout_ms;
     long long retry_base_ms, retry_max_ms;
-    long long lock_retry_s;        /* standby: how often to try the lock */
+    long long lock_retry_s; /* standby: how often to try the lock */
     long long hk_interval_s;
     long long hk_batch;
     long long processed_events_days;
@@ -29,10 +29,10 @@ typedef struct {
 
 /* State visible to the HTTP threads. */
 typedef struct {
-    atomic_int db_ok;     /* both connections up */
-    atomic_int leader;    /* this replica holds the lock */
-    atomic_int force;     /* POST /refresh asked for a refresh */
-    int wake_fd[2];       /* self-pipe: wakes the loop */
+    atomic_int db_ok;  /* both connections up */
+    atomic_int leader; /* this replica holds the lock */
+    atomic_int force;  /* POST /refresh asked for a refresh */
+    int wake_fd[2];    /* self-pipe: wakes the loop */
 } rs_state_t;
 
 extern rs_state_t rs_state;

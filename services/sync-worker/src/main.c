@@ -19,8 +19,7 @@
 
 #define PROG "shipstream-sync-worker"
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     sw_config_t cfg;
     char *listen = NULL, *log_level = NULL, *log_format = NULL;
     memset(&cfg, 0, sizeof(cfg));
@@ -69,7 +68,11 @@ int main(int argc, char **argv)
     ss_shutdown_install();
 
     ss_http_opts_t hopts = {
-        .service = PROG, .listen = listen, .num_threads = 4, .ready = sw_ready, .ready_ud = NULL,
+        .service = PROG,
+        .listen = listen,
+        .num_threads = 4,
+        .ready = sw_ready,
+        .ready_ud = NULL,
     };
     ss_http_t *http = ss_http_start(&hopts, err, sizeof(err));
     if (!http) {

@@ -33,16 +33,15 @@
 #include <sync/apply.h>
 #include <sync/map.h>
 
-#define NTOPICS 5
-#define REASON_SIZE 512
+#define NTOPICS        5
+#define REASON_SIZE    512
 #define LAG_EVERY_USEC 1000000
 #define IDLE_PING_USEC 1000000
 
 static atomic_int g_db_up;
 static atomic_int g_consumer_up;
 
-int sw_ready(void *ud, char *why, size_t why_size)
-{
+int sw_ready(void *ud, char *why, size_t why_size) {
     (void)ud;
     if (!atomic_load(&g_db_up)) {
         snprintf(why, why_size, "postgresql: unreachable");
@@ -58,7 +57,7 @@ int sw_ready(void *ud, char *why, size_t why_size)
 typedef struct {
     char topic[256];
     int32_t partition;
-    int64_t next;     /* next offset applied, -1 unknown */
+    int64_t next; /* next offset applied, -1 unknown */
 } part_state_t;
 
 /* One batch: the messages, their envelopes and mapped rows. */
@@ -67,10 +66,10 @@ typedef struct {
     rd_kafka_message_t **kmsgs;
     ss_envelope_t *envs;
     ss_sync_msg_t *msgs;
-    char (*reason)[REASON_SIZE];  /* poison: why */
-    unsigned char *dlq_done;      /* poison already acknowledged by the DLQ */
+    char (*reason)[REASON_SIZE]; /* poison: why */
+    unsigned char *dlq_done;     /* poison already acknowledged by the DLQ */
     ss_sync_rows_t rows;
-    size_t committed;             /* msgs[0, committed) are in PostgreSQL */
+    size_t committed; /* msgs[0, committed) are in PostgreSQL */
 } batch_t;
 
 typedef struct {
@@ -83,9 +82,9 @@ typedef struct {
     ss_kafka_producer_t *dlq;
     ss_backoff_t backoff;
 
-    size_t cap;                   /* messages per batch */
-    batch_t b;                    /* the batch being filled (or retried synchronously) */
-    int revoked;                  /* set by on_revoke: drop the batch */
+    size_t cap;  /* messages per batch */
+    batch_t b;   /* the batch being filled (or retried synchronously) */
+    int revoked; /* set by on_revoke: drop the batch */
 
     /* Pipelining: while PostgreSQL applies batch `fl` on the apply thread (one
      * ss_sync_apply, the same single transaction as the synchronous path), the main
@@ -94,10 +93,10 @@ typedef struct {
      * connection (next batch, rebalance callbacks, idle check, shutdown).  Batches are
      * applied strictly one after the other, in consumption order. */
     batch_t fl;
-    int inflight;                 /* apply thread started, not joined */
-    int fl_pending;               /* fl joined (or running): its outcome not handled yet */
-    int fl_lost;                  /* a batch before b was abandoned: b must not be applied */
-    atomic_int fl_done;           /* the apply thread has finished */
+    int inflight;       /* apply thread started, not joined */
+    int fl_pending;     /* fl joined (or running): its outcome not handled yet */
+    int fl_lost;        /* a batch before b was abandoned: b must not be applied */
+    atomic_int fl_done; /* the apply thread has finished */
     pthread_t fl_thread;
     ss_db_class_t fl_cls;
     ss_sync_stats_t fl_st;
@@ -119,14 +118,12 @@ typedef struct {
 
 /* ---- PostgreSQL connection ---- */
 
-static void db_set_up(worker_t *w, int up)
-{
+static void db_set_up(worker_t *w, int up) {
     atomic_store(&g_db_up, up);
     ss_gauge_set(w->db_up, up);
 }
 
-static int db_ensure(worker_t *w)
-{
+static int db_ensure(worker_t *w) {
     if (w->conn && PQstatus(w->conn) == CONNECTION_OK)
         return 0;
     if (w->conn)
@@ -146,8 +143,7 @@ static int db_ensure(worker_t *w)
 
 /* ---- partitions (lag) ---- */
 
-static part_state_t *part_find(worker_t *w, const char *topic, int32_t partition, int add)
-{
+static part_state_t *part_find(worker_t *w, const char *topic, int32_t partition, int add) {
     for (size_t i = 0; i < w->nparts; i++)
         if (w->parts[i].partition == partition && strcmp(w->parts[i].topic, topic) == 0)
             return &w->parts[i];
@@ -168,8 +164,7 @@ static part_state_t *part_find(worker_t *w, const char *topic, int32_t partition
     return p;
 }
 
-static void lag_update(worker_t *w, int force)
-{
+static void lag_update(worker_t *w, int force) {
     int64_t now = ss_time_mono_usec();
     if (!force && now - w->last_lag_usec < LAG_EVERY_USEC)
         return;
@@ -195,8 +190,7 @@ static void carry_clear(void *wp);
 static void fl_join(worker_t *w);
 static int fl_settle(worker_t *w, int final);
 
-static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
-{
+static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
     worker_t *w = ud;
     char err[512];
     fl_join(w); /* the apply thread owns the connection until joined */
@@ -214,8 +208,7 @@ static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
     }
     if (ss_sync_load_offsets(w->conn, w->cfg->group, topics, pn, offs, (size_t)parts->cnt, err,
                              sizeof(err)) < 0) {
-        ss_log_kv(SS_LOG_WARN, "kafka_offsets read failed; assignment retried", "error", err,
-                  NULL);
+        ss_log_kv(SS_LOG_WARN, "kafka_offsets read failed; assignment retried", "error", err, NULL);
         if (PQstatus(w->conn) != CONNECTION_OK)
             db_set_up(w, 0);
         goto done;
@@ -236,8 +229,7 @@ done:
     return rc;
 }
 
-static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
-{
+static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts) {
     worker_t *w = ud;
     /* The batch in flight finishes (commits or rolls back) before the partitions are
      * given up, as a synchronous apply would have; its outcome is handled later. */
@@ -253,8 +245,8 @@ static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
             char labels[400];
             snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", p->topic,
                      (int)p->partition);
-            ss_gauge_set(ss_gauge("sync_consumer_lag", "Messages behind the high watermark",
-                                  labels), 0);
+            ss_gauge_set(
+                ss_gauge("sync_consumer_lag", "Messages behind the high watermark", labels), 0);
             p->next = -1;
         }
     }
@@ -263,8 +255,7 @@ static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
 
 /* ---- the batch ---- */
 
-static void batch_reset(batch_t *b)
-{
+static void batch_reset(batch_t *b) {
     for (size_t i = 0; i < b->n; i++) {
         ss_envelope_clear(&b->envs[i]);
         rd_kafka_message_destroy(b->kmsgs[i]);
@@ -274,13 +265,11 @@ static void batch_reset(batch_t *b)
     ss_sync_rows_reset(&b->rows);
 }
 
-static void batch_clear(worker_t *w)
-{
+static void batch_clear(worker_t *w) {
     batch_reset(&w->b);
 }
 
-static int batch_alloc(batch_t *b, size_t cap)
-{
+static int batch_alloc(batch_t *b, size_t cap) {
     memset(b, 0, sizeof(*b));
     ss_sync_rows_init(&b->rows);
     b->kmsgs = calloc(cap, sizeof(*b->kmsgs));
@@ -291,8 +280,7 @@ static int batch_alloc(batch_t *b, size_t cap)
     return b->kmsgs && b->envs && b->msgs && b->reason && b->dlq_done ? 0 : -1;
 }
 
-static void batch_free(batch_t *b)
-{
+static void batch_free(batch_t *b) {
     batch_reset(b);
     ss_sync_rows_free(&b->rows);
     free(b->kmsgs);
@@ -303,15 +291,13 @@ static void batch_free(batch_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-static void batch_swap(worker_t *w)
-{
+static void batch_swap(worker_t *w) {
     batch_t t = w->b;
     w->b = w->fl;
     w->fl = t;
 }
 
-static void carry_clear(void *wp)
-{
+static void carry_clear(void *wp) {
     worker_t *w = wp;
     for (size_t i = 0; i < w->ncarry; i++)
         rd_kafka_message_destroy(w->carry[i]);
@@ -321,8 +307,7 @@ static void carry_clear(void *wp)
 /* After a revoke the batch belongs to the next owner (it resumes from
  * kafka_offsets).  Messages polled after the revoke are from the new
  * assignment: the caller keeps them. */
-static int check_revoked(worker_t *w)
-{
+static int check_revoked(worker_t *w) {
     if (!w->revoked)
         return 0;
     /* The batch in flight finished before the revoke went through (on_revoke joined
@@ -335,16 +320,14 @@ static int check_revoked(worker_t *w)
     return 1;
 }
 
-static void poison(worker_t *w, size_t i, const char *fmt, const char *detail)
-{
+static void poison(worker_t *w, size_t i, const char *fmt, const char *detail) {
     w->b.msgs[i].poison = 1;
     w->b.msgs[i].event_id = NULL;
     snprintf(w->b.reason[i], REASON_SIZE, fmt, detail);
 }
 
 /* Adds a consumed message to the batch (takes ownership of m). */
-static void batch_add(worker_t *w, rd_kafka_message_t *m)
-{
+static void batch_add(worker_t *w, rd_kafka_message_t *m) {
     size_t i = w->b.n++;
     w->b.kmsgs[i] = m;
     memset(&w->b.envs[i], 0, sizeof(w->b.envs[i]));
@@ -359,12 +342,15 @@ static void batch_add(worker_t *w, rd_kafka_message_t *m)
 
     char err[400];
     if (ss_envelope_parse(&w->b.envs[i], m->payload, m->len, err, sizeof(err)) < 0) {
-        poison(w, i, strncmp(err, "invalid JSON", 12) == 0 || strncmp(err, "empty", 5) == 0
-                         ? "invalid_json: %s" : "invalid_envelope: %s", err);
+        poison(w, i,
+               strncmp(err, "invalid JSON", 12) == 0 || strncmp(err, "empty", 5) == 0
+                   ? "invalid_json: %s"
+                   : "invalid_envelope: %s",
+               err);
         return;
     }
-    int rc = ss_sync_map(&w->b.rows, &w->b.envs[i], m->payload, m->len, (uint32_t)i, err,
-                         sizeof(err));
+    int rc =
+        ss_sync_map(&w->b.rows, &w->b.envs[i], m->payload, m->len, (uint32_t)i, err, sizeof(err));
     if (rc == -1) {
         poison(w, i, "unmappable: %s", err);
         ss_envelope_clear(&w->b.envs[i]);
@@ -383,8 +369,7 @@ static void batch_add(worker_t *w, rd_kafka_message_t *m)
 
 /* Sleeps ms while serving the consumer (paused: keeps the group membership
  * and runs rebalances).  Returns -1 on shutdown or revoke. */
-static int wait_serving(worker_t *w, int ms)
-{
+static int wait_serving(worker_t *w, int ms) {
     int64_t deadline = ss_time_mono_usec() + (int64_t)ms * 1000;
     for (;;) {
         if (ss_shutdown_requested())
@@ -415,8 +400,7 @@ static int wait_serving(worker_t *w, int ms)
     }
 }
 
-static const char *dlq_label(const char *reason, char *buf, size_t size)
-{
+static const char *dlq_label(const char *reason, char *buf, size_t size) {
     /* low-cardinality label: the reason's first word (sqlstate_XXXXX for PostgreSQL) */
     size_t n = strcspn(reason, ":");
     if (n >= size)
@@ -428,8 +412,7 @@ static const char *dlq_label(const char *reason, char *buf, size_t size)
 
 /* Writes msgs[i] to the DLQ and waits for the broker's ack, retrying until
  * it is acknowledged.  Returns 0, or -1 on shutdown/revoke. */
-static int dlq_write(worker_t *w, size_t i)
-{
+static int dlq_write(worker_t *w, size_t i) {
     if (w->b.dlq_done[i])
         return 0;
     rd_kafka_message_t *m = w->b.kmsgs[i];
@@ -456,9 +439,10 @@ static int dlq_write(worker_t *w, size_t i)
         if (rc == 0) {
             w->b.dlq_done[i] = 1;
             char lbuf[64], labels[128];
-            snprintf(labels, sizeof(labels), "reason=\"%s\"", dlq_label(w->b.reason[i], lbuf, sizeof(lbuf)));
-            ss_counter_inc(ss_counter("sync_dlq_total", "Messages sent to the dead-letter topic",
-                                      labels));
+            snprintf(labels, sizeof(labels), "reason=\"%s\"",
+                     dlq_label(w->b.reason[i], lbuf, sizeof(lbuf)));
+            ss_counter_inc(
+                ss_counter("sync_dlq_total", "Messages sent to the dead-letter topic", labels));
             ss_log_kv(SS_LOG_WARN, "message dead-lettered", "topic", topic, "partition", part,
                       "offset", off, "reason", w->b.reason[i], NULL);
             return 0;
@@ -477,11 +461,10 @@ static int dlq_write(worker_t *w, size_t i)
 
 /* Applies msgs[lo, hi); on a data error splits it until the bad message
  * stands alone, dead-letters it, and applies the rest. */
-static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stats_t *st,
-                                 char *err, size_t errsize)
-{
-    ss_db_class_t cls = ss_sync_apply(&w->db, w->cfg->group, &w->b.rows, w->b.msgs, lo, hi, st, err,
-                                      errsize);
+static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stats_t *st, char *err,
+                                 size_t errsize) {
+    ss_db_class_t cls =
+        ss_sync_apply(&w->db, w->cfg->group, &w->b.rows, w->b.msgs, lo, hi, st, err, errsize);
     if (cls == SS_DB_OK) {
         w->b.committed = hi;
         return cls;
@@ -494,7 +477,8 @@ static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stat
         /* "sqlstate_22P02: 22P02 invalid input syntax ..." */
         char sqlstate[6] = {0};
         memcpy(sqlstate, err, strnlen(err, 5));
-        snprintf(w->b.reason[lo], REASON_SIZE, "sqlstate_%s: %.*s", sqlstate, REASON_SIZE - 32, err);
+        snprintf(w->b.reason[lo], REASON_SIZE, "sqlstate_%s: %.*s", sqlstate, REASON_SIZE - 32,
+                 err);
         w->b.msgs[lo].poison = 1;
         if (dlq_write(w, lo) < 0)
             return SS_DB_RETRY; /* shutdown or revoke: nothing more committed */
@@ -507,8 +491,7 @@ static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stat
     return apply_range(w, mid, hi, st, err, errsize);
 }
 
-static void commit_kafka(worker_t *w)
-{
+static void commit_kafka(worker_t *w) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
     for (size_t i = 0; i < w->b.n; i++) {
         rd_kafka_topic_partition_t *p =
@@ -533,8 +516,7 @@ static void batch_done(worker_t *w, const ss_sync_stats_t *st, int64_t t0, int k
 /* Applies the whole batch, retrying until done.  Returns 0, or -1 when it
  * was abandoned (shutdown or revoke: the next owner resumes from
  * kafka_offsets). */
-static int batch_process(worker_t *w, int final)
-{
+static int batch_process(worker_t *w, int final) {
     if (w->b.n == 0)
         return 0;
     int64_t t0 = ss_time_mono_usec();
@@ -560,7 +542,10 @@ static int batch_process(worker_t *w, int final)
             db_set_up(w, 0);
         ss_log_kv(cls == SS_DB_FATAL ? SS_LOG_ERROR : SS_LOG_WARN,
                   "batch not applied; pausing and retrying", "error", err, "class",
-                  cls == SS_DB_RETRY ? "retry" : cls == SS_DB_FATAL ? "fatal" : "data", NULL);
+                  cls == SS_DB_RETRY   ? "retry"
+                  : cls == SS_DB_FATAL ? "fatal"
+                                       : "data",
+                  NULL);
         if (final || ss_shutdown_requested())
             break; /* rolled back; resumed from kafka_offsets next time */
         if (!paused) {
@@ -585,8 +570,7 @@ static int batch_process(worker_t *w, int final)
 
 /* After the batch w->b committed in PostgreSQL: Kafka commit (unless the
  * partitions were revoked meanwhile), metrics. */
-static void batch_done(worker_t *w, const ss_sync_stats_t *stp, int64_t t0, int kafka)
-{
+static void batch_done(worker_t *w, const ss_sync_stats_t *stp, int64_t t0, int kafka) {
     ss_sync_stats_t st = *stp;
     ss_backoff_reset(&w->backoff);
     db_set_up(w, 1);
@@ -602,8 +586,7 @@ static void batch_done(worker_t *w, const ss_sync_stats_t *stp, int64_t t0, int 
     if (st.stale)
         ss_counter_add(w->stale, st.stale);
     if (st.newest_received_usec > 0)
-        ss_gauge_set(w->newest_age,
-                     (double)(ss_time_now_usec() - st.newest_received_usec) / 1e6);
+        ss_gauge_set(w->newest_age, (double)(ss_time_now_usec() - st.newest_received_usec) / 1e6);
     ss_histogram_observe(w->batch_size, (double)w->b.n);
     ss_histogram_observe(w->batch_duration, (double)(ss_time_mono_usec() - t0) / 1e6);
     SS_DEBUG("batch applied: %zu messages, %llu duplicates, %llu stale", w->b.n,
@@ -612,12 +595,11 @@ static void batch_done(worker_t *w, const ss_sync_stats_t *stp, int64_t t0, int 
 
 /* ---- pipelining (see worker_t) ---- */
 
-static void *apply_thread(void *arg)
-{
+static void *apply_thread(void *arg) {
     worker_t *w = arg;
     memset(&w->fl_st, 0, sizeof(w->fl_st));
-    w->fl_cls = ss_sync_apply(&w->db, w->cfg->group, &w->fl.rows, w->fl.msgs, 0, w->fl.n,
-                              &w->fl_st, w->fl_err, sizeof(w->fl_err));
+    w->fl_cls = ss_sync_apply(&w->db, w->cfg->group, &w->fl.rows, w->fl.msgs, 0, w->fl.n, &w->fl_st,
+                              w->fl_err, sizeof(w->fl_err));
     if (w->fl_cls == SS_DB_OK)
         w->fl.committed = w->fl.n;
     atomic_store(&w->fl_done, 1);
@@ -625,8 +607,7 @@ static void *apply_thread(void *arg)
 }
 
 /* Waits for the apply thread (its outcome stays pending). */
-static void fl_join(worker_t *w)
-{
+static void fl_join(worker_t *w) {
     if (!w->inflight)
         return;
     pthread_join(w->fl_thread, NULL);
@@ -640,8 +621,7 @@ static void fl_join(worker_t *w)
  * the batch being filled must not be applied either (its offsets would pass
  * the abandoned messages) -- w->fl_lost says so until the revoke drops it or
  * the worker stops. */
-static int fl_settle(worker_t *w, int final)
-{
+static int fl_settle(worker_t *w, int final) {
     fl_join(w);
     if (!w->fl_pending)
         return w->fl_lost ? -1 : 0;
@@ -654,8 +634,8 @@ static int fl_settle(worker_t *w, int final)
         rc = -1;
     } else {
         if (w->fl_cls != SS_DB_DATA)
-            ss_log_kv(SS_LOG_WARN, "pipelined batch not applied; retrying synchronously",
-                      "error", w->fl_err, NULL);
+            ss_log_kv(SS_LOG_WARN, "pipelined batch not applied; retrying synchronously", "error",
+                      w->fl_err, NULL);
         rc = batch_process(w, final);
     }
     batch_reset(&w->b);
@@ -667,8 +647,7 @@ static int fl_settle(worker_t *w, int final)
 
 /* The batch w->b is complete: wait for the one in flight, dead-letter this
  * one's poison, then hand it to the apply thread and start a new one. */
-static void batch_submit(worker_t *w)
-{
+static void batch_submit(worker_t *w) {
     if (fl_settle(w, 0) < 0 || w->revoked || ss_shutdown_requested())
         return; /* dropped by check_revoked, or left to the final step */
     for (size_t i = 0; i < w->b.n; i++)
@@ -691,8 +670,7 @@ static void batch_submit(worker_t *w)
 }
 
 /* While idle, check PostgreSQL now and then so /ready tells the truth. */
-static void idle_check(worker_t *w)
-{
+static void idle_check(worker_t *w) {
     int64_t now = ss_time_mono_usec();
     if (now - w->last_db_usec < IDLE_PING_USEC)
         return;
@@ -710,8 +688,7 @@ static void idle_check(worker_t *w)
     db_ensure(w);
 }
 
-static int worker_init(worker_t *w, const sw_config_t *cfg)
-{
+static int worker_init(worker_t *w, const sw_config_t *cfg) {
     char err[512];
     memset(w, 0, sizeof(*w));
     w->cfg = cfg;
@@ -729,7 +706,8 @@ static int worker_init(worker_t *w, const sw_config_t *cfg)
     const char *names[NTOPICS];
     for (int i = 0; i < NTOPICS; i++) {
         if (ss_topic_name(cfg->prefix, kinds[i], w->topics[i], sizeof(w->topics[i])) < 0) {
-            fprintf(stderr, "shipstream-sync-worker: configuration error: KAFKA_TOPIC_PREFIX: too long\n");
+            fprintf(stderr,
+                    "shipstream-sync-worker: configuration error: KAFKA_TOPIC_PREFIX: too long\n");
             return -2;
         }
         names[i] = w->topics[i];
@@ -747,9 +725,9 @@ static int worker_init(worker_t *w, const sw_config_t *cfg)
     static const double size_buckets[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
     w->batch_size = ss_histogram("sync_batch_size", "Messages per applied batch", NULL,
                                  size_buckets, sizeof(size_buckets) / sizeof(size_buckets[0]));
-    w->batch_duration = ss_histogram("sync_batch_duration_seconds",
-                                     "Time to apply a batch (DLQ writes and retries included)",
-                                     NULL, NULL, 0);
+    w->batch_duration =
+        ss_histogram("sync_batch_duration_seconds",
+                     "Time to apply a batch (DLQ writes and retries included)", NULL, NULL, 0);
     w->newest_age = ss_gauge("sync_newest_event_age_seconds",
                              "Age (now - received_at) of the newest applied event", NULL);
     w->db_up = ss_gauge("sync_db_up", "1 while PostgreSQL is reachable", NULL);
@@ -766,9 +744,15 @@ static int worker_init(worker_t *w, const sw_config_t *cfg)
     }
     static const char *const overrides[] = {"fetch.wait.max.ms", "100", NULL};
     ss_kafka_consumer_opts_t copts = {
-        .bootstrap = cfg->bootstrap, .group_id = cfg->group,
-        .client_id = "shipstream-sync-worker", .topics = names, .ntopics = NTOPICS,
-        .on_assign = on_assign, .on_revoke = on_revoke, .ud = w, .overrides = overrides,
+        .bootstrap = cfg->bootstrap,
+        .group_id = cfg->group,
+        .client_id = "shipstream-sync-worker",
+        .topics = names,
+        .ntopics = NTOPICS,
+        .on_assign = on_assign,
+        .on_revoke = on_revoke,
+        .ud = w,
+        .overrides = overrides,
     };
     w->consumer = ss_kafka_consumer_new(&copts, err, sizeof(err));
     if (!w->consumer) {
@@ -778,16 +762,14 @@ static int worker_init(worker_t *w, const sw_config_t *cfg)
     return 0;
 }
 
-int sw_run(const sw_config_t *cfg)
-{
+int sw_run(const sw_config_t *cfg) {
     static worker_t w;
     int rc = worker_init(&w, cfg);
     if (rc < 0) {
         ss_kafka_producer_close(w.dlq, 1000);
         return rc == -2 ? 2 : 1;
     }
-    ss_log_kv(SS_LOG_INFO, "sync worker started", "group", cfg->group, "prefix", cfg->prefix,
-              NULL);
+    ss_log_kv(SS_LOG_INFO, "sync worker started", "group", cfg->group, "prefix", cfg->prefix, NULL);
 
     int64_t batch_deadline = 0;
     while (!ss_shutdown_requested()) {

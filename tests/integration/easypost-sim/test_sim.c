@@ -34,29 +34,28 @@
 extern char **environ;
 
 static int failures;
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            failures++;                                                                         \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                     \
-            fprintf(stderr, __VA_ARGS__);                                                       \
-            fputc('\n', stderr);                                                                \
-        }                                                                                       \
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            failures++;                                                     \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+        }                                                                   \
     } while (0)
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int free_port(void)
-{
+static int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t l = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
         close(fd);
         return -1;
     }
@@ -65,8 +64,7 @@ static int free_port(void)
     return p;
 }
 
-static char *slurp(const char *dir, const char *name, size_t *len)
-{
+static char *slurp(const char *dir, const char *name, size_t *len) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
@@ -86,8 +84,7 @@ static char *slurp(const char *dir, const char *name, size_t *len)
 
 /* ---- structure comparison --------------------------------------------------- */
 
-static const char *type_name(json_object *o)
-{
+static const char *type_name(json_object *o) {
     switch (json_object_get_type(o)) {
     case json_type_null: return "null";
     case json_type_boolean: return "boolean";
@@ -100,21 +97,20 @@ static const char *type_name(json_object *o)
     return "?";
 }
 
-static int compare(json_object *fix, json_object *sim, const char *path, const char *what)
-{
+static int compare(json_object *fix, json_object *sim, const char *path, const char *what) {
     if (!fix || !sim)
         return 0; /* null matches anything */
     const char *tf = type_name(fix), *ts = type_name(sim);
     if (strcmp(tf, ts) != 0) {
-        fprintf(stderr, "FAIL structure %s: %s is %s in the recording, %s in the sim\n", what, path, tf, ts);
+        fprintf(stderr, "FAIL structure %s: %s is %s in the recording, %s in the sim\n", what, path,
+                tf, ts);
         failures++;
         return -1;
     }
     int rc = 0;
     char sub[512];
     if (json_object_is_type(fix, json_type_object)) {
-        json_object_object_foreach(fix, k, v)
-        {
+        json_object_object_foreach(fix, k, v) {
             json_object *sv = NULL;
             snprintf(sub, sizeof sub, "%s.%s", path, k);
             if (!json_object_object_get_ex(sim, k, &sv)) {
@@ -129,14 +125,14 @@ static int compare(json_object *fix, json_object *sim, const char *path, const c
     } else if (json_object_is_type(fix, json_type_array)) {
         if (json_object_array_length(fix) > 0 && json_object_array_length(sim) > 0) {
             snprintf(sub, sizeof sub, "%s[0]", path);
-            rc = compare(json_object_array_get_idx(fix, 0), json_object_array_get_idx(sim, 0), sub, what);
+            rc = compare(json_object_array_get_idx(fix, 0), json_object_array_get_idx(sim, 0), sub,
+                         what);
         }
     }
     return rc;
 }
 
-static void compare_with_fixture(const char *fixture, const char *sim_body)
-{
+static void compare_with_fixture(const char *fixture, const char *sim_body) {
     char *fb = slurp(getenv("SS_FIXTURES_DIR"), fixture, NULL);
     CHECK(fb != NULL, "fixture %s", fixture);
     json_object *f = fb ? json_tokener_parse(fb) : NULL;
@@ -165,8 +161,7 @@ static char g_tracker[64];
 static got_t g_got[64];
 static int g_ngot, g_bad_sigs, g_total, g_failed_first;
 
-static int on_webhook(struct mg_connection *c, void *ud)
-{
+static int on_webhook(struct mg_connection *c, void *ud) {
     (void)ud;
     char *body = malloc(1 << 20);
     size_t n = 0;
@@ -196,9 +191,11 @@ static int on_webhook(struct mg_connection *c, void *ud)
             json_object_object_get_ex(e, "description", &d);
             json_object_object_get_ex(res, "status", &st);
             json_object_object_get_ex(res, "updated_at", &up);
-            snprintf(g->description, sizeof g->description, "%s", d ? json_object_get_string(d) : "");
+            snprintf(g->description, sizeof g->description, "%s",
+                     d ? json_object_get_string(d) : "");
             snprintf(g->status, sizeof g->status, "%s", st ? json_object_get_string(st) : "");
-            snprintf(g->updated_at, sizeof g->updated_at, "%s", up ? json_object_get_string(up) : "");
+            snprintf(g->updated_at, sizeof g->updated_at, "%s",
+                     up ? json_object_get_string(up) : "");
             static int compared;
             if (!compared && !strcmp(g->description, "tracker.updated")) {
                 compared = 1;
@@ -220,22 +217,30 @@ static int on_webhook(struct mg_connection *c, void *ud)
     pthread_mutex_unlock(&g_mu);
     free(body);
     char head[128];
-    int hl = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}", status);
+    int hl = snprintf(
+        head, sizeof head,
+        "HTTP/1.1 %d X\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}", status);
     mg_write(c, head, (size_t)hl);
     return status;
 }
 
 /* ---- sim process ---------------------------------------------------------------- */
 
-static pid_t start_sim(int port, int hook_port)
-{
+static pid_t start_sim(int port, int hook_port) {
     char bin[512], listen[32], url[128];
     snprintf(bin, sizeof bin, "%s/easypost-sim", getenv("SS_BIN_DIR"));
     snprintf(listen, sizeof listen, "LISTEN=127.0.0.1:%d", port);
     snprintf(url, sizeof url, "SIM_WEBHOOK_URL=http://127.0.0.1:%d/hook", hook_port);
-    char *env[] = {listen, "EASYPOST_API_KEY=EZTK_integration", "EASYPOST_WEBHOOK_SECRET=sécret",
-                   url, "SIM_TIME_SCALE=0.3", "SIM_SEED=7", "SIM_WEBHOOK_BACKOFF_MS=50",
-                   "SIM_WEBHOOK_BACKOFF_MAX_MS=200", "LOG_LEVEL=warn", NULL};
+    char *env[] = {listen,
+                   "EASYPOST_API_KEY=EZTK_integration",
+                   "EASYPOST_WEBHOOK_SECRET=sécret",
+                   url,
+                   "SIM_TIME_SCALE=0.3",
+                   "SIM_SEED=7",
+                   "SIM_WEBHOOK_BACKOFF_MS=50",
+                   "SIM_WEBHOOK_BACKOFF_MAX_MS=200",
+                   "LOG_LEVEL=warn",
+                   NULL};
     char *argv[] = {bin, NULL};
     pid_t pid;
     if (posix_spawn(&pid, bin, NULL, NULL, argv, env) != 0)
@@ -243,17 +248,19 @@ static pid_t start_sim(int port, int hook_port)
     return pid;
 }
 
-static ss_ep_client_t *client(int port, const char *key)
-{
+static ss_ep_client_t *client(int port, const char *key) {
     char base[64], err[128];
     snprintf(base, sizeof base, "http://127.0.0.1:%d/v2", port);
-    ss_ep_config_t cfg = {.api_base = base, .api_key = key, .max_retries = 2,
-                          .backoff_base_ms = 10, .backoff_max_ms = 50, .timeout_ms = 5000};
+    ss_ep_config_t cfg = {.api_base = base,
+                          .api_key = key,
+                          .max_retries = 2,
+                          .backoff_base_ms = 10,
+                          .backoff_max_ms = 50,
+                          .timeout_ms = 5000};
     return ss_ep_client_new(&cfg, err, sizeof err);
 }
 
-static void post_faults(int port, const char *json)
-{
+static void post_faults(int port, const char *json) {
     /* the client has no raw POST outside /v2: use a second client on /sim */
     char base[64], err[128];
     snprintf(base, sizeof base, "http://127.0.0.1:%d/sim", port);
@@ -266,8 +273,7 @@ static void post_faults(int port, const char *json)
     ss_ep_client_free(c);
 }
 
-int main(void)
-{
+int main(void) {
     if (!getenv("SS_BIN_DIR") || !getenv("SS_FIXTURES_DIR")) {
         fprintf(stderr, "SS_BIN_DIR and SS_FIXTURES_DIR must be set\n");
         return 2;
@@ -315,7 +321,8 @@ int main(void)
     CHECK(r.http_status == 201, "create status %ld", r.http_status);
     compare_with_fixture("api/shipment-create.response.json", r.body);
     char shp_id[64] = "", rate_id[64] = "", cheapest[32] = "";
-    snprintf(shp_id, sizeof shp_id, "%s", ss_ep_json_str(r.json, "id") ? ss_ep_json_str(r.json, "id") : "");
+    snprintf(shp_id, sizeof shp_id, "%s",
+             ss_ep_json_str(r.json, "id") ? ss_ep_json_str(r.json, "id") : "");
     CHECK(strncmp(shp_id, "shp_", 4) == 0, "shipment id %s", shp_id);
     json_object *rates = NULL;
     json_object_object_get_ex(r.json, "rates", &rates);
@@ -350,11 +357,13 @@ int main(void)
     json_object_object_get_ex(r.json, "tracker", &trk);
     json_object_object_get_ex(r.json, "postage_label", &pl);
     char m[32];
-    CHECK(ss_ep_money_get(sel, "rate", m, sizeof m) == 1 && strcmp(m, cheapest) == 0, "selected %s", m);
+    CHECK(ss_ep_money_get(sel, "rate", m, sizeof m) == 1 && strcmp(m, cheapest) == 0, "selected %s",
+          m);
     CHECK(ss_ep_json_str(r.json, "tracking_code") != NULL, "tracking code");
     CHECK(ss_ep_json_str(pl, "label_url") != NULL, "label url");
     pthread_mutex_lock(&g_mu);
-    snprintf(g_tracker, sizeof g_tracker, "%s", ss_ep_json_str(trk, "id") ? ss_ep_json_str(trk, "id") : "");
+    snprintf(g_tracker, sizeof g_tracker, "%s",
+             ss_ep_json_str(trk, "id") ? ss_ep_json_str(trk, "id") : "");
     pthread_mutex_unlock(&g_mu);
     CHECK(strncmp(g_tracker, "trk_", 4) == 0, "tracker id");
     ss_ep_result_free(&r);
@@ -376,7 +385,8 @@ int main(void)
     free(req);
     compare_with_fixture("api/tracker-create.response.json", r.body);
     char trk2[64];
-    snprintf(trk2, sizeof trk2, "%s", ss_ep_json_str(r.json, "id") ? ss_ep_json_str(r.json, "id") : "x");
+    snprintf(trk2, sizeof trk2, "%s",
+             ss_ep_json_str(r.json, "id") ? ss_ep_json_str(r.json, "id") : "x");
     ss_ep_result_free(&r);
     CHECK(ss_ep_tracker_retrieve(c, trk2, &r) == 0, "tracker retrieve: %s", r.errstr);
     compare_with_fixture("api/tracker-retrieve.response.json", r.body);
@@ -415,8 +425,8 @@ int main(void)
 
     /* faults: 429 retried to success, 500 passed through, dropped buy */
     post_faults(port, "{\"queue\":[\"429\"]}");
-    CHECK(ss_ep_shipment_retrieve(c, shp_id, &r) == 0 && r.attempts == 2, "429 retried: attempts %d status %ld",
-          r.attempts, r.http_status);
+    CHECK(ss_ep_shipment_retrieve(c, shp_id, &r) == 0 && r.attempts == 2,
+          "429 retried: attempts %d status %ld", r.attempts, r.http_status);
     ss_ep_result_free(&r);
     post_faults(port, "{\"queue\":[\"500\"]}");
     CHECK(ss_ep_shipment_retrieve(c, shp_id, &r) != 0 && r.http_status == 500 && r.attempts == 1 &&
@@ -441,7 +451,8 @@ int main(void)
     ss_ep_result_free(&r);
 
     /* events list */
-    CHECK(ss_ep_request(c, "GET", "/events?page_size=5", NULL, 0, SS_EP_RETRY_SAFE, &r) == 0, "events");
+    CHECK(ss_ep_request(c, "GET", "/events?page_size=5", NULL, 0, SS_EP_RETRY_SAFE, &r) == 0,
+          "events");
     compare_with_fixture("api/events-list.response.json", r.body);
     ss_ep_result_free(&r);
 
@@ -459,7 +470,8 @@ int main(void)
             usleep(100000);
     }
     pthread_mutex_lock(&g_mu);
-    CHECK(done_ok, "terminal tracker status by webhook (%d events of ours, %d total)", g_ngot, g_total);
+    CHECK(done_ok, "terminal tracker status by webhook (%d events of ours, %d total)", g_ngot,
+          g_total);
     CHECK(g_bad_sigs == 0, "%d webhooks failed ss_webhook_verify", g_bad_sigs);
     CHECK(g_failed_first, "a delivery was refused");
     int updated = 0;

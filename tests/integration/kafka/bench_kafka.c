@@ -16,21 +16,18 @@
 
 #include "common.h"
 
-static int cmp_dbl(const void *a, const void *b)
-{
+static int cmp_dbl(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-static double pct(double *v, int n, double p)
-{
+static double pct(double *v, int n, double p) {
     qsort(v, (size_t)n, sizeof(double), cmp_dbl);
     int i = (int)(p * (n - 1) + 0.5);
     return v[i];
 }
 
-static int bench_latency(const char *bootstrap, const char *topic, int n)
-{
+static int bench_latency(const char *bootstrap, const char *topic, int n) {
     char err[512];
     static const char *const ov[] = {"linger.ms", "0", NULL};
     ss_kafka_producer_opts_t po = {.bootstrap = bootstrap, .client_id = "bench", .overrides = ov};
@@ -73,8 +70,10 @@ static int bench_latency(const char *bootstrap, const char *topic, int n)
         }
     }
     if (rc == 0) {
-        printf("RESULT kafka_produce_wait_p50 %.3f ms %.3f\n", pct(lat, n, 0.50), pct(base, n, 0.50));
-        printf("RESULT kafka_produce_wait_p99 %.3f ms %.3f\n", pct(lat, n, 0.99), pct(base, n, 0.99));
+        printf("RESULT kafka_produce_wait_p50 %.3f ms %.3f\n", pct(lat, n, 0.50),
+               pct(base, n, 0.50));
+        printf("RESULT kafka_produce_wait_p99 %.3f ms %.3f\n", pct(lat, n, 0.99),
+               pct(base, n, 0.99));
     }
     rd_kafka_topic_destroy(rkt);
     free(lat);
@@ -83,12 +82,11 @@ static int bench_latency(const char *bootstrap, const char *topic, int n)
     return rc;
 }
 
-static int fill(const char *bootstrap, const char *topic, int n)
-{
+static int fill(const char *bootstrap, const char *topic, int n) {
     char err[512];
     static const char *const ov[] = {"linger.ms", "20", "batch.num.messages", "10000", NULL};
-    ss_kafka_producer_opts_t po = {.bootstrap = bootstrap, .client_id = "bench-fill",
-                                   .overrides = ov};
+    ss_kafka_producer_opts_t po = {
+        .bootstrap = bootstrap, .client_id = "bench-fill", .overrides = ov};
     ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
     if (!p) {
         fprintf(stderr, "producer: %s\n", err);
@@ -110,13 +108,15 @@ static int fill(const char *bootstrap, const char *topic, int n)
 }
 
 /* Messages per second from the first message to the n-th. */
-static double consume_ours(const char *bootstrap, const char *topic, int n)
-{
+static double consume_ours(const char *bootstrap, const char *topic, int n) {
     char err[512], group[64];
     it_unique("bench-ours-", group, sizeof(group));
     const char *const topics[] = {topic};
-    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap, .group_id = group,
-                                   .client_id = "bench-ours", .topics = topics, .ntopics = 1};
+    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap,
+                                   .group_id = group,
+                                   .client_id = "bench-ours",
+                                   .topics = topics,
+                                   .ntopics = 1};
     ss_kafka_consumer_t *c = ss_kafka_consumer_new(&co, err, sizeof(err));
     if (!c) {
         fprintf(stderr, "consumer: %s\n", err);
@@ -142,8 +142,7 @@ static double consume_ours(const char *bootstrap, const char *topic, int n)
     return got == n && secs > 0 ? (got - 1) / secs : -1;
 }
 
-static double consume_raw(const char *bootstrap, const char *topic, int n)
-{
+static double consume_raw(const char *bootstrap, const char *topic, int n) {
     char err[512], group[64];
     it_unique("bench-raw-", group, sizeof(group));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -178,8 +177,7 @@ static double consume_raw(const char *bootstrap, const char *topic, int n)
     return got == n && secs > 0 ? (got - 1) / secs : -1;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: ss-bench-kafka BOOTSTRAP [latency_samples] [fill_messages]\n");
         return 2;
@@ -206,7 +204,8 @@ int main(int argc, char **argv)
     int64_t t0 = ss_time_mono_usec();
     if (fill(bootstrap, fill_topic, nfill) != 0)
         return 1;
-    fprintf(stderr, "filled %d messages in %.2f s\n", nfill, (double)(ss_time_mono_usec() - t0) / 1e6);
+    fprintf(stderr, "filled %d messages in %.2f s\n", nfill,
+            (double)(ss_time_mono_usec() - t0) / 1e6);
 
     /* Alternate, best of two each, so that neither side gets a colder cache. */
     double ours = -1, raw = -1;

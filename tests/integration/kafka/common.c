@@ -10,11 +10,11 @@
 #include <common/sstime.h>
 #include <common/util.h>
 
-static rd_kafka_t *admin_client(const char *bootstrap)
-{
+static rd_kafka_t *admin_client(const char *bootstrap) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
         fprintf(stderr, "admin conf: %s\n", err);
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -28,13 +28,12 @@ static rd_kafka_t *admin_client(const char *bootstrap)
     return rk;
 }
 
-static int leaders_ready(rd_kafka_t *rk, const char *topic, int partitions)
-{
+static int leaders_ready(rd_kafka_t *rk, const char *topic, int partitions) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     int ok = 0;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
-        md->topics[0].err == 0 && md->topics[0].partition_cnt == partitions) {
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topic_cnt == 1 && md->topics[0].err == 0 && md->topics[0].partition_cnt == partitions) {
         ok = 1;
         for (int i = 0; i < partitions; i++)
             if (md->topics[0].partitions[i].leader < 0 || md->topics[0].partitions[i].err)
@@ -46,8 +45,7 @@ static int leaders_ready(rd_kafka_t *rk, const char *topic, int partitions)
     return ok;
 }
 
-int it_create_topic(const char *bootstrap, const char *topic, int partitions, int timeout_ms)
-{
+int it_create_topic(const char *bootstrap, const char *topic, int partitions, int timeout_ms) {
     rd_kafka_t *rk = admin_client(bootstrap);
     if (!rk)
         return -1;
@@ -74,7 +72,8 @@ int it_create_topic(const char *bootstrap, const char *topic, int partitions, in
     for (size_t i = 0; i < n; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            fprintf(stderr, "create topic %s: %s\n", topic, rd_kafka_topic_result_error_string(res[i]));
+            fprintf(stderr, "create topic %s: %s\n", topic,
+                    rd_kafka_topic_result_error_string(res[i]));
             rd_kafka_event_destroy(ev);
             goto done;
         }
@@ -101,8 +100,7 @@ done:
 }
 
 int it_watermarks(const char *bootstrap, const char *topic, int32_t partition, int64_t *lo,
-                  int64_t *hi)
-{
+                  int64_t *hi) {
     rd_kafka_t *rk = admin_client(bootstrap);
     if (!rk)
         return -1;
@@ -115,8 +113,7 @@ int it_watermarks(const char *bootstrap, const char *topic, int32_t partition, i
     return 0;
 }
 
-int it_free_port(void)
-{
+int it_free_port(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
@@ -129,8 +126,7 @@ int it_free_port(void)
     return ntohs(a.sin_port);
 }
 
-void it_unique(const char *prefix, char *buf, size_t size)
-{
+void it_unique(const char *prefix, char *buf, size_t size) {
     char id[64];
     ss_random_id("", id, sizeof(id));
     snprintf(buf, size, "%s%.12s", prefix, id);

@@ -20,34 +20,35 @@
 
 #include "common.h"
 
-#define NMSG 10000
+#define NMSG  10000
 #define NKEYS 200
 #define NPART 12
 
 static int failures;
 
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            failures++;                                                    \
-        }                                                                  \
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fprintf(stderr, "\n");                               \
+            failures++;                                          \
+        }                                                        \
     } while (0)
 
 static const char *bootstrap;
 
-static double since(int64_t t0) { return (double)(ss_time_mono_usec() - t0) / 1e6; }
+static double since(int64_t t0) {
+    return (double)(ss_time_mono_usec() - t0) / 1e6;
+}
 
 /* ---- 1 + 2: round trip ---- */
 
-static int test_round_trip(const char *topic, const char *group)
-{
+static int test_round_trip(const char *topic, const char *group) {
     char err[512];
     static const char *const ov[] = {"linger.ms", "5", NULL};
-    ss_kafka_producer_opts_t po = {.bootstrap = bootstrap, .client_id = "it-kafka",
-                                   .overrides = ov};
+    ss_kafka_producer_opts_t po = {
+        .bootstrap = bootstrap, .client_id = "it-kafka", .overrides = ov};
     ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
     if (!p) {
         CHECK(0, "producer: %s", err);
@@ -85,8 +86,10 @@ static int test_round_trip(const char *topic, const char *group)
 
     /* Consume through a group. */
     const char *const topics[] = {topic};
-    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap, .group_id = group,
-                                   .client_id = "it-kafka-consumer", .topics = topics,
+    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap,
+                                   .group_id = group,
+                                   .client_id = "it-kafka-consumer",
+                                   .topics = topics,
                                    .ntopics = 1};
     ss_kafka_consumer_t *c = ss_kafka_consumer_new(&co, err, sizeof(err));
     if (!c) {
@@ -119,8 +122,8 @@ static int test_round_trip(const char *topic, const char *group)
         memcpy(val, m->payload, vl);
         val[vl] = '\0';
         int k = -1, seq = -1;
-        if (sscanf(val, "%d|%d", &k, &seq) != 2 || k < 0 || k >= NKEYS ||
-            m->partition < 0 || m->partition >= NPART) {
+        if (sscanf(val, "%d|%d", &k, &seq) != 2 || k < 0 || k >= NKEYS || m->partition < 0 ||
+            m->partition >= NPART) {
             if (bad++ < 5)
                 CHECK(0, "unexpected message %s on partition %d", val, (int)m->partition);
         } else {
@@ -196,13 +199,11 @@ static int test_round_trip(const char *topic, const char *group)
 
 /* ---- 3: unreachable broker ---- */
 
-static void test_unreachable(void)
-{
+static void test_unreachable(void) {
     char bs[64], err[512];
     snprintf(bs, sizeof(bs), "127.0.0.1:%d", it_free_port());
     static const char *const ov[] = {"message.timeout.ms", "2000", NULL};
-    ss_kafka_producer_opts_t po = {.bootstrap = bs, .client_id = "it-unreachable",
-                                   .overrides = ov};
+    ss_kafka_producer_opts_t po = {.bootstrap = bs, .client_id = "it-unreachable", .overrides = ov};
     ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
     if (!p) {
         CHECK(0, "producer: %s", err);
@@ -229,8 +230,7 @@ struct start_at {
     int calls;
 };
 
-static int start_at_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
-{
+static int start_at_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
     struct start_at *s = ud;
     s->calls++;
     for (int i = 0; i < parts->cnt; i++)
@@ -238,8 +238,7 @@ static int start_at_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
     return 0;
 }
 
-static void test_assign_offsets(const char *topic, const char *group)
-{
+static void test_assign_offsets(const char *topic, const char *group) {
     const int64_t start = 10;
     int64_t expect = 0, hi[NPART];
     for (int i = 0; i < NPART; i++) {
@@ -254,9 +253,13 @@ static void test_assign_offsets(const char *topic, const char *group)
     char err[512];
     struct start_at sa = {.offset = start};
     const char *const topics[] = {topic};
-    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap, .group_id = group,
-                                   .client_id = "it-kafka-assign", .topics = topics,
-                                   .ntopics = 1, .on_assign = start_at_assign, .ud = &sa};
+    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap,
+                                   .group_id = group,
+                                   .client_id = "it-kafka-assign",
+                                   .topics = topics,
+                                   .ntopics = 1,
+                                   .on_assign = start_at_assign,
+                                   .ud = &sa};
     ss_kafka_consumer_t *c = ss_kafka_consumer_new(&co, err, sizeof(err));
     if (!c) {
         CHECK(0, "consumer: %s", err);
@@ -288,11 +291,11 @@ static void test_assign_offsets(const char *topic, const char *group)
     ss_kafka_consumer_close(c);
 }
 
-int main(void)
-{
+int main(void) {
     bootstrap = getenv("SS_TEST_KAFKA_BOOTSTRAP");
     if (!bootstrap || !*bootstrap) {
-        fprintf(stderr, "SS_TEST_KAFKA_BOOTSTRAP is not set: run under tests/integration/harness.sh\n");
+        fprintf(stderr,
+                "SS_TEST_KAFKA_BOOTSTRAP is not set: run under tests/integration/harness.sh\n");
         return 1;
     }
     char e[128];

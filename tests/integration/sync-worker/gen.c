@@ -25,7 +25,7 @@
 
 typedef struct {
     char key[64];
-    char *json;      /* envelope */
+    char *json; /* envelope */
 } ev_t;
 
 typedef struct {
@@ -34,16 +34,14 @@ typedef struct {
 } seq_t;
 
 static unsigned long long rng = 88172645463325252ULL;
-static unsigned rnd(void)
-{
+static unsigned rnd(void) {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (unsigned)(rng >> 11);
 }
 
-static void seq_push(seq_t *s, const char *key, char *json)
-{
+static void seq_push(seq_t *s, const char *key, char *json) {
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 8;
         s->ev = realloc(s->ev, s->cap * sizeof(*s->ev));
@@ -54,8 +52,7 @@ static void seq_push(seq_t *s, const char *key, char *json)
 
 static const int64_t BASE = 1735689600; /* 2025-01-01T00:00:00Z */
 
-static void ts(int64_t t, char *buf, size_t n)
-{
+static void ts(int64_t t, char *buf, size_t n) {
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
@@ -63,21 +60,22 @@ static void ts(int64_t t, char *buf, size_t n)
 }
 
 /* EasyPost's own forms, varied on purpose. */
-static void ts_ep(int64_t t, int form, char *buf, size_t n)
-{
+static void ts_ep(int64_t t, int form, char *buf, size_t n) {
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
-    strftime(buf, n, form == 0 ? "%Y-%m-%dT%H:%M:%SZ" : form == 1 ? "%Y-%m-%dT%H:%M:%S+00:00"
-                                                                  : "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    strftime(buf, n,
+             form == 0   ? "%Y-%m-%dT%H:%M:%SZ"
+             : form == 1 ? "%Y-%m-%dT%H:%M:%S+00:00"
+                         : "%Y-%m-%dT%H:%M:%S.000Z",
+             &tm);
 }
 
 static long long g_evt;
 static char g_tag[32] = "t";
 
 static char *envelope(const char *type, const char *otype, const char *oid, int64_t upd,
-                      const char *object)
-{
+                      const char *object) {
     char u[40], r[40];
     ts_ep(upd, 0, u, sizeof(u));
     ts_ep(upd + 1, 2, r, sizeof(r));
@@ -97,9 +95,8 @@ static const char *cities[] = {"SPRINGFIELD", "PORTLAND", "AUSTIN", "DENVER", "S
 static const char *states[] = {"IL", "OR", "TX", "CO", "MA"};
 static const char *tstatus[] = {"pre_transit", "in_transit", "out_for_delivery", "delivered"};
 
-static void address_json(char *buf, size_t n, const char *id, const char *city,
-                         const char *state, int64_t upd, const char *name)
-{
+static void address_json(char *buf, size_t n, const char *id, const char *city, const char *state,
+                         int64_t upd, const char *name) {
     char u[40], c[40];
     ts_ep(upd, 1, u, sizeof(u));
     ts_ep(upd - 3600, 1, c, sizeof(c));
@@ -114,8 +111,7 @@ static void address_json(char *buf, size_t n, const char *id, const char *city,
 }
 
 /* Moves an older version after a newer one; re-delivers events. */
-static void disorder(seq_t *s, int ooo_pct, int dup_pct, long *nooo, long *ndup)
-{
+static void disorder(seq_t *s, int ooo_pct, int dup_pct, long *nooo, long *ndup) {
     if (s->n >= 2 && (int)(rnd() % 100) < ooo_pct * 2) {
         size_t k = rnd() % (s->n - 1);
         ev_t t = s->ev[k];
@@ -137,8 +133,7 @@ static void disorder(seq_t *s, int ooo_pct, int dup_pct, long *nooo, long *ndup)
 }
 
 /* Interleaves the keys' sequences at random, each key's order kept. */
-static void write_topic(const char *dir, const char *topic, seq_t *seqs, size_t nseq)
-{
+static void write_topic(const char *dir, const char *topic, seq_t *seqs, size_t nseq) {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s.tsv", dir, topic);
     FILE *f = fopen(path, "w");
@@ -161,25 +156,36 @@ static void write_topic(const char *dir, const char *topic, seq_t *seqs, size_t 
     free(live);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s OUTDIR [--shipments N] [--seed S] [--dup PCT] [--ooo PCT] "
-                        "[--poison] [--bench] [--tag T]\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s OUTDIR [--shipments N] [--seed S] [--dup PCT] [--ooo PCT] "
+                "[--poison] [--bench] [--tag T]\n",
+                argv[0]);
         return 2;
     }
     const char *dir = argv[1];
     long nship = 2200;
     int dup = 10, ooo = 5, poison = 0, bench = 0;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--shipments") && i + 1 < argc) nship = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) rng += strtoull(argv[++i], NULL, 10) * 2654435761ULL;
-        else if (!strcmp(argv[i], "--dup") && i + 1 < argc) dup = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--ooo") && i + 1 < argc) ooo = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--tag") && i + 1 < argc) snprintf(g_tag, sizeof(g_tag), "%s", argv[++i]);
-        else if (!strcmp(argv[i], "--poison")) poison = 1;
-        else if (!strcmp(argv[i], "--bench")) bench = 1;
-        else { fprintf(stderr, "unknown argument %s\n", argv[i]); return 2; }
+        if (!strcmp(argv[i], "--shipments") && i + 1 < argc)
+            nship = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+            rng += strtoull(argv[++i], NULL, 10) * 2654435761ULL;
+        else if (!strcmp(argv[i], "--dup") && i + 1 < argc)
+            dup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--ooo") && i + 1 < argc)
+            ooo = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tag") && i + 1 < argc)
+            snprintf(g_tag, sizeof(g_tag), "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--poison"))
+            poison = 1;
+        else if (!strcmp(argv[i], "--bench"))
+            bench = 1;
+        else {
+            fprintf(stderr, "unknown argument %s\n", argv[i]);
+            return 2;
+        }
     }
     if (bench)
         dup = ooo = 0;
@@ -233,27 +239,30 @@ int main(int argc, char **argv)
             snprintf(rate, sizeof(rate), "%d.%02d000", cents / 100, cents % 100);
             ts_ep(created, v % 3, c, sizeof(c));
             ts_ep(upd, v % 3, u, sizeof(u));
-            snprintf(obj, sizeof(obj),
-                     "{\"id\":\"%s\",\"object\":\"Shipment\",\"mode\":\"test\",\"created_at\":\"%s\","
-                     "\"updated_at\":\"%s\",\"is_return\":false,\"status\":\"unknown\","
-                     "\"tracking_code\":\"%s\",\"reference\":\"ref-%ld\",\"batch_id\":null,"
-                     "\"refund_status\":null,\"usps_zone\":4,"
-                     "\"tracker\":{\"id\":\"%s\",\"object\":\"Tracker\"},"
-                     "\"from_address\":%s,\"to_address\":%s,"
-                     "\"parcel\":{\"id\":\"prcl_%s_%06ld\",\"object\":\"Parcel\",\"created_at\":\"%s\","
-                     "\"updated_at\":\"%s\",\"length\":10.0,\"width\":8.0,\"height\":4.0,"
-                     "\"predefined_package\":null,\"weight\":15.4,\"mode\":\"test\"},"
-                     "\"selected_rate\":{\"id\":\"rate_%s_%06ld\",\"object\":\"Rate\",\"created_at\":\"%s\","
-                     "\"updated_at\":\"%s\",\"mode\":\"test\",\"service\":\"%s\",\"carrier\":\"%s\","
-                     "\"rate\":\"%s\",\"currency\":\"USD\",\"retail_rate\":null,\"list_rate\":\"%s\","
-                     "\"delivery_days\":%d,\"delivery_date\":null,\"delivery_date_guaranteed\":false,"
-                     "\"est_delivery_days\":%d,\"shipment_id\":\"%s\",\"carrier_account_id\":\"ca_1\"},"
-                     "\"postage_label\":{\"id\":\"pl_%ld\",\"label_url\":\"https://example.com/l/%ld.png\"},"
-                     "\"fees\":[{\"object\":\"Fee\",\"type\":\"LabelFee\",\"amount\":\"0.01000\","
-                     "\"charged\":true,\"refunded\":false},{\"object\":\"Fee\",\"type\":\"PostageFee\","
-                     "\"amount\":\"%s\",\"charged\":true,\"refunded\":false}]}",
-                     sid, c, u, code, i, tid, from, to, g_tag, i, c, u, g_tag, i, c, u,
-                     services[si], carriers[ci], rate, rate, 1 + si, 1 + si, sid, i, i, rate);
+            snprintf(
+                obj, sizeof(obj),
+                "{\"id\":\"%s\",\"object\":\"Shipment\",\"mode\":\"test\",\"created_at\":\"%s\","
+                "\"updated_at\":\"%s\",\"is_return\":false,\"status\":\"unknown\","
+                "\"tracking_code\":\"%s\",\"reference\":\"ref-%ld\",\"batch_id\":null,"
+                "\"refund_status\":null,\"usps_zone\":4,"
+                "\"tracker\":{\"id\":\"%s\",\"object\":\"Tracker\"},"
+                "\"from_address\":%s,\"to_address\":%s,"
+                "\"parcel\":{\"id\":\"prcl_%s_%06ld\",\"object\":\"Parcel\",\"created_at\":\"%s\","
+                "\"updated_at\":\"%s\",\"length\":10.0,\"width\":8.0,\"height\":4.0,"
+                "\"predefined_package\":null,\"weight\":15.4,\"mode\":\"test\"},"
+                "\"selected_rate\":{\"id\":\"rate_%s_%06ld\",\"object\":\"Rate\",\"created_at\":\"%"
+                "s\","
+                "\"updated_at\":\"%s\",\"mode\":\"test\",\"service\":\"%s\",\"carrier\":\"%s\","
+                "\"rate\":\"%s\",\"currency\":\"USD\",\"retail_rate\":null,\"list_rate\":\"%s\","
+                "\"delivery_days\":%d,\"delivery_date\":null,\"delivery_date_guaranteed\":false,"
+                "\"est_delivery_days\":%d,\"shipment_id\":\"%s\",\"carrier_account_id\":\"ca_1\"},"
+                "\"postage_label\":{\"id\":\"pl_%ld\",\"label_url\":\"https://example.com/l/"
+                "%ld.png\"},"
+                "\"fees\":[{\"object\":\"Fee\",\"type\":\"LabelFee\",\"amount\":\"0.01000\","
+                "\"charged\":true,\"refunded\":false},{\"object\":\"Fee\",\"type\":\"PostageFee\","
+                "\"amount\":\"%s\",\"charged\":true,\"refunded\":false}]}",
+                sid, c, u, code, i, tid, from, to, g_tag, i, c, u, g_tag, i, c, u, services[si],
+                carriers[ci], rate, rate, 1 + si, 1 + si, sid, i, i, rate);
             seq_push(&ships[i], sid, envelope("shipment.updated", "Shipment", sid, upd, obj));
             unique++;
             snprintf(last_cost, sizeof(last_cost), "%d.%02d", (cents + 1) / 100, (cents + 1) % 100);
@@ -290,20 +299,25 @@ int main(int argc, char **argv)
                 for (int d = 0; d <= v; d++) {
                     char when[40];
                     ts_ep(created + 3600 * (d + 1) - 60, d % 3, when, sizeof(when));
-                    dl += (size_t)snprintf(det + dl, sizeof(det) - dl,
-                        "%s{\"object\":\"TrackingDetail\",\"message\":\"step %d\",\"description\":\"\","
+                    dl += (size_t)snprintf(
+                        det + dl, sizeof(det) - dl,
+                        "%s{\"object\":\"TrackingDetail\",\"message\":\"step "
+                        "%d\",\"description\":\"\","
                         "\"status\":\"%s\",\"status_detail\":\"status_update\",\"datetime\":\"%s\","
                         "\"source\":\"%s\",\"carrier_code\":\"\",\"tracking_location\":{\"object\":"
-                        "\"TrackingLocation\",\"city\":\"%s\",\"state\":null,\"country\":\"US\",\"zip\":null}}",
+                        "\"TrackingLocation\",\"city\":\"%s\",\"state\":null,\"country\":\"US\","
+                        "\"zip\":null}}",
                         d ? "," : "", d, tstatus[d], when, carriers[ci], cities[d % 5]);
                 }
-                snprintf(obj, sizeof(obj),
-                         "{\"id\":\"%s\",\"object\":\"Tracker\",\"mode\":\"test\",\"tracking_code\":\"%s\","
-                         "\"status\":\"%s\",\"status_detail\":\"status_update\",\"created_at\":\"%s\","
-                         "\"updated_at\":\"%s\",\"signed_by\":null,\"weight\":null,"
-                         "\"est_delivery_date\":\"%s\",\"shipment_id\":\"%s\",\"carrier\":\"%s\","
-                         "\"tracking_details\":[%s],\"fees\":[],\"public_url\":null}",
-                         tid, code, tstatus[v], c, u, est, sid, carriers[ci], det);
+                snprintf(
+                    obj, sizeof(obj),
+                    "{\"id\":\"%s\",\"object\":\"Tracker\",\"mode\":\"test\",\"tracking_code\":\"%"
+                    "s\","
+                    "\"status\":\"%s\",\"status_detail\":\"status_update\",\"created_at\":\"%s\","
+                    "\"updated_at\":\"%s\",\"signed_by\":null,\"weight\":null,"
+                    "\"est_delivery_date\":\"%s\",\"shipment_id\":\"%s\",\"carrier\":\"%s\","
+                    "\"tracking_details\":[%s],\"fees\":[],\"public_url\":null}",
+                    tid, code, tstatus[v], c, u, est, sid, carriers[ci], det);
                 seq_push(&trks[i], sid, envelope("tracker.updated", "Tracker", tid, upd, obj));
                 unique++;
             }
@@ -340,10 +354,14 @@ int main(int argc, char **argv)
         /* bad JSON, not an envelope, a money string that is not a number
          * (numeric cast: 22P02), an integer out of range (22003), a
          * timestamp that is not one (refused by the mapping). */
-        const char *bad_rate = "{\"id\":\"shp_%s_poison1\",\"object\":\"Shipment\",\"updated_at\":\"2025-01-01T00:00:00Z\","
-                               "\"selected_rate\":{\"id\":\"rate_%s_p1\",\"rate\":\"12,50\",\"carrier\":\"USPS\",\"service\":\"Ground\"}}";
-        const char *bad_zone = "{\"id\":\"shp_%s_poison2\",\"object\":\"Shipment\",\"updated_at\":\"2025-01-01T00:00:00Z\",\"usps_zone\":99999999999}";
-        const char *bad_time = "{\"id\":\"shp_%s_poison3\",\"object\":\"Shipment\",\"created_at\":\"yesterday\"}";
+        const char *bad_rate = "{\"id\":\"shp_%s_poison1\",\"object\":\"Shipment\",\"updated_at\":"
+                               "\"2025-01-01T00:00:00Z\","
+                               "\"selected_rate\":{\"id\":\"rate_%s_p1\",\"rate\":\"12,50\","
+                               "\"carrier\":\"USPS\",\"service\":\"Ground\"}}";
+        const char *bad_zone = "{\"id\":\"shp_%s_poison2\",\"object\":\"Shipment\",\"updated_at\":"
+                               "\"2025-01-01T00:00:00Z\",\"usps_zone\":99999999999}";
+        const char *bad_time =
+            "{\"id\":\"shp_%s_poison3\",\"object\":\"Shipment\",\"created_at\":\"yesterday\"}";
         char id[64];
         snprintf(obj, sizeof(obj), bad_rate, g_tag, g_tag);
         snprintf(id, sizeof(id), "shp_%s_poison1", g_tag);
@@ -371,7 +389,9 @@ int main(int argc, char **argv)
     FILE *fc = fopen(path, "w");
     fprintf(fc, "%ld %ld %ld %ld\n", unique, ndup, nooo, npoison);
     fclose(fc);
-    fprintf(stderr, "generated %ld unique events, %ld duplicate deliveries, %ld moved out of order, %ld poison\n",
+    fprintf(stderr,
+            "generated %ld unique events, %ld duplicate deliveries, %ld moved out of order, %ld "
+            "poison\n",
             unique, ndup, nooo, npoison);
     for (long i = 0; i < nship + 8; i++)
         free(ships[i].ev);

@@ -17,8 +17,10 @@ static int reset(void **state) {
 
 static void test_counter_and_gauge_render(void **state) {
     (void)state;
-    ss_counter_t *a = ss_counter("webhook_requests_total", "Requests by outcome", "outcome=\"accepted\"");
-    ss_counter_t *b = ss_counter("webhook_requests_total", "Requests by outcome", "outcome=\"bad_signature\"");
+    ss_counter_t *a =
+        ss_counter("webhook_requests_total", "Requests by outcome", "outcome=\"accepted\"");
+    ss_counter_t *b =
+        ss_counter("webhook_requests_total", "Requests by outcome", "outcome=\"bad_signature\"");
     assert_ptr_equal(a, ss_counter("webhook_requests_total", "x", "outcome=\"accepted\""));
     ss_counter_add(a, 3);
     ss_counter_inc(b);
@@ -27,14 +29,13 @@ static void test_counter_and_gauge_render(void **state) {
     ss_gauge_add(g, -1);
     char *text = ss_metrics_render(NULL);
     assert_non_null(text);
-    const char *expect =
-        "# HELP webhook_requests_total Requests by outcome\n"
-        "# TYPE webhook_requests_total counter\n"
-        "webhook_requests_total{outcome=\"accepted\"} 3\n"
-        "webhook_requests_total{outcome=\"bad_signature\"} 1\n"
-        "# HELP consumer_lag Lag\n"
-        "# TYPE consumer_lag gauge\n"
-        "consumer_lag 1.5\n";
+    const char *expect = "# HELP webhook_requests_total Requests by outcome\n"
+                         "# TYPE webhook_requests_total counter\n"
+                         "webhook_requests_total{outcome=\"accepted\"} 3\n"
+                         "webhook_requests_total{outcome=\"bad_signature\"} 1\n"
+                         "# HELP consumer_lag Lag\n"
+                         "# TYPE consumer_lag gauge\n"
+                         "consumer_lag 1.5\n";
     assert_string_equal(text, expect);
     free(text);
 }
@@ -49,14 +50,13 @@ static void test_histogram_render(void **state) {
     ss_histogram_observe(h, 7);
     assert_int_equal(ss_histogram_count(h), 4);
     char *text = ss_metrics_render(NULL);
-    const char *expect =
-        "# HELP lat_seconds Latency\n"
-        "# TYPE lat_seconds histogram\n"
-        "lat_seconds_bucket{route=\"/x\",le=\"0.10000000000000001\"} 2\n"
-        "lat_seconds_bucket{route=\"/x\",le=\"1\"} 3\n"
-        "lat_seconds_bucket{route=\"/x\",le=\"+Inf\"} 4\n"
-        "lat_seconds_sum{route=\"/x\"} 7.6500000000000004\n"
-        "lat_seconds_count{route=\"/x\"} 4\n";
+    const char *expect = "# HELP lat_seconds Latency\n"
+                         "# TYPE lat_seconds histogram\n"
+                         "lat_seconds_bucket{route=\"/x\",le=\"0.10000000000000001\"} 2\n"
+                         "lat_seconds_bucket{route=\"/x\",le=\"1\"} 3\n"
+                         "lat_seconds_bucket{route=\"/x\",le=\"+Inf\"} 4\n"
+                         "lat_seconds_sum{route=\"/x\"} 7.6500000000000004\n"
+                         "lat_seconds_count{route=\"/x\"} 4\n";
     assert_string_equal(text, expect);
     free(text);
 }

@@ -40,7 +40,7 @@ static void test_garbage(void **state) {
     int64_t t = 42;
     const char *bad[] = {"",
                          "garbage",
-                         "2024-08-15T20:44:40",      /* no zone */
+                         "2024-08-15T20:44:40", /* no zone */
                          "2024-08-15T20:44:40ZZ",
                          "2024-13-01T00:00:00Z",
                          "2023-02-29T00:00:00Z",

@@ -19,15 +19,13 @@
 #include <easypost/client.h>
 
 /* A recorded API answer (fixtures/api/NAME). */
-static char *slurp(const char *name, size_t *len)
-{
+static char *slurp(const char *name, size_t *len) {
     char path[256];
     snprintf(path, sizeof path, "api/%s", name);
     return ss_test_fixture(path, len);
 }
 
-static void parse_fixture(const char *name, long status, ss_ep_result_t *r)
-{
+static void parse_fixture(const char *name, long status, ss_ep_result_t *r) {
     size_t len = 0;
     char *body = slurp(name, &len);
     assert_non_null(body);
@@ -37,10 +35,13 @@ static void parse_fixture(const char *name, long status, ss_ep_result_t *r)
 
 /* ---- fixtures --------------------------------------------------------------- */
 
-static void test_fixture_success_objects(void **state)
-{
+static void test_fixture_success_objects(void **state) {
     (void)state;
-    static const struct { const char *file; long status; const char *object; } cases[] = {
+    static const struct {
+        const char *file;
+        long status;
+        const char *object;
+    } cases[] = {
         {"shipment-create.response.json", 201, "Shipment"},
         {"shipment-buy.response.json", 200, "Shipment"},
         {"tracker-create.response.json", 200, "Tracker"},
@@ -64,8 +65,7 @@ static void test_fixture_success_objects(void **state)
     }
 }
 
-static void test_fixture_buy_money_exact(void **state)
-{
+static void test_fixture_buy_money_exact(void **state) {
     (void)state;
     ss_ep_result_t r;
     parse_fixture("shipment-buy.response.json", 200, &r);
@@ -78,11 +78,13 @@ static void test_fixture_buy_money_exact(void **state)
     assert_int_equal(ss_ep_money_get(sel, "retail_rate", buf, sizeof buf), 1);
     assert_string_equal(buf, "8.85");
     assert_true(json_object_object_get_ex(r.json, "fees", &fees));
-    assert_int_equal(ss_ep_money_get(json_object_array_get_idx(fees, 1), "amount", buf, sizeof buf), 1);
+    assert_int_equal(ss_ep_money_get(json_object_array_get_idx(fees, 1), "amount", buf, sizeof buf),
+                     1);
     assert_string_equal(buf, "6.07000");
     assert_true(json_object_object_get_ex(r.json, "rates", &rates));
     assert_int_equal(json_object_array_length(rates), 3);
-    assert_int_equal(ss_ep_money_get(json_object_array_get_idx(rates, 0), "rate", buf, sizeof buf), 1);
+    assert_int_equal(ss_ep_money_get(json_object_array_get_idx(rates, 0), "rate", buf, sizeof buf),
+                     1);
     assert_string_equal(buf, "34.15");
     assert_string_equal(ss_ep_json_str(r.json, "tracking_code"), "9400100208303109505657");
     /* absent and null money */
@@ -91,8 +93,7 @@ static void test_fixture_buy_money_exact(void **state)
     ss_ep_result_free(&r);
 }
 
-static void test_fixture_error_422_objects(void **state)
-{
+static void test_fixture_error_422_objects(void **state) {
     (void)state;
     ss_ep_result_t r;
     parse_fixture("error-422.response.json", 422, &r);
@@ -109,8 +110,7 @@ static void test_fixture_error_422_objects(void **state)
     ss_ep_result_free(&r);
 }
 
-static void test_fixture_error_404_strings(void **state)
-{
+static void test_fixture_error_404_strings(void **state) {
     (void)state;
     ss_ep_result_t r;
     parse_fixture("error-404-alternative-format.response.json", 404, &r);
@@ -123,18 +123,20 @@ static void test_fixture_error_404_strings(void **state)
     ss_ep_result_free(&r);
 }
 
-static void test_every_fixture_file_parses(void **state)
-{
+static void test_every_fixture_file_parses(void **state) {
     (void)state;
     /* Every *.response.json must parse as an object without crashing, with
      * the status its name implies; truncations of each must never crash and
      * never be OK. */
-    static const char *const files[] = {
-        "address-create-and-verify.response.json", "batch-create.response.json",
-        "error-404-alternative-format.response.json", "error-422.response.json",
-        "events-list.response.json", "shipment-buy.response.json",
-        "shipment-create.response.json", "tracker-create.response.json",
-        "tracker-retrieve.response.json"};
+    static const char *const files[] = {"address-create-and-verify.response.json",
+                                        "batch-create.response.json",
+                                        "error-404-alternative-format.response.json",
+                                        "error-422.response.json",
+                                        "events-list.response.json",
+                                        "shipment-buy.response.json",
+                                        "shipment-create.response.json",
+                                        "tracker-create.response.json",
+                                        "tracker-retrieve.response.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         size_t len = 0;
         char *body = slurp(files[i], &len);
@@ -155,8 +157,7 @@ static void test_every_fixture_file_parses(void **state)
 
 /* ---- malformed ------------------------------------------------------------------ */
 
-static void test_malformed_bodies(void **state)
-{
+static void test_malformed_bodies(void **state) {
     (void)state;
     ss_ep_result_t r;
     /* not JSON on a 2xx */
@@ -187,7 +188,8 @@ static void test_malformed_bodies(void **state)
     assert_int_equal(r.n_field_errors, 0);
     ss_ep_result_free(&r);
     /* error with odd member types: no crash, odd entries skipped */
-    const char *odd = "{\"error\":{\"code\":5,\"message\":null,\"errors\":[1,null,{\"field\":3},\"s\",[]]}}";
+    const char *odd =
+        "{\"error\":{\"code\":5,\"message\":null,\"errors\":[1,null,{\"field\":3},\"s\",[]]}}";
     assert_int_equal(ss_ep_result_parse(422, odd, strlen(odd), &r), -1);
     assert_null(r.error_code);
     assert_null(r.error_message);
@@ -204,8 +206,7 @@ static void test_malformed_bodies(void **state)
     ss_ep_result_free(&r);
 }
 
-static void test_money(void **state)
-{
+static void test_money(void **state) {
     (void)state;
     assert_true(ss_ep_money_valid("8.20000"));
     assert_true(ss_ep_money_valid("0"));
@@ -222,8 +223,8 @@ static void test_money(void **state)
     assert_false(ss_ep_money_valid(NULL));
 
     /* numbers keep their exact text, never through a double */
-    json_object *o = json_tokener_parse(
-        "{\"a\":8.20000,\"b\":0.1,\"c\":12345678901234567.89,\"d\":\"x\",\"e\":true,\"f\":null,\"g\":7,\"h\":1e2}");
+    json_object *o = json_tokener_parse("{\"a\":8.20000,\"b\":0.1,\"c\":12345678901234567.89,\"d\":"
+                                        "\"x\",\"e\":true,\"f\":null,\"g\":7,\"h\":1e2}");
     char buf[64];
     assert_int_equal(ss_ep_money_get(o, "a", buf, sizeof buf), 1);
     assert_string_equal(buf, "8.20000");
@@ -248,20 +249,19 @@ static volatile int g_hits;
 static char g_last_auth[256];
 static char g_last_ctype[128];
 
-static int send_body(struct mg_connection *c, int status, const char *body)
-{
+static int send_body(struct mg_connection *c, int status, const char *body) {
     /* mg_write only: mg_printf crashed in this test's worker threads */
     char head[160];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     status, strlen(body));
+    int n =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                 status, strlen(body));
     mg_write(c, head, (size_t)n);
     mg_write(c, body, strlen(body));
     return status;
 }
 
-static int h_any(struct mg_connection *c, void *ud)
-{
+static int h_any(struct mg_connection *c, void *ud) {
     (void)ud;
     const struct mg_request_info *ri = mg_get_request_info(c);
     const char *u = ri->local_uri;
@@ -276,13 +276,16 @@ static int h_any(struct mg_connection *c, void *ud)
     if (strstr(u, "/ok"))
         return send_body(c, 200, "{\"id\":\"shp_1\",\"object\":\"Shipment\"}");
     if (strstr(u, "/s429/"))
-        return send_body(c, 429, "{\"error\":{\"code\":\"RATE_LIMITED\",\"message\":\"slow down\",\"errors\":[]}}");
+        return send_body(
+            c, 429,
+            "{\"error\":{\"code\":\"RATE_LIMITED\",\"message\":\"slow down\",\"errors\":[]}}");
     if (strstr(u, "/s503/"))
         return send_body(c, 503, "{\"error\":{\"code\":\"UNAVAILABLE\",\"message\":\"x\"}}");
     if (strstr(u, "/s502/"))
         return send_body(c, 502, "<html>bad gateway</html>");
     if (strstr(u, "/s500/"))
-        return send_body(c, 500, "{\"error\":{\"code\":\"INTERNAL_SERVER_ERROR\",\"message\":\"x\"}}");
+        return send_body(c, 500,
+                         "{\"error\":{\"code\":\"INTERNAL_SERVER_ERROR\",\"message\":\"x\"}}");
     if (strstr(u, "/flaky/")) {
         /* 429 on odd hits, 200 on even */
         if (g_hits % 2 == 1)
@@ -311,17 +314,17 @@ static int h_any(struct mg_connection *c, void *ud)
         usleep(600 * 1000);
         return send_body(c, 200, "{}");
     }
-    return send_body(c, 404, "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"nope\",\"errors\":[]}}");
+    return send_body(c, 404,
+                     "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"nope\",\"errors\":[]}}");
 }
 
 static struct mg_context *g_ctx;
 static int g_port;
 
-static int setup_server(void **state)
-{
+static int setup_server(void **state) {
     (void)state;
-    const char *opts[] = {"listening_ports", "127.0.0.1:0", "num_threads", "4",
-                          "enable_keep_alive", "yes", NULL};
+    const char *opts[] = {"listening_ports",   "127.0.0.1:0", "num_threads", "4",
+                          "enable_keep_alive", "yes",         NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     g_ctx = mg_start(&cb, NULL, opts);
@@ -336,28 +339,29 @@ static int setup_server(void **state)
     return 0;
 }
 
-static int teardown_server(void **state)
-{
+static int teardown_server(void **state) {
     (void)state;
     mg_stop(g_ctx);
     ss_ep_thread_cleanup();
     return 0;
 }
 
-static ss_ep_client_t *client_for(const char *prefix, size_t max_body, long timeout_ms)
-{
+static ss_ep_client_t *client_for(const char *prefix, size_t max_body, long timeout_ms) {
     char base[128], err[256];
     snprintf(base, sizeof base, "http://127.0.0.1:%d%s/", g_port, prefix);
-    ss_ep_config_t cfg = {.api_base = base, .api_key = "EZTK_secret", .max_retries = 3,
-                          .backoff_base_ms = 5, .backoff_max_ms = 20, .max_body = max_body,
+    ss_ep_config_t cfg = {.api_base = base,
+                          .api_key = "EZTK_secret",
+                          .max_retries = 3,
+                          .backoff_base_ms = 5,
+                          .backoff_max_ms = 20,
+                          .max_body = max_body,
                           .timeout_ms = timeout_ms};
     ss_ep_client_t *c = ss_ep_client_new(&cfg, err, sizeof err);
     assert_non_null(c);
     return c;
 }
 
-static void test_http_ok_and_auth(void **state)
-{
+static void test_http_ok_and_auth(void **state) {
     (void)state;
     ss_ep_client_t *c = client_for("/ok", 0, 0);
     ss_ep_result_t r;
@@ -376,8 +380,7 @@ static void test_http_ok_and_auth(void **state)
     ss_ep_client_free(c);
 }
 
-static void test_http_errors_passed_through(void **state)
-{
+static void test_http_errors_passed_through(void **state) {
     (void)state;
     ss_ep_client_t *c = client_for("", 0, 0);
     ss_ep_result_t r;
@@ -398,8 +401,7 @@ static void test_http_errors_passed_through(void **state)
     ss_ep_client_free(c);
 }
 
-static void test_retry_policy(void **state)
-{
+static void test_retry_policy(void **state) {
     (void)state;
     ss_ep_result_t r;
     ss_ep_client_t *c = client_for("/s429", 0, 0);
@@ -447,8 +449,7 @@ static void test_retry_policy(void **state)
     ss_ep_client_free(c);
 }
 
-static void test_connection_refused(void **state)
-{
+static void test_connection_refused(void **state) {
     (void)state;
     /* a port nobody listens on: bind, read the port, close */
     struct mg_context *tmp;
@@ -463,8 +464,11 @@ static void test_connection_refused(void **state)
     mg_stop(tmp);
     char base[64], err[128];
     snprintf(base, sizeof base, "http://127.0.0.1:%d/v2", dead);
-    ss_ep_config_t cfg = {.api_base = base, .api_key = "k", .max_retries = 2,
-                          .backoff_base_ms = 1, .backoff_max_ms = 2};
+    ss_ep_config_t cfg = {.api_base = base,
+                          .api_key = "k",
+                          .max_retries = 2,
+                          .backoff_base_ms = 1,
+                          .backoff_max_ms = 2};
     ss_ep_client_t *c = ss_ep_client_new(&cfg, err, sizeof err);
     ss_ep_result_t r;
     /* nothing sent: retried even for a buy */
@@ -477,8 +481,7 @@ static void test_connection_refused(void **state)
     ss_ep_client_free(c);
 }
 
-static void test_oversized_truncated_slow(void **state)
-{
+static void test_oversized_truncated_slow(void **state) {
     (void)state;
     ss_ep_result_t r;
     ss_ep_client_t *c = client_for("/big", 0, 0); /* default 4 MiB cap, 5 MiB sent */
@@ -506,8 +509,7 @@ static void test_oversized_truncated_slow(void **state)
     ss_ep_client_free(c);
 }
 
-static void test_invalid_arguments(void **state)
-{
+static void test_invalid_arguments(void **state) {
     (void)state;
     char err[128];
     ss_ep_config_t cfg = {.api_key = NULL};
@@ -533,8 +535,7 @@ static void test_invalid_arguments(void **state)
     ss_ep_client_free(c);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_fixture_success_objects),
         cmocka_unit_test(test_fixture_buy_money_exact),

@@ -15,8 +15,7 @@
 #include <common/sstime.h>
 #include <envelope/envelope.h>
 
-static json_object *load_fixture(const char *name)
-{
+static json_object *load_fixture(const char *name) {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, name);
     json_object *o = json_object_from_file(path);
@@ -25,17 +24,14 @@ static json_object *load_fixture(const char *name)
     return o;
 }
 
-
-static int64_t ts(const char *s)
-{
+static int64_t ts(const char *s) {
     int64_t u;
     assert_int_equal(ss_time_parse(s, &u), 0);
     return u;
 }
 
 /* Serialises, parses back, and checks every field survived. */
-static void assert_round_trip(const ss_envelope_t *e)
-{
+static void assert_round_trip(const ss_envelope_t *e) {
     size_t len = 0;
     char *wire = ss_envelope_serialize(e, &len);
     assert_non_null(wire);
@@ -68,14 +64,13 @@ static void assert_round_trip(const ss_envelope_t *e)
     free(wire);
 }
 
-static void test_gateway_shipment_round_trip(void **state)
-{
+static void test_gateway_shipment_round_trip(void **state) {
     (void)state;
     json_object *shp = load_fixture("api/shipment-buy.response.json");
     ss_envelope_t e;
     char err[256];
-    assert_int_equal(ss_envelope_from_object(&e, "shipment.purchased", shp, "req_abc", err,
-                                             sizeof(err)), 0);
+    assert_int_equal(
+        ss_envelope_from_object(&e, "shipment.purchased", shp, "req_abc", err, sizeof(err)), 0);
     json_object_put(shp); /* the envelope holds its own reference */
 
     assert_int_equal(e.source, SS_SOURCE_GATEWAY);
@@ -102,8 +97,8 @@ static void test_gateway_shipment_round_trip(void **state)
 
     /* Two envelopes never share an event id. */
     ss_envelope_t e2;
-    assert_int_equal(ss_envelope_from_object(&e2, "shipment.purchased", e.object, NULL, err,
-                                             sizeof(err)), 0);
+    assert_int_equal(
+        ss_envelope_from_object(&e2, "shipment.purchased", e.object, NULL, err, sizeof(err)), 0);
     assert_string_not_equal(e.event_id, e2.event_id);
     assert_string_equal(e2.request_id, "");
     assert_round_trip(&e2);
@@ -112,8 +107,7 @@ static void test_gateway_shipment_round_trip(void **state)
     ss_envelope_clear(&e); /* idempotent */
 }
 
-static void test_webhook_tracker_event(void **state)
-{
+static void test_webhook_tracker_event(void **state) {
     (void)state;
     size_t rawlen;
     char *raw = ss_test_fixture("event-tracker-updated.json", &rawlen);
@@ -153,8 +147,7 @@ static void test_webhook_tracker_event(void **state)
     free(raw);
 }
 
-static void test_webhook_batch_event(void **state)
-{
+static void test_webhook_batch_event(void **state) {
     (void)state;
     json_object *ev = load_fixture("event-batch-created.json");
     ss_envelope_t e;
@@ -172,15 +165,15 @@ static void test_webhook_batch_event(void **state)
     json_object_put(ev);
 }
 
-static void test_address_plus_offset_timestamp(void **state)
-{
+static void test_address_plus_offset_timestamp(void **state) {
     (void)state;
     json_object *resp = load_fixture("api/address-create-and-verify.response.json");
     json_object *adr;
     assert_true(json_object_object_get_ex(resp, "address", &adr));
     ss_envelope_t e;
     char err[256];
-    assert_int_equal(ss_envelope_from_object(&e, "address.created", adr, NULL, err, sizeof(err)), 0);
+    assert_int_equal(ss_envelope_from_object(&e, "address.created", adr, NULL, err, sizeof(err)),
+                     0);
     assert_string_equal(e.object_type, "Address");
     assert_true(e.updated_at_usec == ts("2025-03-06T19:47:20Z"));
     assert_int_equal(ss_envelope_topic(&e), SS_TOPIC_ADDRESSES);
@@ -197,8 +190,7 @@ static void test_address_plus_offset_timestamp(void **state)
 }
 
 /* Tracker fixtures from the API, and the batch fixture. */
-static void test_api_fixtures_route(void **state)
-{
+static void test_api_fixtures_route(void **state) {
     (void)state;
     static const struct {
         const char *file;
@@ -233,8 +225,7 @@ static void test_api_fixtures_route(void **state)
     }
 }
 
-static void route_case(const char *json, ss_topic_t topic, const char *key)
-{
+static void route_case(const char *json, ss_topic_t topic, const char *key) {
     json_object *o = json_tokener_parse(json);
     assert_non_null(o);
     ss_envelope_t e;
@@ -252,36 +243,39 @@ static void route_case(const char *json, ss_topic_t topic, const char *key)
     json_object_put(o);
 }
 
-static void test_routing_every_type(void **state)
-{
+static void test_routing_every_type(void **state) {
     (void)state;
     route_case("{\"object\":\"Shipment\",\"id\":\"shp_1\",\"tracking_code\":\"T\"}",
                SS_TOPIC_SHIPMENTS, "shp_1");
-    route_case("{\"object\":\"Tracker\",\"id\":\"trk_1\",\"shipment_id\":\"shp_9\",\"tracking_code\":\"T1\"}",
+    route_case("{\"object\":\"Tracker\",\"id\":\"trk_1\",\"shipment_id\":\"shp_9\",\"tracking_"
+               "code\":\"T1\"}",
                SS_TOPIC_TRACKERS, "shp_9");
-    route_case("{\"object\":\"Tracker\",\"id\":\"trk_1\",\"shipment_id\":null,\"tracking_code\":\"T1\"}",
-               SS_TOPIC_TRACKERS, "T1");
-    route_case("{\"object\":\"Tracker\",\"id\":\"trk_1\",\"shipment_id\":\"\",\"tracking_code\":null}",
-               SS_TOPIC_TRACKERS, "trk_1");
+    route_case(
+        "{\"object\":\"Tracker\",\"id\":\"trk_1\",\"shipment_id\":null,\"tracking_code\":\"T1\"}",
+        SS_TOPIC_TRACKERS, "T1");
+    route_case(
+        "{\"object\":\"Tracker\",\"id\":\"trk_1\",\"shipment_id\":\"\",\"tracking_code\":null}",
+        SS_TOPIC_TRACKERS, "trk_1");
     route_case("{\"object\":\"Address\",\"id\":\"adr_1\",\"shipment_id\":\"shp_x\"}",
                SS_TOPIC_ADDRESSES, "adr_1");
     route_case("{\"object\":\"Batch\",\"id\":\"batch_1\",\"shipment_id\":\"shp_x\"}",
                SS_TOPIC_BATCHES, "batch_1");
-    route_case("{\"object\":\"Refund\",\"id\":\"rfnd_1\",\"shipment_id\":\"shp_5\",\"tracking_code\":\"T5\"}",
+    route_case("{\"object\":\"Refund\",\"id\":\"rfnd_1\",\"shipment_id\":\"shp_5\",\"tracking_"
+               "code\":\"T5\"}",
                SS_TOPIC_EVENTS, "shp_5");
-    route_case("{\"object\":\"Insurance\",\"id\":\"ins_1\",\"shipment_id\":null,\"tracking_code\":\"T6\"}",
-               SS_TOPIC_EVENTS, "T6");
+    route_case(
+        "{\"object\":\"Insurance\",\"id\":\"ins_1\",\"shipment_id\":null,\"tracking_code\":\"T6\"}",
+        SS_TOPIC_EVENTS, "T6");
     route_case("{\"object\":\"ScanForm\",\"id\":\"sf_1\"}", SS_TOPIC_EVENTS, "sf_1");
     route_case("{\"object\":\"Payment\",\"id\":\"pl_1\"}", SS_TOPIC_EVENTS, "pl_1");
     route_case("{\"object\":\"Report\",\"id\":\"shprep_1\"}", SS_TOPIC_EVENTS, "shprep_1");
 }
 
-static void test_topic_names(void **state)
-{
+static void test_topic_names(void **state) {
     (void)state;
     char buf[64];
-    static const char *const want[] = {"shipments", "trackers", "addresses", "batches",
-                                       "events", "dlq"};
+    static const char *const want[] = {"shipments", "trackers", "addresses",
+                                       "batches",   "events",   "dlq"};
     for (int t = 0; t < SS_TOPIC__COUNT; t++) {
         assert_string_equal(ss_topic_suffix((ss_topic_t)t), want[t]);
         assert_int_equal(ss_topic_name("shipstream.", (ss_topic_t)t, buf, sizeof(buf)), 0);
@@ -295,8 +289,7 @@ static void test_topic_names(void **state)
     assert_null(ss_topic_suffix(SS_TOPIC__COUNT));
 }
 
-static void test_builder_rejects(void **state)
-{
+static void test_builder_rejects(void **state) {
     (void)state;
     ss_envelope_t e;
     char err[256];
@@ -308,7 +301,8 @@ static void test_builder_rejects(void **state)
     assert_int_equal(ss_envelope_from_object(&e, "x", o, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "id"));
     json_object_put(o);
-    o = json_tokener_parse("{\"object\":\"Shipment\",\"id\":\"shp_1\",\"updated_at\":\"yesterday\"}");
+    o = json_tokener_parse(
+        "{\"object\":\"Shipment\",\"id\":\"shp_1\",\"updated_at\":\"yesterday\"}");
     assert_int_equal(ss_envelope_from_object(&e, "x", o, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "updated_at"));
     json_object_put(o);
@@ -366,15 +360,15 @@ static void test_builder_rejects(void **state)
     assert_int_equal(ss_envelope_from_event(&e, o, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "result"));
     json_object_put(o);
-    o = json_tokener_parse("{\"object\":\"Event\",\"id\":\"evt_1\",\"result\":{\"object\":\"Tracker\",\"id\":\"t\"}}");
+    o = json_tokener_parse(
+        "{\"object\":\"Event\",\"id\":\"evt_1\",\"result\":{\"object\":\"Tracker\",\"id\":\"t\"}}");
     assert_int_equal(ss_envelope_from_event(&e, o, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "description"));
     json_object_put(o);
 }
 
 /* A valid serialised envelope to mutate. */
-static char *valid_wire(void)
-{
+static char *valid_wire(void) {
     json_object *ev = load_fixture("event-batch-created.json");
     ss_envelope_t e;
     char err[256];
@@ -385,8 +379,7 @@ static char *valid_wire(void)
     return wire;
 }
 
-static void expect_reject_buf(const char *buf, size_t len, const char *reason_part)
-{
+static void expect_reject_buf(const char *buf, size_t len, const char *reason_part) {
     ss_envelope_t e;
     memset(&e, 0x5a, sizeof(e));
     char err[256] = "";
@@ -400,15 +393,13 @@ static void expect_reject_buf(const char *buf, size_t len, const char *reason_pa
         fail_msg("reason \"%s\" does not mention \"%s\"", err, reason_part);
 }
 
-static void expect_reject(const char *s, const char *reason_part)
-{
+static void expect_reject(const char *s, const char *reason_part) {
     expect_reject_buf(s, strlen(s), reason_part);
 }
 
 /* Sets (or, with value NULL and del, deletes) one member and expects rejection. */
 static void mutate_reject(const char *wire, const char *key, const char *value_json, int del,
-                          const char *reason_part)
-{
+                          const char *reason_part) {
     json_object *root = json_tokener_parse(wire);
     assert_non_null(root);
     if (del) {
@@ -424,8 +415,7 @@ static void mutate_reject(const char *wire, const char *key, const char *value_j
     json_object_put(root);
 }
 
-static void test_parse_rejects(void **state)
-{
+static void test_parse_rejects(void **state) {
     (void)state;
     char *wire = valid_wire();
     size_t wlen = strlen(wire);
@@ -514,8 +504,9 @@ static void test_parse_rejects(void **state)
 
     /* A single quote inside a string is fine. */
     root = json_tokener_parse(wire);
-    json_object_object_add(root, "object",
-                           json_tokener_parse("{\"object\":\"Batch\",\"id\":\"b\",\"note\":\"it's \\\"x'\\\\\"}"));
+    json_object_object_add(
+        root, "object",
+        json_tokener_parse("{\"object\":\"Batch\",\"id\":\"b\",\"note\":\"it's \\\"x'\\\\\"}"));
     s = json_object_to_json_string(root);
     if (ss_envelope_parse(&ok, s, strlen(s), err, sizeof(err)) != 0)
         fail_msg("%s rejected: %s", s, err);
@@ -538,8 +529,7 @@ static void test_parse_rejects(void **state)
     free(wire);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gateway_shipment_round_trip),
         cmocka_unit_test(test_webhook_tracker_event),

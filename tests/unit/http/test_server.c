@@ -174,7 +174,8 @@ static void test_bearer_and_query(void **state) {
     assert_int_equal(request("GET", "/auth", NULL, 0, "Authorization: Bearer wrong", &r), 401);
     assert_int_equal(request("GET", "/auth", NULL, 0, "Authorization: Bearer secret-tw", &r), 401);
     assert_int_equal(request("GET", "/auth", NULL, 0, "Authorization: Basic secret-two", &r), 401);
-    assert_int_equal(request("GET", "/auth?days=30", NULL, 0, "Authorization: Bearer secret-two", &r), 200);
+    assert_int_equal(
+        request("GET", "/auth?days=30", NULL, 0, "Authorization: Bearer secret-two", &r), 200);
     assert_string_equal(r.data, "{\"days\":\"30\"}");
     assert_int_equal(request("GET", "/auth", NULL, 0, "authorization: bearer k1", &r), 200);
     assert_string_equal(r.data, "{\"days\":\"none\"}");
@@ -198,10 +199,8 @@ static void test_split_keys(void **state) {
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health_ready_metrics),
-        cmocka_unit_test(test_unknown_path_json_404),
-        cmocka_unit_test(test_body_limit),
-        cmocka_unit_test(test_bearer_and_query),
+        cmocka_unit_test(test_health_ready_metrics), cmocka_unit_test(test_unknown_path_json_404),
+        cmocka_unit_test(test_body_limit),           cmocka_unit_test(test_bearer_and_query),
         cmocka_unit_test(test_split_keys),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);

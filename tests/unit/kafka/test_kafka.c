@@ -23,8 +23,7 @@
 #include <common/sstime.h>
 #include <kafka/kafka.h>
 
-static void conf_get(rd_kafka_conf_t *conf, const char *key, char *buf, size_t size)
-{
+static void conf_get(rd_kafka_conf_t *conf, const char *key, char *buf, size_t size) {
     size_t n = size;
     buf[0] = '\0';
     /* Unset properties without a default are "unknown" to conf_get. */
@@ -32,8 +31,7 @@ static void conf_get(rd_kafka_conf_t *conf, const char *key, char *buf, size_t s
         buf[0] = '\0';
 }
 
-static void test_conf_from_env_maps(void **state)
-{
+static void test_conf_from_env_maps(void **state) {
     (void)state;
     setenv("KAFKA_LINGER_MS", "7", 1);
     setenv("KAFKA_MESSAGE_MAX_BYTES", "200000", 1);
@@ -66,8 +64,7 @@ static void test_conf_from_env_maps(void **state)
     unsetenv("KAFKA_CLIENT_ID");
 }
 
-static void test_conf_from_env_errors_name_variable(void **state)
-{
+static void test_conf_from_env_errors_name_variable(void **state) {
     (void)state;
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -98,8 +95,8 @@ static void test_conf_from_env_errors_name_variable(void **state)
     assert_null(ss_kafka_producer_new(&po, err, sizeof(err)));
     assert_non_null(strstr(err, "KAFKA_ACKS=sometimes"));
     const char *const topics[] = {"t"};
-    ss_kafka_consumer_opts_t co = {.bootstrap = "127.0.0.1:1", .group_id = "g",
-                                   .topics = topics, .ntopics = 1};
+    ss_kafka_consumer_opts_t co = {
+        .bootstrap = "127.0.0.1:1", .group_id = "g", .topics = topics, .ntopics = 1};
     assert_null(ss_kafka_consumer_new(&co, err, sizeof(err)));
     assert_non_null(strstr(err, "KAFKA_ACKS=sometimes"));
     unsetenv("KAFKA_ACKS");
@@ -113,8 +110,7 @@ static void test_conf_from_env_errors_name_variable(void **state)
 }
 
 /* A loopback port with nothing listening. */
-static int free_port(void)
-{
+static int free_port(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -124,8 +120,7 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-static ss_kafka_producer_t *unreachable_producer(void)
-{
+static ss_kafka_producer_t *unreachable_producer(void) {
     char bootstrap[64], err[512];
     snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", free_port());
     static const char *const ov[] = {"message.timeout.ms", "1500", "reconnect.backoff.max.ms",
@@ -137,15 +132,14 @@ static ss_kafka_producer_t *unreachable_producer(void)
     return p;
 }
 
-static void test_unreachable_broker_fails_cleanly(void **state)
-{
+static void test_unreachable_broker_fails_cleanly(void **state) {
     (void)state;
     ss_kafka_producer_t *p = unreachable_producer();
     char err[512];
     ss_kafka_delivery_t *d = NULL;
     int64_t t0 = ss_time_mono_usec();
-    assert_int_equal(ss_kafka_producer_send(p, "nowhere", "k", 1, "v", 1, NULL, 0, &d, err,
-                                            sizeof(err)), 0);
+    assert_int_equal(
+        ss_kafka_producer_send(p, "nowhere", "k", 1, "v", 1, NULL, 0, &d, err, sizeof(err)), 0);
     assert_non_null(d);
     assert_int_equal(ss_kafka_producer_outq_len(p), 1);
     int rc = ss_kafka_delivery_wait(d, 15000, err, sizeof(err));
@@ -165,19 +159,18 @@ static void test_unreachable_broker_fails_cleanly(void **state)
 
 /* The waiter gives up first; the report arrives (purged) at close: no leak,
  * no use after free (ASan build). */
-static void test_waiter_timeout_then_close(void **state)
-{
+static void test_waiter_timeout_then_close(void **state) {
     (void)state;
     ss_kafka_producer_t *p = unreachable_producer();
     char err[512];
     ss_kafka_delivery_t *d1 = NULL, *d2 = NULL;
     ss_kafka_header_t h = {"why", "test", 4};
-    assert_int_equal(ss_kafka_producer_send(p, "nowhere", "k", 1, "v", 1, &h, 1, &d1, err,
-                                            sizeof(err)), 0);
-    assert_int_equal(ss_kafka_producer_send(p, "nowhere", NULL, 0, NULL, 0, NULL, 0, &d2, err,
-                                            sizeof(err)), 0);
-    assert_int_equal(ss_kafka_producer_send(p, "nowhere", "k", 1, "v", 1, NULL, 0, NULL, err,
-                                            sizeof(err)), 0);
+    assert_int_equal(
+        ss_kafka_producer_send(p, "nowhere", "k", 1, "v", 1, &h, 1, &d1, err, sizeof(err)), 0);
+    assert_int_equal(
+        ss_kafka_producer_send(p, "nowhere", NULL, 0, NULL, 0, NULL, 0, &d2, err, sizeof(err)), 0);
+    assert_int_equal(
+        ss_kafka_producer_send(p, "nowhere", "k", 1, "v", 1, NULL, 0, NULL, err, sizeof(err)), 0);
     assert_int_equal(ss_kafka_delivery_wait(d1, 10, err, sizeof(err)), -2);
     assert_non_null(strstr(err, "10 ms"));
     int64_t t0 = ss_time_mono_usec();
@@ -191,8 +184,7 @@ static void test_waiter_timeout_then_close(void **state)
 
 /* ---- mock cluster ---- */
 
-static uint64_t counter_value(const char *name, const char *topic)
-{
+static uint64_t counter_value(const char *name, const char *topic) {
     char labels[256];
     snprintf(labels, sizeof(labels), "topic=\"%s\"", topic);
     return ss_counter_value(ss_counter(name, "", labels));
@@ -205,8 +197,7 @@ struct assign_state {
     int revoked;
 };
 
-static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
-{
+static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
     struct assign_state *s = ud;
     s->calls++;
     if (s->fail_first && s->calls == 1)
@@ -218,19 +209,17 @@ static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts)
     return 0;
 }
 
-static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts)
-{
+static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts) {
     struct assign_state *s = ud;
     s->revoked += parts->cnt;
 }
 
-static void test_mock_cluster_round_trip(void **state)
-{
+static void test_mock_cluster_round_trip(void **state) {
     (void)state;
     char err[512];
     static const char *const ov[] = {"test.mock.num.brokers", "1", NULL};
-    ss_kafka_producer_opts_t po = {.bootstrap = "unused:9092", .client_id = "mock",
-                                   .overrides = ov};
+    ss_kafka_producer_opts_t po = {
+        .bootstrap = "unused:9092", .client_id = "mock", .overrides = ov};
     ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
     if (!p)
         fail_msg("%s", err);
@@ -245,8 +234,9 @@ static void test_mock_cluster_round_trip(void **state)
     for (int i = 0; i < 10; i++) {
         char v[16];
         snprintf(v, sizeof(v), "%d", i);
-        assert_int_equal(ss_kafka_producer_send(p, "mock.t", "samekey", 7, v, strlen(v), NULL,
-                                                0, i == 9 ? &d : NULL, err, sizeof(err)), 0);
+        assert_int_equal(ss_kafka_producer_send(p, "mock.t", "samekey", 7, v, strlen(v), NULL, 0,
+                                                i == 9 ? &d : NULL, err, sizeof(err)),
+                         0);
     }
     int rc = ss_kafka_delivery_wait(d, 10000, err, sizeof(err));
     if (rc != 0)
@@ -262,9 +252,14 @@ static void test_mock_cluster_round_trip(void **state)
     struct assign_state as = {.fail_first = 1, .start_offset = 4};
     const char *const topics[] = {"mock.t"};
     static const char *const cov[] = {"session.timeout.ms", "6000", NULL};
-    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap, .group_id = "mock-group",
-                                   .client_id = "mock-consumer", .topics = topics, .ntopics = 1,
-                                   .on_assign = on_assign, .on_revoke = on_revoke, .ud = &as,
+    ss_kafka_consumer_opts_t co = {.bootstrap = bootstrap,
+                                   .group_id = "mock-group",
+                                   .client_id = "mock-consumer",
+                                   .topics = topics,
+                                   .ntopics = 1,
+                                   .on_assign = on_assign,
+                                   .on_revoke = on_revoke,
+                                   .ud = &as,
                                    .overrides = cov};
     ss_kafka_consumer_t *c = ss_kafka_consumer_new(&co, err, sizeof(err));
     if (!c)
@@ -303,8 +298,7 @@ static void test_mock_cluster_round_trip(void **state)
     assert_int_equal(ss_kafka_producer_close(p, 5000), 0);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf_from_env_maps),
         cmocka_unit_test(test_conf_from_env_errors_name_variable),

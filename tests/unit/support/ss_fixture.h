@@ -8,8 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static inline char *ss_test_fixture(const char *name, size_t *len)
-{
+static inline char *ss_test_fixture(const char *name, size_t *len) {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, name);
     FILE *f = fopen(path, "rb");

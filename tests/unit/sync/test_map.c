@@ -15,7 +15,6 @@
 #include <common/sstime.h>
 #include <sync/map.h>
 
-
 /* Wraps a fixture the way the producers do, serialises it, and parses the
  * wire bytes back like the worker.  member: take that member of the file
  * (address-create-and-verify wraps its Address in "address"). */
@@ -25,8 +24,7 @@ typedef struct {
     size_t len;
 } wire_t;
 
-static void make_wire(wire_t *w, const char *file, const char *member, int is_event)
-{
+static void make_wire(wire_t *w, const char *file, const char *member, int is_event) {
     char *text = ss_test_fixture(file, NULL);
     json_object *root = json_tokener_parse(text);
     assert_non_null(root);
@@ -47,14 +45,12 @@ static void make_wire(wire_t *w, const char *file, const char *member, int is_ev
     assert_int_equal(ss_envelope_parse(&w->env, w->wire, w->len, err, sizeof(err)), 0);
 }
 
-static void free_wire(wire_t *w)
-{
+static void free_wire(wire_t *w) {
     ss_envelope_clear(&w->env);
     free(w->wire);
 }
 
-static void map_ok(ss_sync_rows_t *r, wire_t *w, uint32_t msg)
-{
+static void map_ok(ss_sync_rows_t *r, wire_t *w, uint32_t msg) {
     char err[256];
     int rc = ss_sync_map(r, &w->env, w->wire, w->len, msg, err, sizeof(err));
     if (rc != 0)
@@ -63,8 +59,7 @@ static void map_ok(ss_sync_rows_t *r, wire_t *w, uint32_t msg)
 
 #define CELL(t, row, col) ss_sync_cell(&r, (t), (row), (col))
 
-static void test_shipment_buy(void **state)
-{
+static void test_shipment_buy(void **state) {
     (void)state;
     wire_t w;
     make_wire(&w, "api/shipment-buy.response.json", NULL, 0);
@@ -74,22 +69,28 @@ static void test_shipment_buy(void **state)
 
     assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].nrows, 1);
     assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].msg[0], 7);
-    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_ID), "shp_16578f588f9546ec914afd2474e24ff5");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_ID),
+                        "shp_16578f588f9546ec914afd2474e24ff5");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_STATUS), "unknown");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TRACKING_CODE), "9400100208303109505657");
-    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TRACKER_ID), "trk_279431562ef84af89555e5c8a2029b2f");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TRACKER_ID),
+                        "trk_279431562ef84af89555e5c8a2029b2f");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CARRIER), "USPS");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_SERVICE), "GroundAdvantage");
-    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_SELECTED_RATE_ID), "rate_4d1f36fa716c4b1292cacbdf19227c2d");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_SELECTED_RATE_ID),
+                        "rate_4d1f36fa716c4b1292cacbdf19227c2d");
     /* money stays the exact string; the charged fees add up exactly */
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_RATE), "6.07");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TOTAL_COST), "6.07");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CURRENCY), "USD");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_DELIVERY_DAYS), "3");
-    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_FROM_ADDRESS_ID), "adr_b21acf8efb7311ef9c71ac1f6bc539ae");
-    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TO_ADDRESS_ID), "adr_b215ae4ffb7311efbccbac1f6bc53342");
-    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_PARCEL_ID), "prcl_f20a001b1b1b4a40a2c02bdb83dafb9c");
-    assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_BATCH_ID));        /* JSON null */
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_FROM_ADDRESS_ID),
+                        "adr_b21acf8efb7311ef9c71ac1f6bc539ae");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TO_ADDRESS_ID),
+                        "adr_b215ae4ffb7311efbccbac1f6bc53342");
+    assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_PARCEL_ID),
+                        "prcl_f20a001b1b1b4a40a2c02bdb83dafb9c");
+    assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_BATCH_ID)); /* JSON null */
     assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_REFUND_STATUS));
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_IS_RETURN), "f");
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_USPS_ZONE), "4");
@@ -102,14 +103,15 @@ static void test_shipment_buy(void **state)
     assert_int_equal(r.t[SS_SYNC_T_ADDRESSES].nrows, 2);
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_CITY), "San Francisco");
     assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_RESIDENTIAL));
-    assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_VERIFIED));    /* verifications {} */
+    assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_VERIFIED)); /* verifications {} */
     /* "+00:00" form */
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_CREATED_AT), "2025-03-07T16:46:19.000000Z");
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_CITY), "REDONDO BEACH");
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RESIDENTIAL), "f");
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_VERIFIED), "t");
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_STREET2), "");
-    assert_non_null(strstr(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RAW), "\"time_zone\":\"America/Los_Angeles\""));
+    assert_non_null(
+        strstr(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RAW), "\"time_zone\":\"America/Los_Angeles\""));
 
     /* floats keep the text EasyPost sent */
     assert_int_equal(r.t[SS_SYNC_T_PARCELS].nrows, 1);
@@ -120,7 +122,8 @@ static void test_shipment_buy(void **state)
     assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 3);
     assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RATE), "34.15");
     assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RETAIL_RATE), "39.10");
-    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_SHIPMENT_ID), "shp_16578f588f9546ec914afd2474e24ff5");
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_SHIPMENT_ID),
+                        "shp_16578f588f9546ec914afd2474e24ff5");
     assert_null(CELL(SS_SYNC_T_RATES, 0, RA_DELIVERY_DATE));
     assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_DELIVERY_DATE_GUARANTEED), "f");
     assert_int_equal(r.t[SS_SYNC_T_TRACKERS].nrows, 0);
@@ -129,8 +132,7 @@ static void test_shipment_buy(void **state)
     free_wire(&w);
 }
 
-static void test_shipment_create_unbought(void **state)
-{
+static void test_shipment_create_unbought(void **state) {
     (void)state;
     wire_t w;
     make_wire(&w, "api/shipment-create.response.json", NULL, 0);
@@ -146,8 +148,7 @@ static void test_shipment_create_unbought(void **state)
     free_wire(&w);
 }
 
-static void test_tracker_retrieve(void **state)
-{
+static void test_tracker_retrieve(void **state) {
     (void)state;
     wire_t w;
     make_wire(&w, "api/tracker-retrieve.response.json", NULL, 0);
@@ -159,20 +160,21 @@ static void test_tracker_retrieve(void **state)
     assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_STATUS), "pre_transit");
     assert_null(CELL(SS_SYNC_T_TRACKERS, 0, TR_SHIPMENT_ID));
     assert_null(CELL(SS_SYNC_T_TRACKERS, 0, TR_WEIGHT));
-    assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_EST_DELIVERY_DATE), "2025-03-06T19:48:26.000000Z");
+    assert_string_equal(CELL(SS_SYNC_T_TRACKERS, 0, TR_EST_DELIVERY_DATE),
+                        "2025-03-06T19:48:26.000000Z");
     assert_int_equal(r.t[SS_SYNC_T_TRACKING_EVENTS].nrows, 2);
     assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_MESSAGE), "Shipping Label Created");
     assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_CITY), "HOUSTON");
     assert_null(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_COUNTRY));
-    assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_OCCURRED_AT), "2025-02-07T08:25:26.000000Z");
+    assert_string_equal(CELL(SS_SYNC_T_TRACKING_EVENTS, 1, TE_OCCURRED_AT),
+                        "2025-02-07T08:25:26.000000Z");
     /* no shipment id: no shipment row */
     assert_int_equal(r.t[SS_SYNC_T_SHIPMENT_TRACK].nrows, 0);
     ss_sync_rows_free(&r);
     free_wire(&w);
 }
 
-static void test_tracker_create(void **state)
-{
+static void test_tracker_create(void **state) {
     (void)state;
     wire_t w;
     make_wire(&w, "api/tracker-create.response.json", NULL, 0);
@@ -185,8 +187,7 @@ static void test_tracker_create(void **state)
 }
 
 /* Webhook Event: milliseconds timestamps, float weight, shipment placeholder. */
-static void test_event_tracker_updated(void **state)
-{
+static void test_event_tracker_updated(void **state) {
     (void)state;
     wire_t w;
     make_wire(&w, "event-tracker-updated.json", NULL, 1);
@@ -204,8 +205,7 @@ static void test_event_tracker_updated(void **state)
     free_wire(&w);
 }
 
-static void test_event_batch_created(void **state)
-{
+static void test_event_batch_created(void **state) {
     (void)state;
     wire_t w;
     make_wire(&w, "event-batch-created.json", NULL, 1);
@@ -221,8 +221,7 @@ static void test_event_batch_created(void **state)
     free_wire(&w);
 }
 
-static void test_batch_and_address(void **state)
-{
+static void test_batch_and_address(void **state) {
     (void)state;
     wire_t b, a;
     make_wire(&b, "api/batch-create.response.json", NULL, 0);
@@ -249,8 +248,7 @@ static ss_envelope_t kept_env[16];
 static char *kept_wire[16];
 static int nkept;
 
-static void free_kept(void)
-{
+static void free_kept(void) {
     for (int i = 0; i < nkept; i++) {
         ss_envelope_clear(&kept_env[i]);
         free(kept_wire[i]);
@@ -259,8 +257,8 @@ static void free_kept(void)
 }
 
 /* Builds an envelope from JSON text of an object. */
-static int map_text(ss_sync_rows_t *r, const char *objtext, uint32_t msg, char *err, size_t errsize)
-{
+static int map_text(ss_sync_rows_t *r, const char *objtext, uint32_t msg, char *err,
+                    size_t errsize) {
     json_object *o = json_tokener_parse(objtext);
     assert_non_null(o);
     ss_envelope_t e;
@@ -276,8 +274,7 @@ static int map_text(ss_sync_rows_t *r, const char *objtext, uint32_t msg, char *
     return ss_sync_map(r, k, wire, len, msg, err, errsize);
 }
 
-static void test_timestamps_and_money(void **state)
-{
+static void test_timestamps_and_money(void **state) {
     (void)state;
     ss_sync_rows_t r;
     ss_sync_rows_init(&r);
@@ -285,8 +282,10 @@ static void test_timestamps_and_money(void **state)
     const char *obj =
         "{\"object\":\"Shipment\",\"id\":\"shp_t\",\"created_at\":\"2024-08-15T20:44:40.123Z\","
         "\"updated_at\":\"2024-08-15T20:44:40.123456-07:00\",\"selected_rate\":{\"id\":\"rate_1\","
-        "\"rate\":\"8.20000\",\"carrier\":\"UPS\",\"service\":\"Ground\",\"delivery_date\":\"2024-08-20\"},"
-        "\"fees\":[{\"amount\":\"0.10000\",\"charged\":true},{\"amount\":\"8.20000\",\"charged\":true},"
+        "\"rate\":\"8.20000\",\"carrier\":\"UPS\",\"service\":\"Ground\",\"delivery_date\":\"2024-"
+        "08-20\"},"
+        "\"fees\":[{\"amount\":\"0.10000\",\"charged\":true},{\"amount\":\"8.20000\",\"charged\":"
+        "true},"
         "{\"amount\":\"99.00000\",\"charged\":false},{\"amount\":\"0.00001\",\"charged\":true}]}";
     assert_int_equal(map_text(&r, obj, 0, err, sizeof(err)), 0);
     assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CREATED_AT), "2024-08-15T20:44:40.123000Z");
@@ -299,24 +298,31 @@ static void test_timestamps_and_money(void **state)
 
     /* a bad timestamp is poison and adds no row */
     size_t before = r.t[SS_SYNC_T_SHIPMENTS].nrows;
-    assert_int_equal(map_text(&r, "{\"object\":\"Shipment\",\"id\":\"shp_u\",\"created_at\":\"yesterday\"}",
-                              1, err, sizeof(err)), -1);
+    assert_int_equal(
+        map_text(&r, "{\"object\":\"Shipment\",\"id\":\"shp_u\",\"created_at\":\"yesterday\"}", 1,
+                 err, sizeof(err)),
+        -1);
     assert_non_null(strstr(err, "created_at"));
     assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].nrows, before);
     /* a bad fee amount too */
-    assert_int_equal(map_text(&r, "{\"object\":\"Shipment\",\"id\":\"shp_v\",\"fees\":[{\"amount\":\"1.2.3\",\"charged\":true}]}",
-                              2, err, sizeof(err)), -1);
+    assert_int_equal(map_text(&r,
+                              "{\"object\":\"Shipment\",\"id\":\"shp_v\",\"fees\":[{\"amount\":\"1."
+                              "2.3\",\"charged\":true}]}",
+                              2, err, sizeof(err)),
+                     -1);
     assert_non_null(strstr(err, "fees[0]"));
     assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 1);
     /* a money string that is not a number passes through: PostgreSQL rejects it (22P02) */
-    assert_int_equal(map_text(&r, "{\"object\":\"Shipment\",\"id\":\"shp_w\",\"selected_rate\":{\"id\":\"rate_w\",\"rate\":\"abc\"}}",
-                              3, err, sizeof(err)), 0);
+    assert_int_equal(map_text(&r,
+                              "{\"object\":\"Shipment\",\"id\":\"shp_w\",\"selected_rate\":{\"id\":"
+                              "\"rate_w\",\"rate\":\"abc\"}}",
+                              3, err, sizeof(err)),
+                     0);
     ss_sync_rows_free(&r);
     free_kept();
 }
 
-static void test_money_helpers(void **state)
-{
+static void test_money_helpers(void **state) {
     (void)state;
     int64_t v;
     char buf[48];
@@ -340,18 +346,22 @@ static void test_money_helpers(void **state)
 
 /* Reduce keeps the newest version of each id (ties: the last added) and
  * skips messages not kept. */
-static void test_reduce(void **state)
-{
+static void test_reduce(void **state) {
     (void)state;
     ss_sync_rows_t r;
     ss_sync_rows_init(&r);
     char err[256];
     const char *v[] = {
-        "{\"object\":\"Batch\",\"id\":\"batch_a\",\"updated_at\":\"2024-01-02T00:00:00Z\",\"state\":\"v2\"}",
-        "{\"object\":\"Batch\",\"id\":\"batch_a\",\"updated_at\":\"2024-01-01T00:00:00Z\",\"state\":\"v1\"}",
-        "{\"object\":\"Batch\",\"id\":\"batch_b\",\"updated_at\":\"2024-01-01T00:00:00Z\",\"state\":\"b1\"}",
-        "{\"object\":\"Batch\",\"id\":\"batch_b\",\"updated_at\":\"2024-01-01T00:00:00Z\",\"state\":\"b1bis\"}",
-        "{\"object\":\"Batch\",\"id\":\"batch_c\",\"updated_at\":\"2024-01-03T00:00:00Z\",\"state\":\"c-dropped\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_a\",\"updated_at\":\"2024-01-02T00:00:00Z\","
+        "\"state\":\"v2\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_a\",\"updated_at\":\"2024-01-01T00:00:00Z\","
+        "\"state\":\"v1\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_b\",\"updated_at\":\"2024-01-01T00:00:00Z\","
+        "\"state\":\"b1\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_b\",\"updated_at\":\"2024-01-01T00:00:00Z\","
+        "\"state\":\"b1bis\"}",
+        "{\"object\":\"Batch\",\"id\":\"batch_c\",\"updated_at\":\"2024-01-03T00:00:00Z\","
+        "\"state\":\"c-dropped\"}",
     };
     for (uint32_t i = 0; i < 5; i++)
         assert_int_equal(map_text(&r, v[i], i, err, sizeof(err)), 0);
@@ -368,13 +378,16 @@ static void test_reduce(void **state)
 }
 
 /* The fast timestamp formatter writes exactly what ss_time_format writes. */
-static void test_time_format_matches(void **state)
-{
+static void test_time_format_matches(void **state) {
     (void)state;
-    static const int64_t fixed[] = {0, -1, 1, 951782400000000LL /* 2000-02-29 */,
+    static const int64_t fixed[] = {0,
+                                    -1,
+                                    1,
+                                    951782400000000LL /* 2000-02-29 */,
                                     -62167219200000000LL /* 0000-01-01 */,
                                     253402300799999999LL /* 9999-12-31T23:59:59.999999 */,
-                                    4102444800000000LL, -2208988800000001LL};
+                                    4102444800000000LL,
+                                    -2208988800000001LL};
     char a[SS_TIME_BUFSIZE], b[SS_TIME_BUFSIZE];
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         size_t na = ss_sync_time_format(fixed[i], a, sizeof(a));
@@ -396,8 +409,7 @@ static void test_time_format_matches(void **state)
     }
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipment_buy),
         cmocka_unit_test(test_shipment_create_unbought),

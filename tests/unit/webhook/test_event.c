@@ -12,9 +12,7 @@
 
 #include <webhook/event.h>
 
-
-static void test_tracker_fixture(void **state)
-{
+static void test_tracker_fixture(void **state) {
     (void)state;
     size_t len;
     char *body = ss_test_fixture("event-tracker-updated.json", &len);
@@ -38,8 +36,7 @@ static void test_tracker_fixture(void **state)
     free(body);
 }
 
-static void test_batch_fixture(void **state)
-{
+static void test_batch_fixture(void **state) {
     (void)state;
     size_t len;
     char *body = ss_test_fixture("event-batch-created.json", &len);
@@ -53,8 +50,7 @@ static void test_batch_fixture(void **state)
     free(body);
 }
 
-static void test_route(void **state)
-{
+static void test_route(void **state) {
     (void)state;
     assert_int_equal(ss_webhook_event_route("tracker.updated", "Tracker"), SS_TOPIC_TRACKERS);
     assert_int_equal(ss_webhook_event_route("tracker.created", "Tracker"), SS_TOPIC_TRACKERS);
@@ -69,12 +65,12 @@ static void test_route(void **state)
     assert_int_equal(ss_webhook_event_route("batch.created", NULL), SS_TOPIC_EVENTS);
 }
 
-static void test_unknown_event_kept(void **state)
-{
+static void test_unknown_event_kept(void **state) {
     (void)state;
-    const char *body = "{\"object\":\"Event\",\"id\":\"evt_r1\",\"description\":\"refund.successful\","
-                       "\"result\":{\"object\":\"Refund\",\"id\":\"rfnd_1\",\"shipment_id\":\"shp_9\","
-                       "\"tracking_code\":\"9400\"}}";
+    const char *body =
+        "{\"object\":\"Event\",\"id\":\"evt_r1\",\"description\":\"refund.successful\","
+        "\"result\":{\"object\":\"Refund\",\"id\":\"rfnd_1\",\"shipment_id\":\"shp_9\","
+        "\"tracking_code\":\"9400\"}}";
     ss_webhook_event_t ev;
     char err[256] = "";
     assert_int_equal(ss_webhook_event_parse(&ev, body, strlen(body), NULL, err, sizeof(err)), 0);
@@ -83,8 +79,7 @@ static void test_unknown_event_kept(void **state)
     ss_webhook_event_clear(&ev);
 }
 
-static void expect_bad(const char *body, size_t len, const char *needle)
-{
+static void expect_bad(const char *body, size_t len, const char *needle) {
     ss_webhook_event_t ev;
     char err[256] = "";
     assert_int_equal(ss_webhook_event_parse(&ev, body, len, NULL, err, sizeof(err)), -1);
@@ -94,14 +89,13 @@ static void expect_bad(const char *body, size_t len, const char *needle)
 }
 #define BAD(s, needle) expect_bad((s), strlen(s), (needle))
 
-static void test_bad_bodies(void **state)
-{
+static void test_bad_bodies(void **state) {
     (void)state;
     BAD("", "empty");
     BAD("not json", "not JSON");
     BAD("{\"object\":\"Event\"", "not JSON");
     BAD("{\"a\":1} {\"b\":2}", "not JSON");
-    BAD("{'object':'Event'}", "not JSON");              /* strict mode */
+    BAD("{'object':'Event'}", "not JSON"); /* strict mode */
     BAD("[1,2,3]", "not a JSON object");
     BAD("\"Event\"", "not a JSON object");
     BAD("{}", "\"object\"");
@@ -127,8 +121,7 @@ static void test_bad_bodies(void **state)
     expect_bad(deep, sizeof(deep), "not JSON");
 }
 
-static void test_trailing_whitespace_ok(void **state)
-{
+static void test_trailing_whitespace_ok(void **state) {
     (void)state;
     const char *body = "{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"batch.created\","
                        "\"result\":{\"object\":\"Batch\",\"id\":\"batch_1\"}}\r\n ";
@@ -140,15 +133,11 @@ static void test_trailing_whitespace_ok(void **state)
     ss_webhook_event_clear(&ev);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tracker_fixture),
-        cmocka_unit_test(test_batch_fixture),
-        cmocka_unit_test(test_route),
-        cmocka_unit_test(test_unknown_event_kept),
-        cmocka_unit_test(test_bad_bodies),
-        cmocka_unit_test(test_trailing_whitespace_ok),
+        cmocka_unit_test(test_tracker_fixture), cmocka_unit_test(test_batch_fixture),
+        cmocka_unit_test(test_route),           cmocka_unit_test(test_unknown_event_kept),
+        cmocka_unit_test(test_bad_bodies),      cmocka_unit_test(test_trailing_whitespace_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

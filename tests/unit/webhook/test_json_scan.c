@@ -20,31 +20,27 @@
 #include <webhook/json_scan.h>
 
 /* n bytes of s in a buffer of exactly n bytes (caller frees). */
-static char *exact(const char *s, size_t n)
-{
+static char *exact(const char *s, size_t n) {
     char *p = malloc(n ? n : 1);
     assert_non_null(p);
     memcpy(p, s, n);
     return p;
 }
 
-static int check_n(const char *s, size_t n, int max_depth, const char **why)
-{
+static int check_n(const char *s, size_t n, int max_depth, const char **why) {
     char *p = exact(s, n);
     int rc = ss_json_check(p, n, max_depth, why);
     free(p);
     return rc;
 }
 
-static void expect_ok(const char *s)
-{
+static void expect_ok(const char *s) {
     const char *why = NULL;
     if (check_n(s, strlen(s), SS_JSON_MAX_DEPTH, &why) != 0)
         fail_msg("refused (%s): %s", why, s);
 }
 
-static void expect_bad_n(const char *s, size_t n)
-{
+static void expect_bad_n(const char *s, size_t n) {
     const char *why = NULL;
     if (check_n(s, n, SS_JSON_MAX_DEPTH, &why) == 0)
         fail_msg("accepted: %.*s", (int)n, s);
@@ -52,20 +48,32 @@ static void expect_bad_n(const char *s, size_t n)
     assert_true(why[0] != '\0');
 }
 
-static void expect_bad(const char *s)
-{
+static void expect_bad(const char *s) {
     expect_bad_n(s, strlen(s));
 }
 
 /* ---- grammar ---- */
 
-static void test_valid_texts(void **state)
-{
+static void test_valid_texts(void **state) {
     (void)state;
     static const char *const ok[] = {
-        "{}", "[]", "\"\"", "0", "-0", "0.5e-3", "1E+2", "1e5", "-0.0e-0", "-1.5E-10",
-        "123456789012345678901234567890", "-123456789012345678901234567890",
-        "1e400", "true", "false", "null", "[-0,0.0,10,1e-0,2E2]",
+        "{}",
+        "[]",
+        "\"\"",
+        "0",
+        "-0",
+        "0.5e-3",
+        "1E+2",
+        "1e5",
+        "-0.0e-0",
+        "-1.5E-10",
+        "123456789012345678901234567890",
+        "-123456789012345678901234567890",
+        "1e400",
+        "true",
+        "false",
+        "null",
+        "[-0,0.0,10,1e-0,2E2]",
         /* nested */
         "[[[{\"a\":[{\"b\":null,\"c\":[true,false,{}]}]}]]]",
         "{\"a\":{\"b\":{\"c\":{\"d\":[1,[2,[3]]]}}}}",
@@ -75,47 +83,142 @@ static void test_valid_texts(void **state)
         /* all escapes */
         "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u00E9\\uD83D\\uDE00\\u0000\"",
         /* lone surrogates are not a grammar error (json-c takes them too) */
-        "\"\\ud800\"", "\"\\udc00\\ud800\"",
+        "\"\\ud800\"",
+        "\"\\udc00\\ud800\"",
         /* raw UTF-8, and bytes >= 0x80 passed through unchecked, as json-c */
-        "\"\xc3\xa9\xf0\x9f\x98\x80\"", "\"\xff\xfe\x80\"",
+        "\"\xc3\xa9\xf0\x9f\x98\x80\"",
+        "\"\xff\xfe\x80\"",
         /* what looks like structure inside strings */
         "{\"}\":\"]\",\"[{\":\",:\"}",
-        "\"\\\\\"", "[\"\\\\\",\"\\\"\"]",
+        "\"\\\\\"",
+        "[\"\\\\\",\"\\\"\"]",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         expect_ok(ok[i]);
 }
 
-static void test_invalid_texts(void **state)
-{
+static void test_invalid_texts(void **state) {
     (void)state;
     static const char *const bad[] = {
         /* numbers */
-        "01", "-01", "00", "[01]", "[00]", "[-01]", "1.", "[1.]", "-0.", "1.e5", "[1.e5]",
-        "-", "[-]", "1e", "1e+", "1E-", "[1e]", ".5", "[.5]", "+1", "[+1]", "--1", "1.5.5",
-        "1e5e5", "[1-2]", "0x10", "[0x10]", "1 2",
+        "01",
+        "-01",
+        "00",
+        "[01]",
+        "[00]",
+        "[-01]",
+        "1.",
+        "[1.]",
+        "-0.",
+        "1.e5",
+        "[1.e5]",
+        "-",
+        "[-]",
+        "1e",
+        "1e+",
+        "1E-",
+        "[1e]",
+        ".5",
+        "[.5]",
+        "+1",
+        "[+1]",
+        "--1",
+        "1.5.5",
+        "1e5e5",
+        "[1-2]",
+        "0x10",
+        "[0x10]",
+        "1 2",
         /* trailing commas, separators */
-        "[1,]", "{\"a\":1,}", "[,1]", "[1,,2]", "{,}", "{\"a\":1,,\"b\":2}", "[1 2]",
-        "{\"a\":1 \"b\":2}", ",", ":", "]", "}", "[}", "{]", "{\"a\":[1}", "[{]}",
+        "[1,]",
+        "{\"a\":1,}",
+        "[,1]",
+        "[1,,2]",
+        "{,}",
+        "{\"a\":1,,\"b\":2}",
+        "[1 2]",
+        "{\"a\":1 \"b\":2}",
+        ",",
+        ":",
+        "]",
+        "}",
+        "[}",
+        "{]",
+        "{\"a\":[1}",
+        "[{]}",
         /* keys */
-        "{\"a\" 1}", "{\"a\"}", "{\"a\":}", "{1:2}", "{a:1}", "{null:1}", "{'a':1}",
-        "{\"a\"::1}", "{:1}",
+        "{\"a\" 1}",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{1:2}",
+        "{a:1}",
+        "{null:1}",
+        "{'a':1}",
+        "{\"a\"::1}",
+        "{:1}",
         /* not JSON tokens */
-        "'a'", "['a']", "NaN", "[NaN]", "Infinity", "-Infinity", "[Infinity]", "True",
-        "tru", "nul", "nulll", "[truefalse]", "undefined", "\xef\xbb\xbf{}",
+        "'a'",
+        "['a']",
+        "NaN",
+        "[NaN]",
+        "Infinity",
+        "-Infinity",
+        "[Infinity]",
+        "True",
+        "tru",
+        "nul",
+        "nulll",
+        "[truefalse]",
+        "undefined",
+        "\xef\xbb\xbf{}",
         /* raw control characters: in strings, and outside (not whitespace) */
-        "\"a\tb\"", "\"a\nb\"", "\"a\rb\"", "\"\x01\"", "\"\x1f\"",
-        "\"\x1fn\"", "\"a\x1f\\\\\"", "[1,\x01 2]", "\x0c[]",
-        "[]\x0b", "{\"a\x7f\":1,\x7f}",
+        "\"a\tb\"",
+        "\"a\nb\"",
+        "\"a\rb\"",
+        "\"\x01\"",
+        "\"\x1f\"",
+        "\"\x1fn\"",
+        "\"a\x1f\\\\\"",
+        "[1,\x01 2]",
+        "\x0c[]",
+        "[]\x0b",
+        "{\"a\x7f\":1,\x7f}",
         /* escapes */
-        "\"\\x\"", "\"\\a\"", "\"\\'\"", "\"\\U0041\"", "\"\\u12\"", "\"\\u12G4\"",
-        "\"\\u\"", "\"\\u00\"", "\"\\", "\"\\\"", "\"\\u",
+        "\"\\x\"",
+        "\"\\a\"",
+        "\"\\'\"",
+        "\"\\U0041\"",
+        "\"\\u12\"",
+        "\"\\u12G4\"",
+        "\"\\u\"",
+        "\"\\u00\"",
+        "\"\\",
+        "\"\\\"",
+        "\"\\u",
         /* unterminated */
-        "\"abc", "{", "[", "{\"a\":1", "[1,2", "{\"a\"", "{\"a\":", "[[[]]", "{\"a\":{}",
+        "\"abc",
+        "{",
+        "[",
+        "{\"a\":1",
+        "[1,2",
+        "{\"a\"",
+        "{\"a\":",
+        "[[[]]",
+        "{\"a\":{}",
         /* trailing data */
-        "{} {}", "{}{}", "[] x", "{}}", "[]]", "true false", "\"a\"\"b\"", "0 0",
+        "{} {}",
+        "{}{}",
+        "[] x",
+        "{}}",
+        "[]]",
+        "true false",
+        "\"a\"\"b\"",
+        "0 0",
         /* empty and blank */
-        "", " ", "   ", " \r\n\t",
+        "",
+        " ",
+        "   ",
+        " \r\n\t",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         expect_bad(bad[i]);
@@ -129,8 +232,7 @@ static void test_invalid_texts(void **state)
 }
 
 /* d nested arrays, or objects {"a":{"a":…}} */
-static char *nested(int d, int objects, size_t *len)
-{
+static char *nested(int d, int objects, size_t *len) {
     char *p = malloc((size_t)d * 6 + 8);
     size_t n = 0;
     assert_non_null(p);
@@ -142,8 +244,7 @@ static char *nested(int d, int objects, size_t *len)
     return p;
 }
 
-static void test_depth_limit(void **state)
-{
+static void test_depth_limit(void **state) {
     (void)state;
     for (int objects = 0; objects < 2; objects++) {
         size_t n;
@@ -179,8 +280,7 @@ static void test_depth_limit(void **state)
     assert_int_equal(check_n(wide, strlen(wide), 2, NULL), -1);
 }
 
-static void test_root(void **state)
-{
+static void test_root(void **state) {
     (void)state;
     const char *s = " \r\n{\"a\":1}\t \n";
     ss_json_span_t r = ss_json_root(s, strlen(s));
@@ -194,21 +294,19 @@ static void test_root(void **state)
 
 /* ---- iteration ---- */
 
-static int span_is(ss_json_span_t s, const char *want)
-{
+static int span_is(ss_json_span_t s, const char *want) {
     return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
 }
 
-#define assert_span(s, want)                                                            \
-    do {                                                                                \
-        if (!span_is((s), (want)))                                                      \
-            fail_msg("span [%.*s] != [%s]", (int)(s).len, (s).p, (want));               \
+#define assert_span(s, want)                                              \
+    do {                                                                  \
+        if (!span_is((s), (want)))                                        \
+            fail_msg("span [%.*s] != [%s]", (int)(s).len, (s).p, (want)); \
     } while (0)
 
 /* Checks p, iterates it as an object and compares keys and values spans
  * (want: key0, value0, key1, value1, …, NULL). */
-static void expect_members(const char *text, const char *const *want)
-{
+static void expect_members(const char *text, const char *const *want) {
     size_t n = strlen(text);
     char *p = exact(text, n);
     assert_int_equal(ss_json_check(p, n, SS_JSON_MAX_DEPTH, NULL), 0);
@@ -230,12 +328,11 @@ static void expect_members(const char *text, const char *const *want)
     free(p);
 }
 
-static void test_iter_members_in_order(void **state)
-{
+static void test_iter_members_in_order(void **state) {
     (void)state;
-    static const char *const w1[] = {
-        "\"a\"", "1", "\"b\"", "\"x\"", "\"c\"", "[1,{\"d\":2}]", "\"e\"", "{}",
-        "\"f\"", "true", "\"g\"", "null", "\"h\"", "-1.5e3", "\"i\"", "false", NULL};
+    static const char *const w1[] = {"\"a\"", "1",      "\"b\"", "\"x\"", "\"c\"", "[1,{\"d\":2}]",
+                                     "\"e\"", "{}",     "\"f\"", "true",  "\"g\"", "null",
+                                     "\"h\"", "-1.5e3", "\"i\"", "false", NULL};
     expect_members("{ \"a\" : 1 , \"b\":\"x\",\"c\":[1,{\"d\":2}] ,\r\n\t\"e\"\n:\t{},"
                    "\"f\":true,\"g\":null,\"h\":-1.5e3 ,\"i\":false}",
                    w1);
@@ -246,26 +343,26 @@ static void test_iter_members_in_order(void **state)
     expect_members("{\"a\":0,\"a\":1}", w3);
 }
 
-static void test_iter_value_spans_exact(void **state)
-{
+static void test_iter_value_spans_exact(void **state) {
     (void)state;
     /* JSON: {"a":"a\\\"}","b":"\\","c":"x\\\\\"y","d":1} */
-    static const char *const w1[] = {"\"a\"", "\"a\\\\\\\"}\"", "\"b\"", "\"\\\\\"", "\"c\"",
-                                     "\"x\\\\\\\\\\\"y\"", "\"d\"", "1", NULL};
+    static const char *const w1[] = {"\"a\"", "\"a\\\\\\\"}\"",     "\"b\"", "\"\\\\\"",
+                                     "\"c\"", "\"x\\\\\\\\\\\"y\"", "\"d\"", "1",
+                                     NULL};
     expect_members("{\"a\":\"a\\\\\\\"}\",\"b\":\"\\\\\",\"c\":\"x\\\\\\\\\\\"y\",\"d\":1}", w1);
     /* brackets and quotes inside strings inside nested containers */
     static const char *const w2[] = {
-        "\"a\"", "{\"s\":\"}]{[\",\"t\":[\"]\",\"}\",\"\\\"]\"],\"u\":{\"v\":\"\\\\\"}}",
-        "\"b\"", "2",
-        "\"c\"", "[[\"]]\"],{\"}\":\"{\"}]",
-        "\"k\\\"}\"", "\"v\"", NULL};
+        "\"a\"",      "{\"s\":\"}]{[\",\"t\":[\"]\",\"}\",\"\\\"]\"],\"u\":{\"v\":\"\\\\\"}}",
+        "\"b\"",      "2",
+        "\"c\"",      "[[\"]]\"],{\"}\":\"{\"}]",
+        "\"k\\\"}\"", "\"v\"",
+        NULL};
     expect_members("{\"a\":{\"s\":\"}]{[\",\"t\":[\"]\",\"}\",\"\\\"]\"],\"u\":{\"v\":\"\\\\\"}},"
                    "\"b\":2,\"c\":[[\"]]\"],{\"}\":\"{\"}],\"k\\\"}\":\"v\"}",
                    w2);
 }
 
-static void test_iter_keys(void **state)
-{
+static void test_iter_keys(void **state) {
     (void)state;
     const char *s = "{\"\\u0072esult\":{\"x\":1},\"a\\\"b\":2,\"result\":3,\"\\u00e9t\\u00E9\":4,"
                     "\"res\\u0000ult\":5,\"long\\u0020key_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -316,8 +413,7 @@ static void test_iter_keys(void **state)
 
 /* ---- string decoding ---- */
 
-static void expect_decoded(const char *token, const char *want, size_t want_len)
-{
+static void expect_decoded(const char *token, const char *want, size_t want_len) {
     char out[64];
     size_t n = strlen(token);
     char *p = exact(token, n);
@@ -333,8 +429,7 @@ static void expect_decoded(const char *token, const char *want, size_t want_len)
     free(p);
 }
 
-static int decode(const char *token, char *out, size_t outsize)
-{
+static int decode(const char *token, char *out, size_t outsize) {
     size_t n = strlen(token);
     char *p = exact(token, n);
     int rc = ss_json_string((ss_json_span_t){p, n}, out, outsize);
@@ -342,8 +437,7 @@ static int decode(const char *token, char *out, size_t outsize)
     return rc;
 }
 
-static void test_string_decode(void **state)
-{
+static void test_string_decode(void **state) {
     (void)state;
     char out[64];
     expect_decoded("\"\"", "", 0);
@@ -371,7 +465,10 @@ static void test_string_decode(void **state)
     expect_decoded("\"\\ud83d\\n\"", "\xef\xbf\xbd\n", 4);
     expect_decoded("\"\\ude00\\ud83d\"", "\xef\xbf\xbd\xef\xbf\xbd", 6);
     expect_decoded("\"\\ud83d\\ud83d\\ude00\"", "\xef\xbf\xbd\xf0\x9f\x98\x80", 7);
-    expect_decoded("\"\\ud83d\\u0041\"", "\xef\xbf\xbd" "A", 4);
+    expect_decoded("\"\\ud83d\\u0041\"",
+                   "\xef\xbf\xbd"
+                   "A",
+                   4);
     /* raw UTF-8 passes through */
     expect_decoded("\"\xc3\xa9\xf0\x9f\x98\x80\"", "\xc3\xa9\xf0\x9f\x98\x80", 6);
     /* \u0000 cannot be a C string */
@@ -396,8 +493,7 @@ static void test_string_decode(void **state)
 
 /* ---- ss_webhook_event_parse ---- */
 
-static json_object *jparse(const char *s, size_t n)
-{
+static json_object *jparse(const char *s, size_t n) {
     json_tokener *tok = json_tokener_new_ex(SS_JSON_MAX_DEPTH);
     assert_non_null(tok);
     json_object *o = json_tokener_parse_ex(tok, s, (int)n);
@@ -409,8 +505,7 @@ static json_object *jparse(const char *s, size_t n)
 
 /* The value parses back with ss_envelope_parse; its "object" is json-c's
  * "result" of body and its "event" json-c's body without "result". */
-static void expect_envelope_matches(const ss_webhook_event_t *ev, const char *body, size_t len)
-{
+static void expect_envelope_matches(const ss_webhook_event_t *ev, const char *body, size_t len) {
     ss_envelope_t back;
     char err[256] = "";
     if (ss_envelope_parse(&back, ev->value, ev->value_len, err, sizeof(err)) != 0)
@@ -436,8 +531,7 @@ static void expect_envelope_matches(const ss_webhook_event_t *ev, const char *bo
     ss_envelope_clear(&back);
 }
 
-static void parse_ok(ss_webhook_event_t *ev, const char *body, size_t len)
-{
+static void parse_ok(ss_webhook_event_t *ev, const char *body, size_t len) {
     char err[256] = "";
     char *p = exact(body, len);
     int rc = ss_webhook_event_parse(ev, p, len, "req_scan", err, sizeof(err));
@@ -446,8 +540,7 @@ static void parse_ok(ss_webhook_event_t *ev, const char *body, size_t len)
         fail_msg("ss_webhook_event_parse: %s", err);
 }
 
-static void test_event_duplicate_keys_last_wins(void **state)
-{
+static void test_event_duplicate_keys_last_wins(void **state) {
     (void)state;
     const char *body =
         "{\"object\":\"Refund\",\"id\":\"evt_first\",\"description\":\"refund.successful\","
@@ -472,16 +565,16 @@ static void test_event_duplicate_keys_last_wins(void **state)
     const char *notev = "{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"x.y\","
                         "\"result\":{},\"object\":\"Refund\"}";
     char err[256] = "";
-    assert_int_equal(ss_webhook_event_parse(&ev, notev, strlen(notev), NULL, err, sizeof(err)),
-                     -1);
+    assert_int_equal(ss_webhook_event_parse(&ev, notev, strlen(notev), NULL, err, sizeof(err)), -1);
     /* a result that is later replaced by a non-object */
     const char *res = "{\"object\":\"Event\",\"id\":\"evt_1\",\"description\":\"x.y\","
                       "\"result\":{\"object\":\"Refund\",\"id\":\"r\"},\"result\":[]}";
     assert_int_equal(ss_webhook_event_parse(&ev, res, strlen(res), NULL, err, sizeof(err)), -1);
 
     /* an escaped "result" key is the result, and is left out of "event" */
-    const char *esc = "{\"object\":\"Event\",\"id\":\"evt_e\",\"description\":\"refund.successful\","
-                      "\"\\u0072esult\":{\"object\":\"Refund\",\"id\":\"rfnd_e\"},\"n\":[1,\"}\"]}";
+    const char *esc =
+        "{\"object\":\"Event\",\"id\":\"evt_e\",\"description\":\"refund.successful\","
+        "\"\\u0072esult\":{\"object\":\"Refund\",\"id\":\"rfnd_e\"},\"n\":[1,\"}\"]}";
     parse_ok(&ev, esc, strlen(esc));
     assert_string_equal(ev.env.object_id, "rfnd_e");
     assert_int_equal(ev.topic, SS_TOPIC_EVENTS);
@@ -491,22 +584,21 @@ static void test_event_duplicate_keys_last_wins(void **state)
 
 /* The fixture re-indented token by token (the tokens' bytes unchanged):
  * newlines (\r\n or \n), tabs and spaces between every token. */
-static char *pretty(const char *s, size_t n, size_t *outlen)
-{
+static char *pretty(const char *s, size_t n, size_t *outlen) {
     char *o = malloc(n * 40 + 64);
     size_t k = 0;
     int depth = 0;
     assert_non_null(o);
-#define NEWLINE()                                                                       \
-    do {                                                                                \
-        if (depth % 2) {                                                                \
-            o[k++] = '\r';                                                              \
-        }                                                                               \
-        o[k++] = '\n';                                                                  \
-        for (int d_ = 0; d_ < depth; d_++) {                                            \
-            o[k++] = d_ % 2 ? '\t' : ' ';                                               \
-            o[k++] = ' ';                                                               \
-        }                                                                               \
+#define NEWLINE()                            \
+    do {                                     \
+        if (depth % 2) {                     \
+            o[k++] = '\r';                   \
+        }                                    \
+        o[k++] = '\n';                       \
+        for (int d_ = 0; d_ < depth; d_++) { \
+            o[k++] = d_ % 2 ? '\t' : ' ';    \
+            o[k++] = ' ';                    \
+        }                                    \
     } while (0)
     o[k++] = '\n';
     for (size_t i = 0; i < n; i++) {
@@ -545,8 +637,7 @@ static char *pretty(const char *s, size_t n, size_t *outlen)
     return o;
 }
 
-static void test_event_fixture_pretty_and_compact(void **state)
-{
+static void test_event_fixture_pretty_and_compact(void **state) {
     (void)state;
     size_t len, plen;
     char *body = ss_test_fixture("event-tracker-updated.json", &len);
@@ -582,16 +673,16 @@ static void test_event_fixture_pretty_and_compact(void **state)
  * and EasyPost never resends it), ss_envelope_parse must read back: the
  * consumers have no other copy.  Deep nesting in the result, and in another
  * member of the Event (which gains one level inside "event"). */
-static void test_event_deep_envelope_reads_back(void **state)
-{
+static void test_event_deep_envelope_reads_back(void **state) {
     (void)state;
     char body[1024];
     for (int where = 0; where < 2; where++) {
         for (int d = 1; d <= SS_JSON_MAX_DEPTH + 2; d++) {
-            size_t n = (size_t)sprintf(body, "{\"object\":\"Event\",\"id\":\"evt_deep\","
-                                             "\"description\":\"refund.successful\","
-                                             "\"result\":{\"object\":\"Refund\",\"id\":\"rfnd_d\"%s"
-                                             "\"deep\":",
+            size_t n = (size_t)sprintf(body,
+                                       "{\"object\":\"Event\",\"id\":\"evt_deep\","
+                                       "\"description\":\"refund.successful\","
+                                       "\"result\":{\"object\":\"Refund\",\"id\":\"rfnd_d\"%s"
+                                       "\"deep\":",
                                        where ? "}," : ",");
             for (int i = 0; i < d; i++)
                 body[n++] = '[';
@@ -618,8 +709,7 @@ static void test_event_deep_envelope_reads_back(void **state)
     }
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_texts),
         cmocka_unit_test(test_invalid_texts),

@@ -12,15 +12,19 @@
 
 #include <webhook/signature.h>
 
-#define SECRET_NFC "s\xc3\xa9" "cret"          /* sécret, é precomposed */
-#define SECRET_NFD "se\xcc\x81" "cret"         /* sécret, e + combining acute */
-#define SIG_TRACKER "hmac-sha256-hex=38f3f53c103713df81616a0a186d77141957323ec21d5fe9363db93840f527db"
+#define SECRET_NFC \
+    "s\xc3\xa9"    \
+    "cret" /* sécret, é precomposed */
+#define SECRET_NFD \
+    "se\xcc\x81"   \
+    "cret" /* sécret, e + combining acute */
+#define SIG_TRACKER \
+    "hmac-sha256-hex=38f3f53c103713df81616a0a186d77141957323ec21d5fe9363db93840f527db"
 #define SIG_BATCH "hmac-sha256-hex=e93977c8ccb20363d51a62b3fe1fc402b7829be1152da9e88cf9e8d07115a46b"
-#define SIG_TRACKER_NO_NFKD "hmac-sha256-hex=7f1669d6699d0b937cc1e69402423bdd2be0a8bcf571d34a8116765f1741219b"
+#define SIG_TRACKER_NO_NFKD \
+    "hmac-sha256-hex=7f1669d6699d0b937cc1e69402423bdd2be0a8bcf571d34a8116765f1741219b"
 
-
-static ss_webhook_key_t *key(const char *secret)
-{
+static ss_webhook_key_t *key(const char *secret) {
     char err[256] = "";
     ss_webhook_key_t *k = ss_webhook_key_new(secret, err, sizeof(err));
     if (k == NULL)
@@ -28,8 +32,7 @@ static ss_webhook_key_t *key(const char *secret)
     return k;
 }
 
-static void check_fixture(const char *file, const char *sig)
-{
+static void check_fixture(const char *file, const char *sig) {
     size_t len;
     char *body = ss_test_fixture(file, &len);
     ss_webhook_key_t *k = key(SECRET_NFC);
@@ -42,21 +45,18 @@ static void check_fixture(const char *file, const char *sig)
     free(body);
 }
 
-static void test_fixture_tracker(void **state)
-{
+static void test_fixture_tracker(void **state) {
     (void)state;
     check_fixture("event-tracker-updated.json", SIG_TRACKER);
 }
 
-static void test_fixture_batch(void **state)
-{
+static void test_fixture_batch(void **state) {
     (void)state;
     check_fixture("event-batch-created.json", SIG_BATCH);
 }
 
 /* The secret already in NFD gives the same key as the NFC form. */
-static void test_nfd_secret_same_key(void **state)
-{
+static void test_nfd_secret_same_key(void **state) {
     (void)state;
     size_t len;
     char *body = ss_test_fixture("event-tracker-updated.json", &len);
@@ -69,8 +69,7 @@ static void test_nfd_secret_same_key(void **state)
 
 /* NFKD, not just NFD: compatibility characters are decomposed too
  * (U+FB01 "ﬁ" ligature -> "fi", U+2460 "①" -> "1"). */
-static void test_nfkd_compat(void **state)
-{
+static void test_nfkd_compat(void **state) {
     (void)state;
     const char body[] = "{}";
     ss_webhook_key_t *a = key("\xef\xac\x81x\xe2\x91\xa0");
@@ -84,8 +83,7 @@ static void test_nfkd_compat(void **state)
 }
 
 /* The signature a client computes with the NFC bytes must be rejected. */
-static void test_nfc_signature_rejected(void **state)
-{
+static void test_nfc_signature_rejected(void **state) {
     (void)state;
     size_t len;
     char *body = ss_test_fixture("event-tracker-updated.json", &len);
@@ -97,8 +95,7 @@ static void test_nfc_signature_rejected(void **state)
     free(body);
 }
 
-static void test_changed_byte(void **state)
-{
+static void test_changed_byte(void **state) {
     (void)state;
     size_t len;
     char *body = ss_test_fixture("event-tracker-updated.json", &len);
@@ -113,8 +110,7 @@ static void test_changed_byte(void **state)
     free(body);
 }
 
-static void test_missing_and_malformed(void **state)
-{
+static void test_missing_and_malformed(void **state) {
     (void)state;
     const char body[] = "{}";
     ss_webhook_key_t *k = key("secret");
@@ -154,8 +150,7 @@ static void test_missing_and_malformed(void **state)
 
 /* Decision: hex digits are decoded, so upper case is accepted (EasyPost
  * sends lower case; the prefix stays case-sensitive). */
-static void test_upper_case_hex(void **state)
-{
+static void test_upper_case_hex(void **state) {
     (void)state;
     size_t len;
     char *body = ss_test_fixture("event-batch-created.json", &len);
@@ -173,8 +168,7 @@ static void test_upper_case_hex(void **state)
     free(body);
 }
 
-static void test_rotation(void **state)
-{
+static void test_rotation(void **state) {
     (void)state;
     size_t len;
     char *body = ss_test_fixture("event-batch-created.json", &len);
@@ -186,16 +180,14 @@ static void test_rotation(void **state)
     ss_webhook_sign(cur, body, len, sig_cur);
     assert_int_equal(ss_webhook_verify(both, 2, SIG_BATCH, body, len), SS_WEBHOOK_SIG_OK);
     assert_int_equal(ss_webhook_verify(both, 2, sig_cur, body, len), SS_WEBHOOK_SIG_OK);
-    assert_int_equal(ss_webhook_verify(only_cur, 1, SIG_BATCH, body, len),
-                     SS_WEBHOOK_SIG_MISMATCH);
+    assert_int_equal(ss_webhook_verify(only_cur, 1, SIG_BATCH, body, len), SS_WEBHOOK_SIG_MISMATCH);
     assert_int_equal(ss_webhook_verify(NULL, 0, SIG_BATCH, body, len), SS_WEBHOOK_SIG_MISMATCH);
     ss_webhook_key_free(cur);
     ss_webhook_key_free(prev);
     free(body);
 }
 
-static void test_bad_secrets(void **state)
-{
+static void test_bad_secrets(void **state) {
     (void)state;
     char err[256] = "";
     assert_null(ss_webhook_key_new("", err, sizeof(err)));
@@ -209,8 +201,7 @@ static void test_bad_secrets(void **state)
 }
 
 /* Empty body is signable (HMAC of nothing), and NULL body with len 0 works. */
-static void test_empty_body(void **state)
-{
+static void test_empty_body(void **state) {
     (void)state;
     ss_webhook_key_t *k = key("key");
     char a[SS_WEBHOOK_SIG_BUFSIZE], b[SS_WEBHOOK_SIG_BUFSIZE];
@@ -218,12 +209,12 @@ static void test_empty_body(void **state)
     ss_webhook_sign(k, NULL, 0, b);
     assert_string_equal(a, b);
     /* RFC 4231-independent check: HMAC-SHA256("key", "") */
-    assert_string_equal(a, "hmac-sha256-hex=5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
+    assert_string_equal(
+        a, "hmac-sha256-hex=5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
     ss_webhook_key_free(k);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_tracker),
         cmocka_unit_test(test_fixture_batch),

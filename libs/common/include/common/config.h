@@ -11,20 +11,20 @@
 #include <stdio.h>
 
 typedef enum {
-    SS_CONF_STRING,  /* dest: char ** (malloc'd, freed by ss_conf_free) */
-    SS_CONF_INT,     /* dest: long long *, bounded by min/max */
-    SS_CONF_BOOL,    /* dest: int *; accepts 1/0 true/false yes/no on/off */
-    SS_CONF_LISTEN,  /* dest: char **; "host:port" or "port", port 1..65535 */
+    SS_CONF_STRING, /* dest: char ** (malloc'd, freed by ss_conf_free) */
+    SS_CONF_INT,    /* dest: long long *, bounded by min/max */
+    SS_CONF_BOOL,   /* dest: int *; accepts 1/0 true/false yes/no on/off */
+    SS_CONF_LISTEN, /* dest: char **; "host:port" or "port", port 1..65535 */
 } ss_conf_type_t;
 
 typedef struct {
-    const char *name;     /* environment variable */
+    const char *name; /* environment variable */
     ss_conf_type_t type;
     void *dest;
-    const char *def;      /* default as text; NULL = unset (strings stay NULL) */
-    long long min, max;   /* SS_CONF_INT only */
+    const char *def;    /* default as text; NULL = unset (strings stay NULL) */
+    long long min, max; /* SS_CONF_INT only */
     const char *help;
-    int secret;           /* value never printed, not even its default */
+    int secret; /* value never printed, not even its default */
 } ss_conf_opt_t;
 
 /* Parses every option.  Returns 0, or -1 with the first error in errstr
@@ -35,8 +35,8 @@ int ss_conf_load(const ss_conf_opt_t *opts, size_t n, char *errstr, size_t errst
 void ss_conf_free(const ss_conf_opt_t *opts, size_t n);
 
 /* Prints usage: summary, then every variable with its default and help. */
-void ss_conf_help(FILE *out, const char *prog, const char *summary,
-                  const ss_conf_opt_t *opts, size_t n);
+void ss_conf_help(FILE *out, const char *prog, const char *summary, const ss_conf_opt_t *opts,
+                  size_t n);
 
 /* The common start of every main(): handles --help and --version (prints,
  * exits 0), rejects unknown arguments (exit 2), loads the options (exit 2

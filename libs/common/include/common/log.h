@@ -11,8 +11,8 @@ typedef enum { SS_LOG_DEBUG = 0, SS_LOG_INFO, SS_LOG_WARN, SS_LOG_ERROR } ss_log
 
 /* level: debug|info|warn|error (NULL = info); format: json|text (NULL = json).
  * Returns 0, or -1 with errstr naming LOG_LEVEL / LOG_FORMAT. */
-int ss_log_init(const char *service, const char *level, const char *format,
-                char *errstr, size_t errstr_size);
+int ss_log_init(const char *service, const char *level, const char *format, char *errstr,
+                size_t errstr_size);
 
 /* Sets (or clears with NULL) the request id of the calling thread; copied. */
 void ss_log_set_request_id(const char *request_id);
@@ -29,7 +29,11 @@ void ss_logv(ss_log_level_t level, const char *fmt, va_list ap);
  *   ss_log_kv(SS_LOG_INFO, "listening", "addr", "0.0.0.0:8000", NULL); */
 void ss_log_kv(ss_log_level_t level, const char *msg, ...);
 
-#define SS_DEBUG(...) do { if (ss_log_enabled(SS_LOG_DEBUG)) ss_log(SS_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define SS_DEBUG(...)                          \
+    do {                                       \
+        if (ss_log_enabled(SS_LOG_DEBUG))      \
+            ss_log(SS_LOG_DEBUG, __VA_ARGS__); \
+    } while (0)
 #define SS_INFO(...)  ss_log(SS_LOG_INFO, __VA_ARGS__)
 #define SS_WARN(...)  ss_log(SS_LOG_WARN, __VA_ARGS__)
 #define SS_ERROR(...) ss_log(SS_LOG_ERROR, __VA_ARGS__)

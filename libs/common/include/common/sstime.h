@@ -17,7 +17,7 @@ int ss_time_parse(const char *s, int64_t *usec_out);
 size_t ss_time_format(int64_t usec, char *buf, size_t bufsize);
 #define SS_TIME_BUFSIZE 32
 
-int64_t ss_time_now_usec(void);      /* wall clock */
-int64_t ss_time_mono_usec(void);     /* monotonic */
+int64_t ss_time_now_usec(void);  /* wall clock */
+int64_t ss_time_mono_usec(void); /* monotonic */
 
 #endif

@@ -23,9 +23,9 @@ int ss_hex_value(int c);
 
 /* Capped exponential backoff with full jitter. */
 typedef struct {
-    int base_ms;   /* first delay ceiling */
-    int max_ms;    /* cap */
-    int attempt;   /* failures so far; reset with ss_backoff_reset */
+    int base_ms; /* first delay ceiling */
+    int max_ms;  /* cap */
+    int attempt; /* failures so far; reset with ss_backoff_reset */
 } ss_backoff_t;
 
 /* Returns the next delay in ms (random in [ceil/2, ceil]) and counts the attempt. */
@@ -45,7 +45,7 @@ int ss_buf_append(ss_buf_t *b, const void *p, size_t n);
 int ss_buf_appendf(ss_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */
 int ss_buf_append_json_str(ss_buf_t *b, const char *s);
-void ss_buf_reset(ss_buf_t *b);   /* len = 0, keeps memory */
+void ss_buf_reset(ss_buf_t *b); /* len = 0, keeps memory */
 void ss_buf_free(ss_buf_t *b);
 
 #endif

@@ -10,7 +10,8 @@
 /* Copies url into out, turning the SQLAlchemy form "postgresql+asyncpg://"
  * (or any "postgresql+driver://") into "postgresql://".  Returns 0, or -1 when
  * out is too small or the scheme is not postgres/postgresql. */
-int ss_db_url_normalize(const char *url, char *out, size_t outsize, char *errstr, size_t errstr_size);
+int ss_db_url_normalize(const char *url, char *out, size_t outsize, char *errstr,
+                        size_t errstr_size);
 
 /* Connects (connect_timeout seconds, application_name set).  Returns a
  * connection in CONNECTION_OK, or NULL with errstr (the failed connection is
@@ -20,9 +21,9 @@ PGconn *ss_db_connect(const char *url, const char *application_name, int connect
 
 typedef enum {
     SS_DB_OK = 0,
-    SS_DB_RETRY,   /* connection lost, 08xxx, 40001, 40P01, 57P01..57P03, 53xxx: retry with backoff */
-    SS_DB_DATA,    /* classes 22 and 23: the data's fault (dead-letter it) */
-    SS_DB_FATAL,   /* anything else: a bug or a schema problem */
+    SS_DB_RETRY, /* connection lost, 08xxx, 40001, 40P01, 57P01..57P03, 53xxx: retry with backoff */
+    SS_DB_DATA,  /* classes 22 and 23: the data's fault (dead-letter it) */
+    SS_DB_FATAL, /* anything else: a bug or a schema problem */
 } ss_db_class_t;
 
 /* Classifies a result by SQLSTATE (never by message text).  A NULL result or

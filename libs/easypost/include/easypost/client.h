@@ -45,61 +45,61 @@
 #define SS_EP_DEFAULT_MAX_BODY ((size_t)4 * 1024 * 1024)
 
 typedef struct {
-    const char *api_base;       /* NULL or "" = SS_EP_DEFAULT_API_BASE; a trailing '/' is ignored */
-    const char *api_key;        /* required, non-empty; copied (never logged) */
-    long connect_timeout_ms;    /* 0 = 5000 */
-    long timeout_ms;            /* total per attempt; 0 = 30000 */
-    int max_retries;            /* extra attempts; 0 = 2, negative = none */
-    int backoff_base_ms;        /* first delay ceiling; 0 = 100 */
-    int backoff_max_ms;         /* cap on one delay; 0 = 2000 */
-    size_t max_body;            /* response body cap; 0 = SS_EP_DEFAULT_MAX_BODY */
-    const char *user_agent;     /* NULL = "shipstream/<version>" */
+    const char *api_base;    /* NULL or "" = SS_EP_DEFAULT_API_BASE; a trailing '/' is ignored */
+    const char *api_key;     /* required, non-empty; copied (never logged) */
+    long connect_timeout_ms; /* 0 = 5000 */
+    long timeout_ms;         /* total per attempt; 0 = 30000 */
+    int max_retries;         /* extra attempts; 0 = 2, negative = none */
+    int backoff_base_ms;     /* first delay ceiling; 0 = 100 */
+    int backoff_max_ms;      /* cap on one delay; 0 = 2000 */
+    size_t max_body;         /* response body cap; 0 = SS_EP_DEFAULT_MAX_BODY */
+    const char *user_agent;  /* NULL = "shipstream/<version>" */
 } ss_ep_config_t;
 
 typedef struct ss_ep_client ss_ep_client_t;
 
 /* What happened to a call. */
 typedef enum {
-    SS_EP_OK = 0,            /* HTTP 2xx with a JSON object body (out->json) */
-    SS_EP_HTTP_ERROR,        /* HTTP answer >= 300 (usually an EasyPost error):
+    SS_EP_OK = 0,           /* HTTP 2xx with a JSON object body (out->json) */
+    SS_EP_HTTP_ERROR,       /* HTTP answer >= 300 (usually an EasyPost error):
                                 http_status, body, and error_* when parseable */
-    SS_EP_ERR_CONNECT,       /* could not connect / resolve: nothing was sent (→ 502) */
-    SS_EP_ERR_TIMEOUT,       /* connect or total timeout (→ 504) */
-    SS_EP_ERR_TRANSPORT,     /* other transport failure, e.g. connection dropped
+    SS_EP_ERR_CONNECT,      /* could not connect / resolve: nothing was sent (→ 502) */
+    SS_EP_ERR_TIMEOUT,      /* connect or total timeout (→ 504) */
+    SS_EP_ERR_TRANSPORT,    /* other transport failure, e.g. connection dropped
                                 mid-answer, TLS error (→ 502) */
-    SS_EP_ERR_TOO_LARGE,     /* the answer exceeded max_body (→ 502) */
-    SS_EP_ERR_BAD_RESPONSE,  /* 2xx answer that is not a JSON object (→ 502);
+    SS_EP_ERR_TOO_LARGE,    /* the answer exceeded max_body (→ 502) */
+    SS_EP_ERR_BAD_RESPONSE, /* 2xx answer that is not a JSON object (→ 502);
                                 http_status and body are kept */
-    SS_EP_ERR_INVALID,       /* bad arguments (NULL body, id with bad characters) */
-    SS_EP_ERR_INTERNAL,      /* out of memory, curl init failure */
+    SS_EP_ERR_INVALID,      /* bad arguments (NULL body, id with bad characters) */
+    SS_EP_ERR_INTERNAL,     /* out of memory, curl init failure */
 } ss_ep_status_t;
 
 /* One entry of error.errors[].  EasyPost sends either objects
  * {"field","message","suggestion"} or plain strings; a plain string becomes
  * {field = NULL, message = the string, suggestion = NULL}. */
 typedef struct {
-    char *field;        /* may be NULL */
-    char *message;      /* may be NULL */
-    char *suggestion;   /* may be NULL */
+    char *field;      /* may be NULL */
+    char *message;    /* may be NULL */
+    char *suggestion; /* may be NULL */
 } ss_ep_field_error_t;
 
 /* Filled by every call (zeroed first).  Everything is owned by the result:
  * free with ss_ep_result_free() (safe on a zeroed or already-freed result). */
 typedef struct {
     ss_ep_status_t status;
-    long http_status;          /* 0 when no HTTP answer was received */
-    char *body;                /* raw answer body, NUL-terminated (NULL if none) */
+    long http_status; /* 0 when no HTTP answer was received */
+    char *body;       /* raw answer body, NUL-terminated (NULL if none) */
     size_t body_len;
-    json_object *json;         /* parsed body when it is JSON (any status), else NULL */
+    json_object *json; /* parsed body when it is JSON (any status), else NULL */
     /* EasyPost error ({"error":{...}}), when http_status >= 300 and parseable */
-    char *error_code;          /* e.g. "PARAMETER.REQUIRED"; NULL if absent */
-    char *error_message;       /* NULL if absent */
+    char *error_code;    /* e.g. "PARAMETER.REQUIRED"; NULL if absent */
+    char *error_message; /* NULL if absent */
     ss_ep_field_error_t *field_errors;
     size_t n_field_errors;
-    int attempts;              /* HTTP attempts made (>= 1 unless INVALID) */
-    int outcome_unknown;       /* 1: a POST may have been applied but no answer arrived */
-    double elapsed_ms;         /* total time including retries and backoff */
-    char errstr[256];          /* human-readable description when status != OK */
+    int attempts;        /* HTTP attempts made (>= 1 unless INVALID) */
+    int outcome_unknown; /* 1: a POST may have been applied but no answer arrived */
+    double elapsed_ms;   /* total time including retries and backoff */
+    char errstr[256];    /* human-readable description when status != OK */
 } ss_ep_result_t;
 
 /* Creates a client.  Returns NULL with errstr when api_key is missing or the
@@ -123,8 +123,8 @@ int ss_ep_shipment_create(ss_ep_client_t *c, const char *body, size_t len, ss_ep
 
 /* POST /shipments/{id}/buy, body {"rate":{"id":"rate_..."}} (plus optional
  * "insurance" etc., passed through).  Never repeated once sent. */
-int ss_ep_shipment_buy(ss_ep_client_t *c, const char *shipment_id, const char *body,
-                       size_t len, ss_ep_result_t *out);
+int ss_ep_shipment_buy(ss_ep_client_t *c, const char *shipment_id, const char *body, size_t len,
+                       ss_ep_result_t *out);
 
 /* Convenience: buys rate_id (builds {"rate":{"id":rate_id}}). */
 int ss_ep_shipment_buy_rate(ss_ep_client_t *c, const char *shipment_id, const char *rate_id,

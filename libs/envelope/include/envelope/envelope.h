@@ -37,7 +37,7 @@ typedef enum {
     SS_TOPIC__COUNT
 } ss_topic_t;
 
-#define SS_TOPIC_DEFAULT_PREFIX "shipstream."
+#define SS_TOPIC_DEFAULT_PREFIX     "shipstream."
 #define SS_TOPIC_DEFAULT_PARTITIONS 12
 
 /* "shipments", "trackers", "addresses", "batches", "events", "dlq". */
@@ -55,11 +55,11 @@ typedef struct {
     ss_source_t source;
     char object_type[32];
     char object_id[96];
-    int64_t updated_at_usec;     /* 0 when the object has none */
+    int64_t updated_at_usec; /* 0 when the object has none */
     int64_t received_at_usec;
-    char request_id[96];         /* "" when none */
-    json_object *object;         /* owned by the envelope */
-    json_object *event;          /* webhook Event without result, or NULL; owned */
+    char request_id[96]; /* "" when none */
+    json_object *object; /* owned by the envelope */
+    json_object *event;  /* webhook Event without result, or NULL; owned */
 } ss_envelope_t;
 
 /* Releases object/event and zeroes e. */
@@ -87,8 +87,8 @@ char *ss_envelope_serialize(const ss_envelope_t *e, size_t *len);
  * with the right type, timestamps parseable, object a JSON object).  On
  * success fills e (call ss_envelope_clear later) and returns 0; on failure
  * returns -1 with the reason in errstr and leaves e cleared. */
-int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len,
-                      char *errstr, size_t errstr_size);
+int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errstr,
+                      size_t errstr_size);
 
 /* The topic for an envelope, by the object it carries: Shipment ->
  * shipments, Tracker -> trackers, Address -> addresses, Batch -> batches,

@@ -25,18 +25,18 @@ typedef int (*ss_http_ready_fn)(void *ud, char *why, size_t why_size);
 typedef int (*ss_http_handler_fn)(struct mg_connection *conn, void *ud);
 
 typedef struct {
-    const char *service;        /* for logs */
-    const char *listen;         /* "host:port" or "port" */
-    int num_threads;            /* 0 = 16 */
-    int request_timeout_ms;     /* 0 = 30000 */
+    const char *service;    /* for logs */
+    const char *listen;     /* "host:port" or "port" */
+    int num_threads;        /* 0 = 16 */
+    int request_timeout_ms; /* 0 = 30000 */
     /* civetweb serves a connection with one worker thread for as long as it
      * is kept alive: an idle keep-alive connection holds a thread.  0 = 5000
      * (clients with more pooled connections than num_threads would otherwise
      * queue for up to this long). */
     int keepalive_timeout_ms;
-    ss_http_ready_fn ready;     /* NULL = always ready */
+    ss_http_ready_fn ready; /* NULL = always ready */
     void *ready_ud;
-    void (*thread_init)(void);  /* on each worker thread start; may be NULL */
+    void (*thread_init)(void); /* on each worker thread start; may be NULL */
     void (*thread_exit)(void);
 } ss_http_opts_t;
 
@@ -46,8 +46,8 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
 /* Registers handler for uri (civetweb pattern: "/v1/shipments" matches that
  * path and everything under it; "/webhooks/easypost$" matches exactly).
  * route_label names the route in metrics. */
-void ss_http_route(ss_http_t *h, const char *uri, const char *route_label,
-                   ss_http_handler_fn fn, void *ud);
+void ss_http_route(ss_http_t *h, const char *uri, const char *route_label, ss_http_handler_fn fn,
+                   void *ud);
 
 /* Stops accepting, waits for handlers in flight, frees. NULL is a no-op. */
 void ss_http_stop(ss_http_t *h);
@@ -60,8 +60,8 @@ int ss_http_read_body(struct mg_connection *conn, size_t max, char **out, size_t
 
 /* Sends a JSON body with status.  extra_headers: complete header lines each
  * ending in "\r\n", or NULL. Returns status. */
-int ss_http_send_json(struct mg_connection *conn, int status, const char *json,
-                      size_t len, const char *extra_headers);
+int ss_http_send_json(struct mg_connection *conn, int status, const char *json, size_t len,
+                      const char *extra_headers);
 
 /* Sends {"error":{"code":code,"message":message}} with status. Returns status. */
 int ss_http_send_error(struct mg_connection *conn, int status, const char *code,

@@ -21,8 +21,8 @@ int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_si
 typedef struct ss_kafka_producer ss_kafka_producer_t;
 
 typedef struct {
-    const char *bootstrap;     /* required */
-    const char *client_id;     /* e.g. "shipstream-gateway" */
+    const char *bootstrap; /* required */
+    const char *client_id; /* e.g. "shipstream-gateway" */
     /* key/value pairs applied after the defaults and before the environment,
      * NULL-terminated; may be NULL.  E.g. {"linger.ms", "5", NULL}. */
     const char *const *overrides;
@@ -31,8 +31,8 @@ typedef struct {
 /* Creates an idempotent producer (enable.idempotence=true, acks=all) with a
  * background thread serving delivery reports.  Counts deliveries in the
  * metrics kafka_produced_total / kafka_delivery_failed_total{topic}. */
-ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
-                                           char *errstr, size_t errstr_size);
+ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts, char *errstr,
+                                           size_t errstr_size);
 
 typedef struct {
     const char *name;
@@ -47,18 +47,16 @@ typedef struct ss_kafka_delivery ss_kafka_delivery_t;
  * *wait receives a handle to pass to ss_kafka_delivery_wait (exactly once).
  * On a full local queue it polls and retries for up to 1 s.
  * Returns 0, or -1 with errstr (queue still full, unknown topic...). */
-int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic,
-                           const void *key, size_t keylen,
-                           const void *value, size_t valuelen,
+int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void *key,
+                           size_t keylen, const void *value, size_t valuelen,
                            const ss_kafka_header_t *headers, size_t nheaders,
-                           ss_kafka_delivery_t **wait,
-                           char *errstr, size_t errstr_size);
+                           ss_kafka_delivery_t **wait, char *errstr, size_t errstr_size);
 
 /* Waits up to timeout_ms for the broker's acknowledgement and releases d.
  * Returns 0 when delivered, -1 when delivery failed (errstr), -2 on timeout
  * (the message may still be delivered later; d is released anyway). */
-int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms,
-                           char *errstr, size_t errstr_size);
+int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
+                           size_t errstr_size);
 
 /* Messages not yet acknowledged. */
 int ss_kafka_producer_outq_len(ss_kafka_producer_t *p);
@@ -89,7 +87,7 @@ typedef struct {
     const char *bootstrap;
     const char *group_id;
     const char *client_id;
-    const char *const *topics;   /* full names */
+    const char *const *topics; /* full names */
     size_t ntopics;
     ss_kafka_assign_fn on_assign;
     ss_kafka_revoke_fn on_revoke;
@@ -100,8 +98,8 @@ typedef struct {
 /* Creates a group consumer with manual offsets (enable.auto.commit=false,
  * enable.auto.offset.store=false, auto.offset.reset=earliest, eager
  * range/roundrobin assignment) and subscribes. */
-ss_kafka_consumer_t *ss_kafka_consumer_new(const ss_kafka_consumer_opts_t *opts,
-                                           char *errstr, size_t errstr_size);
+ss_kafka_consumer_t *ss_kafka_consumer_new(const ss_kafka_consumer_opts_t *opts, char *errstr,
+                                           size_t errstr_size);
 
 /* Returns the next message (caller destroys with rd_kafka_message_destroy),
  * or NULL on timeout.  Messages whose err is set are returned too (caller
@@ -109,9 +107,8 @@ ss_kafka_consumer_t *ss_kafka_consumer_new(const ss_kafka_consumer_opts_t *opts,
 rd_kafka_message_t *ss_kafka_consumer_poll(ss_kafka_consumer_t *c, int timeout_ms);
 
 /* Commits offsets (next offset to read) to Kafka.  async: fire and forget. */
-int ss_kafka_consumer_commit(ss_kafka_consumer_t *c,
-                             const rd_kafka_topic_partition_list_t *offsets, int async,
-                             char *errstr, size_t errstr_size);
+int ss_kafka_consumer_commit(ss_kafka_consumer_t *c, const rd_kafka_topic_partition_list_t *offsets,
+                             int async, char *errstr, size_t errstr_size);
 
 /* Moves a partition to offset (used to re-read after a rolled-back batch). */
 int ss_kafka_consumer_seek(ss_kafka_consumer_t *c, const char *topic, int32_t partition,

@@ -20,27 +20,27 @@
 
 /* One consumed message as the apply step sees it. */
 typedef struct {
-    const char *topic;          /* full topic name; borrowed */
+    const char *topic; /* full topic name; borrowed */
     int32_t partition;
     int64_t offset;
-    const char *event_id;       /* NULL when poison */
-    int poison;                 /* dead-lettered: only its offset is recorded */
-    int64_t received_at_usec;   /* envelope received_at */
-    int kind;                   /* ss_topic_t of the envelope */
+    const char *event_id;     /* NULL when poison */
+    int poison;               /* dead-lettered: only its offset is recorded */
+    int64_t received_at_usec; /* envelope received_at */
+    int kind;                 /* ss_topic_t of the envelope */
 } ss_sync_msg_t;
 
 typedef struct {
-    uint64_t applied[8];        /* per ss_topic_t: messages applied (new event ids) */
-    uint64_t duplicates;        /* event ids already processed (or twice in the batch) */
-    uint64_t stale;             /* shipments, trackers, batches, addresses versions older than stored */
-    int analytics_dirty;        /* shipments or addresses changed */
+    uint64_t applied[8]; /* per ss_topic_t: messages applied (new event ids) */
+    uint64_t duplicates; /* event ids already processed (or twice in the batch) */
+    uint64_t stale;      /* shipments, trackers, batches, addresses versions older than stored */
+    int analytics_dirty; /* shipments or addresses changed */
     int64_t newest_received_usec;
 } ss_sync_stats_t;
 
 typedef struct {
-    PGconn *conn;               /* not owned */
+    PGconn *conn; /* not owned */
     int prepared;
-    ss_buf_t *bufs;             /* one per parameter, reused */
+    ss_buf_t *bufs; /* one per parameter, reused */
     size_t nbufs;
     unsigned char *keep;
     size_t keep_cap;
@@ -56,15 +56,15 @@ void ss_sync_db_free(ss_sync_db_t *db);
  * (counters added to), or the class of the failure with errstr
  * ("SQLSTATE message"); the transaction is rolled back and nothing counted. */
 ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_rows_t *rows,
-                            const ss_sync_msg_t *msgs, size_t lo, size_t hi,
-                            ss_sync_stats_t *st, char *errstr, size_t errstr_size);
+                            const ss_sync_msg_t *msgs, size_t lo, size_t hi, ss_sync_stats_t *st,
+                            char *errstr, size_t errstr_size);
 
 /* Reads kafka_offsets for group: for each (topic, partition) of the list
  * sets *offsets[i] to the next offset, or -1 when none is recorded.
  * Returns 0, or -1 with errstr. */
 int ss_sync_load_offsets(PGconn *conn, const char *group, const char *const *topics,
-                         const int32_t *partitions, int64_t *offsets, size_t n,
-                         char *errstr, size_t errstr_size);
+                         const int32_t *partitions, int64_t *offsets, size_t n, char *errstr,
+                         size_t errstr_size);
 
 /* The SQL of one table's statement (for the benchmark's PostgreSQL-alone
  * baseline); NULL for an unknown table. */

@@ -11,12 +11,12 @@
 #define SS_WEBHOOK_KEY_MAX 256
 
 typedef struct {
-    ss_envelope_t env;              /* identity fields; object and event stay NULL:
+    ss_envelope_t env;            /* identity fields; object and event stay NULL:
                                        the value carries them as received */
-    ss_topic_t topic;               /* trackers, batches or events */
-    char key[SS_WEBHOOK_KEY_MAX];   /* NUL-terminated message key */
+    ss_topic_t topic;             /* trackers, batches or events */
+    char key[SS_WEBHOOK_KEY_MAX]; /* NUL-terminated message key */
     size_t keylen;
-    char *value;                    /* serialised envelope (malloc'd, owned) */
+    char *value; /* serialised envelope (malloc'd, owned) */
     size_t value_len;
 } ss_webhook_event_t;
 

@@ -22,8 +22,8 @@
 #define SS_JSON_MAX_DEPTH 64
 
 typedef struct {
-    const char *p;   /* first byte of the token ('"' of a string, '{' of an object…) */
-    size_t len;      /* bytes, up to and including the closing quote or bracket */
+    const char *p; /* first byte of the token ('"' of a string, '{' of an object…) */
+    size_t len;    /* bytes, up to and including the closing quote or bracket */
 } ss_json_span_t;
 
 /* 0 when p[0..n) is exactly one JSON value with optional whitespace around

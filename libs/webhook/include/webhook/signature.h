@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define SS_WEBHOOK_SIG_PREFIX "hmac-sha256-hex="
+#define SS_WEBHOOK_SIG_PREFIX  "hmac-sha256-hex="
 /* prefix (16) + 64 hex + NUL */
 #define SS_WEBHOOK_SIG_BUFSIZE 81
 
@@ -26,9 +26,9 @@ void ss_webhook_sign(const ss_webhook_key_t *k, const void *body, size_t len, ch
 
 typedef enum {
     SS_WEBHOOK_SIG_OK = 0,
-    SS_WEBHOOK_SIG_MISSING,    /* no header value */
-    SS_WEBHOOK_SIG_MALFORMED,  /* not "hmac-sha256-hex=" + 64 hex */
-    SS_WEBHOOK_SIG_MISMATCH,   /* well-formed, matches no key */
+    SS_WEBHOOK_SIG_MISSING,   /* no header value */
+    SS_WEBHOOK_SIG_MALFORMED, /* not "hmac-sha256-hex=" + 64 hex */
+    SS_WEBHOOK_SIG_MISMATCH,  /* well-formed, matches no key */
 } ss_webhook_sig_result_t;
 
 /* Verifies header (may be NULL) against body with each key in turn (current
