@@ -1,4 +1,5 @@
 #include "http/server.h"
+#include "http/query.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -402,12 +403,9 @@ char **ss_http_split_keys(const char *csv, size_t *n) {
 
 int ss_http_query_param(struct mg_connection *conn, const char *name, char *buf, size_t bufsize) {
     const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (bufsize > 0)
+        buf[0] = '\0';
     if (!ri->query_string)
-        return -1;
-    int r = mg_get_var(ri->query_string, strlen(ri->query_string), name, buf, bufsize);
-    if (r == -1)
-        return -1;
-    if (r < 0)
-        return -2;
-    return r;
+        return SS_QUERY_ABSENT;
+    return ss_query_get(ri->query_string, strlen(ri->query_string), name, buf, bufsize);
 }

@@ -85,8 +85,10 @@ int ss_http_bearer_ok(struct mg_connection *conn, const char *const *keys, size_
  * the count. Returns NULL only on out of memory. */
 char **ss_http_split_keys(const char *csv, size_t *n);
 
-/* Value of query parameter name (URL-decoded) into buf.  Returns the length,
- * -1 when absent, -2 when it does not fit. */
+/* Value of query parameter name (URL-decoded) into buf: ss_query_get() on
+ * the request's query string.  Returns the length, -1 when absent, -2 when
+ * it does not fit, -3 when malformed (bad escape, invalid UTF-8, control
+ * characters; see http/query.h). */
 int ss_http_query_param(struct mg_connection *conn, const char *name, char *buf, size_t bufsize);
 
 #endif
