@@ -1,12 +1,12 @@
 /* Envelope -> row mapping for the sync worker.
  *
- * Every synced table is built column by column as text cells (NULL = SQL
- * NULL) that PostgreSQL casts (numeric, integer, boolean, timestamptz,
+ * Every synced table is built column by column (its columns are declared
+ * once, in sync/columns.h) as text cells (NULL = SQL NULL) that PostgreSQL casts (numeric, integer, boolean, timestamptz,
  * jsonb) in one set-based statement per table.  Money is never turned into a
  * double: EasyPost's strings go through as text and PostgreSQL's numeric
  * parses them (a money string that is not a number is a data error, SQLSTATE
  * 22P02, and the message is dead-lettered); charged fees are summed here in
- * exact fixed point.  Timestamps in any form ss_time_parse accepts are
+ * exact fixed point (common/money.h).  Timestamps in any form ss_time_parse accepts are
  * normalised to "YYYY-MM-DDTHH:MM:SS.ffffffZ".
  *
  * Cells point into the envelope's json-c tree or into the rows' own arena,
