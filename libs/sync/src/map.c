@@ -132,23 +132,24 @@ static json_object *obj_member(json_object *o, const char *key) {
     return v && json_object_is_type(v, json_type_object) ? v : NULL;
 }
 
-/* The member at a path of keys separated by '.' ("selected_rate.carrier");
- * NULL when a step is absent, null or not an object (or a key is longer
- * than 63 bytes). */
-static json_object *path_member(json_object *o, const char *path) {
-    const char *dot;
-    while ((dot = strchr(path, '.')) != NULL) {
+/* The object at the keys of path[0..len) separated by '.'; NULL when a
+ * step is absent, null or not an object (or a key is longer than 63 bytes). */
+static json_object *path_walk(json_object *o, const char *path, size_t len) {
+    while (o && len > 0) {
+        const char *dot = memchr(path, '.', len);
+        size_t n = dot ? (size_t)(dot - path) : len;
         char key[64];
-        size_t n = (size_t)(dot - path);
         if (n >= sizeof(key))
             return NULL;
         memcpy(key, path, n);
         key[n] = '\0';
-        if (!(o = member(o, key)))
-            return NULL;
+        o = member(o, key);
+        if (!dot)
+            break;
         path = dot + 1;
+        len -= n + 1;
     }
-    return member(o, path);
+    return o;
 }
 
 /* Text of a scalar (strings as they are, numbers as sent); NULL for NULL.
@@ -263,9 +264,27 @@ static int cells_fill(ctx_t *c, const ss_sync_table_desc_t *d, json_object *o, c
                       const char **cells, int64_t *version) {
     if (version)
         *version = 0;
+    /* the parent of the previous dotted path: consecutive columns of one
+     * embedded object ("selected_rate.carrier", "selected_rate.service")
+     * look it up once */
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    json_object *parent = NULL;
     for (int i = 0; i < d->ncols; i++) {
         const ss_sync_col_t *col = &d->cols[i];
-        json_object *v = col->path ? path_member(o, col->path) : NULL;
+        json_object *v = NULL;
+        const char *last = col->path ? strrchr(col->path, '.') : NULL;
+        if (last) {
+            size_t len = (size_t)(last - col->path);
+            if (!prev || prev_len != len || memcmp(prev, col->path, len) != 0) {
+                parent = path_walk(o, col->path, len);
+                prev = col->path;
+                prev_len = len;
+            }
+            v = member(parent, last + 1);
+        } else if (col->path) {
+            v = member(o, col->path);
+        }
         int64_t usec;
         switch (col->src) {
         case SS_SYNC_SRC_TEXT: cells[i] = txt_of(v); break;

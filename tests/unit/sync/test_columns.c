@@ -139,6 +139,46 @@ static void test_fixture_do_nothing(void **state) {
     ss_buf_free(&b);
 }
 
+/* Paths: nested members, neighbours with other parents, missing steps. */
+static void test_paths(void **state) {
+    (void)state;
+    static const ss_sync_col_t cols[] = {
+        {"c1", NULL, SS_SYNC_SRC_TEXT, "a.b.c", NULL, NULL},
+        {"c2", NULL, SS_SYNC_SRC_TEXT, "a.b.d", NULL, NULL},
+        {"c3", NULL, SS_SYNC_SRC_TEXT, "x.b.c", NULL, NULL},
+        {"c4", NULL, SS_SYNC_SRC_TEXT, "a.e", NULL, NULL},
+        {"c5", NULL, SS_SYNC_SRC_TEXT, "a.b.c", NULL, NULL},
+        {"c6", NULL, SS_SYNC_SRC_TEXT, "a.b", NULL, NULL},
+        {"c7", NULL, SS_SYNC_SRC_BOOL, "a.f", NULL, NULL},
+        {"c8", NULL, SS_SYNC_SRC_TEXT, "a.e.z", NULL, NULL},
+        {"c9", "jsonb", SS_SYNC_SRC_JSON, "x.b", NULL, NULL},
+        {"c10", NULL, SS_SYNC_SRC_TEXT, "n.q", NULL, NULL},
+    };
+    static const ss_sync_table_desc_t d = {"p", "p", cols, 10, -1, "(c1)", NULL, 0};
+    json_object *o =
+        json_tokener_parse("{\"a\":{\"b\":{\"c\":\"abc\",\"d\":2},\"e\":\"ae\",\"f\":false},"
+                           "\"x\":{\"b\":{\"c\":\"xbc\"}},\"n\":null}");
+    assert_non_null(o);
+    ss_sync_rows_t r;
+    ss_sync_rows_init(&r);
+    const char *c[10];
+    char err[64];
+    assert_int_equal(ss_sync_cells_fill(&r, &d, o, NULL, c, NULL, err, sizeof(err)), 0);
+    assert_string_equal(c[0], "abc");
+    assert_string_equal(c[1], "2");
+    assert_string_equal(c[2], "xbc");
+    assert_string_equal(c[3], "ae");
+    assert_string_equal(c[4], "abc");
+    /* TEXT of an object: json-c's default text of it */
+    assert_string_equal(c[5], "{ \"c\": \"abc\", \"d\": 2 }");
+    assert_string_equal(c[6], "f");
+    assert_null(c[7]); /* a.e is not an object */
+    assert_string_equal(c[8], "{\"c\":\"xbc\"}");
+    assert_null(c[9]); /* n is null */
+    ss_sync_rows_free(&r);
+    json_object_put(o);
+}
+
 /* ---- the real tables ---- */
 
 /* Every descriptor is consistent, and its statement numbers exactly one
@@ -450,6 +490,7 @@ int main(void) {
         cmocka_unit_test(test_fixture_one_line_sql),
         cmocka_unit_test(test_fixture_one_line_cells),
         cmocka_unit_test(test_fixture_do_nothing),
+        cmocka_unit_test(test_paths),
         cmocka_unit_test(test_descriptors_consistent),
         cmocka_unit_test(test_descriptors_match_migrations),
     };
