@@ -126,6 +126,10 @@ ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
     pthread_mutex_init(&p->conn_mu, NULL);
     p->latency = ss_histogram("kafka_produce_latency_seconds",
                               "Time from produce to broker acknowledgement", NULL, NULL, 0);
+    /* Exported from the start (at 0), so that alerts and boards see the
+     * family before the first failure; real series are per topic. */
+    ss_counter("kafka_delivery_failed_total", "Messages the broker did not acknowledge",
+               "topic=\"none\"");
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (ss_kafka_conf_set1(conf, "bootstrap.servers", opts->bootstrap, errstr, errstr_size) < 0 ||
