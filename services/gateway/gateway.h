@@ -29,6 +29,10 @@ typedef struct {
     long long easypost_timeout_ms;
     long long buy_lease_margin_ms;
     long long linger_ms;
+    long long message_timeout_ms; /* GATEWAY_KAFKA_MESSAGE_TIMEOUT_MS, 0 = never */
+    long long queue_max_messages; /* GATEWAY_KAFKA_QUEUE_MAX_MESSAGES */
+    long long queue_max_kbytes;   /* GATEWAY_KAFKA_QUEUE_MAX_KBYTES */
+    long long shutdown_flush_ms;  /* GATEWAY_SHUTDOWN_FLUSH_MS */
 } gw_config_t;
 
 typedef struct {
@@ -56,6 +60,14 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
 /* Hands an EasyPost object to Kafka without waiting (never blocks the
  * caller on the broker).  Failures are counted and logged. */
 void gw_publish(const char *type, json_object *object);
+
+/* Hand-off accounting (handoff.c): metrics gateway_handoff_total,
+ * gateway_handoff_waiting(_bytes), gateway_handoff_dropped_total{reason};
+ * every dropped object logged with its id.  gw_handoff_report is the
+ * producer's on_report; gw_handoff_tick refreshes the waiting gauges. */
+void gw_handoff_init(void);
+void gw_handoff_report(void *ud, const ss_kafka_report_t *r);
+void gw_handoff_tick(void);
 
 /* The calling thread's PostgreSQL connection (statement_timeout set), or
  * NULL with errstr when PostgreSQL is unreachable; fails fast for a second
