@@ -4,8 +4,8 @@
 source "$(dirname "$0")/common.sh"
 
 out="$SS_TEST_TMP/out"
-DB=$(ss_test_createdb schema_cycle) || ss_fail "createdb"
-export DATABASE_URL="$DB"
+DB_URL=$(ss_test_createdb schema_cycle) || ss_fail "createdb"
+export DATABASE_URL="$DB_URL"
 nmig=$(ls "$MIGRATIONS_DIR"/*.up.sql | wc -l)
 [ "$nmig" -ge 2 ] || ss_fail "expected at least 2 migrations, found $nmig"
 
@@ -29,7 +29,7 @@ grep -q "^0 applied, $nmig pending, 0 changed, 0 missing" "$out" || ss_fail "sta
 [ "$(q -c "SELECT to_regclass('schema_migrations') IS NULL")" = t ] || ss_fail "status must not create tables"
 
 # The postgresql+asyncpg:// form is accepted.
-DATABASE_URL="${DB/postgresql:/postgresql+asyncpg:}" "$MIGRATE" up >"$out" 2>&1 || ss_fail "up: $(cat "$out")"
+DATABASE_URL="${DB_URL/postgresql:/postgresql+asyncpg:}" "$MIGRATE" up >"$out" 2>&1 || ss_fail "up: $(cat "$out")"
 grep -q "^applied 0001_core" "$out" || ss_fail "up output: $(cat "$out")"
 "$MIGRATE" status >"$out" 2>&1
 grep -q "^$nmig applied, 0 pending, 0 changed, 0 missing" "$out" || ss_fail "status after up: $(cat "$out")"
