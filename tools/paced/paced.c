@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "common/log.h"
 #include "common/stats.h"
 
@@ -133,7 +135,7 @@ typedef struct {
     /* from the URL */
     char host[256];
     char port[8];
-    const char *path;
+    char path[2048]; /* path and query */
 } opts_t;
 
 static void usage(FILE *f) {
@@ -211,50 +213,62 @@ static int parse_long(const char *name, const char *s, long min, long max, long 
     return 0;
 }
 
+/* --url through libcurl's URL API: http only (no TLS here); host (an IPv6
+ * address without its brackets), port (80 by default), path and query. */
 static int parse_url(opts_t *o) {
-    const char *u = o->url;
-    if (strncasecmp(u, "https://", 8) == 0)
-        return bad_arg("--url: https is not supported ('%s')", u);
-    if (strncasecmp(u, "http://", 7) != 0)
-        return bad_arg("--url: expected http://HOST[:PORT][/PATH], got '%s'", u);
-    const char *h = u + 7;
-    const char *hend;
-    const char *p;
-    if (*h == '[') {
-        hend = strchr(h, ']');
-        if (hend == NULL)
-            return bad_arg("--url: unterminated [IPv6] address in '%s'", u);
-        h++;
-        p = hend + 1;
-    } else {
-        hend = h + strcspn(h, ":/?#");
-        p = hend;
+    CURLU *cu = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    int rc = -1;
+    if (cu == NULL)
+        return bad_arg("--url: out of memory");
+    CURLUcode uc = curl_url_set(cu, CURLUPART_URL, o->url, 0);
+    if (uc != CURLUE_OK) {
+        rc = bad_arg("--url: '%s': %s (expected http://HOST[:PORT][/PATH])", o->url,
+                     curl_url_strerror(uc));
+        goto done;
     }
-    size_t hl = (size_t)(hend - h);
-    if (hl == 0 || hl >= sizeof(o->host))
-        return bad_arg("--url: bad host in '%s'", u);
+    if (curl_url_get(cu, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        strcmp(scheme, "http") != 0) {
+        rc = scheme && strcmp(scheme, "https") == 0
+                 ? bad_arg("--url: https is not supported ('%s')", o->url)
+                 : bad_arg("--url: expected http://HOST[:PORT][/PATH], got '%s'", o->url);
+        goto done;
+    }
+    if (curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(cu, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+        rc = bad_arg("--url: no host, port or path in '%s'", o->url);
+        goto done;
+    }
+    (void)curl_url_get(cu, CURLUPART_QUERY, &query, 0); /* CURLUE_NO_QUERY: none */
+    const char *h = host;
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof(o->host) || strlen(port) >= sizeof(o->port)) {
+        rc = bad_arg("--url: bad host or port in '%s'", o->url);
+        goto done;
+    }
     memcpy(o->host, h, hl);
     o->host[hl] = '\0';
-    if (*p == ':') {
-        p++;
-        size_t pl = strspn(p, "0123456789");
-        if (pl == 0 || pl >= sizeof(o->port) || atol(p) < 1 || atol(p) > 65535)
-            return bad_arg("--url: bad port in '%s'", u);
-        memcpy(o->port, p, pl);
-        o->port[pl] = '\0';
-        p += pl;
-    } else {
-        strcpy(o->port, "80");
+    strcpy(o->port, port);
+    int pl =
+        snprintf(o->path, sizeof(o->path), "%s%s%s", path, query ? "?" : "", query ? query : "");
+    if (pl < 0 || (size_t)pl >= sizeof(o->path)) {
+        rc = bad_arg("--url: the path is longer than %zu bytes", sizeof(o->path) - 1);
+        goto done;
     }
-    if (*p == '\0')
-        o->path = "/";
-    else if (*p == '/')
-        o->path = p;
-    else
-        return bad_arg("--url: expected a path starting with '/' in '%s'", u);
-    if (strpbrk(o->path, " \r\n\t") != NULL)
-        return bad_arg("--url: the path must not contain spaces or control characters");
-    return 0;
+    rc = 0;
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(cu);
+    return rc;
 }
 
 /* 0 ok, 1 --help, -1 bad arguments (already reported) */
