@@ -67,10 +67,9 @@ PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null
 [ -f "$CREATE_BODY" ] || die "$CREATE_BODY missing"
 T=$SS_TEST_TMP
 
-field() { sed -n "s/.*[ ]$1=\([0-9]*\).*/\1/p" <<<"$2"; }
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 rps() { # successful requests per second of a WRK line
-  awk -v r="$(field requests "$1")" -v n="$(field non2xx "$1")" -v d="$(field duration_us "$1")" \
+  awk -v r="$(ss_field requests "$1")" -v n="$(ss_field non2xx "$1")" -v d="$(ss_field duration_us "$1")" \
     'BEGIN { printf "%.0f", (r - n) / (d / 1e6) }'
 }
 # run_wrk <url> <conns> <delay_ms> <seconds> [method body auth]: prints the WRK line;
@@ -81,7 +80,7 @@ run_wrk() {
     wrk -t"$threads" -c"$2" -d"${4}s" --timeout 10s -s "$HERE/paced.lua" "$1" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk failed on $1"; }
   line=$(grep '^WRK ' "$out") || { cat "$out" >&2; die "no result from wrk on $1"; }
-  [ "$(field non2xx "$line")" = 0 ] && [ "$(field socket_errors "$line")" = 0 ] ||
+  [ "$(ss_field non2xx "$line")" = 0 ] && [ "$(ss_field socket_errors "$line")" = 0 ] ||
     { cat "$out" >&2; die "errors from $1: $line"; }
   echo "$line"
 }
@@ -94,7 +93,7 @@ run_paced() {
     { cat "$out" "$err" >&2; die "ss-bench-paced failed on $1"; }
   sed 's/^/bench\/gateway: /' "$err" >&2
   line=$(grep '^WRK ' "$out") || { cat "$out" "$err" >&2; die "no result from ss-bench-paced on $1"; }
-  [ "$(field non2xx "$line")" = 0 ] && [ "$(field socket_errors "$line")" = 0 ] ||
+  [ "$(ss_field non2xx "$line")" = 0 ] && [ "$(ss_field socket_errors "$line")" = 0 ] ||
     { cat "$err" >&2; die "errors from $1: $line"; }
   echo "$line"
 }
@@ -150,11 +149,12 @@ run_pgbench() {
     -l --log-prefix="$T/pgb" "$DB_URL" >"$T/pgbench.out" 2>&1 || { cat "$T/pgbench.out" >&2; die "pgbench failed"; }
   # per transaction: client tx time_us script epoch epoch_us lag_us; with -R,
   # time_us counts from the scheduled start (lag included), like ss-bench-paced
-  cat "$T"/pgb.* | awk '{ print $3 }' | sort -n >"$T/pg.lat"
+  cat "$T"/pgb.* | awk '{ print $3 }' >"$T/pg.lat"
   PG_N=$(wc -l <"$T/pg.lat")
   [ "$PG_N" -gt 0 ] || die "pgbench logged no transactions"
-  PG_P50=$(awk -v n="$PG_N" 'NR == int(0.50 * (n - 1)) + 1 { print; exit }' "$T/pg.lat")
-  PG_P99=$(awk -v n="$PG_N" 'NR == int(0.99 * (n - 1)) + 1 { print; exit }' "$T/pg.lat")
+  # nearest rank, like ss-bench-paced (ss_stats_rank)
+  PG_P50=$(ss_percentile 50 "$T/pg.lat")
+  PG_P99=$(ss_percentile 99 "$T/pg.lat")
   PG_RPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench.out" | head -n 1)
   say "SQL alone (pgbench -M $1 -R $RATE -c $CONNS, ${2}s): $PG_N transactions, $PG_RPS tps, latency from schedule p50 $(ms "$PG_P50") ms p99 $(ms "$PG_P99") ms"
 }
@@ -179,7 +179,7 @@ for round in 1 2; do
   g=$(run_wrk "$GW/v1/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "Bearer $API_KEY")
   say "round $round, easypost-sim direct: $d"
   say "round $round, through the gateway:  $g"
-  direct+=("$(field p50_us "$d")"); via+=("$(field p50_us "$g")")
+  direct+=("$(ss_field p50_us "$d")"); via+=("$(ss_field p50_us "$g")")
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 d50=$(med "${direct[@]}"); g50=$(med "${via[@]}")
@@ -187,8 +187,8 @@ published=$(curl -fsS "$GW/metrics" | awk '/^gateway_events_published_total/ { s
 say "gateway queued $published objects for Kafka"
 
 echo "RESULT gateway_dashboard_rps $(rps "$gw_dash") req/s $pg_rps"
-echo "RESULT gateway_dashboard_p50_ms $(ms "$(field p50_us "$gw_dash")") ms $(ms "$pg_p50")"
-echo "RESULT gateway_dashboard_p99_ms $(ms "$(field p99_us "$gw_dash")") ms $(ms "$pg_p99")"
+echo "RESULT gateway_dashboard_p50_ms $(ms "$(ss_field p50_us "$gw_dash")") ms $(ms "$pg_p50")"
+echo "RESULT gateway_dashboard_p99_ms $(ms "$(ss_field p99_us "$gw_dash")") ms $(ms "$pg_p99")"
 echo "RESULT gateway_v1_create_p50_ms $(ms "$g50") ms $(ms "$d50")"
 echo "RESULT gateway_v1_overhead_p50_ms $(ms $((g50 - d50))) ms"
 echo "RESULT dashboard_sql_prepared_p50_ms $(ms "$prep_p50") ms $(ms "$pg_p50")"

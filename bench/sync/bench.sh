@@ -10,7 +10,9 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 N=${SYNC_BENCH_EVENTS:-200000}
 BATCH=${SYNC_BATCH_SIZE:-1000}
 BIN=${SS_BIN_DIR:-$ROOT/build/bin}
-KCTL=${SS_KAFKACTL:-$BIN/ss-kafkactl}
+# shellcheck source=../../tests/integration/lib.sh
+SS_LIB_TOOLS_ONLY=1 source "$ROOT/tests/integration/lib.sh"   # ss_find_kafkactl, ss_free_port
+KCTL=$(SS_BIN_DIR="$BIN" ss_find_kafkactl) || { echo "ss-kafkactl not built" >&2; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-sync.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"; }
@@ -42,7 +44,7 @@ count() { psql -X -At "$1" -c "SELECT count(*) FROM processed_events"; }
 run_workers() {
   local url=$1 n=$2 i port
   for i in $(seq 1 "$n"); do
-    port=$((20000 + RANDOM % 20000))
+    port=$(ss_free_port) || exit 1
     env DATABASE_URL="$url" KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
       KAFKA_GROUP_ID="bench-$n-$$" LISTEN="127.0.0.1:$port" LOG_LEVEL=warn SYNC_BATCH_SIZE="$BATCH" \
       "$BIN/shipstream-sync-worker" 2>"$TMP/worker-$n-$i.log" &

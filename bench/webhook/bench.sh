@@ -28,7 +28,9 @@ BIN_DIR="${SS_BIN_DIR:-$ROOT/build/bin}"
 RECV="$BIN_DIR/shipstream-webhook-receiver"
 BARE="$BIN_DIR/ss-bench-webhook-bare"
 PACED="$BIN_DIR/ss-bench-paced"
-KAFKACTL="${SS_KAFKACTL:-$BIN_DIR/ss-kafkactl}"
+# shellcheck source=../../tests/integration/lib.sh
+SS_LIB_TOOLS_ONLY=1 source "$ROOT/tests/integration/lib.sh"   # ss_free_port, ss_field, ss_find_kafkactl
+KAFKACTL=$(SS_BIN_DIR="$BIN_DIR" ss_find_kafkactl) || KAFKACTL="$BIN_DIR/ss-kafkactl"
 FIX="${SS_FIXTURES_DIR:-$ROOT/tests/fixtures/easypost}"
 BODY="$FIX/event-tracker-updated.json"
 DURATION="${BENCH_WEBHOOK_SECONDS:-10}"
@@ -55,14 +57,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
-    ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-  done
-  return 1
-}
 wait_http() { # wait_http <url> <seconds>
   local deadline=$((SECONDS + $2))
   until curl -fsS -o /dev/null "$1" 2>/dev/null; do
@@ -70,7 +64,6 @@ wait_http() { # wait_http <url> <seconds>
     sleep 0.1
   done
 }
-field() { sed -n "s/.*[ ]$1=\([0-9]*\).*/\1/p" <<<"$2"; }
 # run_wrk <port> <conns>: closed loop, prints the WRK line.
 run_wrk() {
   BENCH_BODY="$BODY" BENCH_SIG="$SIG" \
@@ -91,7 +84,7 @@ run_paced() {
 }
 rps() { # rps <WRK line>: successful (2xx) requests per second
   local req non2xx dur
-  req=$(field requests "$1"); non2xx=$(field non2xx "$1"); dur=$(field duration_us "$1")
+  req=$(ss_field requests "$1"); non2xx=$(ss_field non2xx "$1"); dur=$(ss_field duration_us "$1")
   awk -v r="$req" -v n="$non2xx" -v d="$dur" 'BEGIN { printf "%.0f", (r - n) / (d / 1e6) }'
 }
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
@@ -112,7 +105,7 @@ offsets() {
 }
 
 # ---- the receiver
-RPORT=$(free_port)
+RPORT=$(ss_free_port)
 LISTEN="127.0.0.1:$RPORT" KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
   EASYPOST_WEBHOOK_SECRET="$SECRET" WEBHOOK_THREADS="$SERVER_THREADS" LOG_LEVEL=warn \
   "$RECV" >"$TMP/receiver.log" 2>&1 &
@@ -123,7 +116,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Hmac-Signature: $SIG" --data
 [ "$code" = 200 ] || { echo "bench/webhook: warm-up request answered $code" >&2; cat "$TMP/receiver.log" >&2; exit 1; }
 
 # ---- the baseline
-BPORT=$(free_port)
+BPORT=$(ss_free_port)
 "$BARE" "$BPORT" "$SERVER_THREADS" >"$TMP/bare.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$BPORT/health" 20
@@ -139,24 +132,24 @@ after=$(offsets)
 b_sat=$(run_wrk "$BPORT" "$CONNS")
 echo "receiver, $CONNS connections: $r_sat" >&2
 echo "bare,     $CONNS connections: $b_sat" >&2
-ok=$(( $(field requests "$r_sat") - $(field non2xx "$r_sat") ))
+ok=$(( $(ss_field requests "$r_sat") - $(ss_field non2xx "$r_sat") ))
 # Every 200 is on Kafka (there may be more messages than 200s: a request cut
 # off by wrk's end after its produce).
 if [ $((after - before)) -lt "$ok" ]; then
   echo "bench/webhook: $ok answered 200 but only $((after - before)) messages on Kafka" >&2
   exit 1
 fi
-[ "$(field non2xx "$r_sat")" = 0 ] || echo "bench/webhook: $(field non2xx "$r_sat") non-2xx answers from the receiver" >&2
+[ "$(ss_field non2xx "$r_sat")" = 0 ] || echo "bench/webhook: $(ss_field non2xx "$r_sat") non-2xx answers from the receiver" >&2
 
 # Paced: open loop at exactly $RATE req/s (ss-bench-paced).
 r_paced=$(run_paced "$RPORT")
 b_paced=$(run_paced "$BPORT")
 echo "receiver, paced ($RATE req/s, $PACED_CONNS conns): $r_paced" >&2
 echo "bare,     paced ($RATE req/s, $PACED_CONNS conns): $b_paced" >&2
-[ "$(field socket_errors "$r_paced")" = 0 ] || echo "bench/webhook: $(field socket_errors "$r_paced") socket errors in the paced run of the receiver" >&2
+[ "$(ss_field socket_errors "$r_paced")" = 0 ] || echo "bench/webhook: $(ss_field socket_errors "$r_paced") socket errors in the paced run of the receiver" >&2
 
 echo "RESULT webhook_accepted_rps $(rps "$r_sat") req/s $(rps "$b_sat")"
-echo "RESULT webhook_saturated_p99_ms $(ms "$(field p99_us "$r_sat")") ms $(ms "$(field p99_us "$b_sat")")"
+echo "RESULT webhook_saturated_p99_ms $(ms "$(ss_field p99_us "$r_sat")") ms $(ms "$(ss_field p99_us "$b_sat")")"
 echo "RESULT webhook_paced_rps $(rps "$r_paced") req/s $(rps "$b_paced")"
-echo "RESULT webhook_paced_p50_ms $(ms "$(field p50_us "$r_paced")") ms $(ms "$(field p50_us "$b_paced")")"
-echo "RESULT webhook_paced_p99_ms $(ms "$(field p99_us "$r_paced")") ms $(ms "$(field p99_us "$b_paced")")"
+echo "RESULT webhook_paced_p50_ms $(ms "$(ss_field p50_us "$r_paced")") ms $(ms "$(ss_field p50_us "$b_paced")")"
+echo "RESULT webhook_paced_p99_ms $(ms "$(ss_field p99_us "$r_paced")") ms $(ms "$(ss_field p99_us "$b_paced")")"

@@ -167,14 +167,17 @@ int main(int argc, char **argv) {
     }
     char dburl[2048];
     if (ss_db_url_normalize(g_gw.cfg.database_url, dburl, sizeof dburl, err, sizeof err) != 0) {
-        fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "DATABASE_URL", "error", err,
+                  NULL);
         return 2;
     }
     g_gw.cfg.auth_off = !g_gw.cfg.auth_on;
     g_gw.api_keys = ss_http_split_keys(g_gw.cfg.api_keys_csv, &g_gw.napi_keys);
     if (!g_gw.cfg.auth_off && g_gw.napi_keys == 0) {
-        fprintf(stderr, "shipstream-gateway: configuration error: GATEWAY_API_KEYS is not set: "
-                        "set it to a comma-separated list of bearer keys, or GATEWAY_AUTH=off\n");
+        ss_log_kv(SS_LOG_ERROR,
+                  "configuration error: GATEWAY_API_KEYS is not set: set it to a comma-separated "
+                  "list of bearer keys, or GATEWAY_AUTH=off",
+                  "variable", "GATEWAY_API_KEYS", NULL);
         return 2;
     }
     ss_shutdown_install();
@@ -185,8 +188,8 @@ int main(int argc, char **argv) {
                              .timeout_ms = g_gw.cfg.easypost_timeout_ms};
         g_gw.ep = ss_ep_client_new(&ec, err, sizeof err);
         if (!g_gw.ep) {
-            fprintf(stderr, "shipstream-gateway: configuration error: EASYPOST_API_BASE: %s\n",
-                    err);
+            ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "EASYPOST_API_BASE", "error",
+                      err, NULL);
             return 2;
         }
     } else {
@@ -220,7 +223,7 @@ int main(int argc, char **argv) {
                                    .on_report = gw_handoff_report};
     g_gw.producer = ss_kafka_producer_new(&po, err, sizeof err);
     if (!g_gw.producer) {
-        fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error: Kafka producer", "error", err, NULL);
         return 2;
     }
 

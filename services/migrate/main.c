@@ -159,8 +159,8 @@ int main(int argc, char **argv) {
     char url[4096];
     if (g_migrations_dir) {
         if (!is_dir(g_migrations_dir)) {
-            fprintf(stderr, "%s: configuration error: MIGRATIONS_DIR=%s: not a folder\n", PROG,
-                    g_migrations_dir);
+            ss_log_kv(SS_LOG_ERROR, "configuration error: not a folder", "variable",
+                      "MIGRATIONS_DIR", "value", g_migrations_dir, NULL);
             rc = 2;
             goto cleanup;
         }
@@ -172,15 +172,16 @@ int main(int argc, char **argv) {
     } else if (is_dir(SS_MIGRATIONS_INSTALL_DIR)) {
         mo.dir = SS_MIGRATIONS_INSTALL_DIR;
     } else {
-        fprintf(stderr,
-                "%s: configuration error: MIGRATIONS_DIR is unset and none of "
-                "./migrations, %s, %s exists\n",
-                PROG, SS_MIGRATIONS_SOURCE_DIR, SS_MIGRATIONS_INSTALL_DIR);
+        ss_log_kv(SS_LOG_ERROR,
+                  "configuration error: MIGRATIONS_DIR is unset and no default folder exists",
+                  "variable", "MIGRATIONS_DIR", "tried", "./migrations", "source_dir",
+                  SS_MIGRATIONS_SOURCE_DIR, "install_dir", SS_MIGRATIONS_INSTALL_DIR, NULL);
         rc = 2;
         goto cleanup;
     }
     if (ss_db_url_normalize(g_database_url, url, sizeof url, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: configuration error: %s\n", PROG, err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "DATABASE_URL", "error", err,
+                  NULL);
         rc = 2;
         goto cleanup;
     }
@@ -188,8 +189,8 @@ int main(int argc, char **argv) {
 
     conn = ss_db_connect(url, PROG, (int)g_connect_timeout, err, sizeof err);
     if (!conn) {
-        fprintf(stderr, "%s: cannot connect to PostgreSQL (DATABASE_URL): %s\n", PROG, err);
-        ss_log_kv(SS_LOG_ERROR, "cannot connect to PostgreSQL", "error", err, NULL);
+        ss_log_kv(SS_LOG_ERROR, "cannot connect to PostgreSQL", "variable", "DATABASE_URL", "error",
+                  err, NULL);
         rc = 1;
         goto cleanup;
     }

@@ -244,10 +244,14 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* "0001_core": how migrations are named to people. */
+static void mig_id(char *buf, size_t size, long version, const char *name) {
+    snprintf(buf, size, "%04ld_%s", version, name);
+}
+
 static int exec_ok(PGconn *conn, const char *sql, const char *what) {
     char err[1024];
     if (ss_db_exec(conn, sql, err, sizeof err) != 0) {
-        fprintf(stderr, "shipstream-migrate: %s failed: %s\n", what, err);
         ss_log_kv(SS_LOG_ERROR, "statement failed", "what", what, "error", err, NULL);
         return -1;
     }
@@ -263,7 +267,7 @@ static int applied_load(PGconn *conn, applied_set_t *a) {
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: reading schema_migrations failed: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "reading schema_migrations failed", "error", err, NULL);
         return -1;
     }
     int exists = PQgetvalue(r, 0, 0)[0] == 't';
@@ -276,7 +280,7 @@ static int applied_load(PGconn *conn, applied_set_t *a) {
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: reading schema_migrations failed: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "reading schema_migrations failed", "error", err, NULL);
         return -1;
     }
     int nt = PQntuples(r);
@@ -284,7 +288,7 @@ static int applied_load(PGconn *conn, applied_set_t *a) {
         a->items = calloc((size_t)nt, sizeof *a->items);
         if (!a->items) {
             PQclear(r);
-            fprintf(stderr, "shipstream-migrate: out of memory\n");
+            ss_log_kv(SS_LOG_ERROR, "out of memory", "what", "schema_migrations", NULL);
             return -1;
         }
     }
@@ -297,7 +301,7 @@ static int applied_load(PGconn *conn, applied_set_t *a) {
         if (!x->name || !x->checksum || !x->applied_at) {
             PQclear(r);
             applied_free(a);
-            fprintf(stderr, "shipstream-migrate: out of memory\n");
+            ss_log_kv(SS_LOG_ERROR, "out of memory", "what", "schema_migrations", NULL);
             return -1;
         }
     }
@@ -331,13 +335,13 @@ static int check_changed(const applied_set_t *a, const ss_mig_set_t *s) {
     for (size_t i = 0; i < a->n; i++) {
         const ss_mig_file_t *f = file_find(s, a->items[i].version);
         if (is_changed(&a->items[i], f)) {
-            fprintf(stderr,
-                    "shipstream-migrate: migration %04ld_%s was applied on %s but %s has "
-                    "changed since (checksum applied %.12s…, file now %.12s…): refusing to "
-                    "continue. Restore the file as it was applied and put the change in a new "
-                    "migration.\n",
-                    a->items[i].version, a->items[i].name, a->items[i].applied_at, f->up_path,
-                    a->items[i].checksum, f->up_sha);
+            char id[128];
+            mig_id(id, sizeof id, a->items[i].version, a->items[i].name);
+            ss_log_kv(SS_LOG_ERROR,
+                      "an applied migration's file has changed since: refusing to continue; "
+                      "restore the file as it was applied and put the change in a new migration",
+                      "migration", id, "applied_at", a->items[i].applied_at, "file", f->up_path,
+                      "checksum_applied", a->items[i].checksum, "checksum_file", f->up_sha, NULL);
             bad++;
         }
     }
@@ -350,7 +354,7 @@ static int take_lock(PGconn *conn, long lock_timeout_s) {
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: taking the migration lock failed: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "taking the migration lock failed", "error", err, NULL);
         return -1;
     }
     int got = PQgetvalue(r, 0, 0)[0] == 't';
@@ -368,10 +372,8 @@ static int take_lock(PGconn *conn, long lock_timeout_s) {
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr,
-                "shipstream-migrate: waiting for the migration lock failed "
-                "(MIGRATE_LOCK_TIMEOUT_SECONDS=%ld): %s\n",
-                lock_timeout_s, err);
+        ss_log_kv(SS_LOG_ERROR, "waiting for the migration lock failed",
+                  SS_KV_INT("MIGRATE_LOCK_TIMEOUT_SECONDS", lock_timeout_s), "error", err, NULL);
         return -1;
     }
     PQclear(r);
@@ -397,7 +399,7 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
     size_t len;
     char *sql = ss_mig_read_file(path, &len, err, sizeof err);
     if (!sql) {
-        fprintf(stderr, "shipstream-migrate: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "reading a migration file failed", "error", err, NULL);
         return -1;
     }
     if (up) {
@@ -405,11 +407,14 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
         char sha[65];
         ss_mig_sha256_hex(sql, len, sha);
         if (strcmp(sha, f->up_sha) != 0) {
-            fprintf(stderr, "shipstream-migrate: %s changed while running; try again\n", path);
+            ss_log_kv(SS_LOG_ERROR, "migration file changed while running; try again", "file", path,
+                      NULL);
             free(sql);
             return -1;
         }
     }
+    char id[128];
+    mig_id(id, sizeof id, f->version, f->name);
     double t0 = now_ms();
     if (exec_ok(conn, "BEGIN", "BEGIN") != 0) {
         free(sql);
@@ -421,9 +426,8 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: %s %04ld_%s failed, rolled back: %s\n",
-                up ? "up" : "down", f->version, f->name, err);
-        ss_log_kv(SS_LOG_ERROR, "migration failed", "file", path, "error", err, NULL);
+        ss_log_kv(SS_LOG_ERROR, "migration failed, rolled back", "direction", up ? "up" : "down",
+                  "migration", id, "file", path, "error", err, NULL);
         PQclear(PQexec(conn, "ROLLBACK"));
         return -1;
     }
@@ -444,8 +448,8 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: recording %04ld_%s failed, rolled back: %s\n",
-                f->version, f->name, err);
+        ss_log_kv(SS_LOG_ERROR, "recording the migration failed, rolled back", "migration", id,
+                  "error", err, NULL);
         PQclear(PQexec(conn, "ROLLBACK"));
         return -1;
     }
@@ -454,18 +458,17 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        fprintf(stderr, "shipstream-migrate: COMMIT of %04ld_%s failed: %s\n", f->version, f->name,
-                err);
+        ss_log_kv(SS_LOG_ERROR, "COMMIT of the migration failed", "migration", id, "error", err,
+                  NULL);
         return -1;
     }
     PQclear(r);
     double ms = now_ms() - t0;
-    char msbuf[32];
-    snprintf(msbuf, sizeof msbuf, "%.1f", ms);
-    printf("%s %04ld_%s (%s ms)\n", up ? "applied" : "rolled back", f->version, f->name, msbuf);
+    printf("%s %s (%.1f ms)\n", up ? "applied" : "rolled back", id, ms);
     fflush(stdout);
-    ss_log_kv(SS_LOG_INFO, up ? "migration applied" : "migration rolled back", "version", vbuf,
-              "name", f->name, "duration_ms", msbuf, NULL);
+    ss_log_kv(SS_LOG_INFO, up ? "migration applied" : "migration rolled back",
+              SS_KV_INT("version", f->version), "name", f->name, SS_KV_DBL("duration_ms", ms),
+              NULL);
     return 0;
 }
 
@@ -530,8 +533,10 @@ static int run_up(PGconn *conn, const ss_mig_set_t *s, long count) {
         if (applied_find(&a, f->version))
             continue;
         if (!f->up_path) {
-            fprintf(stderr, "shipstream-migrate: %04ld_%s has a down file but no up file\n",
-                    f->version, f->name);
+            char id[128];
+            mig_id(id, sizeof id, f->version, f->name);
+            ss_log_kv(SS_LOG_ERROR, "migration has a down file but no up file", "migration", id,
+                      NULL);
             rc = 1;
             goto done;
         }
@@ -571,10 +576,12 @@ static int run_down(PGconn *conn, const ss_mig_set_t *s, long count) {
         const applied_t *x = &a.items[a.n - 1 - k];
         const ss_mig_file_t *f = file_find(s, x->version);
         if (!f || !f->down_path) {
-            fprintf(stderr,
-                    "shipstream-migrate: cannot roll back %04ld_%s: no %04ld_%s.down.sql in the "
-                    "migrations folder; refusing\n",
-                    x->version, x->name, x->version, x->name);
+            char id[128], want[160];
+            mig_id(id, sizeof id, x->version, x->name);
+            snprintf(want, sizeof want, "%s.down.sql", id);
+            ss_log_kv(SS_LOG_ERROR,
+                      "cannot roll back: its down file is not in the migrations folder; refusing",
+                      "migration", id, "missing_file", want, NULL);
             rc = 1;
             goto done;
         }
@@ -607,7 +614,7 @@ int ss_mig_run(PGconn *conn, const ss_mig_opts_t *opts) {
     PQsetNoticeProcessor(conn, notice_cb, NULL);
     ss_mig_set_t set;
     if (ss_mig_set_load(opts->dir, &set, err, sizeof err) != 0) {
-        fprintf(stderr, "shipstream-migrate: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "reading the migrations folder failed", "error", err, NULL);
         return 1;
     }
     int rc;

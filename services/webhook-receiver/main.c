@@ -245,33 +245,34 @@ int main(int argc, char **argv) {
     ss_http_t *http = NULL;
 
     if (cfg.secret == NULL && !cfg.allow_unsigned) {
-        fprintf(stderr,
-                "%s: configuration error: EASYPOST_WEBHOOK_SECRET is not set "
-                "(set WEBHOOK_ALLOW_UNSIGNED=1 to accept unsigned webhooks)\n",
-                PROG);
+        ss_log_kv(SS_LOG_ERROR,
+                  "configuration error: EASYPOST_WEBHOOK_SECRET is not set "
+                  "(set WEBHOOK_ALLOW_UNSIGNED=1 to accept unsigned webhooks)",
+                  "variable", "EASYPOST_WEBHOOK_SECRET", NULL);
         exit_code = 2;
         goto cleanup;
     }
     if (cfg.secret == NULL && cfg.secret_previous != NULL) {
-        fprintf(stderr,
-                "%s: configuration error: EASYPOST_WEBHOOK_SECRET_PREVIOUS is set "
-                "without EASYPOST_WEBHOOK_SECRET\n",
-                PROG);
+        ss_log_kv(SS_LOG_ERROR,
+                  "configuration error: EASYPOST_WEBHOOK_SECRET_PREVIOUS is set without "
+                  "EASYPOST_WEBHOOK_SECRET",
+                  "variable", "EASYPOST_WEBHOOK_SECRET", NULL);
         exit_code = 2;
         goto cleanup;
     }
     if (cfg.secret != NULL) {
         char kerr[128];
         if ((key_cur = ss_webhook_key_new(cfg.secret, kerr, sizeof(kerr))) == NULL) {
-            fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET: %s\n", PROG, kerr);
+            ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "EASYPOST_WEBHOOK_SECRET",
+                      "error", kerr, NULL);
             exit_code = 2;
             goto cleanup;
         }
         r.keys[r.nkeys++] = key_cur;
         if (cfg.secret_previous != NULL) {
             if ((key_prev = ss_webhook_key_new(cfg.secret_previous, kerr, sizeof(kerr))) == NULL) {
-                fprintf(stderr, "%s: configuration error: EASYPOST_WEBHOOK_SECRET_PREVIOUS: %s\n",
-                        PROG, kerr);
+                ss_log_kv(SS_LOG_ERROR, "configuration error", "variable",
+                          "EASYPOST_WEBHOOK_SECRET_PREVIOUS", "error", kerr, NULL);
                 exit_code = 2;
                 goto cleanup;
             }
@@ -290,8 +291,8 @@ int main(int argc, char **argv) {
 
     for (int t = 0; t < SS_TOPIC__COUNT; t++) {
         if (ss_topic_name(cfg.topic_prefix, (ss_topic_t)t, r.topics[t], sizeof(r.topics[t])) != 0) {
-            fprintf(stderr, "%s: configuration error: KAFKA_TOPIC_PREFIX=%s: too long\n", PROG,
-                    cfg.topic_prefix);
+            ss_log_kv(SS_LOG_ERROR, "configuration error: too long", "variable",
+                      "KAFKA_TOPIC_PREFIX", "value", cfg.topic_prefix, NULL);
             exit_code = 2;
             goto cleanup;
         }
@@ -334,7 +335,7 @@ int main(int argc, char **argv) {
     };
     r.producer = ss_kafka_producer_new(&popts, err, sizeof(err));
     if (r.producer == NULL) {
-        fprintf(stderr, "%s: configuration error: %s\n", PROG, err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error: Kafka producer", "error", err, NULL);
         exit_code = 2;
         goto cleanup;
     }

@@ -27,27 +27,14 @@ fi
 log() { echo "harness: $*" >&2; }
 
 # ---------------------------------------------------------------- tools
-SS_KAFKACTL=""
-for c in "${SS_BIN_DIR:-}/ss-kafkactl" "$ROOT/build/bin/ss-kafkactl" "$ROOT"/build-*/bin/ss-kafkactl; do
-  if [ -x "$c" ]; then SS_KAFKACTL=$c; break; fi
-done
-if [ -z "$SS_KAFKACTL" ]; then
+# shellcheck source=lib.sh
+SS_LIB_TOOLS_ONLY=1 source "$HERE/lib.sh"   # ss_find_kafkactl, ss_free_port
+SS_KAFKACTL=$(ss_find_kafkactl) || {
   log "ss-kafkactl not found (SS_BIN_DIR or build/bin): build it with 'cmake --build build --target ss-kafkactl'"
   exit 1
-fi
+}
 export SS_KAFKACTL
 export SS_BIN_DIR="${SS_BIN_DIR:-$(dirname "$SS_KAFKACTL")}"
-
-free_port() {
-  # Random port below the ephemeral range, not listening now. Concurrent
-  # harnesses may still race: starts are retried with new ports.
-  local p i
-  for i in $(seq 1 200); do
-    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
-    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
-  done
-  return 1
-}
 
 # ---------------------------------------------------------------- state
 SS_TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/ss-test.XXXXXX")
@@ -108,7 +95,7 @@ t0=$SECONDS
 (
   "$ROOT/deploy/local/pg.sh" init --dir "$PG_DIR" --fast -q || { log "initdb failed"; exit 1; }
   for attempt in 1 2 3; do
-    p=$(free_port) || break
+    p=$(ss_free_port 2>/dev/null) || break
     if "$ROOT/deploy/local/pg.sh" start --dir "$PG_DIR" --port "$p" -q 2>"$SS_TEST_ROOT/pg-start.err"; then
       echo "$p" >"$SS_TEST_ROOT/pg.port"; exit 0
     fi
@@ -122,7 +109,7 @@ PG_JOB=$!
 "$ROOT/deploy/local/kafka.sh" fetch >/dev/null || { log "could not fetch the Kafka jars"; wait "$PG_JOB"; exit 1; }
 KAFKA_PORT=""
 for attempt in 1 2 3; do
-  kp=$(free_port) && cp=$(free_port) || break
+  kp=$(ss_free_port 2>/dev/null) && cp=$(ss_free_port 2>/dev/null) || break
   [ "$kp" = "$cp" ] && continue
   if SS_BIN_DIR="$SS_BIN_DIR" "$ROOT/deploy/local/kafka.sh" start --dir "$KAFKA_DIR" --port "$kp" \
        --controller-port "$cp" --heap "${SS_TEST_KAFKA_HEAP:-512m}" -q 2>"$SS_TEST_ROOT/kafka-start.err"; then

@@ -1,9 +1,12 @@
 # shellcheck shell=bash
-# Helpers for bash integration tests. Source it; the test must run under
-# tests/integration/harness.sh (which ctest -L integration does via tests/run.sh).
+# Helpers for bash integration tests (and the bench scripts). Source it; the test must run
+# under tests/integration/harness.sh (which ctest -L integration does via tests/run.sh).
 #
 #   source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 #   url=$(ss_test_createdb mytest)          # fresh database, prints its URL
+#   ss_test_migrated_db mytest              # fresh database + migrations; sets DB_URL
+#   q "SELECT ..."                          # psql -At on $DB_URL ('|' between columns);
+#   q -v n=1 -f file.sql                    #   several arguments: your psql arguments
 #   prefix=$(ss_test_prefix)                # unique KAFKA_TOPIC_PREFIX, e.g. it.mytest.1234a.
 #   ss_test_create_topics "$prefix"         # the six topics, 12 partitions (or: "$prefix" N)
 #   ss_start_bg "$SS_TEST_TMP/gw.log" "$SS_BIN_DIR/shipstream-gateway"   # killed at exit
@@ -11,27 +14,72 @@
 #   ss_kafkactl consume -t "${prefix}shipments" -n 1 --timeout 10
 #   ss_pg_stop; ss_pg_start; ss_kafka_stop; ss_kafka_start   # same data, same port
 #   port=$(ss_free_port)
+#   v=$(ss_metric "http://127.0.0.1:$port" 'name{l="x"}') || ss_fail "..."  # fails when down
 #   ss_pass "what held"; ss_fail "what broke"   # ss_fail exits 1 and shows the bg logs
 #   ss_on_exit "command"                     # extra cleanup (do not set your own EXIT trap)
+#
+# Outside a test (harness.sh itself, bench scripts with their own cleanup):
+#   SS_LIB_TOOLS_ONLY=1 source .../lib.sh   # only the first section: ss_free_port,
+#                                           # ss_find_kafkactl, ss_field, ss_percentile, ss_psql
 #
 # Variables: SS_TEST_PG_HOST/PORT/USER/DATA, SS_TEST_DATABASE_URL, SS_TEST_KAFKA_BOOTSTRAP,
 # SS_TEST_KAFKA_DIR (from the harness), SS_BIN_DIR, SS_SOURCE_ROOT, SS_KAFKACTL, and
 # SS_TEST_TMP (a fresh folder for this test, removed at exit), SS_BG_PID (last ss_start_bg).
 
+SS_LIB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# ---------------------------------------------------------------- tools (no harness needed)
+_ss_now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# ss_free_port: a TCP port nobody listens on now (below the ephemeral range).
+# Concurrent users may still race: start with it and retry on a bind error.
+ss_free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
+    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+  done
+  echo "ss_free_port: no free port found" >&2
+  return 1
+}
+
+# ss_find_kafkactl: prints the path of ss-kafkactl ($SS_KAFKACTL, $SS_BIN_DIR, build/bin,
+# build-*/bin: the first executable wins); returns 1 when there is none.
+ss_find_kafkactl() {
+  local c
+  for c in "${SS_KAFKACTL:-}" "${SS_BIN_DIR:-}/ss-kafkactl" "$SS_LIB_ROOT/build/bin/ss-kafkactl" \
+           "$SS_LIB_ROOT"/build-*/bin/ss-kafkactl; do
+    if [ -n "$c" ] && [ -f "$c" ] && [ -x "$c" ]; then echo "$c"; return 0; fi
+  done
+  return 1
+}
+
+# ss_field <name> <line>: the integer value of name=N in a "WRK k=v k=v" result line.
+ss_field() { sed -n "s/.*[ ]$1=\([0-9]*\).*/\1/p" <<<"$2"; }
+
+# ss_percentile <p> <file>: the p-th percentile (0..100) of the numbers in file (one per
+# line) by nearest rank, ceil(p/100 * n) clamped to 1..n: ss_stats_rank of libs/common,
+# which the C bench tools use.  Prints nothing for an empty file.
+ss_percentile() {
+  sort -g "$2" | awk -v p="$1" '{ v[NR] = $1 }
+    END { if (NR == 0) exit; r = p / 100 * NR; k = int(r); if (k < r) k++;
+          if (k < 1) k = 1; if (k > NR) k = NR; print v[k] }'
+}
+
+ss_psql() { PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+if [ -n "${SS_LIB_TOOLS_ONLY:-}" ]; then return 0; fi
+
+# ---------------------------------------------------------------- test set-up
 if [ -z "${SS_TEST_DATABASE_URL:-}" ] || [ -z "${SS_TEST_KAFKA_BOOTSTRAP:-}" ]; then
   echo "FAIL: not under the harness: run tests/integration/harness.sh -- ctest --test-dir build -L integration" >&2
   exit 1
 fi
 
-SS_LIB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SS_SOURCE_ROOT="${SS_SOURCE_ROOT:-$SS_LIB_ROOT}"
 SS_TEST_NAME="$(basename "${0%.sh}" | tr -c 'a-zA-Z0-9_\n' '_' | tr 'A-Z' 'a-z')"
 if [ -z "${SS_BIN_DIR:-}" ]; then SS_BIN_DIR="$SS_LIB_ROOT/build/bin"; fi
-if [ -z "${SS_KAFKACTL:-}" ] || [ ! -x "$SS_KAFKACTL" ]; then
-  for _c in "$SS_BIN_DIR/ss-kafkactl" "$SS_LIB_ROOT/build/bin/ss-kafkactl" "$SS_LIB_ROOT"/build-*/bin/ss-kafkactl; do
-    if [ -x "$_c" ]; then SS_KAFKACTL=$_c; break; fi
-  done
-fi
+SS_KAFKACTL=$(ss_find_kafkactl) || SS_KAFKACTL=""
 export SS_BIN_DIR SS_SOURCE_ROOT SS_KAFKACTL
 SS_TEST_TMP=$(mktemp -d "${SS_TEST_ROOT:-${TMPDIR:-/tmp}}/t.${SS_TEST_NAME}.XXXXXX")
 chmod 755 "$SS_TEST_TMP"
@@ -44,8 +92,6 @@ SS_BG_PID=""
 _SS_ON_EXIT=()
 _SS_PG_STOPPED=""
 _SS_KAFKA_STOPPED=""
-
-_ss_now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 ss_pass() { echo "PASS: $*"; }
 
@@ -77,17 +123,6 @@ ss_wait_for() {
     sleep "$delay"
     [ "$delay" = 0.05 ] && delay=0.1 || delay=0.2
   done
-}
-
-# ss_free_port: a TCP port nobody listens on now (below the ephemeral range).
-ss_free_port() {
-  local p i
-  for i in $(seq 1 200); do
-    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
-    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
-  done
-  echo "ss_free_port: no free port found" >&2
-  return 1
 }
 
 # ss_start_bg <logfile> <command...>: start in the background (own process
@@ -130,8 +165,36 @@ ss_stop_bg() {
   return $rc
 }
 
+# ---------------------------------------------------------------- HTTP
+# ss_metric <base-url> <name{labels}>: one sample of <base-url>/metrics.  Fails (returns 1,
+# prints nothing, says why on stderr) when /metrics does not answer or does not declare the
+# family ("# TYPE name"): a dead or misnamed service never reads as 0.  A declared family
+# without this label set prints 0 (a labelled counter not counted yet).
+ss_metric() { _ss_metric "$1" "$2" sample; }
+
+# ss_metric_sum <base-url> <family>: the sum of the family's samples over every label set;
+# fails like ss_metric.
+ss_metric_sum() { _ss_metric "$1" "$2" sum; }
+
+_ss_metric() {
+  local body family=${2%%\{*}
+  body=$(curl -fsS --max-time 5 "$1/metrics" 2>&1) ||
+    { echo "ss_metric: $1/metrics does not answer: $body" >&2; return 1; }
+  grep -q "^# TYPE $family " <<<"$body" ||
+    { echo "ss_metric: $1/metrics declares no metric $family" >&2; return 1; }
+  awk -v m="$2" -v f="$family" -v mode="$3" '
+    mode == "sample" && $1 == m { v = $2; found = 1 }
+    mode == "sum" && ($1 == f || index($1, f "{") == 1) { s += $2 }
+    END { if (mode == "sum") print s + 0; else print found ? v : 0 }' <<<"$body"
+}
+
 # ---------------------------------------------------------------- PostgreSQL
-ss_psql() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+# q <sql>: one statement on $DB_URL, unaligned, tuples only ('|' between columns).
+# q <psql args...>: the same connection and format with your own arguments (-c, -f, -v).
+q() {
+  if [ $# -eq 1 ] && [ "${1#-}" = "$1" ]; then set -- -c "$1"; fi
+  ss_psql "${DB_URL:?q: DB_URL is not set}" -At "$@"
+}
 
 # ss_test_createdb <name>: drop-if-exists + create; prints a superuser URL to it.
 ss_test_createdb() {
@@ -141,6 +204,23 @@ ss_test_createdb() {
     ss_psql "$SS_TEST_DATABASE_URL" -c "CREATE DATABASE \"$name\"" >/dev/null ||
     { echo "ss_test_createdb: could not create $name" >&2; return 1; }
   echo "postgresql://$SS_TEST_PG_USER@$SS_TEST_PG_HOST:$SS_TEST_PG_PORT/$name"
+}
+
+# ss_test_migrated_db <name>: a fresh database with every migration applied
+# (shipstream-migrate up; the *.up.sql files when it is not built).  Sets and exports
+# DB_URL; ss_fail on any error.
+ss_test_migrated_db() {
+  DB_URL=$(ss_test_createdb "$1") || ss_fail "createdb $1"
+  export DB_URL
+  local mig="$SS_BIN_DIR/shipstream-migrate" f
+  if [ -x "$mig" ]; then
+    DATABASE_URL="$DB_URL" MIGRATIONS_DIR="$SS_SOURCE_ROOT/migrations" "$mig" up \
+      >"$SS_TEST_TMP/migrate.log" 2>&1 || { cat "$SS_TEST_TMP/migrate.log" >&2; ss_fail "migrate up on $1"; }
+  else
+    for f in "$SS_SOURCE_ROOT"/migrations/*.up.sql; do
+      ss_psql "$DB_URL" -1 -f "$f" >/dev/null || ss_fail "applying $f on $1"
+    done
+  fi
 }
 
 ss_pg_stop() {

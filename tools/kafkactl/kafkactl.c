@@ -23,6 +23,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "common/log.h"
 #include "dlq.h"
 
 #define KCTL_MAX_X 32
@@ -100,7 +101,12 @@ static void kctl_usage(FILE *out) {
 
 static void kctl_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    fprintf(stderr, "rdkafka %d %s: %s\n", level, fac, buf);
+    /* syslog levels: 0..3 error, 4 warning, 5..6 notice/info, 7 debug */
+    ss_log_level_t l = level <= 3   ? SS_LOG_ERROR
+                       : level == 4 ? SS_LOG_WARN
+                       : level <= 6 ? SS_LOG_INFO
+                                    : SS_LOG_DEBUG;
+    ss_log_kv(l, buf, "source", "librdkafka", "facility", fac, NULL);
 }
 
 static void kctl_quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -113,7 +119,7 @@ static void kctl_quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, 
 static int kctl_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value) {
     char errstr[512];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "ss-kafkactl: %s=%s: %s\n", name, value, errstr);
+        ss_log(SS_LOG_ERROR, "%s=%s: %s", name, value, errstr);
         return -1;
     }
     return 0;
@@ -131,7 +137,7 @@ static rd_kafka_conf_t *kctl_conf_new(const kctl_opts_t *o) {
         char name[256];
         const char *eq = strchr(o->x[i], '=');
         if (!eq || (size_t)(eq - o->x[i]) >= sizeof(name)) {
-            fprintf(stderr, "ss-kafkactl: -X expects name=value, got '%s'\n", o->x[i]);
+            ss_log(SS_LOG_ERROR, "-X expects name=value, got '%s'", o->x[i]);
             goto fail;
         }
         memcpy(name, o->x[i], (size_t)(eq - o->x[i]));
@@ -153,7 +159,7 @@ static rd_kafka_t *kctl_new(const kctl_opts_t *o, rd_kafka_type_t type, rd_kafka
         return NULL;
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
     if (!rk) {
-        fprintf(stderr, "ss-kafkactl: rd_kafka_new: %s\n", errstr);
+        ss_log(SS_LOG_ERROR, "rd_kafka_new: %s", errstr);
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -192,8 +198,8 @@ static int kctl_wait(const kctl_opts_t *o) {
         usleep(100 * 1000);
     }
     if (rc != 0)
-        fprintf(stderr, "ss-kafkactl: no broker answered at %s within %.1f s (%s)\n", o->bootstrap,
-                o->timeout_s, rd_kafka_err2str(err));
+        ss_log(SS_LOG_ERROR, "no broker answered at %s within %.1f s (%s)", o->bootstrap,
+               o->timeout_s, rd_kafka_err2str(err));
     rd_kafka_destroy(rk);
     return rc;
 }
@@ -230,7 +236,7 @@ static int kctl_create_topics(const kctl_opts_t *o) {
     char errstr[512];
 
     if (!o->prefix) {
-        fprintf(stderr, "ss-kafkactl: create-topics needs --prefix (may be empty: --prefix '')\n");
+        ss_log(SS_LOG_ERROR, "create-topics needs --prefix (may be empty: --prefix '')");
         return 2;
     }
     if (o->topics_csv) {
@@ -256,7 +262,7 @@ static int kctl_create_topics(const kctl_opts_t *o) {
         nt[i] =
             rd_kafka_NewTopic_new(names[i], o->partitions, o->replication, errstr, sizeof(errstr));
         if (!nt[i]) {
-            fprintf(stderr, "ss-kafkactl: topic %s: %s\n", names[i], errstr);
+            ss_log(SS_LOG_ERROR, "topic %s: %s", names[i], errstr);
             goto cleanup;
         }
     }
@@ -269,11 +275,11 @@ static int kctl_create_topics(const kctl_opts_t *o) {
     rd_kafka_AdminOptions_destroy(ao);
     ev = rd_kafka_queue_poll(q, kctl_ms_left(deadline) + 1000);
     if (!ev) {
-        fprintf(stderr, "ss-kafkactl: create-topics: no answer within %.1f s\n", o->timeout_s);
+        ss_log(SS_LOG_ERROR, "create-topics: no answer within %.1f s", o->timeout_s);
         goto cleanup;
     }
     if (rd_kafka_event_error(ev)) {
-        fprintf(stderr, "ss-kafkactl: create-topics: %s\n", rd_kafka_event_error_string(ev));
+        ss_log(SS_LOG_ERROR, "create-topics: %s", rd_kafka_event_error_string(ev));
         goto cleanup;
     }
     const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
@@ -283,14 +289,14 @@ static int kctl_create_topics(const kctl_opts_t *o) {
     for (size_t i = 0; i < rn; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-            fprintf(stderr, "created %s\n", rd_kafka_topic_result_name(tr[i]));
+            ss_log(SS_LOG_INFO, "created %s", rd_kafka_topic_result_name(tr[i]));
         else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            fprintf(stderr, "exists  %s\n", rd_kafka_topic_result_name(tr[i]));
+            ss_log(SS_LOG_INFO, "exists %s", rd_kafka_topic_result_name(tr[i]));
         else {
-            fprintf(stderr, "ss-kafkactl: topic %s: %s\n", rd_kafka_topic_result_name(tr[i]),
-                    rd_kafka_topic_result_error_string(tr[i])
-                        ? rd_kafka_topic_result_error_string(tr[i])
-                        : rd_kafka_err2str(e));
+            ss_log(SS_LOG_ERROR, "topic %s: %s", rd_kafka_topic_result_name(tr[i]),
+                   rd_kafka_topic_result_error_string(tr[i])
+                       ? rd_kafka_topic_result_error_string(tr[i])
+                       : rd_kafka_err2str(e));
             failed++;
         }
     }
@@ -311,8 +317,7 @@ static int kctl_create_topics(const kctl_opts_t *o) {
             usleep(50 * 1000);
         }
         if (!ok) {
-            fprintf(stderr, "ss-kafkactl: topic %s has no leaders after %.1f s\n", names[i],
-                    o->timeout_s);
+            ss_log(SS_LOG_ERROR, "topic %s has no leaders after %.1f s", names[i], o->timeout_s);
             goto cleanup;
         }
     }
@@ -340,7 +345,7 @@ static int kctl_list_topics(const kctl_opts_t *o) {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, (int)(o->timeout_s * 1000));
     if (err) {
-        fprintf(stderr, "ss-kafkactl: metadata: %s\n", rd_kafka_err2str(err));
+        ss_log(SS_LOG_ERROR, "metadata: %s", rd_kafka_err2str(err));
         rd_kafka_destroy(rk);
         return 1;
     }
@@ -362,7 +367,7 @@ static void kctl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
     kctl_dr_t *dr = opaque;
     if (m->err) {
         if (dr->failed < 5)
-            fprintf(stderr, "ss-kafkactl: delivery failed: %s\n", rd_kafka_err2str(m->err));
+            ss_log(SS_LOG_ERROR, "delivery failed: %s", rd_kafka_err2str(m->err));
         dr->failed++;
     } else {
         dr->delivered++;
@@ -371,7 +376,7 @@ static void kctl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque
 
 static int kctl_produce(const kctl_opts_t *o) {
     if (!o->topic) {
-        fprintf(stderr, "ss-kafkactl: produce needs -t TOPIC\n");
+        ss_log(SS_LOG_ERROR, "produce needs -t TOPIC");
         return 2;
     }
     kctl_dr_t dr = {0, 0};
@@ -416,7 +421,7 @@ static int kctl_produce(const kctl_opts_t *o) {
                 continue;
             }
             if (err) {
-                fprintf(stderr, "ss-kafkactl: produce: %s\n", rd_kafka_err2str(err));
+                ss_log(SS_LOG_ERROR, "produce: %s", rd_kafka_err2str(err));
                 not_queued++;
             } else {
                 sent++;
@@ -436,8 +441,8 @@ static int kctl_produce(const kctl_opts_t *o) {
     int left_in_queue = rd_kafka_outq_len(rk);
     rd_kafka_destroy(rk);
     long failed = dr.failed + not_queued + (sent - dr.delivered - dr.failed);
-    fprintf(stderr, "produced %ld messages to %s (%ld failed%s)\n", dr.delivered, o->topic, failed,
-            left_in_queue > 0 ? ", some never acknowledged before the timeout" : "");
+    ss_log(SS_LOG_INFO, "produced %ld messages to %s (%ld failed%s)", dr.delivered, o->topic,
+           failed, left_in_queue > 0 ? ", some never acknowledged before the timeout" : "");
     return (failed > 0 || left_in_queue > 0 || kctl_stop) ? 1 : 0;
 }
 
@@ -472,7 +477,7 @@ static void kctl_print_message(const kctl_opts_t *o, const rd_kafka_message_t *m
 
 static int kctl_consume(const kctl_opts_t *o) {
     if (!o->topic) {
-        fprintf(stderr, "ss-kafkactl: consume needs -t TOPIC\n");
+        ss_log(SS_LOG_ERROR, "consume needs -t TOPIC");
         return 2;
     }
     rd_kafka_conf_t *conf = kctl_conf_new(o);
@@ -511,7 +516,7 @@ static int kctl_consume(const kctl_opts_t *o) {
                kctl_ms_left(deadline) > 0 && !kctl_stop)
             usleep(100 * 1000);
         if (nparts <= 0) {
-            fprintf(stderr, "ss-kafkactl: topic %s not found\n", o->topic);
+            ss_log(SS_LOG_ERROR, "topic %s not found", o->topic);
             rd_kafka_topic_partition_list_destroy(tl);
             rd_kafka_consumer_close(rk);
             rd_kafka_destroy(rk);
@@ -523,8 +528,7 @@ static int kctl_consume(const kctl_opts_t *o) {
     }
     rd_kafka_topic_partition_list_destroy(tl);
     if (err) {
-        fprintf(stderr, "ss-kafkactl: %s: %s\n", o->group ? "subscribe" : "assign",
-                rd_kafka_err2str(err));
+        ss_log(SS_LOG_ERROR, "%s: %s", o->group ? "subscribe" : "assign", rd_kafka_err2str(err));
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
         return 1;
@@ -554,7 +558,7 @@ static int kctl_consume(const kctl_opts_t *o) {
             continue;
         }
         if (m->err) {
-            fprintf(stderr, "ss-kafkactl: consume: %s\n", rd_kafka_message_errstr(m));
+            ss_log(SS_LOG_ERROR, "consume: %s", rd_kafka_message_errstr(m));
             bool fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                          m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
             rd_kafka_message_destroy(m);
@@ -577,8 +581,8 @@ static int kctl_consume(const kctl_opts_t *o) {
     else
         rc = 0;
     if (rc != 0)
-        fprintf(stderr, "ss-kafkactl: consumed %ld of %ld messages from %s before the timeout\n",
-                got, o->count, o->topic);
+        ss_log(SS_LOG_ERROR, "consumed %ld of %ld messages from %s before the timeout", got,
+               o->count, o->topic);
     if (o->group)
         rd_kafka_commit(rk, NULL, 0);
     rd_kafka_consumer_close(rk);
@@ -589,7 +593,7 @@ static int kctl_consume(const kctl_opts_t *o) {
 /* ------------------------------------------------------------------ offsets */
 static int kctl_offsets(const kctl_opts_t *o) {
     if (!o->topic) {
-        fprintf(stderr, "ss-kafkactl: offsets needs -t TOPIC\n");
+        ss_log(SS_LOG_ERROR, "offsets needs -t TOPIC");
         return 2;
     }
     rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
@@ -600,7 +604,7 @@ static int kctl_offsets(const kctl_opts_t *o) {
     bool leaders;
     int n = kctl_topic_partitions(rk, o->topic, tmo, &leaders);
     if (n <= 0) {
-        fprintf(stderr, "ss-kafkactl: topic %s not found\n", o->topic);
+        ss_log(SS_LOG_ERROR, "topic %s not found", o->topic);
         rd_kafka_destroy(rk);
         return 1;
     }
@@ -620,7 +624,7 @@ static int kctl_offsets(const kctl_opts_t *o) {
                kctl_ms_left(deadline) > 0 && !kctl_stop)
             usleep(100 * 1000);
         if (err) {
-            fprintf(stderr, "ss-kafkactl: %s [%d]: %s\n", o->topic, p, rd_kafka_err2str(err));
+            ss_log(SS_LOG_ERROR, "%s [%d]: %s", o->topic, p, rd_kafka_err2str(err));
             rd_kafka_destroy(rk);
             return 1;
         }
@@ -746,6 +750,11 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Logs are text unless LOG_FORMAT=json; -v adds librdkafka's debug lines. */
+    const char *log_level = o.verbose ? "debug" : "info", *log_format = getenv("LOG_FORMAT");
+    char lerr[128];
+    if (!log_format || ss_log_init("ss-kafkactl", log_level, log_format, lerr, sizeof lerr) != 0)
+        ss_log_init("ss-kafkactl", log_level, "text", lerr, sizeof lerr);
 
     if (strcmp(cmd, "wait") == 0)
         return kctl_wait(&o);

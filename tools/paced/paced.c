@@ -11,7 +11,7 @@
  * "queue" is the range of indices whose time has come but that are not sent.
  *
  * Output: one line on stdout in the format of bench/webhook/post.lua, plus
- * target_rps and achieved_rps; details and errors on stderr. */
+ * target_rps and achieved_rps; details and errors on stderr (ss_log, text). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -35,6 +35,11 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "common/log.h"
+#include "common/stats.h"
 
 #define PACED_MAX_CONNS        10000
 #define PACED_MAX_HEADERS      64
@@ -96,13 +101,12 @@ static void hist_record(hist_t *h, uint64_t us) {
 }
 
 /* The smallest recorded value v such that at least p % of the values are <= v
- * (within the slot's precision), never above the maximum. */
+ * (nearest rank, ss_stats_rank: the definition every bench tool shares;
+ * within the slot's precision), never above the maximum. */
 static uint64_t hist_percentile(const hist_t *h, double p) {
     if (h->n == 0)
         return 0;
-    uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->n);
-    if (rank < 1)
-        rank = 1;
+    uint64_t rank = ss_stats_rank(h->n, p);
     uint64_t seen = 0;
     for (size_t i = 0; i < HIST_LEN; i++) {
         seen += h->counts[i];
@@ -131,7 +135,7 @@ typedef struct {
     /* from the URL */
     char host[256];
     char port[8];
-    const char *path;
+    char path[2048]; /* path and query */
 } opts_t;
 
 static void usage(FILE *f) {
@@ -209,50 +213,62 @@ static int parse_long(const char *name, const char *s, long min, long max, long 
     return 0;
 }
 
+/* --url through libcurl's URL API: http only (no TLS here); host (an IPv6
+ * address without its brackets), port (80 by default), path and query. */
 static int parse_url(opts_t *o) {
-    const char *u = o->url;
-    if (strncasecmp(u, "https://", 8) == 0)
-        return bad_arg("--url: https is not supported ('%s')", u);
-    if (strncasecmp(u, "http://", 7) != 0)
-        return bad_arg("--url: expected http://HOST[:PORT][/PATH], got '%s'", u);
-    const char *h = u + 7;
-    const char *hend;
-    const char *p;
-    if (*h == '[') {
-        hend = strchr(h, ']');
-        if (hend == NULL)
-            return bad_arg("--url: unterminated [IPv6] address in '%s'", u);
-        h++;
-        p = hend + 1;
-    } else {
-        hend = h + strcspn(h, ":/?#");
-        p = hend;
+    CURLU *cu = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    int rc = -1;
+    if (cu == NULL)
+        return bad_arg("--url: out of memory");
+    CURLUcode uc = curl_url_set(cu, CURLUPART_URL, o->url, 0);
+    if (uc != CURLUE_OK) {
+        rc = bad_arg("--url: '%s': %s (expected http://HOST[:PORT][/PATH])", o->url,
+                     curl_url_strerror(uc));
+        goto done;
     }
-    size_t hl = (size_t)(hend - h);
-    if (hl == 0 || hl >= sizeof(o->host))
-        return bad_arg("--url: bad host in '%s'", u);
+    if (curl_url_get(cu, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        strcmp(scheme, "http") != 0) {
+        rc = scheme && strcmp(scheme, "https") == 0
+                 ? bad_arg("--url: https is not supported ('%s')", o->url)
+                 : bad_arg("--url: expected http://HOST[:PORT][/PATH], got '%s'", o->url);
+        goto done;
+    }
+    if (curl_url_get(cu, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(cu, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(cu, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+        rc = bad_arg("--url: no host, port or path in '%s'", o->url);
+        goto done;
+    }
+    (void)curl_url_get(cu, CURLUPART_QUERY, &query, 0); /* CURLUE_NO_QUERY: none */
+    const char *h = host;
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof(o->host) || strlen(port) >= sizeof(o->port)) {
+        rc = bad_arg("--url: bad host or port in '%s'", o->url);
+        goto done;
+    }
     memcpy(o->host, h, hl);
     o->host[hl] = '\0';
-    if (*p == ':') {
-        p++;
-        size_t pl = strspn(p, "0123456789");
-        if (pl == 0 || pl >= sizeof(o->port) || atol(p) < 1 || atol(p) > 65535)
-            return bad_arg("--url: bad port in '%s'", u);
-        memcpy(o->port, p, pl);
-        o->port[pl] = '\0';
-        p += pl;
-    } else {
-        strcpy(o->port, "80");
+    strcpy(o->port, port);
+    int pl =
+        snprintf(o->path, sizeof(o->path), "%s%s%s", path, query ? "?" : "", query ? query : "");
+    if (pl < 0 || (size_t)pl >= sizeof(o->path)) {
+        rc = bad_arg("--url: the path is longer than %zu bytes", sizeof(o->path) - 1);
+        goto done;
     }
-    if (*p == '\0')
-        o->path = "/";
-    else if (*p == '/')
-        o->path = p;
-    else
-        return bad_arg("--url: expected a path starting with '/' in '%s'", u);
-    if (strpbrk(o->path, " \r\n\t") != NULL)
-        return bad_arg("--url: the path must not contain spaces or control characters");
-    return 0;
+    rc = 0;
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(cu);
+    return rc;
 }
 
 /* 0 ok, 1 --help, -1 bad arguments (already reported) */
@@ -356,21 +372,22 @@ static char *build_request(const opts_t *o, size_t *len_out) {
     if (o->body_file != NULL) {
         FILE *f = fopen(o->body_file, "rb");
         if (f == NULL) {
-            fprintf(stderr, "ss-bench-paced: --body %s: %s\n", o->body_file, strerror(errno));
+            ss_log_kv(SS_LOG_ERROR, "--body: cannot open", "file", o->body_file, "error",
+                      strerror(errno), NULL);
             return NULL;
         }
         struct stat st;
         if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
             (uint64_t)st.st_size > PACED_MAX_BODY) {
-            fprintf(stderr, "ss-bench-paced: --body %s: not a regular file of at most %u bytes\n",
-                    o->body_file, PACED_MAX_BODY);
+            ss_log_kv(SS_LOG_ERROR, "--body: not a regular file of at most max_bytes", "file",
+                      o->body_file, SS_KV_INT("max_bytes", PACED_MAX_BODY), NULL);
             fclose(f);
             return NULL;
         }
         body_len = (size_t)st.st_size;
         body = malloc(body_len + 1);
         if (body == NULL || fread(body, 1, body_len, f) != body_len) {
-            fprintf(stderr, "ss-bench-paced: --body %s: cannot read it\n", o->body_file);
+            ss_log_kv(SS_LOG_ERROR, "--body: cannot read it", "file", o->body_file, NULL);
             free(body);
             fclose(f);
             return NULL;
@@ -487,8 +504,8 @@ static bool measured(const paced_t *p, uint64_t i) {
 
 static void protocol_note(paced_t *p, const char *what) {
     if (!p->warned_protocol) {
-        fprintf(stderr, "ss-bench-paced: bad response from %s:%s: %s (further ones only counted)\n",
-                p->o.host, p->o.port, what);
+        ss_log_kv(SS_LOG_WARN, "bad response (further ones only counted)", "host", p->o.host,
+                  "port", p->o.port, "error", what, NULL);
         p->warned_protocol = true;
     }
 }
@@ -520,7 +537,7 @@ static int conn_open(paced_t *p, int ci) {
     conn_t *c = &p->conns[ci];
     int fd = socket(p->ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        fprintf(stderr, "ss-bench-paced: socket: %s\n", strerror(errno));
+        ss_log_kv(SS_LOG_ERROR, "socket() failed", "error", strerror(errno), NULL);
         return -1;
     }
     int one = 1;
@@ -1041,9 +1058,9 @@ static int connect_all(paced_t *p) {
     }
     int up = p->n_idle;
     if (up < p->o.connections) {
-        fprintf(stderr, "ss-bench-paced: %d of %d connections to %s:%s opened%s%s\n", up,
-                p->o.connections, p->o.host, p->o.port, first_err ? ": " : " (timeout)",
-                first_err ? strerror(first_err) : "");
+        ss_log_kv(SS_LOG_WARN, "not every connection opened", SS_KV_INT("opened", up),
+                  SS_KV_INT("connections", p->o.connections), "host", p->o.host, "port", p->o.port,
+                  "error", first_err ? strerror(first_err) : "timeout", NULL);
     }
     for (int ci = 0; ci < p->o.connections; ci++) {
         conn_t *c = &p->conns[ci];
@@ -1083,7 +1100,7 @@ static void run(paced_t *p) {
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            fprintf(stderr, "ss-bench-paced: epoll_wait: %s\n", strerror(errno));
+            ss_log_kv(SS_LOG_ERROR, "epoll_wait failed", "error", strerror(errno), NULL);
             break;
         }
         now = now_ns();
@@ -1124,6 +1141,8 @@ int main(int argc, char **argv) {
     }
     if (rc < 0)
         return 2;
+    char lerr[128];
+    ss_log_init("ss-bench-paced", "info", "text", lerr, sizeof lerr); /* constants: cannot fail */
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* timers fire within 1 ns, not the default 50 us */
 
@@ -1137,7 +1156,8 @@ int main(int argc, char **argv) {
     hints.ai_socktype = SOCK_STREAM;
     int gai = getaddrinfo(p->o.host, p->o.port, &hints, &p->ai);
     if (gai != 0) {
-        fprintf(stderr, "ss-bench-paced: cannot resolve %s: %s\n", p->o.host, gai_strerror(gai));
+        ss_log_kv(SS_LOG_ERROR, "cannot resolve the host", "host", p->o.host, "error",
+                  gai_strerror(gai), NULL);
         free(p->req);
         return 1;
     }
@@ -1148,7 +1168,7 @@ int main(int argc, char **argv) {
     p->conns = calloc((size_t)p->o.connections, sizeof(conn_t));
     p->idle = calloc((size_t)p->o.connections, sizeof(int));
     if (p->ep < 0 || p->tfd < 0 || p->conns == NULL || p->idle == NULL) {
-        fprintf(stderr, "ss-bench-paced: out of resources: %s\n", strerror(errno));
+        ss_log_kv(SS_LOG_ERROR, "out of resources", "error", strerror(errno), NULL);
         goto cleanup;
     }
     for (int ci = 0; ci < p->o.connections; ci++) {
@@ -1157,14 +1177,13 @@ int main(int argc, char **argv) {
     }
     struct epoll_event tev = {.events = EPOLLIN, .data.u32 = PACED_TIMER_TAG};
     if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->tfd, &tev) != 0) {
-        fprintf(stderr, "ss-bench-paced: epoll_ctl: %s\n", strerror(errno));
+        ss_log_kv(SS_LOG_ERROR, "epoll_ctl failed", "error", strerror(errno), NULL);
         goto cleanup;
     }
 
     p->window_start = UINT64_MAX; /* no connect error counts before the start */
     if (connect_all(p) == 0) {
-        fprintf(stderr, "ss-bench-paced: cannot connect to %s:%s, giving up\n", p->o.host,
-                p->o.port);
+        ss_log(SS_LOG_ERROR, "cannot connect to %s:%s, giving up", p->o.host, p->o.port);
         goto cleanup;
     }
 
@@ -1199,21 +1218,21 @@ int main(int argc, char **argv) {
            hist_percentile(&p->lat, 90), hist_percentile(&p->lat, 99),
            hist_percentile(&p->lat, 99.9), p->lat.max, p->o.rate, achieved);
     fflush(stdout);
-    fprintf(stderr,
-            "ss-bench-paced: %" PRIu64 " measured requests scheduled, %" PRIu64
-            " answered; errors: connect %" PRIu64 " read %" PRIu64 " write %" PRIu64
-            " timeout %" PRIu64 " protocol %" PRIu64 "; send lag behind schedule p50 %" PRIu64
-            " us p99 %" PRIu64 " us max %" PRIu64
-            " us; most requests waiting for a connection: %" PRIu64 "\n",
-            n_measured, p->completed, p->err.connect, p->err.read, p->err.write, p->err.timeout,
-            p->err.protocol, hist_percentile(&p->lag, 50), hist_percentile(&p->lag, 99), p->lag.max,
-            p->max_backlog);
+    ss_log_kv(SS_LOG_INFO, "summary", SS_KV_INT("scheduled", n_measured),
+              SS_KV_INT("answered", p->completed), SS_KV_INT("errors_connect", p->err.connect),
+              SS_KV_INT("errors_read", p->err.read), SS_KV_INT("errors_write", p->err.write),
+              SS_KV_INT("errors_timeout", p->err.timeout),
+              SS_KV_INT("errors_protocol", p->err.protocol),
+              SS_KV_INT("send_lag_p50_us", hist_percentile(&p->lag, 50)),
+              SS_KV_INT("send_lag_p99_us", hist_percentile(&p->lag, 99)),
+              SS_KV_INT("send_lag_max_us", p->lag.max),
+              SS_KV_INT("most_waiting_for_a_connection", p->max_backlog), NULL);
     for (size_t k = 0; k < p->n_secs; k++)
-        fprintf(stderr,
-                "ss-bench-paced: second %zu: %" PRIu64 " answered, highest latency %.3f ms\n", k,
-                p->secs[k].answered, (double)p->secs[k].max_us / 1000.0);
+        ss_log_kv(SS_LOG_INFO, "second", SS_KV_INT("second", k),
+                  SS_KV_INT("answered", p->secs[k].answered),
+                  SS_KV_DBL("highest_latency_ms", (double)p->secs[k].max_us / 1000.0), NULL);
     if (p->completed == 0)
-        fprintf(stderr, "ss-bench-paced: no measured request was answered\n");
+        ss_log(SS_LOG_ERROR, "no measured request was answered");
     else
         exit_code = 0;
 

@@ -15,6 +15,7 @@
 #include <common/config.h>
 #include <common/log.h>
 #include <common/shutdown.h>
+#include <common/stats.h>
 #include <common/util.h>
 
 static const char SUMMARY[] =
@@ -138,20 +139,11 @@ static void stats_add(op_stats_t *s, long status, double secs) {
     pthread_mutex_unlock(&s->mu);
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p) {
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i < n ? i : n - 1];
-}
-
 static void stats_report(const char *name, op_stats_t *s, ss_buf_t *json) {
-    qsort(s->lat, s->n, sizeof *s->lat, cmp_d);
+    /* sorts s->lat: the maximum is then the last value */
+    double p50 = ss_stats_percentile(s->lat, s->n, 50) * 1e3;
+    double p90 = ss_stats_percentile_sorted(s->lat, s->n, 90) * 1e3;
+    double p99 = ss_stats_percentile_sorted(s->lat, s->n, 99) * 1e3;
     long ok = 0, err = s->transport_errors;
     for (int i = 0; i < 600; i++) {
         if (i >= 200 && i < 300)
@@ -161,14 +153,12 @@ static void stats_report(const char *name, op_stats_t *s, ss_buf_t *json) {
     }
     printf("%-7s requests %zu  ok %ld  errors %ld  latency ms p50 %.2f  p90 %.2f  p99 %.2f  max "
            "%.2f\n",
-           name, s->n, ok, err, pct(s->lat, s->n, .5) * 1e3, pct(s->lat, s->n, .9) * 1e3,
-           pct(s->lat, s->n, .99) * 1e3, s->n ? s->lat[s->n - 1] * 1e3 : 0.0);
+           name, s->n, ok, err, p50, p90, p99, s->n ? s->lat[s->n - 1] * 1e3 : 0.0);
     ss_buf_appendf(
         json,
         "\"%s\":{\"requests\":%zu,\"ok\":%ld,\"errors\":%ld,\"transport_errors\":%ld,"
         "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"by_status\":{",
-        name, s->n, ok, err, s->transport_errors, pct(s->lat, s->n, .5) * 1e3,
-        pct(s->lat, s->n, .9) * 1e3, pct(s->lat, s->n, .99) * 1e3,
+        name, s->n, ok, err, s->transport_errors, p50, p90, p99,
         s->n ? s->lat[s->n - 1] * 1e3 : 0.0);
     int first = 1;
     for (int i = 0; i < 600; i++) {
@@ -373,6 +363,32 @@ static void *worker(void *ud) {
     return NULL;
 }
 
+/* 0 when url parses (libcurl's URL API) as an http or https URL with a host. */
+static int check_http_url(const char *url, char *errstr, size_t errstr_size) {
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    int rc = -1;
+    if (!u) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc != CURLUE_OK) {
+        snprintf(errstr, errstr_size, "%s", curl_url_strerror(uc));
+        goto done;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        snprintf(errstr, errstr_size, "expected an http:// or https:// URL");
+        goto done;
+    }
+    rc = 0;
+done:
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     ss_conf_main(argc, argv, "shipstream-trafficgen", SUMMARY, OPTS, NOPTS);
     char err[256];
@@ -380,10 +396,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "shipstream-trafficgen: %s\n", err);
         return 2;
     }
-    if (strncmp(cfg.url, "http://", 7) != 0 && strncmp(cfg.url, "https://", 8) != 0) {
-        fprintf(stderr,
-                "shipstream-trafficgen: GATEWAY_URL=%s: expected an http:// or https:// URL\n",
-                cfg.url);
+    if (check_http_url(cfg.url, err, sizeof err) != 0) {
+        ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "GATEWAY_URL", "value", cfg.url,
+                  "error", err, NULL);
         return 2;
     }
     size_t ul = strlen(cfg.url);

@@ -159,6 +159,11 @@ void ss_conf_help(FILE *out, const char *prog, const char *summary, const ss_con
                 "any other KAFKA_ variable is passed to librdkafka (KAFKA_LINGER_MS -> linger.ms)");
 }
 
+/* main's first step, factored out: the one place in libs/ that prints to stderr and
+ * exits.  Both are main-level on purpose: an unknown argument is a usage error for the
+ * person at the terminal, and a configuration error happens before logging exists
+ * (LOG_LEVEL and LOG_FORMAT are among the options loaded here), so there is no ss_log
+ * format to follow yet.  Everything after it logs through ss_log. */
 void ss_conf_main(int argc, char **argv, const char *prog, const char *summary,
                   const ss_conf_opt_t *opts, size_t n) {
     for (int i = 1; i < argc; i++) {

@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,39 @@ int ss_log_enabled(ss_log_level_t level) {
     return level >= g_level;
 }
 
+enum { KV_STR, KV_INT, KV_DBL };
+
+/* The type a key's marker byte announces (SS_KV_INT / SS_KV_DBL); skips it. */
+static int kv_type(const char **key) {
+    if (**key == '\001') {
+        (*key)++;
+        return KV_INT;
+    }
+    if (**key == '\002') {
+        (*key)++;
+        return KV_DBL;
+    }
+    return KV_STR;
+}
+
+/* Reads the next value of the given type; numbers are formatted into num.
+ * A non-finite double is written as null (JSON has no NaN). */
+static const char *kv_value(int type, va_list *kv, char *num, size_t num_size) {
+    if (type == KV_INT) {
+        snprintf(num, num_size, "%lld", va_arg(*kv, long long));
+        return num;
+    }
+    if (type == KV_DBL) {
+        double d = va_arg(*kv, double);
+        if (!isfinite(d))
+            return "null";
+        snprintf(num, num_size, "%.15g", d);
+        return num;
+    }
+    const char *v = va_arg(*kv, const char *);
+    return v ? v : "";
+}
+
 static void emit(ss_log_level_t level, const char *msg, va_list *kv) {
     char ts[SS_TIME_BUFSIZE];
     ss_time_format(ss_time_now_usec(), ts, sizeof ts);
@@ -84,11 +118,16 @@ static void emit(ss_log_level_t level, const char *msg, va_list *kv) {
         if (kv) {
             const char *k;
             while ((k = va_arg(*kv, const char *)) != NULL) {
-                const char *v = va_arg(*kv, const char *);
+                char num[64];
+                int type = kv_type(&k);
+                const char *v = kv_value(type, kv, num, sizeof num);
                 ss_buf_append(&b, ",", 1);
                 ss_buf_append_json_str(&b, k);
                 ss_buf_append(&b, ":", 1);
-                ss_buf_append_json_str(&b, v ? v : "");
+                if (type == KV_STR)
+                    ss_buf_append_json_str(&b, v);
+                else
+                    ss_buf_append(&b, v, strlen(v));
             }
         }
         ss_buf_append(&b, "}\n", 2);
@@ -99,8 +138,9 @@ static void emit(ss_log_level_t level, const char *msg, va_list *kv) {
         if (kv) {
             const char *k;
             while ((k = va_arg(*kv, const char *)) != NULL) {
-                const char *v = va_arg(*kv, const char *);
-                ss_buf_appendf(&b, " %s=%s", k, v ? v : "");
+                char num[64];
+                int type = kv_type(&k);
+                ss_buf_appendf(&b, " %s=%s", k, kv_value(type, kv, num, sizeof num));
             }
         }
         ss_buf_append(&b, "\n", 1);

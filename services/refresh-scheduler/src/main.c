@@ -130,22 +130,23 @@ int main(int argc, char **argv) {
     }
     char url[2048];
     if (ss_db_url_normalize(cfg.database_url, url, sizeof url, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: configuration error: %s\n", PROG, err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "DATABASE_URL", "error", err,
+                  NULL);
         rc = 2;
         goto out;
     }
     if (g_auth) {
         g_keys = ss_http_split_keys(g_api_keys, &g_nkeys);
         if (!g_keys) {
-            fprintf(stderr, "%s: out of memory\n", PROG);
+            ss_log_kv(SS_LOG_ERROR, "out of memory", "variable", "GATEWAY_API_KEYS", NULL);
             rc = 1;
             goto out;
         }
         if (g_nkeys == 0) {
-            fprintf(stderr,
-                    "%s: configuration error: GATEWAY_API_KEYS is not set: POST /refresh "
-                    "needs at least one key (or set GATEWAY_AUTH=off)\n",
-                    PROG);
+            ss_log_kv(SS_LOG_ERROR,
+                      "configuration error: GATEWAY_API_KEYS is not set: POST /refresh needs at "
+                      "least one key (or set GATEWAY_AUTH=off)",
+                      "variable", "GATEWAY_API_KEYS", NULL);
             rc = 2;
             goto out;
         }
@@ -153,7 +154,7 @@ int main(int argc, char **argv) {
         ss_log(SS_LOG_WARN, "GATEWAY_AUTH=off: POST /refresh accepts requests without a key");
     }
     if (rs_state_init() != 0) {
-        fprintf(stderr, "%s: cannot create the wake pipe\n", PROG);
+        ss_log_kv(SS_LOG_ERROR, "cannot create the wake pipe", NULL);
         rc = 1;
         goto out;
     }

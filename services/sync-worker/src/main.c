@@ -60,7 +60,8 @@ int main(int argc, char **argv) {
     }
     char url[2048];
     if (ss_db_url_normalize(cfg.database_url, url, sizeof(url), err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s: configuration error: DATABASE_URL: %s\n", PROG, err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "DATABASE_URL", "error", err,
+                  NULL);
         return 2;
     }
     free(cfg.database_url);
@@ -76,7 +77,8 @@ int main(int argc, char **argv) {
     };
     ss_http_t *http = ss_http_start(&hopts, err, sizeof(err));
     if (!http) {
-        fprintf(stderr, "%s: LISTEN=%s: %s\n", PROG, listen, err);
+        ss_log_kv(SS_LOG_ERROR, "cannot listen", "variable", "LISTEN", "value", listen, "error",
+                  err, NULL);
         return 2;
     }
     int rc = sw_run(&cfg);

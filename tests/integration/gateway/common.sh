@@ -1,14 +1,8 @@
-# Shared set-up of the gateway tests: a migrated database, topics, easypost-sim
-# and the gateway, all on free ports.  Source after lib.sh.
+# Shared set-up of the gateway tests: easypost-sim and the gateway on free ports
+# (the database: ss_test_migrated_db of lib.sh).  Source after lib.sh.
 FIX="${SS_FIXTURES_DIR:-$SS_SOURCE_ROOT/tests/fixtures/easypost}"
 API_KEY="gwkey_$RANDOM$RANDOM"
 EP_KEY="EZTK_test_$RANDOM"
-
-gw_setup_db() {
-  DB_URL=$(ss_test_createdb "$1") || ss_fail "createdb"
-  DATABASE_URL=$DB_URL MIGRATIONS_DIR="$SS_SOURCE_ROOT/migrations" "$SS_BIN_DIR/shipstream-migrate" up \
-    >"$SS_TEST_TMP/migrate.log" 2>&1 || { cat "$SS_TEST_TMP/migrate.log"; ss_fail "migrate up"; }
-}
 
 gw_start_sim() { # [env assignments...]
   SIM_PORT=$(ss_free_port)

@@ -6,7 +6,7 @@ set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 source "$(dirname "$0")/common.sh"
 
-gw_setup_db gw_api
+ss_test_migrated_db gw_api
 PREFIX=$(ss_test_prefix); ss_test_create_topics "$PREFIX" || ss_fail "topics"
 gw_start_sim
 gw_start
@@ -65,7 +65,7 @@ for i in 1 2 3 4 5 6; do
   [ "$(cat "$SS_TEST_TMP/c$i.code")" = 200 ] || ss_fail "concurrent buy $i: $(cat "$SS_TEST_TMP/c$i.code") $(head -c 300 "$SS_TEST_TMP/c$i")"
   cmp -s "$SS_TEST_TMP/c1" "$SS_TEST_TMP/c$i" || ss_fail "concurrent answers differ"
 done
-n=$(ss_psql "$DB_URL" -Atc "SELECT count(*) FROM idempotency_keys WHERE key = 'conc-$SHP2' AND status = 'completed'")
+n=$(q "SELECT count(*) FROM idempotency_keys WHERE key = 'conc-$SHP2' AND status = 'completed'")
 [ "$n" = 1 ] || ss_fail "idempotency row: $n"
 buys=$(grep -c '"shipment.purchased"' < <("$SS_KAFKACTL" consume -b "$SS_TEST_KAFKA_BOOTSTRAP" -t "${PREFIX}shipments" -n 4 --timeout 20))
 [ "$buys" = 2 ] || ss_fail "expected 2 purchases in total (one per shipment), saw $buys"

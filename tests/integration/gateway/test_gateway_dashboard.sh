@@ -5,7 +5,7 @@ set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 source "$(dirname "$0")/common.sh"
 
-gw_setup_db gw_dash
+ss_test_migrated_db gw_dash
 PREFIX=$(ss_test_prefix)
 SIM_URL="http://127.0.0.1:1/v2"   # /v1 is not used here
 gw_start

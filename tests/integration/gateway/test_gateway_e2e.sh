@@ -10,7 +10,7 @@ for b in shipstream-sync-worker shipstream-webhook-receiver easypost-sim shipstr
   [ -x "$SS_BIN_DIR/$b" ] || { echo "SKIP: $b is not built"; exit 77; }
 done
 
-gw_setup_db gw_e2e
+ss_test_migrated_db gw_e2e
 PREFIX=$(ss_test_prefix); ss_test_create_topics "$PREFIX" || ss_fail "topics"
 SECRET="s3cret-$RANDOM"
 

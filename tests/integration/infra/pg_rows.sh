@@ -4,8 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
-url=$(ss_test_createdb infra_pg_rows) || ss_fail "createdb"
-q() { ss_psql "$url" -At "$@"; }
+DB_URL=$(ss_test_createdb infra_pg_rows) || ss_fail "createdb"
 
 q -c "CREATE TABLE parcel (id text PRIMARY KEY, weight_oz numeric(10,2) NOT NULL, note text)"
 q -c "INSERT INTO parcel SELECT 'prcl_' || g, g / 4.0, 'n°' || g FROM generate_series(1, 1000) g"

@@ -12,20 +12,10 @@
 
 #include <common/log.h>
 #include <common/sstime.h>
+#include <common/stats.h>
 #include <kafka/kafka.h>
 
 #include "common.h"
-
-static int cmp_dbl(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p) {
-    qsort(v, (size_t)n, sizeof(double), cmp_dbl);
-    int i = (int)(p * (n - 1) + 0.5);
-    return v[i];
-}
 
 static int bench_latency(const char *bootstrap, const char *topic, int n) {
     char err[512];
@@ -70,10 +60,10 @@ static int bench_latency(const char *bootstrap, const char *topic, int n) {
         }
     }
     if (rc == 0) {
-        printf("RESULT kafka_produce_wait_p50 %.3f ms %.3f\n", pct(lat, n, 0.50),
-               pct(base, n, 0.50));
-        printf("RESULT kafka_produce_wait_p99 %.3f ms %.3f\n", pct(lat, n, 0.99),
-               pct(base, n, 0.99));
+        printf("RESULT kafka_produce_wait_p50 %.3f ms %.3f\n",
+               ss_stats_percentile(lat, (size_t)n, 50), ss_stats_percentile(base, (size_t)n, 50));
+        printf("RESULT kafka_produce_wait_p99 %.3f ms %.3f\n",
+               ss_stats_percentile(lat, (size_t)n, 99), ss_stats_percentile(base, (size_t)n, 99));
     }
     rd_kafka_topic_destroy(rkt);
     free(lat);

@@ -1,11 +1,11 @@
 # shellcheck shell=bash
 # Shared setup of the refresh-scheduler integration tests.  Source after
 # setting nothing; provides:
-#   rs_setup_db <name>        fresh database with the migrations applied; sets DB_URL
-#   q "<sql>"                 psql -At on DB_URL
+#   (lib.sh: ss_test_migrated_db <name> sets DB_URL; q "<sql>" is psql -At on it)
 #   rs_start <id> [VAR=v...]  starts a scheduler (LISTEN on a free port), waits for
 #                             /health; sets RS_PORT[id], RS_PID[id], RS_LOG[id]
-#   rs_metric <id> <name{labels}>   prints a metric value (0 when absent)
+#   rs_metric <id> <name{labels}>   a metric value (ss_metric: fails when /metrics is down)
+#   rs_metric_sum <id> <family>     the sum over every label set (ss_metric_sum)
 #   rs_role <id>              leader|standby|down (from /ready)
 #   rs_log_count [where]      rows in analytics_refresh_log
 #   rs_notify [n]             n notifications on shipstream_analytics_dirty
@@ -18,23 +18,6 @@ RS_BIN="$SS_BIN_DIR/shipstream-refresh-scheduler"
 [ -x "$RS_BIN" ] || ss_fail "$RS_BIN not built"
 RS_KEY="rs-test-key-$$"
 declare -A RS_PORT RS_PID RS_LOG
-
-q() { ss_psql "$DB_URL" -At -c "$1"; }
-
-rs_setup_db() {
-  DB_URL=$(ss_test_createdb "$1") || ss_fail "createdb $1"
-  local mig="$SS_BIN_DIR/shipstream-migrate"
-  if [ -x "$mig" ]; then
-    DATABASE_URL="$DB_URL" MIGRATIONS_DIR="$SS_SOURCE_ROOT/migrations" "$mig" up \
-      >"$SS_TEST_TMP/migrate.log" 2>&1 || { cat "$SS_TEST_TMP/migrate.log" >&2; ss_fail "migrate up"; }
-  else
-    local f
-    for f in "$SS_SOURCE_ROOT"/migrations/*.up.sql; do
-      ss_psql "$DB_URL" -1 -f "$f" >/dev/null || ss_fail "applying $f"
-    done
-  fi
-  export DB_URL
-}
 
 rs_start() {
   local id=$1; shift
@@ -50,13 +33,10 @@ rs_start() {
   ss_wait_for 15 curl -fsS "http://127.0.0.1:$port/health" || ss_fail "scheduler $id did not start"
 }
 
-rs_url() { echo "http://127.0.0.1:${RS_PORT[$1]}$2"; }
+rs_url() { echo "http://127.0.0.1:${RS_PORT[$1]}${2:-}"; }
 
-rs_metric() {
-  local v
-  v=$(curl -fsS "$(rs_url "$1" /metrics)" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }')
-  echo "${v:-0}"
-}
+rs_metric() { ss_metric "$(rs_url "$1")" "$2"; }
+rs_metric_sum() { ss_metric_sum "$(rs_url "$1")" "$2"; }
 
 rs_role() {
   local body

@@ -13,7 +13,7 @@ for b in shipstream-sync-worker shipstream-webhook-receiver; do
   fi
 done
 
-rs_setup_db rs_e2e
+ss_test_migrated_db rs_e2e
 prefix=$(ss_test_prefix)
 ss_test_create_topics "$prefix" 3 || ss_fail "topics"
 secret="e2e-secret-$$"

@@ -4,7 +4,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-rs_setup_db rs_failure
+ss_test_migrated_db rs_failure
 rs_start a
 ss_wait_for 10 rs_is a leader || ss_fail "not leader"
 ss_wait_for 10 rs_log_at_least 3 "outcome = 'success'" || ss_fail "no first refresh"
@@ -29,7 +29,7 @@ ss_pass "the other views still refreshed"
 # Retried with backoff (REFRESH_RETRY_BASE_MS=500, max 2000, minimum interval 2 s), no notification needed.
 ss_wait_for 15 rs_log_at_least 3 "view_name = 'mv_top_routes' AND outcome = 'failed' AND started_at > '$t0'" ||
   ss_fail "the failed view was not retried"
-fails=$(rs_metric a 'refresh_failures_total{view="mv_top_routes"}')
+fails=$(rs_metric a 'refresh_failures_total{view="mv_top_routes"}') || ss_fail "no /metrics"
 [ "$fails" -ge 3 ] || ss_fail "refresh_failures_total{view=mv_top_routes} = $fails"
 # Only the failed view is retried: no extra refreshes of the healthy ones.
 ok_daily=$(rs_log_count "view_name = 'mv_daily_shipment_analytics' AND started_at > '$t0'")

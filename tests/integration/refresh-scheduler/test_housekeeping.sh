@@ -5,7 +5,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-rs_setup_db rs_housekeeping
+ss_test_migrated_db rs_housekeeping
 ss_psql "$DB_URL" >/dev/null <<'SQL' || ss_fail "seeding"
 INSERT INTO processed_events (event_id, processed_at)
   SELECT 'evt_old_' || g, now() - interval '8 days' - g * interval '1 second' FROM generate_series(1, 1050) g;

@@ -5,7 +5,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-rs_setup_db rs_leader
+ss_test_migrated_db rs_leader
 rs_add_shipment shp_leader_1 delivered
 rs_slow_views 0.4            # each view refresh takes ~0.4 s: overlaps would show
 
@@ -13,8 +13,10 @@ rs_start a
 ss_wait_for 10 rs_is a leader || ss_fail "a is not the leader"
 rs_start b
 ss_wait_for 10 rs_is b standby || ss_fail "b is not standby ($(rs_role b))"
-[ "$(rs_metric b refresh_leader)" = 0 ] || ss_fail "b reports refresh_leader 1"
-[ "$(rs_metric a refresh_leader)" = 1 ] || ss_fail "a reports refresh_leader 0"
+v=$(rs_metric b refresh_leader) || ss_fail "b: no /metrics"
+[ "$v" = 0 ] || ss_fail "b reports refresh_leader $v"
+v=$(rs_metric a refresh_leader) || ss_fail "a: no /metrics"
+[ "$v" = 1 ] || ss_fail "a reports refresh_leader $v"
 ss_pass "a leader, b standby (/ready and refresh_leader)"
 
 code=$(rs_post_refresh b "$RS_KEY")
@@ -29,8 +31,10 @@ for i in 1 2 3; do
   sleep 1
 done
 ss_wait_for 15 rs_log_at_least 9 || ss_fail "not enough refreshes"
-b_runs() { curl -fsS "$(rs_url b /metrics)" | awk '/^refresh_runs_total/ { s += $2 } END { print s + 0 }'; }
-[ "$(b_runs)" = 0 ] || ss_fail "the standby refreshed"
+# The standby's own count (all views and outcomes): it must answer, a dead standby is no pass.
+runs=$(rs_metric_sum b refresh_runs_total) || ss_fail "the standby's /metrics does not answer"
+[ "$runs" = 0 ] || ss_fail "the standby refreshed $runs times"
+rs_is b standby || ss_fail "b is no longer a live standby ($(rs_role b))"
 rs_assert_no_overlap
 ss_pass "only a refreshed ($(rs_log_count) log rows), no overlap"
 
@@ -44,7 +48,8 @@ ss_wait_for 20 rs_is b leader || ss_fail "b did not take over"
 ss_pass "a killed (-9) mid-refresh; b took over"
 ss_wait_for 15 rs_log_at_least 3 "started_at > '$t_kill' AND outcome = 'success'" ||
   ss_fail "no refreshes after the takeover"
-[ "$(b_runs)" -ge 3 ] || ss_fail "new refresh rows are not from b"
+runs=$(rs_metric_sum b refresh_runs_total) || ss_fail "b's /metrics does not answer"
+[ "$runs" -ge 3 ] || ss_fail "new refresh rows are not from b (b counted $runs runs)"
 rs_notify 1
 n=$(rs_log_count)
 ss_wait_for 15 rs_log_at_least $((n + 3)) || ss_fail "b does not answer notifications"

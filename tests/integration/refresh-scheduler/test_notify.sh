@@ -4,7 +4,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-rs_setup_db rs_notify
+ss_test_migrated_db rs_notify
 rs_start a
 ss_wait_for 10 rs_is a leader || ss_fail "scheduler is not the leader"
 # Taking the lock triggers one catch-up refresh of the three views.
@@ -31,12 +31,13 @@ ss_pass "NOTIFY -> visible in the views after ${ms} ms"
 # --- a burst of 100 notifications
 ss_wait_for 15 rs_quiet || ss_fail "scheduler never went quiet"
 before=$(rs_log_count)
-nbefore=$(rs_metric a notifications_received_total)
+nbefore=$(rs_metric a notifications_received_total) || ss_fail "no /metrics"
 for i in $(seq 1 100); do echo "NOTIFY shipstream_analytics_dirty, 'burst $i'; SELECT pg_sleep(0.01);"; done |
   ss_psql "$DB_URL" >/dev/null
 notified() { [ "$(rs_metric a notifications_received_total)" -ge $((nbefore + 100)) ]; }
 ss_wait_for 10 notified || true
-got=$(( $(rs_metric a notifications_received_total) - nbefore ))
+nafter=$(rs_metric a notifications_received_total) || ss_fail "no /metrics after the burst"
+got=$((nafter - nbefore))
 [ "$got" -ge 100 ] || ss_fail "only $got of 100 notifications counted"
 ss_wait_for 20 rs_quiet || ss_fail "scheduler never went quiet after the burst"
 rows=$(( $(rs_log_count) - before ))
@@ -60,7 +61,8 @@ for m in 'refresh_duration_seconds_count{view="mv_top_routes"}' \
          'refresh_leader' 'notifications_received_total'; do
   grep -qF "$m " "$SS_TEST_TMP/metrics" || ss_fail "metric $m missing"
 done
-[ "$(rs_metric a refresh_leader)" = 1 ] || ss_fail "refresh_leader != 1"
+v=$(rs_metric a refresh_leader) || ss_fail "no /metrics"
+[ "$v" = 1 ] || ss_fail "refresh_leader = $v, want 1"
 code=$(rs_post_refresh a); [ "$code" = 401 ] || ss_fail "POST /refresh without key: $code"
 code=$(rs_post_refresh a wrong-key); [ "$code" = 401 ] || ss_fail "POST /refresh wrong key: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$(rs_url a /refresh)" -H "Authorization: Bearer $RS_KEY")

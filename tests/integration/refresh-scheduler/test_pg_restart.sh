@@ -5,7 +5,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-rs_setup_db rs_pg_restart
+ss_test_migrated_db rs_pg_restart
 rs_start a
 ss_wait_for 10 rs_is a leader || ss_fail "not leader"
 ss_wait_for 10 rs_log_at_least 3 "outcome = 'success'" || ss_fail "no first refresh"
@@ -14,7 +14,8 @@ pid=${RS_PID[a]}
 ss_pg_stop || ss_fail "pg stop"
 ss_wait_for 10 rs_is a down || ss_fail "/ready still 200 with PostgreSQL down"
 code=$(rs_post_refresh a "$RS_KEY"); [ "$code" = 503 ] || ss_fail "POST /refresh with PostgreSQL down: $code"
-[ "$(rs_metric a refresh_leader)" = 0 ] || ss_fail "still claims leadership with PostgreSQL down"
+v=$(rs_metric a refresh_leader) || ss_fail "the scheduler's /metrics does not answer with PostgreSQL down"
+[ "$v" = 0 ] || ss_fail "still claims leadership with PostgreSQL down"
 ss_pass "PostgreSQL down: /ready 503, POST /refresh 503, refresh_leader 0"
 sleep 2   # stay down across a few reconnect attempts
 ss_pg_start || ss_fail "pg start"

@@ -5,7 +5,7 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
-rs_setup_db rs_readers
+ss_test_migrated_db rs_readers
 for i in 1 2 3 4; do rs_add_shipment "shp_read_$i" delivered; done
 rs_start a
 ss_wait_for 10 rs_is a leader || ss_fail "not leader"

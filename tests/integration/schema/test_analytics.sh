@@ -4,7 +4,7 @@
 # on-time / late / undelivered shipments, shipments without an estimated date, an
 # unpurchased shipment, a tracker placeholder and a shipment older than the window.
 source "$(dirname "$0")/common.sh"
-schema_fresh_db schema_analytics
+ss_test_migrated_db schema_analytics
 
 # Days relative to today (UTC), at noon, so that the window and the day boundaries are clear.
 D0=$(date -u -d '1 day ago' +%F)   # yesterday

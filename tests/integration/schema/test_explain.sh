@@ -3,7 +3,7 @@
 # are touched: the tables hold 20,000 shipments and 50,020 addresses, ANALYZEd, so the
 # planner picks the indexes on its own.
 source "$(dirname "$0")/common.sh"
-schema_fresh_db schema_explain
+ss_test_migrated_db schema_explain
 q -v n=20000 -f "$SS_SOURCE_ROOT/bench/schema/load.sql" >/dev/null || ss_fail "loading 20,000 shipments"
 
 # plan_uses <what> <index or node text> <sql>: EXPLAIN sql, expect the text, and no Seq Scan

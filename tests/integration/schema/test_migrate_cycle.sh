@@ -4,8 +4,8 @@
 source "$(dirname "$0")/common.sh"
 
 out="$SS_TEST_TMP/out"
-DB=$(ss_test_createdb schema_cycle) || ss_fail "createdb"
-export DATABASE_URL="$DB"
+DB_URL=$(ss_test_createdb schema_cycle) || ss_fail "createdb"
+export DATABASE_URL="$DB_URL"
 nmig=$(ls "$MIGRATIONS_DIR"/*.up.sql | wc -l)
 [ "$nmig" -ge 2 ] || ss_fail "expected at least 2 migrations, found $nmig"
 
@@ -29,7 +29,7 @@ grep -q "^0 applied, $nmig pending, 0 changed, 0 missing" "$out" || ss_fail "sta
 [ "$(q -c "SELECT to_regclass('schema_migrations') IS NULL")" = t ] || ss_fail "status must not create tables"
 
 # The postgresql+asyncpg:// form is accepted.
-DATABASE_URL="${DB/postgresql:/postgresql+asyncpg:}" "$MIGRATE" up >"$out" 2>&1 || ss_fail "up: $(cat "$out")"
+DATABASE_URL="${DB_URL/postgresql:/postgresql+asyncpg:}" "$MIGRATE" up >"$out" 2>&1 || ss_fail "up: $(cat "$out")"
 grep -q "^applied 0001_core" "$out" || ss_fail "up output: $(cat "$out")"
 "$MIGRATE" status >"$out" 2>&1
 grep -q "^$nmig applied, 0 pending, 0 changed, 0 missing" "$out" || ss_fail "status after up: $(cat "$out")"
@@ -70,7 +70,7 @@ MIGRATIONS_DIR="$copy" "$MIGRATE" status >"$out" 2>&1 || ss_fail "status with a 
 grep -q "^0001 .*CHANGED" "$out" || ss_fail "status must show CHANGED: $(cat "$out")"
 MIGRATIONS_DIR="$copy" "$MIGRATE" up >"$out" 2>&1; rc=$?
 [ $rc -eq 1 ] || ss_fail "up with a changed applied file: exit $rc, want 1"
-grep -q "0001_core was applied .* has changed" "$out" || ss_fail "unclear message: $(cat "$out")"
+grep -q "file has changed since.* migration=0001_core applied_at=" "$out" || ss_fail "unclear message: $(cat "$out")"
 MIGRATIONS_DIR="$copy" "$MIGRATE" down >"$out" 2>&1; rc=$?
 [ $rc -eq 1 ] || ss_fail "down with a changed applied file: exit $rc, want 1"
 [ "$(q -c "SELECT count(*) FROM schema_migrations")" = "$nmig" ] || ss_fail "refused run changed something"
@@ -87,7 +87,7 @@ grep -q "cannot roll back" "$out" || ss_fail "down without file message: $(cat "
 printf 'CREATE TABLE zz_half_done (a int);\nSELECT 1/0;\n' >"$copy/9999_broken.up.sql"
 MIGRATIONS_DIR="$copy" "$MIGRATE" up >"$out" 2>&1; rc=$?
 [ $rc -eq 1 ] || ss_fail "failing migration: exit $rc, want 1"
-grep -q "9999_broken failed, rolled back: 22012" "$out" || ss_fail "failure message: $(cat "$out")"
+grep -q "migration failed, rolled back direction=up migration=9999_broken .* error=22012" "$out" || ss_fail "failure message: $(cat "$out")"
 [ "$(q -c "SELECT to_regclass('zz_half_done') IS NULL")" = t ] || ss_fail "failed migration not rolled back"
 [ "$(q -c "SELECT count(*) FROM schema_migrations WHERE version = 9999")" = 0 ] || ss_fail "failed migration recorded"
 ss_pass "down without file refused; failed migration rolled back"

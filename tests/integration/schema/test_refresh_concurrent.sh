@@ -4,7 +4,7 @@
 # same reader is blocked by a plain REFRESH, so the check can fail); then refreshes and
 # reads overlap for real.
 source "$(dirname "$0")/common.sh"
-schema_fresh_db schema_refresh_concurrent
+ss_test_migrated_db schema_refresh_concurrent
 q -v n=100000 -f "$SS_SOURCE_ROOT/bench/schema/load.sql" >/dev/null || ss_fail "loading 100,000 shipments"
 q -c "SELECT count(*) FROM refresh_analytics_views()" >/dev/null || ss_fail "first refresh"
 views="mv_daily_shipment_analytics mv_carrier_performance mv_top_routes"
@@ -16,7 +16,7 @@ done
 fifo="$SS_TEST_TMP/refresher.fifo"
 mkfifo "$fifo"
 ss_start_bg "$SS_TEST_TMP/refresher.log" env PGAPPNAME=schema_refresher \
-  psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -f "$fifo" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -d "$DB_URL" -f "$fifo" >/dev/null
 exec 7>"$fifo"
 ss_on_exit "exec 7>&-"
 holds() { # holds <mode> <view...>: the refresher holds <mode> on every view
@@ -42,7 +42,7 @@ echo "BEGIN; SELECT count(*) FROM refresh_analytics_views(true);" >&7
 ss_wait_for 60 holds ExclusiveLock $views || ss_fail "refresher never held its locks: $(cat "$SS_TEST_TMP/refresher.log")"
 read_all || ss_fail "a reader was blocked by REFRESH ... CONCURRENTLY"
 echo "COMMIT;" >&7
-ss_wait_for 30 bash -c "! psql -X -At -d '$DB' -c \"SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'schema_refresher' AND l.relation = 'mv_top_routes'::regclass\" | grep -q 1" ||
+ss_wait_for 30 bash -c "! psql -X -At -d '$DB_URL' -c \"SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'schema_refresher' AND l.relation = 'mv_top_routes'::regclass\" | grep -q 1" ||
   ss_fail "refresher did not commit"
 ss_pass "readers read all three views while a CONCURRENTLY refresh held them"
 
@@ -57,7 +57,7 @@ ss_pass "control: a plain REFRESH blocks the reader (lock timeout)"
 
 # Real overlap: 5 concurrent refreshes in a loop while the reader polls.
 ss_start_bg "$SS_TEST_TMP/loop.log" bash -c "for i in 1 2 3 4 5; do
-    psql -X -q -v ON_ERROR_STOP=1 -At -d '$DB' -c \"SELECT string_agg(outcome, ',') FROM refresh_analytics_views(true)\" || exit 1
+    psql -X -q -v ON_ERROR_STOP=1 -At -d '$DB_URL' -c \"SELECT string_agg(outcome, ',') FROM refresh_analytics_views(true)\" || exit 1
   done" >/dev/null
 loop=$SS_BG_PID
 reads=0

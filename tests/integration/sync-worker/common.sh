@@ -3,7 +3,7 @@
 #   sw_setup <name> [gen args...]  database + migrations (DB_URL), topics (PREFIX),
 #                                  generated stream in $GEN (ss-sync-gen)
 #   sw_start <id> [VAR=v...]       starts a worker; SW_PORT[id] SW_PID[id] SW_LOG[id]
-#   sw_metric <id> <name{labels}>  a metric value (0 when absent)
+#   sw_metric <id> <name{labels}>  a metric value (ss_metric: fails when /metrics is down)
 #   sw_assigned <id>               partitions the worker holds now, from its log (0 before
 #                                  the first assignment and after a revoke)
 #   sw_produce <topic>             produces $GEN/<topic>.tsv
@@ -24,20 +24,9 @@ if [ -n "${SW_KEEP_LOGS:-}" ]; then
 fi
 export LC_ALL=C
 
-q() { ss_psql "$DB_URL" -At -c "$1"; }
-
 sw_setup() {
   local name=$1; shift
-  DB_URL=$(ss_test_createdb "$name") || ss_fail "createdb $name"
-  local mig="$SS_BIN_DIR/shipstream-migrate" f
-  if [ -x "$mig" ]; then
-    DATABASE_URL="$DB_URL" MIGRATIONS_DIR="$SS_SOURCE_ROOT/migrations" "$mig" up \
-      >"$SS_TEST_TMP/migrate.log" 2>&1 || { cat "$SS_TEST_TMP/migrate.log" >&2; ss_fail "migrate up"; }
-  else
-    for f in "$SS_SOURCE_ROOT"/migrations/*.up.sql; do
-      ss_psql "$DB_URL" -1 -f "$f" >/dev/null || ss_fail "applying $f"
-    done
-  fi
+  ss_test_migrated_db "$name"
   PREFIX=$(ss_test_prefix)
   ss_test_create_topics "$PREFIX" || ss_fail "create topics"
   GROUP="sw-test-$$"
@@ -64,11 +53,7 @@ sw_start() {
   ss_wait_for 15 curl -fsS "http://127.0.0.1:$port/health" || ss_fail "worker $id did not start"
 }
 
-sw_metric() {
-  local v
-  v=$(curl -fsS "http://127.0.0.1:${SW_PORT[$1]}/metrics" 2>/dev/null | awk -v m="$2" '$1 == m { print $2 }')
-  echo "${v:-0}"
-}
+sw_metric() { ss_metric "http://127.0.0.1:${SW_PORT[$1]}" "$2"; }
 
 sw_assigned() {
   local n

@@ -15,9 +15,9 @@ echo "delivered $total messages ($UNIQUE unique, $DUPS duplicates, $OOO moved ou
 sw_wait_applied 120
 sw_check_state
 
-dups=$(sw_metric a sync_duplicates_skipped_total)
-stale=$(sw_metric a sync_stale_skipped_total)
-consumed=$(sw_metric a sync_messages_consumed_total)
+dups=$(sw_metric a sync_duplicates_skipped_total) || ss_fail "no /metrics"
+stale=$(sw_metric a sync_stale_skipped_total) || ss_fail "no /metrics"
+consumed=$(sw_metric a sync_messages_consumed_total) || ss_fail "no /metrics"
 echo "metrics: consumed=$consumed duplicates=$dups stale=$stale"
 [ "$consumed" = "$total" ] || ss_fail "consumed $consumed of $total"
 [ "$dups" = "$DUPS" ] || ss_fail "duplicates skipped $dups, expected $DUPS"

@@ -6,14 +6,14 @@
 # report).  With a wrong API key it must report the 401s and exit non-zero.
 set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
-source "$SS_SOURCE_ROOT/tests/integration/gateway/common.sh"   # gw_setup_db, gw_start_sim, gw_start
+source "$SS_SOURCE_ROOT/tests/integration/gateway/common.sh"   # gw_start_sim, gw_start
 
 TG="$SS_BIN_DIR/shipstream-trafficgen"
 [ -x "$TG" ] || ss_fail "$TG not built"
 RATE=8 DURATION=3
 N=$((RATE * DURATION))
 
-gw_setup_db it_trafficgen
+ss_test_migrated_db it_trafficgen
 PREFIX=$(ss_test_prefix)
 ss_test_create_topics "$PREFIX" 3 || ss_fail "create topics"
 gw_start_sim

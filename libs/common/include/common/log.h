@@ -25,9 +25,19 @@ int ss_log_enabled(ss_log_level_t level);
 void ss_log(ss_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ss_logv(ss_log_level_t level, const char *fmt, va_list ap);
 
-/* Logs msg with key/value string pairs, terminated by NULL:
- *   ss_log_kv(SS_LOG_INFO, "listening", "addr", "0.0.0.0:8000", NULL); */
+/* Logs msg with key/value pairs, terminated by NULL.  A plain key takes a
+ * string value (NULL prints as empty); SS_KV_INT / SS_KV_DBL mark a typed
+ * value (written as a JSON number, not a string):
+ *   ss_log_kv(SS_LOG_INFO, "listening", "addr", "0.0.0.0:8000", NULL);
+ *   ss_log_kv(SS_LOG_INFO, "applied", "name", name, SS_KV_INT("version", v),
+ *             SS_KV_DBL("ms", ms), NULL);
+ * Keys must be string literals for the typed forms. */
 void ss_log_kv(ss_log_level_t level, const char *msg, ...);
+
+/* Typed key/value pairs for ss_log_kv: each expands to two arguments, a
+ * marked key and the value converted to the type ss_log_kv reads. */
+#define SS_KV_INT(key, value) "\001" key, (long long)(value)
+#define SS_KV_DBL(key, value) "\002" key, (double)(value)
 
 #define SS_DEBUG(...)                          \
     do {                                       \
