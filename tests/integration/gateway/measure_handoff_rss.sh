@@ -11,7 +11,7 @@ set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/common.sh"
 KB=${1:-131072}
-gw_setup_db gw_rss
+ss_test_migrated_db gw_rss
 PREFIX=$(ss_test_prefix); ss_test_create_topics "$PREFIX" 1 || ss_fail "topics"
 gw_start_sim
 gw_start GATEWAY_KAFKA_QUEUE_MAX_KBYTES="$KB" LOG_LEVEL=error

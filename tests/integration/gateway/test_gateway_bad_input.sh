@@ -5,7 +5,7 @@ set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 source "$(dirname "$0")/common.sh"
 
-gw_setup_db gw_bad_input
+ss_test_migrated_db gw_bad_input
 PREFIX=$(ss_test_prefix); ss_test_create_topics "$PREFIX" || ss_fail "topics"
 gw_start_sim
 gw_start

@@ -8,7 +8,7 @@ set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 source "$(dirname "$0")/common.sh"
 
-gw_setup_db gw_takeover
+ss_test_migrated_db gw_takeover
 PREFIX=$(ss_test_prefix); ss_test_create_topics "$PREFIX" || ss_fail "topics"
 gw_start_sim
 gw_start EASYPOST_TIMEOUT_MS=1000 GATEWAY_BUY_LEASE_MARGIN_MS=1500 GATEWAY_IDEMPOTENCY_WAIT_MS=0

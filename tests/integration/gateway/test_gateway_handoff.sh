@@ -22,7 +22,7 @@ for b in easypost-sim shipstream-gateway shipstream-migrate; do
 done
 command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
 
-gw_setup_db gw_handoff
+ss_test_migrated_db gw_handoff
 gw_start_sim
 declare -A P PORT PID LOG
 for g in A B C D E; do

@@ -28,7 +28,7 @@ used=$( { yq -r '.groups[].rules[].expr' "$MON/alerts.yml"; jq -r '.panels[].tar
 [ -n "$used" ] || ss_fail "no metric names found in the rules and the board"
 
 # --- the services, with a little traffic so that lazily created series exist
-gw_setup_db mon
+ss_test_migrated_db mon
 PREFIX=$(ss_test_prefix); ss_test_create_topics "$PREFIX" || ss_fail "topics"
 SECRET="mon-$(openssl rand -hex 8)"
 gw_start_sim
