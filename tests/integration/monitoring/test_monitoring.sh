@@ -61,6 +61,9 @@ curl -fsS -X POST -H "Authorization: Bearer $API_KEY" "http://127.0.0.1:$sport/r
 refreshed() { [ "$(ss_psql "$DB_URL" -Atc "SELECT count(*) FROM analytics_refresh_log WHERE outcome = 'success'")" -ge 3 ]; }
 ss_wait_for 30 refreshed || ss_fail "no refresh ran"
 
+# The worker publishes its lag per assigned partition on its next lag pass.
+has_lag() { curl -fsS "http://127.0.0.1:$wport/metrics" | grep -q '^sync_consumer_lag{'; }
+ss_wait_for 30 has_lag || ss_fail "the worker never exported sync_consumer_lag"
 exported="$SS_TEST_TMP/exported"
 for url in "$GW" "http://127.0.0.1:$rport" "http://127.0.0.1:$wport" "http://127.0.0.1:$sport"; do
   curl -fsS "$url/metrics" >/dev/null || ss_fail "$url/metrics unreachable"   # creates http_requests_total
