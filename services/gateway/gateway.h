@@ -28,6 +28,8 @@ typedef struct {
     long long idempotency_wait_ms;
     long long easypost_timeout_ms;
     long long buy_lease_margin_ms;
+    long long request_timeout_ms;
+    char *admin_listen;
     long long linger_ms;
     long long message_timeout_ms; /* GATEWAY_KAFKA_MESSAGE_TIMEOUT_MS, 0 = never */
     long long queue_max_messages; /* GATEWAY_KAFKA_QUEUE_MAX_MESSAGES */

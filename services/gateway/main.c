@@ -40,7 +40,16 @@ static const ss_conf_opt_t options[] = {
      "comma-separated bearer keys for /v1 and /db (required unless GATEWAY_AUTH=off)", 1},
     {"GATEWAY_AUTH", SS_CONF_BOOL, &g_gw.cfg.auth_on, "on", 0, 0,
      "off: serve /v1 and /db without keys (local experiments only)", 0},
-    {"GATEWAY_THREADS", SS_CONF_INT, &g_gw.cfg.threads, "32", 1, 1024, "HTTP worker threads", 0},
+    {"GATEWAY_THREADS", SS_CONF_INT, &g_gw.cfg.threads, "32", 1, 16384,
+     "HTTP worker threads: one per open connection (idle and slow ones included); each keeps "
+     "its own PostgreSQL and EasyPost connections",
+     0},
+    {"GATEWAY_REQUEST_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.request_timeout_ms, "10000", 100, 600000,
+     "deadline for the request head, and again for the body (a slow client gets 408)", 0},
+    {"ADMIN_LISTEN", SS_CONF_LISTEN, &g_gw.cfg.admin_listen, NULL, 0, 0,
+     "also serve /health, /ready and /metrics here, on threads of their own (probes never wait "
+     "behind public traffic); unset: only on LISTEN",
+     0},
     {"GATEWAY_MAX_BODY_BYTES", SS_CONF_INT, &g_gw.cfg.max_body, "1048576", 1024, 67108864,
      "largest request body accepted", 0},
     {"GATEWAY_STATEMENT_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.statement_timeout_ms, "5000", 10,
@@ -230,6 +239,9 @@ int main(int argc, char **argv) {
     ss_http_opts_t ho = {.service = "gateway",
                          .listen = g_gw.cfg.listen,
                          .num_threads = (int)g_gw.cfg.threads,
+                         .request_timeout_ms = (int)g_gw.cfg.request_timeout_ms,
+                         .body_timeout_ms = (int)g_gw.cfg.request_timeout_ms,
+                         .admin_listen = g_gw.cfg.admin_listen,
                          .ready = ready,
                          .thread_exit = thread_exit};
     ss_http_t *http = ss_http_start(&ho, err, sizeof err);

@@ -41,8 +41,13 @@ static json_object *parse_object(const char *body, size_t len, char *err, size_t
  * returns -1 with *status set. */
 static int read_json_body(struct mg_connection *c, char **body, size_t *len, int *status) {
     int r = ss_http_read_body(c, (size_t)g_gw.cfg.max_body, body, len);
-    if (r == -2) {
+    if (r == SS_HTTP_BODY_TOO_LARGE) {
         *status = ss_http_send_error(c, 413, "payload_too_large", "request body is over the limit");
+        return -1;
+    }
+    if (r == SS_HTTP_BODY_TOO_SLOW) {
+        *status =
+            ss_http_send_error(c, 408, "body_too_slow", "the request body did not arrive in time");
         return -1;
     }
     if (r != 0) {

@@ -58,6 +58,7 @@ static struct {
     long long linger_ms;
     char *log_level;
     char *log_format;
+    char *admin_listen;
 } cfg;
 
 static const ss_conf_opt_t options[] = {
@@ -77,10 +78,16 @@ static const ss_conf_opt_t options[] = {
      "largest accepted body; larger is answered 413", 0},
     {"WEBHOOK_PRODUCE_TIMEOUT_MS", SS_CONF_INT, &cfg.produce_timeout_ms, "5000", 100, 120000,
      "how long to wait for Kafka's acknowledgement before answering 503", 0},
-    {"WEBHOOK_THREADS", SS_CONF_INT, &cfg.threads, "64", 1, 1024,
-     "HTTP worker threads (concurrent requests; each waits for its ack)", 0},
+    {"WEBHOOK_THREADS", SS_CONF_INT, &cfg.threads, "1536", 1, 16384,
+     "HTTP worker threads: one per open connection (idle and slow ones included) and per "
+     "request waiting for its ack; ~32 KB each",
+     0},
     {"WEBHOOK_REQUEST_TIMEOUT_MS", SS_CONF_INT, &cfg.request_timeout_ms, "10000", 100, 600000,
-     "HTTP request timeout (slow clients are cut off)", 0},
+     "deadline for the request head, and again for the body (a slow client is cut off: 408)", 0},
+    {"ADMIN_LISTEN", SS_CONF_LISTEN, &cfg.admin_listen, NULL, 0, 0,
+     "also serve /health, /ready and /metrics here, on threads of their own (probes never wait "
+     "behind public traffic); unset: only on LISTEN",
+     0},
     {"WEBHOOK_RETRY_AFTER_SECONDS", SS_CONF_INT, &cfg.retry_after_s, "5", 1, 3600,
      "Retry-After sent with 503", 0},
     {"KAFKA_LINGER_MS", SS_CONF_INT, &cfg.linger_ms, "3", 0, 1000,
@@ -148,6 +155,12 @@ static int handle_webhook(struct mg_connection *conn, void *ud) {
                       ss_http_send_error_h(conn, 413, "payload_too_large",
                                            "request body is over the limit",
                                            "Connection: close\r\n"));
+    }
+    if (rc == SS_HTTP_BODY_TOO_SLOW) {
+        SS_INFO("webhook body too slow: cut off at the deadline");
+        return finish(r, OUT_BAD_BODY, t0,
+                      ss_http_send_error(conn, 408, "body_too_slow",
+                                         "the request body did not arrive in time"));
     }
     if (rc != 0) {
         SS_INFO("webhook body unreadable (client gone or timed out)");
@@ -345,6 +358,8 @@ int main(int argc, char **argv) {
         .listen = cfg.listen,
         .num_threads = (int)cfg.threads,
         .request_timeout_ms = (int)cfg.request_timeout_ms,
+        .body_timeout_ms = (int)cfg.request_timeout_ms,
+        .admin_listen = cfg.admin_listen,
         .ready = ready,
         .ready_ud = &r,
     };
