@@ -56,11 +56,15 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
  * caller on the broker).  Failures are counted and logged. */
 void gw_publish(const char *type, json_object *object);
 
-/* The calling thread's PostgreSQL connection (statement_timeout set), or
- * NULL with errstr when PostgreSQL is unreachable; fails fast for a second
- * after a failed attempt so /db answers 503 quickly while it is down. */
-PGconn *gw_db(char *errstr, size_t errstr_size);
-/* Drops the thread's connection after a connection-level failure. */
+/* Each thread has its own PostgreSQL connection (statement_timeout set,
+ * statements prepared on it); after a failed connect every thread fails fast
+ * for about a second, so /db answers 503 quickly while PostgreSQL is down.
+ * errstr may name the host, user and database: logs only, never a body. */
+
+/* /ready: runs SELECT 1 on the thread's connection.  Returns 0, or -1 with
+ * errstr (the connection is dropped). */
+int gw_db_ping(char *errstr, size_t errstr_size);
+/* Closes the thread's connection and frees it. */
 void gw_db_reset(void);
 void gw_db_thread_exit(void);
 
