@@ -371,9 +371,10 @@ static ss_db_err_t ensure_connected(ss_db_conn_t *c, char *errstr, size_t errstr
     c->pg = ss_db_connect(c->url, c->appname, c->connect_timeout_s, errstr, errstr_size);
     if (!c->pg)
         return connect_failed(c);
-    if (c->statement_timeout_ms > 0) {
+    if (c->statement_timeout_ms != 0) {
         char sql[64];
-        snprintf(sql, sizeof sql, "SET statement_timeout = %lld", c->statement_timeout_ms);
+        snprintf(sql, sizeof sql, "SET statement_timeout = %lld",
+                 c->statement_timeout_ms > 0 ? c->statement_timeout_ms : 0);
         if (session_exec(c, sql, errstr, errstr_size) != SS_DB_ERR_NONE)
             return connect_failed(c);
     }

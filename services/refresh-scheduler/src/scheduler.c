@@ -544,7 +544,9 @@ int rs_run(const rs_config_t *cfg) {
                             .backoff_max_ms = 10000};
     ss_db_conn_opts_t ro = {.url = cfg->database_url,
                             .application_name = "shipstream-refresh-scheduler",
-                            .statement_timeout_ms = cfg->statement_timeout_ms,
+                            .statement_timeout_ms = cfg->statement_timeout_ms > 0
+                                                        ? cfg->statement_timeout_ms
+                                                        : SS_DB_TIMEOUT_NONE,
                             .session_sql = "SET jit = off",
                             .optional_sql = "SET client_connection_check_interval = 2000",
                             .backoff_base_ms = 250,

@@ -95,11 +95,16 @@ void ss_db_error(PGconn *conn, const PGresult *res, char *errstr, size_t errstr_
 
 /* ---- the connection ---- */
 
+#define SS_DB_TIMEOUT_NONE (-1LL)
+
 typedef struct {
-    const char *url;                /* DATABASE_URL (any form ss_db_url_normalize takes); copied */
-    const char *application_name;   /* copied; NULL = "shipstream" */
-    int connect_timeout_s;          /* <= 0: 5 */
-    long long statement_timeout_ms; /* > 0: SET statement_timeout on every connection */
+    const char *url;              /* DATABASE_URL (any form ss_db_url_normalize takes); copied */
+    const char *application_name; /* copied; NULL = "shipstream" */
+    int connect_timeout_s;        /* <= 0: 5 */
+    /* SET statement_timeout on every connection: > 0 that many ms,
+     * SS_DB_TIMEOUT_NONE no timeout (even if the server sets one), 0 leaves
+     * the server's default. */
+    long long statement_timeout_ms;
     /* More session settings, run on every connection after statement_timeout
      * (e.g. "SET TimeZone = 'UTC'"); a failure fails the connect.  Copied. */
     const char *session_sql;
