@@ -355,11 +355,8 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
     ss_db_class_t cls = SS_DB_FATAL;
 
     /* Connected, every statement prepared on this connection. */
-    ss_db_err_t e = ss_db_conn_ensure(db->dbc, errstr, errstr_size);
-    if (e != SS_DB_ERR_NONE)
-        return e == SS_DB_ERR_SQL                              ? ss_db_conn_class(db->dbc)
-               : e == SS_DB_ERR_NOMEM || e == SS_DB_ERR_CONFIG ? SS_DB_FATAL
-                                                               : SS_DB_RETRY;
+    if (ss_db_conn_ensure(db->dbc, errstr, errstr_size) != SS_DB_ERR_NONE)
+        return ss_db_conn_class(db->dbc);
     db->conn = ss_db_conn_pg(db->dbc);
     if (need_bufs(db, 32) < 0) {
         snprintf(errstr, errstr_size, "out of memory");

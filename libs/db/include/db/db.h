@@ -176,9 +176,10 @@ uint64_t ss_db_conn_generation(const ss_db_conn_t *c);
 ss_db_err_t ss_db_conn_error(ss_db_conn_t *c, const PGresult *res, char *errstr,
                              size_t errstr_size);
 
-/* The last failure: its class (SS_DB_RETRY for connection failures) and its
- * SQLSTATE ("" when the server did not answer).  Both are reset by the next
- * success of ss_db_conn_query/ensure. */
+/* The last failure of ensure, query or ss_db_conn_error: its class
+ * (SS_DB_RETRY for connect failures and the backoff, SS_DB_FATAL for
+ * registration errors) and its SQLSTATE ("" when the server did not answer).
+ * Both are reset by the next success of ss_db_conn_query/ensure. */
 ss_db_class_t ss_db_conn_class(const ss_db_conn_t *c);
 const char *ss_db_conn_sqlstate(const ss_db_conn_t *c);
 
