@@ -54,6 +54,8 @@ static PGresult *query(int stmt, const char *sql, int nparams, const char *const
                                      errstr_size);
     if (e == SS_DB_ERR_NONE)
         return r;
+    if (e == SS_DB_ERR_CONNECT) /* at most about once a second: the gate is shared */
+        ss_log_kv(SS_LOG_WARN, "postgresql unavailable", "error", errstr, NULL);
     /* Unreachable, or a statement timeout / serialization failure: 503.
      * Anything else (a bug, the schema): the caller's 500. */
     *unavailable = e == SS_DB_ERR_BACKOFF || e == SS_DB_ERR_CONNECT ||
