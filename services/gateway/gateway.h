@@ -27,6 +27,7 @@ typedef struct {
     long long db_connect_timeout_s;
     long long idempotency_wait_ms;
     long long easypost_timeout_ms;
+    long long buy_lease_margin_ms;
     long long linger_ms;
 } gw_config_t;
 
@@ -83,10 +84,16 @@ enum {
     GW_STMT_IDEM_CLAIM,
     GW_STMT_IDEM_READ,
     GW_STMT_IDEM_FINISH,
+    GW_STMT_IDEM_RENEW,
+    GW_STMT_IDEM_RELEASE,
     GW_STMT__COUNT
 };
 PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const char *const *params,
                                int *unavailable, char *errstr, size_t errstr_size);
+
+/* Counts one EasyPost call in gateway_easypost_calls_total{op,outcome} and
+ * its latency. */
+void gw_count_ep_call(const char *op, const ss_ep_result_t *r);
 
 /* Idempotent buy. */
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len);

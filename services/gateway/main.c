@@ -50,6 +50,10 @@ static const ss_conf_opt_t options[] = {
      "PostgreSQL connect timeout", 0},
     {"GATEWAY_IDEMPOTENCY_WAIT_MS", SS_CONF_INT, &g_gw.cfg.idempotency_wait_ms, "35000", 0, 600000,
      "how long a request waits for a concurrent buy with the same Idempotency-Key", 0},
+    {"GATEWAY_BUY_LEASE_MARGIN_MS", SS_CONF_INT, &g_gw.cfg.buy_lease_margin_ms, "60000", 0, 3600000,
+     "a keyed buy holds its key for EASYPOST_TIMEOUT_MS plus this long before another request "
+     "may take it over (checking EasyPost first)",
+     0},
     {"GATEWAY_KAFKA_LINGER_MS", SS_CONF_INT, &g_gw.cfg.linger_ms, "5", 0, 1000,
      "producer linger.ms (KAFKA_LINGER_MS overrides)", 0},
     {"LOG_LEVEL", SS_CONF_STRING, &log_level, "info", 0, 0, "debug, info, warn or error", 0},
