@@ -44,14 +44,15 @@ int main(int argc, char **argv) {
     fclose(f);
 
     char err[1024];
-    PGconn *conn = ss_db_connect(argv[1], "ss-sync-pgbench", 5, err, sizeof(err));
-    if (!conn) {
+    ss_db_conn_opts_t dbo = {.url = argv[1], .application_name = "ss-sync-pgbench"};
+    ss_db_conn_t *conn = ss_db_conn_new(&dbo, err, sizeof(err));
+    ss_sync_db_t db;
+    ss_sync_db_init(&db);
+    if (!conn || ss_sync_db_set_conn(&db, conn, err, sizeof(err)) != SS_DB_ERR_NONE ||
+        ss_db_conn_ensure(conn, err, sizeof(err)) != SS_DB_ERR_NONE) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    ss_sync_db_t db;
-    ss_sync_db_init(&db);
-    ss_sync_db_set_conn(&db, conn);
     ss_envelope_t *envs = calloc(batch, sizeof(*envs));
     ss_sync_msg_t *msgs = calloc(batch, sizeof(*msgs));
     ss_sync_rows_t *rows = calloc((n + batch - 1) / batch, sizeof(*rows));
@@ -97,6 +98,6 @@ int main(int argc, char **argv) {
     printf("events_per_s %.0f\n", (double)n / secs);
     fprintf(stderr, "%zu events in %.2f s (PostgreSQL only, %zu per transaction)\n", n, secs,
             batch);
-    PQfinish(conn);
+    ss_db_conn_free(conn);
     return 0;
 }

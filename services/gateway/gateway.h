@@ -71,11 +71,15 @@ void gw_handoff_init(void);
 void gw_handoff_report(void *ud, const ss_kafka_report_t *r);
 void gw_handoff_tick(void);
 
-/* The calling thread's PostgreSQL connection (statement_timeout set), or
- * NULL with errstr when PostgreSQL is unreachable; fails fast for a second
- * after a failed attempt so /db answers 503 quickly while it is down. */
-PGconn *gw_db(char *errstr, size_t errstr_size);
-/* Drops the thread's connection after a connection-level failure. */
+/* Each thread has its own PostgreSQL connection (statement_timeout set,
+ * statements prepared on it); after a failed connect every thread fails fast
+ * for about a second, so /db answers 503 quickly while PostgreSQL is down.
+ * errstr may name the host, user and database: logs only, never a body. */
+
+/* /ready: runs SELECT 1 on the thread's connection.  Returns 0, or -1 with
+ * errstr (the connection is dropped). */
+int gw_db_ping(char *errstr, size_t errstr_size);
+/* Closes the thread's connection and frees it. */
 void gw_db_reset(void);
 void gw_db_thread_exit(void);
 

@@ -5,6 +5,7 @@
  * queue absorbs broker outages; failures are counted and logged); the queue
  * is flushed on shutdown.  /db reads use one PostgreSQL connection per worker
  * thread and answer 503 quickly while PostgreSQL is down, while /v1 goes on. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,17 +133,16 @@ void gw_publish(const char *type, json_object *object) {
 
 static int ready(void *ud, char *why, size_t n) {
     (void)ud;
+    /* The public answer names the dependency, never the libpq message (it
+     * names the host, user and database): that goes to the log. */
+    static atomic_int pg_was_down;
     char err[256];
-    PGconn *db = gw_db(err, sizeof err);
-    int pg_ok = 0;
-    if (db) {
-        PGresult *r = PQexec(db, "SELECT 1");
-        pg_ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-        if (!pg_ok)
-            snprintf(err, sizeof err, "%s", PQerrorMessage(db));
-        PQclear(r);
-        if (!pg_ok)
-            gw_db_reset();
+    int pg_ok = gw_db_ping(err, sizeof err) == 0;
+    if (!pg_ok) {
+        ss_log_kv(atomic_exchange(&pg_was_down, 1) ? SS_LOG_DEBUG : SS_LOG_WARN,
+                  "readiness: postgresql unavailable", "error", err, NULL);
+    } else if (atomic_exchange(&pg_was_down, 0)) {
+        ss_log(SS_LOG_INFO, "readiness: postgresql available again");
     }
     int kafka_ok = g_gw.producer && ss_kafka_producer_connected(g_gw.producer);
     ss_gauge_set(ss_gauge("gateway_db_up", "1 when PostgreSQL answers", NULL), pg_ok);
@@ -150,7 +150,7 @@ static int ready(void *ud, char *why, size_t n) {
                  kafka_ok);
     if (pg_ok && kafka_ok)
         return 0;
-    snprintf(why, n, "%s%s%s%s", pg_ok ? "" : "postgresql: ", pg_ok ? "" : err,
+    snprintf(why, n, "%s%s%s", pg_ok ? "" : "postgresql: unavailable",
              (!pg_ok && !kafka_ok) ? "; " : "", kafka_ok ? "" : "kafka: no broker connection");
     return -1;
 }

@@ -66,25 +66,6 @@ void ss_random_id(const char *prefix, char *buf, size_t bufsize) {
     snprintf(buf, bufsize, "%s%s", prefix ? prefix : "", hex);
 }
 
-int ss_backoff_next(ss_backoff_t *b) {
-    long ceil = b->base_ms > 0 ? b->base_ms : 100;
-    int max = b->max_ms > 0 ? b->max_ms : 30000;
-    for (int i = 0; i < b->attempt && ceil < max; i++)
-        ceil *= 2;
-    if (ceil > max)
-        ceil = max;
-    b->attempt++;
-    unsigned int r;
-    if (ss_random_bytes(&r, sizeof r) != 0)
-        r = (unsigned int)rand();
-    long half = ceil / 2;
-    return (int)(half + (long)(r % (unsigned long)(ceil - half + 1)));
-}
-
-void ss_backoff_reset(ss_backoff_t *b) {
-    b->attempt = 0;
-}
-
 int ss_buf_reserve(ss_buf_t *b, size_t extra) {
     if (b->len + extra + 1 <= b->cap)
         return 0;

@@ -12,6 +12,8 @@
 
 #include <curl/curl.h>
 
+#include <common/backoff.h>
+
 #ifndef SS_VERSION
 #define SS_VERSION "0"
 #endif
@@ -83,36 +85,6 @@ static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-/* Jitter source: a per-thread xorshift seeded from the clock and the thread. */
-static _Thread_local uint64_t t_rng;
-
-static uint32_t rng_next(void) {
-    if (t_rng == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t_rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&t_rng;
-        if (t_rng == 0)
-            t_rng = 0x9e3779b97f4a7c15ULL;
-    }
-    t_rng ^= t_rng << 13;
-    t_rng ^= t_rng >> 7;
-    t_rng ^= t_rng << 17;
-    return (uint32_t)(t_rng >> 16);
-}
-
-/* Capped exponential backoff, full jitter in [ceil/2, ceil]. */
-static int backoff_delay(const ss_ep_client_t *c, int attempt) {
-    long ceil = c->backoff_base_ms;
-    for (int i = 0; i < attempt && ceil < c->backoff_max_ms; i++)
-        ceil *= 2;
-    if (ceil > c->backoff_max_ms)
-        ceil = c->backoff_max_ms;
-    if (ceil < 1)
-        return 0;
-    long half = ceil / 2;
-    return (int)(half + (long)(rng_next() % (uint32_t)(ceil - half + 1)));
 }
 
 static int id_valid(const char *id) {
@@ -568,6 +540,7 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
     char errbuf[CURL_ERROR_SIZE];
     attempt_t a = A_INTERNAL;
     long st = 0, retry_after_ms = -1;
+    ss_backoff_t backoff = {c->backoff_base_ms, c->backoff_max_ms, 0};
     for (int attempt = 0;; attempt++) {
         out->attempts = attempt + 1;
         a = attempt_once(c, h, method, url, body, len, &sink, &st, &retry_after_ms, errbuf);
@@ -588,7 +561,7 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
         }
         if (!again || attempt >= c->max_retries)
             break;
-        int d = backoff_delay(c, attempt);
+        int d = ss_backoff_next(&backoff);
         if (retry_after_ms >= 0 && retry_after_ms <= c->backoff_max_ms && retry_after_ms > d)
             d = (int)retry_after_ms;
         sleep_ms(d);

@@ -61,9 +61,28 @@ void ss_sync_db_init(ss_sync_db_t *db) {
     memset(db, 0, sizeof(*db));
 }
 
-void ss_sync_db_set_conn(ss_sync_db_t *db, PGconn *conn) {
-    db->conn = conn;
-    db->prepared = 0;
+/* The statements besides the tables' upserts. */
+static const struct {
+    const char *name, *sql;
+} extra[] = {{"ss_sync_processed", SQL_PROCESSED}, {"ss_sync_offsets", SQL_OFFSETS}};
+
+ss_db_err_t ss_sync_db_set_conn(ss_sync_db_t *db, ss_db_conn_t *dbc, char *errstr,
+                                size_t errstr_size) {
+    db->dbc = dbc;
+    db->conn = NULL;
+    for (size_t i = 0; i < NTABLES + sizeof(extra) / sizeof(extra[0]); i++) {
+        const char *name =
+            i < NTABLES ? ss_sync_table_desc(tables[i])->stmt : extra[i - NTABLES].name;
+        const char *sql = i < NTABLES ? ss_sync_table_sql(tables[i]) : extra[i - NTABLES].sql;
+        if (!sql) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return SS_DB_ERR_NOMEM;
+        }
+        ss_db_err_t e = ss_db_conn_add_stmt(dbc, name, sql, 0, errstr, errstr_size);
+        if (e != SS_DB_ERR_NONE)
+            return e;
+    }
+    return SS_DB_ERR_NONE;
 }
 
 void ss_sync_db_free(ss_sync_db_t *db) {
@@ -116,31 +135,6 @@ int ss_sync_encode_column(ss_buf_t *b, const ss_sync_rows_t *rows, ss_sync_table
     return rc ? -1 : 0;
 }
 
-static int prepare_all(ss_sync_db_t *db, char *errstr, size_t errstr_size) {
-    struct {
-        const char *name, *sql;
-    } extra[] = {{"ss_sync_processed", SQL_PROCESSED}, {"ss_sync_offsets", SQL_OFFSETS}};
-    for (size_t i = 0; i < NTABLES + 2; i++) {
-        const char *name =
-            i < NTABLES ? ss_sync_table_desc(tables[i])->stmt : extra[i - NTABLES].name;
-        const char *sql = i < NTABLES ? ss_sync_table_sql(tables[i]) : extra[i - NTABLES].sql;
-        if (!sql) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return SS_DB_FATAL;
-        }
-        PGresult *res = PQprepare(db->conn, name, sql, 0, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            ss_db_error(db->conn, res, errstr, errstr_size);
-            ss_db_class_t cls = ss_db_classify(db->conn, res);
-            PQclear(res);
-            return cls == SS_DB_OK ? SS_DB_FATAL : (int)cls;
-        }
-        PQclear(res);
-    }
-    db->prepared = 1;
-    return 0;
-}
-
 /* Runs a prepared statement with the first n bufs as binary parameters. */
 static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n) {
     const char *values[SS_SYNC_MAX_COLS];
@@ -154,12 +148,12 @@ static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n) {
 }
 
 static ss_db_class_t fail(ss_sync_db_t *db, PGresult *res, char *errstr, size_t errstr_size) {
-    ss_db_class_t cls = ss_db_classify(db->conn, res);
-    ss_db_error(db->conn, res, errstr, errstr_size);
-    if (cls == SS_DB_OK)
-        cls = SS_DB_FATAL;
+    /* records the class and SQLSTATE in dbc; closes it when the connection is gone */
+    ss_db_conn_error(db->dbc, res, errstr, errstr_size);
+    ss_db_class_t cls = ss_db_conn_class(db->dbc);
     PQclear(res);
-    if (PQstatus(db->conn) == CONNECTION_OK) {
+    db->conn = ss_db_conn_pg(db->dbc);
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
         PGresult *r = PQexec(db->conn, "ROLLBACK");
         PQclear(r);
     }
@@ -181,15 +175,10 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
     memset(&local, 0, sizeof(local));
     ss_db_class_t cls = SS_DB_FATAL;
 
-    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
-        snprintf(errstr, errstr_size, "no connection");
-        return SS_DB_RETRY;
-    }
-    if (!db->prepared) {
-        int rc = prepare_all(db, errstr, errstr_size);
-        if (rc)
-            return (ss_db_class_t)rc;
-    }
+    /* Connected, every statement prepared on this connection. */
+    if (ss_db_conn_ensure(db->dbc, errstr, errstr_size) != SS_DB_ERR_NONE)
+        return ss_db_conn_class(db->dbc);
+    db->conn = ss_db_conn_pg(db->dbc);
     if (need_bufs(db, SS_SYNC_MAX_COLS) < 0) {
         snprintf(errstr, errstr_size, "out of memory");
         return SS_DB_FATAL;

@@ -178,7 +178,7 @@ int main(int argc, char **argv) {
     snprintf(mi, sizeof mi, "%lld", cfg.min_interval_s);
     ss_log_kv(SS_LOG_INFO, "started", "interval_s", iv, "min_interval_s", mi, NULL);
 
-    rs_run(&cfg);
+    rc = rs_run(&cfg);
     ss_log(SS_LOG_INFO, "stopped");
 
 out:

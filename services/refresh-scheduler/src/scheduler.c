@@ -32,6 +32,7 @@
 
 #include <libpq-fe.h>
 
+#include "common/backoff.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/shutdown.h"
@@ -65,10 +66,9 @@ typedef struct {
 typedef struct {
     const rs_config_t *cfg;
     view_t views[RS_NVIEWS];
-    PGconn *lconn; /* LISTEN */
-    PGconn *rconn; /* lock + refreshes */
-    ss_backoff_t lbo, rbo;
-    int64_t l_next_try, r_next_try, lock_next_try;
+    ss_db_conn_t *l; /* LISTEN */
+    ss_db_conn_t *r; /* lock + refreshes */
+    int64_t lock_next_try;
     int leader;
     int64_t last_cycle_end; /* 0 = never */
     int64_t next_periodic;
@@ -114,7 +114,7 @@ static int64_t now_mono(void) {
 }
 
 static void publish_state(sched_t *s) {
-    atomic_store(&rs_state.db_ok, s->lconn != NULL && s->rconn != NULL);
+    atomic_store(&rs_state.db_ok, ss_db_conn_pg(s->l) != NULL && ss_db_conn_pg(s->r) != NULL);
     atomic_store(&rs_state.leader, s->leader);
     ss_gauge_set(s->g_leader, s->leader ? 1.0 : 0.0);
 }
@@ -127,47 +127,36 @@ static void mark_all_due(sched_t *s) {
 /* ------------------------------------------------------------ connections */
 
 static void drop_lconn(sched_t *s, const char *why) {
-    if (!s->lconn)
+    if (!ss_db_conn_pg(s->l))
         return;
     ss_log_kv(SS_LOG_WARN, "listen connection lost", "error", why, NULL);
-    PQfinish(s->lconn);
-    s->lconn = NULL;
-    s->l_next_try = now_mono() + (int64_t)ss_backoff_next(&s->lbo) * 1000;
+    ss_db_conn_lost(s->l); /* reconnected (with backoff) by the loop */
     publish_state(s);
 }
 
+/* After a failure on the refresh connection: closes it unless still up. */
 static void drop_rconn(sched_t *s, const char *why) {
-    if (!s->rconn)
-        return;
     ss_log_kv(SS_LOG_WARN, "refresh connection lost", "error", why, "was_leader",
               s->leader ? "true" : "false", NULL);
-    PQfinish(s->rconn); /* the session ends: the lock, if held, is released */
-    s->rconn = NULL;
+    ss_db_conn_lost(s->r); /* the session ends: the lock, if held, is released */
     s->leader = 0;
-    s->r_next_try = now_mono() + (int64_t)ss_backoff_next(&s->rbo) * 1000;
     publish_state(s);
 }
 
+static void log_connect_failure(ss_db_conn_t *c, const char *msg, const char *err) {
+    int64_t at = ss_db_conn_retry_at(c), now = now_mono();
+    char ds[24];
+    snprintf(ds, sizeof ds, "%lld", (long long)(at > now ? (at - now) / 1000 : 0));
+    ss_log_kv(SS_LOG_WARN, msg, "error", err, "retry_ms", ds, NULL);
+}
+
+/* Connects the listen connection (libs/db LISTENs on every new connection). */
 static void connect_lconn(sched_t *s) {
     char err[512];
-    PGconn *c = ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler-listen", 5, err,
-                              sizeof err);
-    if (c && ss_db_exec(c, "LISTEN " CHANNEL, err, sizeof err) != 0) {
-        PQfinish(c);
-        c = NULL;
-    }
-    if (!c) {
-        int d = ss_backoff_next(&s->lbo);
-        char ds[16];
-        snprintf(ds, sizeof ds, "%d", d);
-        ss_log_kv(SS_LOG_WARN, "cannot connect (listen)", "error", err, "retry_ms", ds, NULL);
-        s->l_next_try = now_mono() + (int64_t)d * 1000;
+    if (ss_db_conn_ensure(s->l, err, sizeof err) != SS_DB_ERR_NONE) {
+        log_connect_failure(s->l, "cannot connect (listen)", err);
         return;
     }
-    if (PQsetnonblocking(c, 1) != 0)
-        ss_log(SS_LOG_WARN, "listen connection: cannot set non-blocking");
-    s->lconn = c;
-    ss_backoff_reset(&s->lbo);
     ss_log_kv(SS_LOG_INFO, "listening", "channel", CHANNEL, NULL);
     /* Changes may have been signalled while we were not listening: catch up. */
     mark_all_due(s);
@@ -176,33 +165,10 @@ static void connect_lconn(sched_t *s) {
 
 static void connect_rconn(sched_t *s) {
     char err[512];
-    PGconn *c =
-        ss_db_connect(s->cfg->database_url, "shipstream-refresh-scheduler", 5, err, sizeof err);
-    if (c) {
-        char sql[128];
-        /* jit off: compiling the views' aggregate plans cost more than it saved
-         * (bench/schema: three refreshes 1260 ms with JIT, 918 ms without). */
-        snprintf(sql, sizeof sql, "SET statement_timeout = %lld; SET jit = off",
-                 s->cfg->statement_timeout_ms);
-        if (ss_db_exec(c, sql, err, sizeof err) != 0) {
-            PQfinish(c);
-            c = NULL;
-        }
-    }
-    if (!c) {
-        int d = ss_backoff_next(&s->rbo);
-        char ds[16];
-        snprintf(ds, sizeof ds, "%d", d);
-        ss_log_kv(SS_LOG_WARN, "cannot connect (refresh)", "error", err, "retry_ms", ds, NULL);
-        s->r_next_try = now_mono() + (int64_t)d * 1000;
+    if (ss_db_conn_ensure(s->r, err, sizeof err) != SS_DB_ERR_NONE) {
+        log_connect_failure(s->r, "cannot connect (refresh)", err);
         return;
     }
-    /* PostgreSQL >= 14: end our backend (and release the lock) soon after this
-     * process dies, even in the middle of a long REFRESH.  Optional. */
-    if (ss_db_exec(c, "SET client_connection_check_interval = 2000", err, sizeof err) != 0)
-        SS_DEBUG("client_connection_check_interval not set: %s", err);
-    s->rconn = c;
-    ss_backoff_reset(&s->rbo);
     s->lock_next_try = 0;
     publish_state(s);
 }
@@ -277,13 +243,14 @@ static int result_ok(const PGresult *r) {
 /* ------------------------------------------------------------ leadership */
 
 static void try_lock(sched_t *s) {
-    PGresult *r = exec_wait(s, s->rconn, "SELECT pg_try_advisory_lock(" RS_LOCK_KEY ")", 0, NULL);
+    PGresult *r =
+        exec_wait(s, ss_db_conn_pg(s->r), "SELECT pg_try_advisory_lock(" RS_LOCK_KEY ")", 0, NULL);
     s->lock_next_try = now_mono() + s->cfg->lock_retry_s * USEC;
     if (!result_ok(r) || PQntuples(r) != 1) {
         char err[512];
-        ss_db_error(s->rconn, r, err, sizeof err);
+        ss_db_error(ss_db_conn_pg(s->r), r, err, sizeof err);
         PQclear(r);
-        if (PQstatus(s->rconn) == CONNECTION_BAD)
+        if (PQstatus(ss_db_conn_pg(s->r)) == CONNECTION_BAD)
             drop_rconn(s, err);
         else
             ss_log_kv(SS_LOG_ERROR, "advisory lock query failed", "error", err, NULL);
@@ -314,7 +281,7 @@ static void try_lock(sched_t *s) {
  * of the view, logged and scheduled for retry), -1 when the connection is
  * gone. */
 static int refresh_view(sched_t *s, view_t *v) {
-    PGconn *c = s->rconn;
+    PGconn *c = ss_db_conn_pg(s->r);
     char err[1024] = "";
     const char *p1[1] = {v->name};
     PGresult *r = exec_wait(s, c,
@@ -463,12 +430,12 @@ static int housekeeping(sched_t *s) {
         for (;;) {
             if (ss_shutdown_requested())
                 return 1;
-            PGresult *r = exec_wait(s, s->rconn, hk_sql[t], 2, vals);
+            PGresult *r = exec_wait(s, ss_db_conn_pg(s->r), hk_sql[t], 2, vals);
             if (!result_ok(r)) {
                 char err[512];
-                ss_db_error(s->rconn, r, err, sizeof err);
+                ss_db_error(ss_db_conn_pg(s->r), r, err, sizeof err);
                 PQclear(r);
-                if (PQstatus(s->rconn) == CONNECTION_BAD) {
+                if (PQstatus(ss_db_conn_pg(s->r)) == CONNECTION_BAD) {
                     drop_rconn(s, err);
                     return -1;
                 }
@@ -500,15 +467,15 @@ static int housekeeping(sched_t *s) {
 /* ------------------------------------------------------------ loop */
 
 static void drain_notifications(sched_t *s) {
-    if (!s->lconn)
+    if (!ss_db_conn_pg(s->l))
         return;
-    if (!PQconsumeInput(s->lconn)) {
-        drop_lconn(s, PQerrorMessage(s->lconn));
+    if (!PQconsumeInput(ss_db_conn_pg(s->l))) {
+        drop_lconn(s, PQerrorMessage(ss_db_conn_pg(s->l)));
         return;
     }
     PGnotify *n;
     int count = 0;
-    while ((n = PQnotifies(s->lconn)) != NULL) {
+    while ((n = PQnotifies(ss_db_conn_pg(s->l))) != NULL) {
         count++;
         PQfreemem(n);
     }
@@ -517,7 +484,7 @@ static void drain_notifications(sched_t *s) {
         SS_DEBUG("%d notification(s) on %s", count, CHANNEL);
         mark_all_due(s);
     }
-    if (PQstatus(s->lconn) == CONNECTION_BAD)
+    if (PQstatus(ss_db_conn_pg(s->l)) == CONNECTION_BAD)
         drop_lconn(s, "connection closed");
 }
 
@@ -563,22 +530,49 @@ int rs_run(const rs_config_t *cfg) {
     sched_t s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
-    s.lbo.base_ms = s.rbo.base_ms = 250;
-    s.lbo.max_ms = s.rbo.max_ms = 10000;
+    /* Reconnects back off 250 ms .. 10 s.  jit off on the refresh connection:
+     * compiling the views' aggregate plans cost more than it saved
+     * (bench/schema: three refreshes 1260 ms with JIT, 918 ms without).
+     * client_connection_check_interval (PostgreSQL >= 14, optional): our
+     * backend ends (and releases the lock) soon after this process dies, even
+     * in the middle of a long REFRESH. */
+    ss_db_conn_opts_t lo = {.url = cfg->database_url,
+                            .application_name = "shipstream-refresh-scheduler-listen",
+                            .listen_channel = CHANNEL,
+                            .nonblocking = 1,
+                            .backoff_base_ms = 250,
+                            .backoff_max_ms = 10000};
+    ss_db_conn_opts_t ro = {.url = cfg->database_url,
+                            .application_name = "shipstream-refresh-scheduler",
+                            .statement_timeout_ms = cfg->statement_timeout_ms > 0
+                                                        ? cfg->statement_timeout_ms
+                                                        : SS_DB_TIMEOUT_NONE,
+                            .session_sql = "SET jit = off",
+                            .optional_sql = "SET client_connection_check_interval = 2000",
+                            .backoff_base_ms = 250,
+                            .backoff_max_ms = 10000};
+    char err[512];
+    s.l = ss_db_conn_new(&lo, err, sizeof err);
+    s.r = s.l ? ss_db_conn_new(&ro, err, sizeof err) : NULL;
+    if (!s.r) {
+        ss_log_kv(SS_LOG_ERROR, "cannot start", "error", err, NULL);
+        ss_db_conn_free(s.l);
+        return 1;
+    }
     init_metrics(&s);
     publish_state(&s);
 
     while (!ss_shutdown_requested()) {
         int64_t t = now_mono();
-        if (!s.lconn && t >= s.l_next_try)
+        if (!ss_db_conn_pg(s.l) && !ss_db_conn_retry_at(s.l))
             connect_lconn(&s);
-        if (!s.rconn && t >= s.r_next_try)
+        if (!ss_db_conn_pg(s.r) && !ss_db_conn_retry_at(s.r))
             connect_rconn(&s);
-        if (s.rconn && !s.leader && t >= s.lock_next_try)
+        if (ss_db_conn_pg(s.r) && !s.leader && t >= s.lock_next_try)
             try_lock(&s);
         drain_notifications(&s);
 
-        if (s.leader && s.rconn) {
+        if (s.leader && ss_db_conn_pg(s.r)) {
             t = now_mono();
             if (t >= s.next_periodic) {
                 mark_all_due(&s);
@@ -592,7 +586,7 @@ int rs_run(const rs_config_t *cfg) {
                     continue;
                 drain_notifications(&s);
             }
-            if (s.rconn && s.leader && now_mono() >= s.next_housekeeping) {
+            if (ss_db_conn_pg(s.r) && s.leader && now_mono() >= s.next_housekeeping) {
                 int hr = housekeeping(&s);
                 if (hr < 0)
                     continue;
@@ -606,13 +600,13 @@ int rs_run(const rs_config_t *cfg) {
          * POST /refresh wakes us. */
         t = now_mono();
         int timeout = 60000;
-        if (!s.lconn && ms_until(s.l_next_try, t) < timeout)
-            timeout = ms_until(s.l_next_try, t);
-        if (!s.rconn && ms_until(s.r_next_try, t) < timeout)
-            timeout = ms_until(s.r_next_try, t);
-        if (s.rconn && !s.leader && ms_until(s.lock_next_try, t) < timeout)
+        if (!ss_db_conn_pg(s.l) && ms_until(ss_db_conn_retry_at(s.l), t) < timeout)
+            timeout = ms_until(ss_db_conn_retry_at(s.l), t);
+        if (!ss_db_conn_pg(s.r) && ms_until(ss_db_conn_retry_at(s.r), t) < timeout)
+            timeout = ms_until(ss_db_conn_retry_at(s.r), t);
+        if (ss_db_conn_pg(s.r) && !s.leader && ms_until(s.lock_next_try, t) < timeout)
             timeout = ms_until(s.lock_next_try, t);
-        if (s.rconn && s.leader) {
+        if (ss_db_conn_pg(s.r) && s.leader) {
             int64_t nc = next_cycle_time(&s);
             if (nc != INT64_MAX && ms_until(nc, t) < timeout)
                 timeout = ms_until(nc, t);
@@ -625,13 +619,13 @@ int rs_run(const rs_config_t *cfg) {
         int np = 0, il = -1, ir = -1;
         p[np++] = (struct pollfd){.fd = ss_shutdown_fd(), .events = POLLIN};
         p[np++] = (struct pollfd){.fd = rs_state.wake_fd[0], .events = POLLIN};
-        if (s.lconn) {
+        if (ss_db_conn_pg(s.l)) {
             il = np;
-            p[np++] = (struct pollfd){.fd = PQsocket(s.lconn), .events = POLLIN};
+            p[np++] = (struct pollfd){.fd = PQsocket(ss_db_conn_pg(s.l)), .events = POLLIN};
         }
-        if (s.rconn) {
+        if (ss_db_conn_pg(s.r)) {
             ir = np;
-            p[np++] = (struct pollfd){.fd = PQsocket(s.rconn), .events = POLLIN};
+            p[np++] = (struct pollfd){.fd = PQsocket(ss_db_conn_pg(s.r)), .events = POLLIN};
         }
         int pr = poll(p, (nfds_t)np, timeout);
         if (pr < 0 && errno != EINTR) {
@@ -648,26 +642,23 @@ int rs_run(const rs_config_t *cfg) {
         }
         if (il >= 0 && p[il].revents)
             drain_notifications(&s);
-        if (ir >= 0 && p[ir].revents && s.rconn) {
+        if (ir >= 0 && p[ir].revents && ss_db_conn_pg(s.r)) {
             /* Idle refresh connection readable: a notice, or the server went away. */
-            if (!PQconsumeInput(s.rconn) || PQstatus(s.rconn) == CONNECTION_BAD)
-                drop_rconn(&s, PQerrorMessage(s.rconn));
+            if (!PQconsumeInput(ss_db_conn_pg(s.r)) ||
+                PQstatus(ss_db_conn_pg(s.r)) == CONNECTION_BAD)
+                drop_rconn(&s, PQerrorMessage(ss_db_conn_pg(s.r)));
         }
     }
 
     ss_log(SS_LOG_INFO, "stopping: releasing the lock and closing connections");
-    if (s.rconn && s.leader) {
-        char err[256];
-        if (ss_db_exec(s.rconn, "SELECT pg_advisory_unlock(" RS_LOCK_KEY ")", err, sizeof err) != 0)
-            ss_log_kv(SS_LOG_WARN, "unlock failed (the session end releases it)", "error", err,
-                      NULL);
-    }
+    if (ss_db_conn_pg(s.r) && s.leader &&
+        ss_db_exec(ss_db_conn_pg(s.r), "SELECT pg_advisory_unlock(" RS_LOCK_KEY ")", err,
+                   sizeof err) != 0)
+        ss_log_kv(SS_LOG_WARN, "unlock failed (the session end releases it)", "error", err, NULL);
     s.leader = 0;
-    if (s.rconn)
-        PQfinish(s.rconn);
-    if (s.lconn)
-        PQfinish(s.lconn);
-    s.rconn = s.lconn = NULL;
+    ss_db_conn_free(s.r);
+    ss_db_conn_free(s.l);
+    s.r = s.l = NULL;
     publish_state(&s);
     return 0;
 }

@@ -44,7 +44,7 @@ int rs_state_init(void);
 void rs_request_refresh(void);
 
 /* Runs until a stop is requested; releases the lock and closes connections.
- * Returns 0. */
+ * Returns 0, or 1 when it could not start (out of memory, unusable URL). */
 int rs_run(const rs_config_t *cfg);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <common/backoff.h>
 #include <common/log.h>
 #include <common/metrics.h>
 #include <common/shutdown.h>
@@ -76,11 +77,12 @@ typedef struct {
     const sw_config_t *cfg;
     char topics[NTOPICS][256];
     char dlq_topic[256];
-    PGconn *conn;
+    ss_db_conn_t *dbc; /* libs/db: reconnects, prepares the apply statements */
     ss_sync_db_t db;
     ss_kafka_consumer_t *consumer;
     ss_kafka_producer_t *dlq;
     ss_backoff_t backoff;
+    int fatal; /* out of memory: stop without applying the current batch */
 
     size_t cap;  /* messages per batch */
     batch_t b;   /* the batch being filled (or retried synchronously) */
@@ -123,20 +125,23 @@ static void db_set_up(worker_t *w, int up) {
     ss_gauge_set(w->db_up, up);
 }
 
+/* Connects when needed (libs/db prepares the apply statements on every new
+ * connection).  Returns 0 when connected: a statement that could not be
+ * prepared is reported by the apply with its class. */
 static int db_ensure(worker_t *w) {
-    if (w->conn && PQstatus(w->conn) == CONNECTION_OK)
-        return 0;
-    if (w->conn)
-        PQfinish(w->conn);
+    uint64_t gen = ss_db_conn_generation(w->dbc);
     char err[512];
-    w->conn = ss_db_connect(w->cfg->database_url, "shipstream-sync-worker", 5, err, sizeof(err));
-    ss_sync_db_set_conn(&w->db, w->conn); /* statements are prepared again */
-    if (!w->conn) {
+    ss_db_err_t e = ss_db_conn_ensure(w->dbc, err, sizeof(err));
+    if (!ss_db_conn_pg(w->dbc)) {
         db_set_up(w, 0);
         ss_log_kv(SS_LOG_WARN, "postgresql connect failed", "error", err, NULL);
         return -1;
     }
-    ss_log(SS_LOG_INFO, "postgresql connected");
+    if (ss_db_conn_generation(w->dbc) != gen)
+        ss_log(SS_LOG_INFO, "postgresql connected");
+    if (e != SS_DB_ERR_NONE)
+        ss_log_kv(SS_LOG_WARN, "postgresql: statements not prepared", "error", err, "class",
+                  ss_db_class_name(ss_db_conn_class(w->dbc)), NULL);
     db_set_up(w, 1);
     return 0;
 }
@@ -206,10 +211,10 @@ static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
         topics[i] = parts->elems[i].topic;
         pn[i] = parts->elems[i].partition;
     }
-    if (ss_sync_load_offsets(w->conn, w->cfg->group, topics, pn, offs, (size_t)parts->cnt, err,
-                             sizeof(err)) < 0) {
+    if (ss_sync_load_offsets(ss_db_conn_pg(w->dbc), w->cfg->group, topics, pn, offs,
+                             (size_t)parts->cnt, err, sizeof(err)) < 0) {
         ss_log_kv(SS_LOG_WARN, "kafka_offsets read failed; assignment retried", "error", err, NULL);
-        if (PQstatus(w->conn) != CONNECTION_OK)
+        if (PQstatus(ss_db_conn_pg(w->dbc)) != CONNECTION_OK)
             db_set_up(w, 0);
         goto done;
     }
@@ -357,10 +362,12 @@ static void batch_add(worker_t *w, rd_kafka_message_t *m) {
         return;
     }
     if (rc < 0) {
-        /* Out of memory: not the message's fault; crash-free retry is not possible
-         * here, so stop and let the next start resume from kafka_offsets. */
-        ss_log(SS_LOG_ERROR, "out of memory mapping a message; exiting");
-        exit(1);
+        /* Out of memory: not the message's fault, and it cannot be applied: stop
+         * without applying this batch; the next start resumes from kafka_offsets. */
+        ss_log(SS_LOG_ERROR, "out of memory mapping a message; stopping");
+        w->fatal = 1;
+        ss_shutdown_request();
+        return;
     }
     s->event_id = w->b.envs[i].event_id;
     s->received_at_usec = w->b.envs[i].received_at_usec;
@@ -386,8 +393,13 @@ static int wait_serving(worker_t *w, int ms) {
                     size_t cap = w->carry_cap ? w->carry_cap * 2 : 64;
                     rd_kafka_message_t **c = realloc(w->carry, cap * sizeof(*c));
                     if (!c) {
-                        ss_log(SS_LOG_ERROR, "out of memory; exiting");
-                        exit(1);
+                        /* stop: nothing after the batch in hand is applied, the
+                         * next start resumes from kafka_offsets */
+                        ss_log(SS_LOG_ERROR, "out of memory; stopping");
+                        rd_kafka_message_destroy(m);
+                        w->fatal = 1;
+                        ss_shutdown_request();
+                        return -1;
                     }
                     w->carry = c;
                     w->carry_cap = cap;
@@ -474,11 +486,9 @@ static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stat
     if (hi - lo == 1) {
         if (w->b.msgs[lo].poison) /* offset-only transaction failed on data: cannot be */
             return SS_DB_FATAL;
-        /* "sqlstate_22P02: 22P02 invalid input syntax ..." */
-        char sqlstate[6] = {0};
-        memcpy(sqlstate, err, strnlen(err, 5));
-        snprintf(w->b.reason[lo], REASON_SIZE, "sqlstate_%s: %.*s", sqlstate, REASON_SIZE - 32,
-                 err);
+        /* "sqlstate_22P02: 22P02: invalid input syntax ..." */
+        snprintf(w->b.reason[lo], REASON_SIZE, "sqlstate_%s: %.*s", ss_db_conn_sqlstate(w->dbc),
+                 REASON_SIZE - 32, err);
         w->b.msgs[lo].poison = 1;
         if (dlq_write(w, lo) < 0)
             return SS_DB_RETRY; /* shutdown or revoke: nothing more committed */
@@ -538,14 +548,11 @@ static int batch_process(worker_t *w, int final) {
             break;
         if (w->revoked)
             break;
-        if (PQstatus(w->conn) != CONNECTION_OK || cls == SS_DB_RETRY)
+        if (PQstatus(ss_db_conn_pg(w->dbc)) != CONNECTION_OK || cls == SS_DB_RETRY)
             db_set_up(w, 0);
         ss_log_kv(cls == SS_DB_FATAL ? SS_LOG_ERROR : SS_LOG_WARN,
                   "batch not applied; pausing and retrying", "error", err, "class",
-                  cls == SS_DB_RETRY   ? "retry"
-                  : cls == SS_DB_FATAL ? "fatal"
-                                       : "data",
-                  NULL);
+                  ss_db_class_name(cls), NULL);
         if (final || ss_shutdown_requested())
             break; /* rolled back; resumed from kafka_offsets next time */
         if (!paused) {
@@ -675,8 +682,9 @@ static void idle_check(worker_t *w) {
     if (now - w->last_db_usec < IDLE_PING_USEC)
         return;
     w->last_db_usec = now;
-    if (w->conn && PQstatus(w->conn) == CONNECTION_OK) {
-        PGresult *r = PQexec(w->conn, "SELECT 1");
+    PGconn *pg = ss_db_conn_pg(w->dbc);
+    if (pg && PQstatus(pg) == CONNECTION_OK) {
+        PGresult *r = PQexec(pg, "SELECT 1");
         int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
         PQclear(r);
         if (ok) {
@@ -695,6 +703,16 @@ static int worker_init(worker_t *w, const sw_config_t *cfg) {
     w->backoff.base_ms = (int)cfg->retry_base_ms;
     w->backoff.max_ms = (int)cfg->retry_max_ms;
     ss_sync_db_init(&w->db);
+    /* No connect backoff in libs/db: the batch loop paces its retries
+     * (SYNC_RETRY_*), the idle check once a second. */
+    ss_db_conn_opts_t dbo = {.url = cfg->database_url,
+                             .application_name = "shipstream-sync-worker",
+                             .connect_timeout_s = 5};
+    w->dbc = ss_db_conn_new(&dbo, err, sizeof(err));
+    if (!w->dbc || ss_sync_db_set_conn(&w->db, w->dbc, err, sizeof(err)) != SS_DB_ERR_NONE) {
+        ss_log_kv(SS_LOG_ERROR, "cannot set up the database connection", "error", err, NULL);
+        return -1;
+    }
     w->cap = (size_t)cfg->batch_size;
     if (batch_alloc(&w->b, w->cap) < 0 || batch_alloc(&w->fl, w->cap) < 0) {
         ss_log(SS_LOG_ERROR, "out of memory");
@@ -767,6 +785,7 @@ int sw_run(const sw_config_t *cfg) {
     int rc = worker_init(&w, cfg);
     if (rc < 0) {
         ss_kafka_producer_close(w.dlq, 1000);
+        ss_db_conn_free(w.dbc);
         return rc == -2 ? 2 : 1;
     }
     ss_log_kv(SS_LOG_INFO, "sync worker started", "group", cfg->group, "prefix", cfg->prefix, NULL);
@@ -811,7 +830,7 @@ int sw_run(const sw_config_t *cfg) {
     /* SIGTERM: stop polling, finish the batch in flight (one attempt; rolled
      * back otherwise), leave the group, flush the DLQ producer. */
     ss_log(SS_LOG_INFO, "stopping: %zu message(s) in flight", w.b.n + w.fl.n);
-    if (fl_settle(&w, 1) == 0 && w.b.n > 0 && !w.revoked)
+    if (fl_settle(&w, 1) == 0 && w.b.n > 0 && !w.revoked && !w.fatal)
         batch_process(&w, 1);
     batch_clear(&w);
     carry_clear(&w);
@@ -819,13 +838,12 @@ int sw_run(const sw_config_t *cfg) {
     ss_kafka_consumer_close(w.consumer);
     batch_clear(&w);
     int left = ss_kafka_producer_close(w.dlq, 5000);
-    if (w.conn)
-        PQfinish(w.conn);
+    ss_db_conn_free(w.dbc);
     ss_sync_db_free(&w.db);
     batch_free(&w.b);
     batch_free(&w.fl);
     free(w.carry);
     free(w.parts);
     ss_log(SS_LOG_INFO, "stopped");
-    return left > 0 ? 1 : 0;
+    return left > 0 || w.fatal ? 1 : 0;
 }

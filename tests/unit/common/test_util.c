@@ -16,18 +16,6 @@ static void test_secure_equal(void **state) {
     assert_true(ss_secure_equal("", 0, "", 0));
 }
 
-static void test_backoff_capped_with_jitter(void **state) {
-    (void)state;
-    ss_backoff_t b = {.base_ms = 100, .max_ms = 1000};
-    int expect_ceil[] = {100, 200, 400, 800, 1000, 1000, 1000};
-    for (size_t i = 0; i < sizeof expect_ceil / sizeof expect_ceil[0]; i++) {
-        int d = ss_backoff_next(&b);
-        assert_in_range(d, expect_ceil[i] / 2, expect_ceil[i]);
-    }
-    ss_backoff_reset(&b);
-    assert_in_range(ss_backoff_next(&b), 50, 100);
-}
-
 static void test_buf_json(void **state) {
     (void)state;
     ss_buf_t b = {0};
@@ -79,8 +67,9 @@ static void test_utf8_valid(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_secure_equal), cmocka_unit_test(test_backoff_capped_with_jitter),
-        cmocka_unit_test(test_buf_json),     cmocka_unit_test(test_random_id),
+        cmocka_unit_test(test_secure_equal),
+        cmocka_unit_test(test_buf_json),
+        cmocka_unit_test(test_random_id),
         cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

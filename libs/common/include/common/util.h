@@ -21,17 +21,6 @@ void ss_hex_encode(const unsigned char *in, size_t n, char *out);
 /* The value of one hex digit (either case), or -1. */
 int ss_hex_value(int c);
 
-/* Capped exponential backoff with full jitter. */
-typedef struct {
-    int base_ms; /* first delay ceiling */
-    int max_ms;  /* cap */
-    int attempt; /* failures so far; reset with ss_backoff_reset */
-} ss_backoff_t;
-
-/* Returns the next delay in ms (random in [ceil/2, ceil]) and counts the attempt. */
-int ss_backoff_next(ss_backoff_t *b);
-void ss_backoff_reset(ss_backoff_t *b);
-
 /* A growable byte buffer, always NUL-terminated. */
 typedef struct {
     char *data;

@@ -38,23 +38,28 @@ typedef struct {
 } ss_sync_stats_t;
 
 typedef struct {
-    PGconn *conn; /* not owned */
-    int prepared;
-    ss_buf_t *bufs; /* one per parameter, reused */
+    ss_db_conn_t *dbc; /* not owned; its statements registered by ss_sync_db_set_conn */
+    PGconn *conn;      /* dbc's libpq connection while ss_sync_apply runs */
+    ss_buf_t *bufs;    /* one per parameter, reused */
     size_t nbufs;
     unsigned char *keep;
     size_t keep_cap;
 } ss_sync_db_t;
 
 void ss_sync_db_init(ss_sync_db_t *db);
-/* Uses conn from now on (statements will be prepared again). */
-void ss_sync_db_set_conn(ss_sync_db_t *db, PGconn *conn);
+/* Uses dbc from now on: registers the apply statements with it (libs/db
+ * prepares them on every connection, again after each reconnect).  Returns
+ * SS_DB_ERR_NONE, or an error with errstr (out of memory). */
+ss_db_err_t ss_sync_db_set_conn(ss_sync_db_t *db, ss_db_conn_t *dbc, char *errstr,
+                                size_t errstr_size);
 void ss_sync_db_free(ss_sync_db_t *db);
 
 /* Applies msgs[lo, hi) (rows tagged with those indices) in one transaction
- * and records kafka_offsets for group.  Returns SS_DB_OK and fills st
- * (counters added to), or the class of the failure with errstr
- * ("SQLSTATE message"); the transaction is rolled back and nothing counted. */
+ * and records kafka_offsets for group (connecting and preparing first when
+ * needed).  Returns SS_DB_OK and fills st (counters added to), or the class
+ * of the failure with errstr ("SQLSTATE: message", for logs); the SQLSTATE
+ * itself is ss_db_conn_sqlstate(db->dbc).  The transaction is rolled back and
+ * nothing counted. */
 ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_rows_t *rows,
                             const ss_sync_msg_t *msgs, size_t lo, size_t hi, ss_sync_stats_t *st,
                             char *errstr, size_t errstr_size);
