@@ -11,7 +11,13 @@ PKGS=(
   default-jre-headless maven
   wrk clang libclang-rt-14-dev clang-format
   yq docker-compose          # deploy checks: YAML parsing, `docker-compose config` (no engine needed)
+  libjs-chart.js             # the gateway's dashboard serves its Chart.js (GATEWAY_CHARTJS_PATH)
 )
+# `deps.sh --browser`: also what the dashboard's browser test needs (tests/integration/dashboard).
+BROWSER_PKGS=(chromium chromium-driver python3-selenium)
+if [ "${1:-}" = "--browser" ]; then
+  PKGS+=("${BROWSER_PKGS[@]}")
+fi
 
 missing=()
 # One dpkg-query for all; a package dpkg has never heard of prints no line.
@@ -29,5 +35,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
