@@ -24,6 +24,8 @@
 #define GW_PIPELINE_KAFKA_MS 800
 #define GW_PIPELINE_MAX_ROWS 4096
 
+#define APPEND_LIT(b, lit) ss_buf_append((b), (lit), sizeof(lit) - 1)
+
 static const char offsets_sql[] =
     "SELECT consumer_group, topic, partition, next_offset FROM kafka_offsets "
     "ORDER BY consumer_group, topic, partition LIMIT 4097";
@@ -106,7 +108,7 @@ static void append_kafka(ss_buf_t *b, PGresult *offs) {
     ss_buf_appendf(
         b, ",\"consumer_lag\":{\"kafka\":\"%s\",\"error\":", kafka_ok ? "ok" : "unavailable");
     if (kafka_ok)
-        ss_buf_append(b, "null", 4);
+        APPEND_LIT(b, "null");
     else
         ss_buf_append_json_str(b, err);
     long long total = 0;
@@ -127,8 +129,8 @@ static void append_kafka(ss_buf_t *b, PGresult *offs) {
                 lag += e->offset - next;
         }
         if (groups.len)
-            ss_buf_append(&groups, ",", 1);
-        ss_buf_append(&groups, "{\"group\":", 9);
+            APPEND_LIT(&groups, ",");
+        APPEND_LIT(&groups, "{\"group\":");
         ss_buf_append_json_str(&groups, g);
         if (known)
             ss_buf_appendf(&groups, ",\"lag\":%lld,\"partitions\":%d}", lag, parts);
@@ -140,13 +142,13 @@ static void append_kafka(ss_buf_t *b, PGresult *offs) {
     if (total_known)
         ss_buf_appendf(b, ",\"total\":%lld,\"groups\":[", total);
     else
-        ss_buf_append(b, ",\"total\":null,\"groups\":[", 24);
+        APPEND_LIT(b, ",\"total\":null,\"groups\":[");
     if (groups.len)
         ss_buf_append(b, groups.data, groups.len);
     ss_buf_free(&groups);
 
     /* dead_letters: {"topic":…,"count":N|null} */
-    ss_buf_append(b, "]},\"dead_letters\":{\"topic\":", 27);
+    APPEND_LIT(b, "]},\"dead_letters\":{\"topic\":");
     ss_buf_append_json_str(b, dlq);
     if (dlq_ok) {
         long long held = 0;
@@ -157,7 +159,7 @@ static void append_kafka(ss_buf_t *b, PGresult *offs) {
         }
         ss_buf_appendf(b, ",\"count\":%lld,\"partitions\":%d}", held, dlq_end->cnt);
     } else {
-        ss_buf_append(b, ",\"count\":null,\"partitions\":null}", 33);
+        APPEND_LIT(b, ",\"count\":null,\"partitions\":null}");
     }
     rd_kafka_topic_partition_list_destroy(ends);
     rd_kafka_topic_partition_list_destroy(dlq_end);
@@ -200,7 +202,7 @@ int gw_handle_db_pipeline(struct mg_connection *c, void *ud) {
     int len = PQgetlength(doc, 0, 0);
     ss_buf_append(&b, PQgetvalue(doc, 0, 0), len > 0 ? (size_t)len - 1 : 0);
     append_kafka(&b, offs);
-    ss_buf_append(&b, "}", 1);
+    APPEND_LIT(&b, "}");
     int st = b.data ? ss_http_send_json(c, 200, b.data, b.len, NULL)
                     : ss_http_send_error(c, 500, "internal", "out of memory");
     ss_buf_free(&b);
