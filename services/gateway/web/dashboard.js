@@ -197,6 +197,13 @@
     return { labels: labels, counts: counts, spend: spend };
   }
 
+  /* dashboard.js runs before chart.js (both deferred) so that the reads start
+   * while Chart.js is parsed; charts wait for the window's load event. */
+  var pageLoaded = new Promise(function (resolve) {
+    if (document.readyState === 'complete') resolve();
+    else window.addEventListener('load', function () { resolve(); });
+  });
+
   function renderCharts(d) {
     var series = dailySeries(d);
     if (typeof window.Chart !== 'function') {
@@ -438,7 +445,8 @@
     var d = api('/db/analytics/dashboard?days=' + state.days);
     var parts = [
       d.then(function (x) {
-        renderSummary(x); renderCharts(x); renderCarriers(x); renderRoutes(x); renderFreshness(x);
+        renderSummary(x); renderCarriers(x); renderRoutes(x); renderFreshness(x);
+        return pageLoaded.then(function () { renderCharts(x); });
       }),
       api('/db/pipeline').then(renderPipeline),
       loadShipments()
