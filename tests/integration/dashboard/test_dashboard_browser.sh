@@ -12,7 +12,7 @@ set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 source "$SS_SOURCE_ROOT/tests/integration/gateway/common.sh"
 ARTIFACTS=${1:-${SS_ARTIFACT_DIR:-$SS_SOURCE_ROOT/build/test-artifacts/dashboard}}
-mkdir -p "$ARTIFACTS" || ss_fail "cannot create $ARTIFACTS"
+mkdir -p "$ARTIFACTS" && rm -f "$ARTIFACTS"/dashboard-*.png || ss_fail "cannot create $ARTIFACTS"
 
 # ---- the browser (installed here, never by hand)
 PY=/usr/bin/python3
