@@ -39,7 +39,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       librdkafka1 libpq5 libcurl4 libcivetweb1 libssl3 libjson-c5 libunistring2 \
-      ca-certificates curl \
+      ca-certificates curl libjs-chart.js \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 shipstream \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \

@@ -13,14 +13,18 @@ PKGS=(
   default-jre-headless maven
   wrk clang libclang-rt-14-dev clang-format
   yq docker-compose          # deploy checks: YAML parsing, `docker-compose config` (no engine needed)
+  libjs-chart.js             # the gateway's dashboard serves its Chart.js (GATEWAY_CHARTJS_PATH)
 )
 TEST_PKGS=(
   prometheus                 # promtool: check and unit test deploy/monitoring/alerts.yml
 )
+# The dashboard's browser test (tests/integration/dashboard); `--browser` alone, or with --test.
+BROWSER_PKGS=(chromium chromium-driver python3-selenium)
 for a in "$@"; do
   case $a in
     --test) PKGS+=("${TEST_PKGS[@]}");;
-    *) echo "deps: unknown option $a (--test)" >&2; exit 2;;
+    --browser) PKGS+=("${BROWSER_PKGS[@]}");;
+    *) echo "deps: unknown option $a (--test, --browser)" >&2; exit 2;;
   esac
 done
 
@@ -40,5 +44,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -11,6 +11,9 @@
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
 
+/* Debian's libjs-chart.js (UMD build), served as /dashboard/chart.js. */
+#define GW_CHARTJS_DEFAULT_PATH "/usr/share/javascript/chart.js/chart.min.js"
+
 typedef struct {
     char *database_url;
     char *kafka_bootstrap;
@@ -35,6 +38,7 @@ typedef struct {
     long long queue_max_messages; /* GATEWAY_KAFKA_QUEUE_MAX_MESSAGES */
     long long queue_max_kbytes;   /* GATEWAY_KAFKA_QUEUE_MAX_KBYTES */
     long long shutdown_flush_ms;  /* GATEWAY_SHUTDOWN_FLUSH_MS */
+    char *chartjs_path; /* GATEWAY_CHARTJS_PATH */
 } gw_config_t;
 
 typedef struct {
@@ -58,6 +62,10 @@ int gw_handle_addresses(struct mg_connection *c, void *ud);
 int gw_handle_db_shipments(struct mg_connection *c, void *ud);
 int gw_handle_db_addresses(struct mg_connection *c, void *ud);
 int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
+/* GET /db/pipeline (pipeline.c); GET / and /dashboard[/file] (dashboard.c). */
+int gw_handle_db_pipeline(struct mg_connection *c, void *ud);
+int gw_handle_root(struct mg_connection *c, void *ud);
+int gw_handle_dashboard(struct mg_connection *c, void *ud);
 
 /* Hands an EasyPost object to Kafka without waiting (never blocks the
  * caller on the broker).  Failures are counted and logged. */

@@ -79,6 +79,8 @@ static const ss_conf_opt_t options[] = {
      0},
     {"GATEWAY_SHUTDOWN_FLUSH_MS", SS_CONF_INT, &g_gw.cfg.shutdown_flush_ms, "20000", 0, 3600000,
      "how long a stopping gateway waits for Kafka to acknowledge what is queued", 0},
+    {"GATEWAY_CHARTJS_PATH", SS_CONF_STRING, &g_gw.cfg.chartjs_path, GW_CHARTJS_DEFAULT_PATH, 0, 0,
+     "Chart.js served to the dashboard as /dashboard/chart.js (Debian's libjs-chart.js)", 0},
     {"LOG_LEVEL", SS_CONF_STRING, &log_level, "info", 0, 0, "debug, info, warn or error", 0},
     {"LOG_FORMAT", SS_CONF_STRING, &log_format, "json", 0, 0, "json or text", 0},
 };
@@ -167,7 +169,8 @@ int main(int argc, char **argv) {
         "Routes: POST /v1/shipments, POST /v1/shipments/{id}/buy (Idempotency-Key),\n"
         "GET /v1/shipments/{id}, POST /v1/trackers, GET /v1/trackers/{id}, POST /v1/addresses,\n"
         "POST /v1/addresses/create_and_verify, GET /db/shipments, GET /db/shipments/{id},\n"
-        "GET /db/addresses, GET /db/analytics/dashboard?days=N, GET /health, /ready, /metrics.",
+        "GET /db/addresses, GET /db/analytics/dashboard?days=N, GET /db/pipeline,\n"
+        "GET / (redirects to the web dashboard, GET /dashboard), GET /health, /ready, /metrics.",
         options, NOPTIONS);
     char err[512];
     if (ss_log_init("gateway", log_level, log_format, err, sizeof err) != 0) {
@@ -258,6 +261,9 @@ int main(int argc, char **argv) {
     ss_http_route(http, "/db/addresses", "/db/addresses", gw_handle_db_addresses, NULL);
     ss_http_route(http, "/db/analytics/dashboard$", "/db/analytics/dashboard",
                   gw_handle_db_dashboard, NULL);
+    ss_http_route(http, "/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, NULL);
+    ss_http_route(http, "/dashboard", "/dashboard", gw_handle_dashboard, NULL);
+    ss_http_route(http, "/$", "/", gw_handle_root, NULL);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
               g_gw.cfg.auth_off ? "off" : "bearer", NULL);

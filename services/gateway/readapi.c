@@ -364,6 +364,8 @@ static const char dashboard_sql[] =
     "     'total_cost', coalesce(sum(total_cost), 0)::text,"
     "     'avg_cost', round(sum(total_cost) / nullif(sum(shipment_count), 0), 5)::text,"
     "     'delivered', coalesce(sum(delivered_count), 0),"
+    "     'avg_delivery_days', round((sum(delivery_days_total) / nullif(sum(delivery_days_count),"
+    " 0))::numeric, 2),"
     "     'on_time_count', coalesce(sum(on_time_count), 0),"
     "     'on_time_eligible_count', coalesce(sum(on_time_eligible_count), 0),"
     "     'on_time_rate', round(sum(on_time_count)::numeric / nullif(sum(on_time_eligible_count), "
