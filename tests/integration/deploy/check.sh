@@ -223,6 +223,20 @@ dockerfile_binaries() {
   sed -n '/for b in shipstream-gateway/,/done/p' "$ROOT/Dockerfile" | grep -oE '(shipstream-[a-z-]+|easypost-sim|ss-kafkactl)' | sort -u
 }
 
+# Every pod template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+# CronJob, bare Pod) in the rendered stream $2 sets enableServiceLinks: false.
+POD_SPECS='(select(.kind=="Pod") | {k: .kind, n: .metadata.name, s: .spec}),
+  (select(.kind=="CronJob") | {k: .kind, n: .metadata.name, s: .spec.jobTemplate.spec.template.spec}),
+  (select(.kind | IN("Deployment","StatefulSet","DaemonSet","ReplicaSet","Job")) | {k: .kind, n: .metadata.name, s: .spec.template.spec})'
+check_service_links() {
+  local where="$1" j="$2" n bad
+  n=$(jq -r "$POD_SPECS | .n" "$j" | wc -l)
+  bad=$(jq -r "$POD_SPECS | select(.s.enableServiceLinks != false) | \"\\(.k)/\\(.n)\"" "$j")
+  if [ "$n" -lt 6 ]; then fail "$where: only $n pod specs found (expected the 4 Deployments and 2 Jobs)"
+  elif [ -z "$bad" ]; then ok "$where: enableServiceLinks: false in all $n pod specs"
+  else fail "$where: enableServiceLinks is not false in: $(tr '\n' ' ' <<<"$bad")"; fi
+}
+
 part_contracts() {
   have yq || { skip "yq not installed: contracts not checked (install the Debian package yq)"; finish; }
   local b
@@ -314,6 +328,8 @@ part_contracts() {
   # The base's own bound (overlays override it; a new overlay may not).
   m=$(kubectl kustomize "$ROOT/deploy/k8s/base" 2>/dev/null | yq -r 'select(.kind=="HorizontalPodAutoscaler") | .spec.maxReplicas')
   [ -n "$m" ] && [ "$m" -le "$MAX_PARTITIONS" ] && ok "base HPA max $m" || fail "base: sync-worker HPA maxReplicas '$m' (must be 1..$MAX_PARTITIONS)"
+  kubectl kustomize "$ROOT/deploy/k8s/base" 2>/dev/null | yq -c . >"$TMP/base.json" 2>/dev/null
+  check_service_links base "$TMP/base.json"
   for o in "${OVERLAYS[@]}"; do
     local r="$TMP/$o.yaml" j="$TMP/$o.json"
     yq -c '.' "$r" >"$j" 2>/dev/null || { fail "$o: rendered output does not parse"; continue; }
@@ -342,6 +358,9 @@ part_contracts() {
         or (.resources.requests.cpu == null) or (.resources.requests.memory == null)
         or (.resources.limits.cpu == null) or (.resources.limits.memory == null) or (.envFrom != null)) | $n' "$j")
     [ -z "$bad" ] && ok "$o: security contexts and resources" || fail "$o: non-root/read-only/drop-ALL/resources/explicit env missing on: $(tr '\n' ' ' <<<"$bad")"
+    # Service links off in every pod spec: a Service named kafka would inject
+    # KAFKA_PORT, KAFKA_SERVICE_HOST... (issue 18).
+    check_service_links "$o" "$j"
     # Deployments: LISTEN, containerPort, probes, Service.
     while IFS=$'\t' read -r name cmd0 listen cport pname rpath rport lpath lport; do
       local where="$o Deployment/$name"
