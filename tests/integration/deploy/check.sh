@@ -389,6 +389,11 @@ part_contracts() {
       && ok "$o: migration Job" || fail "$o: no 'shipstream-migrate up' Job"
     jall --arg p "$MAX_PARTITIONS" 'select(.kind=="Job") | select(.spec.template.spec.containers[0].command[0]=="ss-kafkactl") | .spec.template.spec.containers[0].args as $a | ($a | index("--partitions")) as $i | ($a[0]=="create-topics" and $i != null and $a[$i+1]==$p)' "$j" >/dev/null \
       && ok "$o: topics Job with $MAX_PARTITIONS partitions" || fail "$o: no create-topics Job with --partitions $MAX_PARTITIONS"
+    # Replicated topics (replication >= 3) get min.insync.replicas 2, explicitly.
+    bad=$(jq -r 'select(.kind=="Job") | select(.spec.template.spec.containers[0].command[0]=="ss-kafkactl") | .spec.template.spec.containers[0].args as $a
+      | ($a | index("--replication")) as $r | ($a | index("--min-insync")) as $m
+      | select($r != null and ($a[$r+1] | tonumber) >= 3 and ($m == null or $a[$m+1] != "2")) | .metadata.name' "$j")
+    [ -z "$bad" ] && ok "$o: replication >= 3 comes with --min-insync 2" || fail "$o: topics Job $bad: replication >= 3 without --min-insync 2"
     # Autoscaling never above the partition count; exactly one autoscaler.
     local hpa keda
     hpa=$(jq -r 'select(.kind=="HorizontalPodAutoscaler") | .spec.maxReplicas' "$j")
