@@ -71,7 +71,7 @@ choose_ports() {
   load_ports
   # A saved port taken by someone else while our process is down: choose again.
   local kafka_up s name bin port envvar var
-  kafka_up=$(pid_alive "$(cat "$RUN/kafka/kafka.pid" 2>/dev/null)" && echo running)
+  kafka_up=$(pid_alive "$(cat "$RUN/kafka/kafka.pid" 2>/dev/null)" && echo running || true)
   recheck PG_PORT "$( [ -f "$RUN/pg/postmaster.pid" ] && echo running)"
   recheck KAFKA_PORT "$kafka_up"
   recheck KAFKA_CONTROLLER_PORT "$kafka_up"
