@@ -219,6 +219,9 @@ up() {
   # PostgreSQL
   if [ ! -f "$RUN/pg/PG_VERSION" ]; then
     "$HERE/pg.sh" init --dir "$RUN/pg" -q; changed=1
+    if [ -L "$RUN/pg" ]; then
+      say "PostgreSQL data in $(readlink "$RUN/pg") (user postgres cannot reach $RUN; .run/pg links to it)"
+    fi
   fi
   if ! "$HERE/pg.sh" status --dir "$RUN/pg" >/dev/null 2>&1; then
     "$HERE/pg.sh" start --dir "$RUN/pg" --port "$PG_PORT" -q 7>&-; changed=1
