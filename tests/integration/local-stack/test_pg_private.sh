@@ -14,7 +14,13 @@ if [ "$(id -u)" -ne 0 ] || ! id postgres >/dev/null 2>&1; then
   echo "SKIP: needs root and the postgres user (pg.sh relocates only then)"; exit 77
 fi
 PG="$SS_SOURCE_ROOT/deploy/local/pg.sh"
-export SS_PG_HOME="$SS_TEST_TMP/pghome"
+# The base folder for the clusters: in our test folder when postgres can reach
+# it, else (TMPDIR itself private) a fresh one in /var/tmp.
+if runuser -u postgres -- test -x "$SS_TEST_TMP" 2>/dev/null; then
+  export SS_PG_HOME="$SS_TEST_TMP/pghome"
+else
+  export SS_PG_HOME; SS_PG_HOME=$(mktemp -u /var/tmp/ss-pghome-test.XXXXXX)
+fi
 PRIV="$SS_TEST_TMP/private"
 mkdir -m 700 "$PRIV"
 mkdir -p "$PRIV/a/.run" "$PRIV/b/.run"
