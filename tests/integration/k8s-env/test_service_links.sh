@@ -51,11 +51,15 @@ start() {
   PID[$b]=$SS_BG_PID
 }
 
+# Done waiting when ready, or at once when the process is gone.
+ready_or_gone() { ! kill -0 "$1" 2>/dev/null || curl -fsS "http://127.0.0.1:$2/ready"; }
+
 for b in shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker; do start "$b"; done
 for b in shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker; do
-  ss_wait_for 30 curl -fsS "http://127.0.0.1:${PORT[$b]}/ready" ||
+  ss_wait_for 30 ready_or_gone "${PID[$b]}" "${PORT[$b]}"
+  kill -0 "${PID[$b]}" 2>/dev/null || ss_fail "$b exited at start with the Kubernetes service link variables set"
+  curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$b]}/ready" ||
     ss_fail "$b is not ready with the Kubernetes service link variables set"
-  kill -0 "${PID[$b]}" 2>/dev/null || ss_fail "$b exited"
   for v in KAFKA_PORT KAFKA_SERVICE_HOST KAFKA_PORT_9092_TCP_ADDR KAFKA_SERVICE_PORT_CONTROLLER; do
     grep -q "ignored a Kubernetes service link variable.*variable=$v\b" "$SS_TEST_TMP/$b.log" ||
       ss_fail "$b: no debug line saying $v was ignored"
