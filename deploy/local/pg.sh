@@ -49,6 +49,7 @@ home_base() {
   [ "$owner" = 0 ] || die "$HOME_BASE belongs to uid $owner, not root: refusing it (remove it or set SS_PG_HOME)"
   [ $((8#$mode & 8#022)) -eq 0 ] || die "$HOME_BASE is writable by others (mode $mode): refusing it"
   as_pg test -x "$HOME_BASE" || die "user postgres cannot reach $HOME_BASE: set SS_PG_HOME to a folder it can reach"
+  HOME_BASE="$(cd "$HOME_BASE" && pwd -P)"
 }
 
 # Removes clusters whose D no longer points at them (make clean, a killed
@@ -59,7 +60,7 @@ collect_orphans() {
     h=${h%/}
     [ -f "$h/origin" ] || continue
     origin=$(cat "$h/origin")
-    [ "$(readlink "$origin" 2>/dev/null)" = "$h/data" ] && continue
+    [ "$(readlink -f "$origin" 2>/dev/null)" = "$(readlink -f "$h/data")" ] && continue
     pid=$(head -1 "$h/data/postmaster.pid" 2>/dev/null || true)
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
     rm -rf "$h"
@@ -210,7 +211,8 @@ destroy() {
     target=$(readlink "$link")
     h=$(dirname "$target")
     rm -f "$link"
-    if [ -f "$h/origin" ] && [ "$(dirname "$h")" = "$HOME_BASE" ]; then rm -rf "$h"; fi
+    if [ -f "$h/origin" ] && [ -d "$HOME_BASE" ] &&
+       [ "$(readlink -f "$(dirname "$h")")" = "$(readlink -f "$HOME_BASE")" ]; then rm -rf "$h"; fi
   else
     rm -rf "$DIR"
   fi
