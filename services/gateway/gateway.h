@@ -38,7 +38,7 @@ typedef struct {
     long long queue_max_messages; /* GATEWAY_KAFKA_QUEUE_MAX_MESSAGES */
     long long queue_max_kbytes;   /* GATEWAY_KAFKA_QUEUE_MAX_KBYTES */
     long long shutdown_flush_ms;  /* GATEWAY_SHUTDOWN_FLUSH_MS */
-    char *chartjs_path; /* GATEWAY_CHARTJS_PATH */
+    char *chartjs_path;           /* GATEWAY_CHARTJS_PATH */
 } gw_config_t;
 
 typedef struct {
