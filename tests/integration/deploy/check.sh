@@ -369,15 +369,31 @@ part_contracts() {
       check_port "$where" "$cmd0" "$cport" "containerPort"
       [ "$rpath" = /ready ] && ok "$where readiness /ready" || fail "$where: readiness probe path '$rpath' (expected /ready)"
       [ "$lpath" = /health ] && ok "$where liveness /health" || fail "$where: liveness probe path '$lpath' (expected /health)"
+      # Probes and the scrape annotation reach LISTEN or, when set, ADMIN_LISTEN
+      # (the admin listener: probes on threads of their own).
+      local admin aport aname
+      admin=$(jq -r --arg n "$name" 'select(.kind=="Deployment" and .metadata.name==$n) | .spec.template.spec.containers[0] | ((.env // []) | map(select(.name=="ADMIN_LISTEN"))[0].value // "")' "$j")
+      aport=${admin##*:}
+      aname=$(jq -r --arg n "$name" --arg p "$aport" 'select(.kind=="Deployment" and .metadata.name==$n) | .spec.template.spec.containers[0].ports[] | select((.containerPort|tostring)==$p) | .name // ""' "$j")
+      if [ -n "$admin" ]; then
+        [ -n "$aname" ] && ok "$where admin port $aport is a container port ($aname)" || fail "$where: ADMIN_LISTEN $admin is not a named container port"
+      fi
       for p in "$rport" "$lport"; do
-        [ "$p" = "$pname" ] || [ "$p" = "$cport" ] && ok "$where probe port $p" || fail "$where: probe port '$p' is neither '$pname' nor $cport"
+        if [ "$p" = "$pname" ] || [ "$p" = "$cport" ] || { [ -n "$admin" ] && { [ "$p" = "$aname" ] || [ "$p" = "$aport" ]; }; }; then
+          ok "$where probe port $p"
+        else
+          fail "$where: probe port '$p' is neither LISTEN ($pname/$cport) nor ADMIN_LISTEN (${aname:-none}/${aport:-none})"
+        fi
       done
       local sport
       sport=$(jq -r --arg n "$name" 'select(.kind=="Service" and .metadata.name==$n) | .spec.ports[0] | "\(.targetPort)"' "$j")
       [ "$sport" = "$pname" ] || [ "$sport" = "$cport" ] && ok "$where Service targetPort" || fail "$where: Service targetPort '$sport' does not reach the container port"
+      local mport
+      mport=$(jq -r --arg n "$name" 'select(.kind=="Service" and .metadata.name==$n) | .spec.ports[] | select(.name=="metrics") | "\(.targetPort)"' "$j")
+      [ "$mport" = "$pname" ] || [ "$mport" = "$cport" ] || { [ -n "$admin" ] && [ "$mport" = "$aname" ]; } && ok "$where Service metrics port" || fail "$where: Service port 'metrics' ('$mport') reaches neither listener"
       local ann
       ann=$(jq -r --arg n "$name" 'select(.kind=="Deployment" and .metadata.name==$n) | .spec.template.metadata.annotations["prometheus.io/port"] // empty' "$j")
-      [ -z "$ann" ] || [ "$ann" = "$cport" ] && ok "$where scrape port" || fail "$where: prometheus.io/port $ann != $cport"
+      [ -z "$ann" ] || [ "$ann" = "$cport" ] || [ "$ann" = "$aport" ] && ok "$where scrape port" || fail "$where: prometheus.io/port $ann is neither $cport nor the admin port"
     done < <(jq -r 'select(.kind=="Deployment") | .metadata.name as $n | .spec.template.spec.containers[0] |
       [$n, .command[0], ((.env // []) | map(select(.name=="LISTEN"))[0].value // ""), (.ports[0].containerPort|tostring), (.ports[0].name // ""),
        .readinessProbe.httpGet.path, (.readinessProbe.httpGet.port|tostring), .livenessProbe.httpGet.path, (.livenessProbe.httpGet.port|tostring)] | @tsv' "$j")
