@@ -175,6 +175,12 @@ static void lag_update(worker_t *w, int force) {
         return;
     w->last_lag_usec = now;
     rd_kafka_t *rk = ss_kafka_consumer_handle(w->consumer);
+    rd_kafka_topic_partition_list_t *mine = NULL;
+    if (rd_kafka_assignment(rk, &mine) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ss_gauge_set(ss_gauge("sync_partitions_assigned", "Partitions this worker holds now", NULL),
+                     mine->cnt);
+        rd_kafka_topic_partition_list_destroy(mine);
+    }
     for (size_t i = 0; i < w->nparts; i++) {
         part_state_t *p = &w->parts[i];
         int64_t lo, hi;
@@ -309,6 +315,55 @@ static void carry_clear(void *wp) {
     w->ncarry = 0;
 }
 
+/* Partitions still assigned after a revoke (the cooperative protocol revokes
+ * some and keeps the rest) had messages in the dropped batch: they are read
+ * again from what PostgreSQL has applied (kafka_offsets; messages applied
+ * meanwhile are skipped as duplicates).  Without PostgreSQL, from the last
+ * offset this worker committed, which is never past what was applied.
+ * Returns 0, or -1 when a seek failed (the caller retries). */
+static int rewind_kept(worker_t *w) {
+    rd_kafka_t *rk = ss_kafka_consumer_handle(w->consumer);
+    rd_kafka_topic_partition_list_t *kept = NULL;
+    if (rd_kafka_assignment(rk, &kept) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int rc = 0, n = kept->cnt;
+    const char **topics = calloc((size_t)n + 1, sizeof(*topics));
+    int32_t *pn = calloc((size_t)n + 1, sizeof(*pn));
+    int64_t *offs = calloc((size_t)n + 1, sizeof(*offs));
+    char err[512];
+    if (!topics || !pn || !offs) {
+        rc = -1;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        topics[i] = kept->elems[i].topic;
+        pn[i] = kept->elems[i].partition;
+        part_state_t *p = part_find(w, topics[i], pn[i], 0);
+        offs[i] = p ? p->next : -1;
+    }
+    if (n > 0 && db_ensure(w) == 0 &&
+        ss_sync_load_offsets(ss_db_conn_pg(w->dbc), w->cfg->group, topics, pn, offs, (size_t)n, err,
+                             sizeof(err)) < 0)
+        ss_log_kv(SS_LOG_WARN, "kafka_offsets read failed; rewinding to the last commit", "error",
+                  err, NULL);
+    for (int i = 0; i < n; i++) {
+        int64_t o = offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
+        if (ss_kafka_consumer_seek(w->consumer, topics[i], pn[i], o, err, sizeof(err)) < 0) {
+            ss_log_kv(SS_LOG_WARN, "rewind after a partial revoke failed", "error", err, NULL);
+            rc = -1;
+        }
+    }
+    if (n > 0)
+        ss_log(SS_LOG_INFO,
+               "kept %d partition(s) after the revoke; re-reading them from kafka_offsets", n);
+done:
+    free(topics);
+    free(pn);
+    free(offs);
+    rd_kafka_topic_partition_list_destroy(kept);
+    return rc;
+}
+
 /* After a revoke the batch belongs to the next owner (it resumes from
  * kafka_offsets).  Messages polled after the revoke are from the new
  * assignment: the caller keeps them. */
@@ -322,6 +377,19 @@ static int check_revoked(worker_t *w) {
     w->revoked = 0;
     w->fl_lost = 0;
     batch_clear(w);
+    /* The dropped batch also held messages of partitions this worker keeps
+     * (cooperative protocol): read them again, or they would be skipped. */
+    int tries = 0;
+    while (rewind_kept(w) != 0 && !ss_shutdown_requested()) {
+        if (++tries == 50) {
+            /* Never skip: stop, and the next start resumes from kafka_offsets. */
+            ss_log(SS_LOG_ERROR, "cannot re-read the partitions kept after a revoke; stopping");
+            w->fatal = 1;
+            ss_shutdown_request();
+            break;
+        }
+        ss_shutdown_wait(100);
+    }
     return 1;
 }
 
