@@ -8,24 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "envelope/envelope.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "ss_fuzz_consumer.h"
 
-static void consumer_reads(ss_json_span_t s) {
-    json_tokener *tok = json_tokener_new_ex(SS_ENVELOPE_MAX_DEPTH);
-    if (!tok)
-        abort();
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *o = json_tokener_parse_ex(tok, s.p, (int)s.len);
-    if (json_tokener_get_error(tok) != json_tokener_success || !o ||
-        !json_object_is_type(o, json_type_object) || json_tokener_get_parse_end(tok) != s.len)
-        abort();
-    json_object_put(o);
-    json_tokener_free(tok);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ss_envelope_t e;
@@ -45,9 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)ss_envelope_route(e.object_type, e.object_id, e.object, &t, key, sizeof key);
     if (t != ss_envelope_topic(&e) || t == SS_TOPIC_DLQ)
         abort();
-    consumer_reads(e.object);
+    ss_fuzz_consumer_reads(e.object);
     if (e.event.p)
-        consumer_reads(e.event);
+        ss_fuzz_consumer_reads(e.event);
 
     ss_envelope_in_t in = {
         .source = e.source,

@@ -10,25 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include <envelope/json_scan.h>
 #include <webhook/event.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "ss_fuzz_consumer.h"
 
-static void consumer_reads(ss_json_span_t s) {
-    json_tokener *tok = json_tokener_new_ex(SS_ENVELOPE_MAX_DEPTH);
-    if (!tok)
-        abort();
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *o = json_tokener_parse_ex(tok, s.p, (int)s.len);
-    if (json_tokener_get_error(tok) != json_tokener_success || !o ||
-        !json_object_is_type(o, json_type_object) || json_tokener_get_parse_end(tok) != s.len)
-        abort();
-    json_object_put(o);
-    json_tokener_free(tok);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ss_envelope_msg_t ev;
@@ -66,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (result.p == NULL || result.len != back.object.len ||
         memcmp(result.p, back.object.p, result.len) != 0)
         abort();
-    consumer_reads(back.object);
-    consumer_reads(back.event);
+    ss_fuzz_consumer_reads(back.object);
+    ss_fuzz_consumer_reads(back.event);
     ss_envelope_msg_clear(&ev);
     return 0;
 }

@@ -10,6 +10,9 @@
 #include <common/sstime.h>
 #include <common/util.h>
 
+_Static_assert(SS_ENVELOPE_MAX_DEPTH <= SS_JSON_MAX_DEPTH,
+               "the scanner must read as deep as the envelope may nest");
+
 static const char *const topic_suffixes[SS_TOPIC__COUNT] = {
     "shipments", "trackers", "addresses", "batches", "events", "dlq",
 };

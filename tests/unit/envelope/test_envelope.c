@@ -18,20 +18,12 @@
 #include <common/sstime.h>
 #include <envelope/envelope.h>
 
+#include "envelope_test.h"
+
 static int64_t ts(const char *s) {
     int64_t u;
     assert_int_equal(ss_time_parse(s, &u), 0);
     return u;
-}
-
-static json_object *jspan(ss_json_span_t s) {
-    json_tokener *tok = json_tokener_new_ex(SS_ENVELOPE_MAX_DEPTH);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *o = json_tokener_parse_ex(tok, s.p, (int)s.len);
-    assert_int_equal(json_tokener_get_error(tok), json_tokener_success);
-    json_tokener_free(tok);
-    assert_non_null(o);
-    return o;
 }
 
 static ss_json_span_t span_of(const char *s) {
@@ -151,7 +143,7 @@ static void test_webhook_event_spans(void **state) {
     assert_string_equal(m.env.object_type, "Tracker");
     assert_true(m.env.received_at_usec == ts("2025-03-07T16:46:21.5Z"));
     assert_string_equal(m.env.request_id, "");
-    json_object *o = jspan(m.env.object), *e = jspan(m.env.event);
+    json_object *o = ss_test_json_span(m.env.object), *e = ss_test_json_span(m.env.event);
     assert_true(json_object_equal(o, result));
     json_object_object_del(ev, "result");
     assert_true(json_object_equal(e, ev));

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "ss_fixture.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,7 @@
 #include <envelope/envelope.h>
 #include <sync/map.h>
 
-#define V1_DIR SS_SOURCE_ROOT "/tests/fixtures/envelopes/v1"
+#include "envelope_test.h"
 
 static const struct {
     const char *name;
@@ -51,35 +53,13 @@ static const char *const table_names[SS_SYNC_T__COUNT] = {
     "parcels",   "rates",          "batches",  "events",
 };
 
+/* NAME + ext of the v1 fixtures (SS_FIXTURES_DIR is tests/fixtures/easypost). */
 static char *slurp(const char *name, const char *ext, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s%s", V1_DIR, name, ext);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return buf;
+    char path[512];
+    snprintf(path, sizeof(path), "../envelopes/v1/%s%s", name, ext);
+    return ss_test_fixture(path, len);
 }
 
-static json_object *jspan(ss_json_span_t s) {
-    json_tokener *tok = json_tokener_new_ex(SS_ENVELOPE_MAX_DEPTH);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *o = json_tokener_parse_ex(tok, s.p, (int)s.len);
-    assert_int_equal(json_tokener_get_error(tok), json_tokener_success);
-    json_tokener_free(tok);
-    return o;
-}
-
-/* A string member of the json-c reading, "" when null/absent. */
 static const char *jstr(json_object *root, const char *key) {
     json_object *v;
     if (!json_object_object_get_ex(root, key, &v) || !v)
@@ -113,13 +93,13 @@ static void check_fields(const char *name, const ss_envelope_t *e, const char *b
     assert_true(e->received_at_usec != 0);
     json_object *obj, *ev = NULL;
     assert_true(json_object_object_get_ex(root, "object", &obj));
-    json_object *o = jspan(e->object);
+    json_object *o = ss_test_json_span(e->object);
     if (!json_object_equal(o, obj))
         fail_msg("%s: object differs from json-c's", name);
     json_object_put(o);
     json_object_object_get_ex(root, "event", &ev);
     if (ev) {
-        json_object *x = jspan(e->event);
+        json_object *x = ss_test_json_span(e->event);
         if (!json_object_equal(x, ev))
             fail_msg("%s: event differs from json-c's", name);
         json_object_put(x);

@@ -31,7 +31,7 @@ typedef enum {
     SS_SYNC_T_PARCELS,
     SS_SYNC_T_RATES,
     SS_SYNC_T_BATCHES,
-    SS_SYNC_T_EVENTS, /* easypost_events (raw rows of the events topic) */
+    SS_SYNC_T_EVENTS, /* easypost_events: every webhook Event, objects without a table */
     SS_SYNC_T__COUNT
 } ss_sync_table_id_t;
 
