@@ -23,6 +23,7 @@
 #include <common/sstime.h>
 #include <envelope/envelope.h>
 #include <sync/map.h>
+#include <webhook/event.h>
 
 #include "envelope_test.h"
 
@@ -217,9 +218,117 @@ static void test_v1_envelopes(void **state) {
     }
 }
 
+/* The value without its received_at string (the one thing that differs
+ * between two writes of the same input). */
+static void split_received(const char *v, size_t n, size_t *a, size_t *b) {
+    const char *at = memmem(v, n, "\"received_at\":\"", 15);
+    assert_non_null(at);
+    *a = (size_t)(at - v) + 15;
+    const char *end = memchr(v + *a, '"', n - *a);
+    assert_non_null(end);
+    *b = (size_t)(end - v);
+}
+
+/* Today's writers, given what the old ones were given, write the same:
+ * the receiver byte for byte (but received_at), the gateway the same
+ * members and values (its object is now EasyPost's bytes, not json-c's). */
+static void test_new_writers_match_old(void **state) {
+    (void)state;
+    static const struct {
+        const char *name, *input;
+    } webhooks[] = {
+        {"webhook-tracker-updated", "event-tracker-updated.json"},
+        {"webhook-batch-created", "event-batch-created.json"},
+        {"webhook-refund-successful",
+         SS_SOURCE_ROOT "/tests/fuzz/corpus/webhook_event/refund.json"},
+        {"webhook-scan-form-created",
+         SS_SOURCE_ROOT "/tests/fuzz/corpus/webhook_event/scanform.json"},
+        {"webhook-shipment-result", "../envelopes/v1/inputs/webhook-shipment-result.json"},
+        {"webhook-unknown-result", "../envelopes/v1/inputs/webhook-unknown-result.json"},
+    };
+    char err[256] = "";
+    for (size_t i = 0; i < sizeof(webhooks) / sizeof(webhooks[0]); i++) {
+        size_t blen, olen;
+        char path[512];
+        if (webhooks[i].input[0] == '/')
+            snprintf(path, sizeof(path), "%s", webhooks[i].input);
+        else
+            snprintf(path, sizeof(path), "%s/%s", SS_FIXTURES_DIR, webhooks[i].input);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        char body[16384];
+        blen = fread(body, 1, sizeof(body), f);
+        fclose(f);
+        char *old = slurp(webhooks[i].name, ".json", &olen);
+        char *key = slurp(webhooks[i].name, ".key", NULL);
+        ss_envelope_msg_t m;
+        if (ss_webhook_event_parse(&m, body, blen, NULL, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", webhooks[i].name, err);
+        size_t oa, ob, na, nb;
+        split_received(old, olen, &oa, &ob);
+        split_received(m.value, m.value_len, &na, &nb);
+        if (oa != na || olen - ob != m.value_len - nb || memcmp(old, m.value, oa) != 0 ||
+            memcmp(old + ob, m.value + nb, olen - ob) != 0)
+            fail_msg("%s: the receiver's envelope changed:\nwas %.*s\nnow %.*s", webhooks[i].name,
+                     (int)olen, old, (int)m.value_len, m.value);
+        assert_string_equal(m.key, key);
+        ss_envelope_msg_clear(&m);
+        free(key);
+        free(old);
+    }
+
+    static const struct {
+        const char *name, *input, *member, *type;
+    } gateway[] = {
+        {"gateway-shipment-create", "api/shipment-create.response.json", NULL, "shipment.created"},
+        {"gateway-shipment-buy", "api/shipment-buy.response.json", NULL, "shipment.purchased"},
+        {"gateway-tracker-create", "api/tracker-create.response.json", NULL, "tracker.created"},
+        {"gateway-tracker-retrieve", "api/tracker-retrieve.response.json", NULL, "tracker.updated"},
+        {"gateway-address-create-and-verify", "api/address-create-and-verify.response.json",
+         "address", "address.created"},
+        {"gateway-batch-create", "api/batch-create.response.json", NULL, "batch.created"},
+    };
+    for (size_t i = 0; i < sizeof(gateway) / sizeof(gateway[0]); i++) {
+        size_t len;
+        char *body = ss_test_fixture(gateway[i].input, &len);
+        ss_json_span_t obj = {body, len};
+        if (gateway[i].member) {
+            const char *names[] = {gateway[i].member, NULL};
+            assert_int_equal(ss_json_check(body, len, SS_ENVELOPE_SPAN_MAX_DEPTH, NULL), 0);
+            ss_json_pick(ss_json_root(body, len), names, &obj);
+        }
+        ss_envelope_in_t in = {.source = SS_SOURCE_GATEWAY,
+                               .type = gateway[i].type,
+                               .request_id = "req_v1fixture",
+                               .object = obj};
+        ss_envelope_msg_t m;
+        assert_int_equal(ss_envelope_write(&m, &in, err, sizeof(err)), SS_ENVELOPE_OK);
+        char *old = slurp(gateway[i].name, ".json", NULL);
+        char *key = slurp(gateway[i].name, ".key", NULL);
+        json_object *was = json_tokener_parse(old);
+        json_object *now = ss_test_json_span((ss_json_span_t){m.value, m.value_len});
+        assert_non_null(was);
+        /* fresh per write: a new gwe_ id and the time of writing */
+        json_object_object_del(was, "event_id");
+        json_object_object_del(was, "received_at");
+        json_object_object_del(now, "event_id");
+        json_object_object_del(now, "received_at");
+        if (!json_object_equal(was, now))
+            fail_msg("%s: the gateway's envelope changed", gateway[i].name);
+        assert_string_equal(m.key, key);
+        json_object_put(was);
+        json_object_put(now);
+        ss_envelope_msg_clear(&m);
+        free(key);
+        free(old);
+        free(body);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_envelopes),
+        cmocka_unit_test(test_new_writers_match_old),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
