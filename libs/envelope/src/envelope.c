@@ -90,8 +90,11 @@ static int is_null(ss_json_span_t v) {
 
 /* ---- routing ---- */
 
-int ss_envelope_route(const char *object_type, const char *object_id, ss_json_span_t object,
-                      ss_topic_t *topic, char *key, size_t keysize) {
+/* The routing rule itself (see ss_envelope_route), given the object's
+ * "shipment_id" and "tracking_code" members ({NULL, 0} when absent): the
+ * writer picks them with the object's identity in one pass. */
+static int route(const char *object_type, const char *object_id, ss_json_span_t shipment_id,
+                 ss_json_span_t tracking_code, ss_topic_t *topic, char *key, size_t keysize) {
     int own_id = 1; /* Shipment, Address, Batch: keyed by their own id */
     if (strcmp(object_type, "Shipment") == 0) {
         *topic = SS_TOPIC_SHIPMENTS;
@@ -110,13 +113,9 @@ int ss_envelope_route(const char *object_type, const char *object_id, ss_json_sp
         return -1;
     int n;
     if (!own_id) {
-        enum { K_SHIPMENT_ID, K_TRACKING_CODE, K__COUNT };
-        static const char *const names[K__COUNT + 1] = {"shipment_id", "tracking_code", NULL};
-        ss_json_span_t km[K__COUNT];
-        ss_json_pick(object, names, km);
-        if ((n = field(km[K_SHIPMENT_ID], key, keysize)) > 0)
+        if ((n = field(shipment_id, key, keysize)) > 0)
             return n;
-        if ((n = field(km[K_TRACKING_CODE], key, keysize)) > 0)
+        if ((n = field(tracking_code, key, keysize)) > 0)
             return n;
     }
     size_t len = strlen(object_id);
@@ -126,6 +125,17 @@ int ss_envelope_route(const char *object_type, const char *object_id, ss_json_sp
     }
     memcpy(key, object_id, len + 1);
     return (int)len;
+}
+
+int ss_envelope_route(const char *object_type, const char *object_id, ss_json_span_t object,
+                      ss_topic_t *topic, char *key, size_t keysize) {
+    enum { K_SHIPMENT_ID, K_TRACKING_CODE, K__COUNT };
+    static const char *const names[K__COUNT + 1] = {"shipment_id", "tracking_code", NULL};
+    ss_json_span_t km[K__COUNT] = {{NULL, 0}, {NULL, 0}};
+    if (key && keysize)
+        ss_json_pick(object, names, km);
+    return route(object_type, object_id, km[K_SHIPMENT_ID], km[K_TRACKING_CODE], topic, key,
+                 keysize);
 }
 
 ss_topic_t ss_envelope_topic(const ss_envelope_t *e) {
@@ -165,8 +175,9 @@ static ss_envelope_err_t checked_object(ss_json_span_t *s, int checked, const ch
     return SS_ENVELOPE_OK;
 }
 
-enum { OB_OBJECT, OB_ID, OB_UPDATED_AT, OB__COUNT };
-static const char *const object_names[OB__COUNT + 1] = {"object", "id", "updated_at", NULL};
+enum { OB_OBJECT, OB_ID, OB_UPDATED_AT, OB_SHIPMENT_ID, OB_TRACKING_CODE, OB__COUNT };
+static const char *const object_names[OB__COUNT + 1] = {
+    "object", "id", "updated_at", "shipment_id", "tracking_code", NULL};
 
 ss_envelope_err_t ss_envelope_write(ss_envelope_msg_t *m, const ss_envelope_in_t *in, char *errstr,
                                     size_t errstr_size) {
@@ -251,8 +262,8 @@ ss_envelope_err_t ss_envelope_write(ss_envelope_msg_t *m, const ss_envelope_in_t
         }
     }
 
-    int n =
-        ss_envelope_route(e->object_type, e->object_id, object, &m->topic, m->key, sizeof(m->key));
+    int n = route(e->object_type, e->object_id, om[OB_SHIPMENT_ID], om[OB_TRACKING_CODE], &m->topic,
+                  m->key, sizeof(m->key));
     if (n <= 0) {
         snprintf(errstr, errstr_size, "no usable message key");
         goto fail;
