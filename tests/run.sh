@@ -78,6 +78,9 @@ build_tree() {
 FIXTURES_ARG=()
 [ -n "${SS_FIXTURES_DIR:-}" ] && FIXTURES_ARG=("-DSS_FIXTURES_DIR=$SS_FIXTURES_DIR")
 
+# What the tests drive the product with (promtool, …), installed once.
+deploy/local/deps.sh --test || { echo "run.sh: deploy/local/deps.sh --test failed"; FAILED=$((FAILED + 1)); record "deps --test" "FAILED"; }
+
 phase "format: every .c/.h follows .clang-format (make format fixes)"
 if tools/format/format.sh --check; then
   PASSED=$((PASSED + 1)); record "format" "ok"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages shipstream needs, only those missing.
 # Idempotent; one dpkg-query when nothing is missing (well under a second).
+#   deps.sh          what building and running the stack needs (make up, make)
+#   deps.sh --test   also what the tests drive the product with (make test)
 set -euo pipefail
 
 PKGS=(
@@ -12,6 +14,15 @@ PKGS=(
   wrk clang libclang-rt-14-dev clang-format
   yq docker-compose          # deploy checks: YAML parsing, `docker-compose config` (no engine needed)
 )
+TEST_PKGS=(
+  prometheus                 # promtool: check and unit test deploy/monitoring/alerts.yml
+)
+for a in "$@"; do
+  case $a in
+    --test) PKGS+=("${TEST_PKGS[@]}");;
+    *) echo "deps: unknown option $a (--test)" >&2; exit 2;;
+  esac
+done
 
 missing=()
 # One dpkg-query for all; a package dpkg has never heard of prints no line.

@@ -27,7 +27,12 @@ typedef struct {
     long long db_connect_timeout_s;
     long long idempotency_wait_ms;
     long long easypost_timeout_ms;
+    long long buy_lease_margin_ms;
     long long linger_ms;
+    long long message_timeout_ms; /* GATEWAY_KAFKA_MESSAGE_TIMEOUT_MS, 0 = never */
+    long long queue_max_messages; /* GATEWAY_KAFKA_QUEUE_MAX_MESSAGES */
+    long long queue_max_kbytes;   /* GATEWAY_KAFKA_QUEUE_MAX_KBYTES */
+    long long shutdown_flush_ms;  /* GATEWAY_SHUTDOWN_FLUSH_MS */
 } gw_config_t;
 
 typedef struct {
@@ -58,6 +63,14 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
  * caller on the broker).  Failures are counted and logged. */
 void gw_publish(const char *type, const ss_ep_result_t *r);
 
+/* Hand-off accounting (handoff.c): metrics gateway_handoff_total,
+ * gateway_handoff_waiting(_bytes), gateway_handoff_dropped_total{reason};
+ * every dropped object logged with its id.  gw_handoff_report is the
+ * producer's on_report; gw_handoff_tick refreshes the waiting gauges. */
+void gw_handoff_init(void);
+void gw_handoff_report(void *ud, const ss_kafka_report_t *r);
+void gw_handoff_tick(void);
+
 /* The calling thread's PostgreSQL connection (statement_timeout set), or
  * NULL with errstr when PostgreSQL is unreachable; fails fast for a second
  * after a failed attempt so /db answers 503 quickly while it is down. */
@@ -81,10 +94,16 @@ enum {
     GW_STMT_IDEM_CLAIM,
     GW_STMT_IDEM_READ,
     GW_STMT_IDEM_FINISH,
+    GW_STMT_IDEM_RENEW,
+    GW_STMT_IDEM_RELEASE,
     GW_STMT__COUNT
 };
 PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const char *const *params,
                                int *unavailable, char *errstr, size_t errstr_size);
+
+/* Counts one EasyPost call in gateway_easypost_calls_total{op,outcome} and
+ * its latency. */
+void gw_count_ep_call(const char *op, const ss_ep_result_t *r);
 
 /* Idempotent buy. */
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len);

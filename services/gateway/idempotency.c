@@ -1,15 +1,23 @@
-/* POST /v1/shipments/{id}/buy with Idempotency-Key.
+/* POST /v1/shipments/{id}/buy with Idempotency-Key: never buy twice.
  *
  * The key lives in PostgreSQL (idempotency_keys) so that every gateway
- * replica agrees.  A request claims its key with one INSERT … ON CONFLICT:
+ * replica agrees.  A request claims its key with one INSERT … ON CONFLICT and
+ * holds it under a lease (lease_until = now + EASYPOST_TIMEOUT_MS +
+ * GATEWAY_BUY_LEASE_MARGIN_MS): longer than the longest EasyPost call the
+ * claiming request can still be making.
  *   - a new key is inserted (status in_progress): this request buys;
- *   - an expired key (24 h), or one whose earlier attempt failed or was
- *     abandoned (in_progress for over GW_STALE_CLAIM_S), is taken over: this
- *     request first retrieves the shipment — when it is already bought, that
- *     is the answer — and buys only if it is not;
+ *   - the buy's outcome decides what the row says: 'completed' (EasyPost gave
+ *     a definite answer, replayed byte for byte), 'failed' (EasyPost certainly
+ *     did not buy: 429, or the request was never sent) or 'unknown' (timeout,
+ *     connection cut mid-answer, 5xx: it may have bought);
+ *   - a 'failed' key, an expired one (24 h), or an in_progress / unknown one
+ *     whose lease ran out is taken over: the new owner first retrieves the
+ *     shipment — bought already: that is the answer; not bought: it buys; the
+ *     retrieve itself failed: 503 and nothing is bought (unknown is not "not
+ *     bought");
  *   - otherwise the row belongs to someone else: a different request body
- *     for the same key is refused (422), a completed one is replayed byte for
- *     byte, and one still in progress is waited for.
+ *     for the same key is refused (422), a completed one is replayed, and one
+ *     in progress or unknown within its lease is waited for, then 409.
  * Without PostgreSQL no keyed buy happens (503): buying without the record
  * could buy twice. */
 #include <openssl/evp.h>
@@ -25,21 +33,32 @@
 #include "gateway.h"
 #include "http/server.h"
 
-#define GW_STALE_CLAIM_S "120"
-#define GW_MAX_KEY_LEN   255
+#define GW_MAX_KEY_LEN 255
 
+/* $4: the lease in milliseconds.  Rows from before migration 0004 have no
+ * lease_until: their claim lasted 120 s from updated_at. */
 static const char claim_sql[] =
-    "INSERT INTO idempotency_keys AS k (key, request_hash, shipment_id) VALUES ($1, $2, $3) "
+    "INSERT INTO idempotency_keys AS k (key, request_hash, shipment_id, lease_until) "
+    "VALUES ($1, $2, $3, now() + $4::bigint * interval '1 millisecond') "
     "ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 'in_progress', "
     "  shipment_id = EXCLUDED.shipment_id, response_status = NULL, response_body = NULL, "
-    "  updated_at = now(), "
+    "  updated_at = now(), lease_until = EXCLUDED.lease_until, "
     "  expires_at = CASE WHEN k.expires_at < now() THEN now() + interval '24 hours' ELSE "
     "k.expires_at END "
     "WHERE k.expires_at < now() "
     "   OR (k.request_hash = EXCLUDED.request_hash AND (k.status = 'failed' OR "
-    "       (k.status = 'in_progress' AND k.updated_at < now() - interval '" GW_STALE_CLAIM_S
-    " seconds'))) "
-    "RETURNING (xmax = 0) AS inserted";
+    "       (k.status IN ('in_progress', 'unknown') AND "
+    "        coalesce(k.lease_until, k.updated_at + interval '120 seconds') < now()))) "
+    "RETURNING (xmax = 0) AS inserted, lease_until::text";
+
+/* Renews the lease just before the buy, only while this request still holds
+ * it: lease_until is the fencing token (the value this request set).  The
+ * check before a takeover may take longer than the margin; a request whose
+ * lease was taken over in the meantime finds no row and does not buy. */
+static const char renew_sql[] =
+    "UPDATE idempotency_keys SET lease_until = now() + $3::bigint * interval '1 millisecond', "
+    "updated_at = now() WHERE key = $1 AND status = 'in_progress' AND lease_until = "
+    "$2::timestamptz RETURNING lease_until::text";
 
 static const char read_sql[] = "SELECT request_hash, status, response_status, response_body FROM "
                                "idempotency_keys WHERE key = $1";
@@ -47,6 +66,12 @@ static const char read_sql[] = "SELECT request_hash, status, response_status, re
 static const char finish_sql[] =
     "UPDATE idempotency_keys SET status = $2, response_status = $3::int, response_body = $4, "
     "updated_at = now() WHERE key = $1";
+
+/* A takeover whose check failed sent no buy: the key goes back to unknown
+ * with its lease ended, so that the next attempt may check again at once. */
+static const char release_sql[] =
+    "UPDATE idempotency_keys SET status = 'unknown', lease_until = now(), updated_at = now() "
+    "WHERE key = $1 AND status = 'in_progress' AND lease_until = $2::timestamptz";
 
 static void request_hash(const char *shipment_id, const char *body, size_t len, char out[65]) {
     unsigned char md[32];
@@ -97,12 +122,35 @@ static int is_bought(json_object *shipment) {
            json_object_is_type(label, json_type_object);
 }
 
-/* This request owns the key: (re)check, buy, record, answer. */
-static int buy_as_owner(struct mg_connection *c, const char *key, const char *shipment_id,
-                        const char *body, size_t len, int check_first) {
+/* What a buy's result says about EasyPost's state: "completed" (a definite
+ * answer: 2xx, or 4xx but 429), "failed" (certainly not bought: 429 or never
+ * sent), "unknown" (it may have bought: timeout, cut answer, 5xx). */
+static const char *buy_outcome(const ss_ep_result_t *r) {
+    if (r->status == SS_EP_OK)
+        return "completed";
+    if (r->status == SS_EP_HTTP_ERROR && r->http_status == 429)
+        return "failed";
+    if (r->status == SS_EP_HTTP_ERROR && r->http_status < 500 && r->body)
+        return "completed";
+    if (r->outcome_unknown)
+        return "unknown";
+    if (r->status == SS_EP_ERR_CONNECT || r->status == SS_EP_ERR_INVALID)
+        return "failed";
+    return "unknown";
+}
+
+static void lease_ms(char *buf, size_t n) {
+    snprintf(buf, n, "%lld", g_gw.cfg.easypost_timeout_ms + g_gw.cfg.buy_lease_margin_ms);
+}
+
+/* This request owns the key under the lease token: (re)check, renew, buy,
+ * record, answer. */
+static int buy_as_owner(struct mg_connection *c, const char *key, const char *token,
+                        const char *shipment_id, const char *body, size_t len, int check_first) {
     ss_ep_result_t r;
     if (check_first) {
         ss_ep_shipment_retrieve(g_gw.ep, shipment_id, &r);
+        gw_count_ep_call("shipment_retrieve", &r);
         if (r.status == SS_EP_OK && is_bought(r.json)) {
             /* An earlier attempt bought it but its answer was lost. */
             finish(key, "completed", r.http_status, r.body);
@@ -112,19 +160,54 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *sh
             count("recovered");
             return st;
         }
+        if (r.status != SS_EP_OK) {
+            /* Not knowing is not "not bought": buying now could buy twice.  The
+             * row keeps its state; the next attempt checks again. */
+            ss_log_kv(SS_LOG_WARN, "buy takeover: could not check the shipment, not buying",
+                      "shipment_id", shipment_id, "error", r.errstr, NULL);
+            ss_ep_result_free(&r);
+            char err[256];
+            int unavailable;
+            const char *rp[] = {key, token};
+            PQclear(gw_db_query_prepared(GW_STMT_IDEM_RELEASE, release_sql, 2, rp, &unavailable,
+                                         err, sizeof err));
+            count("check_failed");
+            return ss_http_send_error_h(c, 503, "easypost_check_failed",
+                                        "an earlier attempt with this Idempotency-Key may have "
+                                        "bought the shipment and EasyPost could not be asked; "
+                                        "nothing was bought, retry later",
+                                        "Retry-After: 5\r\n");
+        }
         ss_ep_result_free(&r);
     }
+    char lease[32], err[256];
+    lease_ms(lease, sizeof lease);
+    const char *np[] = {key, token, lease};
+    int unavailable;
+    PGresult *lr =
+        gw_db_query_prepared(GW_STMT_IDEM_RENEW, renew_sql, 3, np, &unavailable, err, sizeof err);
+    int held = lr && PQntuples(lr) == 1;
+    PQclear(lr);
+    if (!held) {
+        count(unavailable ? "unavailable" : "lease_lost");
+        if (unavailable)
+            return ss_http_send_error_h(c, 503, "idempotency_unavailable",
+                                        "the idempotency store (PostgreSQL) is unavailable; "
+                                        "nothing was bought, retry later",
+                                        "Retry-After: 5\r\n");
+        return ss_http_send_error_h(c, 409, "idempotency_in_progress",
+                                    "another request with this Idempotency-Key took it over",
+                                    "Retry-After: 1\r\n");
+    }
     ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
-    /* A definite answer from EasyPost (2xx, 4xx but 429) is final: replayed
-     * for the same key.  5xx, 429 and transport failures are not: the next
-     * request with this key checks EasyPost and tries again. */
-    int final = (r.status == SS_EP_OK) || (r.status == SS_EP_HTTP_ERROR && r.http_status < 500 &&
-                                           r.http_status != 429 && r.body);
-    finish(key, final ? "completed" : "failed", final ? r.http_status : 0, final ? r.body : NULL);
+    gw_count_ep_call("buy", &r);
+    const char *outcome = buy_outcome(&r);
+    int final = strcmp(outcome, "completed") == 0;
+    finish(key, outcome, final ? r.http_status : 0, final ? r.body : NULL);
     int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
         gw_publish("shipment.purchased", &r);
-    count(final ? "bought" : "failed");
+    count(final ? "bought" : outcome);
     ss_ep_result_free(&r);
     return st;
 }
@@ -133,6 +216,7 @@ static int plain_buy(struct mg_connection *c, const char *shipment_id, const cha
                      size_t len) {
     ss_ep_result_t r;
     ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
+    gw_count_ep_call("buy", &r);
     int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
         gw_publish("shipment.purchased", &r);
@@ -153,8 +237,10 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
     int delay_ms = 20;
     for (;;) {
         int unavailable;
-        const char *cp[] = {key, hash, shipment_id};
-        PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_CLAIM, claim_sql, 3, cp, &unavailable, err,
+        char lease[32];
+        lease_ms(lease, sizeof lease);
+        const char *cp[] = {key, hash, shipment_id, lease};
+        PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_CLAIM, claim_sql, 4, cp, &unavailable, err,
                                            sizeof err);
         if (!r) {
             ss_log_kv(SS_LOG_WARN, "idempotency store unavailable", "error", err, NULL);
@@ -165,8 +251,10 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
         }
         if (PQntuples(r) == 1) {
             int inserted = PQgetvalue(r, 0, 0)[0] == 't';
+            char token[64];
+            snprintf(token, sizeof token, "%s", PQgetvalue(r, 0, 1));
             PQclear(r);
-            return buy_as_owner(c, key, shipment_id, body, len, !inserted);
+            return buy_as_owner(c, key, token, shipment_id, body, len, !inserted);
         }
         PQclear(r);
 
@@ -199,7 +287,8 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
             return st;
         }
         PQclear(r);
-        /* in_progress elsewhere (or failed, which the next claim takes over). */
+        /* in_progress or unknown within its lease (or failed, which the next
+         * claim takes over). */
         if (ss_time_mono_usec() >= deadline || ss_shutdown_requested()) {
             count("in_progress");
             return ss_http_send_error_h(c, 409, "idempotency_in_progress",

@@ -49,8 +49,26 @@ static const ss_conf_opt_t options[] = {
      "PostgreSQL connect timeout", 0},
     {"GATEWAY_IDEMPOTENCY_WAIT_MS", SS_CONF_INT, &g_gw.cfg.idempotency_wait_ms, "35000", 0, 600000,
      "how long a request waits for a concurrent buy with the same Idempotency-Key", 0},
+    {"GATEWAY_BUY_LEASE_MARGIN_MS", SS_CONF_INT, &g_gw.cfg.buy_lease_margin_ms, "60000", 0, 3600000,
+     "a keyed buy holds its key for EASYPOST_TIMEOUT_MS plus this long before another request "
+     "may take it over (checking EasyPost first)",
+     0},
     {"GATEWAY_KAFKA_LINGER_MS", SS_CONF_INT, &g_gw.cfg.linger_ms, "5", 0, 1000,
      "producer linger.ms (KAFKA_LINGER_MS overrides)", 0},
+    {"GATEWAY_KAFKA_MESSAGE_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.message_timeout_ms, "0", 0,
+     2147483647,
+     "how long an object may wait for Kafka before it is dropped (message.timeout.ms); 0 = "
+     "never",
+     0},
+    {"GATEWAY_KAFKA_QUEUE_MAX_MESSAGES", SS_CONF_INT, &g_gw.cfg.queue_max_messages, "100000", 1,
+     10000000, "objects waiting for Kafka at most (queue.buffering.max.messages)", 0},
+    {"GATEWAY_KAFKA_QUEUE_MAX_KBYTES", SS_CONF_INT, &g_gw.cfg.queue_max_kbytes, "131072", 1,
+     2147483647,
+     "KiB of objects waiting for Kafka at most (queue.buffering.max.kbytes); size the memory "
+     "limit for it",
+     0},
+    {"GATEWAY_SHUTDOWN_FLUSH_MS", SS_CONF_INT, &g_gw.cfg.shutdown_flush_ms, "20000", 0, 3600000,
+     "how long a stopping gateway waits for Kafka to acknowledge what is queued", 0},
     {"LOG_LEVEL", SS_CONF_STRING, &log_level, "info", 0, 0, "debug, info, warn or error", 0},
     {"LOG_FORMAT", SS_CONF_STRING, &log_format, "json", 0, 0, "json or text", 0},
 };
@@ -194,12 +212,29 @@ int main(int argc, char **argv) {
 
     for (int t = 0; t < SS_TOPIC__COUNT; t++)
         ss_topic_name(g_gw.cfg.topic_prefix, (ss_topic_t)t, g_gw.topics[t], sizeof g_gw.topics[t]);
-    char linger[24];
+    char linger[24], msg_timeout[24], qmsgs[24], qkbytes[24];
     snprintf(linger, sizeof linger, "%lld", g_gw.cfg.linger_ms);
-    const char *overrides[] = {"linger.ms", linger, NULL};
+    snprintf(msg_timeout, sizeof msg_timeout, "%lld", g_gw.cfg.message_timeout_ms);
+    snprintf(qmsgs, sizeof qmsgs, "%lld", g_gw.cfg.queue_max_messages);
+    snprintf(qkbytes, sizeof qkbytes, "%lld", g_gw.cfg.queue_max_kbytes);
+    /* No expiry by default: an object EasyPost answered waits for Kafka as
+     * long as the queue bound allows; overflow is counted and logged with
+     * its id (handoff.c), never silent. */
+    const char *overrides[] = {"linger.ms",
+                               linger,
+                               "message.timeout.ms",
+                               msg_timeout,
+                               "queue.buffering.max.messages",
+                               qmsgs,
+                               "queue.buffering.max.kbytes",
+                               qkbytes,
+                               NULL};
+    gw_handoff_init();
     ss_kafka_producer_opts_t po = {.bootstrap = g_gw.cfg.kafka_bootstrap,
                                    .client_id = "shipstream-gateway",
-                                   .overrides = overrides};
+                                   .overrides = overrides,
+                                   .queue_full_wait_ms = -1,
+                                   .on_report = gw_handoff_report};
     g_gw.producer = ss_kafka_producer_new(&po, err, sizeof err);
     if (!g_gw.producer) {
         fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);
@@ -229,13 +264,20 @@ int main(int argc, char **argv) {
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
               g_gw.cfg.auth_off ? "off" : "bearer", NULL);
 
-    while (!ss_shutdown_wait(1000)) {
-    }
+    while (!ss_shutdown_wait(1000))
+        gw_handoff_tick();
     SS_INFO("stopping: closing HTTP, then flushing the Kafka queue");
     ss_http_stop(http);
-    int left = ss_kafka_producer_close(g_gw.producer, 10000);
+    gw_handoff_tick();
+    int waiting = ss_kafka_producer_outq_len(g_gw.producer);
+    ss_log(SS_LOG_INFO, "flushing %d object(s) to Kafka for up to %lld ms", waiting,
+           g_gw.cfg.shutdown_flush_ms);
+    int left = ss_kafka_producer_close(g_gw.producer, (int)g_gw.cfg.shutdown_flush_ms);
+    g_gw.producer = NULL;
     if (left > 0)
-        SS_ERROR("%d event(s) could not be delivered to Kafka before exit", left);
+        SS_ERROR("%d object(s) not delivered to Kafka before exit (each logged above with its "
+                 "id, reason shutdown; the reconciler's window repairs them)",
+                 left);
     ss_ep_client_free(g_gw.ep);
     ss_ep_thread_cleanup();
     gw_db_reset();

@@ -4,7 +4,6 @@
  * client exactly; money is rendered as strings, as EasyPost does.  Every
  * value from the request travels as a query parameter; only fixed SQL
  * fragments are concatenated. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +11,9 @@
 #include "common/log.h"
 #include "common/sstime.h"
 #include "common/util.h"
+#include "cursor.h"
 #include "gateway.h"
+#include "http/query.h"
 #include "http/server.h"
 
 #define DB_MAX_LIMIT     200
@@ -35,40 +36,25 @@ static int bad_param(struct mg_connection *c, const char *name, const char *expe
 /* Refuses parameters this endpoint does not know (a typo is not a filter). */
 static int check_known_params(struct mg_connection *c, const char *const *known, int *status) {
     const char *qs = mg_get_request_info(c)->query_string;
-    if (!qs)
+    char name[64];
+    if (!qs || ss_query_all_known(qs, strlen(qs), known, name, sizeof name))
         return 1;
-    const char *p = qs;
-    while (*p) {
-        const char *amp = strchr(p, '&');
-        size_t n = amp ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', n);
-        size_t klen = eq ? (size_t)(eq - p) : n;
-        if (klen > 0) {
-            int ok = 0;
-            for (size_t i = 0; known[i]; i++)
-                ok |= strlen(known[i]) == klen && memcmp(known[i], p, klen) == 0;
-            if (!ok) {
-                char name[64];
-                snprintf(name, sizeof name, "%.*s", (int)(klen < 60 ? klen : 60), p);
-                *status = bad_param(c, name, "unknown parameter");
-                return 0;
-            }
-        }
-        p += n;
-        if (*p == '&')
-            p++;
-    }
-    return 1;
+    *status = bad_param(c, name, "unknown parameter");
+    return 0;
 }
 
 /* Reads an optional parameter into buf.  Returns 1 present, 0 absent, -1
- * after sending 400 (too long). */
+ * after sending 400 (too long, or not UTF-8 text). */
 static int param(struct mg_connection *c, const char *name, char *buf, size_t n, int *status) {
     int r = ss_http_query_param(c, name, buf, n);
-    if (r == -1 || (r == 0 && buf[0] == '\0'))
+    if (r == SS_QUERY_ABSENT || r == 0)
         return 0;
-    if (r < 0) {
+    if (r == SS_QUERY_TOO_LONG) {
         *status = bad_param(c, name, "too long");
+        return -1;
+    }
+    if (r < 0) {
+        *status = bad_param(c, name, "not valid UTF-8 text (or a bad %-escape)");
         return -1;
     }
     return 1;
@@ -89,44 +75,6 @@ static int parse_limit(struct mg_connection *c, long *limit, int *status) {
         return -1;
     }
     *limit = x;
-    return 0;
-}
-
-/* Cursor: hex of "<created_at µs>:<id>", opaque to clients. */
-static void cursor_encode(const char *usec, const char *id, char *out, size_t n) {
-    char raw[256];
-    int len = snprintf(raw, sizeof raw, "%s:%s", usec, id);
-    if (len < 0 || (size_t)len * 2 + 1 > n || (size_t)len >= sizeof raw) {
-        out[0] = '\0';
-        return;
-    }
-    ss_hex_encode((const unsigned char *)raw, (size_t)len, out);
-}
-
-static int cursor_decode(const char *hex, char *usec, size_t usize, char *id, size_t isize) {
-    size_t n = strlen(hex);
-    char raw[256];
-    if (n == 0 || n % 2 || n / 2 >= sizeof raw)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
-            sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return -1;
-        raw[i] = (char)v;
-    }
-    raw[n / 2] = '\0';
-    char *colon = strchr(raw, ':');
-    if (!colon || colon == raw || !colon[1])
-        return -1;
-    *colon = '\0';
-    for (char *p = raw; *p; p++)
-        if (!isdigit((unsigned char)*p) && !(p == raw && *p == '-'))
-            return -1;
-    if (strlen(raw) >= usize || strlen(colon + 1) >= isize)
-        return -1;
-    strcpy(usec, raw);
-    strcpy(id, colon + 1);
     return 0;
 }
 
@@ -154,7 +102,10 @@ static int query_page(struct mg_connection *c, const char *sql, int np, const ch
     if (n > limit && shown > 0) {
         char cur[600];
         cursor_of(r, shown - 1, cur, sizeof cur);
-        ss_buf_append_json_str(&b, cur);
+        if (cur[0])
+            ss_buf_append_json_str(&b, cur);
+        else /* an id no cursor can carry: the page is the last one shown */
+            ss_buf_append(&b, "null", 4);
     } else {
         ss_buf_append(&b, "null", 4);
     }
@@ -174,7 +125,9 @@ static int read_cursor(struct mg_connection *c, char *usec, size_t usize, char *
     int r = param(c, "cursor", cur, sizeof cur, status);
     if (r != 1)
         return r;
-    if (cursor_decode(cur, usec, usize, id, isize) != 0) {
+    int64_t t;
+    if (gw_cursor_decode(cur, &t, id, isize) != 0 ||
+        snprintf(usec, usize, "%lld", (long long)t) >= (int)usize) {
         *status = bad_param(c, "cursor", "not a cursor returned by this API");
         return -1;
     }
@@ -182,11 +135,13 @@ static int read_cursor(struct mg_connection *c, char *usec, size_t usize, char *
 }
 
 static void shipment_cursor(PGresult *r, int row, char *out, size_t n) {
-    cursor_encode(PQgetvalue(r, row, 1), PQgetvalue(r, row, 2), out, n);
+    if (gw_cursor_encode(strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2), out, n))
+        out[0] = '\0';
 }
 
 static void address_cursor(PGresult *r, int row, char *out, size_t n) {
-    cursor_encode("0", PQgetvalue(r, row, 1), out, n);
+    if (gw_cursor_encode(0, PQgetvalue(r, row, 1), out, n))
+        out[0] = '\0';
 }
 
 #define SHIPMENT_JSON_FIELDS                                                               \

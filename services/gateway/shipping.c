@@ -61,7 +61,7 @@ static int read_json_body(struct mg_connection *c, char **body, size_t *len, int
     return 0;
 }
 
-static void count_ep_call(const char *op, const ss_ep_result_t *r) {
+void gw_count_ep_call(const char *op, const ss_ep_result_t *r) {
     char labels[128];
     snprintf(labels, sizeof labels, "op=\"%s\",outcome=\"%s\"", op, ss_ep_status_name(r->status));
     ss_counter_inc(ss_counter("gateway_easypost_calls_total",
@@ -146,7 +146,7 @@ static int do_create(struct mg_connection *c, const char *op, ep_create_fn fn, c
     ss_ep_result_t r;
     fn(g_gw.ep, body, len, &r);
     free(body);
-    count_ep_call(op, &r);
+    gw_count_ep_call(op, &r);
     status = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
         gw_publish(type, &r); /* create_and_verify's {"address":{...}} unwrapped there */
@@ -160,7 +160,7 @@ static int do_retrieve(struct mg_connection *c, const char *op, ep_get_fn fn, co
                        const char *type) {
     ss_ep_result_t r;
     fn(g_gw.ep, id, &r);
-    count_ep_call(op, &r);
+    gw_count_ep_call(op, &r);
     int status = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
         gw_publish(type, &r); /* a fresher copy is still news to the database */

@@ -23,6 +23,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "dlq.h"
+
 #define KCTL_MAX_X 32
 
 static const char *const kctl_topics_default[] = {
@@ -84,6 +86,7 @@ static void kctl_usage(FILE *out) {
         "  offsets -t TOPIC [--sum]      print \"partition<TAB>high watermark\" (--sum: their "
         "total)\n"
         "  topics                        list topics and their partition counts\n"
+        "  dlq list|show|redrive ...     the dead-letter topic (ss-kafkactl dlq help)\n"
         "\n"
         "options:\n"
         "  -b, --bootstrap LIST          bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS or\n"
@@ -668,6 +671,8 @@ int main(int argc, char **argv) {
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    if (kctl_dlq_find(argc, argv) > 0)
+        return kctl_dlq_main(argc, argv); /* dlq.c */
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "b:t:n:g:X:vh", longopts, NULL)) != -1) {

@@ -191,3 +191,39 @@ void ss_buf_free(ss_buf_t *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int ss_utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
+        if (c >= 0xc2 && c <= 0xdf)
+            len = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        } else
+            return 0;
+        if ((size_t)(end - p) < len || p[1] < lo || p[1] > hi)
+            return 0;
+        for (size_t i = 2; i < len; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        p += len;
+    }
+    return 1;
+}

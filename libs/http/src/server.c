@@ -1,14 +1,25 @@
 #include "http/server.h"
+#include "http/query.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/sstime.h"
 #include "common/util.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define SS_HTTP_MAX_ROUTES 64
 
@@ -22,11 +33,17 @@ typedef struct {
 
 struct ss_http {
     struct mg_context *ctx;
+    struct mg_context *admin; /* NULL without admin_listen */
     ss_http_opts_t opts;
     char service[64];
     route_t routes[SS_HTTP_MAX_ROUTES];
     size_t nroutes;
 };
+
+/* Per request (civetweb runs one request at a time on a worker thread). */
+static __thread int t_close;          /* close the connection after the answer */
+static __thread int t_in_close;       /* inside close_connection_after_answer() */
+static __thread int64_t t_body_until; /* monotonic µs by which the body must be in; 0 = none */
 
 static void count_request(const char *label, int status, double seconds, ss_histogram_t *lat) {
     char labels[160];
@@ -42,7 +59,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata) {
     ss_http_request_id(conn, rid, sizeof rid);
     ss_log_set_request_id(rid);
     int64_t t0 = ss_time_mono_usec();
+    t_close = 0;
+    t_body_until = t0 + (int64_t)r->h->opts.body_timeout_ms * 1000;
     int status = r->fn(conn, r->ud);
+    t_close = 0;
+    t_body_until = 0;
     count_request(r->label, status, (double)(ss_time_mono_usec() - t0) / 1e6, r->latency);
     ss_log_set_request_id(NULL);
     return status > 0 ? status : 500;
@@ -88,6 +109,8 @@ static int handle_metrics(struct mg_connection *conn, void *ud) {
 
 /* civetweb's own errors (no handler: 404; bad request; ...) get our JSON body. */
 static int on_http_error(struct mg_connection *conn, int status, const char *msg) {
+    if (t_in_close)
+        return 1; /* see close_connection_after_answer() */
     const char *code = status == 404   ? "not_found"
                        : status == 405 ? "method_not_allowed"
                        : status == 413 ? "payload_too_large"
@@ -118,6 +141,71 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+static route_t *add_route(ss_http_t *h, const char *route_label, ss_http_handler_fn fn, void *ud) {
+    if (h->nroutes == SS_HTTP_MAX_ROUTES)
+        return NULL;
+    route_t *r = &h->routes[h->nroutes++];
+    r->h = h;
+    r->fn = fn;
+    r->ud = ud;
+    snprintf(r->label, sizeof r->label, "%s", route_label);
+    char labels[96];
+    snprintf(labels, sizeof labels, "route=\"%s\"", r->label);
+    r->latency = ss_histogram("http_request_duration_seconds", "HTTP request latency by route",
+                              labels, NULL, 0);
+    return r;
+}
+
+/* The admin listener: /health, /ready and /metrics on threads of their own. */
+static int start_admin(ss_http_t *h, char *errstr, size_t errstr_size) {
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", h->opts.admin_threads > 0 ? h->opts.admin_threads : 4);
+    const char *options[] = {
+        "listening_ports",
+        h->opts.admin_listen,
+        "num_threads",
+        threads,
+        "request_timeout_ms",
+        "5000",
+        "enable_keep_alive",
+        "yes",
+        "keep_alive_timeout_ms",
+        "5000",
+        "max_request_size",
+        "8192",
+        NULL,
+        NULL,
+    };
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.http_error = on_http_error;
+    cb.log_message = on_log_message;
+    struct mg_init_data init = {
+        .callbacks = &cb, .user_data = NULL, .configuration_options = options};
+    struct mg_error_data err = {0};
+    char ebuf[256] = "";
+    err.text = ebuf;
+    err.text_buffer_size = sizeof ebuf;
+    h->admin = mg_start2(&init, &err);
+    if (!h->admin) {
+        snprintf(errstr, errstr_size, "cannot listen on %s (admin): %s", h->opts.admin_listen,
+                 ebuf[0] ? ebuf : "unknown error");
+        return -1;
+    }
+    static const struct {
+        const char *uri, *label;
+        ss_http_handler_fn fn;
+    } admin_routes[] = {{"/health$", "/health", handle_health},
+                        {"/ready$", "/ready", handle_ready},
+                        {"/metrics$", "/metrics", handle_metrics}};
+    for (size_t i = 0; i < sizeof admin_routes / sizeof admin_routes[0]; i++) {
+        route_t *r = add_route(h, admin_routes[i].label, admin_routes[i].fn, h);
+        if (r)
+            mg_set_request_handler(h->admin, admin_routes[i].uri, dispatch, r);
+    }
+    return 0;
+}
+
 ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr_size) {
     static int lib_ready;
     if (!lib_ready) {
@@ -130,6 +218,10 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
         return NULL;
     }
     h->opts = *opts;
+    if (h->opts.request_timeout_ms <= 0)
+        h->opts.request_timeout_ms = 30000;
+    if (h->opts.body_timeout_ms <= 0)
+        h->opts.body_timeout_ms = h->opts.request_timeout_ms;
     snprintf(h->service, sizeof h->service, "%s", opts->service ? opts->service : "shipstream");
     h->opts.service = h->service;
 
@@ -153,6 +245,8 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
         "max_request_size",
         "16384", /* request line + headers */
         "listen_backlog",
+        "1024",
+        "connection_queue",
         "1024",
         "tcp_nodelay",
         "1",
@@ -181,41 +275,189 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
     ss_http_route(h, "/health$", "/health", handle_health, NULL);
     ss_http_route(h, "/ready$", "/ready", handle_ready, h);
     ss_http_route(h, "/metrics$", "/metrics", handle_metrics, NULL);
-    ss_log_kv(SS_LOG_INFO, "http listening", "listen", opts->listen, "threads", threads, NULL);
+    if (opts->admin_listen && opts->admin_listen[0] && start_admin(h, errstr, errstr_size) != 0) {
+        mg_stop(h->ctx);
+        free(h);
+        return NULL;
+    }
+    ss_log_kv(SS_LOG_INFO, "http listening", "listen", opts->listen, "threads", threads, "admin",
+              h->admin ? opts->admin_listen : "none", NULL);
     return h;
 }
 
 void ss_http_route(ss_http_t *h, const char *uri, const char *route_label, ss_http_handler_fn fn,
                    void *ud) {
-    if (h->nroutes == SS_HTTP_MAX_ROUTES) {
+    route_t *r = add_route(h, route_label ? route_label : uri, fn, ud);
+    if (!r) {
         ss_log(SS_LOG_ERROR, "http: too many routes, %s not registered", uri);
         return;
     }
-    route_t *r = &h->routes[h->nroutes++];
-    r->h = h;
-    r->fn = fn;
-    r->ud = ud;
-    snprintf(r->label, sizeof r->label, "%s", route_label ? route_label : uri);
-    char labels[96];
-    snprintf(labels, sizeof labels, "route=\"%s\"", r->label);
-    r->latency = ss_histogram("http_request_duration_seconds", "HTTP request latency by route",
-                              labels, NULL, 0);
     mg_set_request_handler(h->ctx, uri, dispatch, r);
 }
 
 void ss_http_stop(ss_http_t *h) {
     if (!h)
         return;
+    if (h->admin)
+        mg_stop(h->admin);
     mg_stop(h->ctx);
     free(h);
+}
+
+/* ---- the body deadline watchdog
+ *
+ * civetweb's mg_read() loops inside until it has the bytes asked for, each
+ * poll() with its own timeout: a client that sends a byte every few seconds
+ * keeps one mg_read() call, and the worker thread, busy for as long as it
+ * likes.  No civetweb call takes a deadline or exposes the socket, so the
+ * reader arms a slot with its connection's socket and deadline, and a
+ * watchdog thread shuts the socket down for reading when the deadline
+ * passes: recv() sees end-of-file, mg_read() returns, and the handler still
+ * answers (408) on the open write side.
+ *
+ * A slot goes IDLE -> ARMED (reader) -> FIRING -> DONE (watchdog) or back to
+ * IDLE (reader, CAS).  A reader whose CAS fails waits for DONE before it
+ * returns, so the socket cannot be closed and its number reused while the
+ * watchdog is about to shut it down. */
+enum { SLOT_IDLE = 0, SLOT_ARMED, SLOT_FIRING, SLOT_DONE };
+#define WATCH_SLOTS 8192
+
+typedef struct {
+    _Atomic int state;
+    int fd;
+    _Atomic int64_t until;
+} watch_slot_t;
+
+static watch_slot_t g_watch[WATCH_SLOTS];
+static _Atomic int g_watch_next;
+static pthread_once_t g_watch_once = PTHREAD_ONCE_INIT;
+static __thread int t_slot = -1;
+static __thread int t_fd = -1; /* the socket of this thread's current connection, cached */
+
+static void *watchdog(void *arg) {
+    (void)arg;
+    for (;;) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        int64_t now = ss_time_mono_usec();
+        int n = atomic_load(&g_watch_next);
+        for (int i = 0; i < n && i < WATCH_SLOTS; i++) {
+            watch_slot_t *w = &g_watch[i];
+            if (atomic_load(&w->state) != SLOT_ARMED || now <= atomic_load(&w->until))
+                continue;
+            int expected = SLOT_ARMED;
+            if (atomic_compare_exchange_strong(&w->state, &expected, SLOT_FIRING)) {
+                shutdown(w->fd, SHUT_RD);
+                atomic_store(&w->state, SLOT_DONE);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void watch_start(void) {
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    if (pthread_create(&t, &a, watchdog, NULL) != 0)
+        ss_log(SS_LOG_ERROR, "http: cannot start the body deadline watchdog");
+    pthread_attr_destroy(&a);
+}
+
+/* 1 when fd is the connection of this request (same peer and local port). */
+static int fd_is_conn(int fd, const struct mg_request_info *ri) {
+    struct sockaddr_storage peer, local;
+    socklen_t pl = sizeof peer, ll = sizeof local;
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&local, &ll) != 0)
+        return 0;
+    char addr[INET6_ADDRSTRLEN] = "";
+    int pport, lport;
+    if (peer.ss_family == AF_INET) {
+        const struct sockaddr_in *p = (const struct sockaddr_in *)&peer;
+        inet_ntop(AF_INET, &p->sin_addr, addr, sizeof addr);
+        pport = ntohs(p->sin_port);
+        lport = ntohs(((const struct sockaddr_in *)&local)->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *p = (const struct sockaddr_in6 *)&peer;
+        inet_ntop(AF_INET6, &p->sin6_addr, addr, sizeof addr);
+        pport = ntohs(p->sin6_port);
+        lport = ntohs(((const struct sockaddr_in6 *)&local)->sin6_port);
+    } else {
+        return 0;
+    }
+    return pport == ri->remote_port && lport == ri->server_port &&
+           strcmp(addr, ri->remote_addr) == 0;
+}
+
+/* The socket of this request's connection: the thread's cached one when it
+ * still is, else found among the process's open descriptors (once per
+ * connection).  -1 when not found. */
+static int conn_fd(const struct mg_request_info *ri) {
+    if (t_fd >= 0 && fd_is_conn(t_fd, ri))
+        return t_fd;
+    t_fd = -1;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        int fd = atoi(e->d_name);
+        if (fd != dirfd(d) && fd_is_conn(fd, ri)) {
+            t_fd = fd;
+            break;
+        }
+    }
+    closedir(d);
+    return t_fd;
+}
+
+static void watch_arm(const struct mg_request_info *ri, int64_t until) {
+    pthread_once(&g_watch_once, watch_start);
+    if (t_slot < 0) {
+        int i = atomic_fetch_add(&g_watch_next, 1);
+        if (i >= WATCH_SLOTS)
+            return; /* more reader threads than slots: no watchdog for this one */
+        t_slot = i;
+    }
+    int fd = conn_fd(ri);
+    if (fd < 0)
+        return;
+    watch_slot_t *w = &g_watch[t_slot];
+    w->fd = fd;
+    atomic_store(&w->until, until);
+    atomic_store(&w->state, SLOT_ARMED);
+}
+
+static void watch_disarm(void) {
+    if (t_slot < 0)
+        return;
+    watch_slot_t *w = &g_watch[t_slot];
+    int expected = SLOT_ARMED;
+    if (atomic_compare_exchange_strong(&w->state, &expected, SLOT_IDLE) || expected == SLOT_IDLE)
+        return;
+    while (atomic_load(&w->state) != SLOT_DONE) /* the watchdog is shutting it down */
+        sched_yield();
+    atomic_store(&w->state, SLOT_IDLE);
+}
+
+void ss_http_close_after(struct mg_connection *conn) {
+    (void)conn;
+    t_close = 1;
 }
 
 int ss_http_read_body(struct mg_connection *conn, size_t max, char **out, size_t *len) {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     *out = NULL;
     *len = 0;
-    if (ri->content_length > 0 && (unsigned long long)ri->content_length > max)
-        return -2;
+    if (ri->content_length > 0 && (unsigned long long)ri->content_length > max) {
+        t_close = 1;
+        return SS_HTTP_BODY_TOO_LARGE;
+    }
     size_t cap = ri->content_length > 0 ? (size_t)ri->content_length + 1 : 4096;
     if (cap > max + 1)
         cap = max + 1;
@@ -223,41 +465,53 @@ int ss_http_read_body(struct mg_connection *conn, size_t max, char **out, size_t
     if (!buf)
         return -1;
     size_t n = 0;
+    int rc = 0;
+    if (t_body_until)
+        watch_arm(ri, t_body_until);
     for (;;) {
         if (ri->content_length > 0 && n == (size_t)ri->content_length)
             break; /* all of it: no probe read, no growing */
+        /* One deadline for the whole body: each mg_read has its own timeout,
+         * which a client trickling a byte at a time never reaches. */
+        if (t_body_until && ss_time_mono_usec() > t_body_until) {
+            rc = SS_HTTP_BODY_TOO_SLOW;
+            break;
+        }
         if (n + 1 >= cap) {
             if (n >= max) {
                 /* Chunked body past the limit: probe for one more byte. */
                 char probe;
                 int r = mg_read(conn, &probe, 1);
-                if (r > 0) {
-                    free(buf);
-                    return -2;
-                }
+                if (r > 0)
+                    rc = SS_HTTP_BODY_TOO_LARGE;
                 break;
             }
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
             char *nb = realloc(buf, ncap);
             if (!nb) {
-                free(buf);
-                return -1;
+                rc = -1;
+                break;
             }
             buf = nb;
             cap = ncap;
         }
         int r = mg_read(conn, buf + n, cap - 1 - n);
         if (r < 0) {
-            free(buf);
-            return -1;
+            rc = -1;
+            break;
         }
         if (r == 0)
             break;
         n += (size_t)r;
     }
-    if (ri->content_length > 0 && n != (size_t)ri->content_length) {
-        free(buf); /* client went away mid-body */
-        return -1;
+    watch_disarm();
+    if (rc == 0 && ri->content_length > 0 && n != (size_t)ri->content_length)
+        rc = t_body_until && ss_time_mono_usec() > t_body_until ? SS_HTTP_BODY_TOO_SLOW
+                                                                : -1; /* client went away */
+    if (rc != 0) {
+        free(buf);
+        t_close = 1;
+        return rc;
     }
     buf[n] = '\0';
     *out = buf;
@@ -290,8 +544,58 @@ static const char *reason(int status) {
     }
 }
 
+/* Case-insensitive "Connection: close" among header lines. */
+static int asks_close(const char *headers) {
+    for (const char *p = headers; p && *p;) {
+        if (strncasecmp(p, "Connection:", 11) == 0) {
+            const char *v = p + 11;
+            v += strspn(v, " \t");
+            if (strncasecmp(v, "close", 5) == 0)
+                return 1;
+        }
+        const char *nl = strstr(p, "\r\n");
+        p = nl ? nl + 2 : NULL;
+    }
+    return 0;
+}
+
+/* civetweb 1.15 has no call that says "close this connection after the
+ * handler": after a handler it keeps the connection alive, first reading and
+ * discarding whatever of the body is unread (as slowly as the client sends
+ * it).  Its error path sets the close flag: an error without a body (304)
+ * sent after the answer went out through the response-header API writes
+ * nothing (the response is already in state "sent") and on_http_error lets
+ * it through.  Checked against civetweb 1.15 (send_http_error_impl,
+ * response.inl) and by tests/integration/http (the connection is closed). */
+static int send_json_closing(struct mg_connection *conn, int status, const char *json, size_t len,
+                             const char *extra_headers) {
+    char cl[32];
+    snprintf(cl, sizeof cl, "%zu", len);
+    mg_response_header_start(conn, status);
+    mg_response_header_add(conn, "Content-Type", "application/json", -1);
+    mg_response_header_add(conn, "Content-Length", cl, -1);
+    mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+    const char *rid = ss_log_request_id();
+    if (rid)
+        mg_response_header_add(conn, "X-Request-Id", rid, -1);
+    if (extra_headers && *extra_headers)
+        mg_response_header_add_lines(conn, extra_headers);
+    if (!asks_close(extra_headers))
+        mg_response_header_add(conn, "Connection", "close", -1);
+    mg_response_header_send(conn);
+    if (len)
+        mg_write(conn, json, len);
+    t_in_close = 1;
+    mg_send_http_error(conn, 304, "%s", "");
+    t_in_close = 0;
+    t_close = 0;
+    return status;
+}
+
 int ss_http_send_json(struct mg_connection *conn, int status, const char *json, size_t len,
                       const char *extra_headers) {
+    if (t_close || asks_close(extra_headers))
+        return send_json_closing(conn, status, json, len, extra_headers);
     const char *rid = ss_log_request_id();
     /* Head and (small) body in one write: one send() per answer. */
     char buf[2048];
@@ -402,12 +706,9 @@ char **ss_http_split_keys(const char *csv, size_t *n) {
 
 int ss_http_query_param(struct mg_connection *conn, const char *name, char *buf, size_t bufsize) {
     const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (bufsize > 0)
+        buf[0] = '\0';
     if (!ri->query_string)
-        return -1;
-    int r = mg_get_var(ri->query_string, strlen(ri->query_string), name, buf, bufsize);
-    if (r == -1)
-        return -1;
-    if (r < 0)
-        return -2;
-    return r;
+        return SS_QUERY_ABSENT;
+    return ss_query_get(ri->query_string, strlen(ri->query_string), name, buf, bufsize);
 }

@@ -2,6 +2,7 @@
  * delivery handles. */
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,7 +35,11 @@ struct ss_kafka_producer {
     pthread_t thread;
     int thread_started;
     atomic_int stop;
-    atomic_long inflight; /* produced, delivery report not yet served */
+    atomic_long inflight;        /* produced, delivery report not yet served */
+    atomic_llong inflight_bytes; /* their keys and values */
+    int queue_full_wait_ms;      /* < 0: do not wait */
+    ss_kafka_report_fn on_report;
+    void *report_ud;
     pthread_mutex_t conn_mu;
     int64_t conn_checked_usec; /* monotonic */
     int conn_ok;
@@ -73,6 +78,41 @@ static void topic_labels(const char *topic, char *buf, size_t size) {
     snprintf(buf, size, "topic=\"%s\"", topic);
 }
 
+/* The reason label of a failed message: see ss_kafka_report_t. */
+static const char *report_reason(rd_kafka_resp_err_t err, char *buf, size_t size) {
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL: return "queue_full";
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT: return "timeout";
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT: return "shutdown";
+    default: break;
+    }
+    const char *name = rd_kafka_err2name(err);
+    while (*name == '_')
+        name++;
+    size_t n = 0;
+    for (; name[n] && n + 1 < size; n++)
+        buf[n] = (char)tolower((unsigned char)name[n]);
+    buf[n] = '\0';
+    return n ? buf : "unknown";
+}
+
+static void report(ss_kafka_producer_t *p, const char *topic, const void *key, size_t keylen,
+                   const void *value, size_t valuelen, rd_kafka_resp_err_t err) {
+    if (!p->on_report)
+        return;
+    char buf[64];
+    ss_kafka_report_t r = {.topic = topic,
+                           .key = key,
+                           .keylen = key ? keylen : 0,
+                           .value = value,
+                           .valuelen = value ? valuelen : 0,
+                           .reason = err ? report_reason(err, buf, sizeof buf) : NULL,
+                           .error = err ? rd_kafka_err2str(err) : NULL};
+    p->on_report(p->report_ud, &r);
+}
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     (void)rk;
     ss_kafka_producer_t *p = opaque;
@@ -102,6 +142,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
         pthread_mutex_unlock(&d->mu);
         delivery_unref(d);
     }
+    report(p, topic, msg->key, msg->key_len, msg->payload, msg->len, msg->err);
+    atomic_fetch_sub(&p->inflight_bytes, (long long)(msg->len + msg->key_len));
     atomic_fetch_sub(&p->inflight, 1);
 }
 
@@ -124,8 +166,17 @@ ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
         return NULL;
     }
     pthread_mutex_init(&p->conn_mu, NULL);
+    p->queue_full_wait_ms = opts->queue_full_wait_ms == 0  ? QUEUE_FULL_RETRY_MS
+                            : opts->queue_full_wait_ms < 0 ? -1
+                                                           : opts->queue_full_wait_ms;
+    p->on_report = opts->on_report;
+    p->report_ud = opts->report_ud;
     p->latency = ss_histogram("kafka_produce_latency_seconds",
                               "Time from produce to broker acknowledgement", NULL, NULL, 0);
+    /* Exported from the start (at 0), so that alerts and boards see the
+     * family before the first failure; real series are per topic. */
+    ss_counter("kafka_delivery_failed_total", "Messages the broker did not acknowledge",
+               "topic=\"none\"");
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (ss_kafka_conf_set1(conf, "bootstrap.servers", opts->bootstrap, errstr, errstr_size) < 0 ||
@@ -184,7 +235,8 @@ int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void
         return -1;
     }
 
-    int64_t deadline = ss_time_mono_usec() + (int64_t)QUEUE_FULL_RETRY_MS * 1000;
+    int64_t deadline = ss_time_mono_usec() + (int64_t)p->queue_full_wait_ms * 1000;
+    long long bytes = (long long)((key ? keylen : 0) + (value ? valuelen : 0));
     rd_kafka_resp_err_t err;
     for (;;) {
         if (nheaders > 0) {
@@ -194,6 +246,7 @@ int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void
                                     (ssize_t)headers[i].size);
         }
         atomic_fetch_add(&p->inflight, 1);
+        atomic_fetch_add(&p->inflight_bytes, bytes);
         err =
             rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? keylen : 0),
                               RD_KAFKA_V_VALUE((void *)value, value ? valuelen : 0),
@@ -203,18 +256,21 @@ int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void
             hdrs = NULL; /* now owned by the message */
             break;
         }
+        atomic_fetch_sub(&p->inflight_bytes, bytes);
         atomic_fetch_sub(&p->inflight, 1);
         if (hdrs) {
             rd_kafka_headers_destroy(hdrs);
             hdrs = NULL;
         }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || ss_time_mono_usec() >= deadline)
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || p->queue_full_wait_ms < 0 ||
+            ss_time_mono_usec() >= deadline)
             break;
         rd_kafka_poll(p->rk, 50); /* serve delivery reports to make room */
     }
 
     if (err) {
         snprintf(errstr, errstr_size, "kafka produce to %s: %s", topic, rd_kafka_err2str(err));
+        report(p, topic, key, keylen, value, valuelen, err);
         if (d) /* never shared: no report will come */
             delivery_free(d);
         return -1;
@@ -271,6 +327,10 @@ int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
 
 int ss_kafka_producer_outq_len(ss_kafka_producer_t *p) {
     return p ? (int)atomic_load(&p->inflight) : 0;
+}
+
+int64_t ss_kafka_producer_outq_bytes(ss_kafka_producer_t *p) {
+    return p ? (int64_t)atomic_load(&p->inflight_bytes) : 0;
 }
 
 int ss_kafka_producer_connected(ss_kafka_producer_t *p) {

@@ -2,6 +2,7 @@
 #include <sync/apply.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,194 +10,6 @@
 #include <envelope/envelope.h>
 
 #define TEXTOID 25
-
-/* Every statement takes text[] parameters; casts happen in SQL so that a
- * value PostgreSQL rejects is a data error (class 22) of this statement. */
-
-static const char SQL_SHIPMENTS[] =
-    "INSERT INTO shipments AS t (id, mode, status, tracking_code, tracker_id, carrier, service,"
-    " selected_rate_id, rate, total_cost, currency, delivery_days, est_delivery_days,"
-    " from_address_id, to_address_id, return_address_id, buyer_address_id, parcel_id, batch_id,"
-    " is_return, reference, refund_status, label_url, usps_zone, created_at, updated_at, raw,"
-    " synced_at)"
-    " SELECT id, mode, status, tracking_code, tracker_id, carrier, service, selected_rate_id,"
-    " rate::numeric, coalesce(total_cost::numeric, rate::numeric), currency,"
-    " delivery_days::integer, est_delivery_days::integer, from_address_id, to_address_id,"
-    " return_address_id, buyer_address_id, parcel_id, batch_id, is_return::boolean, reference,"
-    " refund_status, label_url, usps_zone::integer, created_at::timestamptz,"
-    " updated_at::timestamptz, (raw::jsonb)->'object', now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
-    " $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],"
-    " $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[])"
-    " AS u(id, mode, status, tracking_code, tracker_id, carrier, service, selected_rate_id,"
-    " rate, total_cost, currency, delivery_days, est_delivery_days, from_address_id,"
-    " to_address_id, return_address_id, buyer_address_id, parcel_id, batch_id, is_return,"
-    " reference, refund_status, label_url, usps_zone, created_at, updated_at, raw)"
-    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode,"
-    /* the status follows the tracker once one was seen */
-    " status = CASE WHEN t.tracker_updated_at IS NULL THEN excluded.status ELSE t.status END,"
-    " tracking_code = coalesce(excluded.tracking_code, t.tracking_code),"
-    " tracker_id = coalesce(excluded.tracker_id, t.tracker_id),"
-    " carrier = excluded.carrier, service = excluded.service,"
-    " selected_rate_id = excluded.selected_rate_id, rate = excluded.rate,"
-    " total_cost = excluded.total_cost, currency = excluded.currency,"
-    " delivery_days = excluded.delivery_days, est_delivery_days = excluded.est_delivery_days,"
-    " from_address_id = excluded.from_address_id, to_address_id = excluded.to_address_id,"
-    " return_address_id = excluded.return_address_id,"
-    " buyer_address_id = excluded.buyer_address_id, parcel_id = excluded.parcel_id,"
-    " batch_id = excluded.batch_id, is_return = excluded.is_return,"
-    " reference = excluded.reference, refund_status = excluded.refund_status,"
-    " label_url = excluded.label_url, usps_zone = excluded.usps_zone,"
-    " created_at = excluded.created_at, updated_at = excluded.updated_at, raw = excluded.raw,"
-    " synced_at = now()"
-    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
-
-/* A tracker's view of its shipment: creates the placeholder row when the
- * shipment has not arrived, and sets what follows the tracker. */
-static const char SQL_SHIPMENT_TRACK[] =
-    "INSERT INTO shipments AS t (id, tracking_code, tracker_id, status, est_delivery_date,"
-    " delivered_at, tracker_updated_at, synced_at)"
-    " SELECT id, tracking_code, tracker_id, status, est_delivery_date::timestamptz,"
-    " delivered_at::timestamptz, tracker_updated_at::timestamptz, now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[]) AS u(id, tracking_code, tracker_id, status, est_delivery_date, delivered_at,"
-    " tracker_updated_at)"
-    " ON CONFLICT (id) DO UPDATE SET"
-    " tracking_code = coalesce(t.tracking_code, excluded.tracking_code),"
-    " tracker_id = excluded.tracker_id, status = excluded.status,"
-    " est_delivery_date = excluded.est_delivery_date, delivered_at = excluded.delivered_at,"
-    " tracker_updated_at = excluded.tracker_updated_at, synced_at = now()"
-    " WHERE t.tracker_updated_at IS NULL OR t.tracker_updated_at <= excluded.tracker_updated_at";
-
-static const char SQL_TRACKERS[] =
-    "INSERT INTO trackers AS t (id, mode, tracking_code, status, status_detail, carrier,"
-    " shipment_id, est_delivery_date, signed_by, weight, public_url, created_at, updated_at,"
-    " raw, synced_at)"
-    " SELECT id, mode, tracking_code, status, status_detail, carrier, shipment_id,"
-    " est_delivery_date::timestamptz, signed_by, weight::numeric, public_url,"
-    " created_at::timestamptz, updated_at::timestamptz, (raw::jsonb)->'object', now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
-    " $14::text[]) AS u(id, mode, tracking_code, status, status_detail, carrier, shipment_id,"
-    " est_delivery_date, signed_by, weight, public_url, created_at, updated_at, raw)"
-    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode,"
-    " tracking_code = excluded.tracking_code, status = excluded.status,"
-    " status_detail = excluded.status_detail, carrier = excluded.carrier,"
-    " shipment_id = excluded.shipment_id, est_delivery_date = excluded.est_delivery_date,"
-    " signed_by = excluded.signed_by, weight = excluded.weight,"
-    " public_url = excluded.public_url, created_at = excluded.created_at,"
-    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
-    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
-
-static const char SQL_TRACKING_EVENTS[] =
-    "INSERT INTO tracking_events (tracker_id, shipment_id, occurred_at, status, status_detail,"
-    " message, description, source, carrier_code, city, state, country, zip, raw)"
-    " SELECT tracker_id, shipment_id, occurred_at::timestamptz, status, status_detail, message,"
-    " description, source, carrier_code, city, state, country, zip, raw::jsonb"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
-    " $14::text[]) AS u(tracker_id, shipment_id, occurred_at, status, status_detail, message,"
-    " description, source, carrier_code, city, state, country, zip, raw)"
-    " ON CONFLICT ON CONSTRAINT tracking_events_detail_key DO NOTHING";
-
-static const char SQL_ADDRESSES[] =
-    "INSERT INTO addresses AS t (id, mode, name, company, street1, street2, city, state, zip,"
-    " country, phone, email, residential, carrier_facility, federal_tax_id, state_tax_id,"
-    " verified, created_at, updated_at, raw, synced_at)"
-    " SELECT id, mode, name, company, street1, street2, city, state, zip, country, phone, email,"
-    " residential::boolean, carrier_facility, federal_tax_id, state_tax_id, verified::boolean,"
-    " created_at::timestamptz, updated_at::timestamptz, raw::jsonb, now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
-    " $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])"
-    " AS u(id, mode, name, company, street1, street2, city, state, zip, country, phone, email,"
-    " residential, carrier_facility, federal_tax_id, state_tax_id, verified, created_at,"
-    " updated_at, raw)"
-    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, name = excluded.name,"
-    " company = excluded.company, street1 = excluded.street1, street2 = excluded.street2,"
-    " city = excluded.city, state = excluded.state, zip = excluded.zip,"
-    " country = excluded.country, phone = excluded.phone, email = excluded.email,"
-    " residential = excluded.residential, carrier_facility = excluded.carrier_facility,"
-    " federal_tax_id = excluded.federal_tax_id, state_tax_id = excluded.state_tax_id,"
-    " verified = excluded.verified, created_at = excluded.created_at,"
-    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
-    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
-
-static const char SQL_PARCELS[] =
-    "INSERT INTO parcels AS t (id, mode, length, width, height, weight, predefined_package,"
-    " created_at, updated_at, raw, synced_at)"
-    " SELECT id, mode, length::numeric, width::numeric, height::numeric, weight::numeric,"
-    " predefined_package, created_at::timestamptz, updated_at::timestamptz, raw::jsonb, now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[]) AS u(id, mode, length, width, height,"
-    " weight, predefined_package, created_at, updated_at, raw)"
-    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, length = excluded.length,"
-    " width = excluded.width, height = excluded.height, weight = excluded.weight,"
-    " predefined_package = excluded.predefined_package, created_at = excluded.created_at,"
-    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
-    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
-
-static const char SQL_RATES[] =
-    "INSERT INTO rates AS t (id, shipment_id, mode, carrier, service, rate, currency,"
-    " retail_rate, retail_currency, list_rate, list_currency, billing_type, delivery_days,"
-    " delivery_date, delivery_date_guaranteed, est_delivery_days, carrier_account_id,"
-    " created_at, updated_at, raw, synced_at)"
-    " SELECT id, shipment_id, mode, carrier, service, rate::numeric, currency,"
-    " retail_rate::numeric, retail_currency, list_rate::numeric, list_currency, billing_type,"
-    " delivery_days::integer, delivery_date::timestamptz, delivery_date_guaranteed::boolean,"
-    " est_delivery_days::integer, carrier_account_id, created_at::timestamptz,"
-    " updated_at::timestamptz, raw::jsonb, now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
-    " $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])"
-    " AS u(id, shipment_id, mode, carrier, service, rate, currency, retail_rate,"
-    " retail_currency, list_rate, list_currency, billing_type, delivery_days, delivery_date,"
-    " delivery_date_guaranteed, est_delivery_days, carrier_account_id, created_at, updated_at,"
-    " raw)"
-    " ON CONFLICT (id) DO UPDATE SET shipment_id = excluded.shipment_id, mode = excluded.mode,"
-    " carrier = excluded.carrier, service = excluded.service, rate = excluded.rate,"
-    " currency = excluded.currency, retail_rate = excluded.retail_rate,"
-    " retail_currency = excluded.retail_currency, list_rate = excluded.list_rate,"
-    " list_currency = excluded.list_currency, billing_type = excluded.billing_type,"
-    " delivery_days = excluded.delivery_days, delivery_date = excluded.delivery_date,"
-    " delivery_date_guaranteed = excluded.delivery_date_guaranteed,"
-    " est_delivery_days = excluded.est_delivery_days,"
-    " carrier_account_id = excluded.carrier_account_id, created_at = excluded.created_at,"
-    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
-    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
-
-static const char SQL_BATCHES[] =
-    "INSERT INTO batches AS t (id, mode, state, num_shipments, reference, label_url,"
-    " scan_form_id, status, created_at, updated_at, raw, synced_at)"
-    " SELECT id, mode, state, num_shipments::integer, reference, label_url, scan_form_id,"
-    " status::jsonb, created_at::timestamptz, updated_at::timestamptz, (raw::jsonb)->'object',"
-    " now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS u(id, mode, state,"
-    " num_shipments, reference, label_url, scan_form_id, status, created_at, updated_at, raw)"
-    " ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, state = excluded.state,"
-    " num_shipments = excluded.num_shipments, reference = excluded.reference,"
-    " label_url = excluded.label_url, scan_form_id = excluded.scan_form_id,"
-    " status = excluded.status, created_at = excluded.created_at,"
-    " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
-    " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
-
-/* easypost_events (see ss_sync_map for which envelopes): the Event as EasyPost
- * sent it (envelope "event" plus its "result") when it came from a webhook,
- * else the whole envelope. */
-static const char SQL_EVENTS[] =
-    "INSERT INTO easypost_events (id, description, object_type, object_id, mode, status,"
-    " user_id, created_at, updated_at, payload)"
-    " SELECT id, description, object_type, object_id, mode, status, user_id,"
-    " created_at::timestamptz, updated_at::timestamptz,"
-    " CASE WHEN j.j ? 'event' THEN (j.j->'event') || jsonb_build_object('result', j.j->'object')"
-    " ELSE j.j END"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::text[]) AS u(id, description, object_type,"
-    " object_id, mode, status, user_id, created_at, updated_at, payload)"
-    " CROSS JOIN LATERAL (SELECT u.payload::jsonb AS j) j"
-    " ON CONFLICT (id) DO NOTHING";
 
 static const char SQL_PROCESSED[] =
     "INSERT INTO processed_events (event_id) SELECT unnest($1::text[])"
@@ -217,29 +30,31 @@ static const char SQL_LOAD_OFFSETS[] =
     " AS u(t, p, i) JOIN kafka_offsets k ON k.consumer_group = $1 AND k.topic = u.t"
     " AND k.partition = u.p";
 
-/* Statement order inside the transaction: parents before children. */
-static const struct {
-    ss_sync_table_id_t id;
-    const char *name;
-    const char *sql;
-} tables[] = {
-    {SS_SYNC_T_ADDRESSES, "ss_sync_addresses", SQL_ADDRESSES},
-    {SS_SYNC_T_PARCELS, "ss_sync_parcels", SQL_PARCELS},
-    {SS_SYNC_T_SHIPMENTS, "ss_sync_shipments", SQL_SHIPMENTS},
-    {SS_SYNC_T_RATES, "ss_sync_rates", SQL_RATES},
-    {SS_SYNC_T_TRACKERS, "ss_sync_trackers", SQL_TRACKERS},
-    {SS_SYNC_T_TRACKING_EVENTS, "ss_sync_tracking_events", SQL_TRACKING_EVENTS},
-    {SS_SYNC_T_SHIPMENT_TRACK, "ss_sync_shipment_track", SQL_SHIPMENT_TRACK},
-    {SS_SYNC_T_BATCHES, "ss_sync_batches", SQL_BATCHES},
-    {SS_SYNC_T_EVENTS, "ss_sync_events", SQL_EVENTS},
+/* Statement order inside the transaction: parents before children.  The
+ * statements themselves are built from the tables' columns (sync/columns.h). */
+static const ss_sync_table_id_t tables[] = {
+    SS_SYNC_T_ADDRESSES,      SS_SYNC_T_PARCELS,  SS_SYNC_T_SHIPMENTS,
+    SS_SYNC_T_RATES,          SS_SYNC_T_TRACKERS, SS_SYNC_T_TRACKING_EVENTS,
+    SS_SYNC_T_SHIPMENT_TRACK, SS_SYNC_T_BATCHES,  SS_SYNC_T_EVENTS,
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
+static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
+static ss_buf_t sql[SS_SYNC_T__COUNT]; /* built once, kept for the process' life */
+static int sql_ok;
+
+static void sql_build_all(void) {
+    sql_ok = 1;
+    for (int t = 0; t < SS_SYNC_T__COUNT; t++)
+        if (ss_sync_sql_build(ss_sync_table_desc((ss_sync_table_id_t)t), &sql[t]) < 0)
+            sql_ok = 0;
+}
+
 const char *ss_sync_table_sql(ss_sync_table_id_t t) {
-    for (size_t i = 0; i < NTABLES; i++)
-        if (tables[i].id == t)
-            return tables[i].sql;
-    return NULL;
+    if ((int)t < 0 || t >= SS_SYNC_T__COUNT)
+        return NULL;
+    pthread_once(&sql_once, sql_build_all);
+    return sql_ok ? sql[t].data : NULL;
 }
 
 void ss_sync_db_init(ss_sync_db_t *db) {
@@ -306,8 +121,13 @@ static int prepare_all(ss_sync_db_t *db, char *errstr, size_t errstr_size) {
         const char *name, *sql;
     } extra[] = {{"ss_sync_processed", SQL_PROCESSED}, {"ss_sync_offsets", SQL_OFFSETS}};
     for (size_t i = 0; i < NTABLES + 2; i++) {
-        const char *name = i < NTABLES ? tables[i].name : extra[i - NTABLES].name;
-        const char *sql = i < NTABLES ? tables[i].sql : extra[i - NTABLES].sql;
+        const char *name =
+            i < NTABLES ? ss_sync_table_desc(tables[i])->stmt : extra[i - NTABLES].name;
+        const char *sql = i < NTABLES ? ss_sync_table_sql(tables[i]) : extra[i - NTABLES].sql;
+        if (!sql) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return SS_DB_FATAL;
+        }
         PGresult *res = PQprepare(db->conn, name, sql, 0, NULL);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             ss_db_error(db->conn, res, errstr, errstr_size);
@@ -323,8 +143,8 @@ static int prepare_all(ss_sync_db_t *db, char *errstr, size_t errstr_size) {
 
 /* Runs a prepared statement with the first n bufs as binary parameters. */
 static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n) {
-    const char *values[32];
-    int lengths[32], formats[32];
+    const char *values[SS_SYNC_MAX_COLS];
+    int lengths[SS_SYNC_MAX_COLS], formats[SS_SYNC_MAX_COLS];
     for (size_t i = 0; i < n; i++) {
         values[i] = db->bufs[i].data;
         lengths[i] = (int)db->bufs[i].len;
@@ -370,7 +190,7 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
         if (rc)
             return (ss_db_class_t)rc;
     }
-    if (need_bufs(db, 32) < 0) {
+    if (need_bufs(db, SS_SYNC_MAX_COLS) < 0) {
         snprintf(errstr, errstr_size, "out of memory");
         return SS_DB_FATAL;
     }
@@ -443,7 +263,7 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
 
     /* 2. One statement per table. */
     for (size_t ti = 0; ti < NTABLES; ti++) {
-        ss_sync_table_id_t t = tables[ti].id;
+        ss_sync_table_id_t t = tables[ti];
         size_t superseded = 0;
         long n = ss_sync_reduce(rows, t, db->keep, &idx, &superseded);
         if (n < 0) {
@@ -466,7 +286,7 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
             }
         free(idx);
         idx = NULL;
-        res = exec_bufs(db, tables[ti].name, (size_t)ncols);
+        res = exec_bufs(db, ss_sync_table_desc(t)->stmt, (size_t)ncols);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             return fail(db, res, errstr, errstr_size);
         long affected = atol(PQcmdTuples(res));

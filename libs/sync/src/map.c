@@ -7,19 +7,8 @@
 
 #include <json-c/json.h>
 
+#include <common/money.h>
 #include <common/sstime.h>
-
-static const int table_ncols[SS_SYNC_T__COUNT] = {
-    [SS_SYNC_T_SHIPMENTS] = SH__N, [SS_SYNC_T_SHIPMENT_TRACK] = ST__N,
-    [SS_SYNC_T_TRACKERS] = TR__N,  [SS_SYNC_T_TRACKING_EVENTS] = TE__N,
-    [SS_SYNC_T_ADDRESSES] = AD__N, [SS_SYNC_T_PARCELS] = PA__N,
-    [SS_SYNC_T_RATES] = RA__N,     [SS_SYNC_T_BATCHES] = BA__N,
-    [SS_SYNC_T_EVENTS] = EV__N,
-};
-
-int ss_sync_table_ncols(ss_sync_table_id_t t) {
-    return (int)t >= 0 && t < SS_SYNC_T__COUNT ? table_ncols[t] : 0;
-}
 
 /* ---- arena: cells that are not inside a json-c tree ---- */
 
@@ -63,7 +52,7 @@ static const char *arena_strndup(ss_sync_rows_t *r, const char *s, size_t n) {
 void ss_sync_rows_init(ss_sync_rows_t *r) {
     memset(r, 0, sizeof(*r));
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
-        r->t[t].ncols = table_ncols[t];
+        r->t[t].ncols = ss_sync_table_ncols((ss_sync_table_id_t)t);
 }
 
 void ss_sync_rows_reset(ss_sync_rows_t *r) {
@@ -138,8 +127,6 @@ typedef struct {
     char *errstr;
     size_t errstr_size;
     int oom;
-    json_object *object; /* the envelope's object, parsed */
-    json_object *event;  /* its webhook Event (without result), or NULL */
 } ctx_t;
 
 static json_object *member(json_object *o, const char *key) {
@@ -154,10 +141,29 @@ static json_object *obj_member(json_object *o, const char *key) {
     return v && json_object_is_type(v, json_type_object) ? v : NULL;
 }
 
-/* Text of a scalar member (strings as they are, numbers as sent); NULL when
- * absent or null.  Objects and arrays give their JSON text. */
-static const char *txt(json_object *o, const char *key) {
-    json_object *v = member(o, key);
+/* The object at the keys of path[0..len) separated by '.'; NULL when a
+ * step is absent, null or not an object (or a key is longer than 63 bytes). */
+static json_object *path_walk(json_object *o, const char *path, size_t len) {
+    while (o && len > 0) {
+        const char *dot = memchr(path, '.', len);
+        size_t n = dot ? (size_t)(dot - path) : len;
+        char key[64];
+        if (n >= sizeof(key))
+            return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        o = member(o, key);
+        if (!dot)
+            break;
+        path = dot + 1;
+        len -= n + 1;
+    }
+    return o;
+}
+
+/* Text of a scalar (strings as they are, numbers as sent); NULL for NULL.
+ * Objects and arrays give their JSON text. */
+static const char *txt_of(json_object *v) {
     if (!v)
         return NULL;
     if (json_object_is_type(v, json_type_boolean))
@@ -165,8 +171,11 @@ static const char *txt(json_object *o, const char *key) {
     return json_object_get_string(v);
 }
 
-static const char *boolean(json_object *o, const char *key) {
-    json_object *v = member(o, key);
+static const char *txt(json_object *o, const char *key) {
+    return txt_of(member(o, key));
+}
+
+static const char *bool_of(json_object *v) {
     if (!v)
         return NULL;
     if (json_object_is_type(v, json_type_boolean))
@@ -225,16 +234,16 @@ size_t ss_sync_time_format(int64_t usec, char *buf, size_t bufsize) {
     return 27;
 }
 
-/* Normalised timestamp of a member, NULL when absent/null; sets *usec (0
- * when NULL).  Returns -1 (errstr) when it is not a timestamp. */
-static int ts(ctx_t *c, json_object *o, const char *key, const char **cell, int64_t *usec) {
+/* Normalised timestamp of a member's value v (named what in the error),
+ * NULL when v is; sets *usec (0 when NULL).  Returns -1 (errstr) when it is
+ * not a timestamp. */
+static int ts_of(ctx_t *c, json_object *v, const char *what, const char **cell, int64_t *usec) {
     int64_t u = 0;
     *cell = NULL;
-    json_object *v = member(o, key);
     if (v) {
         if (!json_object_is_type(v, json_type_string) ||
             ss_time_parse(json_object_get_string(v), &u) < 0) {
-            snprintf(c->errstr, c->errstr_size, "\"%s\" is not a timestamp", key);
+            snprintf(c->errstr, c->errstr_size, "\"%s\" is not a timestamp", what);
             return -1;
         }
         char buf[SS_TIME_BUFSIZE];
@@ -244,8 +253,7 @@ static int ts(ctx_t *c, json_object *o, const char *key, const char **cell, int6
             return -1;
         }
     }
-    if (usec)
-        *usec = u;
+    *usec = u;
     return 0;
 }
 
@@ -259,150 +267,120 @@ static const char *serialize(ctx_t *c, json_object *o) {
     return s;
 }
 
-/* ---- money ---- */
+/* ---- columns ---- */
 
-int ss_sync_money_parse(const char *s, int64_t *nano) {
-    if (!s)
-        return -1;
-    int neg = 0;
-    if (*s == '-') {
-        neg = 1;
-        s++;
-    }
-    int64_t ip = 0, fp = 0;
-    int idigits = 0, fdigits = 0;
-    for (; *s >= '0' && *s <= '9'; s++, idigits++) {
-        if (ip > (INT64_MAX / 10 - 9) / 1000000000)
-            return -1;
-        ip = ip * 10 + (*s - '0');
-    }
-    if (*s == '.') {
-        s++;
-        for (; *s >= '0' && *s <= '9'; s++, fdigits++) {
-            if (fdigits >= 9)
-                return -1;
-            fp = fp * 10 + (*s - '0');
+static int cells_fill(ctx_t *c, const ss_sync_table_desc_t *d, json_object *o, const char *raw,
+                      const char **cells, int64_t *version) {
+    if (version)
+        *version = 0;
+    /* the parent of the previous dotted path: consecutive columns of one
+     * embedded object ("selected_rate.carrier", "selected_rate.service")
+     * look it up once */
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    json_object *parent = NULL;
+    for (int i = 0; i < d->ncols; i++) {
+        const ss_sync_col_t *col = &d->cols[i];
+        json_object *v = NULL;
+        const char *last = col->path ? strrchr(col->path, '.') : NULL;
+        if (last) {
+            size_t len = (size_t)(last - col->path);
+            if (!prev || prev_len != len || memcmp(prev, col->path, len) != 0) {
+                parent = path_walk(o, col->path, len);
+                prev = col->path;
+                prev_len = len;
+            }
+            v = member(parent, last + 1);
+        } else if (col->path) {
+            v = member(o, col->path);
         }
-        if (fdigits == 0)
+        int64_t usec;
+        switch (col->src) {
+        case SS_SYNC_SRC_TEXT: cells[i] = txt_of(v); break;
+        case SS_SYNC_SRC_BOOL: cells[i] = bool_of(v); break;
+        case SS_SYNC_SRC_TIME:
+            if (ts_of(c, v, col->path, &cells[i], &usec) < 0)
+                return -1;
+            if (i == d->version && version)
+                *version = usec;
+            break;
+        case SS_SYNC_SRC_JSON:
+            cells[i] = v && json_object_is_type(v, json_type_object) ? serialize(c, v) : NULL;
+            break;
+        case SS_SYNC_SRC_OBJECT: cells[i] = serialize(c, o); break;
+        case SS_SYNC_SRC_MESSAGE: cells[i] = raw; break;
+        case SS_SYNC_SRC_SET: break;
+        }
+        if (c->oom)
             return -1;
     }
-    if (*s != '\0' || idigits == 0)
-        return -1;
-    for (int i = fdigits; i < 9; i++)
-        fp *= 10;
-    int64_t v = ip * 1000000000 + fp;
-    *nano = neg ? -v : v;
     return 0;
 }
 
-void ss_sync_money_format(int64_t nano, char *buf, size_t bufsize) {
-    int neg = nano < 0;
-    uint64_t v = neg ? (uint64_t)0 - (uint64_t)nano : (uint64_t)nano;
-    uint64_t ip = v / 1000000000u, fp = v % 1000000000u;
-    char frac[16];
-    snprintf(frac, sizeof(frac), "%09llu", (unsigned long long)fp);
-    int n = 9;
-    while (n > 0 && frac[n - 1] == '0')
-        n--;
-    frac[n] = '\0';
-    snprintf(buf, bufsize, "%s%llu%s%s", neg ? "-" : "", (unsigned long long)ip, n ? "." : "",
-             frac);
+int ss_sync_cells_fill(ss_sync_rows_t *r, const ss_sync_table_desc_t *d, json_object *o,
+                       const char *raw, const char **cells, int64_t *version, char *errstr,
+                       size_t errstr_size) {
+    ctx_t c = {r, errstr, errstr_size, 0};
+    if (errstr_size)
+        errstr[0] = '\0';
+    if (cells_fill(&c, d, o, raw, cells, version) == 0)
+        return 0;
+    if (c.oom) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -2;
+    }
+    return -1;
+}
+
+/* Adds a row of table id with the cells that come from object o (the SET
+ * ones NULL, for the caller to set).  Its order is its version's time when
+ * that comes from o, else order.  NULL on error (errstr, or c->oom). */
+static const char **row_map(ctx_t *c, ss_sync_table_id_t id, json_object *o, const char *raw,
+                            uint32_t msg, int64_t order) {
+    const ss_sync_table_desc_t *d = ss_sync_table_desc(id);
+    const char **row = row_add(c->r, id, msg, order);
+    if (!row) {
+        c->oom = 1;
+        return NULL;
+    }
+    int64_t version;
+    if (cells_fill(c, d, o, raw, row, &version) < 0)
+        return NULL;
+    if (d->version >= 0 && d->cols[d->version].src == SS_SYNC_SRC_TIME)
+        c->r->t[id].order[c->r->t[id].nrows - 1] = version;
+    return row;
+}
+
+/* The order (version) of the last row of table id. */
+static int64_t last_order(ctx_t *c, ss_sync_table_id_t id) {
+    return c->r->t[id].order[c->r->t[id].nrows - 1];
 }
 
 /* ---- objects ---- */
 
-static int map_address(ctx_t *c, json_object *a, uint32_t msg, const char *raw) {
+static int map_address(ctx_t *c, json_object *a, uint32_t msg) {
     const char *id = txt(a, "id");
     if (!id || !*id)
         return 0; /* an embedded address without id is not a row */
-    const char *created, *updated;
-    int64_t order;
-    if (ts(c, a, "created_at", &created, NULL) < 0 || ts(c, a, "updated_at", &updated, &order) < 0)
-        return -1;
-    const char **row = row_add(c->r, SS_SYNC_T_ADDRESSES, msg, order);
-    if (!row)
-        return c->oom = 1, -1;
-    row[AD_ID] = id;
-    row[AD_MODE] = txt(a, "mode");
-    row[AD_NAME] = txt(a, "name");
-    row[AD_COMPANY] = txt(a, "company");
-    row[AD_STREET1] = txt(a, "street1");
-    row[AD_STREET2] = txt(a, "street2");
-    row[AD_CITY] = txt(a, "city");
-    row[AD_STATE] = txt(a, "state");
-    row[AD_ZIP] = txt(a, "zip");
-    row[AD_COUNTRY] = txt(a, "country");
-    row[AD_PHONE] = txt(a, "phone");
-    row[AD_EMAIL] = txt(a, "email");
-    row[AD_RESIDENTIAL] = boolean(a, "residential");
-    row[AD_CARRIER_FACILITY] = txt(a, "carrier_facility");
-    row[AD_FEDERAL_TAX_ID] = txt(a, "federal_tax_id");
-    row[AD_STATE_TAX_ID] = txt(a, "state_tax_id");
-    row[AD_VERIFIED] = boolean(obj_member(obj_member(a, "verifications"), "delivery"), "success");
-    row[AD_CREATED_AT] = created;
-    row[AD_UPDATED_AT] = updated;
-    row[AD_RAW] = raw ? raw : serialize(c, a);
-    return c->oom ? -1 : 0;
+    return row_map(c, SS_SYNC_T_ADDRESSES, a, NULL, msg, 0) ? 0 : -1;
 }
 
 static int map_parcel(ctx_t *c, json_object *p, uint32_t msg) {
     const char *id = txt(p, "id");
     if (!id || !*id)
         return 0;
-    const char *created, *updated;
-    int64_t order;
-    if (ts(c, p, "created_at", &created, NULL) < 0 || ts(c, p, "updated_at", &updated, &order) < 0)
-        return -1;
-    const char **row = row_add(c->r, SS_SYNC_T_PARCELS, msg, order);
-    if (!row)
-        return c->oom = 1, -1;
-    row[PA_ID] = id;
-    row[PA_MODE] = txt(p, "mode");
-    row[PA_LENGTH] = txt(p, "length");
-    row[PA_WIDTH] = txt(p, "width");
-    row[PA_HEIGHT] = txt(p, "height");
-    row[PA_WEIGHT] = txt(p, "weight");
-    row[PA_PREDEFINED_PACKAGE] = txt(p, "predefined_package");
-    row[PA_CREATED_AT] = created;
-    row[PA_UPDATED_AT] = updated;
-    row[PA_RAW] = serialize(c, p);
-    return c->oom ? -1 : 0;
+    return row_map(c, SS_SYNC_T_PARCELS, p, NULL, msg, 0) ? 0 : -1;
 }
 
 static int map_rate(ctx_t *c, json_object *rt, const char *shipment_id, uint32_t msg) {
     const char *id = txt(rt, "id");
     if (!id || !*id)
         return 0;
-    const char *created, *updated, *ddate;
-    int64_t order;
-    if (ts(c, rt, "created_at", &created, NULL) < 0 ||
-        ts(c, rt, "updated_at", &updated, &order) < 0 ||
-        ts(c, rt, "delivery_date", &ddate, NULL) < 0)
-        return -1;
-    const char **row = row_add(c->r, SS_SYNC_T_RATES, msg, order);
+    const char **row = row_map(c, SS_SYNC_T_RATES, rt, NULL, msg, 0);
     if (!row)
-        return c->oom = 1, -1;
-    row[RA_ID] = id;
+        return -1;
     row[RA_SHIPMENT_ID] = shipment_id; /* the rate belongs to the shipment carrying it */
-    row[RA_MODE] = txt(rt, "mode");
-    row[RA_CARRIER] = txt(rt, "carrier");
-    row[RA_SERVICE] = txt(rt, "service");
-    row[RA_RATE] = txt(rt, "rate");
-    row[RA_CURRENCY] = txt(rt, "currency");
-    row[RA_RETAIL_RATE] = txt(rt, "retail_rate");
-    row[RA_RETAIL_CURRENCY] = txt(rt, "retail_currency");
-    row[RA_LIST_RATE] = txt(rt, "list_rate");
-    row[RA_LIST_CURRENCY] = txt(rt, "list_currency");
-    row[RA_BILLING_TYPE] = txt(rt, "billing_type");
-    row[RA_DELIVERY_DAYS] = txt(rt, "delivery_days");
-    row[RA_DELIVERY_DATE] = ddate;
-    row[RA_DELIVERY_DATE_GUARANTEED] = boolean(rt, "delivery_date_guaranteed");
-    row[RA_EST_DELIVERY_DAYS] = txt(rt, "est_delivery_days");
-    row[RA_CARRIER_ACCOUNT_ID] = txt(rt, "carrier_account_id");
-    row[RA_CREATED_AT] = created;
-    row[RA_UPDATED_AT] = updated;
-    row[RA_RAW] = serialize(c, rt);
-    return c->oom ? -1 : 0;
+    return 0;
 }
 
 /* Sum of the charged fees, exact; NULL when no fee was charged. */
@@ -421,74 +399,43 @@ static int fees_total(ctx_t *c, json_object *o, const char **cell) {
             continue;
         const char *amount = txt(f, "amount");
         int64_t v;
+        char why[64];
         if (!amount)
             continue;
-        if (ss_sync_money_parse(amount, &v) < 0 || (v > 0 && sum > INT64_MAX - v) ||
-            (v < 0 && sum < INT64_MIN - v)) {
+        if (ss_money_parse(amount, SS_SYNC_MONEY_SCALE, &v, why, sizeof(why)) < 0 ||
+            ss_money_add(&sum, v) < 0) {
             snprintf(c->errstr, c->errstr_size, "fees[%zu].amount is not a decimal amount", i);
             return -1;
         }
-        sum += v;
         any = 1;
     }
     if (any) {
         char buf[48];
-        ss_sync_money_format(sum, buf, sizeof(buf));
+        ss_money_format(sum, SS_SYNC_MONEY_SCALE, buf, sizeof(buf));
         if (!(*cell = arena_strndup(c->r, buf, strlen(buf))))
             return c->oom = 1, -1;
     }
     return 0;
 }
 
-static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = c->object;
-    const char *created, *updated, *total;
-    int64_t order;
-    if (ts(c, o, "created_at", &created, NULL) < 0 ||
-        ts(c, o, "updated_at", &updated, &order) < 0 || fees_total(c, o, &total) < 0)
+static int map_shipment(ctx_t *c, json_object *o, const char *oid, const char *raw, uint32_t msg) {
+    const char *total;
+    if (fees_total(c, o, &total) < 0)
         return -1;
-    json_object *sel = obj_member(o, "selected_rate");
-    json_object *from = obj_member(o, "from_address"), *to = obj_member(o, "to_address");
-    json_object *ret = obj_member(o, "return_address"), *buyer = obj_member(o, "buyer_address");
-    json_object *parcel = obj_member(o, "parcel");
-    const char *id = arena_strndup(c->r, e->object_id, strlen(e->object_id));
+    const char *id = arena_strndup(c->r, oid, strlen(oid));
     if (!id)
         return c->oom = 1, -1;
-
-    const char **row = row_add(c->r, SS_SYNC_T_SHIPMENTS, msg, order);
+    const char **row = row_map(c, SS_SYNC_T_SHIPMENTS, o, raw, msg, 0);
     if (!row)
-        return c->oom = 1, -1;
+        return -1;
     row[SH_ID] = id;
-    row[SH_MODE] = txt(o, "mode");
-    row[SH_STATUS] = txt(o, "status");
-    row[SH_TRACKING_CODE] = txt(o, "tracking_code");
-    row[SH_TRACKER_ID] = txt(obj_member(o, "tracker"), "id");
-    row[SH_CARRIER] = txt(sel, "carrier");
-    row[SH_SERVICE] = txt(sel, "service");
-    row[SH_SELECTED_RATE_ID] = txt(sel, "id");
-    row[SH_RATE] = txt(sel, "rate");
     row[SH_TOTAL_COST] = total;
-    row[SH_CURRENCY] = txt(sel, "currency");
-    row[SH_DELIVERY_DAYS] = txt(sel, "delivery_days");
-    row[SH_EST_DELIVERY_DAYS] = txt(sel, "est_delivery_days");
-    row[SH_FROM_ADDRESS_ID] = txt(from, "id");
-    row[SH_TO_ADDRESS_ID] = txt(to, "id");
-    row[SH_RETURN_ADDRESS_ID] = txt(ret, "id");
-    row[SH_BUYER_ADDRESS_ID] = txt(buyer, "id");
-    row[SH_PARCEL_ID] = txt(parcel, "id");
-    row[SH_BATCH_ID] = txt(o, "batch_id");
-    row[SH_IS_RETURN] = boolean(o, "is_return");
-    row[SH_REFERENCE] = txt(o, "reference");
-    row[SH_REFUND_STATUS] = txt(o, "refund_status");
-    row[SH_LABEL_URL] = txt(obj_member(o, "postage_label"), "label_url");
-    row[SH_USPS_ZONE] = txt(o, "usps_zone");
-    row[SH_CREATED_AT] = created;
-    row[SH_UPDATED_AT] = updated;
-    row[SH_RAW] = raw;
 
     /* Embedded objects other topics may never carry: the addresses (routes
      * need their cities), the parcel and the rates. */
-    json_object *addrs[4] = {from, to, ret, buyer};
+    json_object *sel = obj_member(o, "selected_rate");
+    json_object *addrs[4] = {obj_member(o, "from_address"), obj_member(o, "to_address"),
+                             obj_member(o, "return_address"), obj_member(o, "buyer_address")};
     for (int i = 0; i < 4; i++) {
         if (!addrs[i])
             continue;
@@ -496,9 +443,10 @@ static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint3
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) /* return/buyer often repeat from/to */
             seen = addrs[j] && aid && txt(addrs[j], "id") && strcmp(txt(addrs[j], "id"), aid) == 0;
-        if (!seen && map_address(c, addrs[i], msg, NULL) < 0)
+        if (!seen && map_address(c, addrs[i], msg) < 0)
             return -1;
     }
+    json_object *parcel = obj_member(o, "parcel");
     if (parcel && map_parcel(c, parcel, msg) < 0)
         return -1;
     json_object *rates = member(o, "rates");
@@ -522,38 +470,21 @@ static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint3
     return 0;
 }
 
-static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = c->object;
-    const char *created, *updated, *est;
-    int64_t order;
-    if (ts(c, o, "created_at", &created, NULL) < 0 ||
-        ts(c, o, "updated_at", &updated, &order) < 0 ||
-        ts(c, o, "est_delivery_date", &est, NULL) < 0)
-        return -1;
-    const char *id = arena_strndup(c->r, e->object_id, strlen(e->object_id));
+static int map_tracker(ctx_t *c, json_object *o, const char *oid, const char *raw, uint32_t msg) {
+    const char *id = arena_strndup(c->r, oid, strlen(oid));
     if (!id)
         return c->oom = 1, -1;
     const char *shipment_id = txt(o, "shipment_id");
     if (shipment_id && !*shipment_id)
         shipment_id = NULL;
 
-    const char **row = row_add(c->r, SS_SYNC_T_TRACKERS, msg, order);
+    const char **row = row_map(c, SS_SYNC_T_TRACKERS, o, raw, msg, 0);
     if (!row)
-        return c->oom = 1, -1;
+        return -1;
     row[TR_ID] = id;
-    row[TR_MODE] = txt(o, "mode");
-    row[TR_TRACKING_CODE] = txt(o, "tracking_code");
-    row[TR_STATUS] = txt(o, "status");
-    row[TR_STATUS_DETAIL] = txt(o, "status_detail");
-    row[TR_CARRIER] = txt(o, "carrier");
     row[TR_SHIPMENT_ID] = shipment_id;
-    row[TR_EST_DELIVERY_DATE] = est;
-    row[TR_SIGNED_BY] = txt(o, "signed_by");
-    row[TR_WEIGHT] = txt(o, "weight");
-    row[TR_PUBLIC_URL] = txt(o, "public_url");
-    row[TR_CREATED_AT] = created;
-    row[TR_UPDATED_AT] = updated;
-    row[TR_RAW] = raw;
+    const char *est = row[TR_EST_DELIVERY_DATE], *updated = row[TR_UPDATED_AT];
+    int64_t order = last_order(c, SS_SYNC_T_TRACKERS);
 
     const char *delivered_at = NULL;
     json_object *details = member(o, "tracking_details");
@@ -563,46 +494,27 @@ static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32
             json_object *d = json_object_array_get_idx(details, i);
             if (!d || !json_object_is_type(d, json_type_object))
                 continue;
-            const char *when;
-            if (ts(c, d, "datetime", &when, NULL) < 0) {
+            const char **te = row_map(c, SS_SYNC_T_TRACKING_EVENTS, d, NULL, msg, order);
+            if (!te) {
                 size_t l = strlen(c->errstr);
-                snprintf(c->errstr + l, c->errstr_size - l, " (tracking_details[%zu])", i);
+                if (!c->oom)
+                    snprintf(c->errstr + l, c->errstr_size - l, " (tracking_details[%zu])", i);
                 return -1;
             }
-            json_object *loc = obj_member(d, "tracking_location");
-            const char **te = row_add(c->r, SS_SYNC_T_TRACKING_EVENTS, msg, order);
-            if (!te)
-                return c->oom = 1, -1;
             te[TE_TRACKER_ID] = id;
             te[TE_SHIPMENT_ID] = shipment_id;
-            te[TE_OCCURRED_AT] = when;
-            te[TE_STATUS] = txt(d, "status");
-            te[TE_STATUS_DETAIL] = txt(d, "status_detail");
-            te[TE_MESSAGE] = txt(d, "message");
-            te[TE_DESCRIPTION] = txt(d, "description");
-            te[TE_SOURCE] = txt(d, "source");
-            te[TE_CARRIER_CODE] = txt(d, "carrier_code");
-            te[TE_CITY] = txt(loc, "city");
-            te[TE_STATE] = txt(loc, "state");
-            te[TE_COUNTRY] = txt(loc, "country");
-            te[TE_ZIP] = txt(loc, "zip");
-            te[TE_RAW] = serialize(c, d);
-            if (c->oom)
-                return -1;
             /* The first detail that says delivered dates the delivery. */
             if (!delivered_at && te[TE_STATUS] && strcmp(te[TE_STATUS], "delivered") == 0)
-                delivered_at = when;
+                delivered_at = te[TE_OCCURRED_AT];
         }
     }
 
     if (shipment_id) {
-        const char **st = row_add(c->r, SS_SYNC_T_SHIPMENT_TRACK, msg, order);
+        const char **st = row_map(c, SS_SYNC_T_SHIPMENT_TRACK, o, raw, msg, order);
         if (!st)
-            return c->oom = 1, -1;
+            return -1;
         st[ST_ID] = shipment_id;
-        st[ST_TRACKING_CODE] = txt(o, "tracking_code");
         st[ST_TRACKER_ID] = id;
-        st[ST_STATUS] = txt(o, "status");
         st[ST_EST_DELIVERY_DATE] = est;
         st[ST_DELIVERED_AT] = delivered_at;
         st[ST_TRACKER_UPDATED_AT] = updated;
@@ -610,51 +522,36 @@ static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32
     return 0;
 }
 
-static int map_batch(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = c->object;
-    const char *created, *updated;
-    int64_t order;
-    if (ts(c, o, "created_at", &created, NULL) < 0 || ts(c, o, "updated_at", &updated, &order) < 0)
-        return -1;
-    const char *id = arena_strndup(c->r, e->object_id, strlen(e->object_id));
-    const char **row = id ? row_add(c->r, SS_SYNC_T_BATCHES, msg, order) : NULL;
-    if (!row)
+static int map_batch(ctx_t *c, json_object *o, const char *oid, const char *raw, uint32_t msg) {
+    const char *id = arena_strndup(c->r, oid, strlen(oid));
+    if (!id)
         return c->oom = 1, -1;
+    const char **row = row_map(c, SS_SYNC_T_BATCHES, o, raw, msg, 0);
+    if (!row)
+        return -1;
     row[BA_ID] = id;
-    row[BA_MODE] = txt(o, "mode");
-    row[BA_STATE] = txt(o, "state");
-    row[BA_NUM_SHIPMENTS] = txt(o, "num_shipments");
-    row[BA_REFERENCE] = txt(o, "reference");
-    row[BA_LABEL_URL] = txt(o, "label_url");
     json_object *sf = member(o, "scan_form");
     row[BA_SCAN_FORM_ID] = sf && json_object_is_type(sf, json_type_object)   ? txt(sf, "id")
                            : sf && json_object_is_type(sf, json_type_string) ? txt(o, "scan_form")
                                                                              : NULL;
-    row[BA_STATUS] = serialize(c, obj_member(o, "status"));
-    row[BA_CREATED_AT] = created;
-    row[BA_UPDATED_AT] = updated;
-    row[BA_RAW] = raw;
-    return c->oom ? -1 : 0;
+    return 0;
 }
 
-static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = c->object, *ev = c->event;
-    const char *created, *updated;
-    /* The Event's own times when it came as a webhook, else the object's. */
-    json_object *src = ev ? ev : o;
-    if (ts(c, src, "created_at", &created, NULL) < 0 ||
-        ts(c, src, "updated_at", &updated, NULL) < 0)
-        return -1;
+/* o: the object (the Event's result when it came as a webhook); ev: the
+ * Event without its result, or NULL. */
+static int map_event(ctx_t *c, const ss_envelope_t *e, json_object *o, json_object *ev,
+                     const char *raw, uint32_t msg) {
     /* The envelope's fixed fields live in the envelope struct: copy them. */
     const char *eid = arena_strndup(c->r, e->event_id, strlen(e->event_id));
     const char *type = arena_strndup(c->r, e->type, strlen(e->type));
     const char *otype = arena_strndup(c->r, e->object_type, strlen(e->object_type));
     const char *oid = arena_strndup(c->r, e->object_id, strlen(e->object_id));
-    const char **row = eid && type && otype && oid
-                           ? row_add(c->r, SS_SYNC_T_EVENTS, msg, e->updated_at_usec)
-                           : NULL;
-    if (!row)
+    if (!eid || !type || !otype || !oid)
         return c->oom = 1, -1;
+    /* The Event's own times when it came as a webhook, else the object's. */
+    const char **row = row_map(c, SS_SYNC_T_EVENTS, ev ? ev : o, raw, msg, e->updated_at_usec);
+    if (!row)
+        return -1;
     row[EV_ID] = eid;
     row[EV_DESCRIPTION] = type;
     row[EV_OBJECT_TYPE] = otype;
@@ -662,9 +559,6 @@ static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t
     row[EV_MODE] = ev && txt(ev, "mode") ? txt(ev, "mode") : txt(o, "mode");
     row[EV_STATUS] = ev ? txt(ev, "status") : txt(o, "status");
     row[EV_USER_ID] = ev ? txt(ev, "user_id") : NULL;
-    row[EV_CREATED_AT] = created;
-    row[EV_UPDATED_AT] = updated;
-    row[EV_PAYLOAD] = raw;
     return 0;
 }
 
@@ -708,7 +602,8 @@ static int parse_span(ctx_t *c, ss_json_span_t s, const char *what, json_object 
 
 int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size_t rawlen,
                 uint32_t msg, char *errstr, size_t errstr_size) {
-    ctx_t c = {r, errstr, errstr_size, 0, NULL, NULL};
+    ctx_t c = {r, errstr, errstr_size, 0};
+    json_object *object = NULL, *event = NULL; /* the spans, parsed (owned by r) */
     size_t before[SS_SYNC_T__COUNT];
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
         before[t] = r->t[t].nrows;
@@ -721,8 +616,8 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
         snprintf(errstr, errstr_size, "envelope without object");
     } else if (raw && !rawc) {
         c.oom = 1;
-    } else if (parse_span(&c, e->object, "object", &c.object) == 0 &&
-               (!e->event.p || parse_span(&c, e->event, "event", &c.event) == 0)) {
+    } else if (parse_span(&c, e->object, "object", &object) == 0 &&
+               (!e->event.p || parse_span(&c, e->event, "event", &event) == 0)) {
         /* The consumer's rule, one for every topic (the producers route by
          * the object's type, ss_envelope_route):
          *   1. an envelope carrying a webhook Event (source webhook with
@@ -735,15 +630,15 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
          *      its own and is recorded in easypost_events (once).
          * Gateway, backfill and reconcile envelopes carry no Event: rule 2
          * only. */
-        int webhook_event = e->source == SS_SOURCE_WEBHOOK && c.event != NULL;
-        rc = webhook_event ? map_event(&c, e, rawc, msg) : 0;
+        int webhook_event = e->source == SS_SOURCE_WEBHOOK && event != NULL;
+        rc = webhook_event ? map_event(&c, e, object, event, rawc, msg) : 0;
         if (rc == 0) {
             switch (ss_envelope_topic(e)) {
-            case SS_TOPIC_SHIPMENTS: rc = map_shipment(&c, e, rawc, msg); break;
-            case SS_TOPIC_TRACKERS: rc = map_tracker(&c, e, rawc, msg); break;
-            case SS_TOPIC_ADDRESSES: rc = map_address(&c, c.object, msg, NULL); break;
-            case SS_TOPIC_BATCHES: rc = map_batch(&c, e, rawc, msg); break;
-            default: rc = webhook_event ? 0 : map_event(&c, e, rawc, msg); break;
+            case SS_TOPIC_SHIPMENTS: rc = map_shipment(&c, object, e->object_id, rawc, msg); break;
+            case SS_TOPIC_TRACKERS: rc = map_tracker(&c, object, e->object_id, rawc, msg); break;
+            case SS_TOPIC_ADDRESSES: rc = map_address(&c, object, msg); break;
+            case SS_TOPIC_BATCHES: rc = map_batch(&c, object, e->object_id, rawc, msg); break;
+            default: rc = webhook_event ? 0 : map_event(&c, e, object, event, rawc, msg); break;
             }
         }
     }
@@ -791,7 +686,7 @@ long ss_sync_reduce(const ss_sync_rows_t *r, ss_sync_table_id_t id, const unsign
         free(idx);
         return 0;
     }
-    if (id == SS_SYNC_T_TRACKING_EVENTS || id == SS_SYNC_T_EVENTS) {
+    if (ss_sync_table_desc(id)->version < 0) { /* ON CONFLICT DO NOTHING: every row */
         *out = idx;
         return (long)n;
     }

@@ -50,12 +50,38 @@ static void test_random_id(void **state) {
     assert_string_not_equal(a, c);
 }
 
+static void test_utf8_valid(void **state) {
+    (void)state;
+    static const struct {
+        const char *s;
+        int ok;
+    } cases[] = {
+        {"", 1},
+        {"plain ascii", 1},
+        {"caf\xc3\xa9", 1},      /* é */
+        {"\xe2\x82\xac", 1},     /* € */
+        {"\xf0\x9f\x93\xa6", 1}, /* U+1F4E6 */
+        {"\xf4\x8f\xbf\xbf", 1}, /* U+10FFFF */
+        {"\xff", 0},             /* %FF */
+        {"\xc3", 0},             /* truncated */
+        {"\xc0\xaf", 0},         /* overlong '/' */
+        {"\xe0\x80\xaf", 0},     /* overlong */
+        {"\xed\xa0\x80", 0},     /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 0}, /* above U+10FFFF */
+        {"\xf0\x9f\x93", 0},     /* truncated 4-byte */
+        {"\x80", 0},             /* lone continuation */
+        {"ok\xe2\x28\xa1", 0},   /* bad continuation */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (ss_utf8_valid(cases[i].s, strlen(cases[i].s)) != cases[i].ok)
+            fail_msg("case %zu: want %d", i, cases[i].ok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_secure_equal),
-        cmocka_unit_test(test_backoff_capped_with_jitter),
-        cmocka_unit_test(test_buf_json),
-        cmocka_unit_test(test_random_id),
+        cmocka_unit_test(test_secure_equal), cmocka_unit_test(test_backoff_capped_with_jitter),
+        cmocka_unit_test(test_buf_json),     cmocka_unit_test(test_random_id),
+        cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

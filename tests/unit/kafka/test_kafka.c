@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,120 @@ static void test_waiter_timeout_then_close(void **state) {
     assert_int_equal(ss_kafka_producer_close(NULL, 0), 0);
 }
 
+/* ---- on_report: every message accounted for ---- */
+
+struct reports {
+    pthread_mutex_t mu;
+    int n;
+    char reason[8][32]; /* "" = delivered */
+    char key[8][16];
+    size_t valuelen[8];
+};
+
+static void collect(void *ud, const ss_kafka_report_t *r) {
+    struct reports *rs = ud;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->n < 8) {
+        snprintf(rs->reason[rs->n], sizeof rs->reason[0], "%s", r->reason ? r->reason : "");
+        snprintf(rs->key[rs->n], sizeof rs->key[0], "%.*s", (int)r->keylen,
+                 r->key ? (const char *)r->key : "");
+        rs->valuelen[rs->n] = r->valuelen;
+        if (r->reason)
+            assert_non_null(r->error);
+    }
+    rs->n++;
+    pthread_mutex_unlock(&rs->mu);
+}
+
+static int reports_n(struct reports *rs) {
+    pthread_mutex_lock(&rs->mu);
+    int n = rs->n;
+    pthread_mutex_unlock(&rs->mu);
+    return n;
+}
+
+/* The gateway's set-up: no expiry, a small bound, no waiting on a full
+ * queue.  Overflow is refused at once and reported; what waits is reported
+ * "shutdown" at close; nothing expires meanwhile. */
+static void test_report_queue_full_and_shutdown(void **state) {
+    (void)state;
+    char bootstrap[64], err[512];
+    snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", free_port());
+    static const char *const ov[] = {"message.timeout.ms", "0", "queue.buffering.max.messages", "2",
+                                     NULL};
+    struct reports rs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    ss_kafka_producer_opts_t po = {.bootstrap = bootstrap,
+                                   .client_id = "test",
+                                   .overrides = ov,
+                                   .queue_full_wait_ms = -1,
+                                   .on_report = collect,
+                                   .report_ud = &rs};
+    ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
+    if (!p)
+        fail_msg("%s", err);
+    assert_int_equal(
+        ss_kafka_producer_send(p, "t", "k1", 2, "vv", 2, NULL, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(
+        ss_kafka_producer_send(p, "t", "k2", 2, "vvv", 3, NULL, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(ss_kafka_producer_outq_bytes(p), 2 + 2 + 2 + 3);
+    int64_t t0 = ss_time_mono_usec();
+    assert_int_equal(
+        ss_kafka_producer_send(p, "t", "k3", 2, "vvvv", 4, NULL, 0, NULL, err, sizeof err), -1);
+    assert_true(ss_time_mono_usec() - t0 < 200000); /* refused at once, no 1 s wait */
+    assert_int_equal(reports_n(&rs), 1);
+    assert_string_equal(rs.reason[0], "queue_full");
+    assert_string_equal(rs.key[0], "k3");
+    assert_int_equal(rs.valuelen[0], 4);
+    assert_int_equal(ss_kafka_producer_outq_len(p), 2);
+    assert_int_equal(ss_kafka_producer_outq_bytes(p), 9);
+
+    /* No expiry: still waiting after 2 s of an unreachable broker. */
+    usleep(2000 * 1000);
+    assert_int_equal(reports_n(&rs), 1);
+    assert_int_equal(ss_kafka_producer_outq_len(p), 2);
+
+    assert_int_equal(ss_kafka_producer_close(p, 100), 2);
+    assert_int_equal(rs.n, 3);
+    assert_string_equal(rs.reason[1], "shutdown");
+    assert_string_equal(rs.reason[2], "shutdown");
+    assert_true((strcmp(rs.key[1], "k1") == 0 && strcmp(rs.key[2], "k2") == 0) ||
+                (strcmp(rs.key[1], "k2") == 0 && strcmp(rs.key[2], "k1") == 0));
+}
+
+/* A message timeout is reported as such, and a refusal by name. */
+static void test_report_timeout_and_refusal(void **state) {
+    (void)state;
+    char bootstrap[64], err[512];
+    snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", free_port());
+    static const char *const ov[] = {"message.timeout.ms", "300", "message.max.bytes", "1000",
+                                     NULL};
+    struct reports rs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    ss_kafka_producer_opts_t po = {.bootstrap = bootstrap,
+                                   .client_id = "test",
+                                   .overrides = ov,
+                                   .on_report = collect,
+                                   .report_ud = &rs};
+    ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
+    if (!p)
+        fail_msg("%s", err);
+    static char big[4000];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(
+        ss_kafka_producer_send(p, "t", "big", 3, big, sizeof big, NULL, 0, NULL, err, sizeof err),
+        -1);
+    assert_int_equal(reports_n(&rs), 1);
+    assert_string_equal(rs.reason[0], "msg_size_too_large");
+    assert_int_equal(ss_kafka_producer_send(p, "t", "k", 1, "v", 1, NULL, 0, NULL, err, sizeof err),
+                     0);
+    int64_t deadline = ss_time_mono_usec() + 10 * 1000000LL;
+    while (reports_n(&rs) < 2 && ss_time_mono_usec() < deadline)
+        usleep(10 * 1000);
+    assert_int_equal(reports_n(&rs), 2);
+    assert_string_equal(rs.reason[1], "timeout");
+    assert_string_equal(rs.key[1], "k");
+    assert_int_equal(ss_kafka_producer_close(p, 100), 0);
+}
+
 /* ---- mock cluster ---- */
 
 static uint64_t counter_value(const char *name, const char *topic) {
@@ -304,6 +419,8 @@ int main(void) {
         cmocka_unit_test(test_conf_from_env_errors_name_variable),
         cmocka_unit_test(test_unreachable_broker_fails_cleanly),
         cmocka_unit_test(test_waiter_timeout_then_close),
+        cmocka_unit_test(test_report_queue_full_and_shutdown),
+        cmocka_unit_test(test_report_timeout_and_refusal),
         cmocka_unit_test(test_mock_cluster_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

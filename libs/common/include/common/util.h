@@ -48,4 +48,8 @@ int ss_buf_append_json_str(ss_buf_t *b, const char *s);
 void ss_buf_reset(ss_buf_t *b); /* len = 0, keeps memory */
 void ss_buf_free(ss_buf_t *b);
 
+/* 1 when s[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), else 0. */
+int ss_utf8_valid(const char *s, size_t n);
+
 #endif

@@ -8,7 +8,24 @@
  * http_request_duration_seconds{route}.
  *
  * civetweb calls handlers on many threads at once: per-thread resources go in
- * thread_init/thread_exit (e.g. one PGconn per thread). */
+ * thread_init/thread_exit (e.g. one PGconn per thread).
+ *
+ * Hostile and slow clients (civetweb holds one worker thread per connection):
+ *   - request line and headers must arrive within request_timeout_ms of the
+ *     connection's start (civetweb's own total deadline);
+ *   - the body must arrive within body_timeout_ms of the handler's start:
+ *     ss_http_read_body() checks a total deadline, not one per read, so a
+ *     body trickled a byte at a time is cut off (408);
+ *   - an answer sent after a refused or unread body closes the connection
+ *     (civetweb would otherwise read and discard the rest of the body on the
+ *     worker thread, for as long as the client keeps trickling it);
+ *   - with admin_listen set, GET /health, /ready and /metrics are also served
+ *     on a second listener with its own few threads, so that probes and
+ *     scrapes never wait behind public traffic.
+ * So a hostile connection holds a thread for at most request_timeout_ms +
+ * body_timeout_ms; size num_threads for the connections you expect,
+ * attackers' included (a worker thread idle in poll() costs ~30 KB RSS; see
+ * deploy/README.md). */
 #ifndef SS_HTTP_SERVER_H
 #define SS_HTTP_SERVER_H
 
@@ -34,7 +51,10 @@ typedef struct {
      * (clients with more pooled connections than num_threads would otherwise
      * queue for up to this long). */
     int keepalive_timeout_ms;
-    ss_http_ready_fn ready; /* NULL = always ready */
+    int body_timeout_ms;      /* 0 = request_timeout_ms */
+    const char *admin_listen; /* NULL or "" = no admin listener */
+    int admin_threads;        /* 0 = 4 */
+    ss_http_ready_fn ready;   /* NULL = always ready */
     void *ready_ud;
     void (*thread_init)(void); /* on each worker thread start; may be NULL */
     void (*thread_exit)(void);
@@ -52,14 +72,26 @@ void ss_http_route(ss_http_t *h, const char *uri, const char *route_label, ss_ht
 /* Stops accepting, waits for handlers in flight, frees. NULL is a no-op. */
 void ss_http_stop(ss_http_t *h);
 
-/* Reads the whole request body, up to max bytes.
+/* Reads the whole request body, up to max bytes, by the body deadline.
  * Returns 0 with *out (malloc'd, NUL-terminated; caller frees) and *len;
- * -2 when the body is larger than max (Content-Length is checked before
- * anything is read); -1 on a read error or timeout. */
+ * SS_HTTP_BODY_TOO_LARGE (-2) when the body is larger than max (Content-
+ * Length is checked before anything is read); SS_HTTP_BODY_TOO_SLOW (-3) when
+ * it did not arrive by the deadline; -1 on a read error (client gone).  On
+ * every failure the connection is closed after the answer the handler sends
+ * (ss_http_send_error() for 413, 408 or 400 as the caller decides). */
+#define SS_HTTP_BODY_TOO_LARGE (-2)
+#define SS_HTTP_BODY_TOO_SLOW  (-3)
 int ss_http_read_body(struct mg_connection *conn, size_t max, char **out, size_t *len);
 
+/* Marks the current request's connection to be closed after its answer
+ * (instead of kept alive, and instead of civetweb reading the rest of an
+ * unread body).  Call before sending the answer. */
+void ss_http_close_after(struct mg_connection *conn);
+
 /* Sends a JSON body with status.  extra_headers: complete header lines each
- * ending in "\r\n", or NULL. Returns status. */
+ * ending in "\r\n", or NULL.  An extra "Connection: close" header (or an
+ * earlier ss_http_close_after / failed ss_http_read_body) closes the
+ * connection after the answer.  Returns status. */
 int ss_http_send_json(struct mg_connection *conn, int status, const char *json, size_t len,
                       const char *extra_headers);
 
@@ -85,8 +117,10 @@ int ss_http_bearer_ok(struct mg_connection *conn, const char *const *keys, size_
  * the count. Returns NULL only on out of memory. */
 char **ss_http_split_keys(const char *csv, size_t *n);
 
-/* Value of query parameter name (URL-decoded) into buf.  Returns the length,
- * -1 when absent, -2 when it does not fit. */
+/* Value of query parameter name (URL-decoded) into buf: ss_query_get() on
+ * the request's query string.  Returns the length, -1 when absent, -2 when
+ * it does not fit, -3 when malformed (bad escape, invalid UTF-8, control
+ * characters; see http/query.h). */
 int ss_http_query_param(struct mg_connection *conn, const char *name, char *buf, size_t bufsize);
 
 #endif

@@ -20,12 +20,45 @@ int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_si
 
 typedef struct ss_kafka_producer ss_kafka_producer_t;
 
+/* The outcome of one message, for callers that account for every message
+ * without waiting for each (the gateway).  Everything is borrowed for the
+ * duration of the callback only. */
+typedef struct {
+    const char *topic;
+    const void *key;
+    size_t keylen;
+    const void *value;
+    size_t valuelen;
+    /* NULL: acknowledged by the broker.  Otherwise why it never will be:
+     * "queue_full" (refused by ss_kafka_producer_send, the local queue
+     * stayed full), "timeout" (message.timeout.ms ran out), "shutdown"
+     * (still queued when ss_kafka_producer_close gave up), or the error
+     * that refused it, as librdkafka names it in lower case without the
+     * leading underscores ("msg_size_too_large", "unknown_topic_or_part",
+     * "topic_authorization_failed", "fatal"...): a small, fixed set, fit
+     * for a metric label. */
+    const char *reason;
+    const char *error; /* readable text of the failure; NULL when delivered */
+} ss_kafka_report_t;
+
+/* Called once per message: from the producer's delivery thread, from
+ * ss_kafka_producer_close, or (queue_full and other immediate refusals)
+ * from the thread calling ss_kafka_producer_send, before it returns -1.
+ * Must be quick and thread-safe; must not call back into the producer. */
+typedef void (*ss_kafka_report_fn)(void *ud, const ss_kafka_report_t *r);
+
 typedef struct {
     const char *bootstrap; /* required */
     const char *client_id; /* e.g. "shipstream-gateway" */
     /* key/value pairs applied after the defaults and before the environment,
      * NULL-terminated; may be NULL.  E.g. {"linger.ms", "5", NULL}. */
     const char *const *overrides;
+    /* How long ss_kafka_producer_send polls and retries on a full local
+     * queue: 0 means the default, 1000 ms; negative means not at all (the
+     * gateway: never hold an EasyPost answer back for Kafka). */
+    int queue_full_wait_ms;
+    ss_kafka_report_fn on_report; /* optional */
+    void *report_ud;
 } ss_kafka_producer_opts_t;
 
 /* Creates an idempotent producer (enable.idempotence=true, acks=all) with a
@@ -45,7 +78,8 @@ typedef struct ss_kafka_delivery ss_kafka_delivery_t;
 
 /* Enqueues one message (payload and key are copied).  When wait is non-NULL
  * *wait receives a handle to pass to ss_kafka_delivery_wait (exactly once).
- * On a full local queue it polls and retries for up to 1 s.
+ * On a full local queue it polls and retries for up to 1 s (see
+ * queue_full_wait_ms).
  * Returns 0, or -1 with errstr (queue still full, unknown topic...). */
 int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void *key,
                            size_t keylen, const void *value, size_t valuelen,
@@ -61,10 +95,16 @@ int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
 /* Messages not yet acknowledged. */
 int ss_kafka_producer_outq_len(ss_kafka_producer_t *p);
 
+/* Bytes of the messages not yet acknowledged (keys and values; librdkafka's
+ * own bookkeeping comes on top: measure RSS for sizing). */
+int64_t ss_kafka_producer_outq_bytes(ss_kafka_producer_t *p);
+
 /* Non-zero when at least one broker connection is up (for /ready). */
 int ss_kafka_producer_connected(ss_kafka_producer_t *p);
 
 /* Flushes for up to timeout_ms, logs how many messages were left, destroys.
+ * What is left is purged: each such message is reported to on_report with
+ * reason "shutdown" before this returns.
  * Returns the number of messages that were not delivered. NULL is a no-op. */
 int ss_kafka_producer_close(ss_kafka_producer_t *p, int timeout_ms);
 

@@ -66,8 +66,9 @@ int ss_sync_load_offsets(PGconn *conn, const char *group, const char *const *top
                          const int32_t *partitions, int64_t *offsets, size_t n, char *errstr,
                          size_t errstr_size);
 
-/* The SQL of one table's statement (for the benchmark's PostgreSQL-alone
- * baseline); NULL for an unknown table. */
+/* The SQL of one table's statement, built once (thread-safe) from its
+ * columns (sync/columns.h, ss_sync_sql_build); NULL for an unknown table or
+ * when building ran out of memory.  Static: do not free. */
 const char *ss_sync_table_sql(ss_sync_table_id_t t);
 
 /* Encodes column col of rows idx[0..n) of table t as a binary text[]

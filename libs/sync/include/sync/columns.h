@@ -1,0 +1,280 @@
+/* The synced columns, declared once per table.
+ *
+ * Each table is one X-macro list below.  Everything else is derived from it:
+ * the column numbers (SH_ID, SH_MODE, ...: the order of a row's cells and of
+ * the statement's $1..$n), the cells the mapper takes from the object
+ * (map.c), and the statement (ss_sync_sql_build): the INSERT column list,
+ * the SELECT casts, unnest($1::text[], ...) AS u(...), the ON CONFLICT
+ * update list and the version guard.
+ *
+ * Adding a synced column is one X(...) line in its table's list, plus the
+ * migration that adds the column to the table.
+ *
+ * X(ID, name, cast, src, path, select, update)
+ *   ID      the column number's name (an enum constant)
+ *   name    the SQL column (also its unnest alias)
+ *   cast    the SQL type PostgreSQL casts the text cell to (a value it
+ *           rejects is a data error, class 22); NULL: the cell stays text
+ *   src     where the cell comes from (SS_SYNC_SRC_<src>, see below)
+ *   path    the member of the object, keys separated by '.'
+ *           ("selected_rate.carrier"); NULL for OBJECT, MESSAGE, SET
+ *   select  the SELECT expression over the unnest columns; NULL: name[::cast]
+ *   update  the value ON CONFLICT DO UPDATE SET gives the column; NULL:
+ *           excluded.name; SS_SYNC_KEEP: never updated (the conflict key)
+ *
+ * Cells are text (NULL = SQL NULL): money stays EasyPost's exact string and
+ * PostgreSQL's numeric parses it; timestamps are normalised here. */
+#ifndef SS_SYNC_COLUMNS_H
+#define SS_SYNC_COLUMNS_H
+
+#include <stddef.h>
+
+#include <common/util.h>
+
+typedef enum {
+    SS_SYNC_SRC_TEXT,    /* scalar member as sent (numbers as their text, booleans
+                            "true"/"false", objects/arrays as JSON text); NULL when
+                            absent or null */
+    SS_SYNC_SRC_BOOL,    /* boolean member as "t"/"f" (other scalars as sent) */
+    SS_SYNC_SRC_TIME,    /* timestamp member (any form ss_time_parse accepts) as
+                            "YYYY-MM-DDTHH:MM:SS.ffffffZ"; a value that is not a
+                            timestamp makes the message poison */
+    SS_SYNC_SRC_JSON,    /* member that is an object, as its JSON text (else NULL) */
+    SS_SYNC_SRC_OBJECT,  /* the mapped object itself, as its JSON text */
+    SS_SYNC_SRC_MESSAGE, /* the message bytes (the whole envelope) */
+    SS_SYNC_SRC_SET      /* set by the table's mapping code in map.c */
+} ss_sync_src_t;
+
+/* "Never updated": the update of the conflict key column. */
+#define SS_SYNC_KEEP ""
+
+typedef struct {
+    const char *name;
+    const char *cast;
+    ss_sync_src_t src;
+    const char *path;
+    const char *select;
+    const char *update;
+} ss_sync_col_t;
+
+typedef struct {
+    const char *table; /* SQL table */
+    const char *stmt;  /* prepared statement name */
+    const ss_sync_col_t *cols;
+    int ncols;
+    /* The column whose stored value must not be newer for the update to
+     * happen (t.v IS NULL OR t.v <= excluded.v); its TIME cell is the row's
+     * version when rows of one id are reduced.  -1: ON CONFLICT DO NOTHING
+     * and rows are not reduced. */
+    int version;
+    const char *conflict; /* ON CONFLICT target: "(id)", "ON CONSTRAINT ..." */
+    const char *from;     /* appended to the FROM clause, or NULL */
+    int synced_at;        /* the table has synced_at: set to now() */
+} ss_sync_table_desc_t;
+
+/* Expansions of a column list. */
+#define SS_SYNC_COL_ENUM(id, name, cast, src, path, select, update) id,
+#define SS_SYNC_COL_DESC(id, name, cast, src, path, select, update) \
+    {name, cast, SS_SYNC_SRC_##src, path, select, update},
+
+/* No table has more columns (a $n parameter each); raise it when one must. */
+#define SS_SYNC_MAX_COLS 64
+
+/* ---- the tables ---- */
+
+#define SS_SYNC_SHIPMENTS_COLUMNS(X)                                                           \
+    X(SH_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP) /* the envelope's object_id */         \
+    X(SH_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                         \
+    /* the status follows the tracker once one was seen */                                     \
+    X(SH_STATUS, "status", NULL, TEXT, "status", NULL,                                         \
+      "CASE WHEN t.tracker_updated_at IS NULL THEN excluded.status ELSE t.status END")         \
+    X(SH_TRACKING_CODE, "tracking_code", NULL, TEXT, "tracking_code", NULL,                    \
+      "coalesce(excluded.tracking_code, t.tracking_code)")                                     \
+    X(SH_TRACKER_ID, "tracker_id", NULL, TEXT, "tracker.id", NULL,                             \
+      "coalesce(excluded.tracker_id, t.tracker_id)")                                           \
+    X(SH_CARRIER, "carrier", NULL, TEXT, "selected_rate.carrier", NULL, NULL)                  \
+    X(SH_SERVICE, "service", NULL, TEXT, "selected_rate.service", NULL, NULL)                  \
+    X(SH_SELECTED_RATE_ID, "selected_rate_id", NULL, TEXT, "selected_rate.id", NULL, NULL)     \
+    X(SH_RATE, "rate", "numeric", TEXT, "selected_rate.rate", NULL, NULL)                      \
+    /* the charged fees' sum (exact), else the rate */                                         \
+    X(SH_TOTAL_COST, "total_cost", "numeric", SET, NULL,                                       \
+      "coalesce(total_cost::numeric, rate::numeric)", NULL)                                    \
+    X(SH_CURRENCY, "currency", NULL, TEXT, "selected_rate.currency", NULL, NULL)               \
+    X(SH_DELIVERY_DAYS, "delivery_days", "integer", TEXT, "selected_rate.delivery_days", NULL, \
+      NULL)                                                                                    \
+    X(SH_EST_DELIVERY_DAYS, "est_delivery_days", "integer", TEXT,                              \
+      "selected_rate.est_delivery_days", NULL, NULL)                                           \
+    X(SH_FROM_ADDRESS_ID, "from_address_id", NULL, TEXT, "from_address.id", NULL, NULL)        \
+    X(SH_TO_ADDRESS_ID, "to_address_id", NULL, TEXT, "to_address.id", NULL, NULL)              \
+    X(SH_RETURN_ADDRESS_ID, "return_address_id", NULL, TEXT, "return_address.id", NULL, NULL)  \
+    X(SH_BUYER_ADDRESS_ID, "buyer_address_id", NULL, TEXT, "buyer_address.id", NULL, NULL)     \
+    X(SH_PARCEL_ID, "parcel_id", NULL, TEXT, "parcel.id", NULL, NULL)                          \
+    X(SH_BATCH_ID, "batch_id", NULL, TEXT, "batch_id", NULL, NULL)                             \
+    X(SH_IS_RETURN, "is_return", "boolean", BOOL, "is_return", NULL, NULL)                     \
+    X(SH_REFERENCE, "reference", NULL, TEXT, "reference", NULL, NULL)                          \
+    X(SH_REFUND_STATUS, "refund_status", NULL, TEXT, "refund_status", NULL, NULL)              \
+    X(SH_LABEL_URL, "label_url", NULL, TEXT, "postage_label.label_url", NULL, NULL)            \
+    X(SH_USPS_ZONE, "usps_zone", "integer", TEXT, "usps_zone", NULL, NULL)                     \
+    X(SH_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)              \
+    X(SH_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)              \
+    X(SH_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+/* A tracker's view of its shipment (into shipments): creates the placeholder
+ * row when the shipment has not arrived, and sets what follows the tracker. */
+#define SS_SYNC_SHIPMENT_TRACK_COLUMNS(X)                                               \
+    X(ST_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP) /* the tracker's shipment_id */ \
+    X(ST_TRACKING_CODE, "tracking_code", NULL, TEXT, "tracking_code", NULL,             \
+      "coalesce(t.tracking_code, excluded.tracking_code)")                              \
+    X(ST_TRACKER_ID, "tracker_id", NULL, SET, NULL, NULL, NULL)                         \
+    X(ST_STATUS, "status", NULL, TEXT, "status", NULL, NULL)                            \
+    X(ST_EST_DELIVERY_DATE, "est_delivery_date", "timestamptz", SET, NULL, NULL, NULL)  \
+    X(ST_DELIVERED_AT, "delivered_at", "timestamptz", SET, NULL, NULL, NULL)            \
+    X(ST_TRACKER_UPDATED_AT, "tracker_updated_at", "timestamptz", SET, NULL, NULL, NULL)
+
+#define SS_SYNC_TRACKERS_COLUMNS(X)                                                              \
+    X(TR_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                          \
+    X(TR_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                           \
+    X(TR_TRACKING_CODE, "tracking_code", NULL, TEXT, "tracking_code", NULL, NULL)                \
+    X(TR_STATUS, "status", NULL, TEXT, "status", NULL, NULL)                                     \
+    X(TR_STATUS_DETAIL, "status_detail", NULL, TEXT, "status_detail", NULL, NULL)                \
+    X(TR_CARRIER, "carrier", NULL, TEXT, "carrier", NULL, NULL)                                  \
+    X(TR_SHIPMENT_ID, "shipment_id", NULL, SET, NULL, NULL, NULL) /* "" is NULL */               \
+    X(TR_EST_DELIVERY_DATE, "est_delivery_date", "timestamptz", TIME, "est_delivery_date", NULL, \
+      NULL)                                                                                      \
+    X(TR_SIGNED_BY, "signed_by", NULL, TEXT, "signed_by", NULL, NULL)                            \
+    X(TR_WEIGHT, "weight", "numeric", TEXT, "weight", NULL, NULL)                                \
+    X(TR_PUBLIC_URL, "public_url", NULL, TEXT, "public_url", NULL, NULL)                         \
+    X(TR_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)                \
+    X(TR_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                \
+    X(TR_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+/* One row per tracking_details entry (the object is the detail). */
+#define SS_SYNC_TRACKING_EVENTS_COLUMNS(X)                                        \
+    X(TE_TRACKER_ID, "tracker_id", NULL, SET, NULL, NULL, NULL)                   \
+    X(TE_SHIPMENT_ID, "shipment_id", NULL, SET, NULL, NULL, NULL)                 \
+    X(TE_OCCURRED_AT, "occurred_at", "timestamptz", TIME, "datetime", NULL, NULL) \
+    X(TE_STATUS, "status", NULL, TEXT, "status", NULL, NULL)                      \
+    X(TE_STATUS_DETAIL, "status_detail", NULL, TEXT, "status_detail", NULL, NULL) \
+    X(TE_MESSAGE, "message", NULL, TEXT, "message", NULL, NULL)                   \
+    X(TE_DESCRIPTION, "description", NULL, TEXT, "description", NULL, NULL)       \
+    X(TE_SOURCE, "source", NULL, TEXT, "source", NULL, NULL)                      \
+    X(TE_CARRIER_CODE, "carrier_code", NULL, TEXT, "carrier_code", NULL, NULL)    \
+    X(TE_CITY, "city", NULL, TEXT, "tracking_location.city", NULL, NULL)          \
+    X(TE_STATE, "state", NULL, TEXT, "tracking_location.state", NULL, NULL)       \
+    X(TE_COUNTRY, "country", NULL, TEXT, "tracking_location.country", NULL, NULL) \
+    X(TE_ZIP, "zip", NULL, TEXT, "tracking_location.zip", NULL, NULL)             \
+    X(TE_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+
+/* The addresses topic and the addresses embedded in shipments. */
+#define SS_SYNC_ADDRESSES_COLUMNS(X)                                                          \
+    X(AD_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                                      \
+    X(AD_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                        \
+    X(AD_NAME, "name", NULL, TEXT, "name", NULL, NULL)                                        \
+    X(AD_COMPANY, "company", NULL, TEXT, "company", NULL, NULL)                               \
+    X(AD_STREET1, "street1", NULL, TEXT, "street1", NULL, NULL)                               \
+    X(AD_STREET2, "street2", NULL, TEXT, "street2", NULL, NULL)                               \
+    X(AD_CITY, "city", NULL, TEXT, "city", NULL, NULL)                                        \
+    X(AD_STATE, "state", NULL, TEXT, "state", NULL, NULL)                                     \
+    X(AD_ZIP, "zip", NULL, TEXT, "zip", NULL, NULL)                                           \
+    X(AD_COUNTRY, "country", NULL, TEXT, "country", NULL, NULL)                               \
+    X(AD_PHONE, "phone", NULL, TEXT, "phone", NULL, NULL)                                     \
+    X(AD_EMAIL, "email", NULL, TEXT, "email", NULL, NULL)                                     \
+    X(AD_RESIDENTIAL, "residential", "boolean", BOOL, "residential", NULL, NULL)              \
+    X(AD_CARRIER_FACILITY, "carrier_facility", NULL, TEXT, "carrier_facility", NULL, NULL)    \
+    X(AD_FEDERAL_TAX_ID, "federal_tax_id", NULL, TEXT, "federal_tax_id", NULL, NULL)          \
+    X(AD_STATE_TAX_ID, "state_tax_id", NULL, TEXT, "state_tax_id", NULL, NULL)                \
+    X(AD_VERIFIED, "verified", "boolean", BOOL, "verifications.delivery.success", NULL, NULL) \
+    X(AD_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)             \
+    X(AD_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)             \
+    X(AD_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+
+#define SS_SYNC_PARCELS_COLUMNS(X)                                                               \
+    X(PA_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                                         \
+    X(PA_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                           \
+    X(PA_LENGTH, "length", "numeric", TEXT, "length", NULL, NULL)                                \
+    X(PA_WIDTH, "width", "numeric", TEXT, "width", NULL, NULL)                                   \
+    X(PA_HEIGHT, "height", "numeric", TEXT, "height", NULL, NULL)                                \
+    X(PA_WEIGHT, "weight", "numeric", TEXT, "weight", NULL, NULL)                                \
+    X(PA_PREDEFINED_PACKAGE, "predefined_package", NULL, TEXT, "predefined_package", NULL, NULL) \
+    X(PA_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)                \
+    X(PA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                \
+    X(PA_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+
+/* The rates of a shipment (and its selected rate when not among them). */
+#define SS_SYNC_RATES_COLUMNS(X)                                                                   \
+    X(RA_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                                           \
+    X(RA_SHIPMENT_ID, "shipment_id", NULL, SET, NULL, NULL, NULL) /* the carrying shipment */      \
+    X(RA_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                             \
+    X(RA_CARRIER, "carrier", NULL, TEXT, "carrier", NULL, NULL)                                    \
+    X(RA_SERVICE, "service", NULL, TEXT, "service", NULL, NULL)                                    \
+    X(RA_RATE, "rate", "numeric", TEXT, "rate", NULL, NULL)                                        \
+    X(RA_CURRENCY, "currency", NULL, TEXT, "currency", NULL, NULL)                                 \
+    X(RA_RETAIL_RATE, "retail_rate", "numeric", TEXT, "retail_rate", NULL, NULL)                   \
+    X(RA_RETAIL_CURRENCY, "retail_currency", NULL, TEXT, "retail_currency", NULL, NULL)            \
+    X(RA_LIST_RATE, "list_rate", "numeric", TEXT, "list_rate", NULL, NULL)                         \
+    X(RA_LIST_CURRENCY, "list_currency", NULL, TEXT, "list_currency", NULL, NULL)                  \
+    X(RA_BILLING_TYPE, "billing_type", NULL, TEXT, "billing_type", NULL, NULL)                     \
+    X(RA_DELIVERY_DAYS, "delivery_days", "integer", TEXT, "delivery_days", NULL, NULL)             \
+    X(RA_DELIVERY_DATE, "delivery_date", "timestamptz", TIME, "delivery_date", NULL, NULL)         \
+    X(RA_DELIVERY_DATE_GUARANTEED, "delivery_date_guaranteed", "boolean", BOOL,                    \
+      "delivery_date_guaranteed", NULL, NULL)                                                      \
+    X(RA_EST_DELIVERY_DAYS, "est_delivery_days", "integer", TEXT, "est_delivery_days", NULL, NULL) \
+    X(RA_CARRIER_ACCOUNT_ID, "carrier_account_id", NULL, TEXT, "carrier_account_id", NULL, NULL)   \
+    X(RA_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)                  \
+    X(RA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                  \
+    X(RA_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+
+#define SS_SYNC_BATCHES_COLUMNS(X)                                                              \
+    X(BA_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                         \
+    X(BA_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                          \
+    X(BA_STATE, "state", NULL, TEXT, "state", NULL, NULL)                                       \
+    X(BA_NUM_SHIPMENTS, "num_shipments", "integer", TEXT, "num_shipments", NULL, NULL)          \
+    X(BA_REFERENCE, "reference", NULL, TEXT, "reference", NULL, NULL)                           \
+    X(BA_LABEL_URL, "label_url", NULL, TEXT, "label_url", NULL, NULL)                           \
+    X(BA_SCAN_FORM_ID, "scan_form_id", NULL, SET, NULL, NULL, NULL) /* object's id or string */ \
+    X(BA_STATUS, "status", "jsonb", JSON, "status", NULL, NULL)                                 \
+    X(BA_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)               \
+    X(BA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)               \
+    X(BA_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+/* easypost_events, the events topic: the Event as EasyPost sent it (envelope
+ * "event" plus its "result") when it came from a webhook, else the whole
+ * envelope.  The object mapped is the Event when there is one. */
+#define SS_SYNC_EVENTS_COLUMNS(X)                                                                  \
+    X(EV_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                            \
+    X(EV_DESCRIPTION, "description", NULL, SET, NULL, NULL, NULL)                                  \
+    X(EV_OBJECT_TYPE, "object_type", NULL, SET, NULL, NULL, NULL)                                  \
+    X(EV_OBJECT_ID, "object_id", NULL, SET, NULL, NULL, NULL)                                      \
+    X(EV_MODE, "mode", NULL, SET, NULL, NULL, NULL)                                                \
+    X(EV_STATUS, "status", NULL, SET, NULL, NULL, NULL)                                            \
+    X(EV_USER_ID, "user_id", NULL, SET, NULL, NULL, NULL)                                          \
+    X(EV_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)                  \
+    X(EV_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                  \
+    X(EV_PAYLOAD, "payload", "jsonb", MESSAGE, NULL,                                               \
+      "CASE WHEN j.j ? 'event' THEN (j.j->'event') || jsonb_build_object('result', j.j->'object')" \
+      " ELSE j.j END",                                                                             \
+      NULL)
+
+/* Column numbers of each table (the order of the cells in a row). */
+enum { SS_SYNC_SHIPMENTS_COLUMNS(SS_SYNC_COL_ENUM) SH__N };
+enum { SS_SYNC_SHIPMENT_TRACK_COLUMNS(SS_SYNC_COL_ENUM) ST__N };
+enum { SS_SYNC_TRACKERS_COLUMNS(SS_SYNC_COL_ENUM) TR__N };
+enum { SS_SYNC_TRACKING_EVENTS_COLUMNS(SS_SYNC_COL_ENUM) TE__N };
+enum { SS_SYNC_ADDRESSES_COLUMNS(SS_SYNC_COL_ENUM) AD__N };
+enum { SS_SYNC_PARCELS_COLUMNS(SS_SYNC_COL_ENUM) PA__N };
+enum { SS_SYNC_RATES_COLUMNS(SS_SYNC_COL_ENUM) RA__N };
+enum { SS_SYNC_BATCHES_COLUMNS(SS_SYNC_COL_ENUM) BA__N };
+enum { SS_SYNC_EVENTS_COLUMNS(SS_SYNC_COL_ENUM) EV__N };
+
+/* Writes d's statement into out (reset first):
+ *   INSERT INTO table AS t (c1, ..., cn[, synced_at])
+ *   SELECT e1, ..., en[, now()]
+ *   FROM unnest($1::text[], ..., $n::text[]) AS u(c1, ..., cn)[ from]
+ *   ON CONFLICT conflict DO NOTHING
+ * or
+ *   ON CONFLICT conflict DO UPDATE SET ci = ui, ...[, synced_at = now()]
+ *   WHERE t.v IS NULL OR t.v <= excluded.v
+ * Returns 0, or -1 on out of memory. */
+int ss_sync_sql_build(const ss_sync_table_desc_t *d, ss_buf_t *out);
+
+#endif
