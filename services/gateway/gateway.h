@@ -67,9 +67,11 @@ int gw_handle_db_pipeline(struct mg_connection *c, void *ud);
 int gw_handle_root(struct mg_connection *c, void *ud);
 int gw_handle_dashboard(struct mg_connection *c, void *ud);
 
-/* Hands an EasyPost object to Kafka without waiting (never blocks the
+/* Hands the EasyPost object of an answer (r->body, its bytes as received;
+ * the "address" member when EasyPost wrapped it: create_and_verify) to
+ * Kafka as an envelope of the given type, without waiting (never blocks the
  * caller on the broker).  Failures are counted and logged. */
-void gw_publish(const char *type, json_object *object);
+void gw_publish(const char *type, const ss_ep_result_t *r);
 
 /* Hand-off accounting (handoff.c): metrics gateway_handoff_total,
  * gateway_handoff_waiting(_bytes), gateway_handoff_dropped_total{reason};

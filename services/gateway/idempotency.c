@@ -155,7 +155,7 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *to
             /* An earlier attempt bought it but its answer was lost. */
             finish(key, "completed", r.http_status, r.body);
             int st = gw_send_ep_result(c, &r);
-            gw_publish("shipment.purchased", r.json);
+            gw_publish("shipment.purchased", &r);
             ss_ep_result_free(&r);
             count("recovered");
             return st;
@@ -206,7 +206,7 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *to
     finish(key, outcome, final ? r.http_status : 0, final ? r.body : NULL);
     int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
-        gw_publish("shipment.purchased", r.json);
+        gw_publish("shipment.purchased", &r);
     count(final ? "bought" : outcome);
     ss_ep_result_free(&r);
     return st;
@@ -219,7 +219,7 @@ static int plain_buy(struct mg_connection *c, const char *shipment_id, const cha
     gw_count_ep_call("buy", &r);
     int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
-        gw_publish("shipment.purchased", r.json);
+        gw_publish("shipment.purchased", &r);
     ss_ep_result_free(&r);
     return st;
 }

@@ -237,7 +237,8 @@ typedef struct {
     X(BA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)               \
     X(BA_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
 
-/* easypost_events, the events topic: the Event as EasyPost sent it (envelope
+/* easypost_events (every webhook Event, whatever its topic, and objects of
+ * a type without a table; see ss_sync_map): the Event as EasyPost sent it (envelope
  * "event" plus its "result") when it came from a webhook, else the whole
  * envelope.  The object mapped is the Event when there is one. */
 #define SS_SYNC_EVENTS_COLUMNS(X)                                                                  \
