@@ -32,6 +32,8 @@ typedef struct {
     long long easypost_timeout_ms;
     long long buy_lease_margin_ms;
     long long request_timeout_ms;
+    long long db_pool;         /* GATEWAY_DB_POOL */
+    long long db_pool_wait_ms; /* GATEWAY_DB_POOL_WAIT_MS */
     char *admin_listen;
     long long linger_ms;
     long long message_timeout_ms; /* GATEWAY_KAFKA_MESSAGE_TIMEOUT_MS, 0 = never */
@@ -81,10 +83,14 @@ void gw_handoff_init(void);
 void gw_handoff_report(void *ud, const ss_kafka_report_t *r);
 void gw_handoff_tick(void);
 
-/* Each thread has its own PostgreSQL connection (statement_timeout set,
- * statements prepared on it); after a failed connect every thread fails fast
- * for about a second, so /db answers 503 quickly while PostgreSQL is down.
+/* PostgreSQL: a bounded pool shared by every thread (dbconn.c); statements
+ * prepared per connection; after a failed connect every query fails fast for
+ * about a second, so /db answers 503 quickly while PostgreSQL is down.
  * errstr may name the host, user and database: logs only, never a body. */
+
+/* The connection pool (GATEWAY_DB_POOL connections, made on first use).
+ * Returns 0, or -1 out of memory. */
+int gw_db_pool_init(int size);
 
 /* /ready: runs SELECT 1 on the thread's connection.  Returns 0, or -1 with
  * errstr (the connection is dropped). */

@@ -45,6 +45,10 @@ static const ss_conf_opt_t options[] = {
      "HTTP worker threads: one per open connection (idle and slow ones included); each keeps "
      "its own PostgreSQL and EasyPost connections",
      0},
+    {"GATEWAY_DB_POOL", SS_CONF_INT, &g_gw.cfg.db_pool, "16", 1, 1000,
+     "PostgreSQL connections shared by every HTTP thread (/db, idempotency keys)", 0},
+    {"GATEWAY_DB_POOL_WAIT_MS", SS_CONF_INT, &g_gw.cfg.db_pool_wait_ms, "2000", 0, 60000,
+     "how long a request waits for a free pooled connection before 503", 0},
     {"GATEWAY_REQUEST_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.request_timeout_ms, "10000", 100, 600000,
      "deadline for the request head, and again for the body (a slow client gets 408)", 0},
     {"ADMIN_LISTEN", SS_CONF_LISTEN, &g_gw.cfg.admin_listen, NULL, 0, 0,
@@ -245,6 +249,10 @@ int main(int argc, char **argv) {
                                qkbytes,
                                NULL};
     gw_handoff_init();
+    if (gw_db_pool_init((int)g_gw.cfg.db_pool) != 0) {
+        ss_log(SS_LOG_ERROR, "out of memory");
+        return 1;
+    }
     ss_kafka_producer_opts_t po = {.bootstrap = g_gw.cfg.kafka_bootstrap,
                                    .client_id = "shipstream-gateway",
                                    .overrides = overrides,
