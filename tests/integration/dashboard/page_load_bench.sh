@@ -16,7 +16,7 @@ N=${BENCH_DASH_SHIPMENTS:-1000000}
 RELOADS=${BENCH_DASH_RELOADS:-7}
 "$SS_SOURCE_ROOT/deploy/local/deps.sh" --browser >/dev/null || { echo "SKIP: no browser (deps.sh --browser failed)"; exit 77; }
 
-gw_setup_db dash_bench
+ss_test_migrated_db dash_bench
 echo "page_load_bench: loading $N shipments (bench/schema/load.sql)" >&2
 t0=$(_ss_now_ms)
 ss_psql "$DB_URL" -v n="$N" -f "$SS_SOURCE_ROOT/bench/schema/load.sql" >"$SS_TEST_TMP/load.log" 2>&1 ||

@@ -28,7 +28,7 @@ done
 ss_pass "browser: $(/usr/bin/chromium --version 2>/dev/null | head -1), selenium $("$PY" -c 'import selenium; print(selenium.__version__)')"
 
 # ---- stack: database, topics, gateway
-gw_setup_db gw_dash_browser
+ss_test_migrated_db gw_dash_browser
 PREFIX=$(ss_test_prefix)
 ss_test_create_topics "$PREFIX" || ss_fail "create topics"
 SIM_URL="http://127.0.0.1:1/v2" # /v1 is not used here
