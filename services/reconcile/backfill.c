@@ -178,7 +178,8 @@ static int state_load(bf_t *b, int restart, int until_given, char *errstr, size_
             json_object_put(o);
         if (restart)
             return 0;
-        snprintf(errstr, n, "state file %.400s is not a backfill state: delete it or pass --restart",
+        snprintf(errstr, n,
+                 "state file %.400s is not a backfill state: delete it or pass --restart",
                  b->state_path);
         return -1;
     }

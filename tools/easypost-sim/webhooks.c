@@ -141,6 +141,9 @@ static void *worker(void *ud) {
                 j = s->queue;
                 s->queue = j->next;
                 s->queue_len--;
+                ss_gauge_set(ss_gauge("sim_webhook_queue",
+                                      "Jobs waiting (tracker steps and deliveries)", NULL),
+                             (double)s->queue_len);
                 break;
             }
             if (!s->queue) {
