@@ -10,7 +10,8 @@
 # State under .run/: pg/ (PostgreSQL data + postgres.log), kafka/ (broker data +
 # kafka.log), logs/<service>.log, pids/<service>.pid, ports.env, secrets.env, stack.env.
 # Ports: PostgreSQL 5432 (SS_PG_PORT or PGPORT), Kafka 9092 (SS_KAFKA_PORT), gateway 8000,
-# webhook-receiver 8001, sync-worker 9101, refresh-scheduler 9102, easypost-sim 8080
+# webhook-receiver 8001, sync-worker 9101, refresh-scheduler 9102, easypost-sim 8080,
+# reconcile 9103 (`shipstream-reconcile serve`)
 # (SS_<NAME>_PORT, e.g. SS_GATEWAY_PORT); a taken port moves to the next free one.
 # Honours EASYPOST_WEBHOOK_SECRET and GATEWAY_API_KEYS (else generated once and kept in
 # .run/secrets.env), EASYPOST_API_KEY (+ EASYPOST_API_BASE): the gateway talks to EasyPost
@@ -31,6 +32,7 @@ SERVICES=(
   "refresh-scheduler shipstream-refresh-scheduler 9102 SS_REFRESH_PORT"
   "easypost-sim easypost-sim 8080 SS_SIM_PORT"
   "gateway shipstream-gateway 8000 SS_GATEWAY_PORT"
+  "reconcile shipstream-reconcile 9103 SS_RECONCILE_PORT"
 )
 
 say() { echo "stack: $*"; }
@@ -146,6 +148,10 @@ svc_env() {
     easypost-sim)
       printf '%s\n' "${common[@]}" EASYPOST_API_KEY="$EP_KEY" EASYPOST_WEBHOOK_SECRET="$WEBHOOK_SECRET" \
         SIM_WEBHOOK_URL="$WEBHOOK_URL";;
+    reconcile)
+      printf '%s\n' "${common[@]}" DATABASE_URL="$DATABASE_URL" KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+        KAFKA_TOPIC_PREFIX="$PREFIX" EASYPOST_API_KEY="$EP_KEY" EASYPOST_API_BASE="$EP_BASE" \
+        RECONCILE_STATE_DIR="$RUN" RECONCILE_INTERVAL_SECONDS="${RECONCILE_INTERVAL_SECONDS:-900}";;
   esac
 }
 
@@ -156,7 +162,9 @@ start_service() {
   echo "---- $(date -u +%FT%TZ) starting $name on 127.0.0.1:$port" >>"$log"
   # Own session: survives the terminal, stopped by `make down`. Variables of the
   # caller's shell that a service reads are replaced by ours (env overrides).
-  setsid env "${envs[@]}" "$BIN/$bin" >>"$log" 2>&1 </dev/null &
+  local args=()
+  [ "$name" = reconcile ] && args=(serve)
+  setsid env "${envs[@]}" "$BIN/$bin" "${args[@]}" >>"$log" 2>&1 </dev/null &
   echo $! >"$RUN/pids/$name.pid"
 }
 

@@ -42,7 +42,9 @@ holder=$!
 held() { [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -ge 1 ]; }
 ss_wait_for 10 held || ss_fail "lock holder did not start"
 rc_run once --window 1h
-kill $holder; wait $holder 2>/dev/null
+q "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted" >/dev/null
+wait $holder 2>/dev/null
+ss_wait_for 10 bash -c "! $(declare -f held q ss_psql); held" || ss_fail "lock holder did not end"
 [ "$RC_RC" = 0 ] && grep -q "^reconcile skipped" <<<"$RC_OUT" || ss_fail "lock held: exit $RC_RC, $RC_OUT"
 ss_pass "lock held elsewhere: pass skipped ($RC_OUT)"
 
