@@ -44,7 +44,8 @@ ss_wait_for 10 held || ss_fail "lock holder did not start"
 rc_run once --window 1h
 q "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted" >/dev/null
 wait $holder 2>/dev/null
-ss_wait_for 10 bash -c "! $(declare -f held q ss_psql); held" || ss_fail "lock holder did not end"
+not_held() { ! held; }
+ss_wait_for 10 not_held || ss_fail "lock holder did not end"
 [ "$RC_RC" = 0 ] && grep -q "^reconcile skipped" <<<"$RC_OUT" || ss_fail "lock held: exit $RC_RC, $RC_OUT"
 ss_pass "lock held elsewhere: pass skipped ($RC_OUT)"
 
