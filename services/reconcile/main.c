@@ -44,6 +44,10 @@ static const ss_conf_opt_t OPTS[] = {
      0},
     {"RECONCILE_STATE_DIR", SS_CONF_STRING, &g_rc.state_dir, ".", 0, 0,
      "backfill: folder of the resume cursor backfill-state.json (or --state FILE)", 0},
+    {"RECONCILE_BACKFILL_PARALLEL", SS_CONF_INT, &g_rc.backfill_parallel, "4", 1, 32,
+     "backfill: the period is cut into this many slices per list, walked by as many\n     "
+     "threads (a new backfill only: a resumed one keeps its slices)",
+     0},
     {"RECONCILE_PAGE_SIZE", SS_CONF_INT, &g_rc.page_size, "100", 1, 100,
      "objects per EasyPost list page", 0},
     {"RECONCILE_BACKOFF_MAX_MS", SS_CONF_INT, &g_rc.backoff_max_ms, "60000", 100, 3600000,

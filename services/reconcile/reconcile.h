@@ -42,6 +42,7 @@ typedef struct {
     long long page_size;
     long long backoff_max_ms;
     long long max_open_trackers;
+    long long backfill_parallel;
 } rc_config_t;
 
 extern rc_config_t g_rc;
@@ -73,6 +74,7 @@ typedef struct {
     char start[40]; /* RFC 3339 or "" */
     char end[40];
     char before_id[128]; /* cursor: "" = newest; updated after each page the callback took */
+    volatile int *stop;  /* optional: non-zero ends the walk like a stop request */
     /* counted by the walk (kept across resumes by the caller when it wants) */
     uint64_t pages, objects, skipped_unknown, skipped_invalid, transient_errors, bad_pages;
     int64_t last_created_usec; /* created_at of the oldest object walked so far */

@@ -82,7 +82,7 @@ int rc_walk_run(rc_walk_t *w, rc_page_fn fn, void *ud, char *errstr, size_t errs
         ss_counter("reconcile_list_pages_total", "EasyPost list pages taken", labels);
 
     for (;;) {
-        if (ss_shutdown_requested()) {
+        if (ss_shutdown_requested() || (w->stop && *w->stop)) {
             rc = 1;
             goto done;
         }
