@@ -52,9 +52,11 @@ int gw_handle_db_shipments(struct mg_connection *c, void *ud);
 int gw_handle_db_addresses(struct mg_connection *c, void *ud);
 int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
 
-/* Hands an EasyPost object to Kafka without waiting (never blocks the
+/* Hands the EasyPost object of an answer (r->body, its bytes as received;
+ * the "address" member when EasyPost wrapped it: create_and_verify) to
+ * Kafka as an envelope of the given type, without waiting (never blocks the
  * caller on the broker).  Failures are counted and logged. */
-void gw_publish(const char *type, json_object *object);
+void gw_publish(const char *type, const ss_ep_result_t *r);
 
 /* The calling thread's PostgreSQL connection (statement_timeout set), or
  * NULL with errstr when PostgreSQL is unreachable; fails fast for a second

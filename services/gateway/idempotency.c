@@ -107,7 +107,7 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *sh
             /* An earlier attempt bought it but its answer was lost. */
             finish(key, "completed", r.http_status, r.body);
             int st = gw_send_ep_result(c, &r);
-            gw_publish("shipment.purchased", r.json);
+            gw_publish("shipment.purchased", &r);
             ss_ep_result_free(&r);
             count("recovered");
             return st;
@@ -123,7 +123,7 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *sh
     finish(key, final ? "completed" : "failed", final ? r.http_status : 0, final ? r.body : NULL);
     int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
-        gw_publish("shipment.purchased", r.json);
+        gw_publish("shipment.purchased", &r);
     count(final ? "bought" : "failed");
     ss_ep_result_free(&r);
     return st;
@@ -135,7 +135,7 @@ static int plain_buy(struct mg_connection *c, const char *shipment_id, const cha
     ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
     int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
-        gw_publish("shipment.purchased", r.json);
+        gw_publish("shipment.purchased", &r);
     ss_ep_result_free(&r);
     return st;
 }

@@ -148,14 +148,8 @@ static int do_create(struct mg_connection *c, const char *op, ep_create_fn fn, c
     free(body);
     count_ep_call(op, &r);
     status = gw_send_ep_result(c, &r);
-    if (r.status == SS_EP_OK && r.json) {
-        /* create_and_verify wraps the object: {"address":{...}} */
-        json_object *obj = r.json, *inner;
-        if (!json_object_object_get_ex(obj, "id", NULL) &&
-            json_object_object_get_ex(obj, "address", &inner))
-            obj = inner;
-        gw_publish(type, obj);
-    }
+    if (r.status == SS_EP_OK && r.json)
+        gw_publish(type, &r); /* create_and_verify's {"address":{...}} unwrapped there */
     ss_ep_result_free(&r);
     return status;
 }
@@ -169,7 +163,7 @@ static int do_retrieve(struct mg_connection *c, const char *op, ep_get_fn fn, co
     count_ep_call(op, &r);
     int status = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
-        gw_publish(type, r.json); /* a fresher copy is still news to the database */
+        gw_publish(type, &r); /* a fresher copy is still news to the database */
     ss_ep_result_free(&r);
     return status;
 }

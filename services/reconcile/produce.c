@@ -1,11 +1,6 @@
-/* The one place shipstream-reconcile puts objects on Kafka.
- *
- * Today's envelope writer knows two sources, "gateway" and "webhook", and
- * the sync worker's parser refuses any other: until the envelope gains
- * "backfill" and "reconcile" (being added on the envelope branch), copies go
- * out as source "gateway" with request_id "backfill-…" / "reconcile-…" so
- * that they can be told apart.  Switching to the new writer and sources
- * means changing only rc_produce(). */
+/* The one place shipstream-reconcile puts objects on Kafka: through the
+ * envelope writer (ss_envelope_write), which also decides topic and key,
+ * with source "backfill" or "reconcile". */
 #include "reconcile.h"
 
 #include <stdio.h>
@@ -49,26 +44,29 @@ int rc_produce(rc_producer_t *p, json_object *object, const char *object_type, r
         return -1;
     }
     const char *type = strcmp(object_type, "Tracker") == 0 ? "tracker.updated" : "shipment.updated";
-    (void)source; /* see the top of this file */
-    ss_envelope_t e;
-    if (ss_envelope_from_object(&e, type, object, request_id, errstr, errstr_size) != 0)
+    size_t olen = 0;
+    const char *txt = json_object_to_json_string_length(
+        object, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &olen);
+    if (!txt) {
+        snprintf(errstr, errstr_size, "out of memory");
         return -1;
-    size_t len = 0;
-    char key[256];
-    char *payload = ss_envelope_serialize(&e, &len);
-    int klen = ss_envelope_key(&e, key, sizeof key);
-    ss_topic_t topic = ss_envelope_topic(&e);
-    int rc = -1;
-    if (!payload || klen < 0) {
-        snprintf(errstr, errstr_size, "%s", payload ? "no message key" : "out of memory");
-    } else if (ss_kafka_producer_send(p->kp, g_rc.topics[topic], key, (size_t)klen, payload, len,
-                                      NULL, 0, &p->pending[p->npending], errstr,
-                                      errstr_size) == 0) {
-        p->npending++;
-        rc = 0;
     }
-    free(payload);
-    ss_envelope_clear(&e);
+    ss_envelope_in_t in = {
+        .source = source == RC_SOURCE_BACKFILL ? SS_SOURCE_BACKFILL : SS_SOURCE_RECONCILE,
+        .type = type,
+        .request_id = request_id,
+        .object = {txt, olen},
+        .checked = 1, /* json-c wrote it: valid JSON, depth bounded by the parse */
+    };
+    ss_envelope_msg_t m;
+    if (ss_envelope_write(&m, &in, errstr, errstr_size) != SS_ENVELOPE_OK)
+        return -1;
+    int rc =
+        ss_kafka_producer_send(p->kp, g_rc.topics[m.topic], m.key, m.keylen, m.value, m.value_len,
+                               NULL, 0, &p->pending[p->npending], errstr, errstr_size);
+    if (rc == 0)
+        p->npending++;
+    ss_envelope_msg_clear(&m);
     return rc;
 }
 

@@ -66,7 +66,9 @@ static const ss_conf_opt_t options[] = {
     {"KAFKA_BOOTSTRAP_SERVERS", SS_CONF_STRING, &cfg.bootstrap, SS_KAFKA_DEFAULT_BOOTSTRAP, 0, 0,
      "Kafka brokers", 0},
     {"KAFKA_TOPIC_PREFIX", SS_CONF_STRING, &cfg.topic_prefix, SS_TOPIC_DEFAULT_PREFIX, 0, 0,
-     "prefix of the topic names (trackers, batches, events)", 0},
+     "prefix of the topic names (the object's type decides: shipments, trackers, addresses, "
+     "batches, events)",
+     0},
     {"EASYPOST_WEBHOOK_SECRET", SS_CONF_STRING, &cfg.secret, NULL, 0, 0,
      "webhook secret (UTF-8; normalised to NFKD); required unless WEBHOOK_ALLOW_UNSIGNED=1", 1},
     {"EASYPOST_WEBHOOK_SECRET_PREVIOUS", SS_CONF_STRING, &cfg.secret_previous, NULL, 0, 0,
@@ -159,7 +161,7 @@ static int handle_webhook(struct mg_connection *conn, void *ud) {
 
     int status;
     outcome_t outcome;
-    ss_webhook_event_t ev;
+    ss_envelope_msg_t ev;
     memset(&ev, 0, sizeof(ev));
     char err[256] = "";
     if (r->verify) {
@@ -214,7 +216,7 @@ static int handle_webhook(struct mg_connection *conn, void *ud) {
     outcome = OUT_ACCEPTED;
 
 done:
-    ss_webhook_event_clear(&ev);
+    ss_envelope_msg_clear(&ev);
     free(body);
     return finish(r, outcome, t0, status);
 }

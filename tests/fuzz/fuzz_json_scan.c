@@ -1,4 +1,4 @@
-/* libFuzzer, differential: the strict JSON scanner (webhook/json_scan.h)
+/* libFuzzer, differential: the strict JSON scanner (envelope/json_scan.h)
  * against json-c as the webhook receiver used it before the scanner
  * (json_tokener_new_ex(64) + JSON_TOKENER_STRICT + only whitespace after the
  * parse end + the lexical pass that refuses what json-c's strict mode still
@@ -46,7 +46,7 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <webhook/json_scan.h>
+#include <envelope/json_scan.h>
 
 #define MAX_DEPTH 64
 

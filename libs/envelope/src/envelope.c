@@ -1,11 +1,17 @@
-/* The event envelope: build, serialise, parse, validate; topic and key rules. */
+/* The event envelope: the one writer, the parser, the routing rule (see
+ * envelope/envelope.h).  Works on spans checked by the strict scanner
+ * (json_scan.c); no json-c. */
 #include <envelope/envelope.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <common/sstime.h>
 #include <common/util.h>
+
+_Static_assert(SS_ENVELOPE_MAX_DEPTH <= SS_JSON_MAX_DEPTH,
+               "the scanner must read as deep as the envelope may nest");
 
 static const char *const topic_suffixes[SS_TOPIC__COUNT] = {
     "shipments", "trackers", "addresses", "batches", "events", "dlq",
@@ -31,491 +37,468 @@ int ss_topic_name(const char *prefix, ss_topic_t t, char *buf, size_t bufsize) {
     return 0;
 }
 
-void ss_envelope_clear(ss_envelope_t *e) {
-    if (!e)
-        return;
-    if (e->object)
-        json_object_put(e->object);
-    if (e->event)
-        json_object_put(e->event);
-    memset(e, 0, sizeof(*e));
-}
+static const char *const source_names[SS_SOURCE__COUNT] = {
+    "gateway",
+    "webhook",
+    "backfill",
+    "reconcile",
+};
 
-/* Copies src into a fixed field; -1 when it does not fit. */
-static int copy_field(char *dst, size_t dstsize, const char *src) {
-    size_t n = strlen(src);
-    if (n >= dstsize)
-        return -1;
-    memcpy(dst, src, n + 1);
-    return 0;
-}
-
-/* A borrowed string member, or NULL when absent or not a string. */
-static const char *get_str(json_object *obj, const char *key) {
-    json_object *v;
-    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+const char *ss_source_name(ss_source_t s) {
+    if ((int)s < 0 || s >= SS_SOURCE__COUNT)
         return NULL;
-    return json_object_get_string(v);
+    return source_names[s];
 }
 
-/* Reads an object's updated_at: 0 when absent or null, -1 when unparseable. */
-static int object_updated_at(json_object *obj, int64_t *usec) {
-    json_object *v;
-    *usec = 0;
-    if (!json_object_object_get_ex(obj, "updated_at", &v) || v == NULL)
-        return 0;
-    if (!json_object_is_type(v, json_type_string))
-        return -1;
-    return ss_time_parse(json_object_get_string(v), usec);
+const char *ss_envelope_err_name(ss_envelope_err_t err) {
+    switch (err) {
+    case SS_ENVELOPE_OK: return "ok";
+    case SS_ENVELOPE_ERR_JSON: return "json";
+    case SS_ENVELOPE_ERR_SCHEMA: return "schema";
+    case SS_ENVELOPE_ERR_VERSION: return "version";
+    case SS_ENVELOPE_ERR_OBJECT: return "object";
+    case SS_ENVELOPE_ERR_ARG: return "arg";
+    case SS_ENVELOPE_ERR_NOMEM: return "nomem";
+    }
+    return "unknown";
 }
 
-/* Fills object_type, object_id and updated_at from an EasyPost object.
- * lenient (a verified webhook's result): a result without "object" or "id",
- * or with an unreadable updated_at, is still carried — typed "Unknown",
- * identified by fallback_id, without updated_at — so that it lands on the
- * events topic instead of being refused and lost after EasyPost's retries. */
-static int read_object_identity(ss_envelope_t *e, json_object *object, const char *what,
-                                int lenient, const char *fallback_id, char *errstr,
-                                size_t errstr_size) {
-    if (!object || !json_object_is_type(object, json_type_object)) {
-        snprintf(errstr, errstr_size, "%s is not a JSON object", what);
+void ss_envelope_clear(ss_envelope_t *e) {
+    if (e)
+        memset(e, 0, sizeof(*e));
+}
+
+void ss_envelope_msg_clear(ss_envelope_msg_t *m) {
+    if (!m)
+        return;
+    free(m->value);
+    memset(m, 0, sizeof(*m));
+}
+
+/* A string member decoded into dst: its length, -1 when absent, not a
+ * string or holding \u0000, -2 when longer than dst. */
+static int field(ss_json_span_t v, char *dst, size_t dstsize) {
+    dst[0] = '\0';
+    if (v.p == NULL)
+        return -1;
+    return ss_json_string(v, dst, dstsize);
+}
+
+static int is_null(ss_json_span_t v) {
+    return v.p == NULL || (v.len == 4 && memcmp(v.p, "null", 4) == 0);
+}
+
+/* ---- routing ---- */
+
+int ss_envelope_route(const char *object_type, const char *object_id, ss_json_span_t object,
+                      ss_topic_t *topic, char *key, size_t keysize) {
+    int own_id = 1; /* Shipment, Address, Batch: keyed by their own id */
+    if (strcmp(object_type, "Shipment") == 0) {
+        *topic = SS_TOPIC_SHIPMENTS;
+    } else if (strcmp(object_type, "Tracker") == 0) {
+        *topic = SS_TOPIC_TRACKERS;
+        own_id = 0;
+    } else if (strcmp(object_type, "Address") == 0) {
+        *topic = SS_TOPIC_ADDRESSES;
+    } else if (strcmp(object_type, "Batch") == 0) {
+        *topic = SS_TOPIC_BATCHES;
+    } else {
+        *topic = SS_TOPIC_EVENTS;
+        own_id = 0;
+    }
+    if (!key || keysize == 0)
+        return -1;
+    int n;
+    if (!own_id) {
+        enum { K_SHIPMENT_ID, K_TRACKING_CODE, K__COUNT };
+        static const char *const names[K__COUNT + 1] = {"shipment_id", "tracking_code", NULL};
+        ss_json_span_t km[K__COUNT];
+        ss_json_pick(object, names, km);
+        if ((n = field(km[K_SHIPMENT_ID], key, keysize)) > 0)
+            return n;
+        if ((n = field(km[K_TRACKING_CODE], key, keysize)) > 0)
+            return n;
+    }
+    size_t len = strlen(object_id);
+    if (len == 0 || len >= keysize) {
+        key[0] = '\0';
         return -1;
     }
-    const char *otype = get_str(object, "object");
-    const char *oid = get_str(object, "id");
-    if (lenient) {
-        if (!otype || !*otype || strlen(otype) >= sizeof(e->object_type))
-            otype = "Unknown";
-        if (!oid || !*oid || strlen(oid) >= sizeof(e->object_id))
-            oid = fallback_id;
-    }
-    if (!otype || !*otype) {
-        snprintf(errstr, errstr_size, "%s has no \"object\" string", what);
+    memcpy(key, object_id, len + 1);
+    return (int)len;
+}
+
+ss_topic_t ss_envelope_topic(const ss_envelope_t *e) {
+    ss_topic_t t;
+    ss_envelope_route(e->object_type, e->object_id, e->object, &t, NULL, 0);
+    return t;
+}
+
+/* ---- writing ---- */
+
+/* Copies a header string into a fixed field: -1 when empty (and required)
+ * or too long. */
+static int copy_header(char *dst, size_t dstsize, const char *src, int required) {
+    size_t n = src ? strlen(src) : 0;
+    if ((required && n == 0) || n >= dstsize)
         return -1;
-    }
-    if (!oid || !*oid) {
-        snprintf(errstr, errstr_size, "%s has no \"id\" string", what);
-        return -1;
-    }
-    if (copy_field(e->object_type, sizeof(e->object_type), otype) < 0) {
-        snprintf(errstr, errstr_size, "%s \"object\" is too long", what);
-        return -1;
-    }
-    if (copy_field(e->object_id, sizeof(e->object_id), oid) < 0) {
-        snprintf(errstr, errstr_size, "%s \"id\" is too long", what);
-        return -1;
-    }
-    if (object_updated_at(object, &e->updated_at_usec) < 0) {
-        if (lenient) {
-            e->updated_at_usec = 0;
-            return 0;
-        }
-        snprintf(errstr, errstr_size, "%s \"updated_at\" is not a timestamp", what);
-        return -1;
-    }
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
     return 0;
 }
 
-static int set_request_id(ss_envelope_t *e, const char *request_id, char *errstr,
-                          size_t errstr_size) {
-    if (request_id && copy_field(e->request_id, sizeof(e->request_id), request_id) < 0) {
-        snprintf(errstr, errstr_size, "request id is too long");
-        return -1;
+/* Checks a span a producer hands over (unless it says it did) and trims it
+ * to its object.  SS_ENVELOPE_OK, or the error with *why. */
+static ss_envelope_err_t checked_object(ss_json_span_t *s, int checked, const char **why) {
+    if (s->p == NULL || s->len == 0) {
+        *why = "missing";
+        return SS_ENVELOPE_ERR_ARG;
     }
-    return 0;
+    if (!checked && ss_json_check(s->p, s->len, SS_ENVELOPE_SPAN_MAX_DEPTH, why) != 0)
+        return SS_ENVELOPE_ERR_JSON;
+    *s = ss_json_root(s->p, s->len);
+    if (s->len == 0 || s->p[0] != '{') {
+        *why = "not a JSON object";
+        return SS_ENVELOPE_ERR_OBJECT;
+    }
+    return SS_ENVELOPE_OK;
 }
 
-int ss_envelope_from_object(ss_envelope_t *e, const char *type, json_object *object,
-                            const char *request_id, char *errstr, size_t errstr_size) {
-    memset(e, 0, sizeof(*e));
-    e->schema_version = SS_ENVELOPE_SCHEMA_VERSION;
-    e->source = SS_SOURCE_GATEWAY;
-    if (!type || !*type || copy_field(e->type, sizeof(e->type), type) < 0) {
+enum { OB_OBJECT, OB_ID, OB_UPDATED_AT, OB__COUNT };
+static const char *const object_names[OB__COUNT + 1] = {"object", "id", "updated_at", NULL};
+
+ss_envelope_err_t ss_envelope_write(ss_envelope_msg_t *m, const ss_envelope_in_t *in, char *errstr,
+                                    size_t errstr_size) {
+    memset(m, 0, sizeof(*m));
+    ss_envelope_t *e = &m->env;
+    ss_envelope_err_t err = SS_ENVELOPE_ERR_ARG;
+    const char *why = "";
+    const char *source = ss_source_name(in->source);
+    int webhook = in->source == SS_SOURCE_WEBHOOK;
+    if (!source) {
+        snprintf(errstr, errstr_size, "unknown source %d", (int)in->source);
+        goto fail;
+    }
+    if (copy_header(e->type, sizeof(e->type), in->type, 1) < 0) {
         snprintf(errstr, errstr_size, "event type is empty or too long");
         goto fail;
     }
-    if (read_object_identity(e, object, "object", 0, NULL, errstr, errstr_size) < 0)
+    if (copy_header(e->request_id, sizeof(e->request_id), in->request_id, 0) < 0) {
+        snprintf(errstr, errstr_size, "request id is too long");
         goto fail;
-    if (set_request_id(e, request_id, errstr, errstr_size) < 0)
-        goto fail;
-    ss_random_id("gwe_", e->event_id, sizeof(e->event_id));
-    e->received_at_usec = ss_time_now_usec();
-    e->object = json_object_get(object);
-    return 0;
-fail:
-    memset(e, 0, sizeof(*e));
-    return -1;
-}
-
-int ss_envelope_from_event(ss_envelope_t *e, json_object *event, const char *request_id,
-                           char *errstr, size_t errstr_size) {
-    memset(e, 0, sizeof(*e));
+    }
+    if (in->event_id || webhook) {
+        if (copy_header(e->event_id, sizeof(e->event_id), in->event_id, 1) < 0) {
+            snprintf(errstr, errstr_size, "event id is missing, empty or too long");
+            goto fail;
+        }
+    } else {
+        ss_random_id("gwe_", e->event_id, sizeof(e->event_id));
+    }
     e->schema_version = SS_ENVELOPE_SCHEMA_VERSION;
-    e->source = SS_SOURCE_WEBHOOK;
-    if (!event || !json_object_is_type(event, json_type_object)) {
-        snprintf(errstr, errstr_size, "event is not a JSON object");
-        goto fail;
-    }
-    const char *otype = get_str(event, "object");
-    if (!otype || strcmp(otype, "Event") != 0) {
-        snprintf(errstr, errstr_size, "\"object\" is not \"Event\"");
-        goto fail;
-    }
-    const char *id = get_str(event, "id");
-    if (!id || !*id) {
-        snprintf(errstr, errstr_size, "event has no \"id\" string");
-        goto fail;
-    }
-    if (copy_field(e->event_id, sizeof(e->event_id), id) < 0) {
-        snprintf(errstr, errstr_size, "event \"id\" is too long");
-        goto fail;
-    }
-    const char *desc = get_str(event, "description");
-    if (!desc || !*desc) {
-        snprintf(errstr, errstr_size, "event has no \"description\" string");
-        goto fail;
-    }
-    if (copy_field(e->type, sizeof(e->type), desc) < 0) {
-        snprintf(errstr, errstr_size, "event \"description\" is too long");
-        goto fail;
-    }
-    json_object *result;
-    if (!json_object_object_get_ex(event, "result", &result) || !result) {
-        snprintf(errstr, errstr_size, "event has no \"result\" object");
-        goto fail;
-    }
-    if (read_object_identity(e, result, "event \"result\"", 1, e->event_id, errstr, errstr_size) <
-        0)
-        goto fail;
-    if (set_request_id(e, request_id, errstr, errstr_size) < 0)
-        goto fail;
+    e->source = in->source;
+    e->received_at_usec = in->received_at_usec ? in->received_at_usec : ss_time_now_usec();
 
-    /* The Event without its result: a new object sharing the members. */
-    json_object *meta = json_object_new_object();
-    if (!meta) {
-        snprintf(errstr, errstr_size, "out of memory");
-        goto fail;
-    }
-    json_object_object_foreach(event, key, val) {
-        if (strcmp(key, "result") == 0)
-            continue;
-        /* object_add steals a reference: give it one of its own. */
-        if (json_object_object_add(meta, key, json_object_get(val)) != 0) {
-            json_object_put(val);
-            json_object_put(meta);
-            snprintf(errstr, errstr_size, "out of memory");
+    ss_json_span_t event = {NULL, 0};
+    if (webhook || in->event.p) {
+        if (!webhook) {
+            snprintf(errstr, errstr_size, "only a webhook carries an Event");
+            goto fail;
+        }
+        event = in->event;
+        if ((err = checked_object(&event, in->checked, &why)) != SS_ENVELOPE_OK) {
+            snprintf(errstr, errstr_size, "the Event: %s", why);
             goto fail;
         }
     }
-    e->event = meta;
-    e->object = json_object_get(result);
-    e->received_at_usec = ss_time_now_usec();
-    return 0;
+    ss_json_span_t object = in->object;
+    if ((err = checked_object(&object, in->checked, &why)) != SS_ENVELOPE_OK) {
+        snprintf(errstr, errstr_size, "object: %s", why);
+        goto fail;
+    }
+
+    /* Identity of the object; a webhook's result gets the fallbacks. */
+    err = SS_ENVELOPE_ERR_OBJECT;
+    ss_json_span_t om[OB__COUNT];
+    ss_json_pick(object, object_names, om);
+    if (field(om[OB_OBJECT], e->object_type, sizeof(e->object_type)) <= 0) {
+        if (!webhook) {
+            snprintf(errstr, errstr_size, "object has no usable \"object\" string");
+            goto fail;
+        }
+        memcpy(e->object_type, "Unknown", sizeof("Unknown"));
+    }
+    if (field(om[OB_ID], e->object_id, sizeof(e->object_id)) <= 0) {
+        if (!webhook) {
+            snprintf(errstr, errstr_size, "object has no usable \"id\" string");
+            goto fail;
+        }
+        memcpy(e->object_id, e->event_id, sizeof(e->object_id));
+    }
+    ss_json_span_t updated = om[OB_UPDATED_AT];
+    if (is_null(updated)) {
+        updated = (ss_json_span_t){NULL, 0};
+    } else {
+        char buf[64];
+        if (field(updated, buf, sizeof(buf)) <= 0 || ss_time_parse(buf, &e->updated_at_usec) != 0) {
+            e->updated_at_usec = 0;
+            updated = (ss_json_span_t){NULL, 0};
+            if (!webhook) {
+                snprintf(errstr, errstr_size, "object \"updated_at\" is not a timestamp");
+                goto fail;
+            }
+        }
+    }
+
+    int n =
+        ss_envelope_route(e->object_type, e->object_id, object, &m->topic, m->key, sizeof(m->key));
+    if (n <= 0) {
+        snprintf(errstr, errstr_size, "no usable message key");
+        goto fail;
+    }
+    m->keylen = (size_t)n;
+
+    char received[SS_TIME_BUFSIZE];
+    if (ss_time_format(e->received_at_usec, received, sizeof(received)) == 0) {
+        err = SS_ENVELOPE_ERR_ARG;
+        snprintf(errstr, errstr_size, "received_at out of range");
+        goto fail;
+    }
+
+    ss_buf_t b = {0};
+    /* One allocation: the spans, plus the escaped header fields (at most six
+     * bytes each for the ~480 bytes they can hold), plus the names. */
+    int rc = ss_buf_reserve(&b, object.len + event.len + 3200);
+    rc |= ss_buf_append(&b, "{\"schema_version\":1,\"event_id\":", 31);
+    rc |= ss_buf_append_json_str(&b, e->event_id);
+    rc |= ss_buf_append(&b, ",\"type\":", 8);
+    rc |= ss_buf_append_json_str(&b, e->type);
+    rc |= ss_buf_append(&b, ",\"source\":", 10);
+    rc |= ss_buf_append_json_str(&b, source);
+    rc |= ss_buf_append(&b, ",\"object_type\":", 15);
+    rc |= ss_buf_append_json_str(&b, e->object_type);
+    rc |= ss_buf_append(&b, ",\"object_id\":", 13);
+    rc |= ss_buf_append_json_str(&b, e->object_id);
+    rc |= ss_buf_append(&b, ",\"updated_at\":", 14);
+    if (updated.p)
+        rc |= ss_buf_append(&b, updated.p, updated.len); /* as EasyPost sent it */
+    else
+        rc |= ss_buf_append(&b, "null", 4);
+    rc |= ss_buf_append(&b, ",\"received_at\":", 15);
+    rc |= ss_buf_append_json_str(&b, received);
+    rc |= ss_buf_append(&b, ",\"request_id\":", 14);
+    if (e->request_id[0])
+        rc |= ss_buf_append_json_str(&b, e->request_id);
+    else
+        rc |= ss_buf_append(&b, "null", 4);
+    rc |= ss_buf_append(&b, ",\"object\":", 10);
+    size_t object_at = b.len, event_at = 0;
+    rc |= ss_buf_append(&b, object.p, object.len);
+    if (event.p) {
+        rc |= ss_buf_append(&b, ",\"event\":", 9);
+        event_at = b.len;
+        rc |= ss_buf_append(&b, "{", 1);
+        ss_json_iter_t it;
+        ss_json_span_t k, v;
+        int first = 1;
+        ss_json_iter_init(&it, event);
+        while (ss_json_iter_next(&it, &k, &v)) {
+            if (ss_json_key_is(k, "result"))
+                continue;
+            if (!first)
+                rc |= ss_buf_append(&b, ",", 1);
+            first = 0;
+            rc |= ss_buf_append(&b, k.p, k.len);
+            rc |= ss_buf_append(&b, ":", 1);
+            rc |= ss_buf_append(&b, v.p, v.len);
+        }
+        rc |= ss_buf_append(&b, "}", 1);
+    }
+    size_t event_end = b.len;
+    rc |= ss_buf_append(&b, "}", 1);
+    if (rc != 0) {
+        ss_buf_free(&b);
+        err = SS_ENVELOPE_ERR_NOMEM;
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    m->value = b.data;
+    m->value_len = b.len;
+    e->object = (ss_json_span_t){m->value + object_at, object.len};
+    if (event.p)
+        e->event = (ss_json_span_t){m->value + event_at, event_end - event_at};
+    return SS_ENVELOPE_OK;
 fail:
-    ss_envelope_clear(e);
-    return -1;
+    memset(m, 0, sizeof(*m));
+    return err;
 }
 
-static int add_member(json_object *root, const char *key, json_object *val) {
-    /* A NULL val is JSON null; otherwise a failed allocation. */
-    return json_object_object_add(root, key, val);
-}
+/* ---- parsing ---- */
 
-static json_object *new_time(int64_t usec) {
-    char buf[SS_TIME_BUFSIZE];
-    if (ss_time_format(usec, buf, sizeof(buf)) == 0)
-        return NULL;
-    return json_object_new_string(buf);
-}
+enum {
+    EN_SCHEMA_VERSION,
+    EN_EVENT_ID,
+    EN_TYPE,
+    EN_SOURCE,
+    EN_OBJECT_TYPE,
+    EN_OBJECT_ID,
+    EN_UPDATED_AT,
+    EN_RECEIVED_AT,
+    EN_REQUEST_ID,
+    EN_OBJECT,
+    EN_EVENT,
+    EN__COUNT
+};
+static const char *const envelope_names[EN__COUNT + 1] = {
+    "schema_version", "event_id",    "type",       "source", "object_type", "object_id",
+    "updated_at",     "received_at", "request_id", "object", "event",       NULL};
 
-char *ss_envelope_serialize(const ss_envelope_t *e, size_t *len) {
-    char *out = NULL;
-    json_object *root = json_object_new_object();
-    if (!root)
-        return NULL;
-
-    /* updated_at as EasyPost sent it when the object still carries it. */
-    json_object *updated = NULL;
-    if (e->updated_at_usec != 0) {
-        int64_t usec;
-        const char *raw = e->object ? get_str(e->object, "updated_at") : NULL;
-        if (raw && ss_time_parse(raw, &usec) == 0 && usec == e->updated_at_usec)
-            updated = json_object_new_string(raw);
-        else
-            updated = new_time(e->updated_at_usec);
-        if (!updated)
-            goto done;
-    }
-    json_object *received = new_time(e->received_at_usec);
-    if (!received) {
-        json_object_put(updated);
-        goto done;
-    }
-
-    int rc = 0;
-    rc |= add_member(root, "schema_version", json_object_new_int(e->schema_version));
-    rc |= add_member(root, "event_id", json_object_new_string(e->event_id));
-    rc |= add_member(root, "type", json_object_new_string(e->type));
-    rc |=
-        add_member(root, "source",
-                   json_object_new_string(e->source == SS_SOURCE_WEBHOOK ? "webhook" : "gateway"));
-    rc |= add_member(root, "object_type", json_object_new_string(e->object_type));
-    rc |= add_member(root, "object_id", json_object_new_string(e->object_id));
-    rc |= add_member(root, "updated_at", updated);
-    rc |= add_member(root, "received_at", received);
-    rc |= add_member(root, "request_id",
-                     e->request_id[0] ? json_object_new_string(e->request_id) : NULL);
-    rc |= add_member(root, "object", e->object ? json_object_get(e->object) : NULL);
-    if (e->event)
-        rc |= add_member(root, "event", json_object_get(e->event));
-    if (rc != 0)
-        goto done;
-
-    size_t n;
-    const char *s = json_object_to_json_string_length(
-        root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    if (!s)
-        goto done;
-    out = strndup(s, n); /* s belongs to root */
-    if (out && len)
-        *len = n;
-done:
-    json_object_put(root);
-    return out;
-}
-
-/* Required string member copied into dst. */
-static int parse_str(json_object *root, const char *key, char *dst, size_t dstsize, int allow_empty,
-                     char *errstr, size_t errstr_size) {
-    json_object *v;
-    if (!json_object_object_get_ex(root, key, &v) || !v) {
+/* A string member into dst.  nullable: absent or null gives "". */
+static int parse_str(ss_json_span_t v, const char *key, char *dst, size_t dstsize, int nullable,
+                     int allow_empty, char *errstr, size_t errstr_size) {
+    dst[0] = '\0';
+    if (is_null(v)) {
+        if (nullable)
+            return 0;
         snprintf(errstr, errstr_size, "missing \"%s\"", key);
         return -1;
     }
-    if (!json_object_is_type(v, json_type_string)) {
+    if (v.p[0] != '"') {
         snprintf(errstr, errstr_size, "\"%s\" is not a string", key);
         return -1;
     }
-    const char *s = json_object_get_string(v);
-    if ((size_t)json_object_get_string_len(v) != strlen(s)) {
+    int n = ss_json_string(v, dst, dstsize);
+    if (n == -1) {
         snprintf(errstr, errstr_size, "\"%s\" contains a NUL character", key);
         return -1;
     }
-    if (!allow_empty && !*s) {
-        snprintf(errstr, errstr_size, "\"%s\" is empty", key);
+    if (n == -2) {
+        dst[0] = '\0';
+        snprintf(errstr, errstr_size, "\"%s\" is too long", key);
         return -1;
     }
-    if (copy_field(dst, dstsize, s) < 0) {
-        snprintf(errstr, errstr_size, "\"%s\" is too long", key);
+    if (n == 0 && !allow_empty) {
+        snprintf(errstr, errstr_size, "\"%s\" is empty", key);
         return -1;
     }
     return 0;
 }
 
-/* Timestamp member: string (parsed) or, when nullable, null/absent (0). */
-static int parse_time(json_object *root, const char *key, int nullable, int64_t *usec, char *errstr,
+/* A timestamp member: a string ss_time_parse reads, or, when nullable,
+ * null/absent (0). */
+static int parse_time(ss_json_span_t v, const char *key, int nullable, int64_t *usec, char *errstr,
                       size_t errstr_size) {
-    json_object *v = NULL;
-    int present = json_object_object_get_ex(root, key, &v);
+    char buf[64];
     *usec = 0;
-    if (!present && !nullable) {
-        snprintf(errstr, errstr_size, "missing \"%s\"", key);
+    if (is_null(v) && nullable)
+        return 0;
+    if (parse_str(v, key, buf, sizeof(buf), 0, 1, errstr, errstr_size) < 0)
         return -1;
-    }
-    if (!v) {
-        if (nullable)
-            return 0;
-        snprintf(errstr, errstr_size, "\"%s\" is null", key);
-        return -1;
-    }
-    if (!json_object_is_type(v, json_type_string)) {
-        snprintf(errstr, errstr_size, "\"%s\" is not a string", key);
-        return -1;
-    }
-    if (ss_time_parse(json_object_get_string(v), usec) < 0) {
+    if (ss_time_parse(buf, usec) < 0) {
         snprintf(errstr, errstr_size, "\"%s\" is not a valid timestamp", key);
         return -1;
     }
     return 0;
 }
 
-/* json-c's strict mode still accepts 'single-quoted' strings: a quote
- * outside a double-quoted string is never JSON. */
-static int has_single_quote(const char *buf, size_t len) {
-    int in_str = 0, esc = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = buf[i];
-        if (in_str) {
-            if (esc)
-                esc = 0;
-            else if (c == '\\')
-                esc = 1;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '\'') {
-            return 1;
-        }
-    }
-    return 0;
+/* An integer token: -?[0-9]+ (the scanner checked the rest). */
+static int is_integer(ss_json_span_t v) {
+    size_t i = v.len && v.p[0] == '-' ? 1 : 0;
+    if (i >= v.len)
+        return 0;
+    for (; i < v.len; i++)
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return 0;
+    return 1;
 }
 
-int ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errstr,
-                      size_t errstr_size) {
-    json_object *root = NULL;
+ss_envelope_err_t ss_envelope_parse(ss_envelope_t *e, const char *buf, size_t len, char *errstr,
+                                    size_t errstr_size) {
     memset(e, 0, sizeof(*e));
+    const char *why = NULL;
     if (!buf || len == 0) {
-        snprintf(errstr, errstr_size, "empty envelope");
-        return -1;
+        snprintf(errstr, errstr_size, "invalid JSON: empty envelope");
+        return SS_ENVELOPE_ERR_JSON;
     }
-    if (len > (size_t)INT32_MAX) {
-        snprintf(errstr, errstr_size, "envelope too large");
-        return -1;
+    if (ss_json_check(buf, len, SS_ENVELOPE_MAX_DEPTH, &why) != 0) {
+        snprintf(errstr, errstr_size, "invalid JSON: %s", why);
+        return SS_ENVELOPE_ERR_JSON;
     }
-
-    if (has_single_quote(buf, len)) {
-        snprintf(errstr, errstr_size, "invalid JSON: single-quoted string");
-        return -1;
-    }
-
-    json_tokener *tok = json_tokener_new_ex(SS_ENVELOPE_MAX_DEPTH);
-    if (!tok) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    root = json_tokener_parse_ex(tok, buf, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (jerr != json_tokener_success || !root) {
-        if (jerr == json_tokener_continue)
-            snprintf(errstr, errstr_size, "invalid JSON: unexpected end of input");
-        else
-            snprintf(errstr, errstr_size, "invalid JSON: %s", json_tokener_error_desc(jerr));
-        goto fail;
-    }
-    for (; end < len; end++) {
-        char c = buf[end];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-            snprintf(errstr, errstr_size, "invalid JSON: trailing data after the value");
-            goto fail;
-        }
-    }
-    if (!json_object_is_type(root, json_type_object)) {
+    ss_json_span_t root = ss_json_root(buf, len);
+    if (root.p[0] != '{') {
         snprintf(errstr, errstr_size, "envelope is not a JSON object");
-        goto fail;
+        return SS_ENVELOPE_ERR_SCHEMA;
     }
+    ss_json_span_t m[EN__COUNT];
+    ss_json_pick(root, envelope_names, m);
 
-    json_object *v;
-    if (!json_object_object_get_ex(root, "schema_version", &v) || !v) {
+    ss_json_span_t v = m[EN_SCHEMA_VERSION];
+    if (is_null(v)) {
         snprintf(errstr, errstr_size, "missing \"schema_version\"");
-        goto fail;
+        goto schema;
     }
-    if (!json_object_is_type(v, json_type_int)) {
+    if (!is_integer(v)) {
         snprintf(errstr, errstr_size, "\"schema_version\" is not an integer");
-        goto fail;
+        goto schema;
     }
-    int64_t ver = json_object_get_int64(v);
-    if (ver != SS_ENVELOPE_SCHEMA_VERSION) {
-        snprintf(errstr, errstr_size, "unsupported schema_version %lld (expected %d)",
-                 (long long)ver, SS_ENVELOPE_SCHEMA_VERSION);
-        goto fail;
+    if (v.len != 1 || v.p[0] != '0' + SS_ENVELOPE_SCHEMA_VERSION) {
+        snprintf(errstr, errstr_size, "unsupported schema_version %.*s (expected %d)",
+                 v.len > 24 ? 24 : (int)v.len, v.p, SS_ENVELOPE_SCHEMA_VERSION);
+        memset(e, 0, sizeof(*e));
+        return SS_ENVELOPE_ERR_VERSION;
     }
-    e->schema_version = (int)ver;
-
-    if (parse_str(root, "event_id", e->event_id, sizeof(e->event_id), 0, errstr, errstr_size) < 0 ||
-        parse_str(root, "type", e->type, sizeof(e->type), 0, errstr, errstr_size) < 0 ||
-        parse_str(root, "object_type", e->object_type, sizeof(e->object_type), 0, errstr,
-                  errstr_size) < 0 ||
-        parse_str(root, "object_id", e->object_id, sizeof(e->object_id), 0, errstr, errstr_size) <
-            0)
-        goto fail;
+    e->schema_version = SS_ENVELOPE_SCHEMA_VERSION;
 
     char source[16];
-    if (parse_str(root, "source", source, sizeof(source), 0, errstr, errstr_size) < 0)
-        goto fail;
-    if (strcmp(source, "gateway") == 0) {
-        e->source = SS_SOURCE_GATEWAY;
-    } else if (strcmp(source, "webhook") == 0) {
-        e->source = SS_SOURCE_WEBHOOK;
-    } else {
-        snprintf(errstr, errstr_size, "\"source\" is neither \"gateway\" nor \"webhook\"");
-        goto fail;
+    if (parse_str(m[EN_EVENT_ID], "event_id", e->event_id, sizeof(e->event_id), 0, 0, errstr,
+                  errstr_size) < 0 ||
+        parse_str(m[EN_TYPE], "type", e->type, sizeof(e->type), 0, 0, errstr, errstr_size) < 0 ||
+        parse_str(m[EN_OBJECT_TYPE], "object_type", e->object_type, sizeof(e->object_type), 0, 0,
+                  errstr, errstr_size) < 0 ||
+        parse_str(m[EN_OBJECT_ID], "object_id", e->object_id, sizeof(e->object_id), 0, 0, errstr,
+                  errstr_size) < 0 ||
+        parse_str(m[EN_SOURCE], "source", source, sizeof(source), 0, 0, errstr, errstr_size) < 0)
+        goto schema;
+    int s;
+    for (s = 0; s < SS_SOURCE__COUNT; s++)
+        if (strcmp(source, source_names[s]) == 0)
+            break;
+    if (s == SS_SOURCE__COUNT) {
+        snprintf(errstr, errstr_size,
+                 "\"source\" is none of \"gateway\", \"webhook\", \"backfill\", \"reconcile\"");
+        goto schema;
     }
+    e->source = (ss_source_t)s;
 
-    if (parse_time(root, "updated_at", 1, &e->updated_at_usec, errstr, errstr_size) < 0 ||
-        parse_time(root, "received_at", 0, &e->received_at_usec, errstr, errstr_size) < 0)
-        goto fail;
+    if (parse_time(m[EN_UPDATED_AT], "updated_at", 1, &e->updated_at_usec, errstr, errstr_size) <
+            0 ||
+        parse_time(m[EN_RECEIVED_AT], "received_at", 0, &e->received_at_usec, errstr, errstr_size) <
+            0 ||
+        parse_str(m[EN_REQUEST_ID], "request_id", e->request_id, sizeof(e->request_id), 1, 1,
+                  errstr, errstr_size) < 0)
+        goto schema;
 
-    if (json_object_object_get_ex(root, "request_id", &v) && v) {
-        if (parse_str(root, "request_id", e->request_id, sizeof(e->request_id), 1, errstr,
-                      errstr_size) < 0)
-            goto fail;
-    }
-
-    if (!json_object_object_get_ex(root, "object", &v) || !v) {
+    v = m[EN_OBJECT];
+    if (is_null(v)) {
         snprintf(errstr, errstr_size, "missing \"object\"");
-        goto fail;
+        goto schema;
     }
-    if (!json_object_is_type(v, json_type_object)) {
+    if (v.p[0] != '{') {
         snprintf(errstr, errstr_size, "\"object\" is not a JSON object");
-        goto fail;
+        goto schema;
     }
-    e->object = json_object_get(v);
-
-    if (json_object_object_get_ex(root, "event", &v) && v) {
-        if (!json_object_is_type(v, json_type_object)) {
+    e->object = v;
+    v = m[EN_EVENT];
+    if (!is_null(v)) {
+        if (v.p[0] != '{') {
             snprintf(errstr, errstr_size, "\"event\" is not a JSON object");
-            goto fail;
+            goto schema;
         }
-        e->event = json_object_get(v);
+        e->event = v;
     }
-
-    json_object_put(root);
-    return 0;
-fail:
-    if (root)
-        json_object_put(root);
-    ss_envelope_clear(e);
-    return -1;
-}
-
-ss_topic_t ss_envelope_topic(const ss_envelope_t *e) {
-    if (strcmp(e->object_type, "Shipment") == 0)
-        return SS_TOPIC_SHIPMENTS;
-    if (strcmp(e->object_type, "Tracker") == 0)
-        return SS_TOPIC_TRACKERS;
-    if (strcmp(e->object_type, "Address") == 0)
-        return SS_TOPIC_ADDRESSES;
-    if (strcmp(e->object_type, "Batch") == 0)
-        return SS_TOPIC_BATCHES;
-    return SS_TOPIC_EVENTS;
-}
-
-static int put_key(const char *s, char *buf, size_t bufsize) {
-    size_t n = strlen(s);
-    if (n == 0 || n >= bufsize)
-        return -1;
-    memcpy(buf, s, n + 1);
-    return (int)n;
-}
-
-int ss_envelope_key(const ss_envelope_t *e, char *buf, size_t bufsize) {
-    if (!buf || bufsize == 0)
-        return -1;
-    buf[0] = '\0';
-    const char *t = e->object_type;
-    if (strcmp(t, "Shipment") == 0 || strcmp(t, "Address") == 0 || strcmp(t, "Batch") == 0)
-        return put_key(e->object_id, buf, bufsize);
-    if (e->object) {
-        const char *s = get_str(e->object, "shipment_id");
-        if (s && *s)
-            return put_key(s, buf, bufsize);
-        s = get_str(e->object, "tracking_code");
-        if (s && *s)
-            return put_key(s, buf, bufsize);
-    }
-    return put_key(e->object_id, buf, bufsize);
+    return SS_ENVELOPE_OK;
+schema:
+    memset(e, 0, sizeof(*e));
+    return SS_ENVELOPE_ERR_SCHEMA;
 }

@@ -182,8 +182,9 @@ static const char SQL_BATCHES[] =
     " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
     " WHERE t.updated_at IS NULL OR t.updated_at <= excluded.updated_at";
 
-/* The events topic: the Event as EasyPost sent it (envelope "event" plus its
- * "result") when it came from a webhook, else the whole envelope. */
+/* easypost_events (see ss_sync_map for which envelopes): the Event as EasyPost
+ * sent it (envelope "event" plus its "result") when it came from a webhook,
+ * else the whole envelope. */
 static const char SQL_EVENTS[] =
     "INSERT INTO easypost_events (id, description, object_type, object_id, mode, status,"
     " user_id, created_at, updated_at, payload)"

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include <common/sstime.h>
 
 static const int table_ncols[SS_SYNC_T__COUNT] = {
@@ -67,6 +69,9 @@ void ss_sync_rows_init(ss_sync_rows_t *r) {
 void ss_sync_rows_reset(ss_sync_rows_t *r) {
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
         r->t[t].nrows = 0;
+    for (size_t i = 0; i < r->ntrees; i++)
+        json_object_put(r->trees[i]);
+    r->ntrees = 0;
     /* Keep the newest chunk, free the rest. */
     ss_sync_arena_chunk_t *c = r->arena;
     if (c) {
@@ -82,6 +87,10 @@ void ss_sync_rows_reset(ss_sync_rows_t *r) {
 }
 
 void ss_sync_rows_free(ss_sync_rows_t *r) {
+    ss_sync_rows_reset(r);
+    free(r->trees);
+    if (r->tok)
+        json_tokener_free(r->tok);
     for (int t = 0; t < SS_SYNC_T__COUNT; t++) {
         free(r->t[t].cells);
         free(r->t[t].order);
@@ -129,6 +138,8 @@ typedef struct {
     char *errstr;
     size_t errstr_size;
     int oom;
+    json_object *object; /* the envelope's object, parsed */
+    json_object *event;  /* its webhook Event (without result), or NULL */
 } ctx_t;
 
 static json_object *member(json_object *o, const char *key) {
@@ -430,7 +441,7 @@ static int fees_total(ctx_t *c, json_object *o, const char **cell) {
 }
 
 static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = e->object;
+    json_object *o = c->object;
     const char *created, *updated, *total;
     int64_t order;
     if (ts(c, o, "created_at", &created, NULL) < 0 ||
@@ -512,7 +523,7 @@ static int map_shipment(ctx_t *c, const ss_envelope_t *e, const char *raw, uint3
 }
 
 static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = e->object;
+    json_object *o = c->object;
     const char *created, *updated, *est;
     int64_t order;
     if (ts(c, o, "created_at", &created, NULL) < 0 ||
@@ -600,7 +611,7 @@ static int map_tracker(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32
 }
 
 static int map_batch(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = e->object;
+    json_object *o = c->object;
     const char *created, *updated;
     int64_t order;
     if (ts(c, o, "created_at", &created, NULL) < 0 || ts(c, o, "updated_at", &updated, &order) < 0)
@@ -627,7 +638,7 @@ static int map_batch(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t
 }
 
 static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t msg) {
-    json_object *o = e->object, *ev = e->event;
+    json_object *o = c->object, *ev = c->event;
     const char *created, *updated;
     /* The Event's own times when it came as a webhook, else the object's. */
     json_object *src = ev ? ev : o;
@@ -657,9 +668,47 @@ static int map_event(ctx_t *c, const ss_envelope_t *e, const char *raw, uint32_t
     return 0;
 }
 
+/* A span of the envelope parsed by json-c into a tree the rows own. */
+static int parse_span(ctx_t *c, ss_json_span_t s, const char *what, json_object **out) {
+    ss_sync_rows_t *r = c->r;
+    *out = NULL;
+    if (!r->tok) {
+        if (!(r->tok = json_tokener_new_ex(SS_ENVELOPE_MAX_DEPTH)))
+            return c->oom = 1, -1;
+        json_tokener_set_flags(r->tok, JSON_TOKENER_STRICT);
+    }
+    if (r->ntrees == r->trees_cap) {
+        size_t cap = r->trees_cap ? r->trees_cap * 2 : 256;
+        json_object **t = realloc(r->trees, cap * sizeof(*t));
+        if (!t)
+            return c->oom = 1, -1;
+        r->trees = t;
+        r->trees_cap = cap;
+    }
+    json_object *o = NULL;
+    if (s.len <= (size_t)INT32_MAX) {
+        json_tokener_reset(r->tok);
+        o = json_tokener_parse_ex(r->tok, s.p, (int)s.len);
+        if (json_tokener_get_error(r->tok) != json_tokener_success ||
+            json_tokener_get_parse_end(r->tok) != s.len) {
+            json_object_put(o);
+            o = NULL;
+        }
+    }
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        snprintf(c->errstr, c->errstr_size, "envelope \"%s\" is not a JSON object json-c reads",
+                 what);
+        return -1;
+    }
+    r->trees[r->ntrees++] = o;
+    *out = o;
+    return 0;
+}
+
 int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size_t rawlen,
                 uint32_t msg, char *errstr, size_t errstr_size) {
-    ctx_t c = {r, errstr, errstr_size, 0};
+    ctx_t c = {r, errstr, errstr_size, 0, NULL, NULL};
     size_t before[SS_SYNC_T__COUNT];
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
         before[t] = r->t[t].nrows;
@@ -668,17 +717,34 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
 
     int rc = -1;
     const char *rawc = raw ? arena_strndup(r, raw, rawlen) : NULL;
-    if (!e || !e->object) {
+    if (!e || !e->object.p) {
         snprintf(errstr, errstr_size, "envelope without object");
     } else if (raw && !rawc) {
         c.oom = 1;
-    } else {
-        switch (ss_envelope_topic(e)) {
-        case SS_TOPIC_SHIPMENTS: rc = map_shipment(&c, e, rawc, msg); break;
-        case SS_TOPIC_TRACKERS: rc = map_tracker(&c, e, rawc, msg); break;
-        case SS_TOPIC_ADDRESSES: rc = map_address(&c, e->object, msg, NULL); break;
-        case SS_TOPIC_BATCHES: rc = map_batch(&c, e, rawc, msg); break;
-        default: rc = map_event(&c, e, rawc, msg); break;
+    } else if (parse_span(&c, e->object, "object", &c.object) == 0 &&
+               (!e->event.p || parse_span(&c, e->event, "event", &c.event) == 0)) {
+        /* The consumer's rule, one for every topic (the producers route by
+         * the object's type, ss_envelope_route):
+         *   1. an envelope carrying a webhook Event (source webhook with
+         *      "event") is recorded in easypost_events under its event id,
+         *      so that every webhook Event is traceable in PostgreSQL;
+         *   2. then its object is applied by object_type: Shipment ->
+         *      shipments (+ addresses, parcel, rates), Tracker -> trackers
+         *      (+ tracking events, the shipment's tracking view), Address ->
+         *      addresses, Batch -> batches; any other type has no table of
+         *      its own and is recorded in easypost_events (once).
+         * Gateway, backfill and reconcile envelopes carry no Event: rule 2
+         * only. */
+        int webhook_event = e->source == SS_SOURCE_WEBHOOK && c.event != NULL;
+        rc = webhook_event ? map_event(&c, e, rawc, msg) : 0;
+        if (rc == 0) {
+            switch (ss_envelope_topic(e)) {
+            case SS_TOPIC_SHIPMENTS: rc = map_shipment(&c, e, rawc, msg); break;
+            case SS_TOPIC_TRACKERS: rc = map_tracker(&c, e, rawc, msg); break;
+            case SS_TOPIC_ADDRESSES: rc = map_address(&c, c.object, msg, NULL); break;
+            case SS_TOPIC_BATCHES: rc = map_batch(&c, e, rawc, msg); break;
+            default: rc = webhook_event ? 0 : map_event(&c, e, rawc, msg); break;
+            }
         }
     }
     if (rc == 0 && !c.oom)

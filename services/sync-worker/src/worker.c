@@ -341,11 +341,9 @@ static void batch_add(worker_t *w, rd_kafka_message_t *m) {
     ss_counter_inc(w->consumed);
 
     char err[400];
-    if (ss_envelope_parse(&w->b.envs[i], m->payload, m->len, err, sizeof(err)) < 0) {
-        poison(w, i,
-               strncmp(err, "invalid JSON", 12) == 0 || strncmp(err, "empty", 5) == 0
-                   ? "invalid_json: %s"
-                   : "invalid_envelope: %s",
+    ss_envelope_err_t perr = ss_envelope_parse(&w->b.envs[i], m->payload, m->len, err, sizeof(err));
+    if (perr != SS_ENVELOPE_OK) {
+        poison(w, i, perr == SS_ENVELOPE_ERR_JSON ? "invalid_json: %s" : "invalid_envelope: %s",
                err);
         return;
     }

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <envelope/envelope.h>
+
 typedef struct {
     char key[64];
     char *json; /* envelope */
@@ -74,18 +76,32 @@ static void ts_ep(int64_t t, int form, char *buf, size_t n) {
 static long long g_evt;
 static char g_tag[32] = "t";
 
-static char *envelope(const char *type, const char *otype, const char *oid, int64_t upd,
-                      const char *object) {
-    char u[40], r[40];
-    ts_ep(upd, 0, u, sizeof(u));
-    ts_ep(upd + 1, 2, r, sizeof(r));
-    size_t n = strlen(object) + 512;
-    char *s = malloc(n);
-    snprintf(s, n,
-             "{\"schema_version\":1,\"event_id\":\"evt_%s_%lld\",\"type\":\"%s\",\"source\":"
-             "\"webhook\",\"object_type\":\"%s\",\"object_id\":\"%s\",\"updated_at\":\"%s\","
-             "\"received_at\":\"%s\",\"request_id\":null,\"object\":%s}",
-             g_tag, ++g_evt, type, otype, oid, u, r, object);
+/* An envelope around object, through the production writer (libs/envelope):
+ * event id evt_<tag>_<n>, received a second after upd. */
+static char *envelope(const char *type, int64_t upd, const char *object) {
+    char event_id[64];
+    snprintf(event_id, sizeof(event_id), "evt_%s_%lld", g_tag, ++g_evt);
+    ss_envelope_in_t in = {
+        .source = SS_SOURCE_BACKFILL,
+        .type = type,
+        .event_id = event_id,
+        .received_at_usec = (upd + 1) * 1000000,
+        .object = {object, strlen(object)},
+    };
+    ss_envelope_msg_t m;
+    char err[256];
+    if (ss_envelope_write(&m, &in, err, sizeof(err)) != SS_ENVELOPE_OK) {
+        fprintf(stderr, "ss-sync-gen: envelope writer: %s\n", err);
+        exit(1);
+    }
+    char *s = malloc(m.value_len + 1);
+    if (!s) {
+        fprintf(stderr, "ss-sync-gen: out of memory\n");
+        exit(1);
+    }
+    memcpy(s, m.value, m.value_len);
+    s[m.value_len] = '\0';
+    ss_envelope_msg_clear(&m);
     return s;
 }
 
@@ -263,7 +279,7 @@ int main(int argc, char **argv) {
                 "\"amount\":\"%s\",\"charged\":true,\"refunded\":false}]}",
                 sid, c, u, code, i, tid, from, to, g_tag, i, c, u, g_tag, i, c, u, services[si],
                 carriers[ci], rate, rate, 1 + si, 1 + si, sid, i, i, rate);
-            seq_push(&ships[i], sid, envelope("shipment.updated", "Shipment", sid, upd, obj));
+            seq_push(&ships[i], sid, envelope("shipment.updated", upd, obj));
             unique++;
             snprintf(last_cost, sizeof(last_cost), "%d.%02d", (cents + 1) / 100, (cents + 1) % 100);
             ts(upd, last_upd, sizeof(last_upd));
@@ -318,7 +334,7 @@ int main(int argc, char **argv) {
                     "\"est_delivery_date\":\"%s\",\"shipment_id\":\"%s\",\"carrier\":\"%s\","
                     "\"tracking_details\":[%s],\"fees\":[],\"public_url\":null}",
                     tid, code, tstatus[v], c, u, est, sid, carriers[ci], det);
-                seq_push(&trks[i], sid, envelope("tracker.updated", "Tracker", tid, upd, obj));
+                seq_push(&trks[i], sid, envelope("tracker.updated", upd, obj));
                 unique++;
             }
             status = tstatus[nt - 1];
@@ -341,7 +357,7 @@ int main(int argc, char **argv) {
             int64_t upd = BASE + 1000 * a + 100 * v;
             snprintf(city, sizeof(city), "CITY%ld-V%d", a, v);
             address_json(obj, sizeof(obj), aid, city, "CA", upd, "BOOK");
-            seq_push(&addrs[a], aid, envelope("address.updated", "Address", aid, upd, obj));
+            seq_push(&addrs[a], aid, envelope("address.updated", upd, obj));
             unique++;
             ts(upd, last, sizeof(last));
         }
@@ -365,13 +381,13 @@ int main(int argc, char **argv) {
         char id[64];
         snprintf(obj, sizeof(obj), bad_rate, g_tag, g_tag);
         snprintf(id, sizeof(id), "shp_%s_poison1", g_tag);
-        seq_push(&ships[nship], id, envelope("shipment.updated", "Shipment", id, BASE, obj));
+        seq_push(&ships[nship], id, envelope("shipment.updated", BASE, obj));
         snprintf(obj, sizeof(obj), bad_zone, g_tag);
         snprintf(id, sizeof(id), "shp_%s_poison2", g_tag);
-        seq_push(&ships[nship + 1], id, envelope("shipment.updated", "Shipment", id, BASE, obj));
+        seq_push(&ships[nship + 1], id, envelope("shipment.updated", BASE, obj));
         snprintf(obj, sizeof(obj), bad_time, g_tag);
         snprintf(id, sizeof(id), "shp_%s_poison3", g_tag);
-        char *e = envelope("shipment.updated", "Shipment", id, BASE, obj);
+        char *e = envelope("shipment.updated", BASE, obj);
         /* the envelope itself is fine (updated_at), the object's created_at is not */
         seq_push(&ships[nship + 2], id, e);
         seq_push(&ships[nship + 3], "poison4", strdup("{\"schema_version\":1,\"event_id\":"));

@@ -152,6 +152,16 @@ expect 200 "refund.successful" "$SS_TEST_TMP/refund.json" "X-Hmac-Signature: hma
 consume_has "${prefix}events" "EZ$rid" "evt_$rid" || ss_fail "refund.successful not on ${prefix}events"
 ss_pass "unknown event type (refund.successful) -> events topic"
 
+# Routing by the object's type, not the description: an Event whose result is a
+# Shipment -> shipments topic, keyed by the shipment id (it went to events before).
+sid="shp_$(openssl rand -hex 6)"
+printf '{"object":"Event","id":"evt_%s","description":"shipment.invoice.updated","mode":"test","result":{"object":"Shipment","id":"%s","tracking_code":"EZ%s","status":"delivered"}}' \
+  "$sid" "$sid" "$sid" >"$SS_TEST_TMP/shipment.json"
+expect 200 "shipment result" "$SS_TEST_TMP/shipment.json" "X-Hmac-Signature: hmac-sha256-hex=$(sign "$SECRET_NFKD" "$SS_TEST_TMP/shipment.json")"
+consume_has "${prefix}shipments" "$sid" "evt_$sid" || ss_fail "Event with a Shipment result not on ${prefix}shipments with key $sid"
+consume_has "${prefix}events" "$sid" "evt_$sid" && ss_fail "Event with a Shipment result also on ${prefix}events"
+ss_pass "Event whose result is a Shipment -> shipments topic, key = shipment id"
+
 # Same event twice -> accepted twice.
 before=$(ss_kafkactl offsets -t "${prefix}batches" --sum 2>/dev/null)
 expect 200 "duplicate 1" "$BATCH" "X-Hmac-Signature: hmac-sha256-hex=$(sign "$SECRET_NFKD" "$BATCH")"

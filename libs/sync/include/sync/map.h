@@ -9,8 +9,11 @@
  * exact fixed point.  Timestamps in any form ss_time_parse accepts are
  * normalised to "YYYY-MM-DDTHH:MM:SS.ffffffZ".
  *
- * Cells point into the envelope's json-c tree or into the rows' own arena,
- * so the envelopes must outlive the rows (until ss_sync_rows_reset). */
+ * The envelope carries its object (and a webhook's Event) as JSON spans:
+ * ss_sync_map parses them with json-c (strict, SS_ENVELOPE_MAX_DEPTH) into
+ * trees the rows own.  Cells point into those trees or into the rows' own
+ * arena, so neither the envelope nor the message bytes need outlive the
+ * rows (valid until ss_sync_rows_reset). */
 #ifndef SS_SYNC_MAP_H
 #define SS_SYNC_MAP_H
 
@@ -28,7 +31,7 @@ typedef enum {
     SS_SYNC_T_PARCELS,
     SS_SYNC_T_RATES,
     SS_SYNC_T_BATCHES,
-    SS_SYNC_T_EVENTS, /* easypost_events (raw rows of the events topic) */
+    SS_SYNC_T_EVENTS, /* easypost_events: every webhook Event, objects without a table */
     SS_SYNC_T__COUNT
 } ss_sync_table_id_t;
 
@@ -207,6 +210,9 @@ typedef struct ss_sync_arena_chunk ss_sync_arena_chunk_t;
 typedef struct {
     ss_sync_table_t t[SS_SYNC_T__COUNT];
     ss_sync_arena_chunk_t *arena;
+    struct json_object **trees; /* parsed object/event spans the cells point into */
+    size_t ntrees, trees_cap;
+    struct json_tokener *tok; /* reused for every span */
 } ss_sync_rows_t;
 
 /* Number of columns of a table. */
@@ -225,8 +231,11 @@ static inline const char *ss_sync_cell(const ss_sync_rows_t *r, ss_sync_table_id
 
 /* Maps one envelope into rows tagged with msg.  raw/rawlen are the message
  * bytes (copied): top-level rows keep them and PostgreSQL extracts
- * ->'object'.  The envelope's object type decides the tables (Shipment,
- * Tracker, Address, Batch, anything else -> easypost_events).  Returns 0, or
+ * ->'object'.  The consumer's rule (whatever topic the envelope came from):
+ * a webhook Event (source webhook with "event") is recorded in
+ * easypost_events under its event id; then the object is applied by its
+ * object_type (Shipment, Tracker, Address, Batch; any other type only in
+ * easypost_events).  Returns 0, or
  * -1 with errstr (and no row added) when the object cannot be mapped: a
  * timestamp that is not one, a fee amount that is not a decimal, a missing
  * id.  Such a message is poison.  -2 on out of memory. */

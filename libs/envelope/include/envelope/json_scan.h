@@ -1,21 +1,23 @@
-/* A strict JSON scanner that validates in place and hands out byte spans.
+/* A strict JSON scanner that validates in place and hands out byte spans:
+ * the envelope's parser and what its writer reads producers' objects with.
  *
- * Why not json-c here: the webhook receiver only needs to know that a body
- * is one valid JSON text, read five short strings out of it, and forward the
- * Event's "result" as it came.  json-c builds a tree of ~150 heap objects
- * for a 3.5 KB EasyPost Event and the envelope was re-serialised from it:
- * 46 us per webhook on this machine, most of the receiver's CPU, and the
- * mallocs fought over arenas across 128 worker threads.  The scanner makes
- * one pass without allocating (~4 us), and the envelope splices the verified
- * bytes instead of re-encoding them.  json-c stays the parser everywhere
- * else; the fuzz driver checks that the two agree on what is JSON.
+ * Why not json-c here: the producers and the envelope parser only need to
+ * know that a text is one valid JSON value, read a few short strings out of
+ * it, and forward the object as it came.  json-c builds a tree of ~150 heap
+ * objects for a 3.5 KB EasyPost Event and the envelope was re-serialised
+ * from it: 46 us per webhook on this machine, most of the receiver's CPU,
+ * and the mallocs fought over arenas across 128 worker threads.  The
+ * scanner makes one pass without allocating (~4 us), and the envelope
+ * splices the verified bytes instead of re-encoding them.  Consumers that
+ * need a tree (libs/sync) parse the object span with json-c; the fuzz
+ * driver checks that the two agree on what is JSON.
  *
  * Grammar: RFC 8259, nothing more (no comments, single quotes, NaN, leading
  * zeros, trailing commas, raw control characters in strings, or trailing
  * data).  Bytes >= 0x80 inside strings are passed through unchecked, as
  * json-c does.  No allocation; the input need not be NUL-terminated. */
-#ifndef SS_WEBHOOK_JSON_SCAN_H
-#define SS_WEBHOOK_JSON_SCAN_H
+#ifndef SS_ENVELOPE_JSON_SCAN_H
+#define SS_ENVELOPE_JSON_SCAN_H
 
 #include <stddef.h>
 
@@ -48,6 +50,11 @@ int ss_json_iter_next(ss_json_iter_t *it, ss_json_span_t *key, ss_json_span_t *v
 
 /* 1 when the key token decodes to name. */
 int ss_json_key_is(ss_json_span_t key, const char *name);
+
+/* The members named in names (NULL-terminated) of an object span that
+ * ss_json_check accepted, into out[i] ({NULL, 0} when absent); the last one
+ * wins on duplicates, as with json-c. */
+void ss_json_pick(ss_json_span_t obj, const char *const *names, ss_json_span_t *out);
 
 /* Decodes a string token into out as NUL-terminated UTF-8.  Returns the
  * length; -1 when v is not a string or holds \u0000 (which a C string

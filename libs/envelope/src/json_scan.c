@@ -1,5 +1,5 @@
-/* Strict JSON scanner (see webhook/json_scan.h). */
-#include <webhook/json_scan.h>
+/* Strict JSON scanner (see envelope/json_scan.h). */
+#include <envelope/json_scan.h>
 
 #include <stdint.h>
 #include <string.h>
@@ -450,4 +450,20 @@ int ss_json_key_is(ss_json_span_t key, const char *name) {
     char buf[64];
     int len = ss_json_string(key, buf, sizeof(buf));
     return len >= 0 && (size_t)len == n && memcmp(buf, name, n) == 0;
+}
+
+void ss_json_pick(ss_json_span_t obj, const char *const *names, ss_json_span_t *out) {
+    ss_json_iter_t it;
+    ss_json_span_t k, v;
+    size_t n = 0;
+    while (names[n])
+        out[n++] = (ss_json_span_t){NULL, 0};
+    if (ss_json_iter_init(&it, obj) != 0)
+        return;
+    while (ss_json_iter_next(&it, &k, &v))
+        for (size_t i = 0; i < n; i++)
+            if (ss_json_key_is(k, names[i])) {
+                out[i] = v;
+                break;
+            }
 }
