@@ -98,8 +98,8 @@ static int pg_versions(int trackers, const ss_ep_list_item_t *items, size_t n, i
         return -1;
     }
     static const char *const sql[2] = {
-        /* updated_at NULL: a placeholder a tracker made, never a Shipment: stale */
-        "SELECT id, CASE WHEN updated_at IS NULL THEN 0 ELSE (extract(epoch FROM"
+        /* updated_at NULL: a placeholder a tracker made, the Shipment itself is missing */
+        "SELECT id, CASE WHEN updated_at IS NULL THEN -1 ELSE (extract(epoch FROM"
         " greatest(updated_at, tracker_updated_at)) * 1000000)::int8 END"
         " FROM shipments WHERE id = ANY($1::text[])",
         "SELECT id, coalesce((extract(epoch FROM updated_at) * 1000000)::int8, 0)"
