@@ -184,6 +184,13 @@ int main(int argc, char **argv) {
                 cmd);
         return RC_EXIT_USAGE;
     }
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (is_backfill)
+                return rc_backfill_main(argc - 2, argv + 2, NULL); /* prints usage only */
+            help(stdout);
+            return RC_EXIT_OK;
+        }
     char err[1024];
     if (ss_conf_load(OPTS, NOPTS, err, sizeof err) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", RC_PROG, err);

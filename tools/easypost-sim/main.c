@@ -184,8 +184,8 @@ static const ss_conf_opt_t OPTS[] = {
      "percent of /v2 requests whose answer breaks half-way (after doing the work)", 0},
     {"SIM_FAULT_WEBHOOK_DROP", SS_CONF_INT, &cfg.fault_webhook_drop, "0", 0, 100,
      "percent of webhooks never sent (as if EasyPost had given up on them)", 0},
-    {"SIM_FAULT_RETRY_AFTER", SS_CONF_INT, &cfg.fault_retry_after, "1", 0, 3600,
-     "Retry-After (seconds) sent with an injected 429", 0},
+    {"SIM_FAULT_RETRY_AFTER", SS_CONF_INT, &cfg.fault_retry_after, "0", 0, 3600,
+     "Retry-After (seconds) sent with an injected 429 (0: no Retry-After header)", 0},
     {"SIM_PRELOAD_SHIPMENTS", SS_CONF_INT, &cfg.preload_shipments, "0", 0, 10000000,
      "historical purchased shipments with trackers, listed and retrievable but kept in no\n     "
      "memory (rebuilt from SIM_SEED on demand); they never send webhooks",
@@ -287,11 +287,12 @@ static int send_fault_status(struct mg_connection *conn, int status) {
             "RATE_LIMITED",
             "You have exceeded the rate limit for this endpoint. Please try again later.", NULL,
             NULL);
-        char hdr[64];
+        char hdr[64] = "";
         pthread_mutex_lock(&g_fmu);
-        snprintf(hdr, sizeof hdr, "Retry-After: %lld\r\n", cfg.fault_retry_after);
+        if (cfg.fault_retry_after > 0)
+            snprintf(hdr, sizeof hdr, "Retry-After: %lld\r\n", cfg.fault_retry_after);
         pthread_mutex_unlock(&g_fmu);
-        int st = ss_http_send_json(conn, 429, b, strlen(b), hdr);
+        int st = ss_http_send_json(conn, 429, b, strlen(b), hdr[0] ? hdr : NULL);
         free(b);
         return st;
     }

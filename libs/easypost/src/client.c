@@ -28,6 +28,7 @@ struct ss_ep_client {
     int backoff_base_ms;
     int backoff_max_ms;
     int retry_after_max_ms;
+    int retry_after_strict; /* retry_after_max_ms was configured: never retry sooner than asked */
     size_t max_body;
 };
 
@@ -191,6 +192,7 @@ ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t
     c->max_body = cfg->max_body > 0 ? cfg->max_body : SS_EP_DEFAULT_MAX_BODY;
     c->retry_after_max_ms =
         cfg->retry_after_max_ms > 0 ? cfg->retry_after_max_ms : c->backoff_max_ms;
+    c->retry_after_strict = cfg->retry_after_max_ms > 0;
     return c;
 oom:
     ss_ep_client_free(c);
@@ -594,7 +596,7 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
         }
         if (!again || attempt >= c->max_retries)
             break;
-        if (retry_after_ms > c->retry_after_max_ms)
+        if (c->retry_after_strict && retry_after_ms > c->retry_after_max_ms)
             break; /* asked to wait longer than we may sleep here: the caller waits */
         int d = backoff_delay(c, attempt);
         if (retry_after_ms >= 0 && retry_after_ms <= c->retry_after_max_ms && retry_after_ms > d)

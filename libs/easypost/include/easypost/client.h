@@ -55,8 +55,9 @@ typedef struct {
     size_t max_body;         /* response body cap; 0 = SS_EP_DEFAULT_MAX_BODY */
     const char *user_agent;  /* NULL = "shipstream/<version>" */
     /* A 429/503 answer's Retry-After is honoured as the next delay when it is
-     * at most this long (longer: the answer is returned, with
-     * retry_after_ms set, for the caller to wait).  0 = backoff_max_ms. */
+     * at most this long; longer: the answer is returned at once, with
+     * retry_after_ms set, for the caller to wait.  0 = the old rule: honoured
+     * up to backoff_max_ms, else the client's own backoff is used. */
     int retry_after_max_ms;
 } ss_ep_config_t;
 
