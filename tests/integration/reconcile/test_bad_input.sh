@@ -13,7 +13,7 @@ rc_start_worker
 SINCE=$(date -u -d '60 days ago' +%Y-%m-%dT%H:%M:%SZ)
 fault() { curl -fsS -X POST "$SIM_URL/sim/faults" -d "$1" >/dev/null || ss_fail "POST /sim/faults $1"; }
 calls() { echo $(( $(rc_sim_metric 'sim_list_calls_total{object="shipments"}') + $(rc_sim_metric 'sim_list_calls_total{object="trackers"}') )); }
-export RC_ENV="RECONCILE_PAGE_SIZE=50"
+export RC_ENV="RECONCILE_PAGE_SIZE=50 RECONCILE_BACKFILL_PARALLEL=1"  # one walk: exact call counts
 
 # 1. unknown object type in a page: skipped, counted, everything else produced
 fault '{"list":"unknown_type","list_count":1}'
