@@ -15,8 +15,8 @@
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 export LC_ALL=C
 
-RC_BIN="$SS_BIN_DIR/shipstream-reconcile"
-SIM_BIN="$SS_BIN_DIR/easypost-sim"
+RC_BIN="${RC_BIN:-$SS_BIN_DIR/shipstream-reconcile}"   # RC_BIN / SIM_BIN: e.g. sanitizer builds
+SIM_BIN="${SIM_BIN:-$SS_BIN_DIR/easypost-sim}"
 SW_BIN="$SS_BIN_DIR/shipstream-sync-worker"
 WR_BIN="$SS_BIN_DIR/shipstream-webhook-receiver"
 for b in "$RC_BIN" "$SIM_BIN" "$SW_BIN"; do [ -x "$b" ] || ss_fail "$b not built"; done
