@@ -13,7 +13,8 @@
 # `mktemp -d`), .run/pg links to /var/tmp/shipstream-pg/<hash>/data (deploy/local/pg.sh).
 # Ports: PostgreSQL 5432 (SS_PG_PORT or PGPORT), Kafka 9092 (SS_KAFKA_PORT) and its
 # controller 9093 (SS_KAFKA_CONTROLLER_PORT), gateway 8000, webhook-receiver 8001,
-# sync-worker 9101, refresh-scheduler 9102, easypost-sim 8080 (SS_<NAME>_PORT, e.g.
+# sync-worker 9101, refresh-scheduler 9102, easypost-sim 8080, reconcile 9103
+# (`shipstream-reconcile serve`) (SS_<NAME>_PORT, e.g.
 # SS_GATEWAY_PORT); a taken port moves to the next free one, so several checkouts run
 # side by side (each `up` holds a per-user lock while it chooses ports and starts).
 # Honours EASYPOST_WEBHOOK_SECRET and GATEWAY_API_KEYS (else generated once and kept in
@@ -35,6 +36,7 @@ SERVICES=(
   "refresh-scheduler shipstream-refresh-scheduler 9102 SS_REFRESH_PORT"
   "easypost-sim easypost-sim 8080 SS_SIM_PORT"
   "gateway shipstream-gateway 8000 SS_GATEWAY_PORT"
+  "reconcile shipstream-reconcile 9103 SS_RECONCILE_PORT"
 )
 
 say() { echo "stack: $*"; }
@@ -177,6 +179,10 @@ svc_env() {
     easypost-sim)
       printf '%s\n' "${common[@]}" EASYPOST_API_KEY="$EP_KEY" EASYPOST_WEBHOOK_SECRET="$WEBHOOK_SECRET" \
         SIM_WEBHOOK_URL="$WEBHOOK_URL";;
+    reconcile)
+      printf '%s\n' "${common[@]}" DATABASE_URL="$DATABASE_URL" KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+        KAFKA_TOPIC_PREFIX="$PREFIX" EASYPOST_API_KEY="$EP_KEY" EASYPOST_API_BASE="$EP_BASE" \
+        RECONCILE_STATE_DIR="$RUN" RECONCILE_INTERVAL_SECONDS="${RECONCILE_INTERVAL_SECONDS:-900}";;
   esac
 }
 
@@ -187,7 +193,9 @@ start_service() {
   echo "---- $(date -u +%FT%TZ) starting $name on 127.0.0.1:$port" >>"$log"
   # Own session: survives the terminal, stopped by `make down`. Variables of the
   # caller's shell that a service reads are replaced by ours (env overrides).
-  setsid env "${envs[@]}" "$BIN/$bin" >>"$log" 2>&1 </dev/null 7>&- &
+  local args=()
+  [ "$name" = reconcile ] && args=(serve)
+  setsid env "${envs[@]}" "$BIN/$bin" "${args[@]}" >>"$log" 2>&1 </dev/null 7>&- &
   echo $! >"$RUN/pids/$name.pid"
 }
 
@@ -317,11 +325,12 @@ write_env() {
      printf 'WEBHOOK_URL=%q\n' "$WEBHOOK_URL"
      printf 'SYNC_WORKER_URL=%q\n' "http://127.0.0.1:$SYNC_WORKER_PORT"
      printf 'REFRESH_SCHEDULER_URL=%q\n' "http://127.0.0.1:$REFRESH_SCHEDULER_PORT"
+     printf 'RECONCILE_URL=%q\n' "http://127.0.0.1:$RECONCILE_PORT"
      printf 'EASYPOST_API_BASE=%q\n' "$EP_BASE"
      printf 'GATEWAY_API_KEY=%q\n' "$API_KEY"
      printf 'EASYPOST_WEBHOOK_SECRET=%q\n' "$WEBHOOK_SECRET"
      if [ -n "$USE_SIM" ]; then printf 'EASYPOST_SIM_URL=%q\n' "http://127.0.0.1:$EASYPOST_SIM_PORT"; fi
-     echo "export DATABASE_URL KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC_PREFIX GATEWAY_URL WEBHOOK_URL SYNC_WORKER_URL REFRESH_SCHEDULER_URL EASYPOST_API_BASE GATEWAY_API_KEY EASYPOST_WEBHOOK_SECRET"
+     echo "export DATABASE_URL KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC_PREFIX GATEWAY_URL WEBHOOK_URL SYNC_WORKER_URL REFRESH_SCHEDULER_URL RECONCILE_URL EASYPOST_API_BASE GATEWAY_API_KEY EASYPOST_WEBHOOK_SECRET"
    } >"$tmp")
   if cmp -s "$tmp" "$RUN/stack.env"; then rm -f "$tmp"; else mv "$tmp" "$RUN/stack.env"; fi
 }

@@ -16,6 +16,7 @@
 #include <common/log.h>
 #include <common/metrics.h>
 #include <common/shutdown.h>
+#include <common/sstime.h>
 #include <common/util.h>
 #include <http/server.h>
 
@@ -41,11 +42,29 @@ static const char SUMMARY[] =
     "-> 201\n"
     "  POST /v2/addresses/create_and_verify  {\"address\":{...}} -> 200 {\"address\":{...}} or "
     "422\n"
-    "  GET  /v2/events?page_size=N           recent events\n"
+    "  GET  /v2/shipments | /v2/trackers     lists, newest first, EasyPost's pagination: "
+    "page_size\n"
+    "                                        (1..100, default 20), before_id, after_id,\n"
+    "                                        start_datetime, end_datetime (RFC 3339, on "
+    "created_at)\n"
+    "                                        -> {\"shipments\":[...],\"has_more\":bool}\n"
+    "  GET  /v2/events?page_size=N&before_id=evt_...   recent events (last 100)\n"
+    "  POST /sim/preload                     {\"shipments\":N,\"days\":D}: N purchased "
+    "shipments\n"
+    "                                        with trackers spread over the D days before "
+    "start\n"
     "  POST /sim/faults                      "
     "{\"queue\":[\"429\",\"500\",\"drop\",\"latency=200\"]} faults for\n"
     "                                        the next /v2 requests, one each; {\"clear\":true} "
-    "empties it\n"
+    "empties it;\n"
+    "                                        rates in percent: \"rate_429\", \"rate_500\", "
+    "\"rate_drop\",\n"
+    "                                        \"webhook_drop\"; \"retry_after\": seconds sent "
+    "with 429;\n"
+    "                                        \"list\": \"unknown_type\"|\"malformed\"|\"repeat\"|"
+    "\"none\"\n"
+    "                                        with \"list_count\" (default 1, -1 = every list "
+    "call)\n"
     "  GET  /health  /ready  /metrics\n"
     "Errors are EasyPost's: {\"error\":{\"code\",\"message\",\"errors\":[...]}} - wrong key 401,\n"
     "missing fields 422 (PARAMETER.REQUIRED), unknown id 404 (NOT_FOUND). Rates: USPS\n"
@@ -119,6 +138,10 @@ static struct {
     long long fault_rate_429;
     long long fault_rate_500;
     long long fault_rate_drop;
+    long long fault_webhook_drop;
+    long long fault_retry_after;
+    long long preload_shipments;
+    long long preload_days;
     char *log_level;
     char *log_format;
 } cfg;
@@ -159,6 +182,16 @@ static const ss_conf_opt_t OPTS[] = {
      "percent of /v2 requests answered 500 INTERNAL_SERVER_ERROR", 0},
     {"SIM_FAULT_DROP", SS_CONF_INT, &cfg.fault_rate_drop, "0", 0, 100,
      "percent of /v2 requests whose answer breaks half-way (after doing the work)", 0},
+    {"SIM_FAULT_WEBHOOK_DROP", SS_CONF_INT, &cfg.fault_webhook_drop, "0", 0, 100,
+     "percent of webhooks never sent (as if EasyPost had given up on them)", 0},
+    {"SIM_FAULT_RETRY_AFTER", SS_CONF_INT, &cfg.fault_retry_after, "0", 0, 3600,
+     "Retry-After (seconds) sent with an injected 429 (0: no Retry-After header)", 0},
+    {"SIM_PRELOAD_SHIPMENTS", SS_CONF_INT, &cfg.preload_shipments, "0", 0, 10000000,
+     "historical purchased shipments with trackers, listed and retrievable but kept in no\n     "
+     "memory (rebuilt from SIM_SEED on demand); they never send webhooks",
+     0},
+    {"SIM_PRELOAD_DAYS", SS_CONF_INT, &cfg.preload_days, "180", 1, 3650,
+     "the preloaded shipments are spread over this many days before the sim started", 0},
     {"LOG_LEVEL", SS_CONF_STRING, &cfg.log_level, "info", 0, 0, "debug|info|warn|error", 0},
     {"LOG_FORMAT", SS_CONF_STRING, &cfg.log_format, "json", 0, 0, "json|text", 0},
 };
@@ -179,6 +212,18 @@ static pthread_mutex_t g_fmu = PTHREAD_MUTEX_INITIALIZER;
 static char *g_fqueue[FAULT_QUEUE_MAX];
 static size_t g_fhead, g_flen;
 static uint64_t g_fault_rng;
+static sim_list_fault_t g_list_fault;
+static long long g_list_fault_left; /* -1: every list call */
+static int64_t g_started_usec;
+
+static sim_list_fault_t list_fault_take(void) {
+    pthread_mutex_lock(&g_fmu);
+    sim_list_fault_t f = g_list_fault;
+    if (f != SIM_LIST_OK && g_list_fault_left > 0 && --g_list_fault_left == 0)
+        g_list_fault = SIM_LIST_OK;
+    pthread_mutex_unlock(&g_fmu);
+    return f;
+}
 
 static int fault_parse(const char *spec, fault_t *f) {
     char buf[256];
@@ -237,10 +282,20 @@ static int send_ep_error(struct mg_connection *conn, int status, const char *cod
 
 static int send_fault_status(struct mg_connection *conn, int status) {
     switch (status) {
-    case 429:
-        return send_ep_error(
-            conn, 429, "RATE_LIMITED",
-            "You have exceeded the rate limit for this endpoint. Please try again later.");
+    case 429: {
+        char *b = sim_error_json(
+            "RATE_LIMITED",
+            "You have exceeded the rate limit for this endpoint. Please try again later.", NULL,
+            NULL);
+        char hdr[64] = "";
+        pthread_mutex_lock(&g_fmu);
+        if (cfg.fault_retry_after > 0)
+            snprintf(hdr, sizeof hdr, "Retry-After: %lld\r\n", cfg.fault_retry_after);
+        pthread_mutex_unlock(&g_fmu);
+        int st = ss_http_send_json(conn, 429, b, strlen(b), hdr[0] ? hdr : NULL);
+        free(b);
+        return st;
+    }
     case 500:
         return send_ep_error(
             conn, 500, "INTERNAL_SERVER_ERROR",
@@ -362,6 +417,45 @@ static int read_json(struct mg_connection *conn, json_object **out, char **err_b
     return 0;
 }
 
+/* GET /v2/shipments | /v2/trackers: parses EasyPost's list parameters. */
+static int list_objects(struct mg_connection *conn, sim_t *s, int kind, char **out) {
+    char ps[16], before[128] = "", after[128] = "", sd[64], ed[64];
+    sim_list_query_t q = {20, NULL, NULL, INT64_MIN, INT64_MAX};
+    ss_counter_inc(
+        ss_counter("sim_list_calls_total", "List calls by object",
+                   kind == SIM_KIND_TRACKER ? "object=\"trackers\"" : "object=\"shipments\""));
+    if (ss_http_query_param(conn, "page_size", ps, sizeof ps) > 0) {
+        char *end = NULL;
+        long v = strtol(ps, &end, 10);
+        if (!end || *end || v < 1 || v > 100) {
+            *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "page_size",
+                                  "must be an integer from 1 to 100");
+            return 422;
+        }
+        q.page_size = (int)v;
+    }
+    if (ss_http_query_param(conn, "before_id", before, sizeof before) >= 0)
+        q.before_id = before;
+    if (ss_http_query_param(conn, "after_id", after, sizeof after) >= 0)
+        q.after_id = after;
+    if (ss_http_query_param(conn, "start_datetime", sd, sizeof sd) > 0 &&
+        ss_time_parse(sd, &q.start_usec) != 0) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "start_datetime",
+                              "must be an ISO 8601 date-time");
+        return 422;
+    }
+    if (ss_http_query_param(conn, "end_datetime", ed, sizeof ed) > 0 &&
+        ss_time_parse(ed, &q.end_usec) != 0) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "end_datetime",
+                              "must be an ISO 8601 date-time");
+        return 422;
+    }
+    sim_list_fault_t f = list_fault_take();
+    if (f != SIM_LIST_OK)
+        ss_counter_inc(ss_counter("sim_faults_total", "Injected faults", "kind=\"list\""));
+    return sim_list(s, kind, &q, f, out);
+}
+
 static int handle_v2(struct mg_connection *conn, void *ud) {
     sim_t *s = ud;
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -436,9 +530,15 @@ static int handle_v2(struct mg_connection *conn, void *ud) {
     } else if (is_get && strncmp(p, "/addresses/", 11) == 0 && id_ok(p + 11, strlen(p + 11))) {
         st = sim_object_get(s, p + 11, "Address", &out);
     } else if (is_get && strcmp(p, "/events") == 0) {
-        char ps[16];
+        char ps[16], before[128] = "";
         int page = ss_http_query_param(conn, "page_size", ps, sizeof ps) > 0 ? atoi(ps) : 20;
-        st = sim_events_list(s, page, &out);
+        ss_http_query_param(conn, "before_id", before, sizeof before);
+        ss_counter_inc(
+            ss_counter("sim_list_calls_total", "List calls by object", "object=\"events\""));
+        st = sim_events_list(s, page, before, &out);
+    } else if (is_get && (strcmp(p, "/shipments") == 0 || strcmp(p, "/trackers") == 0)) {
+        st = list_objects(conn, s,
+                          strcmp(p, "/trackers") == 0 ? SIM_KIND_TRACKER : SIM_KIND_SHIPMENT, &out);
     } else {
         st = 404;
         out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
@@ -466,8 +566,46 @@ static int handle_faults(struct mg_connection *conn, void *ud) {
         free(eb);
         return ss_http_send_error(conn, 400, "bad_request", "body must be a JSON object");
     }
-    json_object *q = NULL, *clear = NULL;
+    json_object *q = NULL, *clear = NULL, *v = NULL;
+    int bad = 0;
     pthread_mutex_lock(&g_fmu);
+    static const struct {
+        const char *key;
+        long long *dest;
+        long long max;
+    } knobs[] = {{"rate_429", &cfg.fault_rate_429, 100},
+                 {"rate_500", &cfg.fault_rate_500, 100},
+                 {"rate_drop", &cfg.fault_rate_drop, 100},
+                 {"retry_after", &cfg.fault_retry_after, 3600},
+                 {"webhook_drop", &cfg.fault_webhook_drop, 100}};
+    for (size_t i = 0; i < sizeof knobs / sizeof *knobs; i++) {
+        if (!json_object_object_get_ex(req, knobs[i].key, &v))
+            continue;
+        long long n = json_object_get_int64(v);
+        if (!json_object_is_type(v, json_type_int) || n < 0 || n > knobs[i].max) {
+            bad = 1;
+            continue;
+        }
+        *knobs[i].dest = n;
+    }
+    __atomic_store_n(&g_sim.webhook_drop_pct, (int)cfg.fault_webhook_drop, __ATOMIC_RELAXED);
+    if (json_object_object_get_ex(req, "list", &v)) {
+        const char *m = json_object_get_string(v);
+        json_object *cnt = NULL;
+        long long c =
+            json_object_object_get_ex(req, "list_count", &cnt) ? json_object_get_int64(cnt) : 1;
+        if (m && strcmp(m, "unknown_type") == 0)
+            g_list_fault = SIM_LIST_UNKNOWN_TYPE;
+        else if (m && strcmp(m, "malformed") == 0)
+            g_list_fault = SIM_LIST_MALFORMED;
+        else if (m && strcmp(m, "repeat") == 0)
+            g_list_fault = SIM_LIST_REPEAT;
+        else if (m && strcmp(m, "none") == 0)
+            g_list_fault = SIM_LIST_OK;
+        else
+            bad = 1;
+        g_list_fault_left = c == 0 ? 1 : c;
+    }
     if (json_object_object_get_ex(req, "clear", &clear) && json_object_get_boolean(clear)) {
         while (g_flen > 0) {
             free(g_fqueue[g_fhead]);
@@ -475,7 +613,6 @@ static int handle_faults(struct mg_connection *conn, void *ud) {
             g_flen--;
         }
     }
-    int bad = 0;
     if (json_object_object_get_ex(req, "queue", &q) && json_object_is_type(q, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(q) && g_flen < FAULT_QUEUE_MAX; i++) {
             json_object *e = json_object_array_get_idx(q, i);
@@ -496,9 +633,39 @@ static int handle_faults(struct mg_connection *conn, void *ud) {
     if (bad)
         return ss_http_send_error(
             conn, 400, "bad_fault",
-            "faults are 429|500|502|503|504|drop|latency=MS, comma-separated");
+            "faults are 429|500|502|503|504|drop|latency=MS, comma-separated; rates 0..100; "
+            "list unknown_type|malformed|repeat|none");
     char body[64];
     int len = snprintf(body, sizeof body, "{\"queued\":%zu}", n);
+    return ss_http_send_json(conn, 200, body, (size_t)len, NULL);
+}
+
+static int handle_preload(struct mg_connection *conn, void *ud) {
+    sim_t *s = ud;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "POST") != 0)
+        return ss_http_send_error(conn, 405, "method_not_allowed",
+                                  "POST {\"shipments\":N,\"days\":D}");
+    json_object *req = NULL, *v = NULL;
+    char *eb = NULL;
+    int es = 0;
+    if (read_json(conn, &req, &eb, &es) != 0) {
+        free(eb);
+        return ss_http_send_error(conn, 400, "bad_request", "body must be a JSON object");
+    }
+    long long n = -1, days = cfg.preload_days;
+    if (json_object_object_get_ex(req, "shipments", &v) && json_object_is_type(v, json_type_int))
+        n = json_object_get_int64(v);
+    if (json_object_object_get_ex(req, "days", &v))
+        days = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+    json_object_put(req);
+    if (n < 0 || n > 10000000 || days < 1 || days > 3650)
+        return ss_http_send_error(conn, 400, "bad_preload",
+                                  "shipments: 0..10000000, days: 1..3650");
+    /* All history ends an hour before the sim started: older than any live object. */
+    sim_preload_set(s, (size_t)n, g_started_usec - 3600LL * 1000000, days * 86400LL * 1000000);
+    char body[96];
+    int len = snprintf(body, sizeof body, "{\"shipments\":%lld,\"days\":%lld}", n, days);
     return ss_http_send_json(conn, 200, body, (size_t)len, NULL);
 }
 
@@ -541,6 +708,10 @@ int main(int argc, char **argv) {
     s->webhook_backoff_base_ms = (int)cfg.webhook_backoff_ms;
     s->webhook_backoff_max_ms = (int)cfg.webhook_backoff_max_ms;
     s->max_pending = (size_t)cfg.max_objects * 4;
+    s->webhook_drop_pct = (int)cfg.fault_webhook_drop;
+    g_started_usec = ss_time_now_usec();
+    sim_preload_set(s, (size_t)cfg.preload_shipments, g_started_usec - 3600LL * 1000000,
+                    cfg.preload_days * 86400LL * 1000000);
     if (cfg.webhook_secret) {
         s->webhook_key = ss_webhook_key_new(cfg.webhook_secret, err, sizeof err);
         if (!s->webhook_key) {
@@ -566,6 +737,7 @@ int main(int argc, char **argv) {
     }
     ss_http_route(h, "/v2", "/v2", handle_v2, s);
     ss_http_route(h, "/sim/faults$", "/sim/faults", handle_faults, NULL);
+    ss_http_route(h, "/sim/preload$", "/sim/preload", handle_preload, s);
     char scale_s[32];
     snprintf(scale_s, sizeof scale_s, "%g", scale);
     ss_log_kv(SS_LOG_INFO, "easypost-sim ready", "listen", cfg.listen, "day_seconds", scale_s,

@@ -15,6 +15,13 @@
 
 #define MAX_EVENTS_KEPT 100
 
+/* A snapshot of the preloaded history's parameters. */
+typedef struct {
+    uint64_t seed;
+    size_t n;
+    int64_t end, span;
+} preload_t;
+
 /* ---- time ---------------------------------------------------------------- */
 
 static void fmt_tm(int64_t usec, char *buf, size_t n, const char *suffix, int ms) {
@@ -152,7 +159,9 @@ int sim_init(sim_t *s, uint64_t seed, size_t max_objects) {
     s->ring_cap = max_objects < 16 ? 16 : max_objects;
     s->ring = calloc(s->ring_cap, sizeof(char *));
     s->seed = seed;
-    if (!s->objects || !s->events || !s->ring)
+    for (int k = 0; k < 2; k++)
+        s->index[k].pos = json_object_new_object();
+    if (!s->objects || !s->events || !s->ring || !s->index[0].pos || !s->index[1].pos)
         return -1;
     uint64_t u = sim_hash(seed ^ 0x75736572ULL);
     snprintf(s->user_id, sizeof s->user_id, "user_%016llx%016llx", (unsigned long long)u,
@@ -170,6 +179,11 @@ void sim_destroy(sim_t *s) {
         json_object_put(s->objects);
     if (s->events)
         json_object_put(s->events);
+    for (int k = 0; k < 2; k++) {
+        free(s->index[k].v);
+        if (s->index[k].pos)
+            json_object_put(s->index[k].pos);
+    }
     pthread_mutex_destroy(&s->mu);
 }
 
@@ -191,6 +205,24 @@ static void store_put_locked(sim_t *s, const char *id, json_object *obj) {
 static json_object *store_get_locked(sim_t *s, const char *id) {
     json_object *v = NULL;
     return json_object_object_get_ex(s->objects, id, &v) ? v : NULL;
+}
+
+/* Appends a live object to its kind's creation order. */
+static void index_add_locked(sim_t *s, int kind, const char *id, int64_t created) {
+    sim_index_t *ix = &s->index[kind];
+    if (ix->len == ix->cap) {
+        size_t nc = ix->cap ? ix->cap * 2 : 1024;
+        sim_ix_ent_t *nv = realloc(ix->v, nc * sizeof *nv);
+        if (!nv)
+            return; /* not listed; still retrievable */
+        ix->v = nv;
+        ix->cap = nc;
+    }
+    sim_ix_ent_t *e = &ix->v[ix->len];
+    e->created_usec = created;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    json_object_object_add(ix->pos, id, json_object_new_int64((int64_t)ix->len));
+    ix->len++;
 }
 
 /* ---- addresses ------------------------------------------------------------ */
@@ -509,7 +541,7 @@ static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
     return o;
 }
 
-int sim_shipment_create(sim_t *s, json_object *req, char **out) {
+static int shipment_create_at(sim_t *s, json_object *req, int64_t now, char **out) {
     json_object *sh = get(req, "shipment");
     if (!sh || !json_object_is_type(sh, json_type_object) || json_object_object_length(sh) == 0)
         return err422(out, "shipment");
@@ -528,7 +560,6 @@ int sim_shipment_create(sim_t *s, json_object *req, char **out) {
         return 422;
     }
 
-    int64_t now = ss_time_now_usec();
     char ts[40], id[48], pid[48];
     sim_fmt_z(now, ts, sizeof ts);
     pthread_mutex_lock(&s->mu);
@@ -622,10 +653,15 @@ int sim_shipment_create(sim_t *s, json_object *req, char **out) {
     add(o, "object", jstr("Shipment"));
 
     store_put_locked(s, id, json_object_get(o));
+    index_add_locked(s, SIM_KIND_SHIPMENT, id, now);
     *out = dup_json(o);
     json_object_put(o);
     pthread_mutex_unlock(&s->mu);
     return 201;
+}
+
+int sim_shipment_create(sim_t *s, json_object *req, char **out) {
+    return shipment_create_at(s, req, ss_time_now_usec(), out);
 }
 
 /* ---- trackers ------------------------------------------------------------------- */
@@ -747,10 +783,12 @@ static sim_plan_t *plan_new(sim_t *s, const char *trk_id, const char *code, int 
     return p;
 }
 
-int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out) {
+/* plan_out NULL: schedules the tracker's timeline and webhooks; else hands
+ * the plan over (preload) and sends nothing. */
+static int shipment_buy_at(sim_t *s, const char *shp_id, json_object *req, int64_t now, char **out,
+                           sim_plan_t **plan_out) {
     json_object *rate = get(req, "rate");
     const char *rate_id = gstr(rate, "id");
-    int64_t now = ss_time_now_usec();
     char ts[40], code[40], pl_id[48];
     sim_fmt_z(now, ts, sizeof ts);
 
@@ -821,6 +859,7 @@ int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
     snprintf(trk_id, sizeof trk_id, "%s", gstr(trk, "id"));
     add(o, "tracker", json_object_get(trk));
     store_put_locked(s, trk_id, trk); /* shared with the shipment: updates show in both */
+    index_add_locked(s, SIM_KIND_TRACKER, trk_id, now);
     char tc_key[64];
     snprintf(tc_key, sizeof tc_key, "tc:%s", code);
     store_put_locked(s, tc_key, jstr(trk_id));
@@ -848,12 +887,20 @@ int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
     pthread_mutex_unlock(&s->mu);
 
     sim_plan_t *plan = plan_new(s, trk_id, code, est, now, 0);
+    if (plan_out) {
+        *plan_out = plan;
+        return 200;
+    }
     char *ev = sim_tracker_created_event(s, trk_id);
     if (ev)
         sim_schedule_delivery(s, ev);
     if (plan)
         sim_schedule_plan(s, plan);
     return 200;
+}
+
+int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out) {
+    return shipment_buy_at(s, shp_id, req, ss_time_now_usec(), out, NULL);
 }
 
 int sim_tracker_create(sim_t *s, json_object *req, char **out) {
@@ -920,6 +967,7 @@ int sim_tracker_create(sim_t *s, json_object *req, char **out) {
     add(cd, "initial_delivery_attempt", NULL);
     add(trk, "carrier_detail", cd);
     store_put_locked(s, trk_id, trk);
+    index_add_locked(s, SIM_KIND_TRACKER, trk_id, now);
     store_put_locked(s, key, jstr(trk_id));
     *out = dup_json(trk);
     pthread_mutex_unlock(&s->mu);
@@ -933,12 +981,28 @@ int sim_tracker_create(sim_t *s, json_object *req, char **out) {
     return 200;
 }
 
+static json_object *preload_build(const preload_t *p, int kind, size_t i);
+static int preload_decode(const preload_t *p, int kind, const char *id, size_t *i);
+static void preload_snapshot_locked(const sim_t *s, preload_t *p);
+
 int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out) {
     pthread_mutex_lock(&s->mu);
     json_object *o = store_get_locked(s, id);
     const char *obj = gstr(o, "object");
     if (!o || !obj || strcmp(obj, want_object) != 0) {
+        preload_t p;
+        preload_snapshot_locked(s, &p);
         pthread_mutex_unlock(&s->mu);
+        int kind = strcmp(want_object, "Tracker") == 0 ? SIM_KIND_TRACKER : SIM_KIND_SHIPMENT;
+        size_t i;
+        if (strcmp(want_object, "Address") != 0 && preload_decode(&p, kind, id, &i)) {
+            json_object *v = preload_build(&p, kind, i);
+            if (v) {
+                *out = dup_json(v);
+                json_object_put(v);
+                return 200;
+            }
+        }
         return err404(out);
     }
     *out = dup_json(o);
@@ -946,7 +1010,7 @@ int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out
     return 200;
 }
 
-int sim_events_list(sim_t *s, int page_size, char **out) {
+int sim_events_list(sim_t *s, int page_size, const char *before_id, char **out) {
     if (page_size < 1)
         page_size = 20;
     if (page_size > 100)
@@ -954,14 +1018,317 @@ int sim_events_list(sim_t *s, int page_size, char **out) {
     json_object *root = json_object_new_object(), *arr = json_object_new_array();
     pthread_mutex_lock(&s->mu);
     size_t n = json_object_array_length(s->events);
-    for (size_t i = 0; i < n && i < (size_t)page_size; i++)
+    size_t top = n; /* newest first from index top-1 down */
+    if (before_id && *before_id) {
+        top = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *id = gstr(json_object_array_get_idx(s->events, i), "id");
+            if (id && strcmp(id, before_id) == 0) {
+                top = i;
+                break;
+            }
+        }
+    }
+    size_t k = 0;
+    for (; k < top && k < (size_t)page_size; k++)
         json_object_array_add(arr,
-                              json_object_get(json_object_array_get_idx(s->events, n - 1 - i)));
+                              json_object_get(json_object_array_get_idx(s->events, top - 1 - k)));
     add(root, "events", arr);
-    add(root, "has_more", json_object_new_boolean(n > (size_t)page_size));
+    add(root, "has_more", json_object_new_boolean(top > k));
     *out = dup_json(root);
     json_object_put(root);
     pthread_mutex_unlock(&s->mu);
+    return 200;
+}
+
+/* ---- preloaded history and the list endpoints ------------------------------------ */
+
+#define PRELOAD_MASK           0x5a17c0de5eed1e55ULL
+#define PRELOAD_BUY_DELAY_USEC (60LL * 1000000)
+
+void sim_preload_set(sim_t *s, size_t n, int64_t end_usec, int64_t span_usec) {
+    pthread_mutex_lock(&s->mu);
+    s->preload_n = n;
+    s->preload_end_usec = end_usec;
+    s->preload_span_usec = span_usec > 0 ? span_usec : 1;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static uint64_t preload_tag(uint64_t seed, int kind, size_t i) {
+    return sim_hash(seed ^ 0x70726c64ULL ^
+                    (((uint64_t)i << 1 | (uint64_t)kind) * 0x9e3779b97f4a7c15ULL));
+}
+
+/* shp_/trk_ + 16 hex of a keyed hash + 16 hex of the index (masked): the id
+ * says which preloaded object it is, so nothing needs to be kept. */
+static void preload_id(uint64_t seed, int kind, size_t i, char *buf, size_t n) {
+    snprintf(buf, n, "%s%016llx%016llx", kind == SIM_KIND_TRACKER ? "trk_" : "shp_",
+             (unsigned long long)preload_tag(seed, kind, i),
+             (unsigned long long)((uint64_t)i ^ PRELOAD_MASK));
+}
+
+/* 1 with *i when id is preloaded object i of this kind. */
+static int preload_decode(const preload_t *p, int kind, const char *id, size_t *i) {
+    const char *pre = kind == SIM_KIND_TRACKER ? "trk_" : "shp_";
+    if (!id || strncmp(id, pre, 4) != 0 || strlen(id) != 36)
+        return 0;
+    char a[17], b[17];
+    memcpy(a, id + 4, 16);
+    a[16] = '\0';
+    memcpy(b, id + 20, 16);
+    b[16] = '\0';
+    char *end = NULL;
+    unsigned long long tag = strtoull(a, &end, 16);
+    if (*end)
+        return 0;
+    unsigned long long x = strtoull(b, &end, 16);
+    if (*end)
+        return 0;
+    uint64_t idx = (uint64_t)x ^ PRELOAD_MASK;
+    if (idx >= p->n || preload_tag(p->seed, kind, (size_t)idx) != tag)
+        return 0;
+    *i = (size_t)idx;
+    return 1;
+}
+
+static int64_t preload_created(const preload_t *p, int kind, size_t i) {
+    int64_t step = p->span / (int64_t)(p->n + 1);
+    int64_t c = p->end - p->span + step * (int64_t)(i + 1);
+    return kind == SIM_KIND_TRACKER ? c + PRELOAD_BUY_DELAY_USEC : c;
+}
+
+static const struct {
+    const char *name, *street1, *city, *state, *zip;
+} PLACES[] = {
+    {"Jack Sparrow", "388 Townsend St", "San Francisco", "CA", "94107"},
+    {"Elizabeth Swan", "179 N Harbor Dr", "Redondo Beach", "CA", "90277"},
+    {"Hector Barbossa", "1 E Main St", "Mesa", "AZ", "85201"},
+    {"Joshamee Gibbs", "500 Boylston St", "Boston", "MA", "02116"},
+    {"Tia Dalma", "600 Decatur St", "New Orleans", "LA", "70130"},
+    {"James Norrington", "233 S Wacker Dr", "Chicago", "IL", "60606"},
+    {"Davy Jones", "1600 Pennsylvania Ave NW", "Washington", "DC", "20500"},
+    {"Will Turner", "400 Broad St", "Seattle", "WA", "98109"},
+    {"Anamaria Cruz", "1 Ocean Dr", "Miami Beach", "FL", "33139"},
+    {"Cutler Beckett", "350 5th Ave", "New York", "NY", "10118"},
+};
+#define NPLACES (sizeof PLACES / sizeof *PLACES)
+
+static json_object *place_json(size_t k) {
+    json_object *a = json_object_new_object();
+    add(a, "name", jstr(PLACES[k].name));
+    add(a, "street1", jstr(PLACES[k].street1));
+    add(a, "city", jstr(PLACES[k].city));
+    add(a, "state", jstr(PLACES[k].state));
+    add(a, "zip", jstr(PLACES[k].zip));
+    add(a, "country", jstr("US"));
+    return a;
+}
+
+/* Rebuilds preloaded shipment i (kind SHIPMENT) or its tracker (kind
+ * TRACKER) through the same code as live ones, in a scratch sim seeded by
+ * (seed, i), at the historical times, with the tracker's steps applied up
+ * to preload end.  Returns a new reference, or NULL on out of memory. */
+static json_object *preload_build(const preload_t *p, int kind, size_t i) {
+    sim_t sc;
+    memset(&sc, 0, sizeof sc);
+    json_object *res = NULL, *req = NULL;
+    char *out = NULL;
+    sim_plan_t *plan = NULL;
+    if (sim_init(&sc, sim_hash(p->seed ^ ((uint64_t)(i + 1) * 0xd6e8feb86659fd93ULL)), 64) != 0)
+        goto done;
+    uint64_t h = sim_hash(sc.seed);
+    size_t from = h % NPLACES, to = (h / NPLACES) % NPLACES;
+    if (to == from)
+        to = (to + 1) % NPLACES;
+    req = json_object_new_object();
+    json_object *sh = json_object_new_object(), *parcel = json_object_new_object();
+    add(sh, "from_address", place_json(from));
+    add(sh, "to_address", place_json(to));
+    add(parcel, "length", jdouble(10));
+    add(parcel, "width", jdouble(8));
+    add(parcel, "height", jdouble(4));
+    add(parcel, "weight", jdouble((double)(1 + (h >> 20) % 640) / 10.0));
+    add(sh, "parcel", parcel);
+    char ref[48];
+    snprintf(ref, sizeof ref, "hist-%zu", i);
+    add(sh, "reference", jstr(ref));
+    add(req, "shipment", sh);
+    int64_t created = preload_created(p, SIM_KIND_SHIPMENT, i);
+    if (shipment_create_at(&sc, req, created, &out) != 201 || sc.index[0].len != 1)
+        goto done;
+    free(out);
+    out = NULL;
+    json_object_put(req);
+    req = NULL;
+    char shp_id[48];
+    snprintf(shp_id, sizeof shp_id, "%s", sc.index[0].v[0].id);
+    json_object *shp = store_get_locked(&sc, shp_id);
+    json_object *rates = get(shp, "rates");
+    size_t nr = rates ? json_object_array_length(rates) : 0;
+    if (nr == 0)
+        goto done;
+    const char *rate_id = gstr(json_object_array_get_idx(rates, (h >> 40) % nr), "id");
+    req = json_object_new_object();
+    json_object *r = json_object_new_object();
+    add(r, "id", jstr(rate_id));
+    add(req, "rate", r);
+    if (shipment_buy_at(&sc, shp_id, req, created + PRELOAD_BUY_DELAY_USEC, &out, &plan) != 200 ||
+        !plan)
+        goto done;
+    while (plan->next < plan->nsteps &&
+           plan->t0_usec + (int64_t)(plan->steps[plan->next].day * 86400.0 * 1e6) <= p->end) {
+        char *ev = sim_tracker_apply_step(&sc, plan);
+        free(ev);
+    }
+    json_object *trk = get(shp, "tracker");
+    if (!trk)
+        goto done;
+    char sid[48], tid[48];
+    preload_id(p->seed, SIM_KIND_SHIPMENT, i, sid, sizeof sid);
+    preload_id(p->seed, SIM_KIND_TRACKER, i, tid, sizeof tid);
+    add(shp, "id", jstr(sid));
+    add(trk, "id", jstr(tid));
+    add(trk, "shipment_id", jstr(sid));
+    for (size_t k = 0; k < nr; k++)
+        add(json_object_array_get_idx(rates, k), "shipment_id", jstr(sid));
+    json_object *sel = get(shp, "selected_rate");
+    if (sel)
+        add(sel, "shipment_id", jstr(sid));
+    res = json_object_get(kind == SIM_KIND_TRACKER ? trk : shp);
+done:
+    free(out);
+    free(plan);
+    if (req)
+        json_object_put(req);
+    sim_destroy(&sc);
+    return res;
+}
+
+static void preload_snapshot_locked(const sim_t *s, preload_t *p) {
+    p->seed = s->seed;
+    p->n = s->preload_n;
+    p->end = s->preload_end_usec;
+    p->span = s->preload_span_usec;
+}
+
+/* Rank of an id in creation order: preloaded i -> i, live position k -> n + k.
+ * -1 when unknown. */
+static int64_t rank_of_locked(sim_t *s, const preload_t *p, int kind, const char *id) {
+    size_t i;
+    if (preload_decode(p, kind, id, &i))
+        return (int64_t)i;
+    json_object *v = NULL;
+    if (json_object_object_get_ex(s->index[kind].pos, id, &v))
+        return (int64_t)p->n + json_object_get_int64(v);
+    return -1;
+}
+
+int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fault, char **out) {
+    const char *key = kind == SIM_KIND_TRACKER ? "trackers" : "shipments";
+    int page = q->page_size < 1 ? 20 : (q->page_size > 100 ? 100 : q->page_size);
+    int64_t ranks[100];
+    char *items[101] = {0};
+    int got = 0, more = 0;
+    preload_t p;
+
+    pthread_mutex_lock(&s->mu);
+    preload_snapshot_locked(s, &p);
+    sim_index_t *ix = &s->index[kind];
+    int64_t hi = (int64_t)(p.n + ix->len), lo = -1;
+    if (q->before_id && *q->before_id && fault != SIM_LIST_REPEAT) {
+        hi = rank_of_locked(s, &p, kind, q->before_id);
+        if (hi < 0) {
+            pthread_mutex_unlock(&s->mu);
+            *out =
+                sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "before_id", "not found");
+            return 422;
+        }
+    }
+    if (q->after_id && *q->after_id) {
+        lo = rank_of_locked(s, &p, kind, q->after_id);
+        if (lo < 0) {
+            pthread_mutex_unlock(&s->mu);
+            *out =
+                sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "after_id", "not found");
+            return 422;
+        }
+    }
+    for (int64_t r = hi - 1; r > lo; r--) {
+        int64_t c;
+        if (r < (int64_t)p.n) {
+            c = preload_created(&p, kind, (size_t)r);
+        } else {
+            const sim_ix_ent_t *e = &ix->v[r - (int64_t)p.n];
+            if (!store_get_locked(s, e->id))
+                continue; /* evicted */
+            c = e->created_usec;
+        }
+        if (c > q->end_usec)
+            continue;
+        if (c < q->start_usec)
+            break; /* creation order: everything further is older */
+        if (got == page) {
+            more = 1;
+            break;
+        }
+        ranks[got++] = r;
+    }
+    for (int k = 0; k < got; k++)
+        if (ranks[k] >= (int64_t)p.n)
+            items[k] = dup_json(store_get_locked(s, ix->v[ranks[k] - (int64_t)p.n].id));
+    pthread_mutex_unlock(&s->mu);
+
+    for (int k = 0; k < got; k++) {
+        if (ranks[k] >= (int64_t)p.n)
+            continue;
+        json_object *o = preload_build(&p, kind, (size_t)ranks[k]);
+        items[k] = o ? dup_json(o) : NULL;
+        if (o)
+            json_object_put(o);
+    }
+    int nitems = got;
+    if (fault == SIM_LIST_UNKNOWN_TYPE) {
+        char ts[40], buf[256];
+        sim_fmt_z(ss_time_now_usec(), ts, sizeof ts);
+        snprintf(buf, sizeof buf,
+                 "{\"id\":\"gzm_%016llx\",\"object\":\"Gizmo\",\"created_at\":\"%s\","
+                 "\"updated_at\":\"%s\",\"mode\":\"test\"}",
+                 (unsigned long long)sim_hash((uint64_t)ss_time_mono_usec()), ts, ts);
+        items[nitems++] = strdup(buf);
+    }
+    if (fault == SIM_LIST_REPEAT)
+        more = 1;
+
+    size_t total = 64;
+    for (int k = 0; k < nitems; k++) {
+        if (!items[k]) {
+            for (int j = 0; j < nitems; j++)
+                free(items[j]);
+            *out = sim_error_json("INTERNAL_SERVER_ERROR", "out of memory", NULL, NULL);
+            return 500;
+        }
+        total += strlen(items[k]) + 1;
+    }
+    char *body = malloc(total);
+    if (!body) {
+        for (int j = 0; j < nitems; j++)
+            free(items[j]);
+        *out = sim_error_json("INTERNAL_SERVER_ERROR", "out of memory", NULL, NULL);
+        return 500;
+    }
+    size_t len = (size_t)sprintf(body, "{\"%s\":[", key);
+    for (int k = 0; k < nitems; k++) {
+        size_t l = strlen(items[k]);
+        if (k)
+            body[len++] = ',';
+        memcpy(body + len, items[k], l);
+        len += l;
+        free(items[k]);
+    }
+    len += (size_t)sprintf(body + len, "],\"has_more\":%s}", more ? "true" : "false");
+    if (fault == SIM_LIST_MALFORMED)
+        body[len / 2] = '\0'; /* cut half-way: a 200 that is not JSON */
+    *out = body;
     return 200;
 }
 

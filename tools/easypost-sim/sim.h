@@ -33,6 +33,39 @@ typedef struct {
     sim_step_t steps[SIM_MAX_STEPS];
 } sim_plan_t;
 
+/* Creation order of live objects of one kind (shipments or trackers), for
+ * the list endpoints: entries are appended as objects are created, so they
+ * are sorted by created_at; evicted objects are skipped when listing. */
+typedef struct {
+    int64_t created_usec;
+    char id[48];
+} sim_ix_ent_t;
+
+typedef struct {
+    sim_ix_ent_t *v;
+    size_t len, cap;
+    json_object *pos; /* id -> position in v */
+} sim_index_t;
+
+enum { SIM_KIND_SHIPMENT = 0, SIM_KIND_TRACKER = 1 };
+
+/* Query of GET /v2/shipments | /v2/trackers (EasyPost's pagination). */
+typedef struct {
+    int page_size;         /* 1..100 */
+    const char *before_id; /* NULL or "" = none */
+    const char *after_id;
+    int64_t start_usec; /* INT64_MIN = none */
+    int64_t end_usec;   /* INT64_MAX = none */
+} sim_list_query_t;
+
+/* Bad-input hooks of the list endpoints (POST /sim/faults {"list":...}). */
+typedef enum {
+    SIM_LIST_OK = 0,
+    SIM_LIST_UNKNOWN_TYPE, /* one extra object of an unknown type in the page */
+    SIM_LIST_MALFORMED,    /* a 200 whose body is cut short (not JSON) */
+    SIM_LIST_REPEAT,       /* before_id ignored: the same page again, has_more true */
+} sim_list_fault_t;
+
 struct sim {
     pthread_mutex_t mu;   /* guards everything below up to `events` */
     json_object *objects; /* id -> object (Shipment, Tracker, Address), "tc:<code>" -> trk id */
@@ -42,6 +75,15 @@ struct sim {
     uint64_t counter;
     json_object *events; /* recent Event summaries, newest last (GET /v2/events) */
     char user_id[48];
+    sim_index_t index[2]; /* live shipments, live trackers, in creation order */
+
+    /* Preloaded history (SIM_PRELOAD_SHIPMENTS, POST /sim/preload): n
+     * purchased shipments with their trackers, created evenly between
+     * preload_end - preload_span and preload_end (all before any live
+     * object).  They are not stored: each one is rebuilt on demand from
+     * (seed, index), so 100,000 of them cost no memory. */
+    size_t preload_n;
+    int64_t preload_end_usec, preload_span_usec;
 
     /* configuration (read-only after start) */
     double day_seconds;      /* real seconds per simulated day */
@@ -51,6 +93,8 @@ struct sim {
     int webhook_backoff_base_ms;
     int webhook_backoff_max_ms;
     size_t max_pending;
+    int webhook_drop_pct; /* percent of webhooks never sent (fault); __atomic access */
+    uint64_t webhook_drop_rng;
 
     /* webhook scheduler (webhooks.c) */
     pthread_mutex_t qmu;
@@ -73,7 +117,14 @@ int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out)
 int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out);
 int sim_tracker_create(sim_t *s, json_object *req, char **out);
 int sim_address_create(sim_t *s, json_object *req, int verify, char **out);
-int sim_events_list(sim_t *s, int page_size, char **out);
+int sim_events_list(sim_t *s, int page_size, const char *before_id, char **out);
+
+/* GET /v2/shipments (kind SIM_KIND_SHIPMENT) or /v2/trackers: newest first,
+ * {"shipments"|"trackers":[...],"has_more":bool}.  400/404 on a bad query. */
+int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fault, char **out);
+
+/* Sets the preloaded history (replaces any earlier one). */
+void sim_preload_set(sim_t *s, size_t n, int64_t end_usec, int64_t span_usec);
 
 /* EasyPost error body {"error":{"code","message","errors":[...]}} (malloc'd). */
 char *sim_error_json(const char *code, const char *message, const char *field,

@@ -74,6 +74,15 @@ void sim_schedule_delivery(sim_t *s, char *body) {
         free(body);
         return;
     }
+    int drop = __atomic_load_n(&s->webhook_drop_pct, __ATOMIC_RELAXED);
+    if (drop > 0) {
+        uint64_t r = __atomic_add_fetch(&s->webhook_drop_rng, 1, __ATOMIC_RELAXED);
+        if ((int)(sim_hash(r ^ s->seed) % 100) < drop) {
+            count("dropped_fault"); /* EasyPost gave up on it: never arrives */
+            free(body);
+            return;
+        }
+    }
     sim_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         free(body);
@@ -132,6 +141,9 @@ static void *worker(void *ud) {
                 j = s->queue;
                 s->queue = j->next;
                 s->queue_len--;
+                ss_gauge_set(ss_gauge("sim_webhook_queue",
+                                      "Jobs waiting (tracker steps and deliveries)", NULL),
+                             (double)s->queue_len);
                 break;
             }
             if (!s->queue) {

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include <common/backoff.h>
+#include <common/sstime.h>
 
 #ifndef SS_VERSION
 #define SS_VERSION "0"
@@ -27,6 +28,8 @@ struct ss_ep_client {
     int max_retries;
     int backoff_base_ms;
     int backoff_max_ms;
+    int retry_after_max_ms;
+    int retry_after_strict; /* retry_after_max_ms was configured: never retry sooner than asked */
     size_t max_body;
 };
 
@@ -158,6 +161,9 @@ ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t
     c->backoff_base_ms = cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms : 100;
     c->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 2000;
     c->max_body = cfg->max_body > 0 ? cfg->max_body : SS_EP_DEFAULT_MAX_BODY;
+    c->retry_after_max_ms =
+        cfg->retry_after_max_ms > 0 ? cfg->retry_after_max_ms : c->backoff_max_ms;
+    c->retry_after_strict = cfg->retry_after_max_ms > 0;
     return c;
 oom:
     ss_ep_client_free(c);
@@ -423,7 +429,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud) {
         tmp[vl] = '\0';
         char *end;
         long v = strtol(tmp, &end, 10);
-        if (end != tmp && v >= 0 && v < 3600)
+        if (end != tmp && v >= 0 && v <= 86400)
             *retry_after_ms = v * 1000;
     }
     return n;
@@ -513,6 +519,7 @@ static int retryable_status(long st) {
 int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const char *body,
                   size_t len, ss_ep_retry_t retry, ss_ep_result_t *out) {
     memset(out, 0, sizeof(*out));
+    out->retry_after_ms = -1;
     double t0 = mono_ms();
     if (!c || !method || !path || path[0] != '/') {
         out->status = SS_EP_ERR_INVALID;
@@ -561,13 +568,16 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
         }
         if (!again || attempt >= c->max_retries)
             break;
+        if (c->retry_after_strict && retry_after_ms > c->retry_after_max_ms)
+            break; /* asked to wait longer than we may sleep here: the caller waits */
         int d = ss_backoff_next(&backoff);
-        if (retry_after_ms >= 0 && retry_after_ms <= c->backoff_max_ms && retry_after_ms > d)
+        if (retry_after_ms >= 0 && retry_after_ms <= c->retry_after_max_ms && retry_after_ms > d)
             d = (int)retry_after_ms;
         sleep_ms(d);
     }
 
     out->http_status = st;
+    out->retry_after_ms = a == A_ANSWER ? retry_after_ms : -1;
     int rc = -1;
     switch (a) {
     case A_ANSWER:
@@ -688,4 +698,136 @@ int ss_ep_address_create_and_verify(ss_ep_client_t *c, const char *body, size_t 
         return bad_arg(out, "address body is missing");
     return ss_ep_request(c, "POST", "/addresses/create_and_verify", body, len, SS_EP_RETRY_CREATE,
                          out);
+}
+
+/* ---- lists ------------------------------------------------------------------------ */
+
+const char *ss_ep_list_name(ss_ep_list_kind_t kind) {
+    switch (kind) {
+    case SS_EP_LIST_SHIPMENTS: return "shipments";
+    case SS_EP_LIST_TRACKERS: return "trackers";
+    case SS_EP_LIST_EVENTS: return "events";
+    }
+    return "unknown";
+}
+
+const char *ss_ep_list_object(ss_ep_list_kind_t kind) {
+    switch (kind) {
+    case SS_EP_LIST_SHIPMENTS: return "Shipment";
+    case SS_EP_LIST_TRACKERS: return "Tracker";
+    case SS_EP_LIST_EVENTS: return "Event";
+    }
+    return "unknown";
+}
+
+/* Appends &name=<percent-encoded value> (RFC 3986 unreserved kept). */
+static int query_add(char *buf, size_t n, size_t *len, const char *name, const char *value) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (!value || !*value)
+        return 0;
+    int w = snprintf(buf + *len, n - *len, "%c%s=", *len && strchr(buf, '?') ? '&' : '?', name);
+    if (w < 0 || (size_t)w >= n - *len)
+        return -1;
+    *len += (size_t)w;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if (*len + 4 > n)
+            return -1;
+        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            buf[(*len)++] = (char)*p;
+        } else {
+            buf[(*len)++] = '%';
+            buf[(*len)++] = hex[*p >> 4];
+            buf[(*len)++] = hex[*p & 15];
+        }
+    }
+    buf[*len] = '\0';
+    return 0;
+}
+
+static long long item_time(json_object *o, const char *key) {
+    const char *s = ss_ep_json_str(o, key);
+    int64_t v;
+    return s && ss_time_parse(s, &v) == 0 ? (long long)v : 0;
+}
+
+void ss_ep_page_free(ss_ep_page_t *page) {
+    if (!page)
+        return;
+    free(page->items);
+    memset(page, 0, sizeof(*page));
+}
+
+int ss_ep_page_parse(ss_ep_list_kind_t kind, json_object *root, ss_ep_page_t *page, char *errstr,
+                     size_t errstr_size) {
+    memset(page, 0, sizeof(*page));
+    json_object *arr = NULL, *more = NULL;
+    const char *name = ss_ep_list_name(kind);
+    if (!root || !json_object_is_type(root, json_type_object) ||
+        !json_object_object_get_ex(root, name, &arr) ||
+        !json_object_is_type(arr, json_type_array)) {
+        snprintf(errstr, errstr_size, "list page has no \"%s\" array", name);
+        return -1;
+    }
+    if (!json_object_object_get_ex(root, "has_more", &more) ||
+        !json_object_is_type(more, json_type_boolean)) {
+        snprintf(errstr, errstr_size, "list page has no boolean \"has_more\"");
+        return -1;
+    }
+    page->has_more = json_object_get_boolean(more);
+    size_t n = json_object_array_length(arr);
+    if (n > 0) {
+        page->items = calloc(n, sizeof(*page->items));
+        if (!page->items) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(arr, i);
+        const char *id = ss_ep_json_str(o, "id");
+        if (!id || !*id) {
+            page->n_invalid++;
+            continue;
+        }
+        ss_ep_list_item_t *it = &page->items[page->n++];
+        it->object = o;
+        it->id = id;
+        it->object_type = ss_ep_json_str(o, "object");
+        it->status = ss_ep_json_str(o, "status");
+        it->created_at_usec = item_time(o, "created_at");
+        it->updated_at_usec = item_time(o, "updated_at");
+    }
+    return 0;
+}
+
+int ss_ep_list(ss_ep_client_t *c, ss_ep_list_kind_t kind, const ss_ep_list_params_t *params,
+               ss_ep_page_t *page, ss_ep_result_t *out) {
+    memset(page, 0, sizeof(*page));
+    char path[768];
+    size_t len = 0;
+    int ps = params && params->page_size > 0 ? params->page_size : 100;
+    if (ps > 100)
+        ps = 100;
+    int w = snprintf(path, sizeof(path), "/%s?page_size=%d", ss_ep_list_name(kind), ps);
+    len = (size_t)w;
+    if (params) {
+        if ((params->before_id && *params->before_id && !id_valid(params->before_id)) ||
+            (params->after_id && *params->after_id && !id_valid(params->after_id)))
+            return bad_arg(out, "invalid before_id / after_id");
+        if (query_add(path, sizeof(path), &len, "before_id", params->before_id) != 0 ||
+            query_add(path, sizeof(path), &len, "after_id", params->after_id) != 0 ||
+            query_add(path, sizeof(path), &len, "start_datetime", params->start_datetime) != 0 ||
+            query_add(path, sizeof(path), &len, "end_datetime", params->end_datetime) != 0)
+            return bad_arg(out, "list parameters too long");
+    }
+    if (ss_ep_request(c, "GET", path, NULL, 0, SS_EP_RETRY_SAFE, out) != 0)
+        return -1;
+    char err[160];
+    if (ss_ep_page_parse(kind, out->json, page, err, sizeof(err)) != 0) {
+        out->status = SS_EP_ERR_BAD_RESPONSE;
+        snprintf(out->errstr, sizeof(out->errstr), "EasyPost GET /%s: %s (%zu bytes)",
+                 ss_ep_list_name(kind), err, out->body_len);
+        return -1;
+    }
+    return 0;
 }

@@ -54,6 +54,11 @@ typedef struct {
     int backoff_max_ms;      /* cap on one delay; 0 = 2000 */
     size_t max_body;         /* response body cap; 0 = SS_EP_DEFAULT_MAX_BODY */
     const char *user_agent;  /* NULL = "shipstream/<version>" */
+    /* A 429/503 answer's Retry-After is honoured as the next delay when it is
+     * at most this long; longer: the answer is returned at once, with
+     * retry_after_ms set, for the caller to wait.  0 = the old rule: honoured
+     * up to backoff_max_ms, else the client's own backoff is used. */
+    int retry_after_max_ms;
 } ss_ep_config_t;
 
 typedef struct ss_ep_client ss_ep_client_t;
@@ -99,6 +104,7 @@ typedef struct {
     int attempts;        /* HTTP attempts made (>= 1 unless INVALID) */
     int outcome_unknown; /* 1: a POST may have been applied but no answer arrived */
     double elapsed_ms;   /* total time including retries and backoff */
+    long retry_after_ms; /* Retry-After of the last answer in ms, -1 when absent */
     char errstr[256];    /* human-readable description when status != OK */
 } ss_ep_result_t;
 
@@ -159,6 +165,67 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
                   size_t len, ss_ep_retry_t retry, ss_ep_result_t *out);
 
 void ss_ep_result_free(ss_ep_result_t *r);
+
+/* ---- lists (EasyPost's pagination) ----
+ *
+ * GET /shipments, /trackers, /events answer newest first
+ * {"shipments":[...],"has_more":bool}; the next (older) page is asked with
+ * before_id = the id of the last object of this page.  start_datetime and
+ * end_datetime bound created_at.  A list call is a GET: retried like one
+ * (429 with Retry-After, 502/503/504, transport errors); a 500 or a retry
+ * budget spent comes back as an error for the caller to retry later. */
+typedef enum {
+    SS_EP_LIST_SHIPMENTS = 0,
+    SS_EP_LIST_TRACKERS,
+    SS_EP_LIST_EVENTS,
+} ss_ep_list_kind_t;
+
+/* "shipments", "trackers", "events": the path and the page's array key. */
+const char *ss_ep_list_name(ss_ep_list_kind_t kind);
+
+/* The object type a list holds: "Shipment", "Tracker", "Event". */
+const char *ss_ep_list_object(ss_ep_list_kind_t kind);
+
+typedef struct {
+    int page_size;              /* 1..100; 0 = 100 */
+    const char *before_id;      /* NULL or "" = from the newest */
+    const char *after_id;       /* NULL or "" = none */
+    const char *start_datetime; /* RFC 3339, NULL = none (bounds created_at) */
+    const char *end_datetime;
+} ss_ep_list_params_t;
+
+/* One entry of a page.  Pointers borrow from the result's json tree: valid
+ * until ss_ep_result_free() of the result the page was parsed from. */
+typedef struct {
+    json_object *object;       /* the entry as EasyPost sent it */
+    const char *id;            /* never NULL */
+    const char *object_type;   /* "Shipment"..., NULL when absent */
+    const char *status;        /* NULL when absent */
+    long long created_at_usec; /* 0 when absent or not a timestamp */
+    long long updated_at_usec; /* 0 when absent or not a timestamp */
+} ss_ep_list_item_t;
+
+typedef struct {
+    ss_ep_list_item_t *items; /* malloc'd */
+    size_t n;
+    int has_more;
+    size_t n_invalid; /* entries that are not objects with an "id" string (skipped) */
+} ss_ep_page_t;
+
+/* One page.  Returns 0 with *page filled (free with ss_ep_page_free) and the
+ * raw answer in out->body; -1 with out->status and errstr otherwise: an
+ * HTTP error (out->http_status, out->retry_after_ms), a transport error, or
+ * SS_EP_ERR_BAD_RESPONSE for a 2xx that is not a list page (not JSON, no
+ * array under the list's name, has_more not a boolean). */
+int ss_ep_list(ss_ep_client_t *c, ss_ep_list_kind_t kind, const ss_ep_list_params_t *params,
+               ss_ep_page_t *page, ss_ep_result_t *out);
+
+/* The page inside a parsed answer (exposed for tests).  Returns 0, or -1
+ * with errstr when root is not a list page of that kind. */
+int ss_ep_page_parse(ss_ep_list_kind_t kind, json_object *root, ss_ep_page_t *page, char *errstr,
+                     size_t errstr_size);
+
+void ss_ep_page_free(ss_ep_page_t *page);
 
 /* Parses an answer (status + body) into *out exactly as the calls do: JSON,
  * error fields, status classification.  Exposed for tests and for callers

@@ -1,0 +1,101 @@
+/* The one place shipstream-reconcile puts objects on Kafka: through the
+ * envelope writer (ss_envelope_write), which also decides topic and key,
+ * with source "backfill" or "reconcile". */
+#include "reconcile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <common/log.h>
+#include <common/metrics.h>
+#include <envelope/envelope.h>
+
+#define RC_MAX_PENDING 4096
+
+struct rc_producer {
+    ss_kafka_producer_t *kp;
+    ss_kafka_delivery_t *pending[RC_MAX_PENDING];
+    size_t npending;
+};
+
+rc_producer_t *rc_producer_new(char *errstr, size_t errstr_size) {
+    rc_producer_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    /* Pages of 100 objects of ~10 KB: batch them. */
+    const char *overrides[] = {"linger.ms", "5", "batch.size", "1000000", NULL};
+    ss_kafka_producer_opts_t po = {
+        .bootstrap = g_rc.kafka_bootstrap, .client_id = RC_PROG, .overrides = overrides};
+    p->kp = ss_kafka_producer_new(&po, errstr, errstr_size);
+    if (!p->kp) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int rc_produce(rc_producer_t *p, json_object *object, const char *object_type, rc_source_t source,
+               const char *request_id, char *errstr, size_t errstr_size) {
+    if (p->npending == RC_MAX_PENDING) {
+        snprintf(errstr, errstr_size, "too many unacknowledged messages");
+        return -1;
+    }
+    const char *type = strcmp(object_type, "Tracker") == 0 ? "tracker.updated" : "shipment.updated";
+    size_t olen = 0;
+    const char *txt = json_object_to_json_string_length(
+        object, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &olen);
+    if (!txt) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    ss_envelope_in_t in = {
+        .source = source == RC_SOURCE_BACKFILL ? SS_SOURCE_BACKFILL : SS_SOURCE_RECONCILE,
+        .type = type,
+        .request_id = request_id,
+        .object = {txt, olen},
+        .checked = 1, /* json-c wrote it: valid JSON, depth bounded by the parse */
+    };
+    ss_envelope_msg_t m;
+    if (ss_envelope_write(&m, &in, errstr, errstr_size) != SS_ENVELOPE_OK)
+        return -1;
+    int rc =
+        ss_kafka_producer_send(p->kp, g_rc.topics[m.topic], m.key, m.keylen, m.value, m.value_len,
+                               NULL, 0, &p->pending[p->npending], errstr, errstr_size);
+    if (rc == 0)
+        p->npending++;
+    ss_envelope_msg_clear(&m);
+    return rc;
+}
+
+int rc_producer_wait(rc_producer_t *p, char *errstr, size_t errstr_size) {
+    int failed = 0;
+    char err[256];
+    for (size_t i = 0; i < p->npending; i++) {
+        /* -1: until the delivery report, which comes within message.timeout.ms */
+        if (ss_kafka_delivery_wait(p->pending[i], -1, err, sizeof err) != 0) {
+            if (failed++ == 0)
+                snprintf(errstr, errstr_size, "%s", err);
+        }
+        p->pending[i] = NULL;
+    }
+    p->npending = 0;
+    return failed;
+}
+
+int rc_producer_connected(rc_producer_t *p) {
+    return p && ss_kafka_producer_connected(p->kp);
+}
+
+void rc_producer_free(rc_producer_t *p) {
+    if (!p)
+        return;
+    char err[256];
+    rc_producer_wait(p, err, sizeof err);
+    int left = ss_kafka_producer_close(p->kp, 10000);
+    if (left > 0)
+        SS_ERROR("%d message(s) were not delivered to Kafka before exit", left);
+    free(p);
+}
