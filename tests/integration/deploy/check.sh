@@ -54,16 +54,20 @@ THIRD_PARTY_IMAGES=("postgres:15" "apache/kafka:4.1.1")
 # Our binaries: default LISTEN port (ARCHITECTURE.md), source folder, Kafka
 # user (KAFKA_* pass-through to librdkafka).
 declare -A PORT=([shipstream-gateway]=8000 [shipstream-webhook-receiver]=8001
-  [shipstream-sync-worker]=9101 [shipstream-refresh-scheduler]=9102 [easypost-sim]=8080)
+  [shipstream-sync-worker]=9101 [shipstream-refresh-scheduler]=9102 [shipstream-reconcile]=9103
+  [easypost-sim]=8080)
 declare -A SRC=([shipstream-gateway]=services/gateway [shipstream-webhook-receiver]=services/webhook-receiver
   [shipstream-sync-worker]=services/sync-worker [shipstream-refresh-scheduler]=services/refresh-scheduler
-  [shipstream-migrate]=services/migrate [easypost-sim]=tools/easypost-sim [ss-kafkactl]=tools/kafkactl
+  [shipstream-reconcile]=services/reconcile [shipstream-migrate]=services/migrate
+  [easypost-sim]=tools/easypost-sim [ss-kafkactl]=tools/kafkactl
   [shipstream-trafficgen]=tools/trafficgen)
-declare -A KAFKA_PASSTHROUGH=([shipstream-gateway]=1 [shipstream-webhook-receiver]=1 [shipstream-sync-worker]=1)
+declare -A KAFKA_PASSTHROUGH=([shipstream-gateway]=1 [shipstream-webhook-receiver]=1 [shipstream-sync-worker]=1
+  [shipstream-reconcile]=1)
 BINARIES=(shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker
-  shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl shipstream-trafficgen)
+  shipstream-refresh-scheduler shipstream-reconcile shipstream-migrate easypost-sim ss-kafkactl shipstream-trafficgen)
 # Services with an HTTP listener and their probes.
-SERVICES=(shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker shipstream-refresh-scheduler)
+SERVICES=(shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker shipstream-refresh-scheduler
+  shipstream-reconcile)
 MAX_PARTITIONS=12
 
 render_overlays() { # -> $TMP/<overlay>.yaml; returns 1 when kubectl is missing
@@ -399,7 +403,7 @@ part_contracts() {
        .readinessProbe.httpGet.path, (.readinessProbe.httpGet.port|tostring), .livenessProbe.httpGet.path, (.livenessProbe.httpGet.port|tostring)] | @tsv' "$j")
     local deps
     deps=$(jq -r 'select(.kind=="Deployment") | .spec.template.spec.containers[0].command[0]' "$j" | sort | tr '\n' ' ')
-    [ "$deps" = "$(printf '%s\n' "${SERVICES[@]}" | sort | tr '\n' ' ')" ] && ok "$o: four Deployments" || fail "$o: Deployments run '$deps'"
+    [ "$deps" = "$(printf '%s\n' "${SERVICES[@]}" | sort | tr '\n' ' ')" ] && ok "$o: five Deployments" || fail "$o: Deployments run '$deps'"
     # Jobs: migrate up, create-topics with the partition count.
     jall 'select(.kind=="Job") | select(.spec.template.spec.containers[0].command[0]=="shipstream-migrate") | .spec.template.spec.containers[0].args == ["up"]' "$j" >/dev/null \
       && ok "$o: migration Job" || fail "$o: no 'shipstream-migrate up' Job"
