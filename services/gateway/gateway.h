@@ -32,8 +32,9 @@ typedef struct {
     long long easypost_timeout_ms;
     long long buy_lease_margin_ms;
     long long request_timeout_ms;
-    long long db_pool;         /* GATEWAY_DB_POOL */
-    long long db_pool_wait_ms; /* GATEWAY_DB_POOL_WAIT_MS */
+    long long db_pool;              /* GATEWAY_DB_POOL */
+    long long easypost_connections; /* GATEWAY_EASYPOST_CONNECTIONS */
+    long long db_pool_wait_ms;      /* GATEWAY_DB_POOL_WAIT_MS */
     char *admin_listen;
     long long linger_ms;
     long long message_timeout_ms; /* GATEWAY_KAFKA_MESSAGE_TIMEOUT_MS, 0 = never */

@@ -41,10 +41,12 @@ static const ss_conf_opt_t options[] = {
      "comma-separated bearer keys for /v1 and /db (required unless GATEWAY_AUTH=off)", 1},
     {"GATEWAY_AUTH", SS_CONF_BOOL, &g_gw.cfg.auth_on, "on", 0, 0,
      "off: serve /v1 and /db without keys (local experiments only)", 0},
-    {"GATEWAY_THREADS", SS_CONF_INT, &g_gw.cfg.threads, "32", 1, 16384,
-     "HTTP worker threads: one per open connection (idle and slow ones included); each keeps "
-     "its own PostgreSQL and EasyPost connections",
+    {"GATEWAY_THREADS", SS_CONF_INT, &g_gw.cfg.threads, "1536", 1, 16384,
+     "HTTP worker threads: one per open client connection, idle and slow ones included "
+     "(~32 KB each); PostgreSQL and EasyPost connections are pooled apart",
      0},
+    {"GATEWAY_EASYPOST_CONNECTIONS", SS_CONF_INT, &g_gw.cfg.easypost_connections, "32", 1, 1024,
+     "concurrent EasyPost calls (pooled, kept-alive connections); more wait for a free one", 0},
     {"GATEWAY_DB_POOL", SS_CONF_INT, &g_gw.cfg.db_pool, "16", 1, 1000,
      "PostgreSQL connections shared by every HTTP thread (/db, idempotency keys)", 0},
     {"GATEWAY_DB_POOL_WAIT_MS", SS_CONF_INT, &g_gw.cfg.db_pool_wait_ms, "2000", 0, 60000,
@@ -218,7 +220,8 @@ int main(int argc, char **argv) {
     if (g_gw.cfg.easypost_api_key) {
         ss_ep_config_t ec = {.api_base = g_gw.cfg.easypost_api_base,
                              .api_key = g_gw.cfg.easypost_api_key,
-                             .timeout_ms = g_gw.cfg.easypost_timeout_ms};
+                             .timeout_ms = g_gw.cfg.easypost_timeout_ms,
+                             .max_connections = (int)g_gw.cfg.easypost_connections};
         g_gw.ep = ss_ep_client_new(&ec, err, sizeof err);
         if (!g_gw.ep) {
             ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "EASYPOST_API_BASE", "error",

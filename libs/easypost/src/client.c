@@ -33,48 +33,66 @@ struct ss_ep_client {
     size_t max_body;
 };
 
-/* ---- per-thread CURL handle ---------------------------------------------- */
+/* ---- the CURL handle pool --------------------------------------------------
+ *
+ * A bounded pool shared by every thread and client of the process, not one
+ * handle per thread: a service may run far more threads than it should hold
+ * connections to EasyPost (the gateway runs one per open client connection,
+ * idle ones included).  A handle keeps its connections alive between calls,
+ * so the pool is also the bound on connections to EasyPost.  A call waits
+ * for a free handle; each call ends within its own timeouts, so the wait is
+ * bounded by them. */
+
+#define EP_POOL_MAX 1024
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static pthread_key_t g_key;
 static int g_init_ok;
-
-static void handle_destroy(void *p) {
-    if (p)
-        curl_easy_cleanup((CURL *)p);
-}
+static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_pool_cv = PTHREAD_COND_INITIALIZER;
+static CURL *g_pool[EP_POOL_MAX]; /* idle handles */
+static int g_pool_idle, g_pool_made, g_pool_size = SS_EP_DEFAULT_CONNECTIONS;
 
 static void global_init(void) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return;
-    if (pthread_key_create(&g_key, handle_destroy) != 0)
-        return;
     g_init_ok = 1;
 }
 
-static CURL *thread_handle(void) {
-    CURL *h = pthread_getspecific(g_key);
-    if (h)
-        return h;
-    h = curl_easy_init();
-    if (!h)
-        return NULL;
-    if (pthread_setspecific(g_key, h) != 0) {
-        curl_easy_cleanup(h);
-        return NULL;
+static CURL *borrow_handle(void) {
+    pthread_mutex_lock(&g_pool_mu);
+    while (g_pool_idle == 0 && g_pool_made >= g_pool_size)
+        pthread_cond_wait(&g_pool_cv, &g_pool_mu);
+    CURL *h = NULL;
+    if (g_pool_idle > 0) {
+        h = g_pool[--g_pool_idle];
+    } else {
+        g_pool_made++;
+        pthread_mutex_unlock(&g_pool_mu);
+        h = curl_easy_init();
+        if (h)
+            return h;
+        pthread_mutex_lock(&g_pool_mu);
+        g_pool_made--;
+        pthread_cond_signal(&g_pool_cv);
     }
+    pthread_mutex_unlock(&g_pool_mu);
     return h;
 }
 
-void ss_ep_thread_cleanup(void) {
-    if (!g_init_ok)
-        return;
-    CURL *h = pthread_getspecific(g_key);
-    if (h) {
-        pthread_setspecific(g_key, NULL);
+static void return_handle(CURL *h) {
+    pthread_mutex_lock(&g_pool_mu);
+    if (g_pool_made > g_pool_size) { /* the pool was made smaller meanwhile */
+        g_pool_made--;
+        pthread_mutex_unlock(&g_pool_mu);
         curl_easy_cleanup(h);
+        return;
     }
+    g_pool[g_pool_idle++] = h;
+    pthread_cond_signal(&g_pool_cv);
+    pthread_mutex_unlock(&g_pool_mu);
 }
+
+void ss_ep_thread_cleanup(void) {}
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -135,6 +153,12 @@ ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t
     if (!g_init_ok) {
         snprintf(errstr, errstr_size, "libcurl initialisation failed");
         return NULL;
+    }
+    if (cfg->max_connections > 0) {
+        pthread_mutex_lock(&g_pool_mu);
+        g_pool_size = cfg->max_connections < EP_POOL_MAX ? cfg->max_connections : EP_POOL_MAX;
+        pthread_cond_broadcast(&g_pool_cv);
+        pthread_mutex_unlock(&g_pool_mu);
     }
     ss_ep_client_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -495,9 +519,12 @@ static attempt_t attempt_once(ss_ep_client_t *c, CURL *h, const char *method, co
                rc == CURLE_COULDNT_RESOLVE_PROXY) {
         res = A_NEVER_SENT;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-        curl_off_t ct = 0;
-        curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &ct);
-        res = (ct == 0 && *http_status == 0) ? A_NEVER_SENT : A_TIMEOUT;
+        /* Never sent only when no byte of the request left: the connect time
+         * is 0 on a kept-alive connection too, where the request did go out
+         * (a timed-out buy taken for "never sent" would be bought again). */
+        long sent = 0;
+        curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+        res = (sent == 0 && *http_status == 0) ? A_NEVER_SENT : A_TIMEOUT;
         if (res == A_NEVER_SENT && !errbuf[0])
             snprintf(errbuf, CURL_ERROR_SIZE, "connect timeout");
     } else if (rc == CURLE_OUT_OF_MEMORY) {
@@ -534,10 +561,12 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
         snprintf(out->errstr, sizeof(out->errstr), "%s %s needs a JSON body", method, path);
         return -1;
     }
-    CURL *h = g_init_ok ? thread_handle() : NULL;
+    CURL *h = g_init_ok ? borrow_handle() : NULL;
     char *url = NULL;
     if (!h || asprintf(&url, "%s%s", c->base, path) < 0) {
         url = NULL;
+        if (h)
+            return_handle(h);
         out->status = SS_EP_ERR_INTERNAL;
         snprintf(out->errstr, sizeof(out->errstr), "could not initialise the HTTP client");
         return -1;
@@ -621,6 +650,7 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
     }
     free(sink.data);
     free(url);
+    return_handle(h);
     out->elapsed_ms = mono_ms() - t0;
     return rc;
 }

@@ -16,7 +16,7 @@ ss_test_migrated_db gw_hostile
 PREFIX=$(ss_test_prefix); ss_test_create_topics "$PREFIX" || ss_fail "topics"
 gw_start_sim
 admin=$(ss_free_port)
-gw_start GATEWAY_THREADS=512 GATEWAY_DB_POOL=$POOL GATEWAY_REQUEST_TIMEOUT_MS=$TIMEOUT_MS ADMIN_LISTEN=127.0.0.1:$admin
+gw_start GATEWAY_DB_POOL=$POOL GATEWAY_REQUEST_TIMEOUT_MS=$TIMEOUT_MS ADMIN_LISTEN=127.0.0.1:$admin
 ss_wait_for 30 curl -fsS "http://127.0.0.1:$admin/ready" >/dev/null || ss_fail "gateway not ready on the admin listener"
 
 "$HOSTILE" --url "$GW/v1/shipments" --idle 300 --trickle 32 --interval-ms 500 --content-length 4000 \
@@ -48,4 +48,4 @@ h="$SS_TEST_TMP/hostile.out"
 [ "$(field "$h" trickle_max_ms)" -le $((2 * TIMEOUT_MS + 2000)) ] || ss_fail "a trickling connection lived $(field "$h" trickle_max_ms) ms"
 ss_pass "hostile connections closed within their bounds"
 [ "$conns" -ge 1 ] && [ "$conns" -le $POOL ] || ss_fail "the gateway held $conns PostgreSQL connections (pool $POOL)"
-ss_pass "512 HTTP threads, $conns PostgreSQL connection(s): the pool ($POOL) bounds them"
+ss_pass "default GATEWAY_THREADS (1536), $conns PostgreSQL connection(s): the pool ($POOL) bounds them"

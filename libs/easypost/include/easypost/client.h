@@ -2,11 +2,11 @@
  *
  * One ss_ep_client_t holds the configuration (base URL, API key, timeouts,
  * retry policy); it is immutable after ss_ep_client_new() and may be shared
- * by any number of threads.  Each calling thread gets its own CURL handle
- * (thread-local, created on first use, connections kept alive and reused);
- * call ss_ep_thread_cleanup() when a thread that used the client ends (e.g.
- * from the civetweb thread_exit callback) — threads that exit without it are
- * cleaned up by a pthread key destructor, except the main thread.
+ * by any number of threads.  Calls borrow a CURL handle from one bounded
+ * pool per process (max_connections; connections kept alive and reused), so
+ * a service with many threads holds few connections to EasyPost; a call
+ * waits for a free handle.  ss_ep_thread_cleanup() is kept for callers and
+ * does nothing.
  *
  * Requests carry HTTP Basic auth with the API key as user name and an empty
  * password, "Content-Type: application/json" and "Accept: application/json".
@@ -41,8 +41,9 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
-#define SS_EP_DEFAULT_API_BASE "https://api.easypost.com/v2"
-#define SS_EP_DEFAULT_MAX_BODY ((size_t)4 * 1024 * 1024)
+#define SS_EP_DEFAULT_API_BASE    "https://api.easypost.com/v2"
+#define SS_EP_DEFAULT_MAX_BODY    ((size_t)4 * 1024 * 1024)
+#define SS_EP_DEFAULT_CONNECTIONS 32
 
 typedef struct {
     const char *api_base;    /* NULL or "" = SS_EP_DEFAULT_API_BASE; a trailing '/' is ignored */
@@ -59,6 +60,10 @@ typedef struct {
      * retry_after_ms set, for the caller to wait.  0 = the old rule: honoured
      * up to backoff_max_ms, else the client's own backoff is used. */
     int retry_after_max_ms;
+    /* CURL handles (and so kept-alive connections to EasyPost) of the whole
+     * process, shared by every thread; 0 = SS_EP_DEFAULT_CONNECTIONS.  The
+     * last client created sets it. */
+    int max_connections;
 } ss_ep_config_t;
 
 typedef struct ss_ep_client ss_ep_client_t;
