@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages shipstream needs, only those missing.
 # Idempotent; one dpkg-query when nothing is missing (well under a second).
+#
+#   deps.sh              what `make up`, `make test` and `make bench` need
+#   deps.sh containers   that, plus the container tooling that `make images` and
+#                        `make test-containers` use (podman with runc, netavark
+#                        and aardvark-dns for bridge networks with DNS,
+#                        podman-compose, debootstrap for a local Debian base
+#                        image); plain `make up` never installs these.
 set -euo pipefail
 
 PKGS=(
@@ -12,6 +19,17 @@ PKGS=(
   wrk clang libclang-rt-14-dev clang-format
   yq docker-compose          # deploy checks: YAML parsing, `docker-compose config` (no engine needed)
 )
+
+# Optional: only with the argument `containers` (make images / make test-containers).
+# runc, not crun: crun refuses hosts with hybrid cgroups (v1 controllers plus
+# a cgroup2 mount), see deploy/containers/containers.conf.
+CONTAINER_PKGS=(
+  podman runc conmon catatonit netavark aardvark-dns iptables uidmap
+  podman-compose debootstrap debian-archive-keyring
+)
+if [ "${1:-}" = containers ]; then
+  PKGS+=("${CONTAINER_PKGS[@]}")
+fi
 
 missing=()
 # One dpkg-query for all; a package dpkg has never heard of prints no line.

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make images`: every image docker-compose.yml needs, built here with podman
+# from Debian's packages and Maven Central's jars (no public registry needed).
+#
+#   images.sh [shipstream|postgres|kafka|base ...]     default: all
+#
+#   $SS_DEBIAN_IMAGE   localhost/debian:12, from deploy/containers/base-image.sh
+#                      (debootstrap); set it to debian:12 where that can be pulled
+#   $SHIPSTREAM_IMAGE:$SHIPSTREAM_TAG   localhost/shipstream:latest   (Dockerfile)
+#   $POSTGRES_IMAGE    localhost/shipstream-postgres:15   (postgres/Containerfile)
+#   $KAFKA_IMAGE       localhost/shipstream-kafka:4.1.1   (kafka/Containerfile)
+#
+# podman keeps the layers: a second run rebuilds only what changed (for the
+# shipstream image, the compile stage when a source file changed).
+# Prints each image's size and build time.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/podman.sh"
+need_podman
+cd "$SS_ROOT"
+
+WHAT=("$@")
+[ ${#WHAT[@]} -eq 0 ] && WHAT=(base shipstream postgres kafka)
+wants() { printf '%s\n' "${WHAT[@]}" | grep -qx "$1"; }
+say() { echo "images: $*" >&2; }
+REPORT=()
+
+build() { # name tag context containerfile
+  local name=$1 tag=$2 ctx=$3 file=$4 t0=$SECONDS log
+  log=$(mktemp)
+  say "building $tag"
+  if ! nice podman build --layers --pull=never \
+      --build-arg "DEBIAN_IMAGE=$SS_DEBIAN_IMAGE" --build-arg "DEBIAN_SLIM_IMAGE=$SS_DEBIAN_IMAGE" \
+      -t "$tag" -f "$file" "$ctx" >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    rm -f "$log"
+    say "building $tag FAILED"
+    return 1
+  fi
+  rm -f "$log"
+  REPORT+=("$(printf '%-40s %8s  %4d s' "$tag" "$(size_of "$tag")" $((SECONDS - t0)))")
+}
+size_of() { podman image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
+
+t_all=$SECONDS
+if wants base || wants shipstream || wants postgres || wants kafka; then
+  if [[ $SS_DEBIAN_IMAGE == localhost/* ]]; then
+    "$SS_CONTAINERS_DIR/base-image.sh"
+  elif ! podman image exists "$SS_DEBIAN_IMAGE"; then
+    podman pull "$SS_DEBIAN_IMAGE" >/dev/null
+  fi
+fi
+if wants shipstream; then
+  build shipstream "$SHIPSTREAM_IMAGE:$SHIPSTREAM_TAG" "$SS_ROOT" "$SS_ROOT/Dockerfile"
+fi
+if wants postgres; then
+  build postgres "$POSTGRES_IMAGE" "$SS_CONTAINERS_DIR/postgres" "$SS_CONTAINERS_DIR/postgres/Containerfile"
+fi
+if wants kafka; then
+  jars=$("$SS_ROOT/deploy/local/kafka.sh" fetch)
+  ctx=$(mktemp -d)
+  trap 'rm -rf "$ctx"' EXIT
+  cp "$SS_CONTAINERS_DIR"/kafka/* "$ctx/"
+  cp -al "$jars/libs" "$ctx/libs" 2>/dev/null || cp -a "$jars/libs" "$ctx/libs"
+  build kafka "$KAFKA_IMAGE" "$ctx" "$ctx/Containerfile"
+fi
+say "done in $((SECONDS - t_all)) s"
+printf '  %-40s %8s  %6s\n' image size build
+for r in "${REPORT[@]}"; do echo "  $r"; done

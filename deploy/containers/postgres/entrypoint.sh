@@ -1,0 +1,32 @@
+#!/bin/bash
+# First start on an empty $PGDATA: initdb with $POSTGRES_USER as the
+# superuser and $POSTGRES_PASSWORD (scram-sha-256 over TCP, trust on the
+# local socket only), then $POSTGRES_DB.  Every start: exec postgres,
+# listening on every address of the container.
+set -euo pipefail
+: "${PGDATA:=/var/lib/postgresql/data}"
+: "${POSTGRES_USER:=postgres}"
+: "${POSTGRES_DB:=$POSTGRES_USER}"
+
+if [ "${1:-}" != postgres ]; then exec "$@"; fi
+shift
+
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  if [ -z "${POSTGRES_PASSWORD:-}" ]; then
+    echo "postgres-entrypoint: POSTGRES_PASSWORD is not set" >&2
+    exit 2
+  fi
+  echo "postgres-entrypoint: initdb in $PGDATA (superuser $POSTGRES_USER, database $POSTGRES_DB)" >&2
+  pwfile=$(mktemp)
+  printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
+  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --encoding=UTF8 --locale=C.UTF-8 \
+    --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  rm -f "$pwfile"
+  echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  if [ "$POSTGRES_DB" != postgres ]; then
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+    createdb -U "$POSTGRES_USER" -h /var/run/postgresql "$POSTGRES_DB"
+    pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  fi
+fi
+exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/var/run/postgresql "$@"
