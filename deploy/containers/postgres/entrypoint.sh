@@ -7,6 +7,10 @@ set -euo pipefail
 : "${PGDATA:=/var/lib/postgresql/data}"
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
+# The socket lives in $PGHOST (/tmp): writable under a read-only root with
+# only a tmpfs on /tmp, and pg_isready/psql in the container find it there.
+: "${PGHOST:=/tmp}"
+export PGHOST
 
 if [ "${1:-}" != postgres ]; then exec "$@"; fi
 shift
@@ -24,9 +28,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   if [ "$POSTGRES_DB" != postgres ]; then
-    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-    createdb -U "$POSTGRES_USER" -h /var/run/postgresql "$POSTGRES_DB"
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$PGHOST" -w start >/dev/null
+    createdb -U "$POSTGRES_USER" "$POSTGRES_DB"
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   fi
 fi
-exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/var/run/postgresql "$@"
+exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$PGHOST" "$@"
