@@ -65,13 +65,15 @@ health_checker() {
   local last_full=0 now id status
   while :; do
     now=$SECONDS
+    # In parallel: one slow check must not delay the others.
     while read -r id status; do
       [ -n "$id" ] || continue
       case $status in
-        *"(starting)"* | *"(unhealthy)"*) podman healthcheck run "$id" >/dev/null 2>&1 || true ;;
-        *"(healthy)"*) [ $((now - last_full)) -ge 15 ] && { podman healthcheck run "$id" >/dev/null 2>&1 || true; } ;;
+        *"(starting)"* | *"(unhealthy)"*) podman healthcheck run "$id" >/dev/null 2>&1 & ;;
+        *"(healthy)"*) [ $((now - last_full)) -ge 15 ] && podman healthcheck run "$id" >/dev/null 2>&1 & ;;
       esac
     done < <(podman ps --filter "label=com.docker.compose.project=$PROJECT" --format '{{.ID}} {{.Status}}' 2>/dev/null)
+    wait
     [ $((now - last_full)) -ge 15 ] && last_full=$now
     sleep 1
   done

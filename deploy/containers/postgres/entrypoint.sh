@@ -28,9 +28,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   if [ "$POSTGRES_DB" != postgres ]; then
-    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$PGHOST" -w start >/dev/null
-    createdb -U "$POSTGRES_USER" "$POSTGRES_DB"
+    # A socket elsewhere: pg_isready (the health check) must not see this
+    # temporary server, or the migrations would start before the real one.
+    initsock=$(mktemp -d)
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$initsock" -w start >/dev/null
+    createdb -U "$POSTGRES_USER" -h "$initsock" "$POSTGRES_DB"
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    rmdir "$initsock"
   fi
 fi
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$PGHOST" "$@"
