@@ -9,9 +9,13 @@
 #
 # State under .run/: pg/ (PostgreSQL data + postgres.log), kafka/ (broker data +
 # kafka.log), logs/<service>.log, pids/<service>.pid, ports.env, secrets.env, stack.env.
-# Ports: PostgreSQL 5432 (SS_PG_PORT or PGPORT), Kafka 9092 (SS_KAFKA_PORT), gateway 8000,
-# webhook-receiver 8001, sync-worker 9101, refresh-scheduler 9102, easypost-sim 8080
-# (SS_<NAME>_PORT, e.g. SS_GATEWAY_PORT); a taken port moves to the next free one.
+# Run as root from a folder the postgres user cannot reach (a clone under /root or in a
+# `mktemp -d`), .run/pg links to /var/tmp/shipstream-pg/<hash>/data (deploy/local/pg.sh).
+# Ports: PostgreSQL 5432 (SS_PG_PORT or PGPORT), Kafka 9092 (SS_KAFKA_PORT) and its
+# controller 9093 (SS_KAFKA_CONTROLLER_PORT), gateway 8000, webhook-receiver 8001,
+# sync-worker 9101, refresh-scheduler 9102, easypost-sim 8080 (SS_<NAME>_PORT, e.g.
+# SS_GATEWAY_PORT); a taken port moves to the next free one, so several checkouts run
+# side by side (each `up` holds a per-user lock while it chooses ports and starts).
 # Honours EASYPOST_WEBHOOK_SECRET and GATEWAY_API_KEYS (else generated once and kept in
 # .run/secrets.env), EASYPOST_API_KEY (+ EASYPOST_API_BASE): the gateway talks to EasyPost
 # itself and easypost-sim is not started.
@@ -48,7 +52,8 @@ svc_pid() { cat "$RUN/pids/$1.pid" 2>/dev/null || true; }
 # Chosen once, kept in .run/ports.env so that every later `up` reuses them.
 load_ports() { [ -f "$RUN/ports.env" ] && . "$RUN/ports.env"; return 0; }
 
-# pick VAR default [override-value]: keep a saved port, else the wanted one, else the next free.
+# pick VAR default [override-value]: keep a saved port, else the wanted one, else the next
+# free one that is neither listening nor saved/chosen for another of ours (PICKED).
 pick_port() {
   local var=$1 want=$2 override=${3:-} saved=${!1:-} p
   if [ -n "$saved" ]; then return 0; fi
@@ -65,18 +70,44 @@ choose_ports() {
   PICKED=""
   load_ports
   # A saved port taken by someone else while our process is down: choose again.
+  local kafka_up s name bin port envvar var
+  kafka_up=$(pid_alive "$(cat "$RUN/kafka/kafka.pid" 2>/dev/null)" && echo running || true)
   recheck PG_PORT "$( [ -f "$RUN/pg/postmaster.pid" ] && echo running)"
-  recheck KAFKA_PORT "$(pid_alive "$(cat "$RUN/kafka/kafka.pid" 2>/dev/null)" && echo running)"
-  pick_port PG_PORT 5432 "${SS_PG_PORT:-${PGPORT:-}}"
-  pick_port KAFKA_PORT 9092 "${SS_KAFKA_PORT:-}"
-  pick_port KAFKA_CONTROLLER_PORT 9093 "${SS_KAFKA_CONTROLLER_PORT:-}"
-  local s name bin port envvar var
+  recheck KAFKA_PORT "$kafka_up"
+  recheck KAFKA_CONTROLLER_PORT "$kafka_up"
   for s in "${SERVICES[@]}"; do
     read -r name bin port envvar <<<"$s"
     var="$(echo "${name//-/_}" | tr a-z A-Z)_PORT"
     recheck "$var" "$(pid_alive "$(svc_pid "$name")" && echo running)"
+  done
+  # Ports kept from the last run are ours: a port chosen anew must not take one.
+  for var in PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT; do PICKED+=" ${!var:-}"; done
+  for s in "${SERVICES[@]}"; do
+    read -r name bin port envvar <<<"$s"
+    var="$(echo "${name//-/_}" | tr a-z A-Z)_PORT"
+    PICKED+=" ${!var:-}"
+  done
+  PICKED+=" "
+  pick_port PG_PORT 5432 "${SS_PG_PORT:-${PGPORT:-}}"
+  pick_port KAFKA_PORT 9092 "${SS_KAFKA_PORT:-}"
+  pick_port KAFKA_CONTROLLER_PORT 9093 "${SS_KAFKA_CONTROLLER_PORT:-}"
+  for s in "${SERVICES[@]}"; do
+    read -r name bin port envvar <<<"$s"
+    var="$(echo "${name//-/_}" | tr a-z A-Z)_PORT"
     pick_port "$var" "$port" "${!envvar:-}"
   done
+}
+
+# Two `make up` at once (two checkouts) would pick the same free ports: one at a
+# time per user, from choosing the ports until everything listens. The servers
+# started meanwhile must not inherit the lock (7>&- on each).
+lock_up() {
+  local lock="${TMPDIR:-/tmp}/shipstream-up.$(id -u).lock"
+  exec 7>>"$lock" || { say "note: cannot open $lock: not serialising with other checkouts"; return 0; }
+  if ! flock -n 7; then
+    say "another make up (other checkout) is choosing ports and starting: waiting for it"
+    flock -w 600 7 || die "still locked after 600 s: $lock"
+  fi
 }
 
 recheck() {
@@ -156,7 +187,7 @@ start_service() {
   echo "---- $(date -u +%FT%TZ) starting $name on 127.0.0.1:$port" >>"$log"
   # Own session: survives the terminal, stopped by `make down`. Variables of the
   # caller's shell that a service reads are replaced by ours (env overrides).
-  setsid env "${envs[@]}" "$BIN/$bin" >>"$log" 2>&1 </dev/null &
+  setsid env "${envs[@]}" "$BIN/$bin" >>"$log" 2>&1 </dev/null 7>&- &
   echo $! >"$RUN/pids/$name.pid"
 }
 
@@ -181,6 +212,7 @@ stop_pid() {
 up() {
   mkdir -p "$RUN/logs" "$RUN/pids"
   chmod 755 "$RUN"
+  lock_up
   choose_ports
   local changed=0 s name bin port envvar var
 
@@ -189,7 +221,7 @@ up() {
     "$HERE/pg.sh" init --dir "$RUN/pg" -q; changed=1
   fi
   if ! "$HERE/pg.sh" status --dir "$RUN/pg" >/dev/null 2>&1; then
-    "$HERE/pg.sh" start --dir "$RUN/pg" --port "$PG_PORT" -q; changed=1
+    "$HERE/pg.sh" start --dir "$RUN/pg" --port "$PG_PORT" -q 7>&-; changed=1
     say "PostgreSQL started on 127.0.0.1:$PG_PORT"
   fi
   DATABASE_URL=$("$HERE/pg.sh" createdb --dir "$RUN/pg" --port "$PG_PORT" shipstream --owner shipstream)
@@ -199,7 +231,7 @@ up() {
   if ! pid_alive "$(cat "$RUN/kafka/kafka.pid" 2>/dev/null)"; then
     "$HERE/kafka.sh" fetch >/dev/null
     SS_BIN_DIR="$BIN" "$HERE/kafka.sh" start --dir "$RUN/kafka" --port "$KAFKA_PORT" \
-      --controller-port "$KAFKA_CONTROLLER_PORT" --heap "${SS_KAFKA_HEAP:-512m}" -q
+      --controller-port "$KAFKA_CONTROLLER_PORT" --heap "${SS_KAFKA_HEAP:-512m}" -q 7>&-
     changed=1
     say "Kafka started on $KAFKA_BOOTSTRAP_SERVERS"
   fi
@@ -408,5 +440,5 @@ case ${1:-} in
   down) down;;
   status) status;;
   logs) shift; logs "$@";;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && [ "$1" != -h ] && [ "$1" != --help ] && exit 2; exit 0;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && [ "$1" != -h ] && [ "$1" != --help ] && exit 2; exit 0;;
 esac

@@ -94,6 +94,8 @@ cleanup() {
   if [ -n "${SS_TEST_KEEP:-}" ] || { [ "$rc" -ne 0 ] && [ -n "${SS_TEST_KEEP_ON_FAILURE:-}" ]; }; then
     log "kept $SS_TEST_ROOT"
   else
+    # The cluster may live outside SS_TEST_ROOT (pg.sh: root, unreachable TMPDIR).
+    "$ROOT/deploy/local/pg.sh" destroy --dir "$PG_DIR" -q 2>/dev/null || true
     rm -rf "$SS_TEST_ROOT"
   fi
   exit "$rc"

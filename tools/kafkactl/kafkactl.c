@@ -1,7 +1,8 @@
 /* ss-kafkactl — a small raw-librdkafka tool for scripts and tests.
  *
  *   ss-kafkactl wait            [--timeout S]
- *   ss-kafkactl create-topics   --prefix P [--partitions N] [--replication R] [--topics a,b,..]
+ *   ss-kafkactl create-topics   --prefix P [--partitions N] [--replication R] [--min-insync M]
+ *                               [--topics a,b,..]
  *   ss-kafkactl produce  -t T   < lines "key<TAB>value"
  *   ss-kafkactl consume  -t T   [-n COUNT] [--timeout S] [-g GROUP] [--headers] [--until-end]
  *   ss-kafkactl offsets  -t T   [--sum]
@@ -39,6 +40,7 @@ typedef struct {
     double timeout_s;
     int partitions;
     int replication;
+    int min_insync; /* 0: 2 when replication >= 3, else the broker's default */
     bool headers;
     bool until_end;
     bool sum;
@@ -70,6 +72,8 @@ static void kctl_usage(FILE *out) {
         "                                create P+shipments trackers addresses batches events dlq\n"
         "                                (default 12 partitions, replication 1); existing topics\n"
         "                                are fine; waits until every topic has leaders\n"
+        "                                --min-insync M: min.insync.replicas of created topics\n"
+        "                                (default 2 with replication >= 3, else the broker's)\n"
         "  produce -t TOPIC              stdin lines \"key<TAB>value\" (no TAB: no key), "
         "idempotent\n"
         "                                producer; exit 1 if any delivery failed\n"
@@ -230,6 +234,12 @@ static int kctl_create_topics(const kctl_opts_t *o) {
         fprintf(stderr, "ss-kafkactl: create-topics needs --prefix (may be empty: --prefix '')\n");
         return 2;
     }
+    if (o->min_insync > o->replication) {
+        /* Every acks=all produce would fail with NOT_ENOUGH_REPLICAS. */
+        fprintf(stderr, "ss-kafkactl: --min-insync %d is above --replication %d\n", o->min_insync,
+                o->replication);
+        return 2;
+    }
     if (o->topics_csv) {
         char *dup = strdup(o->topics_csv), *save = NULL;
         for (char *t = strtok_r(dup, ",", &save); t && n < 64; t = strtok_r(NULL, ",", &save)) {
@@ -249,11 +259,20 @@ static int kctl_create_topics(const kctl_opts_t *o) {
     rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
     if (!rk)
         goto cleanup;
+    /* acks=all then needs two copies: one broker may be down, none lost. */
+    int min_insync = o->min_insync ? o->min_insync : o->replication >= 3 ? 2 : 0;
+    char min_insync_s[16];
+    snprintf(min_insync_s, sizeof(min_insync_s), "%d", min_insync);
     for (size_t i = 0; i < n; i++) {
         nt[i] =
             rd_kafka_NewTopic_new(names[i], o->partitions, o->replication, errstr, sizeof(errstr));
         if (!nt[i]) {
             fprintf(stderr, "ss-kafkactl: topic %s: %s\n", names[i], errstr);
+            goto cleanup;
+        }
+        if (min_insync &&
+            rd_kafka_NewTopic_set_config(nt[i], "min.insync.replicas", min_insync_s) != 0) {
+            fprintf(stderr, "ss-kafkactl: topic %s: min.insync.replicas refused\n", names[i]);
             goto cleanup;
         }
     }
@@ -279,7 +298,10 @@ static int kctl_create_topics(const kctl_opts_t *o) {
     int failed = 0;
     for (size_t i = 0; i < rn; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && min_insync)
+            fprintf(stderr, "created %s (min.insync.replicas %d)\n",
+                    rd_kafka_topic_result_name(tr[i]), min_insync);
+        else if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             fprintf(stderr, "created %s\n", rd_kafka_topic_result_name(tr[i]));
         else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
             fprintf(stderr, "exists  %s\n", rd_kafka_topic_result_name(tr[i]));
@@ -648,7 +670,8 @@ int main(int argc, char **argv) {
         OPT_TOPICS,
         OPT_HEADERS,
         OPT_UNTIL_END,
-        OPT_SUM
+        OPT_SUM,
+        OPT_MIN_INSYNC
     };
     static const struct option longopts[] = {
         {"bootstrap", required_argument, NULL, 'b'},
@@ -663,6 +686,7 @@ int main(int argc, char **argv) {
         {"headers", no_argument, NULL, OPT_HEADERS},
         {"until-end", no_argument, NULL, OPT_UNTIL_END},
         {"sum", no_argument, NULL, OPT_SUM},
+        {"min-insync", required_argument, NULL, OPT_MIN_INSYNC},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -705,18 +729,24 @@ int main(int argc, char **argv) {
             break;
         case OPT_PREFIX: o.prefix = optarg; break;
         case OPT_PARTITIONS:
-        case OPT_REPLICATION: {
+        case OPT_REPLICATION:
+        case OPT_MIN_INSYNC: {
             errno = 0;
             long v = strtol(optarg, &end, 10);
             if (errno || *end || v < 1 || v > 10000) {
                 fprintf(stderr, "ss-kafkactl: --%s expects 1..10000, got '%s'\n",
-                        c == OPT_PARTITIONS ? "partitions" : "replication", optarg);
+                        c == OPT_PARTITIONS    ? "partitions"
+                        : c == OPT_REPLICATION ? "replication"
+                                               : "min-insync",
+                        optarg);
                 return 2;
             }
             if (c == OPT_PARTITIONS)
                 o.partitions = (int)v;
-            else
+            else if (c == OPT_REPLICATION)
                 o.replication = (int)v;
+            else
+                o.min_insync = (int)v;
             break;
         }
         case OPT_TOPICS: o.topics_csv = optarg; break;

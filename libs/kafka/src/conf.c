@@ -24,6 +24,66 @@ static int is_own(const char *name, size_t len) {
     return 0;
 }
 
+/* The variables Kubernetes injects into every pod of a namespace holding a
+ * Service named "kafka" (service links, unless enableServiceLinks: false):
+ *   KAFKA_SERVICE_HOST, KAFKA_SERVICE_PORT, KAFKA_SERVICE_PORT_<PORT NAME>,
+ *   KAFKA_PORT, KAFKA_PORT_<n>_<PROTO>, KAFKA_PORT_<n>_<PROTO>_{PROTO,PORT,ADDR}
+ * with <PROTO> one of TCP, UDP, SCTP.  None is a librdkafka property. */
+static int span_eq(const char *s, size_t len, const char *lit) {
+    return strlen(lit) == len && memcmp(s, lit, len) == 0;
+}
+
+static size_t span_digits(const char *s, size_t len) {
+    size_t n = 0;
+    while (n < len && s[n] >= '0' && s[n] <= '9')
+        n++;
+    return n;
+}
+
+int ss_kafka_is_service_link(const char *name, size_t len) {
+    static const char svc[] = "KAFKA_SERVICE_";
+    static const char port[] = "KAFKA_PORT";
+    if (len >= sizeof(svc) - 1 && memcmp(name, svc, sizeof(svc) - 1) == 0) {
+        const char *r = name + sizeof(svc) - 1;
+        size_t rl = len - (sizeof(svc) - 1);
+        if (span_eq(r, rl, "HOST") || span_eq(r, rl, "PORT"))
+            return 1;
+        /* KAFKA_SERVICE_PORT_<NAME>: a port name, upper-cased, '-' as '_'. */
+        if (rl > 5 && memcmp(r, "PORT_", 5) == 0) {
+            for (size_t i = 5; i < rl; i++)
+                if (!((r[i] >= 'A' && r[i] <= 'Z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '_'))
+                    return 0;
+            return 1;
+        }
+        return 0;
+    }
+    if (len < sizeof(port) - 1 || memcmp(name, port, sizeof(port) - 1) != 0)
+        return 0;
+    const char *r = name + sizeof(port) - 1;
+    size_t rl = len - (sizeof(port) - 1);
+    if (rl == 0)
+        return 1; /* KAFKA_PORT */
+    if (r[0] != '_')
+        return 0;
+    r++, rl--;
+    size_t d = span_digits(r, rl);
+    if (d == 0 || d > 5 || d == rl || r[d] != '_')
+        return 0;
+    r += d + 1, rl -= d + 1;
+    static const char *const protos[] = {"TCP", "UDP", "SCTP", NULL};
+    for (size_t i = 0; protos[i]; i++) {
+        size_t pl = strlen(protos[i]);
+        if (rl < pl || memcmp(r, protos[i], pl) != 0)
+            continue;
+        const char *t = r + pl;
+        size_t tl = rl - pl;
+        if (tl == 0 || span_eq(t, tl, "_PROTO") || span_eq(t, tl, "_PORT") ||
+            span_eq(t, tl, "_ADDR"))
+            return 1;
+    }
+    return 0;
+}
+
 /* Values of these properties never appear in error messages. */
 static int is_secret(const char *name) {
     static const char *const words[] = {"PASSWORD", "SECRET", "TOKEN", "KEY", NULL};
@@ -53,6 +113,12 @@ int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_si
         }
         memcpy(name, entry, namelen);
         name[namelen] = '\0';
+        if (ss_kafka_is_service_link(name, namelen)) {
+            ss_log_kv(SS_LOG_DEBUG,
+                      "ignored a Kubernetes service link variable (not passed to librdkafka)",
+                      "variable", name, NULL);
+            continue;
+        }
         size_t k = 0;
         for (const char *p = name + 6; *p; p++)
             key[k++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);

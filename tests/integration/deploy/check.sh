@@ -223,6 +223,20 @@ dockerfile_binaries() {
   sed -n '/for b in shipstream-gateway/,/done/p' "$ROOT/Dockerfile" | grep -oE '(shipstream-[a-z-]+|easypost-sim|ss-kafkactl)' | sort -u
 }
 
+# Every pod template (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+# CronJob, bare Pod) in the rendered stream $2 sets enableServiceLinks: false.
+POD_SPECS='(select(.kind=="Pod") | {k: .kind, n: .metadata.name, s: .spec}),
+  (select(.kind=="CronJob") | {k: .kind, n: .metadata.name, s: .spec.jobTemplate.spec.template.spec}),
+  (select(.kind | IN("Deployment","StatefulSet","DaemonSet","ReplicaSet","Job")) | {k: .kind, n: .metadata.name, s: .spec.template.spec})'
+check_service_links() {
+  local where="$1" j="$2" n bad
+  n=$(jq -r "$POD_SPECS | .n" "$j" | wc -l)
+  bad=$(jq -r "$POD_SPECS | select(.s.enableServiceLinks != false) | \"\\(.k)/\\(.n)\"" "$j")
+  if [ "$n" -lt 6 ]; then fail "$where: only $n pod specs found (expected the 4 Deployments and 2 Jobs)"
+  elif [ -z "$bad" ]; then ok "$where: enableServiceLinks: false in all $n pod specs"
+  else fail "$where: enableServiceLinks is not false in: $(tr '\n' ' ' <<<"$bad")"; fi
+}
+
 part_contracts() {
   have yq || { skip "yq not installed: contracts not checked (install the Debian package yq)"; finish; }
   local b
@@ -314,6 +328,8 @@ part_contracts() {
   # The base's own bound (overlays override it; a new overlay may not).
   m=$(kubectl kustomize "$ROOT/deploy/k8s/base" 2>/dev/null | yq -r 'select(.kind=="HorizontalPodAutoscaler") | .spec.maxReplicas')
   [ -n "$m" ] && [ "$m" -le "$MAX_PARTITIONS" ] && ok "base HPA max $m" || fail "base: sync-worker HPA maxReplicas '$m' (must be 1..$MAX_PARTITIONS)"
+  kubectl kustomize "$ROOT/deploy/k8s/base" 2>/dev/null | yq -c . >"$TMP/base.json" 2>/dev/null
+  check_service_links base "$TMP/base.json"
   for o in "${OVERLAYS[@]}"; do
     local r="$TMP/$o.yaml" j="$TMP/$o.json"
     yq -c '.' "$r" >"$j" 2>/dev/null || { fail "$o: rendered output does not parse"; continue; }
@@ -342,6 +358,9 @@ part_contracts() {
         or (.resources.requests.cpu == null) or (.resources.requests.memory == null)
         or (.resources.limits.cpu == null) or (.resources.limits.memory == null) or (.envFrom != null)) | $n' "$j")
     [ -z "$bad" ] && ok "$o: security contexts and resources" || fail "$o: non-root/read-only/drop-ALL/resources/explicit env missing on: $(tr '\n' ' ' <<<"$bad")"
+    # Service links off in every pod spec: a Service named kafka would inject
+    # KAFKA_PORT, KAFKA_SERVICE_HOST... (issue 18).
+    check_service_links "$o" "$j"
     # Deployments: LISTEN, containerPort, probes, Service.
     while IFS=$'\t' read -r name cmd0 listen cport pname rpath rport lpath lport; do
       local where="$o Deployment/$name"
@@ -370,6 +389,11 @@ part_contracts() {
       && ok "$o: migration Job" || fail "$o: no 'shipstream-migrate up' Job"
     jall --arg p "$MAX_PARTITIONS" 'select(.kind=="Job") | select(.spec.template.spec.containers[0].command[0]=="ss-kafkactl") | .spec.template.spec.containers[0].args as $a | ($a | index("--partitions")) as $i | ($a[0]=="create-topics" and $i != null and $a[$i+1]==$p)' "$j" >/dev/null \
       && ok "$o: topics Job with $MAX_PARTITIONS partitions" || fail "$o: no create-topics Job with --partitions $MAX_PARTITIONS"
+    # Replicated topics (replication >= 3) get min.insync.replicas 2, explicitly.
+    bad=$(jq -r 'select(.kind=="Job") | select(.spec.template.spec.containers[0].command[0]=="ss-kafkactl") | .spec.template.spec.containers[0].args as $a
+      | ($a | index("--replication")) as $r | ($a | index("--min-insync")) as $m
+      | select($r != null and ($a[$r+1] | tonumber) >= 3 and ($m == null or $a[$m+1] != "2")) | .metadata.name' "$j")
+    [ -z "$bad" ] && ok "$o: replication >= 3 comes with --min-insync 2" || fail "$o: topics Job $bad: replication >= 3 without --min-insync 2"
     # Autoscaling never above the partition count; exactly one autoscaler.
     local hpa keda
     hpa=$(jq -r 'select(.kind=="HorizontalPodAutoscaler") | .spec.maxReplicas' "$j")

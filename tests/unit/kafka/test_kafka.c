@@ -64,6 +64,96 @@ static void test_conf_from_env_maps(void **state) {
     unsetenv("KAFKA_CLIENT_ID");
 }
 
+/* What Kubernetes injects for `Service kafka` (ports 9092 "client" and
+ * 9093 "controller" over TCP, one UDP port): skipped, the rest applied. */
+static const char *const k8s_vars[][2] = {
+    {"KAFKA_SERVICE_HOST", "10.96.0.12"},
+    {"KAFKA_SERVICE_PORT", "9092"},
+    {"KAFKA_SERVICE_PORT_CLIENT", "9092"},
+    {"KAFKA_SERVICE_PORT_CONTROLLER_PLANE", "9093"},
+    {"KAFKA_PORT", "tcp://10.96.0.12:9092"},
+    {"KAFKA_PORT_9092_TCP", "tcp://10.96.0.12:9092"},
+    {"KAFKA_PORT_9092_TCP_PROTO", "tcp"},
+    {"KAFKA_PORT_9092_TCP_PORT", "9092"},
+    {"KAFKA_PORT_9092_TCP_ADDR", "10.96.0.12"},
+    {"KAFKA_PORT_9093_TCP_ADDR", "10.96.0.12"},
+    {"KAFKA_PORT_5353_UDP", "udp://10.96.0.12:5353"},
+    {"KAFKA_PORT_36412_SCTP_PORT", "36412"},
+};
+
+/* Unsets them even when an assertion failed half-way (later tests build
+ * clients from the same environment). */
+static int unset_k8s_vars(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof(k8s_vars) / sizeof(k8s_vars[0]); i++)
+        unsetenv(k8s_vars[i][0]);
+    unsetenv("KAFKA_LINGER_MS");
+    return 0;
+}
+
+static void test_conf_from_env_ignores_service_links(void **state) {
+    (void)state;
+    size_t n = sizeof(k8s_vars) / sizeof(k8s_vars[0]);
+    for (size_t i = 0; i < n; i++) {
+        setenv(k8s_vars[i][0], k8s_vars[i][1], 1);
+        assert_int_equal(ss_kafka_is_service_link(k8s_vars[i][0], strlen(k8s_vars[i][0])), 1);
+    }
+    setenv("KAFKA_LINGER_MS", "9", 1);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512] = "";
+    if (ss_kafka_conf_from_env(conf, err, sizeof(err)) != 0)
+        fail_msg("service link variables refused: %s", err);
+    char buf[256];
+    conf_get(conf, "linger.ms", buf, sizeof(buf));
+    assert_string_equal(buf, "9");
+    rd_kafka_conf_destroy(conf);
+    /* The producer starts with them (no broker needed to create it). */
+    ss_kafka_producer_opts_t po = {.bootstrap = "127.0.0.1:1"};
+    ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
+    if (!p)
+        fail_msg("producer refused service links: %s", err);
+    ss_kafka_producer_close(p, 0);
+    for (size_t i = 0; i < n; i++)
+        unsetenv(k8s_vars[i][0]);
+    unsetenv("KAFKA_LINGER_MS");
+
+    /* Near misses are still unknown properties, refused by name. */
+    static const char *const misses[] = {
+        "KAFKA_SERVICE_HOSTS",
+        "KAFKA_SERVICE_PORT_",
+        "KAFKA_SERVICE_PORT_client",
+        "KAFKA_SERVICE",
+        "KAFKA_PORTS",
+        "KAFKA_PORT_",
+        "KAFKA_PORT_9092",
+        "KAFKA_PORT_9092_",
+        "KAFKA_PORT_9092_HTTP",
+        "KAFKA_PORT_9092_TCP_IP",
+        "KAFKA_PORT_X_TCP",
+        "KAFKA_PORT_123456_TCP",
+        "KAFKA_PORT_9092_TCPX",
+        "KAFKA_PORT_9092_TCP_PROTOX",
+        "KAFKA_UI_SERVICE_HOST",
+        NULL,
+    };
+    for (size_t i = 0; misses[i]; i++) {
+        assert_int_equal(ss_kafka_is_service_link(misses[i], strlen(misses[i])), 0);
+        setenv(misses[i], "1", 1);
+        conf = rd_kafka_conf_new();
+        err[0] = '\0';
+        assert_int_equal(ss_kafka_conf_from_env(conf, err, sizeof(err)), -1);
+        char want[128];
+        snprintf(want, sizeof(want), "%s=1: ", misses[i]);
+        if (strncmp(err, want, strlen(want)) != 0)
+            fail_msg("%s: error \"%s\" does not name it", misses[i], err);
+        rd_kafka_conf_destroy(conf);
+        unsetenv(misses[i]);
+    }
+    /* Length bounds the match, not the terminator. */
+    assert_int_equal(ss_kafka_is_service_link("KAFKA_PORTX", 10), 1);
+    assert_int_equal(ss_kafka_is_service_link("KAFKA_POR", 9), 0);
+}
+
 static void test_conf_from_env_errors_name_variable(void **state) {
     (void)state;
     char err[512];
@@ -302,6 +392,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf_from_env_maps),
         cmocka_unit_test(test_conf_from_env_errors_name_variable),
+        cmocka_unit_test_teardown(test_conf_from_env_ignores_service_links, unset_k8s_vars),
         cmocka_unit_test(test_unreachable_broker_fails_cleanly),
         cmocka_unit_test(test_waiter_timeout_then_close),
         cmocka_unit_test(test_mock_cluster_round_trip),

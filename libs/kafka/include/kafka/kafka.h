@@ -1,7 +1,8 @@
 /* Kafka producer and consumer on librdkafka, configured the shipstream way:
  * KAFKA_BOOTSTRAP_SERVERS, plus every other KAFKA_* variable passed through
  * to librdkafka (KAFKA_LINGER_MS -> linger.ms); KAFKA_TOPIC_PREFIX and
- * KAFKA_GROUP_ID are ours and never passed through. */
+ * KAFKA_GROUP_ID are ours and never passed through, nor are the Kubernetes
+ * service link variables of a Service named "kafka" (KAFKA_PORT, ...). */
 #ifndef SS_KAFKA_KAFKA_H
 #define SS_KAFKA_KAFKA_H
 
@@ -15,6 +16,12 @@
  * Returns 0, or -1 with errstr naming the variable
  * ("KAFKA_LINGER_MS=abc: Invalid value for configuration property ..."). */
 int ss_kafka_conf_from_env(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* 1 when name[0..len) is one of the variables Kubernetes injects for a
+ * Service named "kafka" (KAFKA_SERVICE_HOST, KAFKA_SERVICE_PORT[_<NAME>],
+ * KAFKA_PORT, KAFKA_PORT_<n>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]): the
+ * pass-through skips them (logged at debug) instead of refusing them. */
+int ss_kafka_is_service_link(const char *name, size_t len);
 
 /* ---- producer ---- */
 
