@@ -20,12 +20,17 @@
 #     PodDisruptionBudget, HorizontalPodAutoscaler: not supported (no cluster
 #     objects); Job: not supported in 4.3 (played as a Pod);
 #   - a Secret in the YAML is stored as a podman secret that secretKeyRef then
-#     fails to read ("not valid JSON"): it is created here with
-#     `podman secret create` from its JSON instead;
+#     fails to read ("not valid JSON": 4.3 wants a flat JSON map of base64
+#     values): created here with `podman secret create` in that form;
+#   - $(VAR) references in command/args are not expanded (Kubernetes expands
+#     them from the container's env): expanded here from the ConfigMap;
 #   - readinessProbe is ignored (only livenessProbe becomes a health check):
 #     probed here by hand; Deployment replicas above 1 are cut to 1;
-#   - no namespace: pod, secret and network names are global to the host, so
-#     they carry this run's prefix.
+#   - an emptyDir becomes a named volume called by the volume's name, shared
+#     by every pod using that name and kept by `kube down`: renamed here per
+#     pod, removed at the end;
+#   - no namespace: pod, secret, volume and network names are global to the
+#     host, so they carry this run's prefix.
 #
 # Prints "kube: N passed, M failed" and exits non-zero on a failure.
 set -uo pipefail
@@ -58,6 +63,7 @@ cleanup() {
   podman pod rm -f -t 0 $(podman pod ps -q --filter "name=^$P-") >/dev/null 2>&1
   podman secret rm "$P-secrets" >/dev/null 2>&1
   podman network rm -f "$NET" >/dev/null 2>&1
+  podman volume rm -f $(podman volume ls -q --filter "name=^$P-") >/dev/null 2>&1
   podman rmi "$IMAGE" >/dev/null 2>&1
   rm -rf "$TMP"
 }
@@ -106,30 +112,38 @@ svc_links() { # name port[/portname]... -> JSON array of {name, value}
 } | jq -s . >"$TMP/links.json"
 echo "kube: $(jq length "$TMP/links.json") service-link variables added to every container"
 
-# Secret: created here from its JSON (see the header), values aimed at this run.
+# Secret: created here as {"KEY": "<base64>"} (see the header), aimed at this run.
 yq -c 'select(.kind == "Secret")' "$TMP/dev.yaml" |
   jq -c --arg p "$P" '.metadata.name = ($p + "-secrets")
-    | .stringData.DATABASE_URL |= sub("@postgres:"; "@" + $p + "-postgres:")' >"$TMP/secret.json"
+    | .stringData.DATABASE_URL |= sub("@postgres:"; "@" + $p + "-postgres:")
+    | (.data // {}) + (.stringData | map_values(@base64))' >"$TMP/secret.json"
 podman secret create "$P-secrets" "$TMP/secret.json" >/dev/null || { fail "podman secret create"; finish; }
 
 # Everything podman plays: ConfigMaps, Deployments, Jobs as Pods; our image;
 # the service links; names with this run's prefix.
-yq -y --arg p "$P" --arg img "$IMAGE" --slurpfile links "$TMP/links.json" '
-  def ours: .containers |= map(.image = $img | .env = ((.env // []) + $links[0]))
+yq -c 'select(.kind == "ConfigMap") | .data' "$TMP/dev.yaml" | jq -s 'add' >"$TMP/cm.json"
+yq -y --arg p "$P" --arg img "$IMAGE" --slurpfile links "$TMP/links.json" --slurpfile cm "$TMP/cm.json" '
+  def expand: if type == "string"
+    then gsub("\\$\\((?<v>[A-Za-z_][A-Za-z0-9_]*)\\)"; ($cm[0][.v] // ("$(" + .v + ")"))) else . end;
+  def ours($n): .containers |= map(.image = $img | .env = ((.env // []) + $links[0])
+        | (if .args then .args |= map(expand) else . end)
+        | (if .command then .command |= map(expand) else . end)
+        | .volumeMounts = ((.volumeMounts // []) | map(.name = ($n + "-" + .name))))
+    | .volumes = ((.volumes // []) | map(.name = ($n + "-" + .name)))
     | (.. | objects | select(has("secretKeyRef")) | .secretKeyRef.name) |= ($p + "-secrets");
   select(.kind == "ConfigMap" or .kind == "Deployment" or .kind == "Job")
   | if .kind == "ConfigMap" then
       .data.KAFKA_BOOTSTRAP_SERVERS = ($p + "-kafka:9092")
     elif .kind == "Deployment" then
-      .metadata.name = ($p + "-" + .metadata.name) | .spec.template.spec |= ours
+      .metadata.name = ($p + "-" + .metadata.name) | .metadata.name as $n | .spec.template.spec |= ours($n)
     else
-      {apiVersion: "v1", kind: "Pod",
-       metadata: {name: ($p + "-" + .metadata.name), labels: .spec.template.metadata.labels},
-       spec: (.spec.template.spec | ours)}
+      ($p + "-" + .metadata.name) as $n
+      | {apiVersion: "v1", kind: "Pod",
+         metadata: {name: $n, labels: .spec.template.metadata.labels},
+         spec: (.spec.template.spec | ours($n))}
     end' "$TMP/dev.yaml" >"$TMP/play.yaml" || { fail "transforming the rendered overlay"; finish; }
 sed -e "s|IMAGE_POSTGRES|$POSTGRES_IMAGE|; s|IMAGE_KAFKA|$KAFKA_IMAGE|" \
-    -e "s|name: postgres\$|name: $P-postgres|; s|name: kafka\$|name: $P-kafka|" \
-    -e "s|PLAINTEXT://kafka:9092|PLAINTEXT://$P-kafka:9092|" \
+    -e "s|POD_POSTGRES|$P-postgres|; s|POD_KAFKA|$P-kafka|" \
     tests/integration/containers/kube-deps.yaml >"$TMP/deps.yaml"
 
 # ---------------------------------------------------------------- play
@@ -194,4 +208,6 @@ podman kube down "$TMP/play.yaml" >/dev/null 2>&1 && podman kube down "$TMP/deps
   pass "podman kube down" || fail "podman kube down"
 left=$(podman pod ps --filter "name=^$P-" --format '{{.Name}}' | tr '\n' ' ')
 [ -z "$left" ] && pass "no pod left" || fail "pods left: $left"
+# kube down keeps the volumes that emptyDirs became (see the header).
+echo "kube: volumes kube down left: $(podman volume ls -q --filter "name=^$P-" | wc -l) (removed)"
 finish
