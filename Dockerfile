@@ -26,15 +26,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-ARG BINARIES="shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker \
-  shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl shipstream-trafficgen"
 # Only the shipped binaries (and the libraries they link), not the tests and
 # benchmarks: `make test` builds and runs those outside the image.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build -j"$(nproc)" --target ${BINARIES} \
  && mkdir -p /out/bin \
- && for b in ${BINARIES}; do \
-      install -m 0755 "/build/bin/$b" "/out/bin/$b" || exit 1; \
+ && for b in shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker \
+             shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl \
+             shipstream-trafficgen; do \
+      cmake --build /build -j"$(nproc)" --target "$b" \
+        && install -m 0755 "/build/bin/$b" "/out/bin/$b" || exit 1; \
     done \
  && strip --strip-unneeded /out/bin/*
 
