@@ -25,7 +25,7 @@
 #   - $(VAR) references in command/args are not expanded (Kubernetes expands
 #     them from the container's env): expanded here from the ConfigMap;
 #   - readinessProbe is ignored (only livenessProbe becomes a health check):
-#     probed here by hand; Deployment replicas above 1 are cut to 1;
+#     probed here by hand;
 #   - an emptyDir becomes a named volume called by the volume's name, shared
 #     by every pod using that name and kept by `kube down`: renamed here per
 #     pod, removed at the end;
