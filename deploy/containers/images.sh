@@ -63,6 +63,9 @@ if wants kafka; then
   cp -al "$jars/libs" "$ctx/libs" 2>/dev/null || cp -a "$jars/libs" "$ctx/libs"
   build kafka "$KAFKA_IMAGE" "$ctx" "$ctx/Containerfile"
 fi
+# Every build leaves the previous image untagged; keep a week of them (the
+# layer cache of the next build) and drop the rest, so the store stays bounded.
+podman image prune -f --filter until=168h >/dev/null 2>&1 || true
 say "done in $((SECONDS - t_all)) s"
 printf '  %-40s %8s  %6s\n' image size build
 for r in "${REPORT[@]}"; do echo "  $r"; done
