@@ -22,7 +22,8 @@ WHAT=("$@")
 [ ${#WHAT[@]} -eq 0 ] && WHAT=(base shipstream postgres kafka)
 wants() { printf '%s\n' "${WHAT[@]}" | grep -qx "$1"; }
 say() { echo "images: $*" >&2; }
-REPORT=()
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
 
 build() { # name tag context containerfile
   local name=$1 tag=$2 ctx=$3 file=$4 t0=$SECONDS log
@@ -37,7 +38,7 @@ build() { # name tag context containerfile
     return 1
   fi
   rm -f "$log"
-  REPORT+=("$(printf '%-40s %8s  %4d s' "$tag" "$(size_of "$tag")" $((SECONDS - t0)))")
+  printf '%-40s %8s  %4d s\n' "$tag" "$(size_of "$tag")" $((SECONDS - t0)) >"$OUT/$name.report"
 }
 size_of() { podman image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
 
@@ -49,23 +50,32 @@ if wants base || wants shipstream || wants postgres || wants kafka; then
     podman pull "$SS_DEBIAN_IMAGE" >/dev/null
   fi
 fi
+# The three builds at once: on a new machine they spend most of their time
+# in apt downloads; the shipstream compile takes the cores.
+pids=()
 if wants shipstream; then
-  build shipstream "$SHIPSTREAM_IMAGE:$SHIPSTREAM_TAG" "$SS_ROOT" "$SS_ROOT/Dockerfile"
+  build shipstream "$SHIPSTREAM_IMAGE:$SHIPSTREAM_TAG" "$SS_ROOT" "$SS_ROOT/Dockerfile" &
+  pids+=($!)
 fi
 if wants postgres; then
-  build postgres "$POSTGRES_IMAGE" "$SS_CONTAINERS_DIR/postgres" "$SS_CONTAINERS_DIR/postgres/Containerfile"
+  build postgres "$POSTGRES_IMAGE" "$SS_CONTAINERS_DIR/postgres" "$SS_CONTAINERS_DIR/postgres/Containerfile" &
+  pids+=($!)
 fi
 if wants kafka; then
   jars=$("$SS_ROOT/deploy/local/kafka.sh" fetch)
-  ctx=$(mktemp -d)
-  trap 'rm -rf "$ctx"' EXIT
+  ctx="$OUT/kafka-context"
+  mkdir -p "$ctx"
   cp "$SS_CONTAINERS_DIR"/kafka/* "$ctx/"
   cp -al "$jars/libs" "$ctx/libs" 2>/dev/null || cp -a "$jars/libs" "$ctx/libs"
-  build kafka "$KAFKA_IMAGE" "$ctx" "$ctx/Containerfile"
+  build kafka "$KAFKA_IMAGE" "$ctx" "$ctx/Containerfile" &
+  pids+=($!)
 fi
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 # Every build leaves the previous image untagged; keep a week of them (the
 # layer cache of the next build) and drop the rest, so the store stays bounded.
 podman image prune -f --filter until=168h >/dev/null 2>&1 || true
 say "done in $((SECONDS - t_all)) s"
 printf '  %-40s %8s  %6s\n' image size build
-for r in "${REPORT[@]}"; do echo "  $r"; done
+for f in "$OUT"/*.report; do [ -f "$f" ] && sed 's/^/  /' "$f"; done
+exit "$failed"
