@@ -3,8 +3,12 @@
 #
 #   docker build -t shipstream:latest .
 #
-# Build stage: Debian 12 with the -dev packages, a Release build of the whole
-# tree (libraries, services, tools, unit tests).  Runtime stage: debian:12-slim
+# Where debian:12 cannot be pulled (no public registry), `make images` builds
+# a Debian 12 base from Debian's packages and passes it in:
+#   --build-arg DEBIAN_IMAGE=localhost/debian:12 --build-arg DEBIAN_SLIM_IMAGE=localhost/debian:12
+#
+# Build stage: Debian 12 with the -dev packages, a Release build of the
+# shipped binaries.  Runtime stage: debian:12-slim
 # with only the shared libraries the binaries link against, plus curl for the
 # container health checks (the runtime image has no other HTTP client; curl
 # reuses libcurl4, which the gateway needs anyway).  Runs as uid 10001.
@@ -22,13 +26,15 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# Only the shipped binaries (and the libraries they link), not the tests and
+# benchmarks: `make test` builds and runs those outside the image.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build -j"$(nproc)" \
  && mkdir -p /out/bin \
  && for b in shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker \
              shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl \
              shipstream-trafficgen; do \
-      install -m 0755 "/build/bin/$b" "/out/bin/$b" || exit 1; \
+      cmake --build /build -j"$(nproc)" --target "$b" \
+        && install -m 0755 "/build/bin/$b" "/out/bin/$b" || exit 1; \
     done \
  && strip --strip-unneeded /out/bin/*
 

@@ -6,7 +6,8 @@ CMAKE_ARGS ?=
 
 SHELL := /bin/bash
 
-.PHONY: all build build-keep-going deps test bench up down status logs clean format
+.PHONY: all build build-keep-going deps test bench up down status logs clean format \
+        deps-containers images test-containers
 
 all: build
 
@@ -45,6 +46,18 @@ status:
 
 logs:
 	@deploy/local/stack.sh logs
+
+# Containers (podman, rootful; deploy/README.md "Containers on this machine"):
+# the images of docker-compose.yml built from Debian's packages and Maven
+# Central's jars, and the compose stack + `podman kube play` tested for real.
+deps-containers:
+	@deploy/local/deps.sh containers
+
+images: deps-containers
+	@deploy/containers/images.sh
+
+test-containers: deps-containers
+	@tests/integration/containers/test_containers.sh
 
 format: deps
 	@tools/format/format.sh

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages shipstream needs, only those missing.
 # Idempotent; one dpkg-query when nothing is missing (well under a second).
-#   deps.sh          what building and running the stack needs (make up, make)
-#   deps.sh --test   also what the tests drive the product with (make test)
+#
+#   deps.sh              what `make up`, `make` and `make bench` need
+#   deps.sh --test       also what the tests drive the product with (promtool; make test)
+#   deps.sh --browser    also chromium, chromium-driver, python3-selenium (the dashboard's
+#                        browser test installs them itself)
+#   deps.sh containers   also the container tooling that `make images` and
+#                        `make test-containers` use (podman with runc, netavark and
+#                        aardvark-dns for bridge networks with DNS, podman-compose,
+#                        debootstrap for a local Debian base image); plain `make up`
+#                        never installs these.
 set -euo pipefail
 
 PKGS=(
@@ -20,11 +28,19 @@ TEST_PKGS=(
 )
 # The dashboard's browser test (tests/integration/dashboard); `--browser` alone, or with --test.
 BROWSER_PKGS=(chromium chromium-driver python3-selenium)
+# Optional: only with the argument `containers` (make images / make test-containers).
+# runc, not crun: crun refuses hosts with hybrid cgroups (v1 controllers plus
+# a cgroup2 mount), see deploy/containers/containers.conf.
+CONTAINER_PKGS=(
+  podman runc conmon catatonit netavark aardvark-dns iptables uidmap
+  podman-compose debootstrap debian-archive-keyring
+)
 for a in "$@"; do
   case $a in
     --test) PKGS+=("${TEST_PKGS[@]}");;
     --browser) PKGS+=("${BROWSER_PKGS[@]}");;
-    *) echo "deps: unknown option $a (--test, --browser)" >&2; exit 2;;
+    containers) PKGS+=("${CONTAINER_PKGS[@]}");;
+    *) echo "deps: unknown option $a (--test, --browser, containers)" >&2; exit 2;;
   esac
 done
 

@@ -266,7 +266,8 @@ part_contracts() {
   yq . "$ROOT/docker-compose.yml" >"$c" || { fail "docker-compose.yml does not parse"; finish; }
   jq -r '.services | keys[]' "$c" >"$TMP/services"
   while IFS= read -r svc; do
-    img=$(jq -r ".services[\"$svc\"].image" "$c")
+    # ${POSTGRES_IMAGE:-postgres:15} and the like: the default is what is checked.
+    img=$(jq -r ".services[\"$svc\"].image" "$c" | sed -E 's/^\$\{[A-Z_]+:-([^}]*)\}$/\1/')
     if printf '%s\n' "${THIRD_PARTY_IMAGES[@]}" | grep -qx "$img"; then
       ok "compose $svc: third-party image $img"; continue
     fi
