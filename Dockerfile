@@ -31,7 +31,7 @@ COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
  && mkdir -p /out/bin \
  && for b in shipstream-gateway shipstream-webhook-receiver shipstream-sync-worker \
-             shipstream-refresh-scheduler shipstream-migrate easypost-sim ss-kafkactl \
+             shipstream-refresh-scheduler shipstream-reconcile shipstream-migrate easypost-sim ss-kafkactl \
              shipstream-trafficgen; do \
       cmake --build /build -j"$(nproc)" --target "$b" \
         && install -m 0755 "/build/bin/$b" "/out/bin/$b" || exit 1; \

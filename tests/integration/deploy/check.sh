@@ -291,7 +291,13 @@ part_contracts() {
       if [ -z "$url" ]; then fail "compose $svc: health check has no URL: $hc"; else
         local hp path
         hp=$(sed -E 's#http://[^:/]+:([0-9]+)/.*#\1#' <<<"$url"); path=$(sed -E 's#http://[^/]+##' <<<"$url")
-        check_port "compose $svc" "$cmd0" "$hp" "health check port"
+        local admin
+        admin=$(jq -r ".services[\"$svc\"].environment.ADMIN_LISTEN // empty" "$c")
+        if [ -n "$admin" ] && [ "$hp" = "${admin##*:}" ]; then
+          ok "compose $svc health check on ADMIN_LISTEN ($hp)"
+        else
+          check_port "compose $svc" "$cmd0" "$hp" "health check port"
+        fi
         case "$path" in /ready|/health) ok "compose $svc probe $path" ;;
           *) fail "compose $svc: health check path $path (expected /ready or /health)" ;; esac
         [[ "$hc" == CMD\ curl* ]] && ok "compose $svc uses curl" || fail "compose $svc: health check is not curl (the image has curl only): $hc"
