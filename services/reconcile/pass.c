@@ -128,8 +128,10 @@ static int pg_versions(int trackers, const ss_ep_list_item_t *items, size_t n, i
 static void count(const char *name, const char *help, const char *object, uint64_t n) {
     char labels[48];
     snprintf(labels, sizeof labels, "object=\"%s\"", object);
+    /* Created even at 0: alerts and boards see every series from the first pass. */
+    ss_counter_t *ctr = ss_counter(name, help, labels);
     if (n)
-        ss_counter_add(ss_counter(name, help, labels), n);
+        ss_counter_add(ctr, n);
 }
 
 /* Compares and produces; the counts are taken only when Kafka acknowledged. */
@@ -276,6 +278,15 @@ int rc_pass_run(ss_ep_client_t *ep, rc_producer_t *prod, long long window_hours,
     int locked = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
     ss_gauge_set(ss_gauge("reconcile_lock_held", "1 while this replica runs a pass", NULL), locked);
+    for (int t = 0; t < 2; t++) { /* every counter exported from the first pass on, at 0 */
+        const char *obj = t ? "trackers" : "shipments";
+        count("reconcile_checked_total", "Objects compared with PostgreSQL", obj, 0);
+        count("reconcile_missing_total", "Objects PostgreSQL did not have", obj, 0);
+        count("reconcile_stale_total", "Objects PostgreSQL had in an older version", obj, 0);
+        count("reconcile_repaired_total", "Fresher copies produced and acknowledged by Kafka", obj,
+              0);
+        count("reconcile_errors_total", "Objects that could not be checked or produced", obj, 0);
+    }
     if (!locked) {
         st->skipped_locked = 1;
         return 0;

@@ -2,7 +2,7 @@
 # deploy/monitoring against the real services: the alert rules check and pass
 # their unit tests (promtool), the PrometheusRule is generated from them, the
 # Grafana board parses, and every metric name the rules and the board use is
-# exported by a running service (gateway, receiver, worker, scheduler) after a
+# exported by a running service (gateway, receiver, worker, scheduler, reconcile) after a
 # little real traffic.
 set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
@@ -40,7 +40,11 @@ ss_start_bg "$SS_TEST_TMP/worker.log" env LISTEN=127.0.0.1:$wport KAFKA_BOOTSTRA
   KAFKA_TOPIC_PREFIX="$PREFIX" KAFKA_GROUP_ID="mon-$$" DATABASE_URL="$DB_URL" "$SS_BIN_DIR/shipstream-sync-worker" >/dev/null
 ss_start_bg "$SS_TEST_TMP/scheduler.log" env LISTEN=127.0.0.1:$sport DATABASE_URL="$DB_URL" GATEWAY_API_KEYS="$API_KEY" \
   REFRESH_MIN_INTERVAL_SECONDS=0 "$SS_BIN_DIR/shipstream-refresh-scheduler" >/dev/null
-for p in $rport $wport $sport; do
+cport=$(ss_free_port)
+ss_start_bg "$SS_TEST_TMP/reconcile.log" env LISTEN=127.0.0.1:$cport KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" \
+  KAFKA_TOPIC_PREFIX="$PREFIX" DATABASE_URL="$DB_URL" EASYPOST_API_KEY=$EP_KEY EASYPOST_API_BASE="$SIM_URL" \
+  RECONCILE_INTERVAL_SECONDS=3600 RECONCILE_STATE_DIR="$SS_TEST_TMP" "$SS_BIN_DIR/shipstream-reconcile" serve >/dev/null
+for p in $rport $wport $sport $cport; do
   ss_wait_for 30 curl -fsS "http://127.0.0.1:$p/ready" >/dev/null || ss_fail "service on $p not ready"
 done
 call POST /v1/shipments "$FIX/api/shipment-create.request.json"; expect 201 "a shipment through the gateway"
@@ -65,7 +69,9 @@ ss_wait_for 30 refreshed || ss_fail "no refresh ran"
 has_lag() { curl -fsS "http://127.0.0.1:$wport/metrics" | grep -q '^sync_consumer_lag{'; }
 ss_wait_for 30 has_lag || ss_fail "the worker never exported sync_consumer_lag"
 exported="$SS_TEST_TMP/exported"
-for url in "$GW" "http://127.0.0.1:$rport" "http://127.0.0.1:$wport" "http://127.0.0.1:$sport"; do
+passed() { curl -fsS "http://127.0.0.1:$cport/metrics" | grep -q '^reconcile_last_pass_timestamp_seconds'; }
+ss_wait_for 60 passed || ss_fail "the reconciler never finished a pass"
+for url in "$GW" "http://127.0.0.1:$rport" "http://127.0.0.1:$wport" "http://127.0.0.1:$sport" "http://127.0.0.1:$cport"; do
   curl -fsS "$url/metrics" >/dev/null || ss_fail "$url/metrics unreachable"   # creates http_requests_total
   curl -fsS "$url/metrics" || ss_fail "$url/metrics unreachable"
 done | sed -n 's/^# TYPE \([a-z0-9_]*\) .*/\1/p' | sort -u >"$exported"
