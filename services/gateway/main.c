@@ -186,7 +186,7 @@ static void thread_exit(void) {
 }
 
 int main(int argc, char **argv) {
-    ss_conf_main(
+    int conf_rc = ss_conf_main(
         argc, argv, "shipstream-gateway",
         "The shipping API in front of EasyPost (/v1) and the read API over PostgreSQL (/db).\n"
         "Routes: POST /v1/shipments, POST /v1/shipments/{id}/buy (Idempotency-Key),\n"
@@ -195,6 +195,8 @@ int main(int argc, char **argv) {
         "GET /db/addresses, GET /db/analytics/dashboard?days=N, GET /db/pipeline,\n"
         "GET / (redirects to the web dashboard, GET /dashboard), GET /health, /ready, /metrics.",
         options, NOPTIONS);
+    if (conf_rc >= 0)
+        return conf_rc;
     char err[512];
     if (ss_log_init("gateway", log_level, log_format, err, sizeof err) != 0) {
         fprintf(stderr, "shipstream-gateway: configuration error: %s\n", err);

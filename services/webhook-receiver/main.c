@@ -244,10 +244,13 @@ static int ready(void *ud, char *why, size_t why_size) {
 }
 
 int main(int argc, char **argv) {
-    ss_conf_main(argc, argv, PROG,
-                 "Verifies EasyPost webhooks (X-Hmac-Signature) and produces them to Kafka, "
-                 "answering 200 only after the broker's acknowledgement.",
-                 options, NOPTIONS);
+    int conf_rc =
+        ss_conf_main(argc, argv, PROG,
+                     "Verifies EasyPost webhooks (X-Hmac-Signature) and produces them to Kafka, "
+                     "answering 200 only after the broker's acknowledgement.",
+                     options, NOPTIONS);
+    if (conf_rc >= 0)
+        return conf_rc;
     char err[512];
     if (ss_log_init("webhook-receiver", cfg.log_level, cfg.log_format, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", PROG, err);

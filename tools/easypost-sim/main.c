@@ -670,7 +670,9 @@ static int handle_preload(struct mg_connection *conn, void *ud) {
 }
 
 int main(int argc, char **argv) {
-    ss_conf_main(argc, argv, "easypost-sim", SUMMARY, OPTS, NOPTS);
+    int conf_rc = ss_conf_main(argc, argv, "easypost-sim", SUMMARY, OPTS, NOPTS);
+    if (conf_rc >= 0)
+        return conf_rc;
     char err[256];
     if (ss_log_init("easypost-sim", cfg.log_level, cfg.log_format, err, sizeof err) != 0) {
         fprintf(stderr, "easypost-sim: %s\n", err);

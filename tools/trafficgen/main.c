@@ -390,7 +390,9 @@ done:
 }
 
 int main(int argc, char **argv) {
-    ss_conf_main(argc, argv, "shipstream-trafficgen", SUMMARY, OPTS, NOPTS);
+    int conf_rc = ss_conf_main(argc, argv, "shipstream-trafficgen", SUMMARY, OPTS, NOPTS);
+    if (conf_rc >= 0)
+        return conf_rc;
     char err[256];
     if (ss_log_init("shipstream-trafficgen", cfg.log_level, cfg.log_format, err, sizeof err) != 0) {
         fprintf(stderr, "shipstream-trafficgen: %s\n", err);

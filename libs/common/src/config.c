@@ -159,31 +159,32 @@ void ss_conf_help(FILE *out, const char *prog, const char *summary, const ss_con
                 "any other KAFKA_ variable is passed to librdkafka (KAFKA_LINGER_MS -> linger.ms)");
 }
 
-/* main's first step, factored out: the one place in libs/ that prints to stderr and
- * exits.  Both are main-level on purpose: an unknown argument is a usage error for the
- * person at the terminal, and a configuration error happens before logging exists
- * (LOG_LEVEL and LOG_FORMAT are among the options loaded here), so there is no ss_log
- * format to follow yet.  Everything after it logs through ss_log. */
-void ss_conf_main(int argc, char **argv, const char *prog, const char *summary,
-                  const ss_conf_opt_t *opts, size_t n) {
+/* main's first step, factored out: the one place in libs/ that prints to stderr, on
+ * purpose: an unknown argument is a usage error for the person at the terminal, and a
+ * configuration error happens before logging exists (LOG_LEVEL and LOG_FORMAT are among
+ * the options loaded here), so there is no ss_log format to follow yet.  It never exits:
+ * main returns the status it gives.  Everything after it logs through ss_log. */
+int ss_conf_main(int argc, char **argv, const char *prog, const char *summary,
+                 const ss_conf_opt_t *opts, size_t n) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             ss_conf_help(stdout, prog, summary, opts, n);
-            exit(0);
+            return 0;
         }
         if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", prog, SS_VERSION);
-            exit(0);
+            return 0;
         }
         fprintf(stderr,
                 "%s: unknown argument '%s' (configuration comes from environment "
                 "variables; see --help)\n",
                 prog, argv[i]);
-        exit(2);
+        return 2;
     }
     char err[512];
     if (ss_conf_load(opts, n, err, sizeof err) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", prog, err);
-        exit(2);
+        return 2;
     }
+    return -1;
 }

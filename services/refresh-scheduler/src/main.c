@@ -115,10 +115,13 @@ int main(int argc, char **argv) {
          "on SIGTERM, let the statement in flight finish this long, then cancel it", 0},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
-    ss_conf_main(argc, argv, PROG,
-                 "Refreshes the analytics materialized views (REFRESH ... CONCURRENTLY) soon "
-                 "after data changes and on a schedule; one active replica at a time.",
-                 opts, nopts);
+    int conf_rc =
+        ss_conf_main(argc, argv, PROG,
+                     "Refreshes the analytics materialized views (REFRESH ... CONCURRENTLY) soon "
+                     "after data changes and on a schedule; one active replica at a time.",
+                     opts, nopts);
+    if (conf_rc >= 0)
+        return conf_rc;
 
     char err[512];
     int rc = 0;

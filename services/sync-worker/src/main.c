@@ -47,11 +47,14 @@ int main(int argc, char **argv) {
          "wait this long for the broker to acknowledge a DLQ write before retrying", 0},
     };
     const size_t nopts = sizeof(opts) / sizeof(opts[0]);
-    ss_conf_main(argc, argv, PROG,
-                 "Consumes the shipstream topics and applies them to PostgreSQL, one "
-                 "transaction per batch, exactly once in effect. Other KAFKA_* variables are "
-                 "passed to librdkafka (KAFKA_FETCH_MAX_BYTES -> fetch.max.bytes).",
-                 opts, nopts);
+    int conf_rc =
+        ss_conf_main(argc, argv, PROG,
+                     "Consumes the shipstream topics and applies them to PostgreSQL, one "
+                     "transaction per batch, exactly once in effect. Other KAFKA_* variables are "
+                     "passed to librdkafka (KAFKA_FETCH_MAX_BYTES -> fetch.max.bytes).",
+                     opts, nopts);
+    if (conf_rc >= 0)
+        return conf_rc;
 
     char err[512];
     if (ss_log_init(PROG, log_level, log_format, err, sizeof(err)) != 0) {

@@ -39,12 +39,17 @@ void ss_conf_help(FILE *out, const char *prog, const char *summary, const ss_con
                   size_t n);
 
 /* The common start of every main(): handles --help and --version (prints,
- * exits 0), rejects unknown arguments (exit 2), loads the options (exit 2
- * with one line on stderr on error).  Returns only when configuration is
- * loaded.  Binaries that take subcommands (migrate) call ss_conf_load
+ * returns 0), rejects unknown arguments (returns 2), loads the options
+ * (returns 2 with one line on stderr on error).  Returns -1 when
+ * configuration is loaded and main goes on; otherwise main returns what it
+ * gave (no exit() below main):
+ *     int rc = ss_conf_main(argc, argv, PROG, SUMMARY, opts, n);
+ *     if (rc >= 0)
+ *         return rc;
+ * Binaries that take subcommands (migrate, reconcile) call ss_conf_load
  * themselves. */
-void ss_conf_main(int argc, char **argv, const char *prog, const char *summary,
-                  const ss_conf_opt_t *opts, size_t n);
+int ss_conf_main(int argc, char **argv, const char *prog, const char *summary,
+                 const ss_conf_opt_t *opts, size_t n);
 
 /* Returns the value of an environment variable, or NULL when unset or empty. */
 const char *ss_conf_getenv(const char *name);
