@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <common/sstime.h>
 #include <db/db.h>
@@ -56,6 +57,28 @@ static const struct {
     {SS_SYNC_T_SHIPMENT_TRACK, BASELINE_SQL_SHIPMENT_TRACK, 0},
 };
 #define NBASE (sizeof(base) / sizeof(base[0]))
+
+/* CPU time (user + system) of process pid in microseconds, from /proc; -1 when unknown.
+ * The server's backend runs on this machine (bench, tests): its CPU time per event is
+ * what a loaded, shared machine cannot inflate the way it inflates wall time. */
+static int64_t proc_cpu_usec(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    /* fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    long hz = sysconf(_SC_CLK_TCK);
+    return (int64_t)((ut + st) * 1000000ULL / (unsigned long long)(hz > 0 ? hz : 100));
+}
 
 static void die(const char *what, const char *err) {
     fprintf(stderr, "ss-sync-pgbench: %s: %s\n", what, err);
@@ -346,6 +369,8 @@ int main(int argc, char **argv) {
         baseline_prepare(conn);
     ss_sync_stats_t st;
     memset(&st, 0, sizeof(st));
+    int backend = PQbackendPID(conn);
+    int64_t cpu0 = proc_cpu_usec(backend);
     int64_t t0 = ss_time_mono_usec();
     for (size_t b = 0; b < nb; b++) {
         size_t cnt = (b + 1) * batch <= n ? batch : n - b * batch;
@@ -359,7 +384,11 @@ int main(int argc, char **argv) {
             die("apply", err);
     }
     double secs = (double)(ss_time_mono_usec() - t0) / 1e6;
+    int64_t cpu1 = proc_cpu_usec(backend);
     printf("events_per_s %.0f\n", (double)n / secs);
+    if (cpu0 >= 0 && cpu1 > cpu0)
+        printf("backend_cpu_us_per_event %.1f\nevents_per_cpu_s %.0f\n",
+               (double)(cpu1 - cpu0) / (double)n, (double)n * 1e6 / (double)(cpu1 - cpu0));
     fprintf(stderr, "%zu events in %.2f s (PostgreSQL only, %s write path, %zu per transaction)\n",
             n, secs, baseline ? "baseline (0004)" : "current", batch);
     PQfinish(conn);
