@@ -98,7 +98,7 @@ cat "$TMP/pg.log" >&2
 ow=$(printf '%s\n' "${old_w[@]}" | mean); nw=$(printf '%s\n' "${new_w[@]}" | mean)
 oc=$(printf '%s\n' "${old_c[@]}" | mean); nc=$(printf '%s\n' "${new_c[@]}" | mean)
 pg_rate=$nw
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b > 0 ? a/b : 0}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? a/b : 0)}'; }
 echo "RESULT sync_pg_alone_new_vs_baseline_events_per_s $nw events/s $ow"
 echo "RESULT sync_pg_alone_new_vs_baseline_events_per_cpu_s $nc events/s $oc"
 echo "RESULT sync_pg_alone_speedup_wall $(ratio "$nw" "$ow") x 2.5"
@@ -106,7 +106,7 @@ echo "RESULT sync_pg_alone_speedup_cpu $(ratio "$nc" "$oc") x 2.5"
 
 # Bytes per synced shipment, old vs new.
 FULLN=${SYNC_BENCH_FULL:-20000}
-"$BIN/ss-sync-gen" "$TMP/full" --bench --shipments "$FULLN" --tag f$$ >/dev/null 2>&1 || { echo "generator failed" >&2; exit 1; }
+mkdir -p "$TMP/full"; "$BIN/ss-sync-gen" "$TMP/full" --bench --shipments "$FULLN" --tag f$$ >/dev/null 2>&1 || { echo "generator failed" >&2; exit 1; }
 bytes_per_shipment() {
   psql -X -q "$1" -c "VACUUM FULL" -c "ANALYZE" >/dev/null
   psql -X -At "$1" -c "SELECT round(sum(pg_total_relation_size(c.oid)) / (SELECT count(*) FROM shipments))

@@ -110,8 +110,14 @@ static void test_shipment_buy(void **state) {
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RESIDENTIAL), "f");
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_VERIFIED), "t");
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 1, AD_STREET2), "");
-    assert_non_null(
-        strstr(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RAW), "\"time_zone\":\"America/Los_Angeles\""));
+    /* embedded: no raw copy (the shipment's raw holds the address) */
+    assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_RAW));
+    assert_null(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RAW));
+    /* each row remembers the object it came from */
+    assert_non_null(r.t[SS_SYNC_T_ADDRESSES].obj[1]);
+    assert_string_equal(json_object_get_string(
+                            json_object_object_get(r.t[SS_SYNC_T_ADDRESSES].obj[1], "city")),
+                        "REDONDO BEACH");
 
     /* floats keep the text EasyPost sent */
     assert_int_equal(r.t[SS_SYNC_T_PARCELS].nrows, 1);
@@ -237,6 +243,9 @@ static void test_batch_and_address(void **state) {
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_RESIDENTIAL), "t");
     assert_string_equal(CELL(SS_SYNC_T_ADDRESSES, 0, AD_VERIFIED), "t");
     assert_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_COMPANY));
+    /* from the addresses topic: its only raw copy */
+    assert_non_null(CELL(SS_SYNC_T_ADDRESSES, 0, AD_RAW));
+    assert_non_null(strstr(CELL(SS_SYNC_T_ADDRESSES, 0, AD_RAW), "\"zip\":\"94107-1670\""));
     ss_sync_rows_free(&r);
     free_wire(&b);
     free_wire(&a);
