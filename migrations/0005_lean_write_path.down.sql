@@ -68,6 +68,8 @@ UPDATE tracking_events e
                            coalesce(d.elem->>'description', ''))
    AND pg_temp.ss_ts(d.elem->>'datetime') IS NOT DISTINCT FROM e.occurred_at;
 
+ALTER TABLE tracking_events ADD CONSTRAINT tracking_events_pkey PRIMARY KEY (id);
+CREATE INDEX shipments_batch_idx ON shipments (batch_id) WHERE batch_id IS NOT NULL;
 CREATE INDEX trackers_shipment_idx ON trackers (shipment_id);
 CREATE INDEX trackers_tracking_code_idx ON trackers (tracking_code);
 CREATE INDEX rates_shipment_idx ON rates (shipment_id);

@@ -12,6 +12,12 @@
 --   rates_shipment_idx, which only the key's ON DELETE CASCADE used.
 -- * trackers_shipment_idx and trackers_tracking_code_idx dropped: no query reads trackers by
 --   shipment or tracking code (the read API goes through shipments and tracking_events).
+-- * tracking_events_pkey dropped (the id column stays, still filled from its sequence and
+--   unique in practice): nothing looks a tracking event up by id (the read API orders by it
+--   as a tie-break only); a tracking detail's identity is tracking_events_detail_key, which
+--   stays.  One index insertion fewer per tracking event; a table partitioned by time
+--   could not keep a key on id alone anyway.
+-- * shipments_batch_idx dropped: no query reads shipments by batch.
 --
 -- Every statement is catalog-only (DROP COLUMN does not rewrite the table; the space of
 -- existing values is reused as rows are updated, or given back by VACUUM FULL/pg_repack):
@@ -26,3 +32,5 @@ ALTER TABLE parcels DROP COLUMN raw;
 ALTER TABLE tracking_events DROP COLUMN raw;
 DROP INDEX trackers_shipment_idx;
 DROP INDEX trackers_tracking_code_idx;
+ALTER TABLE tracking_events DROP CONSTRAINT tracking_events_pkey;
+DROP INDEX shipments_batch_idx;

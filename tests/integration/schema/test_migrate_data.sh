@@ -51,7 +51,9 @@ expect_eq "columns dropped by 0005" "parcels|raw rates|raw tracking_events|raw "
 [ -z "$(comm -13 "$T/a" "$T/b")" ] || ss_fail "0005 added columns: $(comm -13 "$T/a" "$T/b")"
 expect_eq "every remaining column after up" "$(grep -v -e '^parcels|raw|' -e '^rates|raw|' -e '^tracking_events|raw|' "$T/before")" "$(cat "$T/up")"
 [ "$(q -c "SELECT count(*) FROM pg_constraint WHERE conname = 'rates_shipment_id_fkey'")" = 0 ] || ss_fail "rates FK still there"
-ss_pass "up: counts and checksums of every remaining column unchanged, raw copies, rates FK, 3 indexes gone"
+expect_eq "indexes dropped by 0005" "rates_shipment_idx shipments_batch_idx trackers_shipment_idx trackers_tracking_code_idx tracking_events_pkey " \
+  "$(indexes | comm -23 "$T/idx_before" - | tr '\n' ' ')"
+ss_pass "up: counts and checksums of every remaining column unchanged, raw copies, rates FK, 5 indexes gone"
 
 "$MIGRATE" down >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "down to 0004"; }
 checksums "$T/down"

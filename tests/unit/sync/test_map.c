@@ -115,9 +115,9 @@ static void test_shipment_buy(void **state) {
     assert_null(CELL(SS_SYNC_T_ADDRESSES, 1, AD_RAW));
     /* each row remembers the object it came from */
     assert_non_null(r.t[SS_SYNC_T_ADDRESSES].obj[1]);
-    assert_string_equal(json_object_get_string(
-                            json_object_object_get(r.t[SS_SYNC_T_ADDRESSES].obj[1], "city")),
-                        "REDONDO BEACH");
+    assert_string_equal(
+        json_object_get_string(json_object_object_get(r.t[SS_SYNC_T_ADDRESSES].obj[1], "city")),
+        "REDONDO BEACH");
 
     /* floats keep the text EasyPost sent */
     assert_int_equal(r.t[SS_SYNC_T_PARCELS].nrows, 1);
