@@ -2,6 +2,7 @@
 # Where the sync write path spends PostgreSQL time and bytes (issue 15, "measure first").
 #
 #   bench/sync/measure.sh ADMIN_URL [N_SHIPMENTS]
+#   MEASURE_BASELINE=1: the write path before 0005 (database at 0004, ss-sync-pgbench --baseline)
 #
 # ADMIN_URL: a superuser URL of a PostgreSQL whose shared_preload_libraries has
 # pg_stat_statements.  Loads N (default 20000) generated shipments with their trackers and
@@ -22,14 +23,16 @@ trap 'rm -rf "$TMP"' EXIT
 q() { psql -X -q -v ON_ERROR_STOP=1 -P pager=off "$@"; }
 
 q "$ADMIN" -c "DROP DATABASE IF EXISTS $DBN WITH (FORCE)" -c "CREATE DATABASE $DBN" >/dev/null
-DATABASE_URL="$URL" MIGRATIONS_DIR="$ROOT/migrations" LOG_LEVEL=warn "$BIN/shipstream-migrate" up >/dev/null
+UPTO=; FLAG=
+[ -n "${MEASURE_BASELINE:-}" ] && { UPTO=4; FLAG=--baseline; }
+DATABASE_URL="$URL" MIGRATIONS_DIR="$ROOT/migrations" LOG_LEVEL=warn "$BIN/shipstream-migrate" up $UPTO >/dev/null
 q "$URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
-"$BIN/ss-sync-gen" "$TMP" --shipments "$N" --dup 0 --ooo 0 --tag m >/dev/null 2>&1
+"$BIN/ss-sync-gen" "$TMP" --shipments "$N" --dup 0 --ooo 0 --tag m >/dev/null 2>&1 || { echo "generator failed" >&2; exit 1; }
 cat "$TMP"/shipments.tsv "$TMP"/addresses.tsv "$TMP"/trackers.tsv 2>/dev/null >"$TMP/all.tsv"
 events=$(wc -l <"$TMP/all.tsv")
 echo "## $events events ($(wc -l <"$TMP/shipments.tsv") shipment, $(wc -l <"$TMP/trackers.tsv") tracker, $(wc -l <"$TMP/addresses.tsv") address)"
 q "$URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
-"$BIN/ss-sync-pgbench" "$URL" "$TMP/all.tsv" 1000
+"$BIN/ss-sync-pgbench" $FLAG "$URL" "$TMP/all.tsv" 1000
 q "$URL" -c "VACUUM ANALYZE"
 echo "## PostgreSQL time by statement (per event = total / $events events)"
 q "$URL" -c "SELECT calls, rows, round(total_exec_time::numeric, 0) AS total_ms,
