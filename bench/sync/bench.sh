@@ -65,6 +65,10 @@ run_workers() {
     sleep 0.1
   done
   local t1; t1=$(now)
+  # the workers' CPU (user + system, whole run) per event: robust to a noisy machine
+  local ticks=0 p
+  for p in "${PIDS[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN{printf "%.1f\n", t / hz * 1e6 / n}' >"$TMP/wcpu-$n"
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   wait 2>/dev/null
   PIDS=()
@@ -125,7 +129,10 @@ echo "RESULT sync_bytes_per_synced_shipment $new_b bytes $old_b"
 echo "RESULT sync_bytes_new_over_old $(ratio "$new_b" "$old_b") x 0.5"
 
 one=$(run_workers "$(mkdb bench_sync_one)" 1)
+wcpu_one=$(cat "$TMP/wcpu-1" 2>/dev/null)
 two=$(run_workers "$(mkdb bench_sync_two)" 2)
+pg_cpu_us=$(awk -v c="$nc" 'BEGIN{printf "%.1f", (c > 0 ? 1e6 / c : 0)}')
+echo "RESULT sync_one_worker_cpu_us_per_event ${wcpu_one:-0} us $pg_cpu_us"
 echo "RESULT sync_one_worker_shipment_events_per_s $one events/s $pg_rate"
 echo "RESULT sync_two_workers_shipment_events_per_s $two events/s $pg_rate"
 echo "RESULT sync_one_worker_pct_of_postgresql_alone $(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % 100"
