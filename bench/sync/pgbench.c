@@ -170,9 +170,14 @@ static void baseline_apply(PGconn *conn, ss_buf_t *bufs, const ss_sync_rows_t *r
         if (m == 0)
             continue;
         int ncols = ss_sync_table_ncols(t);
-        for (int c = 0; c < ncols; c++)
-            if (ss_sync_encode_column(&bufs[c], rows, t, idx, (size_t)m, c) < 0)
-                die("encode", "out of memory");
+        /* every cell as text, as the old statements take them */
+        const char **v = malloc((size_t)m * sizeof(*v));
+        for (int c = 0; c < ncols; c++) {
+            for (long i = 0; i < m; i++)
+                v[i] = ss_sync_cell(rows, t, idx[i], c);
+            text_array(&bufs[c], v, NULL, (size_t)m);
+        }
+        free(v);
         if (t == SS_SYNC_T_ADDRESSES) /* the old worker kept every address' raw */
             text_array(&bufs[AD_RAW], (const char *const *)raws[t], idx, (size_t)m);
         if (base[b].extra)

@@ -23,11 +23,15 @@
  *           excluded.name; SS_SYNC_KEEP: never updated (the conflict key)
  *
  * Cells are text (NULL = SQL NULL): money stays EasyPost's exact string and
- * PostgreSQL's numeric parses it; timestamps are normalised here. */
+ * PostgreSQL's numeric parses it; timestamps are normalised here.  A
+ * timestamptz column without its own select travels as a binary
+ * timestamptz[] parameter (ss_sync_col_binary_ts): PostgreSQL does not parse
+ * its text (the mapper already validated it). */
 #ifndef SS_SYNC_COLUMNS_H
 #define SS_SYNC_COLUMNS_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <common/util.h>
 
@@ -71,6 +75,12 @@ typedef struct {
     const char *from;     /* appended to the FROM clause, or NULL */
     int synced_at;        /* the table has synced_at: set to now() */
 } ss_sync_table_desc_t;
+
+/* The column travels as a binary timestamptz[] (its cells, normalised
+ * timestamps, are converted when the parameter is encoded). */
+static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
+    return c->cast && !c->select && strcmp(c->cast, "timestamptz") == 0;
+}
 
 /* Expansions of a column list. */
 #define SS_SYNC_COL_ENUM(id, name, cast, src, path, select, update) id,
@@ -271,6 +281,7 @@ enum { SS_SYNC_EVENTS_COLUMNS(SS_SYNC_COL_ENUM) EV__N };
  *   INSERT INTO table AS t (c1, ..., cn[, synced_at])
  *   SELECT e1, ..., en[, now()]
  *   FROM unnest($1::text[], ..., $n::text[]) AS u(c1, ..., cn)[ from]
+ * (a binary timestamptz column: $i::timestamptz[] and no cast in the SELECT)
  *   ON CONFLICT conflict DO NOTHING
  * or
  *   ON CONFLICT conflict DO UPDATE SET ci = ui, ...[, synced_at = now()]
