@@ -197,8 +197,9 @@ static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
     X(AD_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)             \
     X(AD_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)             \
     /* the object from the addresses topic; NULL when it came embedded in a shipment \
-     * (shipments.raw holds that copy) */        \
-    X(AD_RAW, "raw", "jsonb", SET, NULL, NULL, NULL)
+     * (shipments.raw holds that copy); the same version embedded keeps the topic's */        \
+    X(AD_RAW, "raw", "jsonb", SET, NULL, NULL,                                                \
+      "coalesce(excluded.raw, CASE WHEN t.updated_at = excluded.updated_at THEN t.raw END)")
 
 #define SS_SYNC_PARCELS_COLUMNS(X)                                                               \
     X(PA_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                                         \
