@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Sync worker throughput: shipment events applied per second by one worker and
-# by two (same group), from a pre-filled topic, next to PostgreSQL alone taking
-# the same rows with the same set-based statements (ss-sync-pgbench: parsing
-# and mapping done beforehand, only the transactions timed), same run.
-#   SYNC_BENCH_EVENTS (default 200000), SYNC_BATCH_SIZE (default 1000)
+# Sync write path (issues 4 and 15), all in one run:
+# 1. PostgreSQL alone (ss-sync-pgbench: parsing and mapping done beforehand, only the
+#    transactions timed) taking the same generated shipment events with today's write path
+#    (migration 0005, the current statements) and with the baseline (the statements before
+#    0005, frozen in bench/sync/baseline_sql.h, on a database at 0004), alternated
+#    SYNC_BENCH_RUNS times on fresh databases.  Two measures: events/s (wall clock; on a
+#    shared machine as noisy as its neighbours) and events per CPU-second of the
+#    PostgreSQL backend (/proc; what the write path costs PostgreSQL).  Goal: new >= 2.5x old.
+# 2. One worker and two (same group) from a pre-filled topic, next to PostgreSQL alone with
+#    the new path.  Goal: one worker >= 80 %.
+# 3. Bytes on disk per synced shipment (3 rates, 2 addresses, a parcel, a tracker with 6
+#    tracking details: ss-sync-pgbench --full), every synced table with its TOAST and
+#    indexes plus processed_events, after VACUUM FULL, old vs new.  Goal: new <= half.
+#   SYNC_BENCH_EVENTS (default 200000), SYNC_BATCH_SIZE (default 1000),
+#   SYNC_BENCH_RUNS (default 2), SYNC_BENCH_FULL (shipments for 3, default 20000)
 # Runs inside the harness environment (bench/run.sh or tests/integration/harness.sh).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -57,6 +67,10 @@ run_workers() {
     sleep 0.1
   done
   local t1; t1=$(now)
+  # the workers' CPU (user + system, whole run) per event: robust to a noisy machine
+  local ticks=0 p
+  for p in "${PIDS[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN{printf "%.1f\n", t / hz * 1e6 / n}' >"$TMP/wcpu-$n"
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   wait 2>/dev/null
   PIDS=()
@@ -64,12 +78,68 @@ run_workers() {
   echo "$t0 $t1 $c0" | awk -v n="$N" '{ printf "%.0f\n", (n - $3) / ($2 - $1) }'
 }
 
-pg_url=$(mkdb bench_sync_pg)
-pg_rate=$("$BIN/ss-sync-pgbench" "$pg_url" "$TMP/shipments.tsv" "$BATCH" 2>"$TMP/pg.log" | awk '{print $2}')
+# mkdb_at <name> <version|all>: a fresh database migrated up to the version.
+mkdb_at() {
+  psql -X -q "$SS_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null || exit 1
+  local n=; [ "$2" = all ] || n=$2
+  DATABASE_URL="$base/$1" MIGRATIONS_DIR="$ROOT/migrations" LOG_LEVEL=warn "$BIN/shipstream-migrate" up $n >/dev/null 2>&1 || exit 1
+  echo "$base/$1"
+}
+# pgbench <mode: old|new> <file> [--full]: "events/s cpu_events/s" of PostgreSQL alone
+pgbench() {
+  local url flag=
+  if [ "$1" = old ]; then url=$(mkdb_at bench_sync_pg_old 4); flag=--baseline; else url=$(mkdb_at bench_sync_pg_new all); fi
+  "$BIN/ss-sync-pgbench" $flag ${3:-} "$url" "$2" "$BATCH" >"$TMP/pg.out" 2>>"$TMP/pg.log" || { cat "$TMP/pg.log" >&2; echo "0 0"; return; }
+  echo "$(awk '$1=="events_per_s"{print $2}' "$TMP/pg.out") $(awk '$1=="events_per_cpu_s"{print $2}' "$TMP/pg.out")"
+}
+mean() { awk '{s+=$1} END {printf "%.0f", NR ? s/NR : 0}'; }
+RUNS=${SYNC_BENCH_RUNS:-2}
+old_w=(); old_c=(); new_w=(); new_c=()
+for r in $(seq 1 "$RUNS"); do
+  read -r w c < <(pgbench old "$TMP/shipments.tsv"); old_w+=("$w"); old_c+=("$c")
+  read -r w c < <(pgbench new "$TMP/shipments.tsv"); new_w+=("$w"); new_c+=("$c")
+  echo "# run $r: PostgreSQL alone, baseline ${old_w[-1]} events/s (${old_c[-1]} per backend CPU-s), new ${new_w[-1]} events/s (${new_c[-1]} per backend CPU-s)" >&2
+done
 cat "$TMP/pg.log" >&2
+ow=$(printf '%s\n' "${old_w[@]}" | mean); nw=$(printf '%s\n' "${new_w[@]}" | mean)
+oc=$(printf '%s\n' "${old_c[@]}" | mean); nc=$(printf '%s\n' "${new_c[@]}" | mean)
+pg_rate=$nw
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? a/b : 0)}'; }
+echo "RESULT sync_pg_alone_new_vs_baseline_events_per_s $nw events/s $ow"
+echo "RESULT sync_pg_alone_new_vs_baseline_events_per_cpu_s $nc events/s $oc"
+echo "RESULT sync_pg_alone_speedup_wall $(ratio "$nw" "$ow") x 2.5"
+echo "RESULT sync_pg_alone_speedup_cpu $(ratio "$nc" "$oc") x 2.5"
+
+# Bytes per synced shipment, old vs new.
+FULLN=${SYNC_BENCH_FULL:-20000}
+mkdir -p "$TMP/full"; "$BIN/ss-sync-gen" "$TMP/full" --bench --shipments "$FULLN" --tag f$$ >/dev/null 2>&1 || { echo "generator failed" >&2; exit 1; }
+bytes_per_shipment() {
+  psql -X -q "$1" -c "VACUUM FULL" -c "ANALYZE" >/dev/null
+  psql -X -At "$1" -c "SELECT round(sum(pg_total_relation_size(c.oid)) / (SELECT count(*) FROM shipments))
+                         FROM pg_class c WHERE c.relname IN ('shipments','rates','parcels','addresses',
+                              'trackers','tracking_events','processed_events')"
+}
+pgbench old "$TMP/full/shipments.tsv" --full >/dev/null; old_b=$(bytes_per_shipment "$base/bench_sync_pg_old")
+for t in shipments rates parcels addresses trackers tracking_events processed_events; do
+  psql -X -At "$base/bench_sync_pg_old" -c "SELECT '# old $t: ' || pg_total_relation_size('$t') / (SELECT count(*) FROM shipments) || ' B/shipment'" >&2
+done
+pgbench new "$TMP/full/shipments.tsv" --full >/dev/null; new_b=$(bytes_per_shipment "$base/bench_sync_pg_new")
+for t in shipments rates parcels addresses trackers tracking_events processed_events; do
+  psql -X -At "$base/bench_sync_pg_new" -c "SELECT '# new $t: ' || pg_total_relation_size('$t') / (SELECT count(*) FROM shipments) || ' B/shipment'" >&2
+done
+echo "RESULT sync_bytes_per_synced_shipment $new_b bytes $old_b"
+echo "RESULT sync_bytes_new_over_old $(ratio "$new_b" "$old_b") x 0.5"
+
 one=$(run_workers "$(mkdb bench_sync_one)" 1)
+wcpu_one=$(cat "$TMP/wcpu-1" 2>/dev/null)
 two=$(run_workers "$(mkdb bench_sync_two)" 2)
+pg_cpu_us=$(awk -v c="$nc" 'BEGIN{printf "%.1f", (c > 0 ? 1e6 / c : 0)}')
+echo "RESULT sync_one_worker_cpu_us_per_event ${wcpu_one:-0} us $pg_cpu_us"
 echo "RESULT sync_one_worker_shipment_events_per_s $one events/s $pg_rate"
 echo "RESULT sync_two_workers_shipment_events_per_s $two events/s $pg_rate"
 echo "RESULT sync_one_worker_pct_of_postgresql_alone $(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % 100"
 echo "RESULT sync_two_workers_pct_of_postgresql_alone $(awk -v a="$two" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % 100"
+goal() { awk -v v="$1" -v g="$2" -v d="$3" 'BEGIN{print (d == "ge" ? v >= g : v <= g) ? "met" : "NOT met"}'; }
+echo "bench/sync: PostgreSQL alone new/old $(ratio "$nw" "$ow")x wall, $(ratio "$nc" "$oc")x per backend CPU-s (goal 2.5x: $(goal "$(ratio "$nc" "$oc")" 2.5 ge));" \
+     "one worker $(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % of PostgreSQL alone (goal 80 %: $(goal "$(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}')" 80 ge));" \
+     "bytes per synced shipment $new_b vs $old_b (goal half: $(goal "$(ratio "$new_b" "$old_b")" 0.5 le))" >&2

@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <common/sstime.h>
 #include <envelope/envelope.h>
 
-#define TEXTOID 25
+#define TEXTOID        25
+#define TIMESTAMPTZOID 1184
+/* PostgreSQL's timestamps count microseconds from 2000-01-01 00:00:00 UTC. */
+#define PG_EPOCH_USEC  946684800000000LL
 
 static const char SQL_PROCESSED[] =
     "INSERT INTO processed_events (event_id) SELECT unnest($1::text[])"
@@ -110,11 +114,14 @@ static int put32(ss_buf_t *b, int32_t v) {
     return ss_buf_append(b, &n, 4);
 }
 
-/* array_send header for a one-dimensional text[] of n elements. */
-static int array_header(ss_buf_t *b, size_t n, int has_null) {
+/* array_send header for a one-dimensional array of n elements of type oid. */
+static int array_header_of(ss_buf_t *b, size_t n, int has_null, int32_t oid) {
     ss_buf_reset(b);
-    return put32(b, 1) | put32(b, has_null) | put32(b, TEXTOID) | put32(b, (int32_t)n) |
-           put32(b, 1);
+    return put32(b, 1) | put32(b, has_null) | put32(b, oid) | put32(b, (int32_t)n) | put32(b, 1);
+}
+
+static int array_header(ss_buf_t *b, size_t n, int has_null) {
+    return array_header_of(b, n, has_null, TEXTOID);
 }
 
 static int array_elem(ss_buf_t *b, const char *s) {
@@ -129,6 +136,25 @@ int ss_sync_encode_column(ss_buf_t *b, const ss_sync_rows_t *rows, ss_sync_table
     int has_null = 0;
     for (size_t i = 0; i < n && !has_null; i++)
         has_null = ss_sync_cell(rows, t, idx[i], col) == NULL;
+    const ss_sync_table_desc_t *d = ss_sync_table_desc(t);
+    if (d && col >= 0 && col < d->ncols && ss_sync_col_binary_ts(&d->cols[col])) {
+        /* timestamptz_send: int64 microseconds since 2000-01-01 UTC, big endian */
+        int rc = array_header_of(b, n, has_null, TIMESTAMPTZOID);
+        for (size_t i = 0; i < n; i++) {
+            const char *s = ss_sync_cell(rows, t, idx[i], col);
+            int64_t usec;
+            if (!s) {
+                rc |= put32(b, -1);
+                continue;
+            }
+            if (ss_time_parse(s, &usec) < 0)
+                return -2; /* the mapper only stores valid timestamps */
+            uint64_t v = (uint64_t)(usec - PG_EPOCH_USEC);
+            rc |= put32(b, 8) | put32(b, (int32_t)(uint32_t)(v >> 32)) |
+                  put32(b, (int32_t)(uint32_t)v);
+        }
+        return rc ? -1 : 0;
+    }
     int rc = array_header(b, n, has_null);
     for (size_t i = 0; i < n; i++)
         rc |= array_elem(b, ss_sync_cell(rows, t, idx[i], col));
@@ -269,8 +295,9 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
         }
         int ncols = ss_sync_table_ncols(t);
         for (int c = 0; c < ncols; c++)
-            if (ss_sync_encode_column(&db->bufs[c], rows, t, idx, (size_t)n, c) < 0) {
-                snprintf(errstr, errstr_size, "out of memory");
+            if ((rc = ss_sync_encode_column(&db->bufs[c], rows, t, idx, (size_t)n, c)) < 0) {
+                snprintf(errstr, errstr_size, "%s",
+                         rc == -2 ? "a timestamp cell is not a timestamp" : "out of memory");
                 goto oom;
             }
         free(idx);

@@ -70,16 +70,18 @@ int ss_sync_sql_build(const ss_sync_table_desc_t *d, ss_buf_t *out) {
         rc |= put(out, i ? ", " : "");
         if (c->select)
             rc |= put(out, c->select);
-        else if (c->cast)
+        else if (c->cast && !ss_sync_col_binary_ts(c))
             rc |= ss_buf_appendf(out, "%s::%s", c->name, c->cast);
         else
             rc |= put(out, c->name);
     }
     rc |= put(out, d->synced_at ? ", now() FROM unnest(" : " FROM unnest(");
-    /* every parameter is a binary text[]: casts happen in the SELECT so that a
-     * value PostgreSQL rejects is a data error (class 22) of this statement */
+    /* every other parameter is a binary text[]: casts happen in the SELECT so
+     * that a value PostgreSQL rejects is a data error (class 22) of this
+     * statement */
     for (int i = 0; i < d->ncols; i++)
-        rc |= ss_buf_appendf(out, "%s$%d::text[]", i ? ", " : "", i + 1);
+        rc |= ss_buf_appendf(out, "%s$%d::%s[]", i ? ", " : "", i + 1,
+                             ss_sync_col_binary_ts(&d->cols[i]) ? "timestamptz" : "text");
     rc |= put(out, ") AS u(");
     rc |= put_names(out, d);
     rc |= put(out, ")");

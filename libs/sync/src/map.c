@@ -84,6 +84,7 @@ void ss_sync_rows_free(ss_sync_rows_t *r) {
         free(r->t[t].cells);
         free(r->t[t].order);
         free(r->t[t].msg);
+        free(r->t[t].obj);
     }
     while (r->arena) {
         ss_sync_arena_chunk_t *n = r->arena->next;
@@ -94,7 +95,8 @@ void ss_sync_rows_free(ss_sync_rows_t *r) {
 }
 
 /* Appends an all-NULL row; returns its cells or NULL on out of memory. */
-static const char **row_add(ss_sync_rows_t *r, ss_sync_table_id_t id, uint32_t msg, int64_t order) {
+static const char **row_add(ss_sync_rows_t *r, ss_sync_table_id_t id, uint32_t msg, int64_t order,
+                            json_object *obj) {
     ss_sync_table_t *t = &r->t[id];
     if (t->nrows == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 256;
@@ -110,12 +112,17 @@ static const char **row_add(ss_sync_rows_t *r, ss_sync_table_id_t id, uint32_t m
         if (!msg_a)
             return NULL;
         t->msg = msg_a;
+        json_object **obj_a = realloc(t->obj, cap * sizeof(*obj_a));
+        if (!obj_a)
+            return NULL;
+        t->obj = obj_a;
         t->cap = cap;
     }
     const char **cells = t->cells + t->nrows * (size_t)t->ncols;
     memset(cells, 0, (size_t)t->ncols * sizeof(*cells));
     t->order[t->nrows] = order;
     t->msg[t->nrows] = msg;
+    t->obj[t->nrows] = obj;
     t->nrows++;
     return cells;
 }
@@ -338,7 +345,7 @@ int ss_sync_cells_fill(ss_sync_rows_t *r, const ss_sync_table_desc_t *d, json_ob
 static const char **row_map(ctx_t *c, ss_sync_table_id_t id, json_object *o, const char *raw,
                             uint32_t msg, int64_t order) {
     const ss_sync_table_desc_t *d = ss_sync_table_desc(id);
-    const char **row = row_add(c->r, id, msg, order);
+    const char **row = row_add(c->r, id, msg, order, o);
     if (!row) {
         c->oom = 1;
         return NULL;
@@ -358,11 +365,18 @@ static int64_t last_order(ctx_t *c, ss_sync_table_id_t id) {
 
 /* ---- objects ---- */
 
-static int map_address(ctx_t *c, json_object *a, uint32_t msg) {
+/* topic: the address came on the addresses topic (its only raw copy); else it
+ * is embedded in a shipment, whose raw holds it. */
+static int map_address(ctx_t *c, json_object *a, uint32_t msg, int topic) {
     const char *id = txt(a, "id");
     if (!id || !*id)
         return 0; /* an embedded address without id is not a row */
-    return row_map(c, SS_SYNC_T_ADDRESSES, a, NULL, msg, 0) ? 0 : -1;
+    const char **row = row_map(c, SS_SYNC_T_ADDRESSES, a, NULL, msg, 0);
+    if (!row)
+        return -1;
+    if (topic && !(row[AD_RAW] = serialize(c, a)))
+        return -1;
+    return 0;
 }
 
 static int map_parcel(ctx_t *c, json_object *p, uint32_t msg) {
@@ -443,7 +457,7 @@ static int map_shipment(ctx_t *c, json_object *o, const char *oid, const char *r
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) /* return/buyer often repeat from/to */
             seen = addrs[j] && aid && txt(addrs[j], "id") && strcmp(txt(addrs[j], "id"), aid) == 0;
-        if (!seen && map_address(c, addrs[i], msg) < 0)
+        if (!seen && map_address(c, addrs[i], msg, 0) < 0)
             return -1;
     }
     json_object *parcel = obj_member(o, "parcel");
@@ -636,7 +650,7 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
             switch (ss_envelope_topic(e)) {
             case SS_TOPIC_SHIPMENTS: rc = map_shipment(&c, object, e->object_id, rawc, msg); break;
             case SS_TOPIC_TRACKERS: rc = map_tracker(&c, object, e->object_id, rawc, msg); break;
-            case SS_TOPIC_ADDRESSES: rc = map_address(&c, object, msg); break;
+            case SS_TOPIC_ADDRESSES: rc = map_address(&c, object, msg, 1); break;
             case SS_TOPIC_BATCHES: rc = map_batch(&c, object, e->object_id, rawc, msg); break;
             default: rc = webhook_event ? 0 : map_event(&c, e, object, event, rawc, msg); break;
             }

@@ -46,8 +46,8 @@ static const ss_sync_table_desc_t v2 = {"fixture",     "fx",   v2_cols, FX__N,
 
 static const char V1_SQL[] =
     "INSERT INTO fixture AS t (id, weight, updated_at, raw, synced_at)"
-    " SELECT id, weight::numeric, updated_at::timestamptz, raw::jsonb, now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+    " SELECT id, weight::numeric, updated_at, raw::jsonb, now()"
+    " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])"
     " AS u(id, weight, updated_at, raw)"
     " ON CONFLICT (id) DO UPDATE SET weight = excluded.weight,"
     " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
@@ -57,8 +57,8 @@ static const char V1_SQL[] =
  * after it renumbered), the alias list and the update list. */
 static const char V2_SQL[] =
     "INSERT INTO fixture AS t (id, weight, color, updated_at, raw, synced_at)"
-    " SELECT id, weight::numeric, color, updated_at::timestamptz, raw::jsonb, now()"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+    " SELECT id, weight::numeric, color, updated_at, raw::jsonb, now()"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])"
     " AS u(id, weight, color, updated_at, raw)"
     " ON CONFLICT (id) DO UPDATE SET weight = excluded.weight, color = excluded.color,"
     " updated_at = excluded.updated_at, raw = excluded.raw, synced_at = now()"
@@ -216,7 +216,15 @@ static void test_descriptors_consistent(void **state) {
         const char *sql = ss_sync_table_sql((ss_sync_table_id_t)t);
         assert_non_null(sql);
         char last[32], next[32];
-        snprintf(last, sizeof(last), "$%d::text[])", d->ncols);
+        snprintf(last, sizeof(last), "$%d::%s[])", d->ncols,
+                 ss_sync_col_binary_ts(&d->cols[d->ncols - 1]) ? "timestamptz" : "text");
+        /* timestamptz columns travel binary: no text cast left for them */
+        for (int i = 0; i < d->ncols; i++) {
+            char cast[96];
+            snprintf(cast, sizeof(cast), " %s::timestamptz", d->cols[i].name);
+            if (ss_sync_col_binary_ts(&d->cols[i]) && strstr(sql, cast))
+                fail_msg("%s.%s: cast from text in %s", d->table, d->cols[i].name, sql);
+        }
         snprintf(next, sizeof(next), "$%d", d->ncols + 1);
         assert_non_null(strstr(sql, last));
         assert_null(strstr(sql, next));

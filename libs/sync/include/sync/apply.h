@@ -77,7 +77,9 @@ int ss_sync_load_offsets(PGconn *conn, const char *group, const char *const *top
 const char *ss_sync_table_sql(ss_sync_table_id_t t);
 
 /* Encodes column col of rows idx[0..n) of table t as a binary text[]
- * array (PostgreSQL's array_send format) into b (reset first). */
+ * array (PostgreSQL's array_send format) into b (reset first), or as a
+ * binary timestamptz[] for a column ss_sync_col_binary_ts picks.  Returns 0,
+ * -1 on out of memory, -2 when a timestamp cell is not one. */
 int ss_sync_encode_column(ss_buf_t *b, const ss_sync_rows_t *rows, ss_sync_table_id_t t,
                           const size_t *idx, size_t n, int col);
 

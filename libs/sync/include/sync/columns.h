@@ -23,11 +23,15 @@
  *           excluded.name; SS_SYNC_KEEP: never updated (the conflict key)
  *
  * Cells are text (NULL = SQL NULL): money stays EasyPost's exact string and
- * PostgreSQL's numeric parses it; timestamps are normalised here. */
+ * PostgreSQL's numeric parses it; timestamps are normalised here.  A
+ * timestamptz column without its own select travels as a binary
+ * timestamptz[] parameter (ss_sync_col_binary_ts): PostgreSQL does not parse
+ * its text (the mapper already validated it). */
 #ifndef SS_SYNC_COLUMNS_H
 #define SS_SYNC_COLUMNS_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <common/util.h>
 
@@ -71,6 +75,12 @@ typedef struct {
     const char *from;     /* appended to the FROM clause, or NULL */
     int synced_at;        /* the table has synced_at: set to now() */
 } ss_sync_table_desc_t;
+
+/* The column travels as a binary timestamptz[] (its cells, normalised
+ * timestamps, are converted when the parameter is encoded). */
+static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
+    return c->cast && !c->select && strcmp(c->cast, "timestamptz") == 0;
+}
 
 /* Expansions of a column list. */
 #define SS_SYNC_COL_ENUM(id, name, cast, src, path, select, update) id,
@@ -148,7 +158,8 @@ typedef struct {
     X(TR_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                \
     X(TR_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
 
-/* One row per tracking_details entry (the object is the detail). */
+/* One row per tracking_details entry (the object is the detail).  No raw copy: the
+ * detail is in its tracker's raw (migration 0005). */
 #define SS_SYNC_TRACKING_EVENTS_COLUMNS(X)                                        \
     X(TE_TRACKER_ID, "tracker_id", NULL, SET, NULL, NULL, NULL)                   \
     X(TE_SHIPMENT_ID, "shipment_id", NULL, SET, NULL, NULL, NULL)                 \
@@ -162,8 +173,7 @@ typedef struct {
     X(TE_CITY, "city", NULL, TEXT, "tracking_location.city", NULL, NULL)          \
     X(TE_STATE, "state", NULL, TEXT, "tracking_location.state", NULL, NULL)       \
     X(TE_COUNTRY, "country", NULL, TEXT, "tracking_location.country", NULL, NULL) \
-    X(TE_ZIP, "zip", NULL, TEXT, "tracking_location.zip", NULL, NULL)             \
-    X(TE_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+    X(TE_ZIP, "zip", NULL, TEXT, "tracking_location.zip", NULL, NULL)
 
 /* The addresses topic and the addresses embedded in shipments. */
 #define SS_SYNC_ADDRESSES_COLUMNS(X)                                                          \
@@ -186,7 +196,10 @@ typedef struct {
     X(AD_VERIFIED, "verified", "boolean", BOOL, "verifications.delivery.success", NULL, NULL) \
     X(AD_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)             \
     X(AD_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)             \
-    X(AD_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+    /* the object from the addresses topic; NULL when it came embedded in a shipment \
+     * (shipments.raw holds that copy); the same version embedded keeps the topic's */        \
+    X(AD_RAW, "raw", "jsonb", SET, NULL, NULL,                                                \
+      "coalesce(excluded.raw, CASE WHEN t.updated_at = excluded.updated_at THEN t.raw END)")
 
 #define SS_SYNC_PARCELS_COLUMNS(X)                                                               \
     X(PA_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                                         \
@@ -197,10 +210,10 @@ typedef struct {
     X(PA_WEIGHT, "weight", "numeric", TEXT, "weight", NULL, NULL)                                \
     X(PA_PREDEFINED_PACKAGE, "predefined_package", NULL, TEXT, "predefined_package", NULL, NULL) \
     X(PA_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)                \
-    X(PA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                \
-    X(PA_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+    X(PA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)
 
-/* The rates of a shipment (and its selected rate when not among them). */
+/* The rates of a shipment (and its selected rate when not among them).  No raw copy:
+ * the rate is in its shipment's raw (migration 0005). */
 #define SS_SYNC_RATES_COLUMNS(X)                                                                   \
     X(RA_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                                           \
     X(RA_SHIPMENT_ID, "shipment_id", NULL, SET, NULL, NULL, NULL) /* the carrying shipment */      \
@@ -221,8 +234,7 @@ typedef struct {
     X(RA_EST_DELIVERY_DAYS, "est_delivery_days", "integer", TEXT, "est_delivery_days", NULL, NULL) \
     X(RA_CARRIER_ACCOUNT_ID, "carrier_account_id", NULL, TEXT, "carrier_account_id", NULL, NULL)   \
     X(RA_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)                  \
-    X(RA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                  \
-    X(RA_RAW, "raw", "jsonb", OBJECT, NULL, NULL, NULL)
+    X(RA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)
 
 #define SS_SYNC_BATCHES_COLUMNS(X)                                                              \
     X(BA_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                         \
@@ -271,6 +283,7 @@ enum { SS_SYNC_EVENTS_COLUMNS(SS_SYNC_COL_ENUM) EV__N };
  *   INSERT INTO table AS t (c1, ..., cn[, synced_at])
  *   SELECT e1, ..., en[, now()]
  *   FROM unnest($1::text[], ..., $n::text[]) AS u(c1, ..., cn)[ from]
+ * (a binary timestamptz column: $i::timestamptz[] and no cast in the SELECT)
  *   ON CONFLICT conflict DO NOTHING
  * or
  *   ON CONFLICT conflict DO UPDATE SET ci = ui, ...[, synced_at = now()]

@@ -47,6 +47,7 @@ typedef struct {
     const char **cells; /* nrows * ncols */
     int64_t *order;     /* per row: the version (updated_at usec) that wins on dedupe */
     uint32_t *msg;      /* per row: index of the message it came from */
+    json_object **obj;  /* per row: the object it was mapped from (borrowed, like the cells) */
 } ss_sync_table_t;
 
 typedef struct ss_sync_arena_chunk ss_sync_arena_chunk_t;
