@@ -223,18 +223,18 @@ int main(int argc, char **argv) {
         goto out;
     }
     if (!g_rc.easypost_api_key) {
-        fprintf(stderr, "%s: configuration error: EASYPOST_API_KEY is not set\n", RC_PROG);
+        ss_log(SS_LOG_ERROR, "configuration error: EASYPOST_API_KEY is not set");
         goto out;
     }
     if (ss_db_url_normalize(g_rc.database_url, g_rc.db_url, sizeof g_rc.db_url, err, sizeof err) !=
         0) {
-        fprintf(stderr, "%s: configuration error: DATABASE_URL: %s\n", RC_PROG, err);
+        ss_log(SS_LOG_ERROR, "configuration error: DATABASE_URL: %s", err);
         goto out;
     }
     for (int t = 0; t < SS_TOPIC__COUNT && t < 6; t++)
         if (ss_topic_name(g_rc.topic_prefix, (ss_topic_t)t, g_rc.topics[t],
                           sizeof g_rc.topics[t]) != 0) {
-            fprintf(stderr, "%s: configuration error: KAFKA_TOPIC_PREFIX is too long\n", RC_PROG);
+            ss_log(SS_LOG_ERROR, "configuration error: KAFKA_TOPIC_PREFIX is too long");
             goto out;
         }
     /* Lists are retried here briefly (Retry-After up to a minute); longer
@@ -249,7 +249,7 @@ int main(int argc, char **argv) {
                          .max_body = 64u * 1024 * 1024};
     ep = ss_ep_client_new(&ec, err, sizeof err);
     if (!ep) {
-        fprintf(stderr, "%s: configuration error: EASYPOST_API_BASE: %s\n", RC_PROG, err);
+        ss_log(SS_LOG_ERROR, "configuration error: EASYPOST_API_BASE: %s", err);
         goto out;
     }
     ss_shutdown_install();
@@ -260,7 +260,7 @@ int main(int argc, char **argv) {
     }
     g_prod = rc_producer_new(err, sizeof err);
     if (!g_prod) {
-        fprintf(stderr, "%s: configuration error: %s\n", RC_PROG, err);
+        ss_log(SS_LOG_ERROR, "configuration error: %s", err);
         goto out;
     }
     if (is_once) {
@@ -272,7 +272,7 @@ int main(int argc, char **argv) {
     ss_http_opts_t ho = {.service = "reconcile", .listen = g_rc.listen, .ready = ready};
     http = ss_http_start(&ho, err, sizeof err);
     if (!http) {
-        fprintf(stderr, "%s: LISTEN=%s: %s\n", RC_PROG, g_rc.listen, err);
+        ss_log(SS_LOG_ERROR, "LISTEN=%s: %s", g_rc.listen, err);
         goto out;
     }
     char iv[24], wh[24];

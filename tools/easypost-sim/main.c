@@ -18,6 +18,7 @@
 #include <common/shutdown.h>
 #include <common/sstime.h>
 #include <common/util.h>
+#include <easypost/client.h>
 #include <http/server.h>
 
 #define MAX_BODY (1024 * 1024)
@@ -687,21 +688,20 @@ int main(int argc, char **argv) {
                 cfg.time_scale);
         return 2;
     }
-    if (cfg.webhook_url && strncmp(cfg.webhook_url, "http://", 7) != 0 &&
-        strncmp(cfg.webhook_url, "https://", 8) != 0) {
-        fprintf(stderr, "easypost-sim: SIM_WEBHOOK_URL=%s: expected an http:// or https:// URL\n",
-                cfg.webhook_url);
+    char why[128];
+    if (cfg.webhook_url && ss_ep_url_check(cfg.webhook_url, why, sizeof why) != 0) {
+        ss_log(SS_LOG_ERROR, "SIM_WEBHOOK_URL=%s: %s", cfg.webhook_url, why);
         return 2;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "easypost-sim: libcurl initialisation failed\n");
+        ss_log(SS_LOG_ERROR, "libcurl initialisation failed");
         return 1;
     }
     ss_shutdown_install();
 
     sim_t *s = &g_sim;
     if (sim_init(s, (uint64_t)cfg.seed, (size_t)cfg.max_objects) != 0) {
-        fprintf(stderr, "easypost-sim: out of memory\n");
+        ss_log(SS_LOG_ERROR, "out of memory");
         return 1;
     }
     s->day_seconds = scale;
@@ -717,7 +717,7 @@ int main(int argc, char **argv) {
     if (cfg.webhook_secret) {
         s->webhook_key = ss_webhook_key_new(cfg.webhook_secret, err, sizeof err);
         if (!s->webhook_key) {
-            fprintf(stderr, "easypost-sim: EASYPOST_WEBHOOK_SECRET: %s\n", err);
+            ss_log(SS_LOG_ERROR, "EASYPOST_WEBHOOK_SECRET: %s", err);
             return 2;
         }
     } else if (cfg.webhook_url) {
@@ -725,7 +725,7 @@ int main(int argc, char **argv) {
                "SIM_WEBHOOK_URL set without EASYPOST_WEBHOOK_SECRET: webhooks go unsigned");
     }
     if (sim_webhooks_start(s, (int)cfg.webhook_threads) != 0) {
-        fprintf(stderr, "easypost-sim: cannot start webhook threads\n");
+        ss_log(SS_LOG_ERROR, "cannot start webhook threads");
         return 1;
     }
 
@@ -733,7 +733,7 @@ int main(int argc, char **argv) {
         .service = "easypost-sim", .listen = cfg.listen, .num_threads = (int)cfg.threads};
     ss_http_t *h = ss_http_start(&ho, err, sizeof err);
     if (!h) {
-        fprintf(stderr, "easypost-sim: LISTEN=%s: %s\n", cfg.listen, err);
+        ss_log(SS_LOG_ERROR, "LISTEN=%s: %s", cfg.listen, err);
         sim_webhooks_stop(s);
         return 2;
     }

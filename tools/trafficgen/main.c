@@ -15,6 +15,7 @@
 #include <common/config.h>
 #include <common/log.h>
 #include <common/shutdown.h>
+#include <easypost/client.h>
 #include <common/stats.h>
 #include <common/util.h>
 
@@ -363,32 +364,6 @@ static void *worker(void *ud) {
     return NULL;
 }
 
-/* 0 when url parses (libcurl's URL API) as an http or https URL with a host. */
-static int check_http_url(const char *url, char *errstr, size_t errstr_size) {
-    CURLU *u = curl_url();
-    char *scheme = NULL;
-    int rc = -1;
-    if (!u) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
-    if (uc != CURLUE_OK) {
-        snprintf(errstr, errstr_size, "%s", curl_url_strerror(uc));
-        goto done;
-    }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        snprintf(errstr, errstr_size, "expected an http:// or https:// URL");
-        goto done;
-    }
-    rc = 0;
-done:
-    curl_free(scheme);
-    curl_url_cleanup(u);
-    return rc;
-}
-
 int main(int argc, char **argv) {
     int conf_rc = ss_conf_main(argc, argv, "shipstream-trafficgen", SUMMARY, OPTS, NOPTS);
     if (conf_rc >= 0)
@@ -398,7 +373,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "shipstream-trafficgen: %s\n", err);
         return 2;
     }
-    if (check_http_url(cfg.url, err, sizeof err) != 0) {
+    if (ss_ep_url_check(cfg.url, err, sizeof err) != 0) {
         ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "GATEWAY_URL", "value", cfg.url,
                   "error", err, NULL);
         return 2;

@@ -138,15 +138,40 @@ const char *ss_ep_status_name(ss_ep_status_t s) {
 
 /* ---- client ---------------------------------------------------------------- */
 
+int ss_ep_url_check(const char *url, char *errstr, size_t errstr_size) {
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    int rc = -1;
+    if (!u) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc != CURLUE_OK) {
+        snprintf(errstr, errstr_size, "%s", curl_url_strerror(uc));
+        goto done;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        snprintf(errstr, errstr_size, "expected an http:// or https:// URL");
+        goto done;
+    }
+    rc = 0;
+done:
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t errstr_size) {
     if (!cfg || !cfg->api_key || !*cfg->api_key) {
         snprintf(errstr, errstr_size, "EasyPost API key is not set");
         return NULL;
     }
     const char *base = (cfg->api_base && *cfg->api_base) ? cfg->api_base : SS_EP_DEFAULT_API_BASE;
-    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
-        snprintf(errstr, errstr_size,
-                 "EasyPost API base '%.100s': expected http:// or https:// URL", base);
+    char why[128];
+    if (ss_ep_url_check(base, why, sizeof why) != 0) {
+        snprintf(errstr, errstr_size, "EasyPost API base '%.100s': %s", base, why);
         return NULL;
     }
     pthread_once(&g_once, global_init);

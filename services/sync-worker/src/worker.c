@@ -790,8 +790,8 @@ static int worker_init(worker_t *w, const sw_config_t *cfg) {
     const char *names[NTOPICS];
     for (int i = 0; i < NTOPICS; i++) {
         if (ss_topic_name(cfg->prefix, kinds[i], w->topics[i], sizeof(w->topics[i])) < 0) {
-            fprintf(stderr,
-                    "shipstream-sync-worker: configuration error: KAFKA_TOPIC_PREFIX: too long\n");
+            ss_log_kv(SS_LOG_ERROR, "configuration error", "variable", "KAFKA_TOPIC_PREFIX",
+                      "error", "too long", NULL);
             return -2;
         }
         names[i] = w->topics[i];
@@ -823,7 +823,7 @@ static int worker_init(worker_t *w, const sw_config_t *cfg) {
                                       .client_id = "shipstream-sync-worker-dlq"};
     w->dlq = ss_kafka_producer_new(&popts, err, sizeof(err));
     if (!w->dlq) {
-        fprintf(stderr, "shipstream-sync-worker: configuration error: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error", "error", err, NULL);
         return -2;
     }
     static const char *const overrides[] = {"fetch.wait.max.ms", "100", NULL};
@@ -840,7 +840,7 @@ static int worker_init(worker_t *w, const sw_config_t *cfg) {
     };
     w->consumer = ss_kafka_consumer_new(&copts, err, sizeof(err));
     if (!w->consumer) {
-        fprintf(stderr, "shipstream-sync-worker: configuration error: %s\n", err);
+        ss_log_kv(SS_LOG_ERROR, "configuration error", "error", err, NULL);
         return -2;
     }
     return 0;

@@ -124,6 +124,10 @@ void ss_ep_client_free(ss_ep_client_t *c);
 /* Releases the calling thread's CURL handle (if any). */
 void ss_ep_thread_cleanup(void);
 
+/* The one URL check of the project: 0 when url parses with libcurl's URL API
+ * as an http:// or https:// URL with a host, else -1 with errstr. */
+int ss_ep_url_check(const char *url, char *errstr, size_t errstr_size);
+
 /* Every call below returns 0 when status == SS_EP_OK, -1 otherwise; *out is
  * always filled and must be freed with ss_ep_result_free().  body/len: the
  * caller's JSON (len may be 0 to use strlen(body)).  Ids must match
