@@ -150,6 +150,15 @@ static int run_pass(ss_ep_client_t *ep, rc_producer_t *prod, long long window, i
 
 static rc_producer_t *g_prod;
 
+/* serve without an EasyPost key (a manifest whose Secret has none yet): alive,
+ * never ready, reconciling nothing — like the gateway, whose EasyPost routes
+ * answer 503 until a key is set. */
+static int ready_no_key(void *ud, char *why, size_t n) {
+    (void)ud;
+    snprintf(why, n, "easypost: EASYPOST_API_KEY is not set");
+    return -1;
+}
+
 static int ready(void *ud, char *why, size_t n) {
     (void)ud;
     if (rc_pass_db_ready(why, n) != 0)
@@ -220,6 +229,21 @@ int main(int argc, char **argv) {
     ss_http_t *http = NULL;
     if (ss_log_init("reconcile", g_log_level, g_log_format, err, sizeof err) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", RC_PROG, err);
+        goto out;
+    }
+    if (!g_rc.easypost_api_key && is_serve) {
+        ss_log(SS_LOG_ERROR, "EASYPOST_API_KEY is not set: /ready answers 503 and nothing is "
+                             "reconciled until it is");
+        ss_shutdown_install();
+        ss_http_opts_t nk = {.service = "reconcile", .listen = g_rc.listen, .ready = ready_no_key};
+        http = ss_http_start(&nk, err, sizeof err);
+        if (!http) {
+            ss_log(SS_LOG_ERROR, "LISTEN=%s: %s", g_rc.listen, err);
+            goto out;
+        }
+        while (!ss_shutdown_wait(1000))
+            ;
+        rc = RC_EXIT_OK;
         goto out;
     }
     if (!g_rc.easypost_api_key) {
