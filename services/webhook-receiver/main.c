@@ -3,6 +3,7 @@
  *
  * POST /webhooks/easypost:
  *   body over WEBHOOK_MAX_BODY_BYTES      -> 413 (Content-Length checked first)
+ *   envelope over the Kafka message limit -> 413 (final: never 503)
  *   no X-Hmac-Signature                   -> 401 signature_missing
  *   signature wrong or malformed          -> 401 signature_invalid
  *   not JSON / not an EasyPost Event      -> 400 invalid_event
@@ -28,6 +29,13 @@
 
 #define PROG  "shipstream-webhook-receiver"
 #define ROUTE "/webhooks/easypost"
+
+/* What the envelope adds to a body at most: its header fields are bounded
+ * (event_id, type, object_type, object_id, request_id, timestamps) and the
+ * Event's bytes are split between "object" and "event", so an envelope is
+ * the body plus under 1 KiB.  Used only for the start-up warning: the real
+ * check is on each envelope's size. */
+#define SS_WEBHOOK_ENVELOPE_SLACK 4096
 
 typedef enum {
     OUT_ACCEPTED = 0,
@@ -76,8 +84,10 @@ static const ss_conf_opt_t options[] = {
      "previous webhook secret, also accepted during a rotation", 1},
     {"WEBHOOK_ALLOW_UNSIGNED", SS_CONF_BOOL, &cfg.allow_unsigned, "0", 0, 0,
      "start without a secret and accept unsigned webhooks (development only)", 0},
-    {"WEBHOOK_MAX_BODY_BYTES", SS_CONF_INT, &cfg.max_body, "1048576", 1024, 67108864,
-     "largest accepted body; larger is answered 413", 0},
+    {"WEBHOOK_MAX_BODY_BYTES", SS_CONF_INT, &cfg.max_body, "4194304", 1024, 67108864,
+     "largest accepted body (EasyPost objects reach 4 MiB); larger is answered 413, and so is "
+     "one whose envelope exceeds the Kafka message limit",
+     0},
     {"WEBHOOK_PRODUCE_TIMEOUT_MS", SS_CONF_INT, &cfg.produce_timeout_ms, "5000", 100, 120000,
      "how long to wait for Kafka's acknowledgement before answering 503", 0},
     {"WEBHOOK_THREADS", SS_CONF_INT, &cfg.threads, "1536", 1, 16384,
@@ -112,6 +122,7 @@ typedef struct {
     ss_histogram_t *request_latency;
     ss_histogram_t *produce_latency;
     size_t max_body;
+    size_t max_payload; /* the producer's key + value limit */
     int produce_timeout_ms;
     char retry_after[64]; /* "Retry-After: N\r\n" */
 } receiver_t;
@@ -198,6 +209,21 @@ static int handle_webhook(struct mg_connection *conn, void *ud) {
     }
     free(body); /* the envelope holds what goes to Kafka */
     body = NULL;
+
+    /* Larger than Kafka takes: final (413), never 503, which EasyPost would
+     * retry for a day before dropping it.  The envelope is the body plus a
+     * bounded header (docs/architecture.md, "Limits"), so with the default
+     * limits this only happens when WEBHOOK_MAX_BODY_BYTES was raised. */
+    if (ev.keylen + ev.value_len > r->max_payload) {
+        ss_log_kv(SS_LOG_WARN, "webhook refused: its envelope is over the Kafka message limit",
+                  "event_id", ev.env.event_id, SS_KV_INT("bytes", ev.keylen + ev.value_len),
+                  SS_KV_INT("limit", r->max_payload), NULL);
+        outcome = OUT_TOO_LARGE;
+        status = ss_http_send_error_h(conn, 413, "payload_too_large",
+                                      "the event is larger than the message limit",
+                                      "Connection: close\r\n");
+        goto done;
+    }
 
     int64_t p0 = ss_time_mono_usec();
     ss_kafka_delivery_t *d = NULL;
@@ -354,6 +380,12 @@ int main(int argc, char **argv) {
         exit_code = 2;
         goto cleanup;
     }
+    r.max_payload = ss_kafka_producer_max_payload(r.producer);
+    if (r.max_body + SS_WEBHOOK_ENVELOPE_SLACK > r.max_payload)
+        ss_log_kv(SS_LOG_WARN,
+                  "WEBHOOK_MAX_BODY_BYTES is close to or above the Kafka message limit: the "
+                  "largest bodies will be answered 413",
+                  SS_KV_INT("max_body", r.max_body), SS_KV_INT("max_payload", r.max_payload), NULL);
 
     ss_http_opts_t hopts = {
         .service = "webhook-receiver",
