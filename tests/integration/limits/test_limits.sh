@@ -127,6 +127,29 @@ small=$(ss_metric "$URL_small" 'webhook_requests_total{outcome="broker_unavailab
 [ "$small" = 0 ] || ss_fail "a too large envelope counted as broker_unavailable ($small)"
 ss_pass "envelope over the producer's message.max.bytes -> 413 (never 503)"
 
+# ---------------------------------------------------------------- memory of bodies in flight
+# WEBHOOK_MAX_INFLIGHT_BYTES bounds the body bytes being served at once: while a slow
+# 4 MiB upload holds its reservation, a second large webhook waits (503 busy, Retry-After:
+# EasyPost retries it); once the upload is gone, it is accepted.
+out=$(LISTEN=127.0.0.1:$(ss_free_port) EASYPOST_WEBHOOK_SECRET=x WEBHOOK_MAX_INFLIGHT_BYTES=4000000 \
+  timeout 10 "$RECV" 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q WEBHOOK_MAX_INFLIGHT_BYTES <<<"$out" ||
+  ss_fail "WEBHOOK_MAX_INFLIGHT_BYTES below the body limit: exit $rc: $out"
+start_receiver budget WEBHOOK_MAX_INFLIGHT_BYTES=5000000
+curl -s -o /dev/null --max-time 60 --limit-rate 100K -H "X-Hmac-Signature: hmac-sha256-hex=00" \
+  --data-binary "@$T/max.json" "$URL_budget/webhooks/easypost" &
+slow=$!
+holding() { [ "$(ss_metric "$URL_budget" webhook_inflight_body_bytes)" = 4194304 ]; }
+ss_wait_for 10 holding || ss_fail "the slow 4 MiB upload never held its reservation"
+busy() { [ "$(post "$URL_budget" "$T/big.json")" = 503 ] && [ "$(error_code)" = busy ]; }
+ss_wait_for 10 busy || ss_fail "a 3 MB webhook next to a 4 MiB upload over a 5 MB budget was not 503 busy"
+kill "$slow" 2>/dev/null; wait "$slow" 2>/dev/null
+accepted() { [ "$(post "$URL_budget" "$T/big.json")" = 200 ]; }
+ss_wait_for 20 accepted || ss_fail "the 3 MB webhook was not accepted once the upload was gone"
+n=$(ss_metric "$URL_budget" 'webhook_requests_total{outcome="busy"}') || ss_fail "metrics"
+[ "${n%.*}" -ge 1 ] || ss_fail "webhook_requests_total{outcome=\"busy\"} = $n"
+ss_pass "WEBHOOK_MAX_INFLIGHT_BYTES: over the budget -> 503 busy (retried), then 200"
+
 # ---------------------------------------------------------------- a 3 MB gateway object
 python3 - "$FIX/api/shipment-create.response.json" "$T/shp.json" <<'PY' || ss_fail "building the 3 MB shipment"
 import json, sys
