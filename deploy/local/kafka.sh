@@ -108,6 +108,10 @@ num.network.threads=2
 num.io.threads=4
 log.retention.hours=24
 log.segment.bytes=67108864
+# The shipstream message limit (SS_KAFKA_MAX_MESSAGE_BYTES, docs/architecture.md
+# "Limits"); ss-kafkactl create-topics also sets it on every topic.
+message.max.bytes=8388608
+replica.fetch.max.bytes=8388608
 EOF
   cat >"$DIR/log4j2.properties" <<EOF
 status = warn

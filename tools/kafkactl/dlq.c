@@ -43,6 +43,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/sstime.h"
+#include "kafka/kafka.h"
 #include "dlq.h"
 
 #define DLQ_MAX_X          32
@@ -154,6 +155,11 @@ static rd_kafka_conf_t *dlq_conf(const dlq_opts_t *o) {
     rd_kafka_conf_set_log_cb(conf, o->verbose ? dlq_log_cb : dlq_quiet_log_cb);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", o->bootstrap, err, sizeof err) ||
         rd_kafka_conf_set(conf, "client.id", "ss-kafkactl-dlq", err, sizeof err))
+        goto fail;
+    /* A redriven copy is as large as the original plus its headers. */
+    char mmb[24];
+    snprintf(mmb, sizeof mmb, "%d", SS_KAFKA_MAX_MESSAGE_BYTES);
+    if (rd_kafka_conf_set(conf, "message.max.bytes", mmb, err, sizeof err))
         goto fail;
     for (int i = 0; i < o->nx; i++) {
         char name[256];

@@ -25,6 +25,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/log.h"
+#include "kafka/kafka.h"
 #include "dlq.h"
 
 #define KCTL_MAX_X 32
@@ -136,6 +137,12 @@ static rd_kafka_conf_t *kctl_conf_new(const kctl_opts_t *o) {
     if (kctl_conf_set(conf, "bootstrap.servers", o->bootstrap) != 0)
         goto fail;
     if (kctl_conf_set(conf, "client.id", "ss-kafkactl") != 0)
+        goto fail;
+    /* The shipstream limit (kafka/kafka.h), so that any message a service
+     * produced can be produced and redriven again; -X may change it. */
+    char mmb[24];
+    snprintf(mmb, sizeof(mmb), "%d", SS_KAFKA_MAX_MESSAGE_BYTES);
+    if (kctl_conf_set(conf, "message.max.bytes", mmb) != 0)
         goto fail;
     for (int i = 0; i < o->nx; i++) {
         char name[256];
@@ -272,6 +279,8 @@ static int kctl_create_topics(const kctl_opts_t *o) {
     int min_insync = o->min_insync ? o->min_insync : o->replication >= 3 ? 2 : 0;
     char min_insync_s[16];
     snprintf(min_insync_s, sizeof(min_insync_s), "%d", min_insync);
+    char max_message_s[24];
+    snprintf(max_message_s, sizeof(max_message_s), "%d", SS_KAFKA_MAX_MESSAGE_BYTES);
     for (size_t i = 0; i < n; i++) {
         nt[i] =
             rd_kafka_NewTopic_new(names[i], o->partitions, o->replication, errstr, sizeof(errstr));
@@ -282,6 +291,13 @@ static int kctl_create_topics(const kctl_opts_t *o) {
         if (min_insync &&
             rd_kafka_NewTopic_set_config(nt[i], "min.insync.replicas", min_insync_s) != 0) {
             ss_log(SS_LOG_ERROR, "topic %s: min.insync.replicas refused", names[i]);
+            goto cleanup;
+        }
+        /* Every topic takes the largest message a shipstream producer may
+         * send, whatever the broker's own message.max.bytes (1 MiB by
+         * default). */
+        if (rd_kafka_NewTopic_set_config(nt[i], "max.message.bytes", max_message_s) != 0) {
+            ss_log(SS_LOG_ERROR, "topic %s: max.message.bytes refused", names[i]);
             goto cleanup;
         }
     }

@@ -154,6 +154,10 @@ ss_kafka_consumer_t *ss_kafka_consumer_new(const ss_kafka_consumer_opts_t *opts,
         ss_kafka_conf_set1(conf, "enable.partition.eof", "false", errstr, errstr_size) < 0 ||
         ss_kafka_conf_set1(conf, "partition.assignment.strategy", "range,roundrobin", errstr,
                            errstr_size) < 0 ||
+        /* A message as large as a producer may send is fetched whole (and
+         * fetch.max.bytes, 50 MiB by default, holds several). */
+        ss_kafka_conf_set1(conf, "max.partition.fetch.bytes",
+                           SS_KAFKA_STR(SS_KAFKA_MAX_MESSAGE_BYTES), errstr, errstr_size) < 0 ||
         ss_kafka_conf_apply(conf, opts->overrides, errstr, errstr_size) < 0 ||
         ss_kafka_conf_from_env(conf, errstr, errstr_size) < 0)
         goto fail;

@@ -4,6 +4,9 @@
 
 #include <kafka/kafka.h>
 
+#define SS_KAFKA_STR_(x) #x
+#define SS_KAFKA_STR(x)  SS_KAFKA_STR_(x)
+
 /* Sets one property; errstr gets "key=value: reason". */
 int ss_kafka_conf_set1(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
                        size_t errstr_size);

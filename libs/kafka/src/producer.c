@@ -44,6 +44,7 @@ struct ss_kafka_producer {
     int64_t conn_checked_usec; /* monotonic */
     int conn_ok;
     ss_histogram_t *latency;
+    size_t max_payload; /* message.max.bytes - SS_KAFKA_MESSAGE_HEADROOM */
 };
 
 static void delivery_free(ss_kafka_delivery_t *d) {
@@ -187,9 +188,21 @@ ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
         /* Callers wait for acks: Nagle would hold small requests back
          * (measured on the webhook receiver: p99 89 ms -> 37 ms). */
         ss_kafka_conf_set1(conf, "socket.nagle.disable", "true", errstr, errstr_size) < 0 ||
+        ss_kafka_conf_set1(conf, "message.max.bytes", SS_KAFKA_STR(SS_KAFKA_MAX_MESSAGE_BYTES),
+                           errstr, errstr_size) < 0 ||
         ss_kafka_conf_apply(conf, opts->overrides, errstr, errstr_size) < 0 ||
         ss_kafka_conf_from_env(conf, errstr, errstr_size) < 0)
         goto fail;
+    {
+        char mmb[32];
+        size_t n = sizeof(mmb);
+        long long v = 0;
+        if (rd_kafka_conf_get(conf, "message.max.bytes", mmb, &n) == RD_KAFKA_CONF_OK)
+            v = atoll(mmb);
+        p->max_payload = v > 2 * SS_KAFKA_MESSAGE_HEADROOM ? (size_t)(v - SS_KAFKA_MESSAGE_HEADROOM)
+                         : v > 0                           ? (size_t)v / 2
+                                                           : 0;
+    }
     ss_kafka_conf_logging(conf);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_opaque(conf, p);
@@ -327,6 +340,10 @@ int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
 
 int ss_kafka_producer_outq_len(ss_kafka_producer_t *p) {
     return p ? (int)atomic_load(&p->inflight) : 0;
+}
+
+size_t ss_kafka_producer_max_payload(ss_kafka_producer_t *p) {
+    return p ? p->max_payload : 0;
 }
 
 int64_t ss_kafka_producer_outq_bytes(ss_kafka_producer_t *p) {

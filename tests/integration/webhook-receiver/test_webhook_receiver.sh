@@ -123,17 +123,17 @@ expect 200 "previous secret" "$BATCH" "X-Hmac-Signature: hmac-sha256-hex=$(sign 
 expect 401 "unknown secret" "$BATCH" "X-Hmac-Signature: hmac-sha256-hex=$(sign "other-$PREV_SECRET" "$BATCH")"
 ss_pass "previous secret -> 200; any other -> 401"
 
-# 2 MiB body -> 413 promptly, without the body being read (Content-Length).
-head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$SS_TEST_TMP/big.json"
+# 5 MiB body (the limit is 4 MiB) -> 413 promptly, without the body being read (Content-Length).
+head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$SS_TEST_TMP/big.json"
 t0=$(_ss_now_ms)
-expect 413 "2 MiB body" "$SS_TEST_TMP/big.json" "X-Hmac-Signature: hmac-sha256-hex=$(sign "$SECRET_NFKD" "$SS_TEST_TMP/big.json")" \
+expect 413 "5 MiB body" "$SS_TEST_TMP/big.json" "X-Hmac-Signature: hmac-sha256-hex=$(sign "$SECRET_NFKD" "$SS_TEST_TMP/big.json")" \
   -H 'Expect:'
 t=$(( $(_ss_now_ms) - t0 ))
 [ $t -lt 3000 ] || ss_fail "413 took ${t} ms"
 # Same with chunked transfer encoding: counted while reading.
-expect 413 "2 MiB chunked body" "$SS_TEST_TMP/big.json" "X-Hmac-Signature: hmac-sha256-hex=$(sign "$SECRET_NFKD" "$SS_TEST_TMP/big.json")" \
+expect 413 "5 MiB chunked body" "$SS_TEST_TMP/big.json" "X-Hmac-Signature: hmac-sha256-hex=$(sign "$SECRET_NFKD" "$SS_TEST_TMP/big.json")" \
   -H 'Transfer-Encoding: chunked'
-ss_pass "2 MiB body -> 413 in ${t} ms (Content-Length and chunked)"
+ss_pass "5 MiB body -> 413 in ${t} ms (Content-Length and chunked)"
 
 # Signed non-JSON -> 400; signed JSON that is not an Event -> 400.
 printf 'this is not json' >"$SS_TEST_TMP/nonjson"

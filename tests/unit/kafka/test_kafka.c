@@ -223,6 +223,48 @@ static ss_kafka_producer_t *unreachable_producer(void) {
     return p;
 }
 
+/* The shipstream message limit is every producer's message.max.bytes and
+ * every consumer's max.partition.fetch.bytes; the payload limit leaves the
+ * headroom for headers. */
+static void test_message_limits(void **state) {
+    (void)state;
+    ss_kafka_producer_t *p = unreachable_producer();
+    char buf[64];
+    size_t n = sizeof(buf);
+    assert_int_equal(
+        rd_kafka_conf_get(rd_kafka_conf(ss_kafka_producer_handle(p)), "message.max.bytes", buf, &n),
+        RD_KAFKA_CONF_OK);
+    assert_int_equal(atoll(buf), SS_KAFKA_MAX_MESSAGE_BYTES);
+    assert_int_equal(ss_kafka_producer_max_payload(p), SS_KAFKA_MAX_PAYLOAD_BYTES);
+    /* A 4 MiB body or EasyPost answer plus its envelope header fits. */
+    assert_true(SS_KAFKA_MAX_PAYLOAD_BYTES >= 4194304 + 4096);
+    ss_kafka_producer_close(p, 100);
+
+    setenv("KAFKA_MESSAGE_MAX_BYTES", "2097152", 1); /* the operator's word wins */
+    p = unreachable_producer();
+    unsetenv("KAFKA_MESSAGE_MAX_BYTES");
+    assert_int_equal(ss_kafka_producer_max_payload(p), 2097152 - SS_KAFKA_MESSAGE_HEADROOM);
+    ss_kafka_producer_close(p, 100);
+
+    char bootstrap[64], err[512];
+    snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", free_port());
+    const char *const topics[] = {"t"};
+    ss_kafka_consumer_opts_t co = {
+        .bootstrap = bootstrap, .group_id = "g", .topics = topics, .ntopics = 1};
+    ss_kafka_consumer_t *c = ss_kafka_consumer_new(&co, err, sizeof(err));
+    if (!c)
+        fail_msg("%s", err);
+    n = sizeof(buf);
+    assert_int_equal(rd_kafka_conf_get(rd_kafka_conf(ss_kafka_consumer_handle(c)),
+                                       "max.partition.fetch.bytes", buf, &n),
+                     RD_KAFKA_CONF_OK);
+    assert_int_equal(atoll(buf), SS_KAFKA_MAX_MESSAGE_BYTES);
+    n = sizeof(buf);
+    rd_kafka_conf_get(rd_kafka_conf(ss_kafka_consumer_handle(c)), "fetch.max.bytes", buf, &n);
+    assert_true(atoll(buf) >= SS_KAFKA_MAX_MESSAGE_BYTES);
+    ss_kafka_consumer_close(c);
+}
+
 static void test_unreachable_broker_fails_cleanly(void **state) {
     (void)state;
     ss_kafka_producer_t *p = unreachable_producer();
@@ -369,6 +411,7 @@ static void test_report_timeout_and_refusal(void **state) {
     ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
     if (!p)
         fail_msg("%s", err);
+    assert_int_equal(ss_kafka_producer_max_payload(p), 500);
     static char big[4000];
     memset(big, 'x', sizeof big);
     assert_int_equal(
@@ -508,6 +551,7 @@ int main(void) {
         cmocka_unit_test(test_conf_from_env_maps),
         cmocka_unit_test(test_conf_from_env_errors_name_variable),
         cmocka_unit_test_teardown(test_conf_from_env_ignores_service_links, unset_k8s_vars),
+        cmocka_unit_test(test_message_limits),
         cmocka_unit_test(test_unreachable_broker_fails_cleanly),
         cmocka_unit_test(test_waiter_timeout_then_close),
         cmocka_unit_test(test_report_queue_full_and_shutdown),

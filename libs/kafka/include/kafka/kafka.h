@@ -12,6 +12,18 @@
 
 #define SS_KAFKA_DEFAULT_BOOTSTRAP "localhost:9092"
 
+/* The message size limits, in one place (docs/architecture.md, "Limits").
+ * SS_KAFKA_MAX_MESSAGE_BYTES is every producer's message.max.bytes, every
+ * topic's max.message.bytes (ss-kafkactl create-topics), the local broker's
+ * message.max.bytes and the consumers' max.partition.fetch.bytes.  A
+ * producer of envelopes sends at most SS_KAFKA_MAX_PAYLOAD_BYTES of key and
+ * value: the rest is room for the record framing and for the headers the
+ * dead-letter topic and a redrive add to a message, so that whatever was
+ * accepted once is never refused for its size further down. */
+#define SS_KAFKA_MAX_MESSAGE_BYTES 8388608 /* 8 MiB */
+#define SS_KAFKA_MESSAGE_HEADROOM  65536   /* 64 KiB */
+#define SS_KAFKA_MAX_PAYLOAD_BYTES (SS_KAFKA_MAX_MESSAGE_BYTES - SS_KAFKA_MESSAGE_HEADROOM)
+
 /* Applies every pass-through KAFKA_* variable of the environment to conf.
  * Returns 0, or -1 with errstr naming the variable
  * ("KAFKA_LINGER_MS=abc: Invalid value for configuration property ..."). */
@@ -105,6 +117,12 @@ int ss_kafka_producer_outq_len(ss_kafka_producer_t *p);
 /* Bytes of the messages not yet acknowledged (keys and values; librdkafka's
  * own bookkeeping comes on top: measure RSS for sizing). */
 int64_t ss_kafka_producer_outq_bytes(ss_kafka_producer_t *p);
+
+/* The largest key + value this producer sends: its message.max.bytes (as
+ * configured, KAFKA_MESSAGE_MAX_BYTES included) minus
+ * SS_KAFKA_MESSAGE_HEADROOM.  Callers refuse bigger messages themselves
+ * (the receiver answers 413) instead of learning it from a failed send. */
+size_t ss_kafka_producer_max_payload(ss_kafka_producer_t *p);
 
 /* Non-zero when at least one broker connection is up (for /ready). */
 int ss_kafka_producer_connected(ss_kafka_producer_t *p);
