@@ -46,6 +46,8 @@
 #include "kafka/kafka.h"
 #include "dlq.h"
 
+#include "common/log.h"
+
 #define DLQ_MAX_X          32
 #define DLQ_HDR_VALUE_MAX  1024
 #define DLQ_ACK_TIMEOUT_MS 30000
@@ -146,7 +148,10 @@ static void dlq_quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, c
 
 static void dlq_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    fprintf(stderr, "rdkafka %d %s: %s\n", level, fac, buf);
+    ss_log(level <= 3   ? SS_LOG_ERROR
+           : level <= 4 ? SS_LOG_WARN
+                        : SS_LOG_DEBUG,
+           "rdkafka %s: %s", fac, buf);
 }
 
 static rd_kafka_conf_t *dlq_conf(const dlq_opts_t *o) {
@@ -175,7 +180,7 @@ static rd_kafka_conf_t *dlq_conf(const dlq_opts_t *o) {
     }
     return conf;
 fail:
-    fprintf(stderr, "ss-kafkactl: %s\n", err);
+    ss_log(SS_LOG_ERROR, "%s", err);
     rd_kafka_conf_destroy(conf);
     return NULL;
 }
@@ -270,13 +275,13 @@ static int dlq_read_all(const dlq_opts_t *o, dlq_list_t *out) {
     if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err)) {
-        fprintf(stderr, "ss-kafkactl: %s\n", err);
+        ss_log(SS_LOG_ERROR, "%s", err);
         rd_kafka_conf_destroy(conf);
         return -1;
     }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
-        fprintf(stderr, "ss-kafkactl: %s\n", err);
+        ss_log(SS_LOG_ERROR, "%s", err);
         rd_kafka_conf_destroy(conf);
         return -1;
     }
@@ -301,7 +306,7 @@ static int dlq_read_all(const dlq_opts_t *o, dlq_list_t *out) {
             usleep(100 * 1000);
     }
     if (nparts < 0) {
-        fprintf(stderr, "ss-kafkactl: topic %s not found at %s\n", o->topic, o->bootstrap);
+        ss_log(SS_LOG_ERROR, "topic %s not found at %s", o->topic, o->bootstrap);
         goto done;
     }
     high = calloc((size_t)nparts, sizeof *high);
@@ -316,7 +321,7 @@ static int dlq_read_all(const dlq_opts_t *o, dlq_list_t *out) {
                dlq_ms_left(deadline) > 0 && !kctl_stop)
             usleep(100 * 1000);
         if (e) {
-            fprintf(stderr, "ss-kafkactl: %s [%d]: %s\n", o->topic, p, rd_kafka_err2str(e));
+            ss_log(SS_LOG_ERROR, "%s [%d]: %s", o->topic, p, rd_kafka_err2str(e));
             goto done;
         }
         high[p] = hi;
@@ -331,14 +336,13 @@ static int dlq_read_all(const dlq_opts_t *o, dlq_list_t *out) {
     }
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, tl);
     if (e) {
-        fprintf(stderr, "ss-kafkactl: assign: %s\n", rd_kafka_err2str(e));
+        ss_log(SS_LOG_ERROR, "assign: %s", rd_kafka_err2str(e));
         goto done;
     }
     while (remaining > 0 && !kctl_stop) {
         int left = dlq_ms_left(deadline);
         if (left <= 0) {
-            fprintf(stderr, "ss-kafkactl: %s not read to its end within %.0f s\n", o->topic,
-                    o->timeout_s);
+            ss_log(SS_LOG_ERROR, "%s not read to its end within %.0f s", o->topic, o->timeout_s);
             goto done;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 200 ? left : 200);
@@ -349,7 +353,7 @@ static int dlq_read_all(const dlq_opts_t *o, dlq_list_t *out) {
             continue;
         }
         if (m->err) {
-            fprintf(stderr, "ss-kafkactl: %s: %s\n", o->topic, rd_kafka_message_errstr(m));
+            ss_log(SS_LOG_ERROR, "%s: %s", o->topic, rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -358,7 +362,7 @@ static int dlq_read_all(const dlq_opts_t *o, dlq_list_t *out) {
         int added = dlq_add(out, m);
         rd_kafka_message_destroy(m);
         if (added < 0) {
-            fprintf(stderr, "ss-kafkactl: out of memory\n");
+            ss_log(SS_LOG_ERROR, "out of memory");
             goto done;
         }
         if (p >= 0 && p < nparts && high[p] >= 0 && off + 1 >= high[p]) {
@@ -502,8 +506,8 @@ static int dlq_cmd_show(const dlq_opts_t *o) {
         break;
     }
     if (rc != 0)
-        fprintf(stderr, "ss-kafkactl: no message at %s %" PRId32 ":%" PRId64 "\n", o->topic,
-                o->only_partition, o->only_offset);
+        ss_log(SS_LOG_ERROR, "no message at %s %" PRId32 ":%" PRId64, o->topic, o->only_partition,
+               o->only_offset);
     dlq_list_free(&l);
     return rc;
 }
@@ -543,18 +547,18 @@ static int dlq_produce_sync(rd_kafka_t *rk, const char *topic, int32_t partition
                           RD_KAFKA_V_OPAQUE(ack), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(hdrs);
-        fprintf(stderr, "ss-kafkactl: produce to %s: %s\n", topic, rd_kafka_err2str(e));
+        ss_log(SS_LOG_ERROR, "produce to %s: %s", topic, rd_kafka_err2str(e));
         return -1;
     }
     double deadline = dlq_now() + timeout_s;
     while (!ack->done && dlq_ms_left(deadline) > 0)
         rd_kafka_poll(rk, 100);
     if (!ack->done) {
-        fprintf(stderr, "ss-kafkactl: %s: no acknowledgement within %.0f s\n", topic, timeout_s);
+        ss_log(SS_LOG_ERROR, "%s: no acknowledgement within %.0f s", topic, timeout_s);
         return -1;
     }
     if (ack->err) {
-        fprintf(stderr, "ss-kafkactl: %s: %s\n", topic, rd_kafka_err2str(ack->err));
+        ss_log(SS_LOG_ERROR, "%s: %s", topic, rd_kafka_err2str(ack->err));
         return -1;
     }
     return 0;
@@ -578,14 +582,14 @@ static int dlq_cmd_redrive(const dlq_opts_t *o) {
             goto fail;
         if (rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err) ||
             rd_kafka_conf_set(conf, "acks", "all", err, sizeof err)) {
-            fprintf(stderr, "ss-kafkactl: %s\n", err);
+            ss_log(SS_LOG_ERROR, "%s", err);
             rd_kafka_conf_destroy(conf);
             goto fail;
         }
         rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
         if (!rk) {
-            fprintf(stderr, "ss-kafkactl: %s\n", err);
+            ss_log(SS_LOG_ERROR, "%s", err);
             rd_kafka_conf_destroy(conf);
             goto fail;
         }
@@ -601,10 +605,9 @@ static int dlq_cmd_redrive(const dlq_opts_t *o) {
             continue;
         }
         if (!d->original_topic[0]) {
-            fprintf(stderr,
-                    "ss-kafkactl: %" PRId32 ":%" PRId64 " has no original_topic header: "
-                    "not redriven\n",
-                    d->partition, d->offset);
+            ss_log(SS_LOG_WARN,
+                   "%" PRId32 ":%" PRId64 " has no original_topic header: not redriven",
+                   d->partition, d->offset);
             unusable++;
             continue;
         }
@@ -655,10 +658,10 @@ static int dlq_cmd_redrive(const dlq_opts_t *o) {
             /* The copy is out, the marker is not: the next run redrives it
              * again, which the worker's event-id and updated_at guards make
              * harmless.  Say so. */
-            fprintf(stderr,
-                    "ss-kafkactl: %" PRId32 ":%" PRId64 " redriven to %s/%s/%s but not marked: "
-                    "a later redrive sends it again (applied once by the worker)\n",
-                    d->partition, d->offset, d->original_topic, to_part, to_off);
+            ss_log(SS_LOG_WARN,
+                   "%" PRId32 ":%" PRId64 " redriven to %s/%s/%s but not marked: "
+                   "a later redrive sends it again (applied once by the worker)",
+                   d->partition, d->offset, d->original_topic, to_part, to_off);
             failed++;
             continue;
         }
