@@ -12,7 +12,7 @@ PGB="$SS_BIN_DIR/ss-sync-pgbench"
 GEN="$SS_BIN_DIR/ss-sync-gen"
 [ -x "$PGB" ] && [ -x "$GEN" ] || ss_fail "ss-sync-pgbench / ss-sync-gen not built"
 DB=$(ss_test_createdb schema_data) || ss_fail "createdb"
-export DATABASE_URL="$DB"
+export DATABASE_URL="$DB" DB_URL="$DB"   # q (lib.sh) reads DB_URL
 T=$SS_TEST_TMP/data
 mkdir -p "$T" "$T/mixed" "$T/full" "$T/full2"
 tables="addresses parcels shipments rates trackers tracking_events batches easypost_events"
