@@ -17,22 +17,12 @@
 #include "envelope/envelope.h"
 #include "sync/map.h"
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static long u_escape(const char *p, size_t n, size_t i) {
     if (i + 6 > n || p[i] != '\\' || p[i + 1] != 'u')
         return -1;
     long v = 0;
     for (size_t k = 2; k < 6; k++) {
-        int h = hexval(p[i + k]);
+        int h = ss_hex_value(p[i + k]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
