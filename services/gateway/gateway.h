@@ -58,6 +58,10 @@ extern gw_t g_gw;
 /* Authorization check for /v1 and /db; sends 401 and returns 0 when refused. */
 int gw_authorized(struct mg_connection *c, int *status);
 
+/* The prelude of every /db handler: an API key (401) and GET (405).  Returns 1
+ * to go on, or 0 with the answer sent and its status in *status. */
+int gw_db_begin(struct mg_connection *c, int *status);
+
 /* /v1 (shipping API over EasyPost) and /db (read API) handlers. */
 int gw_handle_shipments(struct mg_connection *c, void *ud);
 int gw_handle_trackers(struct mg_connection *c, void *ud);

@@ -170,11 +170,9 @@ static void append_kafka(ss_buf_t *b, PGresult *offs) {
 int gw_handle_db_pipeline(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    if (!gw_authorized(c, &status))
+    if (!gw_db_begin(c, &status))
         return status;
     const struct mg_request_info *ri = mg_get_request_info(c);
-    if (strcmp(ri->request_method, "GET") != 0)
-        return ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
     if (strcmp(ri->local_uri, "/db/pipeline") != 0)
         return ss_http_send_error(c, 404, "not_found", "no such endpoint");
     static const char *const known[] = {NULL};

@@ -287,14 +287,23 @@ static int get_shipment(struct mg_connection *c, const char *id) {
     return st;
 }
 
+int gw_db_begin(struct mg_connection *c, int *status) {
+    if (!gw_authorized(c, status))
+        return 0;
+    if (strcmp(mg_get_request_info(c)->request_method, "GET") != 0) {
+        *status =
+            ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
+        return 0;
+    }
+    return 1;
+}
+
 int gw_handle_db_shipments(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    if (!gw_authorized(c, &status))
+    if (!gw_db_begin(c, &status))
         return status;
     const struct mg_request_info *ri = mg_get_request_info(c);
-    if (strcmp(ri->request_method, "GET") != 0)
-        return ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
     const char *rest = ri->local_uri + strlen("/db/shipments");
     if (*rest == '\0' || strcmp(rest, "/") == 0)
         return list_shipments(c);
@@ -306,11 +315,9 @@ int gw_handle_db_shipments(struct mg_connection *c, void *ud) {
 int gw_handle_db_addresses(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    if (!gw_authorized(c, &status))
+    if (!gw_db_begin(c, &status))
         return status;
     const struct mg_request_info *ri = mg_get_request_info(c);
-    if (strcmp(ri->request_method, "GET") != 0)
-        return ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
     if (strcmp(ri->local_uri, "/db/addresses") != 0 && strcmp(ri->local_uri, "/db/addresses/") != 0)
         return ss_http_send_error(c, 404, "not_found", "no such endpoint");
     static const char *const known[] = {"q", "limit", "cursor", NULL};
@@ -399,10 +406,8 @@ static const char dashboard_sql[] =
 int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    if (!gw_authorized(c, &status))
+    if (!gw_db_begin(c, &status))
         return status;
-    if (strcmp(mg_get_request_info(c)->request_method, "GET") != 0)
-        return ss_http_send_error(c, 405, "method_not_allowed", "the read API is read-only (GET)");
     static const char *const known[] = {"days", NULL};
     if (!check_known_params(c, known, &status))
         return status;
