@@ -25,6 +25,8 @@ PKGS=(
 )
 TEST_PKGS=(
   prometheus                 # promtool: check and unit test deploy/monitoring/alerts.yml
+  python3-venv python3-pip   # tests/python/venv.sh: the PyPI clients (easypost, mcp, openapi-spec-validator)
+  nodejs npm                 # the MCP conformance suite (npm @modelcontextprotocol/conformance)
 )
 # The dashboard's browser test (tests/integration/dashboard); `--browser` alone, or with --test.
 BROWSER_PKGS=(chromium chromium-driver python3-selenium)
