@@ -88,7 +88,7 @@ done
 [ "$checked" -ge 14 ] || ss_fail "only $checked objects checked"
 # refund.successful marks its shipment (a placeholder row: shp_9 was never sent).
 got=$(q "SELECT refund_status || '|' || (created_at IS NULL) FROM shipments WHERE id = 'shp_9'")
-[ "$got" = "refunded|t" ] || ss_fail "refund.successful did not mark shp_9: '$got'"
+[ "$got" = "refunded|true" ] || ss_fail "refund.successful did not mark shp_9: '$got'"
 ss_pass "$checked objects in their tables with the values they carry; the refund marks its shipment"
 
 # Every webhook Event traceable by its event id, with its result.
