@@ -67,6 +67,11 @@ env_line s1 gateway shipment.purchased Shipment "$S1" "$T1" "$(ship "$S1" "$T1" 
 env_line s1 gateway shipment.purchased Shipment "$S2" "$T1" "$(ship "$S2" "$T1" '"submitted"')"
 produce s1 shipments
 wait_applied
+# S1 again, newer than its stored version (T2) but older than the refund (T3), saying
+# submitted: the shipment's other columns follow it, its refund_status does not.
+env_line s2 gateway shipment.retrieved Shipment "$S1" "$T2" "$(ship "$S1" "$T2" '"submitted"')"
+produce s2 shipments
+wait_applied
 env_line r4 gateway refund.retrieved Refund "rfnd_${TAG}_2" "$T0" \
   "{\"id\":\"rfnd_${TAG}_2\",\"object\":\"Refund\",\"mode\":\"production\",\"shipment_id\":\"$S2\",\"status\":\"refunded\",\"created_at\":\"$T0\",\"updated_at\":\"$T0\"}"
 produce r4 events
@@ -75,8 +80,10 @@ got=$(q "SELECT id || ':' || refund_status || ':' || carrier || ':' || total_cos
 expect="$S1:refunded:USPS:12.00:production
 $S2:submitted:USPS:12.00:production"
 [ "$got" = "$expect" ] || ss_fail "shipments after the shipment and the older refund: '$got'"
+got=$(q "SELECT to_char(updated_at AT TIME ZONE 'UTC', 'HH24:MI') || '|' || to_char(refund_updated_at AT TIME ZONE 'UTC', 'HH24:MI') FROM shipments WHERE id = '$S1'")
+[ "$got" = "10:00|10:05" ] || ss_fail "$S1 versions (shipment|refund): '$got', expected 10:00|10:05"
 [ "$(q "SELECT status FROM refunds WHERE id = 'rfnd_${TAG}_2'")" = refunded ] || ss_fail "refund 2 not stored"
-ss_pass "an older shipment version keeps the refund; an older Refund does not override the shipment's own refund_status"
+ss_pass "shipment versions older than the refund keep it (without and with a refund_status of their own); an older Refund does not override the shipment's own refund_status"
 
 # 3. Every other type; a Batch carrying S1; stale versions (pickup) and an Event from the API.
 env_line o1 gateway pickup.created Pickup "pickup_${TAG}_1" "$T2" \
@@ -96,6 +103,15 @@ env_line b1 gateway batch.updated Batch "batch_${TAG}_1" "$T5" \
   "{\"id\":\"batch_${TAG}_1\",\"object\":\"Batch\",\"mode\":\"production\",\"state\":\"purchased\",\"num_shipments\":1,\"reference\":null,\"label_url\":null,\"scan_form\":null,\"status\":{\"created\":0,\"postage_purchased\":1},\"shipments\":[{\"id\":\"$S1\",\"batch_status\":\"postage_purchased\",\"batch_message\":null,\"reference\":null,\"tracking_code\":\"9400$S1\"}],\"created_at\":\"$T1\",\"updated_at\":\"$T5\"}"
 produce b1 batches
 wait_applied
+# S2 in a batch (T5), then a version of S2 from before the batch (T3, not in a batch): the
+# batch's word stands for the batch columns, the rest follows the shipment.
+env_line b2 gateway batch.updated Batch "batch_${TAG}_2" "$T5" \
+  "{\"id\":\"batch_${TAG}_2\",\"object\":\"Batch\",\"mode\":\"production\",\"state\":\"created\",\"shipments\":[{\"id\":\"$S2\",\"batch_status\":\"created\",\"batch_message\":\"queued\"}],\"created_at\":\"$T1\",\"updated_at\":\"$T5\"}"
+produce b2 batches
+wait_applied
+env_line s3 gateway shipment.retrieved Shipment "$S2" "$T3" "$(ship "$S2" "$T3" '"submitted"')"
+produce s3 shipments
+wait_applied
 check() { # <what> <sql> <expected>
   local got; got=$(q "$2")
   [ "$got" = "$3" ] || ss_fail "$1: '$got', expected '$3'"
@@ -112,6 +128,8 @@ check "API Event" "SELECT description || '|' || object_type || '|' || object_id 
   "tracker.updated|Tracker|trk_${TAG}_x|evt_api${TAG}_1"
 check "batch columns" "SELECT batch_id || '|' || batch_status || '|' || refund_status FROM shipments WHERE id = '$S1'" \
   "batch_${TAG}_1|postage_purchased|refunded"
+check "batch columns against an older shipment" "SELECT batch_id || '|' || batch_status || '|' || batch_message || '|' || to_char(updated_at AT TIME ZONE 'UTC', 'HH24:MI') FROM shipments WHERE id = '$S2'" \
+  "batch_${TAG}_2|created|queued|10:05"
 check "gateway envelopes of typed objects are not in easypost_events" \
   "SELECT count(*) FROM easypost_events WHERE object_id IN ('pickup_${TAG}_1', 'sf_${TAG}_1', 'ins_${TAG}_1', 'ca_${TAG}_1', 'rfnd_${TAG}_1')" 1
 ss_pass "Pickup, ScanForm, Insurance in their tables (the older pickup version ignored), CarrierAccount archived, an API Event by its id, a Batch's shipment marked"
@@ -125,7 +143,7 @@ snap() { q "SELECT md5(string_agg(j::text, '|' ORDER BY j::text)) FROM (
 before=$(snap)
 dups0=$(sw_metric a sync_duplicates_skipped_total) || ss_fail "metrics"
 for f in r1 r2 r3 r4 o1; do produce $f events; done
-produce s1 shipments; produce b1 batches
+produce s1 shipments; produce s2 shipments; produce s3 shipments; produce b1 batches; produce b2 batches
 dups_all() { [ "$(sw_metric a sync_duplicates_skipped_total)" -ge $((dups0 + N)) ]; }
 ss_wait_for 60 dups_all || ss_fail "replays not all seen as duplicates: $(sw_metric a sync_duplicates_skipped_total) - $dups0 of $N"
 [ "$(snap)" = "$before" ] || ss_fail "a replay changed a row"
