@@ -374,7 +374,7 @@ print_summary() {
   echo "  1. create and buy a shipment through the gateway:"
   echo "       deploy/local/demo.sh shipment"
   echo "  2. the dashboard data (after the sync worker and the refresh):"
-  echo "       . .run/stack.env; curl -s -H \"Authorization: Bearer \$GATEWAY_API_KEY\" \"\$GATEWAY_URL/db/analytics/dashboard?days=30\" | jq ."
+  echo "       . .run/stack.env; curl -s -H \"Authorization: Bearer \$GATEWAY_API_KEY\" \"\$GATEWAY_URL/db/analytics/dashboard?days=30&mode=all\" | jq ."
   if [ -x "$BIN/shipstream-trafficgen" ]; then
     echo "  3. generate traffic (20 shipments/s for 30 s, bought; tracker webhooks follow):"
     echo "       . .run/stack.env; TRAFFIC_RATE=20 TRAFFIC_DURATION=30 ${BIN#$ROOT/}/shipstream-trafficgen"
