@@ -137,7 +137,9 @@ load_secrets() {
   fi
   API_KEYS=${GATEWAY_API_KEYS:-$GEN_GATEWAY_API_KEYS}
   API_KEY=${API_KEYS%%,*}
-  if [ -z "${GEN_SIM_API_KEY:-}" ]; then GEN_SIM_API_KEY="EZTK$(openssl rand -hex 16)"; changed=1; fi
+  # A production-style key (EZAK…): the sim gives its objects the key's mode, and the
+  # dashboard shows production by default, so the demo's shipments are on it at once.
+  if [ -z "${GEN_SIM_API_KEY:-}" ]; then GEN_SIM_API_KEY="EZAK$(openssl rand -hex 16)"; changed=1; fi
   if [ -n "$changed" ]; then
     (umask 077
      { printf 'GEN_WEBHOOK_SECRET=%q\n' "${GEN_WEBHOOK_SECRET:-}"
