@@ -130,7 +130,37 @@ PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const cha
  * its latency. */
 void gw_count_ep_call(const char *op, const ss_ep_result_t *r);
 
-/* Idempotent buy. */
+/* An answer built without a connection: what a handler sends. */
+typedef struct {
+    int status; /* HTTP status */
+    char *body; /* JSON body, malloc'd (NULL: none; gw_answer_send sends {}) */
+    size_t body_len;
+    char headers[160]; /* extra header lines, each ending in "\r\n" ("" for none) */
+} gw_answer_t;
+
+/* Frees a->body (safe on a zeroed answer). */
+void gw_answer_free(gw_answer_t *a);
+
+/* {"error":{"code","message"}} with status and extra headers (NULL: none). */
+void gw_answer_error(gw_answer_t *a, int status, const char *code, const char *message,
+                     const char *headers);
+
+/* What gw_send_ep_result sends for r (the body copied; EasyPost's
+ * Retry-After passed on). */
+void gw_answer_from_ep(gw_answer_t *a, const ss_ep_result_t *r);
+
+/* Sends a (status, body, headers); returns the status. */
+int gw_answer_send(struct mg_connection *c, const gw_answer_t *a);
+
+/* Idempotent buy of shipment_id with body (EasyPost's {"rate":{...}}; not
+ * checked here), without a connection: fills *out (free with
+ * gw_answer_free).  idempotency_key NULL: the buy is still protected by an
+ * implicit key per shipment (idempotency.c).  The bought shipment is
+ * published.  Never buys one shipment twice. */
+void gw_buy_do(const char *shipment_id, const char *body, size_t len, const char *idempotency_key,
+               gw_answer_t *out);
+
+/* gw_buy_do with the request's Idempotency-Key, answer sent on c. */
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len);
 
 /* Sends an EasyPost result on (status and body passed through; transport

@@ -145,8 +145,8 @@ static void lease_ms(char *buf, size_t n) {
 
 /* This request owns the key under the lease token: (re)check, renew, buy,
  * record, answer. */
-static int buy_as_owner(struct mg_connection *c, const char *key, const char *token,
-                        const char *shipment_id, const char *body, size_t len, int check_first) {
+static void buy_as_owner(gw_answer_t *out, const char *key, const char *token,
+                         const char *shipment_id, const char *body, size_t len, int check_first) {
     ss_ep_result_t r;
     if (check_first) {
         ss_ep_shipment_retrieve(g_gw.ep, shipment_id, &r);
@@ -154,11 +154,11 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *to
         if (r.status == SS_EP_OK && is_bought(r.json)) {
             /* An earlier attempt bought it but its answer was lost. */
             finish(key, "completed", r.http_status, r.body);
-            int st = gw_send_ep_result(c, &r);
             gw_publish("shipment.purchased", &r);
+            gw_answer_from_ep(out, &r);
             ss_ep_result_free(&r);
             count("recovered");
-            return st;
+            return;
         }
         if (r.status != SS_EP_OK) {
             /* Not knowing is not "not bought": buying now could buy twice.  The
@@ -172,11 +172,12 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *to
             PQclear(gw_db_query_prepared(GW_STMT_IDEM_RELEASE, release_sql, 2, rp, &unavailable,
                                          err, sizeof err));
             count("check_failed");
-            return ss_http_send_error_h(c, 503, "easypost_check_failed",
-                                        "an earlier attempt with this Idempotency-Key may have "
-                                        "bought the shipment and EasyPost could not be asked; "
-                                        "nothing was bought, retry later",
-                                        "Retry-After: 5\r\n");
+            gw_answer_error(out, 503, "easypost_check_failed",
+                            "an earlier attempt with this Idempotency-Key may have "
+                            "bought the shipment and EasyPost could not be asked; "
+                            "nothing was bought, retry later",
+                            "Retry-After: 5\r\n");
+            return;
         }
         ss_ep_result_free(&r);
     }
@@ -191,46 +192,63 @@ static int buy_as_owner(struct mg_connection *c, const char *key, const char *to
     if (!held) {
         count(unavailable ? "unavailable" : "lease_lost");
         if (unavailable)
-            return ss_http_send_error_h(c, 503, "idempotency_unavailable",
-                                        "the idempotency store (PostgreSQL) is unavailable; "
-                                        "nothing was bought, retry later",
-                                        "Retry-After: 5\r\n");
-        return ss_http_send_error_h(c, 409, "idempotency_in_progress",
-                                    "another request with this Idempotency-Key took it over",
-                                    "Retry-After: 1\r\n");
+            gw_answer_error(out, 503, "idempotency_unavailable",
+                            "the idempotency store (PostgreSQL) is unavailable; "
+                            "nothing was bought, retry later",
+                            "Retry-After: 5\r\n");
+        else
+            gw_answer_error(out, 409, "idempotency_in_progress",
+                            "another request with this Idempotency-Key took it over",
+                            "Retry-After: 1\r\n");
+        return;
     }
     ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
     gw_count_ep_call("buy", &r);
     const char *outcome = buy_outcome(&r);
     int final = strcmp(outcome, "completed") == 0;
     finish(key, outcome, final ? r.http_status : 0, final ? r.body : NULL);
-    int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
         gw_publish("shipment.purchased", &r);
     count(final ? "bought" : outcome);
+    gw_answer_from_ep(out, &r);
     ss_ep_result_free(&r);
-    return st;
 }
 
-static int plain_buy(struct mg_connection *c, const char *shipment_id, const char *body,
-                     size_t len) {
+static void plain_buy(gw_answer_t *out, const char *shipment_id, const char *body, size_t len) {
     ss_ep_result_t r;
     ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
     gw_count_ep_call("buy", &r);
-    int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
         gw_publish("shipment.purchased", &r);
+    gw_answer_from_ep(out, &r);
     ss_ep_result_free(&r);
-    return st;
 }
 
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len) {
-    const char *key = mg_get_header(c, "Idempotency-Key");
-    if (!key)
-        return plain_buy(c, shipment_id, body, len);
-    if (!valid_key(key))
-        return ss_http_send_error(c, 400, "invalid_idempotency_key",
-                                  "Idempotency-Key must be 1 to 255 visible ASCII characters");
+    gw_answer_t a;
+    gw_buy_do(shipment_id, body, len, mg_get_header(c, "Idempotency-Key"), &a);
+    int st = gw_answer_send(c, &a);
+    gw_answer_free(&a);
+    return st;
+}
+
+void gw_buy_do(const char *shipment_id, const char *body, size_t len, const char *key,
+               gw_answer_t *out) {
+    memset(out, 0, sizeof *out);
+    if (!g_gw.ep) {
+        gw_answer_error(out, 503, "easypost_not_configured",
+                        "EASYPOST_API_KEY is not set on this gateway", NULL);
+        return;
+    }
+    if (!key) {
+        plain_buy(out, shipment_id, body, len);
+        return;
+    }
+    if (!valid_key(key)) {
+        gw_answer_error(out, 400, "invalid_idempotency_key",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
+        return;
+    }
     char hash[65], err[256];
     request_hash(shipment_id, body, len, hash);
     int64_t deadline = ss_time_mono_usec() + g_gw.cfg.idempotency_wait_ms * 1000;
@@ -244,27 +262,30 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
                                            sizeof err);
         if (!r) {
             ss_log_kv(SS_LOG_WARN, "idempotency store unavailable", "error", err, NULL);
-            return ss_http_send_error_h(c, 503, "idempotency_unavailable",
-                                        "the idempotency store (PostgreSQL) is unavailable; "
-                                        "nothing was bought, retry later",
-                                        "Retry-After: 5\r\n");
+            gw_answer_error(out, 503, "idempotency_unavailable",
+                            "the idempotency store (PostgreSQL) is unavailable; "
+                            "nothing was bought, retry later",
+                            "Retry-After: 5\r\n");
+            return;
         }
         if (PQntuples(r) == 1) {
             int inserted = PQgetvalue(r, 0, 0)[0] == 't';
             char token[64];
             snprintf(token, sizeof token, "%s", PQgetvalue(r, 0, 1));
             PQclear(r);
-            return buy_as_owner(c, key, token, shipment_id, body, len, !inserted);
+            buy_as_owner(out, key, token, shipment_id, body, len, !inserted);
+            return;
         }
         PQclear(r);
 
         const char *rp[] = {key};
         r = gw_db_query_prepared(GW_STMT_IDEM_READ, read_sql, 1, rp, &unavailable, err, sizeof err);
-        if (!r)
-            return ss_http_send_error_h(
-                c, 503, "idempotency_unavailable",
-                "the idempotency store (PostgreSQL) is unavailable; retry later",
-                "Retry-After: 5\r\n");
+        if (!r) {
+            gw_answer_error(out, 503, "idempotency_unavailable",
+                            "the idempotency store (PostgreSQL) is unavailable; retry later",
+                            "Retry-After: 5\r\n");
+            return;
+        }
         if (PQntuples(r) == 0) { /* deleted between the two statements: claim again */
             PQclear(r);
             continue;
@@ -274,26 +295,35 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
         if (!ss_secure_equal(stored_hash, strlen(stored_hash), hash, strlen(hash))) {
             PQclear(r);
             count("mismatch");
-            return ss_http_send_error(c, 422, "idempotency_key_reused",
-                                      "this Idempotency-Key was used with a different request");
+            gw_answer_error(out, 422, "idempotency_key_reused",
+                            "this Idempotency-Key was used with a different request", NULL);
+            return;
         }
         if (strcmp(state, "completed") == 0) {
             int status = atoi(PQgetvalue(r, 0, 2));
             const char *stored = PQgetvalue(r, 0, 3);
-            int st = ss_http_send_json(c, status > 0 ? status : 200, stored, strlen(stored),
-                                       "Idempotent-Replayed: true\r\n");
+            out->status = status > 0 ? status : 200;
+            out->body_len = strlen(stored);
+            out->body = malloc(out->body_len + 1);
+            if (out->body) {
+                memcpy(out->body, stored, out->body_len + 1);
+                snprintf(out->headers, sizeof out->headers, "Idempotent-Replayed: true\r\n");
+            } else {
+                gw_answer_error(out, 500, "internal", "out of memory", NULL);
+            }
             PQclear(r);
             count("replayed");
-            return st;
+            return;
         }
         PQclear(r);
         /* in_progress or unknown within its lease (or failed, which the next
          * claim takes over). */
         if (ss_time_mono_usec() >= deadline || ss_shutdown_requested()) {
             count("in_progress");
-            return ss_http_send_error_h(c, 409, "idempotency_in_progress",
-                                        "a request with this Idempotency-Key is still in progress",
-                                        "Retry-After: 1\r\n");
+            gw_answer_error(out, 409, "idempotency_in_progress",
+                            "a request with this Idempotency-Key is still in progress",
+                            "Retry-After: 1\r\n");
+            return;
         }
         ss_shutdown_wait(delay_ms);
         if (delay_ms < 250)

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/util.h"
 #include "envelope/json_scan.h"
 #include "gateway.h"
 #include "http/server.h"
@@ -242,4 +243,75 @@ int gw_handle_addresses(struct mg_connection *c, void *ud) {
         return do_create(c, "address_create_and_verify", ss_ep_address_create_and_verify,
                          "address.created");
     return v1_unrouted(c, q.seg == 0 || verify);
+}
+
+/* ---- answers built without a connection (gw_buy_do, MCP) ---- */
+
+void gw_answer_free(gw_answer_t *a) {
+    free(a->body);
+    a->body = NULL;
+    a->body_len = 0;
+}
+
+void gw_answer_error(gw_answer_t *a, int status, const char *code, const char *message,
+                     const char *headers) {
+    ss_buf_t b = {0};
+    ss_buf_appendf(&b, "%s", "{\"error\":{\"code\":");
+    ss_buf_append_json_str(&b, code);
+    ss_buf_appendf(&b, "%s", ",\"message\":");
+    ss_buf_append_json_str(&b, message);
+    ss_buf_append(&b, "}}", 2);
+    free(a->body);
+    a->status = status;
+    a->body = b.data; /* NULL on out of memory: sent as {} */
+    a->body_len = b.data ? b.len : 0;
+    snprintf(a->headers, sizeof a->headers, "%s", headers ? headers : "");
+}
+
+void gw_answer_from_ep(gw_answer_t *a, const ss_ep_result_t *r) {
+    char msg[160];
+    a->headers[0] = '\0';
+    switch (r->status) {
+    case SS_EP_OK:
+    case SS_EP_HTTP_ERROR:
+        if (r->json && r->body) { /* EasyPost's status and body, as EasyPost sent them */
+            free(a->body);
+            a->status = (int)r->http_status;
+            a->body = malloc(r->body_len + 1);
+            a->body_len = a->body ? r->body_len : 0;
+            if (!a->body) {
+                gw_answer_error(a, 500, "internal", "out of memory", NULL);
+                return;
+            }
+            memcpy(a->body, r->body, r->body_len + 1);
+            if (r->retry_after_ms >= 0)
+                snprintf(a->headers, sizeof a->headers, "Retry-After: %ld\r\n",
+                         (r->retry_after_ms + 999) / 1000);
+            return;
+        }
+        snprintf(msg, sizeof msg, "EasyPost answered HTTP %ld without a JSON body", r->http_status);
+        gw_answer_error(a, 502, "easypost_bad_response", msg, NULL);
+        return;
+    case SS_EP_ERR_TIMEOUT:
+        gw_answer_error(a, 504, "easypost_timeout", "EasyPost did not answer in time", NULL);
+        return;
+    case SS_EP_ERR_CONNECT:
+        gw_answer_error(a, 502, "easypost_unreachable", "EasyPost could not be reached", NULL);
+        return;
+    case SS_EP_ERR_INVALID:
+        gw_answer_error(a, 400, "bad_request", r->errstr[0] ? r->errstr : "invalid request", NULL);
+        return;
+    case SS_EP_ERR_INTERNAL: gw_answer_error(a, 500, "internal", "internal error", NULL); return;
+    default:
+        gw_answer_error(a, 502, "easypost_bad_response",
+                        r->errstr[0] ? r->errstr : "EasyPost's answer could not be used", NULL);
+        return;
+    }
+}
+
+int gw_answer_send(struct mg_connection *c, const gw_answer_t *a) {
+    const char *h = a->headers[0] ? a->headers : NULL;
+    if (!a->body)
+        return ss_http_send_json(c, a->status, "{}", 2, h);
+    return ss_http_send_json(c, a->status, a->body, a->body_len, h);
 }
