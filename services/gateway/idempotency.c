@@ -1,4 +1,12 @@
-/* POST /v1/shipments/{id}/buy with Idempotency-Key: never buy twice.
+/* Buys that never buy twice: POST /v2/shipments/{id}/buy, /v2/batches/{id}/buy
+ * and /v2/pickups/{id}/buy (/v1 too), with or without Idempotency-Key.
+ *
+ * Without a client key the buy takes an implicit one, "buy <collection>/<id>"
+ * (the space keeps it out of reach of client keys), whose request hash is the
+ * object alone: every keyless buy of one object is the same buy, so
+ * concurrent and retried ones make one purchase.  A definite refusal (4xx) is
+ * recorded 'failed' instead of 'completed' for it: the corrected request (an
+ * other rate) goes on, after checking that nothing was bought.
  *
  * The key lives in PostgreSQL (idempotency_keys) so that every gateway
  * replica agrees.  A request claims its key with one INSERT … ON CONFLICT and
@@ -18,7 +26,7 @@
  *   - otherwise the row belongs to someone else: a different request body
  *     for the same key is refused (422), a completed one is replayed, and one
  *     in progress or unknown within its lease is waited for, then 409.
- * Without PostgreSQL no keyed buy happens (503): buying without the record
+ * Without PostgreSQL no buy happens, key or not (503): buying without the record
  * could buy twice. */
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -237,14 +245,20 @@ static void buy_as_owner(gw_answer_t *out, const buy_t *b, const char *token, co
         }
         ss_ep_result_free(&r);
     }
+    /* A fresh claim was made a moment ago with the whole lease: renewing it
+     * would cost a round trip for nothing.  A takeover checked EasyPost
+     * first, which may have taken long: it renews, and the lease is the
+     * fencing token. */
     char lease[32], err[256];
-    lease_ms(lease, sizeof lease);
-    const char *np[] = {key, token, lease};
-    int unavailable;
-    PGresult *lr =
-        gw_db_query_prepared(GW_STMT_IDEM_RENEW, renew_sql, 3, np, &unavailable, err, sizeof err);
-    int held = lr && PQntuples(lr) == 1;
-    PQclear(lr);
+    int unavailable = 0, held = 1;
+    if (check_first) {
+        lease_ms(lease, sizeof lease);
+        const char *np[] = {key, token, lease};
+        PGresult *lr = gw_db_query_prepared(GW_STMT_IDEM_RENEW, renew_sql, 3, np, &unavailable, err,
+                                            sizeof err);
+        held = lr && PQntuples(lr) == 1;
+        PQclear(lr);
+    }
     if (!held) {
         count(unavailable ? "unavailable" : "lease_lost", b->implicit);
         if (unavailable)
