@@ -293,6 +293,7 @@ int main(int argc, char **argv) {
                   gw_handle_db_dashboard, NULL);
     ss_http_route(http, "/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, NULL);
     ss_http_route(http, "/dashboard", "/dashboard", gw_handle_dashboard, NULL);
+    ss_http_route(http, "/openapi.json$", "/openapi.json", gw_handle_openapi, NULL);
     ss_http_route(http, "/$", "/", gw_handle_root, NULL);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
