@@ -197,24 +197,35 @@ def match_op(ops, method, path):
         if m != method:
             continue
         rx = "^" + re.escape(shaped).replace(r"\{\}", "[^/]+") + "$"
+        if orig.endswith("/{path}"):  # a forwarded prefix: the rest of the path, slashes included
+            rx = rx[: -len("[^/]+$")] + ".+$"
         if re.match(rx, path):
-            templated = shaped.count("{}")
+            templated = shaped.count("{}") + (0.5 if orig.endswith("/{path}") else 0)
             if best is None or templated < best[0]:
                 best = (templated, orig, op)
     return best
 
 
 def cmd_http(doc_path, base, key, requests_path):
-    """REQUESTS_FILE: 'METHOD PATH-AND-QUERY [nokey] [expect=STATUS] [body=FILE]' per line
-    (POST without body= sends {}).  /v1/... is checked as its /v2 twin (the alias)."""
+    """REQUESTS_FILE: 'METHOD PATH-AND-QUERY [nokey] [expect=STATUS] [body=FILE] [save=NAME[=PATH]]'
+    per line, in order.  POST without body= sends {}.  save= keeps a value of the JSON answer
+    (PATH: dotted members and list indexes, default "id") that later lines use as @NAME@ in
+    their path or body.  /v1/... is checked as its /v2 twin (the alias)."""
     doc = load(doc_path)
     ops = doc_operations(doc)
     n = 0
     before = len(problems)
     with open(requests_path, encoding="utf-8") as f:
         reqs = [ln.split() for ln in f if ln.strip() and not ln.startswith("#")]
+    saved = {}
+
+    def subst(text):
+        for k, v in saved.items():
+            text = text.replace(f"@{k}@", v)
+        return text
+
     for parts in reqs:
-        method, target, flags = parts[0], parts[1], parts[2:]
+        method, target, flags = parts[0], subst(parts[1]), parts[2:]
         expect = next((int(x[7:]) for x in flags if x.startswith("expect=")), None)
         where = f"{method} {target}"
         path = target.split("?")[0]
@@ -238,8 +249,8 @@ def cmd_http(doc_path, base, key, requests_path):
             req.data = b"{}"
             for x in flags:
                 if x.startswith("body="):
-                    with open(x[5:], "rb") as f:
-                        req.data = f.read()
+                    with open(x[5:], encoding="utf-8") as f:
+                        req.data = subst(f.read()).encode()
             req.add_header("Content-Type", "application/json")
 
         class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -257,6 +268,16 @@ def cmd_http(doc_path, base, key, requests_path):
             continue
         check_body(doc, f"{where} ({orig})", op, status, ctype, body)
         n += 1
+        for x in flags:
+            if x.startswith("save="):
+                name, _, path = x[5:].partition("=")
+                try:
+                    v = json.loads(body)
+                    for part in (path or "id").split("."):
+                        v = v[int(part)] if isinstance(v, list) else v[part]
+                    saved[name] = str(v)
+                except (ValueError, KeyError, IndexError, TypeError):
+                    problem(f"{where}: no {path or 'id'} to save as {name} in {body[:200]!r}")
     if len(problems) == before:
         print(f"PASS: {n} answers of a running gateway match the document (status, Content-Type, schema)")
 

@@ -66,46 +66,78 @@ SQL
 cursor=$(curl -fsS -H "Authorization: Bearer $API_KEY" "$GW/db/shipments?limit=1" | jq -r .next_cursor)
 [ -n "$cursor" ] && [ "$cursor" != null ] || ss_fail "no next_cursor on a page of 1 of 3 shipments"
 acursor=$(curl -fsS -H "Authorization: Bearer $API_KEY" "$GW/db/addresses?limit=1" | jq -r .next_cursor)
-shp=$(curl -fsS -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
-  --data-binary "@$FIX/api/shipment-create.request.json" "$GW/v2/shipments") || ss_fail "create a shipment"
-SHP=$(jq -r .id <<<"$shp")
-ADR=$(jq -r .to_address.id <<<"$shp")
+# Shipments made here first (their ids and rates go into bodies); every other object is made
+# by the requests below, which keep what later ones need (save=).
+mkshp() {
+  curl -fsS -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    --data-binary "@$FIX/api/shipment-create.request.json" "$GW/v2/shipments" || ss_fail "create a shipment"
+}
+shp=$(mkshp); A=$(jq -r .id <<<"$shp")
 jq '{rate: {id: .rates[0].id}}' <<<"$shp" >"$SS_TEST_TMP/buy.json"
-trk=$(curl -fsS -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
-  --data-binary "@$FIX/api/tracker-create.request.json" "$GW/v2/trackers") || ss_fail "create a tracker"
-TRK=$(jq -r .id <<<"$trk")
-jq -n --arg s "$SHP" '{batch: {shipments: [{id: $s}]}}' >"$SS_TEST_TMP/batch.json"
-jq -n --arg s "$SHP" '{scan_form: {shipments: [{id: $s}]}}' >"$SS_TEST_TMP/scan_form.json"
-echo '{"amount": "100.00"}' >"$SS_TEST_TMP/insure.json"
+B=$(mkshp | jq -r .id); C=$(mkshp | jq -r .id)
+T=$SS_TEST_TMP
+jq -n --arg s "$B" '{batch: {shipments: [{id: $s}]}}' >"$T/batch.json"
+jq -n --arg s "$C" '{shipments: [{id: $s}]}' >"$T/batch_shipments.json"
+jq -n --arg s "$A" '{scan_form: {shipments: [{id: $s}]}}' >"$T/scan_form.json"
+echo '{"amount": "100.00"}' >"$T/insure.json"
+echo '{"file_format": "PDF"}' >"$T/pdf.json"
+addr=$(jq '.shipment.from_address' "$FIX/api/shipment-create.request.json")
+jq -n --argjson a "$addr" '{address: $a}' >"$T/address.json"
+jq -n --argjson a "$addr" --arg s "$A" '{pickup: {address: $a, shipment: {id: $s}, reference: "openapi",
+  min_datetime: "2030-01-01T10:00:00Z", max_datetime: "2030-01-01T16:00:00Z",
+  is_account_address: false, instructions: "front desk"}}' >"$T/pickup.json"
+echo '{"carrier": "USPS", "service": "NextDay"}' >"$T/pickup_buy.json"
+jq -n --argjson a "$addr" '{insurance: {from_address: $a, to_address: $a, tracking_code: "EZ1000000001",
+  carrier: "USPS", amount: "100.00", reference: "openapi"}}' >"$T/insurance.json"
+echo '{"refund": {"carrier": "USPS", "tracking_codes": ["@TC_B@"]}}' >"$T/refund.json"
 cat >"$SS_TEST_TMP/requests" <<EOF2
 POST /v2/shipments body=$FIX/api/shipment-create.request.json expect=201
-GET /v2/shipments/$SHP expect=200
-POST /v2/shipments/$SHP/rerate
-POST /v2/shipments/$SHP/buy body=$SS_TEST_TMP/buy.json expect=200
-GET /v2/shipments/$SHP/label?file_format=PDF
-POST /v2/shipments/$SHP/insure body=$SS_TEST_TMP/insure.json
+GET /v2/shipments/$A expect=200
 GET /v2/shipments?page_size=2 expect=200
-POST /v2/trackers body=$FIX/api/tracker-create.request.json expect=200
-GET /v2/trackers/$TRK expect=200
+POST /v2/shipments/$B/rerate expect=200
+POST /v2/shipments/$A/buy body=$T/buy.json expect=200
+GET /v2/shipments/$A/label?file_format=PDF expect=200
+POST /v2/shipments/$A/insure body=$T/insure.json expect=200
+POST /v2/scan_forms body=$T/scan_form.json expect=200 save=SF
+GET /v2/scan_forms/@SF@ expect=200
+GET /v2/scan_forms expect=200
+POST /v2/batches body=$T/batch.json expect=200 save=BATCH
+POST /v2/batches/@BATCH@/add_shipments body=$T/batch_shipments.json expect=200
+POST /v2/batches/@BATCH@/remove_shipments body=$T/batch_shipments.json expect=200
+POST /v2/batches/@BATCH@/buy expect=200
+POST /v2/batches/@BATCH@/label body=$T/pdf.json expect=200
+POST /v2/batches/@BATCH@/scan_form expect=200
+GET /v2/batches/@BATCH@ expect=200
+GET /v2/batches expect=200
+GET /v2/shipments/$B expect=200 save=TC_B=tracking_code
+POST /v2/refunds body=$T/refund.json expect=201 save=RFND=0.id
+GET /v2/refunds/@RFND@ expect=200
+GET /v2/refunds expect=200
+POST /v2/shipments/$A/refund expect=200
+POST /v2/pickups body=$T/pickup.json expect=200 save=PICKUP
+POST /v2/pickups/@PICKUP@/buy body=$T/pickup_buy.json expect=200
+POST /v2/pickups/@PICKUP@/cancel expect=200
+GET /v2/pickups/@PICKUP@ expect=200
+GET /v2/pickups expect=200
+POST /v2/insurances body=$T/insurance.json expect=201 save=INS
+GET /v2/insurances/@INS@ expect=200
+GET /v2/insurances expect=200
+POST /v2/trackers body=$FIX/api/tracker-create.request.json expect=200 save=TRK
+GET /v2/trackers/@TRK@ expect=200
 GET /v2/trackers expect=200
+POST /v2/addresses body=$T/address.json expect=201 save=ADR
+GET /v2/addresses/@ADR@ expect=200
+GET /v2/addresses/@ADR@/verify expect=200
 POST /v2/addresses/create_and_verify body=$FIX/api/address-create-and-verify.request.json expect=200
-GET /v2/addresses/$ADR
-GET /v2/addresses/$ADR/verify
-GET /v2/addresses
-POST /v2/batches body=$SS_TEST_TMP/batch.json
-GET /v2/batches
-POST /v2/scan_forms body=$SS_TEST_TMP/scan_form.json
-GET /v2/scan_forms
-GET /v2/pickups
-GET /v2/insurances
-GET /v2/refunds
-POST /v2/shipments/$SHP/refund
-GET /v2/events?page_size=5 expect=200
+GET /v2/addresses expect=200
+GET /v2/events?page_size=5 expect=200 save=EVT=events.0.id
+GET /v2/events/@EVT@ expect=200
 POST /v2/shipments body=$FIX/api/error-422.request.json expect=422
 GET /v2/shipments/shp_doesnotexist expect=404
-GET /v2/shipments/$SHP nokey expect=401
+GET /v2/shipments/$A nokey expect=401
+GET /v2/parcels/prcl_doesnotexist expect=404
 POST /v1/shipments body=$FIX/api/shipment-create.request.json expect=201
-GET /v1/shipments/$SHP expect=200
+GET /v1/shipments/$A expect=200
 GET /db/shipments expect=200
 GET /db/shipments?limit=1 expect=200
 GET /db/shipments?limit=1&cursor=$cursor expect=200
