@@ -97,6 +97,8 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
 int gw_handle_db_pipeline(struct mg_connection *c, void *ud);
 int gw_handle_root(struct mg_connection *c, void *ud);
 int gw_handle_dashboard(struct mg_connection *c, void *ud);
+/* GET /openapi.json (openapi.c): the API description, no key. */
+int gw_handle_openapi(struct mg_connection *c, void *ud);
 
 /* Hands the EasyPost object of an answer (r->body, its bytes as received;
  * the "address" member when EasyPost wrapped it: create_and_verify) to

@@ -338,6 +338,8 @@ static const gw_op_t db_pipeline_ops[] = {{"GET", "/db/pipeline", NULL, NULL, GW
 static const gw_op_t dashboard_ops[] = {{"GET", "/dashboard", NULL, NULL, GW_BUY_NONE},
                                         {"GET", "/dashboard/{file}", NULL, NULL, GW_BUY_NONE},
                                         {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t openapi_ops[] = {{"GET", "/openapi.json", NULL, NULL, GW_BUY_NONE},
+                                      {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 static const gw_op_t root_ops[] = {{"GET", "/", NULL, NULL, GW_BUY_NONE},
                                    {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 
@@ -355,6 +357,7 @@ static const struct {
      db_dashboard_ops},
     {"/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, db_pipeline_ops},
     {"/dashboard", "/dashboard", gw_handle_dashboard, dashboard_ops},
+    {"/openapi.json$", "/openapi.json", gw_handle_openapi, openapi_ops},
     {"/$", "/", gw_handle_root, root_ops},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
