@@ -1,15 +1,14 @@
 -- 0007_partitions: monthly partitions for the tables that only grow (issue 15).
 --
--- tracking_events is partitioned by RANGE (occurred_at), easypost_events by RANGE
--- (created_at): EasyPost's own times, which never change for a given row.  The partition key
--- has to be part of every unique constraint, and both keys already are (or now are) part of
--- the row's identity, so the sync worker's ON CONFLICT still finds a redelivered row:
+-- tracking_events is partitioned by RANGE (occurred_at) here, easypost_events by RANGE
+-- (created_at) in 0008: EasyPost's own times, which never change for a given row.  The
+-- partition key has to be part of every unique constraint; for tracking_events it already is:
 --   tracking_events_detail_key UNIQUE NULLS NOT DISTINCT (tracker_id, occurred_at, detail_hash)
---     unchanged (same name, same columns): a detail always lands in the month of its datetime.
---   easypost_events_id_key UNIQUE NULLS NOT DISTINCT (id, created_at) replaces the primary key
---     (id): an Event's created_at is fixed, so the same Event delivered again conflicts.
--- (Partitioning by received_at/inserted_at would have put a redelivery in another month, past
--- its first copy's reach.)
+-- stays (same name, same columns: the sync worker's ON CONFLICT ON CONSTRAINT, old or new,
+-- still finds a redelivered detail, which always lands in the month of its datetime).
+-- Partitioning by inserted_at would have put a redelivery in another month, out of its first
+-- copy's reach.  processed_events stays a plain table: its key is the event id alone (the
+-- exactly-once check), and a time partition key would have to join that key.
 --
 -- Partitions, per table T:
 --   T_legacy         every row that existed before this migration with a key before the start
@@ -25,8 +24,8 @@
 -- Lock: the old table is renamed and attached, not rewritten.  What takes time under the
 -- ACCESS EXCLUSIVE lock is (1) one scan of the old table to move the rows whose key is NULL or
 -- after this month (usually none) into the partitioned table, (2) ATTACH's scan proving every
--- other row is before next month, and for easypost_events (3) building the (id, created_at)
--- unique index.  bench/schema/partitions.sh measures it (figures in docs/architecture.md).
+-- other row is before next month.  bench/schema/partitions.sh measures it (figures in
+-- deploy/README.md, "Partitions and retention").
 -- Existing indexes and the tracker foreign key are reused, not rebuilt.
 SET LOCAL lock_timeout = '10s';
 
@@ -233,44 +232,3 @@ DO $$ BEGIN
                    ' FOR VALUES FROM (MINVALUE) TO (%L)', partition_month(1));
 END $$;
 SELECT partition_maintain('tracking_events', 3);
-
--- ---------------------------------------------------------------- easypost_events
-
-ALTER TABLE easypost_events RENAME TO easypost_events_legacy;
-ALTER TABLE easypost_events_legacy RENAME CONSTRAINT easypost_events_pkey TO easypost_events_legacy_pkey;
-ALTER INDEX easypost_events_object_idx RENAME TO easypost_events_legacy_object_idx;
-ALTER INDEX easypost_events_received_idx RENAME TO easypost_events_legacy_received_idx;
-
-CREATE TABLE easypost_events (
-    id          text NOT NULL,
-    description text,
-    object_type text,
-    object_id   text,
-    mode        text,
-    status      text,
-    user_id     text,
-    created_at  timestamptz,
-    updated_at  timestamptz,
-    payload     jsonb COMPRESSION lz4 NOT NULL,
-    received_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT easypost_events_id_key UNIQUE NULLS NOT DISTINCT (id, created_at)
-) PARTITION BY RANGE (created_at);
-CREATE INDEX easypost_events_object_idx ON easypost_events (object_id);
-CREATE INDEX easypost_events_received_idx ON easypost_events (received_at);
-CREATE TABLE easypost_events_default PARTITION OF easypost_events DEFAULT;
-
-WITH d AS (DELETE FROM easypost_events_legacy
-            WHERE created_at IS NULL OR created_at >= partition_month(1) RETURNING *)
-INSERT INTO easypost_events
-SELECT id, description, object_type, object_id, mode, status, user_id, created_at, updated_at,
-       payload, received_at FROM d;
--- The one index built here: (id, created_at) of the existing rows.  Then the primary key on
--- id alone goes (the new key covers it).
-ALTER TABLE easypost_events_legacy
-    ADD CONSTRAINT easypost_events_legacy_id_key UNIQUE NULLS NOT DISTINCT (id, created_at);
-ALTER TABLE easypost_events_legacy DROP CONSTRAINT easypost_events_legacy_pkey;
-DO $$ BEGIN
-    EXECUTE format('ALTER TABLE easypost_events ATTACH PARTITION easypost_events_legacy'
-                   ' FOR VALUES FROM (MINVALUE) TO (%L)', partition_month(1));
-END $$;
-SELECT partition_maintain('easypost_events', 3);

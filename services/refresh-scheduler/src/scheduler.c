@@ -486,7 +486,8 @@ static int part_failed(sched_t *s, int t, PGresult *r, const char *what) {
     return 0;
 }
 
-/* Per partitioned table: partition_maintain() (this month and the next
+/* Per partitioned table (a table not partitioned yet, easypost_events before
+ * migration 0008, is skipped): partition_maintain() (this month and the next
  * months_ahead exist; whole months past retention detached, then dropped or
  * kept), then, in drop mode, partition_prune() in batches (rows past retention
  * inside the legacy and default partitions).  Each statement is its own
@@ -505,7 +506,8 @@ static int partitions(sched_t *s) {
             return 1;
         PGresult *r = exec_wait(s, ss_db_conn_pg(s->r),
                                 "SELECT partition_maintain($1::regclass, $2::int, $3::int,"
-                                " $4::boolean)",
+                                " $4::boolean) WHERE EXISTS (SELECT 1 FROM pg_partitioned_table"
+                                " WHERE partrelid = $1::regclass)",
                                 4, vals);
         if (!result_ok(r)) {
             if (part_failed(s, t, r, "partition maintenance failed") < 0)
