@@ -71,7 +71,10 @@ ss_pass "up again: same as the first up"
 # 0005: every column of every synced table unchanged both ways.
 "$MIGRATE" up >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up to the latest"; }
 checksums "$T/latest"
-expect_eq "every column after the later migrations" "$(cat "$T/up2")" "$(cat "$T/latest")"
+# Only the columns 0005 has: later migrations add their own (0006: shipments' refund and
+# batch gates, filled from the rows), checked by their own tests.
+at_0005() { awk -F'|' 'NR == FNR { k[$1 "|" $2] = 1; next } ($1 "|" $2) in k' "$T/up2" "$1"; }
+expect_eq "every column after the later migrations" "$(cat "$T/up2")" "$(at_0005 "$T/latest")"
 while [ "$(q -c "SELECT max(version) FROM schema_migrations")" -gt 5 ]; do
   "$MIGRATE" down >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "down to 0005"; }
 done
