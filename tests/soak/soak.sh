@@ -28,7 +28,8 @@
 #
 # Variables: SOAK_SECONDS (600), SOAK_RATE (500), SOAK_BUY_RATE (20), SOAK_DUP (5),
 # SOAK_OOO (5), SOAK_KILL_EVERY (30), SOAK_DRAIN_SECONDS (300), SOAK_SEED (random),
-# SOAK_INFLIGHT (256: the generator's concurrent requests),
+# SOAK_INFLIGHT (256: the generator's concurrent requests), SOAK_BREAK=1 (damages PostgreSQL
+# after the drain: the run must then fail; shows that the comparison can),
 # SOAK_LOG_DIR (build/soak/<time>: the services' logs and the model are kept there).
 set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
@@ -156,7 +157,7 @@ wait "$GEN_PID"; gen_rc=$?
 GEN_LINE=$(grep '^SOAKGEN ' "$LOGDIR/gen.log" | tail -n 1)
 [ -n "$GEN_LINE" ] || { tail -n 20 "$LOGDIR/gen.log" >&2; ss_fail "the generator printed no summary (exit $gen_rc)"; }
 echo "$GEN_LINE"
-grep -E 'progress|error|warn' "$LOGDIR/gen.log" | tail -n 5
+grep -E '(warn|error) +ss-soak-gen' "$LOGDIR/gen.log" | tail -n 5
 
 # ---------------------------------------------------------------- compare
 TSFMT="'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
@@ -187,6 +188,14 @@ equal() { compare && [ "$LOST" = 0 ] && [ "$DIFF_TRACKERS" = 0 ]; }
 
 t_drain=$SECONDS
 ss_wait_for "$DRAIN" equal || true
+if [ -n "${SOAK_BREAK:-}" ]; then
+  # Shows that the comparison can fail: one tracker set back, one Event removed and one
+  # bought shipment's tracking code cleared, as a lossy pipeline would leave them.
+  say "SOAK_BREAK: damaging PostgreSQL on purpose (3 differences)"
+  q "UPDATE trackers SET status = 'unknown' WHERE id = (SELECT min(id) FROM trackers WHERE id LIKE 'trk\_${TAG}\_%')" >/dev/null
+  q "DELETE FROM easypost_events WHERE id = (SELECT min(id) FROM easypost_events WHERE id LIKE 'evt\_${TAG}\_%')" >/dev/null
+  q "UPDATE shipments SET tracking_code = NULL WHERE id = (SELECT min(id) FROM shipments WHERE tracking_code IS NOT NULL)" >/dev/null
+fi
 compare || ss_fail "cannot read PostgreSQL"
 drain_s=$((SECONDS - t_drain))
 LOST_BEFORE=$LOST
