@@ -168,9 +168,10 @@ sort -u "$LOGDIR/created.txt" >"$LOGDIR/model_created.txt"
 
 # compare: the differences between PostgreSQL and the model, into LOST_* and DIFF_* counts.
 compare() {
-  q "SELECT t.id, t.status, to_char(t.updated_at AT TIME ZONE 'UTC', $TSFMT),
-            (SELECT count(*) FROM tracking_events e WHERE e.tracker_id = t.id)
-       FROM trackers t WHERE t.id LIKE 'trk\_${TAG}\_%'" | tr '|' '\t' | sort >"$LOGDIR/pg_trackers.tsv" || return 1
+  q "SELECT t.id, t.status, to_char(t.updated_at AT TIME ZONE 'UTC', $TSFMT), count(e.tracker_id)
+       FROM trackers t LEFT JOIN tracking_events e ON e.tracker_id = t.id
+      WHERE t.id LIKE 'trk\_${TAG}\_%' GROUP BY t.id, t.status, t.updated_at" |
+    tr '|' '\t' | sort >"$LOGDIR/pg_trackers.tsv" || return 1
   q "SELECT id FROM easypost_events WHERE id LIKE 'evt\_${TAG}\_%'" | sort >"$LOGDIR/pg_events.txt" || return 1
   q "SELECT id, coalesce(selected_rate_id, ''), coalesce(tracking_code, '') FROM shipments" | tr '|' '\t' |
     sort >"$LOGDIR/pg_shipments.tsv" || return 1
@@ -185,9 +186,23 @@ compare() {
   LOST=$((LOST_TRACKERS + LOST_EVENTS + LOST_BOUGHT + LOST_CREATED))
 }
 equal() { compare && [ "$LOST" = 0 ] && [ "$DIFF_TRACKERS" = 0 ]; }
+# drain <seconds>: until PostgreSQL equals the model, or nothing changed for 30 s (what is
+# missing then will not come by itself), or the deadline.
+drain() {
+  local deadline=$((SECONDS + $1)) last="" since=$SECONDS sig
+  while :; do
+    equal && return 0
+    sig="$LOST $DIFF_TRACKERS $(q "SELECT count(*) FROM processed_events") $(wc -l <"$LOGDIR/pg_shipments.tsv")"
+    if [ "$sig" != "$last" ]; then last=$sig; since=$SECONDS
+    elif [ $((SECONDS - since)) -ge 30 ]; then say "PostgreSQL settled (no change for 30 s)"; return 1
+    fi
+    [ $SECONDS -lt "$deadline" ] || { say "drain deadline ($1 s) reached"; return 1; }
+    sleep 2
+  done
+}
 
 t_drain=$SECONDS
-ss_wait_for "$DRAIN" equal || true
+drain "$DRAIN"
 if [ -n "${SOAK_BREAK:-}" ]; then
   # Shows that the comparison can fail: one tracker set back, one Event removed and one
   # bought shipment's tracking code cleared, as a lossy pipeline would leave them.
@@ -211,7 +226,7 @@ if [ "$LOST" != 0 ]; then
     say "reconcile exited $?"
   cat "$LOGDIR/reconcile.out"
   repaired=$(sed -n 's/.*repaired \([0-9]*\).*/\1/p' "$LOGDIR/reconcile.out" | tail -n 1)
-  ss_wait_for 120 equal || true
+  drain 120
   compare || ss_fail "cannot read PostgreSQL"
 fi
 APPLIED=$(q "SELECT count(*) FROM processed_events WHERE event_id LIKE 'evt\_${TAG}\_%'")

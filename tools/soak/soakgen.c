@@ -10,6 +10,8 @@
  *    (an older version after a newer one).
  *  - gateway buys at --buy-rate per second: POST /v1/shipments, then
  *    POST /v1/shipments/{id}/buy with the cheapest rate and an Idempotency-Key.
+ * Webhooks (at most --max-inflight at once) and gateway calls (at most 32)
+ * wait in queues of their own, so a webhook backlog never delays the buys.
  * Every request not answered 2xx (an error status, a refused connection, a
  * timeout) is sent again after --retry-ms, as EasyPost does with webhooks and
  * a careful client with a keyed buy (same key).  A create that fails is sent
@@ -258,7 +260,10 @@ static struct {
 } g_ring[SOAK_RING];
 static size_t g_ring_n;
 
-static fifo_t g_send, g_retry_q;
+/* Webhooks and gateway calls wait in queues of their own, with their own
+ * limits on requests in flight: a webhook backlog (Kafka down) never delays
+ * the buys, and the reverse. */
+static fifo_t g_send, g_send_gw, g_retry_q;
 
 /* ------------------------------------------------------------------ counts */
 
@@ -385,7 +390,7 @@ static int schedule_buy(void) {
     job_t j;
     memset(&j, 0, sizeof j);
     j.kind = J_CREATE;
-    return fifo_push(&g_send, &j);
+    return fifo_push(&g_send_gw, &j);
 }
 
 /* ------------------------------------------------------------------ transfers */
@@ -397,8 +402,9 @@ typedef struct {
     ss_buf_t body, resp;
 } xfer_t;
 
+#define SOAK_GW_INFLIGHT 32
 static CURLM *g_m;
-static int g_inflight;
+static int g_inflight, g_inflight_gw;
 static ss_webhook_key_t *g_key;
 static const char CREATE_BODY[] =
     "{\"shipment\":{\"from_address\":{\"name\":\"Jack Sparrow\",\"street1\":\"388 Townsend St\","
@@ -487,7 +493,10 @@ static int start(const job_t *j) {
         else
             c.gw_retried++;
     }
-    g_inflight++;
+    if (j->kind == J_WEBHOOK)
+        g_inflight++;
+    else
+        g_inflight_gw++;
     return 0;
 fail:
     xfer_free(x);
@@ -538,7 +547,7 @@ static int on_created(xfer_t *x) {
         snprintf(j.rate, sizeof j.rate, "%s", best);
         fprintf(g_created, "%s\n", id);
         c.creates_ok++;
-        rc = fifo_push(&g_send, &j);
+        rc = fifo_push(&g_send_gw, &j);
     }
     json_object_put(root);
     return rc;
@@ -587,7 +596,10 @@ static void finish(CURLMsg *msg) {
     xfer_t *x = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     curl_multi_remove_handle(g_m, msg->easy_handle);
-    g_inflight--;
+    if (x->job.kind == J_WEBHOOK)
+        g_inflight--;
+    else
+        g_inflight_gw--;
     long code = 0;
     if (msg->data.result == CURLE_OK)
         curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &code);
@@ -595,6 +607,12 @@ static void finish(CURLMsg *msg) {
         c.status[code]++;
     else
         c.transport++;
+    if (code >= 400 && code < 500) /* rare and never expected: say what and why */
+        ss_log_kv(SS_LOG_WARN, "answered 4xx (sent again)", "kind",
+                  x->job.kind == J_WEBHOOK  ? "webhook"
+                  : x->job.kind == J_CREATE ? "create"
+                                            : "buy",
+                  SS_KV_INT("status", code), "body", x->resp.data ? x->resp.data : "", NULL);
     int ok = code >= 200 && code < 300;
     if (ok && x->job.kind == J_CREATE && on_created(x) != 0) {
         ss_log_kv(SS_LOG_WARN, "create answered 2xx without an id or rates", NULL);
@@ -615,6 +633,18 @@ static void finish(CURLMsg *msg) {
     xfer_free(x);
 }
 
+/* Starts the request at the head of q; 1 when it could not be started (it
+ * is queued for a retry). */
+static int start_next(fifo_t *q) {
+    job_t j = *fifo_front(q);
+    fifo_pop(q);
+    if (start(&j) == 0)
+        return 0;
+    ss_log(SS_LOG_ERROR, "cannot start a transfer");
+    retry(&j);
+    return 1;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static FILE *open_out(const char *name) {
@@ -630,6 +660,7 @@ static void progress(uint64_t t0) {
     ss_log_kv(SS_LOG_INFO, "progress", SS_KV_INT("s", (now_ms() - t0) / 1000),
               SS_KV_INT("sent", c.sent), SS_KV_INT("ok", c.ok), SS_KV_INT("retried", c.retried),
               SS_KV_INT("inflight", g_inflight), SS_KV_INT("queued", g_send.len),
+              SS_KV_INT("gw_inflight", g_inflight_gw), SS_KV_INT("gw_queued", g_send_gw.len),
               SS_KV_INT("retry_queue", g_retry_q.len), SS_KV_INT("transport_errors", c.transport),
               SS_KV_INT("status_503", c.status[503]), SS_KV_INT("buys_ok", c.buys_ok), NULL);
 }
@@ -676,21 +707,18 @@ int main(int argc, char **argv) {
             break;
         }
         for (job_t *j; (j = fifo_front(&g_retry_q)) && j->not_before <= now;) {
-            oom |= fifo_push(&g_send, j) != 0;
+            oom |= fifo_push(j->kind == J_WEBHOOK ? &g_send : &g_send_gw, j) != 0;
             fifo_pop(&g_retry_q);
         }
-        while (g_inflight < o.max_inflight && g_send.len > 0) {
-            job_t j = *fifo_front(&g_send);
-            fifo_pop(&g_send);
-            if (start(&j) != 0) {
-                ss_log(SS_LOG_ERROR, "cannot start a transfer");
-                retry(&j);
-                break;
-            }
-        }
-        if (g_send.len > c.max_queued)
-            c.max_queued = g_send.len;
-        if (now >= end && g_inflight == 0 && g_send.len == 0 && g_retry_q.len == 0)
+        int failed = 0;
+        while (!failed && g_inflight < o.max_inflight && g_send.len > 0)
+            failed = start_next(&g_send);
+        while (!failed && g_inflight_gw < SOAK_GW_INFLIGHT && g_send_gw.len > 0)
+            failed = start_next(&g_send_gw);
+        if (g_send.len + g_send_gw.len > c.max_queued)
+            c.max_queued = g_send.len + g_send_gw.len;
+        if (now >= end && g_inflight + g_inflight_gw == 0 && g_send.len + g_send_gw.len == 0 &&
+            g_retry_q.len == 0)
             break;
         int running;
         curl_multi_perform(g_m, &running);
@@ -709,9 +737,10 @@ int main(int argc, char **argv) {
 
     /* What is left unanswered (interrupted or past the drain). */
     FILE *pend = open_out("pending.txt");
-    uint64_t unresolved = (uint64_t)g_inflight + g_send.len + g_retry_q.len;
-    fifo_t *qs[2] = {&g_send, &g_retry_q};
-    for (int qi = 0; qi < 2 && pend; qi++)
+    uint64_t unresolved =
+        (uint64_t)(g_inflight + g_inflight_gw) + g_send.len + g_send_gw.len + g_retry_q.len;
+    fifo_t *qs[3] = {&g_send, &g_send_gw, &g_retry_q};
+    for (int qi = 0; qi < 3 && pend; qi++)
         for (size_t i = 0; i < qs[qi]->len; i++) {
             job_t *j = &qs[qi]->v[(qs[qi]->head + i) % qs[qi]->cap];
             if (j->kind == J_WEBHOOK)
@@ -719,8 +748,8 @@ int main(int argc, char **argv) {
             else
                 fprintf(pend, "%s\t%s\n", j->kind == J_CREATE ? "create" : "buy", j->shp);
         }
-    if (pend && g_inflight > 0)
-        fprintf(pend, "inflight\t%d\n", g_inflight);
+    if (pend && g_inflight + g_inflight_gw > 0)
+        fprintf(pend, "inflight\t%d\n", g_inflight + g_inflight_gw);
     if (pend)
         fclose(pend);
 
