@@ -276,7 +276,8 @@ int main(int argc, char **argv) {
                          .body_timeout_ms = (int)g_gw.cfg.request_timeout_ms,
                          .admin_listen = g_gw.cfg.admin_listen,
                          .ready = ready,
-                         .thread_exit = thread_exit};
+                         .thread_exit = thread_exit,
+                         .hold_until_serve = 1};
     ss_http_t *http = ss_http_start(&ho, err, sizeof err);
     if (!http) {
         SS_ERROR("%s", err);
@@ -294,6 +295,7 @@ int main(int argc, char **argv) {
     ss_http_route(http, "/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, NULL);
     ss_http_route(http, "/dashboard", "/dashboard", gw_handle_dashboard, NULL);
     ss_http_route(http, "/$", "/", gw_handle_root, NULL);
+    ss_http_serve(http);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
               g_gw.cfg.auth_off ? "off" : "bearer", NULL);

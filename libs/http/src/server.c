@@ -38,6 +38,7 @@ struct ss_http {
     char service[64];
     route_t routes[SS_HTTP_MAX_ROUTES];
     size_t nroutes;
+    atomic_int serving; /* 0 while the routes are being registered (hold_until_serve) */
 };
 
 /* Per request (civetweb runs one request at a time on a worker thread). */
@@ -111,6 +112,12 @@ static int handle_metrics(struct mg_connection *conn, void *ud) {
 static int on_http_error(struct mg_connection *conn, int status, const char *msg) {
     if (t_in_close)
         return 1; /* see close_connection_after_answer() */
+    const ss_http_t *h = mg_get_user_data(mg_get_context(conn));
+    if (status == 404 && h && !atomic_load(&h->serving)) {
+        ss_http_send_error_h(conn, 503, "starting", "the service is starting: retry",
+                             "Retry-After: 1\r\n");
+        return 0;
+    }
     const char *code = status == 404   ? "not_found"
                        : status == 405 ? "method_not_allowed"
                        : status == 413 ? "payload_too_large"
@@ -218,6 +225,7 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
         return NULL;
     }
     h->opts = *opts;
+    atomic_init(&h->serving, !opts->hold_until_serve);
     if (h->opts.request_timeout_ms <= 0)
         h->opts.request_timeout_ms = 30000;
     if (h->opts.body_timeout_ms <= 0)
@@ -293,6 +301,10 @@ void ss_http_route(ss_http_t *h, const char *uri, const char *route_label, ss_ht
         return;
     }
     mg_set_request_handler(h->ctx, uri, dispatch, r);
+}
+
+void ss_http_serve(ss_http_t *h) {
+    atomic_store(&h->serving, 1);
 }
 
 void ss_http_stop(ss_http_t *h) {
