@@ -176,8 +176,22 @@ compare() {
   q "SELECT id, coalesce(selected_rate_id, ''), coalesce(tracking_code, '') FROM shipments" | tr '|' '\t' |
     sort >"$LOGDIR/pg_shipments.tsv" || return 1
   cut -f1 "$LOGDIR/pg_shipments.tsv" >"$LOGDIR/pg_shipment_ids.txt"
-  LOST_TRACKERS=$(comm -23 "$LOGDIR/model_trackers.tsv" "$LOGDIR/pg_trackers.tsv" | wc -l)
-  DIFF_TRACKERS=$(comm -13 "$LOGDIR/model_trackers.tsv" "$LOGDIR/pg_trackers.tsv" | wc -l)
+  # Per tracker: lost = missing or older than the model; unconfirmed = newer, at a version
+  # sent but never answered 2xx (uncertain.tsv: Kafka may hold it); differ = anything else.
+  read -r LOST_TRACKERS DIFF_TRACKERS UNCONFIRMED < <(awk -F'\t' '
+    FILENAME == ARGV[1] { u[$1 " " $2] = 1; next }
+    FILENAME == ARGV[2] { m[$1] = $0; mv[$1] = $4 + 0; next }
+    { p[$1] = $0; pv[$1] = $4 + 0 }
+    END {
+      for (id in m) {
+        if (!(id in p) || pv[id] < mv[id]) lost++
+        else if (p[id] == m[id]) continue
+        else if (pv[id] > mv[id] && ((id " " pv[id]) in u)) unconf++
+        else differ++
+      }
+      for (id in p) if (!(id in m)) { if ((id " " pv[id]) in u) unconf++; else differ++ }
+      print lost + 0, differ + 0, unconf + 0
+    }' "$LOGDIR/uncertain.tsv" "$LOGDIR/model_trackers.tsv" "$LOGDIR/pg_trackers.tsv")
   LOST_EVENTS=$(comm -23 "$LOGDIR/model_events.txt" "$LOGDIR/pg_events.txt" | wc -l)
   EXTRA_EVENTS=$(comm -13 "$LOGDIR/model_events.txt" "$LOGDIR/pg_events.txt" | wc -l)
   LOST_BOUGHT=$(comm -23 "$LOGDIR/model_shipments.tsv" "$LOGDIR/pg_shipments.tsv" | wc -l)
@@ -240,11 +254,10 @@ echo "SOAK sent=$(field sent) 2xx=$(field ok) retried=$(field retried) unresolve
 echo "SOAK webhooks: sent=$(field webhooks_sent) 2xx=$(field webhooks_ok) retried=$(field webhooks_retried) duplicates=$(field dup_sent) reordered=$(field ooo_sent) events_2xx=$(wc -l <"$LOGDIR/model_events.txt") trackers=$(wc -l <"$LOGDIR/model_trackers.tsv")"
 echo "SOAK gateway: creates=$(field creates_sent) created_2xx=$(field creates_ok) buys=$(field buys_sent) bought_2xx=$(field buys_ok) retried=$(field gw_retried) shipments_in_pg=$IN_PG_SHIPMENTS (not answered 2xx, in PG: $EXTRA_SHIPMENTS)"
 echo "SOAK applied=$APPLIED (webhook Events in processed_events) drain=${drain_s}s lost_before_reconcile=$LOST_BEFORE reconcile_repaired=${repaired:-0}"
-echo "SOAK lost=$LOST (trackers $LOST_TRACKERS, events $LOST_EVENTS, bought shipments $LOST_BOUGHT, created shipments $LOST_CREATED) differ=$DIFF_TRACKERS extra_events=$EXTRA_EVENTS"
+echo "SOAK lost=$LOST (trackers $LOST_TRACKERS, events $LOST_EVENTS, bought shipments $LOST_BOUGHT, created shipments $LOST_CREATED) differ=$DIFF_TRACKERS extra_events=$EXTRA_EVENTS unconfirmed=$UNCONFIRMED (trackers at a version sent but never answered 2xx)"
 [ "$(field unresolved)" = 0 ] || say "warning: $(field unresolved) requests never answered 2xx (in $LOGDIR/pending.txt)"
 if [ "$LOST" != 0 ] || [ "$DIFF_TRACKERS" != 0 ]; then
-  comm -23 "$LOGDIR/model_trackers.tsv" "$LOGDIR/pg_trackers.tsv" | head -5 >&2
-  comm -13 "$LOGDIR/model_trackers.tsv" "$LOGDIR/pg_trackers.tsv" | head -5 >&2
+  comm -3 "$LOGDIR/model_trackers.tsv" "$LOGDIR/pg_trackers.tsv" | head -10 >&2
   comm -23 "$LOGDIR/model_shipments.tsv" "$LOGDIR/pg_shipments.tsv" | head -5 >&2
   ss_fail "PostgreSQL differs from the model (logs and model files in $LOGDIR)"
 fi
