@@ -45,6 +45,7 @@ struct ss_http {
 static __thread int t_close;          /* close the connection after the answer */
 static __thread int t_in_close;       /* inside close_connection_after_answer() */
 static __thread int64_t t_body_until; /* monotonic µs by which the body must be in; 0 = none */
+static __thread int t_held; /* the request began before ss_http_serve() (hold_until_serve) */
 
 static void count_request(const char *label, int status, double seconds, ss_histogram_t *lat) {
     char labels[160];
@@ -112,8 +113,7 @@ static int handle_metrics(struct mg_connection *conn, void *ud) {
 static int on_http_error(struct mg_connection *conn, int status, const char *msg) {
     if (t_in_close)
         return 1; /* see close_connection_after_answer() */
-    const ss_http_t *h = mg_get_user_data(mg_get_context(conn));
-    if (status == 404 && h && !atomic_load(&h->serving)) {
+    if (status == 404 && t_held) {
         ss_http_send_error_h(conn, 503, "starting", "the service is starting: retry",
                              "Retry-After: 1\r\n");
         return 0;
@@ -126,6 +126,15 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
     ss_http_send_error(conn, status, code,
                        status == 404 ? "no such endpoint" : (msg ? msg : "error"));
     return 0;
+}
+
+/* Called for every request before civetweb looks its handler up: whether the
+ * routes were all registered is decided here, not when the 404 is sent (the
+ * main thread may finish registering in between). */
+static int on_begin_request(struct mg_connection *conn) {
+    const ss_http_t *h = mg_get_user_data(mg_get_context(conn));
+    t_held = h && !atomic_load(&h->serving);
+    return 0; /* civetweb goes on with the request */
 }
 
 static void *on_init_thread(const struct mg_context *ctx, int thread_type) {
@@ -264,6 +273,7 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.http_error = on_http_error;
+    cb.begin_request = on_begin_request;
     cb.init_thread = on_init_thread;
     cb.exit_thread = on_exit_thread;
     cb.log_message = on_log_message;
