@@ -21,10 +21,10 @@ T0=$(_ss_now_ms)
 elapsed() { T=$(( ($(_ss_now_ms) - T0) / 1000 )); }
 
 rc_setup rc_drift_combined
-rc_start_receiver WEBHOOK_PRODUCE_TIMEOUT_MS=300 WEBHOOK_RETRY_AFTER_SECONDS=1
+rc_start_receiver WEBHOOK_PRODUCE_TIMEOUT_MS=2000 WEBHOOK_RETRY_AFTER_SECONDS=1
 rc_start_sim SIM_WEBHOOK_URL="$RECEIVER_URL/webhooks/easypost" EASYPOST_WEBHOOK_SECRET="$SECRET" \
   SIM_FAULT_WEBHOOK_DROP=10 SIM_TIME_SCALE=0.2 SIM_WEBHOOK_BACKOFF_MS=200 SIM_WEBHOOK_BACKOFF_MAX_MS=2000 \
-  SIM_WEBHOOK_MAX_ATTEMPTS=100
+  SIM_WEBHOOK_MAX_ATTEMPTS=100 SIM_WEBHOOK_THREADS=16
 rc_start_worker
 SIM_URL="$SIM_URL/v2" gw_start GATEWAY_THREADS=4 LOG_FORMAT=json GATEWAY_KAFKA_MESSAGE_TIMEOUT_MS=$EXPIRY_MS
 ss_wait_for 30 curl -fsS "$GW/ready" || ss_fail "gateway not ready"
@@ -70,7 +70,7 @@ final() {
   [ "$(rc_sim_metric sim_webhook_queue)" = 0 ] &&
     [ "$(rc_sim_list trackers '.status' | grep -cvE '^(delivered|failure|return_to_sender)$')" = 0 ]
 }
-ss_wait_for 90 final || ss_fail "sim: webhooks still queued ($(rc_sim_metric sim_webhook_queue)) or trackers not final"
+ss_wait_for 180 final || ss_fail "sim: webhooks still queued ($(rc_sim_metric sim_webhook_queue)) or trackers not final"
 dropped=$(rc_sim_metric 'sim_webhooks_total{outcome="dropped_fault"}')
 [ "$dropped" -gt 0 ] || ss_fail "no webhook was dropped"
 LAST=-1
