@@ -345,6 +345,7 @@ int main(int argc, char **argv) {
         all[nb] = calloc(batch, sizeof(ss_envelope_t));
         allm[nb] = calloc(batch, sizeof(ss_sync_msg_t));
         ss_sync_rows_init(&rows[nb]);
+        rows[nb].every_rate = baseline; /* the old path stored every offered rate */
         for (size_t i = lo; i < hi; i++) {
             ss_envelope_t *e = &all[nb][i - lo];
             ss_sync_msg_t *m = &allm[nb][i - lo];
