@@ -466,7 +466,7 @@ static int map_shipment(ctx_t *c, json_object *o, const char *oid, const char *r
     json_object *parcel = obj_member(o, "parcel");
     if (parcel && map_parcel(c, parcel, msg) < 0)
         return -1;
-    /* Only the purchased rate goes to "rates" (migration 0008): the read API reads a
+    /* Only the purchased rate goes to "rates" (migration 0009): the read API reads a
      * shipment's selected rate and nothing reads the others; every rate stays in the
      * shipment's raw. */
     json_object *rates = c->r->every_rate ? member(o, "rates") : NULL;

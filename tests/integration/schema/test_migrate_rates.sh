@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Migration 0008 (only the selected rate in "rates") with data in it: a database filled by the
+# Migration 0009 (only the selected rate in "rates") with data in it: a database filled by the
 # old write path at 0004 (ss-sync-pgbench --baseline --full: 3 rates per shipment, one of them
-# selected), migrated to just before 0008.  Up keeps exactly the selected rates, each row
+# selected), migrated to just before 0009.  Up keeps exactly the selected rates, each row
 # unchanged; down brings every rate back from shipments.raw, every column equal to before;
 # up again is the first up.  Then the new write path stores one rate per shipment and down
 # gives those shipments all three.
@@ -24,24 +24,24 @@ rates_sum() {
                        carrier_account_id, created_at, updated_at FROM rates) r ${1:-}"
 }
 selected="WHERE r.id IN (SELECT selected_rate_id FROM shipments)"
-# the migrations before 0008, after 0004
-before8=$(ls "$MIGRATIONS_DIR"/*.up.sql | xargs -n1 basename | awk '$0 < "0008" && $0 >= "0005"' | wc -l)
+# the migrations before 0009, after 0004
+before9=$(ls "$MIGRATIONS_DIR"/*.up.sql | xargs -n1 basename | awk '$0 < "0009" && $0 >= "0005"' | wc -l)
 
 "$MIGRATE" up 4 >/dev/null 2>&1 || ss_fail "up 4"
 "$GEN" "$T/full" --bench --shipments 200 --tag rf >/dev/null 2>&1 || ss_fail "gen"
 "$PGB" --baseline --full "$DB" "$T/full/shipments.tsv" 100 >/dev/null 2>"$T/pgb.log" || { cat "$T/pgb.log" >&2; ss_fail "old write path"; }
-"$MIGRATE" up "$before8" >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up to before 0008"; }
+"$MIGRATE" up "$before9" >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up to before 0009"; }
 all=$(rates_sum); sel=$(rates_sum "$selected")
-expect_eq "3 rates per shipment before 0008" 600 "${all%%|*}"
+expect_eq "3 rates per shipment before 0009" 600 "${all%%|*}"
 expect_eq "one selected rate per shipment" 200 "${sel%%|*}"
-ss_pass "before 0008: $all (selected $sel)"
+ss_pass "before 0009: $all (selected $sel)"
 
-"$MIGRATE" up 1 >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up 0008"; }
-grep -q 0008_ "$T/out" || ss_fail "0008 not applied: $(cat "$T/out")"
+"$MIGRATE" up 1 >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up 0009"; }
+grep -q 0009_ "$T/out" || ss_fail "0009 not applied: $(cat "$T/out")"
 expect_eq "after up: exactly the selected rates, unchanged" "$sel" "$(rates_sum)"
 ss_pass "up: the 400 unselected rates gone, the 200 selected ones unchanged"
 
-"$MIGRATE" down 1 >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "down 0008"; }
+"$MIGRATE" down 1 >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "down 0009"; }
 expect_eq "after down: every rate back, every column equal" "$all" "$(rates_sum)"
 ss_pass "down: 600 rates, checksum of every column equal to before"
 
@@ -55,8 +55,8 @@ expect_eq "up → down → up" "$sel" "$(rates_sum)"
 expect_eq "new path: rates per shipment" 100 "$(q -c "SELECT count(*) FROM rates WHERE shipment_id LIKE 'shp\_rn\_%'")"
 expect_eq "new path: the stored rate is the selected one" 100 \
   "$(q -c "SELECT count(*) FROM rates r JOIN shipments s ON s.selected_rate_id = r.id WHERE s.id LIKE 'shp\_rn\_%'")"
-nmig=$(ls "$MIGRATIONS_DIR"/*.up.sql | xargs -n1 basename | awk '$0 >= "0008"' | wc -l)
-"$MIGRATE" down "$nmig" >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "down to before 0008"; }
+nmig=$(ls "$MIGRATIONS_DIR"/*.up.sql | xargs -n1 basename | awk '$0 >= "0009"' | wc -l)
+"$MIGRATE" down "$nmig" >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "down to before 0009"; }
 expect_eq "down after the new path: 3 rates per shipment" 300 "$(q -c "SELECT count(*) FROM rates WHERE shipment_id LIKE 'shp\_rn\_%'")"
 expect_eq "rebuilt rates equal their shipment's raw" 300 "$(q -c "
   SELECT count(*) FROM rates r JOIN shipments s ON s.id = r.shipment_id

@@ -157,7 +157,7 @@ static int dropped_by_0005(int t, const char *col) {
            (t == SS_SYNC_T_RATES || t == SS_SYNC_T_PARCELS || t == SS_SYNC_T_TRACKING_EVENTS);
 }
 
-/* Migration 0008: of a shipment's rates only the selected one is a row.  The row of
+/* Migration 0009: of a shipment's rates only the selected one is a row.  The row of
  * rates holding the golden rate row's id (its "id" cell in golden), -1 when that rate
  * is no longer stored. */
 static long rate_row(const char *name, const ss_sync_rows_t *r, const char *golden, size_t row) {
@@ -210,7 +210,7 @@ static void check_mapping(const char *name, const ss_envelope_t *e, const ss_syn
     size_t before[SS_SYNC_T__COUNT] = {0};
     char *whole = strdup(golden); /* strtok_r cuts golden up */
     assert_non_null(whole);
-    size_t rates_kept = 0; /* golden rate rows still stored (0008: the selected one) */
+    size_t rates_kept = 0; /* golden rate rows still stored (0009: the selected one) */
     size_t cells = 0;
     char *save = NULL;
     for (char *line = strtok_r(golden, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -238,7 +238,7 @@ static void check_mapping(const char *name, const ss_envelope_t *e, const ss_syn
                 snprintf(head, sizeof(head), "%s\trates\t%zu\tid\t%s\n", name, row, sel ? sel : "");
                 if (sel && strstr(whole, head))
                     fail_msg("%s: the selected rate %s has no rates row", name, sel);
-                continue; /* 0008: a rate not purchased is only in the shipment's raw */
+                continue; /* 0009: a rate not purchased is only in the shipment's raw */
             }
             if (strcmp(f[3], "id") == 0)
                 rates_kept++;
@@ -273,7 +273,7 @@ static void check_mapping(const char *name, const ss_envelope_t *e, const ss_syn
         if (t > SS_SYNC_T_EVENTS)
             want = expected_0006(name, t); /* tables of 0006 */
         if (t == SS_SYNC_T_RATES)
-            want = rates_kept; /* 0008 */
+            want = rates_kept; /* 0009 */
         if (r->t[t].nrows != want)
             fail_msg("%s: %s has %zu rows, expected %zu", name, table_names[t], r->t[t].nrows,
                      want);

@@ -253,7 +253,7 @@ static void test_shipment_buy(void **state) {
     assert_string_equal(CELL(SS_SYNC_T_PARCELS, 0, PA_LENGTH), "10.0");
     assert_null(CELL(SS_SYNC_T_PARCELS, 0, PA_PREDEFINED_PACKAGE));
 
-    /* only the selected (purchased) rate of the three is a rates row (0008) */
+    /* only the selected (purchased) rate of the three is a rates row (0009) */
     assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 1);
     assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_ID), "rate_4d1f36fa716c4b1292cacbdf19227c2d");
     assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RATE), "6.07");

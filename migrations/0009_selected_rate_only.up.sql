@@ -1,4 +1,4 @@
--- 0008_selected_rate_only: of a shipment's rates, only the selected (purchased) one is a row
+-- 0009_selected_rate_only: of a shipment's rates, only the selected (purchased) one is a row
 -- of "rates" (issue 15, write each fact once).
 --
 -- The read API reads a shipment's rate by shipments.selected_rate_id and nothing else reads
