@@ -12,7 +12,7 @@
  *   raw copies of rates, parcels, tracking details and embedded addresses
  *   that the old statements wrote.  The database must be at migration 0004.
  * --full: every shipment gets two more rates (three in "rates"; the baseline stores
- *   all three, today's path the selected one, migration 0008) and a
+ *   all three, today's path the selected one, migration 0009) and a
  *   tracker with 6 tracking details (a second event, after all the shipments):
  *   the "synced shipment" of the bytes-per-shipment measure. */
 #include <arpa/inet.h>
