@@ -462,7 +462,8 @@ int main(int argc, char **argv) {
                          .body_timeout_ms = (int)g_gw.cfg.request_timeout_ms,
                          .admin_listen = g_gw.cfg.admin_listen,
                          .ready = ready,
-                         .thread_exit = thread_exit};
+                         .thread_exit = thread_exit,
+                         .hold_until_serve = 1};
     ss_http_t *http = ss_http_start(&ho, err, sizeof err);
     if (!http) {
         SS_ERROR("%s", err);
@@ -471,6 +472,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < NROUTES; i++)
         ss_http_route(http, routes[i].pattern, routes[i].label, routes[i].fn, NULL);
+    ss_http_serve(http);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
               g_gw.cfg.auth_off ? "off" : "bearer", NULL);

@@ -2136,10 +2136,15 @@ static void batch_refresh_locked(sim_t *s, json_object *b) {
     add(b, "num_shipments", json_object_new_int((int)n));
 }
 
-static void batch_join_locked(json_object *b, json_object *shp) {
+/* A shipment joins (or, below, leaves) a batch: its batch_id changes, and so its updated_at,
+ * as every change of an EasyPost object (readers keep the newest version by it). */
+static void batch_join_locked(json_object *b, json_object *shp, int64_t now) {
+    char ts[40];
+    sim_fmt_z(now, ts, sizeof ts);
     add(shp, "batch_id", jstr(gstr(b, "id")));
     add(shp, "batch_status", jstr(bought(shp) ? "postage_purchased" : "created"));
     add(shp, "batch_message", NULL);
+    add(shp, "updated_at", jstr(ts));
     json_object_array_add(get(b, "shipments"), batch_entry(shp));
 }
 
@@ -2232,8 +2237,8 @@ int sim_batch_create(sim_t *s, json_object *req, char **out) {
     }
     json_object *b = batch_new_locked(s, gstr(bq, "reference"), "created", now);
     for (size_t i = 0; i < json_object_array_length(ids); i++)
-        batch_join_locked(b,
-                          find_locked(s, elem_id(json_object_array_get_idx(ids, i)), "Shipment"));
+        batch_join_locked(b, find_locked(s, elem_id(json_object_array_get_idx(ids, i)), "Shipment"),
+                          now);
     batch_refresh_locked(s, b);
     char *ev = event_locked(s, "batch.created", b, NULL, now);
     *out = dup_json(b);
@@ -2462,12 +2467,15 @@ int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *
                 if (strcmp(gstr(json_object_array_get_idx(cur, k), "id"), sid) == 0)
                     at = k;
             if (add_ && at == SIZE_MAX) {
-                batch_join_locked(b, shp);
+                batch_join_locked(b, shp, now);
             } else if (rm && at != SIZE_MAX) {
+                char ts[40];
+                sim_fmt_z(now, ts, sizeof ts);
                 json_object_array_del_idx(cur, at, 1);
                 add(shp, "batch_id", NULL);
                 add(shp, "batch_status", NULL);
                 add(shp, "batch_message", NULL);
+                add(shp, "updated_at", jstr(ts));
             }
         }
     } else if (label) {
@@ -2555,7 +2563,7 @@ int sim_scan_form_create(sim_t *s, json_object *req, char **out) {
     for (size_t i = 0; i < json_object_array_length(list); i++) {
         json_object *shp = find_locked(s, elem_id(json_object_array_get_idx(list, i)), "Shipment");
         if (!gstr(shp, "batch_id"))
-            batch_join_locked(b, shp);
+            batch_join_locked(b, shp, now);
     }
     add(b, "scan_form", json_object_get(f));
     batch_refresh_locked(s, b);

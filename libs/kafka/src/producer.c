@@ -16,8 +16,15 @@
 #include <common/sstime.h>
 
 #define QUEUE_FULL_RETRY_MS  1000
-#define CONNECTED_CACHE_USEC 1000000
+/* The broker-connection check behind /ready runs on a thread of its own
+ * (never on a caller's, never on the delivery-report thread): every
+ * CONNECTED_EVERY_MS a metadata request with CONNECTED_TIMEOUT_MS; the
+ * answer flips to "down" only after CONNECTED_FAILS_DOWN checks in a row
+ * failed, so one slow broker answer does not take every replica out of
+ * its Service at once. */
+#define CONNECTED_EVERY_MS   1000
 #define CONNECTED_TIMEOUT_MS 500
+#define CONNECTED_FAILS_DOWN 3
 #define PURGE_WAIT_MS        5000
 
 /* Shared by the waiter and the delivery-report callback; the last of the
@@ -40,9 +47,11 @@ struct ss_kafka_producer {
     int queue_full_wait_ms;      /* < 0: do not wait */
     ss_kafka_report_fn on_report;
     void *report_ud;
-    pthread_mutex_t conn_mu;
-    int64_t conn_checked_usec; /* monotonic */
-    int conn_ok;
+    pthread_mutex_t conn_mu; /* with conn_cv: the check thread's sleep */
+    pthread_cond_t conn_cv;
+    pthread_t conn_thread;
+    int conn_thread_started;
+    atomic_int conn_ok;
     ss_histogram_t *latency;
     size_t max_payload; /* message.max.bytes - SS_KAFKA_MESSAGE_HEADROOM */
 };
@@ -155,6 +164,32 @@ static void *poll_thread(void *arg) {
     return NULL;
 }
 
+static void *conn_thread(void *arg) {
+    ss_kafka_producer_t *p = arg;
+    int fails = 0;
+    while (!atomic_load(&p->stop)) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, NULL, &md, CONNECTED_TIMEOUT_MS);
+        int ok = err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        fails = ok ? 0 : fails + 1;
+        if (ok)
+            atomic_store(&p->conn_ok, 1);
+        else if (fails >= CONNECTED_FAILS_DOWN)
+            atomic_store(&p->conn_ok, 0);
+        pthread_mutex_lock(&p->conn_mu);
+        if (!atomic_load(&p->stop)) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += CONNECTED_EVERY_MS / 1000;
+            pthread_cond_timedwait(&p->conn_cv, &p->conn_mu, &until);
+        }
+        pthread_mutex_unlock(&p->conn_mu);
+    }
+    return NULL;
+}
+
 ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts, char *errstr,
                                            size_t errstr_size) {
     if (!opts || !opts->bootstrap || !*opts->bootstrap) {
@@ -167,6 +202,7 @@ ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
         return NULL;
     }
     pthread_mutex_init(&p->conn_mu, NULL);
+    pthread_cond_init(&p->conn_cv, NULL);
     p->queue_full_wait_ms = opts->queue_full_wait_ms == 0  ? QUEUE_FULL_RETRY_MS
                             : opts->queue_full_wait_ms < 0 ? -1
                                                            : opts->queue_full_wait_ms;
@@ -220,12 +256,20 @@ ss_kafka_producer_t *ss_kafka_producer_new(const ss_kafka_producer_opts_t *opts,
         goto fail;
     }
     p->thread_started = 1;
+    if (pthread_create(&p->conn_thread, NULL, conn_thread, p) != 0) {
+        snprintf(errstr, errstr_size, "kafka producer: cannot start connection check thread");
+        atomic_store(&p->stop, 1);
+        pthread_join(p->thread, NULL);
+        goto fail;
+    }
+    p->conn_thread_started = 1;
     return p;
 fail:
     if (conf)
         rd_kafka_conf_destroy(conf);
     if (p->rk)
         rd_kafka_destroy(p->rk);
+    pthread_cond_destroy(&p->conn_cv);
     pthread_mutex_destroy(&p->conn_mu);
     free(p);
     return NULL;
@@ -351,30 +395,21 @@ int64_t ss_kafka_producer_outq_bytes(ss_kafka_producer_t *p) {
 }
 
 int ss_kafka_producer_connected(ss_kafka_producer_t *p) {
-    if (!p)
-        return 0;
-    pthread_mutex_lock(&p->conn_mu);
-    int64_t now = ss_time_mono_usec();
-    if (p->conn_checked_usec == 0 || now - p->conn_checked_usec >= CONNECTED_CACHE_USEC) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, NULL, &md, CONNECTED_TIMEOUT_MS);
-        p->conn_ok = err == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        p->conn_checked_usec = ss_time_mono_usec();
-    }
-    int ok = p->conn_ok;
-    pthread_mutex_unlock(&p->conn_mu);
-    return ok;
+    return p && atomic_load(&p->conn_ok);
 }
 
 int ss_kafka_producer_close(ss_kafka_producer_t *p, int timeout_ms) {
     if (!p)
         return 0;
-    if (p->thread_started) {
-        atomic_store(&p->stop, 1);
-        pthread_join(p->thread, NULL);
+    atomic_store(&p->stop, 1);
+    if (p->conn_thread_started) {
+        pthread_mutex_lock(&p->conn_mu);
+        pthread_cond_signal(&p->conn_cv);
+        pthread_mutex_unlock(&p->conn_mu);
+        pthread_join(p->conn_thread, NULL);
     }
+    if (p->thread_started)
+        pthread_join(p->thread, NULL);
     rd_kafka_flush(p->rk, timeout_ms < 0 ? 0 : timeout_ms);
     int left = (int)atomic_load(&p->inflight);
     if (left > 0) {
@@ -389,6 +424,7 @@ int ss_kafka_producer_close(ss_kafka_producer_t *p, int timeout_ms) {
         ss_log(SS_LOG_INFO, "kafka producer flushed");
     }
     rd_kafka_destroy(p->rk);
+    pthread_cond_destroy(&p->conn_cv);
     pthread_mutex_destroy(&p->conn_mu);
     free(p);
     return left;

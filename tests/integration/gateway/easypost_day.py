@@ -13,11 +13,19 @@ SIM_KEY) for the same object: same status and same JSON.  Lists are compared pag
 page (same query on both).  The concurrent buys must leave exactly one purchase: one
 tracking code, and the sim's balance (POST /sim/funds) lowered by exactly one rate.
 
+--gateway: API_BASE is shipstream's gateway, whose buys without an Idempotency-Key are
+protected by an implicit key (docs/architecture.md, "Buys are never repeated"): every one
+of the concurrent buys is answered 200 with the purchase, and a later retry gets the stored
+purchase (Idempotent-Replayed: true) where EasyPost itself answers 422.
+--out FILE: writes what the day made as JSON (ids by role, the rates bought, and every
+object found in a 2xx answer by type: "captured") for the checks of PostgreSQL.
+
 Usage:
   PY=$(tests/python/venv.sh)
   $PY tests/integration/gateway/easypost_day.py --api-base http://127.0.0.1:8000/v2 \
       --key <gateway key> --sim-base http://127.0.0.1:8080 --sim-key <sim key>
-  (or EASYPOST_DAY_API_BASE, EASYPOST_DAY_KEY, EASYPOST_DAY_SIM_BASE, EASYPOST_DAY_SIM_KEY).
+  (or EASYPOST_DAY_API_BASE, EASYPOST_DAY_KEY, EASYPOST_DAY_SIM_BASE, EASYPOST_DAY_SIM_KEY);
+  add --gateway --out day.json when API_BASE is the gateway.
 Run the sim with a large SIM_TIME_SCALE (e.g. 86400: one simulated day per real day) so
 trackers and refunds do not move while answers are compared.  Prints one "PASS: ..."
 line per step; exits 1 at the first difference with both sides.
@@ -29,12 +37,14 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
 import easypost
 
 _tls = threading.local()
+_captured_lock = threading.Lock()
 
 
 def fail(msg):
@@ -54,11 +64,52 @@ class Day:
         self.sim = a.sim_base.rstrip("/")
         self.sim_auth = "Basic " + base64.b64encode(f"{a.sim_key}:".encode()).decode()
         self.calls = 0
+        self.gateway = a.gateway
+        self.made = {}  # role -> id(s), rates bought: written to --out
+        self.captured = {}  # object type -> ids in 2xx answers (as the gateway captures them)
+        Day._day = self
 
     # -- raw answers ------------------------------------------------------------------
+    _day = None
+
     @staticmethod
     def _hook(**kw):
         _tls.last = (kw.get("http_status"), kw.get("response_body"))
+        _tls.headers = {k.lower(): v for k, v in (kw.get("headers") or {}).items()}
+        st = kw.get("http_status") or 0
+        if 200 <= st < 300 and Day._day is not None:
+            Day._day._capture(kw.get("response_body"))
+
+    def _capture(self, body):
+        """Objects with "object" and "id" at the top, as a top-level member or as an element
+        of a top-level list: the ones the gateway hands to Kafka."""
+        try:
+            j = json.loads(body)
+        except (TypeError, ValueError):
+            return
+        found = []
+
+        def obj(o):
+            if isinstance(o, dict) and isinstance(o.get("object"), str) and isinstance(o.get("id"), str):
+                found.append((o["object"], o["id"]))
+                return True
+            return False
+
+        if isinstance(j, list):
+            for e in j:
+                obj(e)
+        elif isinstance(j, dict) and not obj(j):
+            for v in j.values():
+                if isinstance(v, list):
+                    for e in v:
+                        obj(e)
+                else:
+                    obj(v)
+        with _captured_lock:
+            for t, i in found:
+                ids = self.captured.setdefault(t, [])
+                if i not in ids:
+                    ids.append(i)
 
     def call(self, name, fn, /, *args, **kw):
         """Runs a client call; returns (status, JSON) of the HTTP answer it got."""
@@ -149,6 +200,7 @@ class Day:
         if st != 422 or j["error"]["code"] != "ADDRESS.VERIFY.FAILURE":
             fail(f"address verify (bad): {st} {j}")
         self.same_read("address retrieve", c.address.retrieve, a["id"], path=f"/addresses/{a['id']}")
+        self.made["addresses"] = [a["id"], cv["address"]["id"], bad["id"]]
         ok("addresses: create, verify, create_and_verify, 422 verify failure, retrieve")
 
         # shipments: create, rerate, buy, label, insure
@@ -177,6 +229,9 @@ class Day:
         others = [(st, j) for st, j in answers if st != 200]
         if not good:
             fail(f"concurrent buys: no 200: {answers[:2]}")
+        if self.gateway and (others or any(j != good[0] for j in good)):
+            # the implicit key: one purchase, the same answer for every concurrent request
+            fail(f"concurrent buys through the gateway: not 8 identical 200s: {others[:2]}")
         if any(st != 422 or j["error"]["code"] != "SHIPMENT.POSTAGE.EXISTS" for st, j in others):
             fail(f"concurrent buys: unexpected answers {others[:2]}")
         codes = {j["tracking_code"] for j in good}
@@ -195,12 +250,23 @@ class Day:
             self.same("shipment buy", b, f"/shipments/{s['id']}")
             bought.append(b)
         st, j = self.call("shipment buy again", c.shipment.buy, sid, rate={"id": rate["id"]})
-        if st != 422:
-            fail(f"buy of a bought shipment: {st}")
+        if self.gateway:
+            # the implicit key's stored purchase, not a second buy (EasyPost would say 422)
+            if st != 200 or j != good[0] or _tls.headers.get("idempotent-replayed") != "true":
+                fail(f"retried buy through the gateway: {st} replayed={_tls.headers.get('idempotent-replayed')}"
+                     f" same={j == good[0]}: {json.dumps(j)[:300]}")
+            st, j = self.sim_req("POST", f"/v2/shipments/{sid}/buy", {"rate": {"id": rate["id"]}})
+        if st != 422 or j["error"]["code"] != "SHIPMENT.POSTAGE.EXISTS":
+            fail(f"buy of a bought shipment: {st} {j}")
         lab = self.expect("shipment label", c.shipment.label, sid, file_format="ZPL")
         self.same("shipment label", lab, f"/shipments/{sid}")
         ins = self.expect("shipment insure", c.shipment.insure, sid, amount="100")
         self.same("shipment insure", ins, f"/shipments/{sid}")
+        self.made["bought"] = [{"id": b["id"], "to_zip": b["to_address"]["zip"], "carrier": b["selected_rate"]["carrier"],
+                                "service": b["selected_rate"]["service"], "rate": b["selected_rate"]["rate"]}
+                               for b in bought]
+        self.made["insured"] = {"id": sid, "amount": ins["insurance"],
+                                "fees": [f for f in ins["fees"] if f["type"] == "InsuranceFee"]}
         ok("shipments: bought, 422 on a second buy, label ZPL, insured")
 
         # refund: shipment refund, refunds create, a refunded shipment stays refunded
@@ -219,6 +285,8 @@ class Day:
                        path=f"/shipments/{bought[1]['id']}")
         self.same_read("refund retrieve", c.refund.retrieve, rl[0]["id"], path=f"/refunds/{rl[0]['id']}")
         ok("refunds: shipment refund, POST /refunds, 422 on a second refund, state kept")
+        self.made["refunded_by_shipment"] = bought[1]["id"]
+        self.made["refunds_created"] = rl
 
         # a return
         ret = self.expect("return create", c.shipment.create, status=201, from_address=customers[1],
@@ -228,6 +296,8 @@ class Day:
         if not rb["is_return"]:
             fail("return: is_return false")
         self.same("return buy", rb, f"/shipments/{ret['id']}")
+        self.made["return"] = {"id": ret["id"], "carrier": rb["selected_rate"]["carrier"],
+                               "service": rb["selected_rate"]["service"], "rate": rb["selected_rate"]["rate"]}
         ok("return: is_return shipment bought")
 
         # a batch: create, add/remove, buy, label, scan form
@@ -239,6 +309,13 @@ class Day:
                             to_address=customers[1], parcel=parcel)
         for name, fn in (("batch add_shipments", c.batch.add_shipments),
                          ("batch remove_shipments", c.batch.remove_shipments)):
+            if name == "batch remove_shipments":
+                # EasyPost's updated_at has whole seconds: removed in the second it was added,
+                # the shipment's version would not be newer than the batch's that added it, and
+                # a copy could not tell which came last.  A team does not undo in the same second.
+                t0 = int(time.time())
+                while int(time.time()) == t0:
+                    time.sleep(0.02)
             j = self.expect(name, fn, bt["id"], shipments=[{"id": extra["id"]}])
             self.same(name, j, f"/batches/{bt['id']}")
         for name, fn, kw in (("batch buy", c.batch.buy, {}),
@@ -249,9 +326,12 @@ class Day:
         j = self.same_read("batch retrieve", c.batch.retrieve, bt["id"], path=f"/batches/{bt['id']}")
         if not j.get("label_url") or j["num_shipments"] != 2 or not j.get("scan_form"):
             fail(f"batch: {json.dumps(j)[:400]}")
+        self.made["batch"] = {"id": bt["id"], "shipments": [x["id"] for x in j["shipments"]]}
+        self.made["not_bought"] = extra["id"]
         ok("batch: created with 2 shipments, add/remove, bought, label_url, scan form")
 
         # a pickup: create, buy, and one cancelled
+        self.made["pickups"] = {}
         for cancel in (False, True):
             p = self.expect("pickup create", c.pickup.create, address=home, shipment={"id": sid},
                             min_datetime="2025-03-08", max_datetime="2025-03-09",
@@ -262,6 +342,7 @@ class Day:
             if cancel:
                 pc = self.expect("pickup cancel", c.pickup.cancel, p["id"])
                 self.same("pickup cancel", pc, f"/pickups/{p['id']}")
+            self.made["pickups"][p["id"]] = "canceled" if cancel else "scheduled"
         self.same_read("pickup retrieve", c.pickup.retrieve, p["id"], path=f"/pickups/{p['id']}")
         ok("pickups: created, bought (scheduled), one cancelled")
 
@@ -270,6 +351,7 @@ class Day:
                          shipments=[{"id": ret["id"]}, {"id": bought[0]["id"]}])
         self.same("scan_form create", sf, f"/scan_forms/{sf['id']}")
         self.same_read("scan_form retrieve", c.scan_form.retrieve, sf["id"], path=f"/scan_forms/{sf['id']}")
+        self.made["scan_form"] = {"id": sf["id"], "tracking_codes": sf["tracking_codes"]}
         ok("scan form: 2 shipments")
 
         # insurance of a package shipped elsewhere
@@ -278,12 +360,14 @@ class Day:
                          tracking_code="9400100208303109500690", reference="day-insurance")
         self.same("insurance create", iv, f"/insurances/{iv['id']}")
         self.same_read("insurance retrieve", c.insurance.retrieve, iv["id"], path=f"/insurances/{iv['id']}")
+        self.made["insurance"] = iv["id"]
         ok("insurance: created and retrieved")
 
         # trackers
         t = self.expect("tracker create", c.tracker.create, tracking_code="EZ1000000001", carrier="USPS")
         self.same("tracker create", t, f"/trackers/{t['id']}")
         self.same_read("tracker retrieve", c.tracker.retrieve, t["id"], path=f"/trackers/{t['id']}")
+        self.made["tracker"] = t["id"]
         ok("trackers: created and retrieved")
 
         # events
@@ -316,6 +400,9 @@ class Day:
                 fail(f"{name} retrieve unknown: {st} {j}")
         self.sim_req("POST", "/sim/funds", {"unlimited": True})
         ok(f"404 NOT_FOUND for unknown ids; {self.calls} client calls in the day")
+        if self.a.out:
+            with open(self.a.out, "w") as f:
+                json.dump({**self.made, "captured": self.captured}, f, indent=1, sort_keys=True)
 
 
 def main():
@@ -324,6 +411,8 @@ def main():
     p.add_argument("--key", default=os.environ.get("EASYPOST_DAY_KEY"))
     p.add_argument("--sim-base", default=os.environ.get("EASYPOST_DAY_SIM_BASE"))
     p.add_argument("--sim-key", default=os.environ.get("EASYPOST_DAY_SIM_KEY", ""))
+    p.add_argument("--gateway", action="store_true", help="API_BASE is the gateway (implicit-key buys)")
+    p.add_argument("--out", help="write the day's ids and captured objects here (JSON)")
     a = p.parse_args()
     if not a.api_base or not a.key or not a.sim_base:
         p.error("--api-base, --key and --sim-base (or EASYPOST_DAY_*) are required")

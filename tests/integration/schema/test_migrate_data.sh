@@ -73,9 +73,10 @@ ss_pass "up again: same as the first up"
 upto8=$(ls "$MIGRATIONS_DIR"/*.up.sql | xargs -n1 basename | awk '$0 >= "0006" && $0 < "0009"' | wc -l)
 "$MIGRATE" up "$upto8" >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up to 0008"; }
 checksums "$T/latest"
-# the columns 0005 has (0006 adds shipments' batch and refund gates, new and empty here)
-cut -d'|' -f1,2 "$T/up2" | sed 's/$/|/' >"$T/keys5"
-expect_eq "every column after the later migrations" "$(cat "$T/up2")" "$(grep -F -f "$T/keys5" "$T/latest")"
+# Only the columns 0005 has: later migrations add their own (0006: shipments' refund and
+# batch gates, filled from the rows), checked by their own tests.
+at_0005() { awk -F'|' 'NR == FNR { k[$1 "|" $2] = 1; next } ($1 "|" $2) in k' "$T/up2" "$1"; }
+expect_eq "every column after the later migrations" "$(cat "$T/up2")" "$(at_0005 "$T/latest")"
 while [ "$(q -c "SELECT max(version) FROM schema_migrations")" -gt 5 ]; do
   "$MIGRATE" down >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "down to 0005"; }
 done

@@ -490,7 +490,11 @@ static void test_mock_cluster_round_trip(void **state) {
     if (rc != 0)
         fail_msg("delivery: %s", err);
     assert_int_equal(counter_value("kafka_produced_total", "mock.t") - before, 10);
-    assert_int_equal(ss_kafka_producer_connected(p), 1);
+    /* The connection check runs on the producer's own thread: poll for it. */
+    int connected = 0;
+    for (int i = 0; i < 100 && !(connected = ss_kafka_producer_connected(p)); i++)
+        usleep(50 * 1000);
+    assert_int_equal(connected, 1);
     char *metrics = ss_metrics_render(NULL);
     assert_non_null(strstr(metrics, "kafka_produce_latency_seconds"));
     free(metrics);

@@ -124,7 +124,9 @@ int64_t ss_kafka_producer_outq_bytes(ss_kafka_producer_t *p);
  * (the receiver answers 413) instead of learning it from a failed send. */
 size_t ss_kafka_producer_max_payload(ss_kafka_producer_t *p);
 
-/* Non-zero when at least one broker connection is up (for /ready). */
+/* Non-zero when at least one broker answered metadata lately (for /ready).
+ * Never blocks: a thread of the producer's checks every second and reports
+ * down after three failed checks in a row (about 3-5 s). */
 int ss_kafka_producer_connected(ss_kafka_producer_t *p);
 
 /* Flushes for up to timeout_ms, logs how many messages were left, destroys.
