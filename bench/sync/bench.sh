@@ -9,7 +9,8 @@
 #    PostgreSQL backend (/proc; what the write path costs PostgreSQL).  Goal: new >= 2.5x old.
 # 2. One worker and two (same group) from a pre-filled topic, next to PostgreSQL alone with
 #    the new path.  Goal: one worker >= 80 %.
-# 3. Bytes on disk per synced shipment (3 rates, 2 addresses, a parcel, a tracker with 6
+# 3. Bytes on disk per synced shipment (3 rates offered, of which the old path stores 3 and the
+#    new one the selected one (0009), 2 addresses, a parcel, a tracker with 6
 #    tracking details: ss-sync-pgbench --full), every synced table with its TOAST and
 #    indexes plus processed_events, after VACUUM FULL, old vs new.  Goal: new <= half.
 #   SYNC_BENCH_EVENTS (default 200000), SYNC_BATCH_SIZE (default 1000),

@@ -11,7 +11,8 @@
  *   baseline (bench/sync/baseline_sql.h, frozen): the same cells plus the
  *   raw copies of rates, parcels, tracking details and embedded addresses
  *   that the old statements wrote.  The database must be at migration 0004.
- * --full: every shipment gets two more rates (three in "rates") and a
+ * --full: every shipment gets two more rates (three in "rates"; the baseline stores
+ *   all three, today's path the selected one, migration 0009) and a
  *   tracker with 6 tracking details (a second event, after all the shipments):
  *   the "synced shipment" of the bytes-per-shipment measure. */
 #include <arpa/inet.h>
@@ -345,6 +346,7 @@ int main(int argc, char **argv) {
         all[nb] = calloc(batch, sizeof(ss_envelope_t));
         allm[nb] = calloc(batch, sizeof(ss_sync_msg_t));
         ss_sync_rows_init(&rows[nb]);
+        rows[nb].every_rate = baseline; /* the old path stored every offered rate */
         for (size_t i = lo; i < hi; i++) {
             ss_envelope_t *e = &all[nb][i - lo];
             ss_sync_msg_t *m = &allm[nb][i - lo];

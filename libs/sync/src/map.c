@@ -449,7 +449,7 @@ static int map_shipment(ctx_t *c, json_object *o, const char *oid, const char *r
     row[SH_REFUND_UPDATED_AT] = row[SH_REFUND_STATUS] ? row[SH_UPDATED_AT] : NULL;
 
     /* Embedded objects other topics may never carry: the addresses (routes
-     * need their cities), the parcel and the rates. */
+     * need their cities), the parcel and the selected rate. */
     json_object *sel = obj_member(o, "selected_rate");
     json_object *addrs[4] = {obj_member(o, "from_address"), obj_member(o, "to_address"),
                              obj_member(o, "return_address"), obj_member(o, "buyer_address")};
@@ -466,18 +466,20 @@ static int map_shipment(ctx_t *c, json_object *o, const char *oid, const char *r
     json_object *parcel = obj_member(o, "parcel");
     if (parcel && map_parcel(c, parcel, msg) < 0)
         return -1;
-    json_object *rates = member(o, "rates");
+    /* Only the purchased rate goes to "rates" (migration 0009): the read API reads a
+     * shipment's selected rate and nothing reads the others; every rate stays in the
+     * shipment's raw. */
+    json_object *rates = c->r->every_rate ? member(o, "rates") : NULL;
     int sel_in_rates = 0;
-    const char *sel_id = txt(sel, "id");
     if (rates && json_object_is_type(rates, json_type_array)) {
+        const char *sel_id = txt(sel, "id");
         size_t n = json_object_array_length(rates);
         for (size_t i = 0; i < n; i++) {
             json_object *rt = json_object_array_get_idx(rates, i);
             if (!rt || !json_object_is_type(rt, json_type_object))
                 continue;
             const char *rid = txt(rt, "id");
-            if (sel_id && rid && strcmp(sel_id, rid) == 0)
-                sel_in_rates = 1;
+            sel_in_rates |= sel_id && rid && strcmp(sel_id, rid) == 0;
             if (map_rate(c, rt, id, msg) < 0)
                 return -1;
         }

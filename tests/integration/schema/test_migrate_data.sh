@@ -67,9 +67,11 @@ checksums "$T/up2"
 expect_eq "up → down → up" "$(cat "$T/up")" "$(cat "$T/up2")"
 ss_pass "up again: same as the first up"
 
-# On through every later migration (0007/0008: the tables become partitioned) and back to
-# 0005: every column of every synced table unchanged both ways.
-"$MIGRATE" up >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up to the latest"; }
+# On through the later migrations up to 0008 (0007/0008: the tables become partitioned) and
+# back to 0005: every column of every synced table unchanged both ways.  (0009 deletes the
+# unselected rates and brings them back on down: test_migrate_rates.)
+upto8=$(ls "$MIGRATIONS_DIR"/*.up.sql | xargs -n1 basename | awk '$0 >= "0006" && $0 < "0009"' | wc -l)
+"$MIGRATE" up "$upto8" >"$T/out" 2>&1 || { cat "$T/out" >&2; ss_fail "up to 0008"; }
 checksums "$T/latest"
 # Only the columns 0005 has: later migrations add their own (0006: shipments' refund and
 # batch gates, filled from the rows), checked by their own tests.

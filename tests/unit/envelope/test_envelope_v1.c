@@ -157,6 +157,25 @@ static int dropped_by_0005(int t, const char *col) {
            (t == SS_SYNC_T_RATES || t == SS_SYNC_T_PARCELS || t == SS_SYNC_T_TRACKING_EVENTS);
 }
 
+/* Migration 0009: of a shipment's rates only the selected one is a row.  The row of
+ * rates holding the golden rate row's id (its "id" cell in golden), -1 when that rate
+ * is no longer stored. */
+static long rate_row(const char *name, const ss_sync_rows_t *r, const char *golden, size_t row) {
+    char head[256];
+    snprintf(head, sizeof(head), "%s\trates\t%zu\tid\t", name, row);
+    const char *p = strstr(golden, head);
+    if (!p)
+        return -1;
+    p += strlen(head);
+    size_t n = strcspn(p, "\n");
+    for (size_t i = 0; i < r->t[SS_SYNC_T_RATES].nrows; i++) {
+        const char *id = ss_sync_cell(r, SS_SYNC_T_RATES, i, RA_ID);
+        if (id && strlen(id) == n && strncmp(id, p, n) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
 static int column_index(int t, const char *col) {
     const ss_sync_table_desc_t *d = ss_sync_table_desc((ss_sync_table_id_t)t);
     for (int i = 0; i < d->ncols; i++)
@@ -189,6 +208,9 @@ static size_t expected_0006(const char *name, int t) {
 static void check_mapping(const char *name, const ss_envelope_t *e, const ss_sync_rows_t *r,
                           char *golden) {
     size_t before[SS_SYNC_T__COUNT] = {0};
+    char *whole = strdup(golden); /* strtok_r cuts golden up */
+    assert_non_null(whole);
+    size_t rates_kept = 0; /* golden rate rows still stored (0009: the selected one) */
     size_t cells = 0;
     char *save = NULL;
     for (char *line = strtok_r(golden, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -208,6 +230,20 @@ static void check_mapping(const char *name, const ss_envelope_t *e, const ss_syn
         size_t row = (size_t)atol(f[2]);
         if (row + 1 > before[t])
             before[t] = row + 1;
+        if (t == SS_SYNC_T_RATES) {
+            long kept = rate_row(name, r, whole, row);
+            if (kept < 0) {
+                const char *sel = ss_sync_cell(r, SS_SYNC_T_SHIPMENTS, 0, SH_SELECTED_RATE_ID);
+                char head[256];
+                snprintf(head, sizeof(head), "%s\trates\t%zu\tid\t%s\n", name, row, sel ? sel : "");
+                if (sel && strstr(whole, head))
+                    fail_msg("%s: the selected rate %s has no rates row", name, sel);
+                continue; /* 0009: a rate not purchased is only in the shipment's raw */
+            }
+            if (strcmp(f[3], "id") == 0)
+                rates_kept++;
+            row = (size_t)kept;
+        }
         if (row >= r->t[t].nrows)
             fail_msg("%s: %s has no row %zu", name, f[1], row);
         int col = column_index(t, f[3]);
@@ -236,10 +272,13 @@ static void check_mapping(const char *name, const ss_envelope_t *e, const ss_syn
             want = 1; /* recorded before only for types without a table */
         if (t > SS_SYNC_T_EVENTS)
             want = expected_0006(name, t); /* tables of 0006 */
+        if (t == SS_SYNC_T_RATES)
+            want = rates_kept; /* 0009 */
         if (r->t[t].nrows != want)
             fail_msg("%s: %s has %zu rows, expected %zu", name, table_names[t], r->t[t].nrows,
                      want);
     }
+    free(whole);
     if (webhook_event)
         assert_string_equal(ss_sync_cell(r, SS_SYNC_T_EVENTS, 0, EV_ID), e->event_id);
     if (strcmp(name, "webhook-refund-successful") == 0) {

@@ -253,9 +253,10 @@ static void test_shipment_buy(void **state) {
     assert_string_equal(CELL(SS_SYNC_T_PARCELS, 0, PA_LENGTH), "10.0");
     assert_null(CELL(SS_SYNC_T_PARCELS, 0, PA_PREDEFINED_PACKAGE));
 
-    assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 3);
-    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RATE), "34.15");
-    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RETAIL_RATE), "39.10");
+    /* only the selected (purchased) rate of the three is a rates row (0009) */
+    assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 1);
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_ID), "rate_4d1f36fa716c4b1292cacbdf19227c2d");
+    assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_RATE), "6.07");
     assert_string_equal(CELL(SS_SYNC_T_RATES, 0, RA_SHIPMENT_ID),
                         "shp_16578f588f9546ec914afd2474e24ff5");
     assert_null(CELL(SS_SYNC_T_RATES, 0, RA_DELIVERY_DATE));
@@ -277,7 +278,8 @@ static void test_shipment_create_unbought(void **state) {
     assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_CARRIER));
     assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_RATE));
     assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TOTAL_COST));
-    assert_true(r.t[SS_SYNC_T_RATES].nrows >= 1);
+    /* nothing purchased: no rates row (every rate stays in the shipment's raw) */
+    assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 0);
     ss_sync_rows_free(&r);
     free_wire(&w);
 }

@@ -265,7 +265,7 @@ static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
     X(PA_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)                \
     X(PA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)
 
-/* The rates of a shipment (and its selected rate when not among them).  No raw copy:
+/* The selected (purchased) rate of a shipment, the only one stored (0009).  No raw copy:
  * the rate is in its shipment's raw (migration 0005). */
 #define SS_SYNC_RATES_COLUMNS(X)                                                                   \
     X(RA_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                                           \

@@ -65,6 +65,9 @@ typedef struct {
     struct json_object **trees; /* parsed object/event spans the cells point into */
     size_t ntrees, trees_cap;
     struct json_tokener *tok; /* reused for every span */
+    /* Non-zero: a shipment's every offered rate is a rates row, as before migration 0009
+     * (only bench/sync's frozen baseline sets it; the worker stores the selected rate). */
+    int every_rate;
 } ss_sync_rows_t;
 
 /* Number of columns of a table. */
