@@ -87,6 +87,10 @@ static const ss_conf_opt_t options[] = {
      "how long a stopping gateway waits for Kafka to acknowledge what is queued", 0},
     {"GATEWAY_CHARTJS_PATH", SS_CONF_STRING, &g_gw.cfg.chartjs_path, GW_CHARTJS_DEFAULT_PATH, 0, 0,
      "Chart.js served to the dashboard as /dashboard/chart.js (Debian's libjs-chart.js)", 0},
+    {"GATEWAY_MCP_ALLOW_PURCHASE", SS_CONF_BOOL, &g_gw.cfg.mcp_allow_purchase, "off", 0, 0,
+     "on: /mcp lists the tools that spend money (buy_shipment)", 0},
+    {"GATEWAY_MCP_ALLOWED_ORIGINS", SS_CONF_STRING, &g_gw.cfg.mcp_allowed_origins, NULL, 0, 0,
+     "comma-separated origins (https://host[:port]) allowed on /mcp besides loopback ones", 0},
     {"LOG_LEVEL", SS_CONF_STRING, &log_level, "info", 0, 0, "debug, info, warn or error", 0},
     {"LOG_FORMAT", SS_CONF_STRING, &log_format, "json", 0, 0, "json or text", 0},
 };
@@ -293,6 +297,7 @@ int main(int argc, char **argv) {
                   gw_handle_db_dashboard, NULL);
     ss_http_route(http, "/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, NULL);
     ss_http_route(http, "/dashboard", "/dashboard", gw_handle_dashboard, NULL);
+    ss_http_route(http, "/mcp$", "/mcp", gw_handle_mcp, NULL);
     ss_http_route(http, "/$", "/", gw_handle_root, NULL);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
