@@ -11,12 +11,16 @@
 # Ends with one line "shipstream tests: N passed, M failed" and exits non-zero
 # on any failure (a build failure counts as one failed test).
 # Environment: SS_TEST_SKIP="asan fuzz integration containers" skips phases (for quick local
-# runs), CTEST_ARGS adds arguments to every ctest, JOBS (default 2),
+# runs), CTEST_ARGS adds arguments to every ctest, JOBS (default 2), SS_IT_JOBS (default 2),
 # SS_FIXTURES_DIR overrides where the EasyPost fixtures are.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-2}
+# Integration tests at a time (SS_IT_JOBS, default 2): each has its own database
+# and topic prefix; the ones that stop shared parts or time things run alone
+# (SS_SERIAL_TESTS in tests/CMakeLists.txt).
+IT_JOBS=${SS_IT_JOBS:-2}
 START=$SECONDS
 
 PASSED=0
@@ -110,7 +114,8 @@ fi
 if ! skipped integration; then
   phase "integration tests: build/ against real PostgreSQL + Kafka"
   SS_BIN_DIR=$ROOT/build/bin run_ctest "integration (build)" \
-    tests/integration/harness.sh -- ctest --test-dir build -L integration --output-on-failure ${CTEST_ARGS:-}
+    tests/integration/harness.sh -- ctest --test-dir build -L integration -j "$IT_JOBS" \
+    --output-on-failure ${CTEST_ARGS:-}
 fi
 
 if [ -f tests/fuzz/CMakeLists.txt ] && ! skipped fuzz; then

@@ -66,6 +66,7 @@ if wants kafka; then
   ctx="$OUT/kafka-context"
   mkdir -p "$ctx"
   cp "$SS_CONTAINERS_DIR"/kafka/* "$ctx/"
+  cp "$SS_ROOT/deploy/local/kafka/broker.properties" "$ctx/"
   cp -al "$jars/libs" "$ctx/libs" 2>/dev/null || cp -a "$jars/libs" "$ctx/libs"
   build kafka "$KAFKA_IMAGE" "$ctx" "$ctx/Containerfile" &
   pids+=($!)

@@ -278,3 +278,25 @@ _ss_cleanup() {
 trap _ss_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- heal
+# A test killed by ctest's timeout (SIGKILL: no EXIT trap) may have left the
+# harness's PostgreSQL or Kafka stopped; every later test would then fail for
+# that one.  Start them again here (same data, same port), once, under a lock:
+# tests run side by side, and the ones that stop these servers run alone.
+_ss_heal() {
+  (
+    flock 7
+    if [ -n "${SS_TEST_PG_DATA:-}" ] &&
+       ! "$SS_LIB_ROOT/deploy/local/pg.sh" status --dir "$SS_TEST_PG_DATA" >/dev/null 2>&1; then
+      echo "lib.sh: the harness's PostgreSQL was down (a killed test?): starting it" >&2
+      ss_pg_start
+    fi
+    if [ -n "${SS_TEST_KAFKA_DIR:-}" ] &&
+       ! "$SS_LIB_ROOT/deploy/local/kafka.sh" status --dir "$SS_TEST_KAFKA_DIR" >/dev/null 2>&1; then
+      echo "lib.sh: the harness's Kafka was down (a killed test?): starting it" >&2
+      ss_kafka_start
+    fi
+  ) 7>"${TMPDIR:-/tmp}/ss-test-heal.$(id -u).lock"
+}
+_ss_heal

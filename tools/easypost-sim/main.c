@@ -27,7 +27,8 @@ static const char SUMMARY[] =
     "easypost-sim: a local EasyPost API for demos, tests and benchmarks.\n"
     "\n"
     "Answers EasyPost's endpoints under /v2 with EasyPost's shapes (ids shp_/rate_/adr_/prcl_/\n"
-    "trk_/pl_/evt_, money as strings like \"8.20000\", mode \"test\"), keeps everything in memory\n"
+    "trk_/pl_/evt_/batch_/pickup_/sf_/rfnd_/ins_, money as strings like \"8.20000\", mode from the "
+    "key),\nkeeps everything in memory "
     "(oldest objects evicted past SIM_MAX_OBJECTS) and plays tracker webhooks after a purchase.\n"
     "\n"
     "Endpoints (HTTP Basic auth, API key as user name, empty password; Bearer also accepted):\n"
@@ -49,7 +50,52 @@ static const char SUMMARY[] =
     "                                        start_datetime, end_datetime (RFC 3339, on "
     "created_at)\n"
     "                                        -> {\"shipments\":[...],\"has_more\":bool}\n"
-    "  GET  /v2/events?page_size=N&before_id=evt_...   recent events (last 100)\n"
+    "  GET  /v2/addresses/{id}/verify        200 {\"address\":{verified copy, new id}} or 422\n"
+    "  POST /v2/shipments/{id}/rerate        {} -> {\"rates\":[...]} (new rates replace the old)\n"
+    "  GET  /v2/shipments/{id}/label?file_format=PDF|ZPL|EPL2|PNG   bought shipment, label_*_url "
+    "set\n"
+    "  POST /v2/shipments/{id}/insure        {\"amount\":\"100\"} -> shipment, insurance "
+    "\"100.00\", an\n"
+    "                                        InsuranceFee (1%, min $1) and an Insurance object\n"
+    "  POST /v2/shipments/{id}/refund        {} -> refund_status \"submitted\", a Refund; one "
+    "simulated\n"
+    "                                        day later \"refunded\" (PostageFee refunded, funds "
+    "back,\n"
+    "                                        refund.successful event)\n"
+    "  POST /v2/refunds                      {\"refund\":{carrier,tracking_codes:[...]}} -> 201 "
+    "[Refund...]\n"
+    "  POST /v2/insurances                   {\"insurance\":{from_address,to_address,tracking_code,"
+    "carrier,\n"
+    "                                        amount,reference}} -> 201 (status pending, with a "
+    "tracker)\n"
+    "  POST /v2/batches                      {\"batch\":{\"shipments\":[{\"id\"}|{shipment}...]}} "
+    "-> state created\n"
+    "  POST /v2/batches/{id}/add_shipments | remove_shipments   {\"shipments\":[{\"id\"}...]}\n"
+    "  POST /v2/batches/{id}/buy             each shipment bought at its lowest rate -> "
+    "purchased\n"
+    "  POST /v2/batches/{id}/label           {\"file_format\":\"PDF\"} -> label_generated, "
+    "label_url\n"
+    "  POST /v2/batches/{id}/scan_form       -> the batch with its ScanForm\n"
+    "  POST /v2/pickups                      {\"pickup\":{address,min_datetime,max_datetime,...}}"
+    " -> unknown,\n"
+    "                                        pickup_rates USPS NextDay 0.00, UPS Future-day "
+    "Pickup 6.50\n"
+    "  POST /v2/pickups/{id}/buy             {\"carrier\",\"service\"} -> scheduled, "
+    "confirmation\n"
+    "  POST /v2/pickups/{id}/cancel          scheduled -> canceled\n"
+    "  POST /v2/scan_forms                   {\"scan_form\":{\"shipments\":[{\"id\"}...]}} -> "
+    "ScanForm\n"
+    "                                        (bought, unrefunded shipments not on another form)\n"
+    "  GET  /v2/{addresses,batches,pickups,scan_forms,refunds,insurances}[/{id}]  lists "
+    "paginated\n"
+    "                                        like /v2/shipments, and retrieve\n"
+    "  GET  /v2/events?page_size=N&before_id=evt_...   recent events (last 100); "
+    "/v2/events/{id}\n"
+    "  GET|POST /sim/funds                   balance: {\"balance\":\"25.00\"} or "
+    "{\"unlimited\":true};\n"
+    "                                        a purchase (buy, batch buy, insure, pickup buy) it "
+    "does\n"
+    "                                        not cover is 402 PAYMENT.INSUFFICIENT_FUNDS\n"
     "  POST /sim/preload                     {\"shipments\":N,\"days\":D}: N purchased "
     "shipments\n"
     "                                        with trackers spread over the D days before "
@@ -67,6 +113,13 @@ static const char SUMMARY[] =
     "                                        with \"list_count\" (default 1, -1 = every list "
     "call)\n"
     "  GET  /health  /ready  /metrics\n"
+    "Mode: objects created with a key starting EZTK or test are mode \"test\", with any other "
+    "key\n"
+    "\"production\" (as on EasyPost; without a key, the mode of EASYPOST_API_KEY, else test).\n"
+    "Memory: at most SIM_MAX_OBJECTS objects (each address, shipment, tracker, batch, pickup,\n"
+    "scan form, refund, insurance counts one; the oldest are evicted), 100 events.\n"
+    "POST bodies may be empty (taken as {}). Answers to a 422 (already bought, refunded,\n"
+    "not purchased...) leave the state unchanged.\n"
     "Errors are EasyPost's: {\"error\":{\"code\",\"message\",\"errors\":[...]}} - wrong key 401,\n"
     "missing fields 422 (PARAMETER.REQUIRED), unknown id 404 (NOT_FOUND). Rates: USPS\n"
     "(GroundAdvantage, Priority, Express), UPS (Ground, 3DaySelect, 2ndDayAir, NextDayAir), FedEx\n"
@@ -143,6 +196,7 @@ static struct {
     long long fault_retry_after;
     long long preload_shipments;
     long long preload_days;
+    char *funds;
     char *log_level;
     char *log_format;
 } cfg;
@@ -161,6 +215,10 @@ static const ss_conf_opt_t OPTS[] = {
      "real seconds per simulated day (decimal, e.g. 0.5); tracker steps follow it", 0},
     {"SIM_SEED", SS_CONF_INT, &cfg.seed, "42", 0, 0x7fffffffffffffffLL,
      "seed: same seed and same requests give the same ids, prices and outcomes", 0},
+    {"SIM_FUNDS", SS_CONF_STRING, &cfg.funds, NULL, 0, 0,
+     "account balance in dollars (e.g. 25.00): a purchase it does not cover is answered 402;\n"
+     "     unset: unlimited (POST /sim/funds changes it at run time)",
+     0},
     {"SIM_MAX_OBJECTS", SS_CONF_INT, &cfg.max_objects, "200000", 16, 100000000,
      "objects kept in memory; the oldest are evicted (then 404)", 0},
     {"SIM_THREADS", SS_CONF_INT, &cfg.threads, "64", 1, 512,
@@ -328,45 +386,54 @@ static int send_dropped(struct mg_connection *conn, int status, const char *body
 
 /* ---- auth ------------------------------------------------------------------- */
 
-/* 1 when the request carries the configured key (Basic user name or Bearer). */
-static int auth_ok(struct mg_connection *conn, int *missing) {
+/* 1 when the request carries the configured key (Basic user name or Bearer).
+ * *mode: the mode of the objects the request creates, from the key it
+ * carries (as on EasyPost: EZTK.../test... keys are test mode, others
+ * production; no key: the sim's default). */
+static int auth_ok(struct mg_connection *conn, int *missing, const char **mode) {
     const char *h = mg_get_header(conn, "Authorization");
     *missing = !h || !*h;
-    if (!cfg.api_key)
-        return 1;
-    if (*missing)
-        return 0;
+    *mode = NULL;
     char user[512];
     size_t ulen = 0;
-    if (strncasecmp(h, "Basic ", 6) == 0) {
+    int parsed = 0;
+    if (*missing) {
+        parsed = 0;
+    } else if (strncasecmp(h, "Basic ", 6) == 0) {
         const char *b = h + 6;
         while (*b == ' ')
             b++;
         size_t bl = strlen(b);
-        if (bl == 0 || bl > 600 || bl % 4 != 0)
-            return 0;
         unsigned char dec[512];
-        int n = EVP_DecodeBlock(dec, (const unsigned char *)b, (int)bl);
-        if (n < 0)
-            return 0;
-        while (n > 0 && bl > 0 && b[bl - 1] == '=') { /* EVP_DecodeBlock counts padding */
-            n--;
-            bl--;
+        int n = (bl == 0 || bl > 600 || bl % 4 != 0)
+                    ? -1
+                    : EVP_DecodeBlock(dec, (const unsigned char *)b, (int)bl);
+        if (n >= 0) {
+            while (n > 0 && bl > 0 && b[bl - 1] == '=') { /* EVP_DecodeBlock counts padding */
+                n--;
+                bl--;
+            }
+            unsigned char *colon = memchr(dec, ':', (size_t)n);
+            ulen = colon ? (size_t)(colon - dec) : (size_t)n;
+            memcpy(user, dec, ulen);
+            parsed = 1;
         }
-        unsigned char *colon = memchr(dec, ':', (size_t)n);
-        ulen = colon ? (size_t)(colon - dec) : (size_t)n;
-        memcpy(user, dec, ulen);
     } else if (strncasecmp(h, "Bearer ", 7) == 0) {
         const char *t = h + 7;
         while (*t == ' ')
             t++;
         ulen = strlen(t);
-        if (ulen >= sizeof user)
-            return 0;
-        memcpy(user, t, ulen);
-    } else {
-        return 0;
+        if (ulen < sizeof user) {
+            memcpy(user, t, ulen);
+            parsed = 1;
+        }
     }
+    if (parsed && ulen > 0)
+        *mode = sim_mode_for_key(user, ulen);
+    if (!cfg.api_key)
+        return 1;
+    if (!parsed)
+        return 0;
     return ss_secure_equal(user, ulen, cfg.api_key, strlen(cfg.api_key));
 }
 
@@ -398,6 +465,11 @@ static int read_json(struct mg_connection *conn, json_object **out, char **err_b
         *err_body =
             sim_error_json("BAD_REQUEST", "The request body could not be read.", NULL, NULL);
         return -1;
+    }
+    if (len == 0) { /* no parameters: as {} (EasyPost's clients send {} or nothing) */
+        free(body);
+        *out = json_object_new_object();
+        return *out ? 0 : -1;
     }
     json_tokener *tok = json_tokener_new();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -457,6 +529,150 @@ static int list_objects(struct mg_connection *conn, sim_t *s, int kind, char **o
     return sim_list(s, kind, &q, f, out);
 }
 
+/* Splits "/coll[/id[/action]]" (no more segments); 0 or -1. */
+static int split_path(const char *p, char *coll, char *id, char *action) {
+    coll[0] = id[0] = action[0] = '\0';
+    if (*p != '/')
+        return -1;
+    char *parts[3] = {coll, id, action};
+    int k = 0;
+    p++;
+    while (*p) {
+        if (k == 3)
+            return -1;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (!id_ok(p, n))
+            return -1;
+        memcpy(parts[k++], p, n);
+        parts[k - 1][n] = '\0';
+        p += n;
+        if (*p == '/')
+            p++;
+        if (e && !*p)
+            return -1; /* trailing slash */
+    }
+    return k ? 0 : -1;
+}
+
+static const struct {
+    const char *coll, *object;
+    int kind;
+} COLLS[] = {{"shipments", "Shipment", SIM_KIND_SHIPMENT},
+             {"trackers", "Tracker", SIM_KIND_TRACKER},
+             {"addresses", "Address", SIM_KIND_ADDRESS},
+             {"batches", "Batch", SIM_KIND_BATCH},
+             {"pickups", "Pickup", SIM_KIND_PICKUP},
+             {"scan_forms", "ScanForm", SIM_KIND_SCAN_FORM},
+             {"refunds", "Refund", SIM_KIND_REFUND},
+             {"insurances", "Insurance", SIM_KIND_INSURANCE},
+             {"events", "Event", -1}};
+
+/* Dispatches one /v2 request: the status and *out (malloc'd body), or
+ * -(status) when the answer was sent already. */
+static int route_v2(struct mg_connection *conn, sim_t *s, int is_get, int is_post, const char *p,
+                    char **out) {
+    char coll[128], id[128], action[128];
+    int c = -1;
+    if (split_path(p, coll, id, action) == 0)
+        for (size_t i = 0; i < sizeof COLLS / sizeof *COLLS; i++)
+            if (strcmp(coll, COLLS[i].coll) == 0)
+                c = (int)i;
+    if (c < 0 || !(is_get || is_post)) {
+        *out =
+            sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
+        return 404;
+    }
+    const char *C = COLLS[c].coll;
+    if (is_get) {
+        if (!id[0]) {
+            if (COLLS[c].kind < 0) {
+                char ps[16], before[128] = "";
+                int page =
+                    ss_http_query_param(conn, "page_size", ps, sizeof ps) > 0 ? atoi(ps) : 20;
+                ss_http_query_param(conn, "before_id", before, sizeof before);
+                ss_counter_inc(ss_counter("sim_list_calls_total", "List calls by object",
+                                          "object=\"events\""));
+                return sim_events_list(s, page, before, out);
+            }
+            return list_objects(conn, s, COLLS[c].kind, out);
+        }
+        if (!action[0]) {
+            if (COLLS[c].kind < 0)
+                return sim_event_get(s, id, out);
+            if (COLLS[c].kind == SIM_KIND_BATCH)
+                return sim_batch_get(s, id, out);
+            return sim_object_get(s, id, COLLS[c].object, out);
+        }
+        if (strcmp(C, "addresses") == 0 && strcmp(action, "verify") == 0)
+            return sim_address_verify(s, id, out);
+        if (strcmp(C, "shipments") == 0 && strcmp(action, "label") == 0) {
+            char ff[16] = "";
+            ss_http_query_param(conn, "file_format", ff, sizeof ff);
+            return sim_shipment_label(s, id, ff[0] ? ff : NULL, out);
+        }
+        *out =
+            sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
+        return 404;
+    }
+    /* POST: every operation reads a JSON object (the clients send {} when
+     * there are no parameters; read_json takes an empty body as {}). */
+    json_object *req = NULL;
+    char *eb = NULL;
+    int es = 0;
+    if (read_json(conn, &req, &eb, &es) != 0) {
+        if (!eb)
+            return -ss_http_send_json(conn, 500, "{}", 2, NULL);
+        int r = ss_http_send_json(conn, es, eb, strlen(eb), NULL);
+        free(eb);
+        return -(r > 0 ? r : es);
+    }
+    int st;
+    if (!id[0]) {
+        if (strcmp(C, "shipments") == 0)
+            st = sim_shipment_create(s, req, out);
+        else if (strcmp(C, "trackers") == 0)
+            st = sim_tracker_create(s, req, out);
+        else if (strcmp(C, "addresses") == 0)
+            st = sim_address_create(s, req, 0, out);
+        else if (strcmp(C, "batches") == 0)
+            st = sim_batch_create(s, req, out);
+        else if (strcmp(C, "pickups") == 0)
+            st = sim_pickup_create(s, req, out);
+        else if (strcmp(C, "scan_forms") == 0)
+            st = sim_scan_form_create(s, req, out);
+        else if (strcmp(C, "refunds") == 0)
+            st = sim_refund_create(s, req, out);
+        else if (strcmp(C, "insurances") == 0)
+            st = sim_insurance_create(s, req, out);
+        else
+            st = 0;
+    } else if (strcmp(C, "addresses") == 0 && strcmp(id, "create_and_verify") == 0 && !action[0]) {
+        st = sim_address_create(s, req, 1, out);
+    } else if (strcmp(C, "shipments") == 0 && strcmp(action, "buy") == 0) {
+        st = sim_shipment_buy(s, id, req, out);
+    } else if (strcmp(C, "shipments") == 0 && strcmp(action, "rerate") == 0) {
+        st = sim_shipment_rerate(s, id, out);
+    } else if (strcmp(C, "shipments") == 0 && strcmp(action, "insure") == 0) {
+        st = sim_shipment_insure(s, id, req, out);
+    } else if (strcmp(C, "shipments") == 0 && strcmp(action, "refund") == 0) {
+        st = sim_shipment_refund(s, id, out);
+    } else if (strcmp(C, "batches") == 0 && action[0]) {
+        st = sim_batch_action(s, id, action, req, out);
+    } else if (strcmp(C, "pickups") == 0 && action[0]) {
+        st = sim_pickup_action(s, id, action, req, out);
+    } else {
+        st = 0;
+    }
+    json_object_put(req);
+    if (st == 0) {
+        *out =
+            sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
+        st = 404;
+    }
+    return st;
+}
+
 static int handle_v2(struct mg_connection *conn, void *ud) {
     sim_t *s = ud;
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -465,7 +681,10 @@ static int handle_v2(struct mg_connection *conn, void *ud) {
     int is_post = strcmp(m, "POST") == 0, is_get = strcmp(m, "GET") == 0;
 
     int missing = 0;
-    if (!auth_ok(conn, &missing))
+    const char *mode = NULL;
+    int authed = auth_ok(conn, &missing, &mode);
+    sim_set_request_mode(mode ? mode : s->default_mode);
+    if (!authed)
         return missing ? send_ep_error(conn, 401, "APIKEY.REQUIRED",
                                        "An API key is required: use HTTP Basic auth with your key "
                                        "as the user name.")
@@ -488,62 +707,10 @@ static int handle_v2(struct mg_connection *conn, void *ud) {
     }
 
     const char *p = uri + 3; /* after "/v2" */
-    char id[128];
-    json_object *req = NULL;
-    char *out = NULL, *eb = NULL;
-    int st = 0, es = 0;
-    const char *slash;
-    if (is_post &&
-        (strcmp(p, "/shipments") == 0 || strcmp(p, "/trackers") == 0 ||
-         strcmp(p, "/addresses") == 0 || strcmp(p, "/addresses/create_and_verify") == 0 ||
-         (strncmp(p, "/shipments/", 11) == 0 && (slash = strchr(p + 11, '/')) &&
-          strcmp(slash, "/buy") == 0))) {
-        if (read_json(conn, &req, &eb, &es) != 0) {
-            st = ss_http_send_json(conn, es, eb, strlen(eb), NULL);
-            free(eb);
-            return st;
-        }
-        if (strcmp(p, "/shipments") == 0)
-            st = sim_shipment_create(s, req, &out);
-        else if (strcmp(p, "/trackers") == 0)
-            st = sim_tracker_create(s, req, &out);
-        else if (strcmp(p, "/addresses") == 0)
-            st = sim_address_create(s, req, 0, &out);
-        else if (strcmp(p, "/addresses/create_and_verify") == 0)
-            st = sim_address_create(s, req, 1, &out);
-        else {
-            size_t n = (size_t)(strchr(p + 11, '/') - (p + 11));
-            if (!id_ok(p + 11, n)) {
-                st = 404;
-                out = sim_error_json("NOT_FOUND", "The requested resource could not be found.",
-                                     NULL, NULL);
-            } else {
-                memcpy(id, p + 11, n);
-                id[n] = '\0';
-                st = sim_shipment_buy(s, id, req, &out);
-            }
-        }
-        json_object_put(req);
-    } else if (is_get && strncmp(p, "/shipments/", 11) == 0 && id_ok(p + 11, strlen(p + 11))) {
-        st = sim_object_get(s, p + 11, "Shipment", &out);
-    } else if (is_get && strncmp(p, "/trackers/", 10) == 0 && id_ok(p + 10, strlen(p + 10))) {
-        st = sim_object_get(s, p + 10, "Tracker", &out);
-    } else if (is_get && strncmp(p, "/addresses/", 11) == 0 && id_ok(p + 11, strlen(p + 11))) {
-        st = sim_object_get(s, p + 11, "Address", &out);
-    } else if (is_get && strcmp(p, "/events") == 0) {
-        char ps[16], before[128] = "";
-        int page = ss_http_query_param(conn, "page_size", ps, sizeof ps) > 0 ? atoi(ps) : 20;
-        ss_http_query_param(conn, "before_id", before, sizeof before);
-        ss_counter_inc(
-            ss_counter("sim_list_calls_total", "List calls by object", "object=\"events\""));
-        st = sim_events_list(s, page, before, &out);
-    } else if (is_get && (strcmp(p, "/shipments") == 0 || strcmp(p, "/trackers") == 0)) {
-        st = list_objects(conn, s,
-                          strcmp(p, "/trackers") == 0 ? SIM_KIND_TRACKER : SIM_KIND_SHIPMENT, &out);
-    } else {
-        st = 404;
-        out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
-    }
+    char *out = NULL;
+    int st = route_v2(conn, s, is_get, is_post, p, &out);
+    if (st < 0)
+        return -st; /* answered already (unreadable body) */
     if (!out)
         return send_ep_error(conn, 500, "INTERNAL_SERVER_ERROR", "out of memory");
     if (f.drop)
@@ -670,6 +837,66 @@ static int handle_preload(struct mg_connection *conn, void *ud) {
     return ss_http_send_json(conn, 200, body, (size_t)len, NULL);
 }
 
+/* "25", "25.5", "25.50" -> cents; -1 when not a non-negative amount. */
+static int64_t parse_dollars(const char *v) {
+    int64_t c = 0;
+    const char *p = v;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (c > 100000000000LL)
+            return -1;
+        c = c * 10 + (*p - '0');
+    }
+    c *= 100;
+    if (*p == '.') {
+        p++;
+        int k = 0;
+        for (; isdigit((unsigned char)*p) && k < 2; p++, k++)
+            c += (*p - '0') * (k == 0 ? 10 : 1);
+        while (*p == '0')
+            p++;
+    }
+    return *p ? -1 : c;
+}
+
+/* GET /sim/funds: the balance; POST {"balance":"25.00"} or {"unlimited":true}. */
+static int handle_funds(struct mg_connection *conn, void *ud) {
+    sim_t *s = ud;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (strcmp(ri->request_method, "POST") == 0) {
+        json_object *req = NULL, *v = NULL;
+        char *eb = NULL;
+        int es = 0;
+        if (read_json(conn, &req, &eb, &es) != 0) {
+            free(eb);
+            return ss_http_send_error(conn, 400, "bad_request", "body must be a JSON object");
+        }
+        int64_t c = -2;
+        if (json_object_object_get_ex(req, "unlimited", &v) && json_object_get_boolean(v))
+            c = -1;
+        else if (json_object_object_get_ex(req, "balance", &v))
+            c = parse_dollars(json_object_is_type(v, json_type_string)
+                                  ? json_object_get_string(v)
+                                  : json_object_to_json_string(v));
+        int bad = c < -1 || (c == -1 && !json_object_is_type(v, json_type_boolean));
+        json_object_put(req);
+        if (bad)
+            return ss_http_send_error(conn, 400, "bad_funds",
+                                      "{\"balance\":\"25.00\"} (dollars) or {\"unlimited\":true}");
+        sim_funds_set(s, c);
+    } else if (strcmp(ri->request_method, "GET") != 0) {
+        return ss_http_send_error(conn, 405, "method_not_allowed",
+                                  "GET, or POST {\"balance\":\"25.00\"} | {\"unlimited\":true}");
+    }
+    char *body = sim_funds_json(s);
+    if (!body)
+        return ss_http_send_error(conn, 500, "internal", "out of memory");
+    int st = ss_http_send_json(conn, 200, body, strlen(body), NULL);
+    free(body);
+    return st;
+}
+
 int main(int argc, char **argv) {
     int conf_rc = ss_conf_main(argc, argv, "easypost-sim", SUMMARY, OPTS, NOPTS);
     if (conf_rc >= 0)
@@ -705,6 +932,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     s->day_seconds = scale;
+    s->default_mode = cfg.api_key ? sim_mode_for_key(cfg.api_key, strlen(cfg.api_key)) : "test";
+    if (cfg.funds) {
+        int64_t c = parse_dollars(cfg.funds);
+        if (c < 0) {
+            fprintf(stderr, "easypost-sim: SIM_FUNDS=%s: expected dollars, e.g. 25.00\n",
+                    cfg.funds);
+            return 2;
+        }
+        sim_funds_set(s, c);
+    }
     s->webhook_url = cfg.webhook_url;
     s->webhook_max_attempts = (int)cfg.webhook_attempts;
     s->webhook_backoff_base_ms = (int)cfg.webhook_backoff_ms;
@@ -740,6 +977,7 @@ int main(int argc, char **argv) {
     ss_http_route(h, "/v2", "/v2", handle_v2, s);
     ss_http_route(h, "/sim/faults$", "/sim/faults", handle_faults, NULL);
     ss_http_route(h, "/sim/preload$", "/sim/preload", handle_preload, s);
+    ss_http_route(h, "/sim/funds$", "/sim/funds", handle_funds, s);
     char scale_s[32];
     snprintf(scale_s, sizeof scale_s, "%g", scale);
     ss_log_kv(SS_LOG_INFO, "easypost-sim ready", "listen", cfg.listen, "day_seconds", scale_s,

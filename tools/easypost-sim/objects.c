@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <time.h>
@@ -22,6 +23,7 @@ typedef struct {
     uint64_t seed;
     size_t n;
     int64_t end, span;
+    const char *mode; /* of every preloaded object */
 } preload_t;
 
 /* ---- time ---------------------------------------------------------------- */
@@ -48,6 +50,24 @@ void sim_fmt_offset(int64_t usec, char *buf, size_t n) {
 }
 void sim_fmt_ms(int64_t usec, char *buf, size_t n) {
     fmt_tm(usec, buf, n, "Z", 1);
+}
+
+/* ---- mode ------------------------------------------------------------------- */
+
+static __thread const char *t_mode;
+
+void sim_set_request_mode(const char *mode) {
+    t_mode = mode;
+}
+
+static const char *cur_mode(void) {
+    return t_mode ? t_mode : "test";
+}
+
+const char *sim_mode_for_key(const char *key, size_t len) {
+    if ((len >= 4 && strncmp(key, "EZTK", 4) == 0) || (len >= 4 && strncmp(key, "test", 4) == 0))
+        return "test";
+    return "production";
 }
 
 /* ---- ids and randomness ---------------------------------------------------- */
@@ -147,6 +167,67 @@ static int err422(char **out, const char *field) {
     return 422;
 }
 
+static int err402(char **out) {
+    *out = sim_error_json("PAYMENT.INSUFFICIENT_FUNDS",
+                          "Insufficient funds: your balance does not cover this purchase. Add "
+                          "funds and try again.",
+                          NULL, NULL);
+    return 402;
+}
+
+/* "8.20000" -> 820: cents of a non-negative money string (past the second
+ * decimal ignored); 0 for NULL or garbage. */
+static int64_t money_cents(const char *v) {
+    int64_t c = 0;
+    if (!v)
+        return 0;
+    for (; isdigit((unsigned char)*v) && c < INT64_MAX / 1000; v++)
+        c = c * 10 + (*v - '0');
+    c *= 100;
+    if (*v == '.' && isdigit((unsigned char)v[1])) {
+        c += (v[1] - '0') * 10;
+        if (isdigit((unsigned char)v[2]))
+            c += v[2] - '0';
+    }
+    return c;
+}
+
+/* 0 and the balance lowered by cents, or -1 (balance unchanged) when it does not cover it. */
+static int funds_take_locked(sim_t *s, int64_t cents) {
+    if (!s->funds_limited)
+        return 0;
+    if (s->funds_cents < cents)
+        return -1;
+    s->funds_cents -= cents;
+    return 0;
+}
+
+static void funds_credit_locked(sim_t *s, int64_t cents) {
+    if (s->funds_limited)
+        s->funds_cents += cents;
+}
+
+void sim_funds_set(sim_t *s, int64_t cents) {
+    pthread_mutex_lock(&s->mu);
+    s->funds_limited = cents >= 0;
+    s->funds_cents = cents >= 0 ? cents : 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+char *sim_funds_json(sim_t *s) {
+    char buf[96];
+    pthread_mutex_lock(&s->mu);
+    if (s->funds_limited)
+        snprintf(buf, sizeof buf, "{\"balance\":\"%lld.%02lld000\",\"unlimited\":false}",
+                 (long long)(s->funds_cents / 100), (long long)(s->funds_cents % 100));
+    else
+        snprintf(buf, sizeof buf, "{\"balance\":null,\"unlimited\":true}");
+    pthread_mutex_unlock(&s->mu);
+    return strdup(buf);
+}
+
+static void batch_refresh_locked(sim_t *s, json_object *b);
+
 static int err404(char **out) {
     *out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
     return 404;
@@ -161,9 +242,12 @@ int sim_init(sim_t *s, uint64_t seed, size_t max_objects) {
     s->ring_cap = max_objects < 16 ? 16 : max_objects;
     s->ring = calloc(s->ring_cap, sizeof(char *));
     s->seed = seed;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < SIM_NKINDS; k++) {
         s->index[k].pos = json_object_new_object();
-    if (!s->objects || !s->events || !s->ring || !s->index[0].pos || !s->index[1].pos)
+        if (!s->index[k].pos)
+            return -1;
+    }
+    if (!s->objects || !s->events || !s->ring)
         return -1;
     uint64_t u = sim_hash(seed ^ 0x75736572ULL);
     snprintf(s->user_id, sizeof s->user_id, "user_%016llx%016llx", (unsigned long long)u,
@@ -181,7 +265,7 @@ void sim_destroy(sim_t *s) {
         json_object_put(s->objects);
     if (s->events)
         json_object_put(s->events);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < SIM_NKINDS; k++) {
         free(s->index[k].v);
         if (s->index[k].pos)
             json_object_put(s->index[k].pos);
@@ -213,12 +297,28 @@ static json_object *store_get_locked(sim_t *s, const char *id) {
 static void index_add_locked(sim_t *s, int kind, const char *id, int64_t created) {
     sim_index_t *ix = &s->index[kind];
     if (ix->len == ix->cap) {
-        size_t nc = ix->cap ? ix->cap * 2 : 1024;
-        sim_ix_ent_t *nv = realloc(ix->v, nc * sizeof *nv);
-        if (!nv)
-            return; /* not listed; still retrievable */
-        ix->v = nv;
-        ix->cap = nc;
+        /* Full: drop the evicted entries first, and grow only when more than
+         * half are live.  The index then stays within twice the number of
+         * live objects (bounded by SIM_MAX_OBJECTS) at O(1) amortised cost. */
+        size_t w = 0;
+        for (size_t r = 0; r < ix->len; r++)
+            if (store_get_locked(s, ix->v[r].id))
+                ix->v[w++] = ix->v[r];
+        if (w < ix->len) {
+            json_object_put(ix->pos);
+            ix->pos = json_object_new_object();
+            for (size_t r = 0; r < w; r++)
+                json_object_object_add(ix->pos, ix->v[r].id, json_object_new_int64((int64_t)r));
+            ix->len = w;
+        }
+        if (ix->cap == 0 || ix->len * 2 > ix->cap) {
+            size_t nc = ix->cap ? ix->cap * 2 : 1024;
+            sim_ix_ent_t *nv = realloc(ix->v, nc * sizeof *nv);
+            if (!nv)
+                return; /* not listed; still retrievable */
+            ix->v = nv;
+            ix->cap = nc;
+        }
     }
     sim_ix_ent_t *e = &ix->v[ix->len];
     e->created_usec = created;
@@ -246,7 +346,7 @@ static json_object *address_new_locked(sim_t *s, json_object *a, int64_t now) {
             v = "US";
         add(o, fields[i], jstr(v));
     }
-    add(o, "mode", jstr("test"));
+    add(o, "mode", jstr(cur_mode()));
     add(o, "carrier_facility", jstr(gstr(a, "carrier_facility")));
     json_object *res = get(a, "residential");
     add(o, "residential",
@@ -334,9 +434,30 @@ static int address_verify_locked(json_object *o, int64_t now) {
     return 0;
 }
 
-static int verify_fail(char **out) {
-    *out = sim_error_json("ADDRESS.VERIFY.FAILURE", "Unable to verify address.", "address",
-                          "Address not found");
+/* 422 ADDRESS.VERIFY.FAILURE with EasyPost's error details (code, field,
+ * message, suggestion), as in test_address_verify_invalid_address: the
+ * house number one only when street1 does not start with a number. */
+static int verify_fail(char **out, const char *street1) {
+    json_object *root = json_object_new_object(), *err = json_object_new_object();
+    json_object *errors = json_object_new_array();
+    static const char *const det[][3] = {
+        {"E.ADDRESS.NOT_FOUND", "address", "Address not found"},
+        {"E.HOUSE_NUMBER.MISSING", "street1", "House number is missing"}};
+    int n = street1 && isdigit((unsigned char)*street1) ? 1 : 2;
+    for (int i = 0; i < n; i++) {
+        json_object *e = json_object_new_object();
+        add(e, "code", jstr(det[i][0]));
+        add(e, "field", jstr(det[i][1]));
+        add(e, "message", jstr(det[i][2]));
+        add(e, "suggestion", NULL);
+        json_object_array_add(errors, e);
+    }
+    add(err, "code", jstr("ADDRESS.VERIFY.FAILURE"));
+    add(err, "message", jstr("Unable to verify address."));
+    add(err, "errors", errors);
+    add(root, "error", err);
+    *out = dup_json(root);
+    json_object_put(root);
     return 422;
 }
 
@@ -355,8 +476,11 @@ int sim_address_create(sim_t *s, json_object *req, int verify, char **out) {
     if (want_verify && address_verify_locked(o, now) != 0) {
         if (strict) {
             pthread_mutex_unlock(&s->mu);
+            char *why = NULL;
+            int st = verify_fail(&why, gstr(o, "street1"));
             json_object_put(o);
-            return verify_fail(out);
+            *out = why;
+            return st;
         }
         json_object *ver = json_object_new_object(), *d = json_object_new_object();
         add(d, "success", json_object_new_boolean(0));
@@ -374,6 +498,7 @@ int sim_address_create(sim_t *s, json_object *req, int verify, char **out) {
     }
     const char *id = gstr(o, "id");
     store_put_locked(s, id, json_object_get(o));
+    index_add_locked(s, SIM_KIND_ADDRESS, id, now);
     if (verify) {
         json_object *wrap = json_object_new_object();
         add(wrap, "address", o); /* create_and_verify answers {"address":{...}} */
@@ -441,7 +566,7 @@ static json_object *rate_new_locked(sim_t *s, const service_t *sv, int zone, dou
     add(r, "object", jstr("Rate"));
     add(r, "created_at", jstr(ts));
     add(r, "updated_at", jstr(ts));
-    add(r, "mode", jstr("test"));
+    add(r, "mode", jstr(cur_mode()));
     add(r, "service", jstr(sv->service));
     add(r, "carrier", jstr(sv->carrier));
     money(cents, buf, sizeof buf);
@@ -477,6 +602,7 @@ static json_object *address_ref_locked(sim_t *s, json_object *a, int64_t now) {
     }
     json_object *o = address_new_locked(s, a, now);
     store_put_locked(s, gstr(o, "id"), json_object_get(o));
+    index_add_locked(s, SIM_KIND_ADDRESS, gstr(o, "id"), now);
     return o;
 }
 
@@ -503,7 +629,7 @@ static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
     add(o, "restriction_comments", jstr(gstr(c, "restriction_comments")));
     add(o, "restriction_type",
         jstr(gstr(c, "restriction_type") ? gstr(c, "restriction_type") : "none"));
-    add(o, "mode", jstr("test"));
+    add(o, "mode", jstr(cur_mode()));
     add(o, "declaration", jstr(gstr(c, "declaration")));
     json_object *items = json_object_new_array();
     json_object *in = get(c, "customs_items");
@@ -532,7 +658,7 @@ static json_object *customs_new_locked(sim_t *s, json_object *c, const char *ts)
         add(ci, "value", jstr(vt ? vt : "0.00"));
         add(ci, "weight", jdouble(gnum(it, "weight", &w) ? w : 0.0));
         add(ci, "code", jstr(gstr(it, "code")));
-        add(ci, "mode", jstr("test"));
+        add(ci, "mode", jstr(cur_mode()));
         add(ci, "manufacturer", jstr(gstr(it, "manufacturer")));
         add(ci, "currency", jstr(gstr(it, "currency")));
         add(ci, "eccn", jstr(gstr(it, "eccn")));
@@ -585,7 +711,7 @@ static int shipment_create_at(sim_t *s, json_object *req, int64_t now, char **ou
     json_object *isret = get(sh, "is_return");
     add(o, "is_return", json_object_new_boolean(isret ? json_object_get_boolean(isret) : 0));
     add(o, "messages", json_object_new_array());
-    add(o, "mode", jstr("test"));
+    add(o, "mode", jstr(cur_mode()));
     json_object *opts = json_object_new_object();
     json_object *ropts = get(sh, "options");
     if (ropts && json_object_is_type(ropts, json_type_object)) {
@@ -633,7 +759,7 @@ static int shipment_create_at(sim_t *s, json_object *req, int64_t now, char **ou
     }
     add(p, "predefined_package", jstr(gstr(parcel, "predefined_package")));
     add(p, "weight", jdouble(weight));
-    add(p, "mode", jstr("test"));
+    add(p, "mode", jstr(cur_mode()));
     add(o, "parcel", p);
     add(o, "postage_label", NULL);
 
@@ -690,7 +816,7 @@ static json_object *tracker_new_locked(sim_t *s, const char *code, const char *c
     json_object *t = json_object_new_object();
     add(t, "id", jstr(id));
     add(t, "object", jstr("Tracker"));
-    add(t, "mode", jstr("test"));
+    add(t, "mode", jstr(cur_mode()));
     add(t, "tracking_code", jstr(code));
     add(t, "status", jstr("unknown"));
     add(t, "status_detail", jstr("unknown"));
@@ -808,6 +934,11 @@ static int shipment_buy_at(sim_t *s, const char *shp_id, json_object *req, int64
                               "The rate does not belong to this shipment.", "rate.id", "not found");
         return 422;
     }
+    int64_t cost = money_cents(gstr(chosen, "rate"));
+    if (!plan_out && funds_take_locked(s, cost) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return err402(out);
+    }
     const char *carrier = gstr(chosen, "carrier");
     tracking_code_locked(s, carrier, code, sizeof code);
     json_object *selected = NULL;
@@ -844,6 +975,7 @@ static int shipment_buy_at(sim_t *s, const char *shp_id, json_object *req, int64
     json_object *trk = tracker_new_locked(s, code, carrier, shp_id, ts);
     char trk_id[48];
     snprintf(trk_id, sizeof trk_id, "%s", gstr(trk, "id"));
+    add(trk, "is_return", json_object_get(get(o, "is_return")));
     add(o, "tracker", json_object_get(trk));
     store_put_locked(s, trk_id, trk); /* shared with the shipment: updates show in both */
     index_add_locked(s, SIM_KIND_TRACKER, trk_id, now);
@@ -997,6 +1129,31 @@ int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out
     return 200;
 }
 
+/* The fields GET /v2/events lists (as events-list.response.json). */
+static json_object *event_summary(json_object *e) {
+    static const char *const keys[] = {"description", "id",   "user_id", "status",
+                                       "created_at",  "mode", "object"};
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        add(o, keys[i], json_object_get(get(e, keys[i])));
+    return o;
+}
+
+int sim_event_get(sim_t *s, const char *id, char **out) {
+    pthread_mutex_lock(&s->mu);
+    size_t n = json_object_array_length(s->events);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(s->events, i);
+        if (gstr(e, "id") && strcmp(gstr(e, "id"), id) == 0) {
+            *out = dup_json(e);
+            pthread_mutex_unlock(&s->mu);
+            return 200;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return err404(out);
+}
+
 int sim_events_list(sim_t *s, int page_size, const char *before_id, char **out) {
     if (page_size < 1)
         page_size = 20;
@@ -1019,7 +1176,7 @@ int sim_events_list(sim_t *s, int page_size, const char *before_id, char **out) 
     size_t k = 0;
     for (; k < top && k < (size_t)page_size; k++)
         json_object_array_add(arr,
-                              json_object_get(json_object_array_get_idx(s->events, top - 1 - k)));
+                              event_summary(json_object_array_get_idx(s->events, top - 1 - k)));
     add(root, "events", arr);
     add(root, "has_more", json_object_new_boolean(top > k));
     *out = dup_json(root);
@@ -1116,6 +1273,8 @@ static json_object *place_json(size_t k) {
  * (seed, i), at the historical times, with the tracker's steps applied up
  * to preload end.  Returns a new reference, or NULL on out of memory. */
 static json_object *preload_build(const preload_t *p, int kind, size_t i) {
+    const char *req_mode = t_mode;
+    t_mode = p->mode; /* the history's mode, whoever asks */
     sim_t sc;
     memset(&sc, 0, sizeof sc);
     json_object *res = NULL, *req = NULL;
@@ -1188,6 +1347,7 @@ done:
     if (req)
         json_object_put(req);
     sim_destroy(&sc);
+    t_mode = req_mode;
     return res;
 }
 
@@ -1196,6 +1356,7 @@ static void preload_snapshot_locked(const sim_t *s, preload_t *p) {
     p->n = s->preload_n;
     p->end = s->preload_end_usec;
     p->span = s->preload_span_usec;
+    p->mode = s->default_mode;
 }
 
 /* Rank of an id in creation order: preloaded i -> i, live position k -> n + k.
@@ -1211,7 +1372,10 @@ static int64_t rank_of_locked(sim_t *s, const preload_t *p, int kind, const char
 }
 
 int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fault, char **out) {
-    const char *key = kind == SIM_KIND_TRACKER ? "trackers" : "shipments";
+    static const char *const keys[SIM_NKINDS] = {"shipments", "trackers",  "addresses",
+                                                 "batches",   "pickups",   "scan_forms",
+                                                 "refunds",   "insurances"};
+    const char *key = keys[kind];
     int page = q->page_size < 1 ? 20 : (q->page_size > 100 ? 100 : q->page_size);
     int64_t ranks[100];
     char *items[101] = {0};
@@ -1220,6 +1384,8 @@ int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fau
 
     pthread_mutex_lock(&s->mu);
     preload_snapshot_locked(s, &p);
+    if (kind != SIM_KIND_SHIPMENT && kind != SIM_KIND_TRACKER)
+        p.n = 0; /* only shipments and trackers have a preloaded history */
     sim_index_t *ix = &s->index[kind];
     int64_t hi = (int64_t)(p.n + ix->len), lo = -1;
     if (q->before_id && *q->before_id && fault != SIM_LIST_REPEAT) {
@@ -1261,8 +1427,12 @@ int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fau
         ranks[got++] = r;
     }
     for (int k = 0; k < got; k++)
-        if (ranks[k] >= (int64_t)p.n)
-            items[k] = dup_json(store_get_locked(s, ix->v[ranks[k] - (int64_t)p.n].id));
+        if (ranks[k] >= (int64_t)p.n) {
+            json_object *o = store_get_locked(s, ix->v[ranks[k] - (int64_t)p.n].id);
+            if (kind == SIM_KIND_BATCH)
+                batch_refresh_locked(s, o);
+            items[k] = dup_json(o);
+        }
     pthread_mutex_unlock(&s->mu);
 
     for (int k = 0; k < got; k++) {
@@ -1321,14 +1491,18 @@ int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fau
 
 /* ---- events ------------------------------------------------------------------------ */
 
-static char *event_locked(sim_t *s, const char *description, json_object *tracker,
+/* Records an Event (kept: the last MAX_EVENTS_KEPT, for GET /v2/events and
+ * /v2/events/{id}) with a copy of result, and returns its body for delivery
+ * (malloc'd), or NULL when no SIM_WEBHOOK_URL is set. */
+static char *event_locked(sim_t *s, const char *description, json_object *result,
                           const char *prev_status, int64_t t) {
     char id[48], ts[40];
     sim_new_id_locked(s, "evt_", id, sizeof id);
     sim_fmt_ms(t, ts, sizeof ts);
+    const char *mode = gstr(result, "mode") ? gstr(result, "mode") : cur_mode();
     json_object *e = json_object_new_object();
     add(e, "description", jstr(description));
-    add(e, "mode", jstr("test"));
+    add(e, "mode", jstr(mode));
     json_object *prev = json_object_new_object();
     if (prev_status)
         add(prev, "status", jstr(prev_status));
@@ -1342,31 +1516,20 @@ static char *event_locked(sim_t *s, const char *description, json_object *tracke
     add(e, "updated_at", jstr(ts));
     add(e, "id", jstr(id));
     add(e, "user_id", jstr(s->user_id));
-    add(e, "status", jstr("pending"));
+    add(e, "status", jstr(s->webhook_url ? "pending" : "completed"));
     add(e, "object", jstr("Event"));
-
-    /* summary for GET /v2/events (same fields as events-list) */
-    json_object *sum = json_object_new_object();
-    add(sum, "description", jstr(description));
-    add(sum, "id", jstr(id));
-    add(sum, "user_id", jstr(s->user_id));
-    add(sum, "status", jstr("pending"));
-    add(sum, "created_at", jstr(ts));
-    add(sum, "mode", jstr("test"));
-    add(sum, "object", jstr("Event"));
-    json_object_array_add(s->events, sum);
+    json_object *copy = NULL;
+    if (json_object_deep_copy(result, &copy, NULL) != 0)
+        copy = NULL;
+    add(e, "result", copy);
+    char *body = s->webhook_url ? dup_json(e) : NULL;
+    json_object_array_add(s->events, e);
     if (json_object_array_length(s->events) > MAX_EVENTS_KEPT)
         json_object_array_del_idx(s->events, 0, 1);
-
-    add(e, "result", json_object_get(tracker));
-    char *body = dup_json(e);
-    json_object_put(e);
     return body;
 }
 
 char *sim_tracker_created_event(sim_t *s, const char *tracker_id) {
-    if (!s->webhook_url)
-        return NULL;
     pthread_mutex_lock(&s->mu);
     json_object *t = store_get_locked(s, tracker_id);
     char *body = t ? event_locked(s, "tracker.created", t, NULL, ss_time_now_usec()) : NULL;
@@ -1459,7 +1622,1103 @@ char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan) {
         add(shp, "status", jstr(st->status));
         add(shp, "updated_at", jstr(ts));
     }
-    char *body = s->webhook_url ? event_locked(s, "tracker.updated", trk, prev, t) : NULL;
+    char *body = event_locked(s, "tracker.updated", trk, prev, t);
     pthread_mutex_unlock(&s->mu);
     return body;
+}
+
+/* ---- the rest of /v2: address verify, rerate, label, insure, refunds, batches,
+ * pickups, scan forms, insurances.  Shapes follow easypost-python's recorded
+ * responses (tests/cassettes: test_address_verify, test_shipment_regenerate_rates,
+ * test_shipment_convert_label, test_shipment_insure, test_shipment_refund,
+ * test_refund_create, test_batch_*, test_pickup_*, test_scanform_create,
+ * test_insurance_create). ---------------------------------------------------- */
+
+#define MAX_BATCH_SHIPMENTS 1000
+#define MAX_REFUND_CODES    100
+
+static json_object *find_locked(sim_t *s, const char *id, const char *object) {
+    json_object *o = id ? store_get_locked(s, id) : NULL;
+    const char *t = gstr(o, "object");
+    return o && t && strcmp(t, object) == 0 ? o : NULL;
+}
+
+static int err422c(char **out, const char *code, const char *message) {
+    *out = sim_error_json(code, message, NULL, NULL);
+    return 422;
+}
+
+static int bought(json_object *shp) {
+    return json_object_is_type(get(shp, "selected_rate"), json_type_object);
+}
+
+/* The id of {"id":"..."} or of a plain string element. */
+static const char *elem_id(json_object *e) {
+    if (json_object_is_type(e, json_type_string))
+        return json_object_get_string(e);
+    return gstr(e, "id");
+}
+
+static char *wrap_dup(const char *key, json_object *o) {
+    json_object *w = json_object_new_object();
+    add(w, key, json_object_get(o));
+    char *r = dup_json(w);
+    json_object_put(w);
+    return r;
+}
+
+/* A file URL like EasyPost's: .../files/<kind>/<YYYYMMDD>/<32 hex>.<ext>. */
+static void file_url_locked(sim_t *s, const char *kind, const char *ext, int64_t now, char *buf,
+                            size_t n) {
+    char ts[40], hex[48];
+    sim_fmt_z(now, ts, sizeof ts);
+    sim_new_id_locked(s, "", hex, sizeof hex);
+    snprintf(buf, n,
+             "https://easypost-files.s3.us-west-2.amazonaws.com/files/%s/%.4s%.2s%.2s/%s.%s", kind,
+             ts, ts + 5, ts + 8, hex, ext);
+}
+
+static json_object *fee(const char *type, int64_t cents) {
+    char buf[32];
+    json_object *f = json_object_new_object();
+    add(f, "object", jstr("Fee"));
+    add(f, "type", jstr(type));
+    money(cents, buf, sizeof buf);
+    add(f, "amount", jstr(buf));
+    add(f, "charged", json_object_new_boolean(1));
+    add(f, "refunded", json_object_new_boolean(0));
+    return f;
+}
+
+/* Money given as "100", "100.50" or a JSON number: cents, or -1. */
+static int64_t amount_cents(json_object *v) {
+    if (!v)
+        return -1;
+    const char *t =
+        json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+        : json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)
+            ? json_object_to_json_string(v)
+            : NULL;
+    if (!t || !isdigit((unsigned char)*t))
+        return -1;
+    return money_cents(t);
+}
+
+int sim_address_verify(sim_t *s, const char *id, char **out) {
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    json_object *a = find_locked(s, id, "Address");
+    if (!a) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    /* EasyPost answers a verified copy under a new id. */
+    json_object *v = address_new_locked(s, a, now);
+    if (address_verify_locked(v, now) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        int st = verify_fail(out, gstr(v, "street1"));
+        json_object_put(v);
+        return st;
+    }
+    store_put_locked(s, gstr(v, "id"), json_object_get(v));
+    index_add_locked(s, SIM_KIND_ADDRESS, gstr(v, "id"), now);
+    *out = wrap_dup("address", v);
+    pthread_mutex_unlock(&s->mu);
+    json_object_put(v);
+    return 200;
+}
+
+int sim_shipment_rerate(sim_t *s, const char *id, char **out) {
+    int64_t now = ss_time_now_usec();
+    char ts[40];
+    sim_fmt_z(now, ts, sizeof ts);
+    pthread_mutex_lock(&s->mu);
+    json_object *o = find_locked(s, id, "Shipment");
+    if (!o) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    double weight = 0;
+    gnum(get(o, "parcel"), "weight", &weight);
+    int zone = usps_zone(get(o, "from_address"), get(o, "to_address"));
+    json_object *rates = json_object_new_array();
+    for (size_t i = 0; i < sizeof SERVICES / sizeof *SERVICES; i++)
+        json_object_array_add(rates, rate_new_locked(s, &SERVICES[i], zone, weight, id, ts));
+    add(o, "rates", json_object_get(rates)); /* the new rates replace the old ones */
+    *out = wrap_dup("rates", rates);
+    pthread_mutex_unlock(&s->mu);
+    json_object_put(rates);
+    return 200;
+}
+
+int sim_shipment_label(sim_t *s, const char *id, const char *file_format, char **out) {
+    static const struct {
+        const char *fmt, *key, *ext;
+    } F[] = {{"PNG", "label_url", "png"},
+             {"PDF", "label_pdf_url", "pdf"},
+             {"ZPL", "label_zpl_url", "zpl"},
+             {"EPL2", "label_epl2_url", "epl2"}};
+    int k = -1;
+    for (int i = 0; file_format && i < 4; i++)
+        if (strcasecmp(file_format, F[i].fmt) == 0)
+            k = i;
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    json_object *o = find_locked(s, id, "Shipment");
+    if (!o) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    if (k < 0) {
+        pthread_mutex_unlock(&s->mu);
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "file_format",
+                              "must be one of PNG, PDF, ZPL, EPL2");
+        return 422;
+    }
+    json_object *pl = get(o, "postage_label");
+    if (!json_object_is_type(pl, json_type_object)) {
+        pthread_mutex_unlock(&s->mu);
+        return err422c(out, "SHIPMENT.POSTAGE.REQUIRED",
+                       "The shipment must be purchased before its label can be converted.");
+    }
+    if (!gstr(pl, F[k].key)) {
+        char url[256], ts[40];
+        file_url_locked(s, "postage_label", F[k].ext, now, url, sizeof url);
+        add(pl, F[k].key, jstr(url));
+        sim_fmt_z(now, ts, sizeof ts);
+        add(pl, "updated_at", jstr(ts));
+    }
+    *out = dup_json(o);
+    pthread_mutex_unlock(&s->mu);
+    return 200;
+}
+
+/* An Insurance object (shipment NULL: standalone, POST /v2/insurances). */
+static json_object *insurance_new_locked(sim_t *s, json_object *shp, json_object *from,
+                                         json_object *to, json_object *tracker,
+                                         const char *tracking_code, const char *reference,
+                                         int64_t cents, int64_t fee_cents, const char *status,
+                                         int64_t now) {
+    char id[48], ts[40], buf[32];
+    sim_new_id_locked(s, "ins_", id, sizeof id);
+    sim_fmt_z(now, ts, sizeof ts);
+    json_object *o = json_object_new_object();
+    add(o, "id", jstr(id));
+    add(o, "object", jstr("Insurance"));
+    add(o, "mode", jstr(cur_mode()));
+    add(o, "reference", jstr(reference));
+    add(o, "status", jstr(status));
+    money(cents, buf, sizeof buf);
+    add(o, "amount", jstr(buf));
+    add(o, "provider", jstr("easypost"));
+    add(o, "provider_id", NULL);
+    add(o, "to_address", json_object_get(to));
+    add(o, "from_address", json_object_get(from));
+    add(o, "shipment_id", jstr(gstr(shp, "id")));
+    add(o, "tracker", json_object_get(tracker));
+    add(o, "tracking_code", jstr(tracking_code));
+    add(o, "fee", fee("InsuranceFee", fee_cents));
+    add(o, "messages", json_object_new_array());
+    add(o, "created_at", jstr(ts));
+    add(o, "updated_at", jstr(ts));
+    store_put_locked(s, id, json_object_get(o));
+    index_add_locked(s, SIM_KIND_INSURANCE, id, now);
+    return o;
+}
+
+/* EasyPost's insurance fee: 1% of the amount, at least $1. */
+static int64_t insurance_fee(int64_t cents) {
+    return cents / 100 > 100 ? cents / 100 : 100;
+}
+
+int sim_shipment_insure(sim_t *s, const char *id, json_object *req, char **out) {
+    int64_t cents = amount_cents(get(req, "amount"));
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    json_object *o = find_locked(s, id, "Shipment");
+    if (!o) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    if (cents <= 0) {
+        pthread_mutex_unlock(&s->mu);
+        return err422(out, "amount");
+    }
+    if (!bought(o)) {
+        pthread_mutex_unlock(&s->mu);
+        return err422c(out, "SHIPMENT.INSURANCE.FAILURE",
+                       "The shipment must be purchased before it can be insured.");
+    }
+    if (gstr(o, "insurance")) {
+        pthread_mutex_unlock(&s->mu);
+        return err422c(out, "SHIPMENT.INSURANCE.FAILURE", "The shipment is already insured.");
+    }
+    int64_t fc = insurance_fee(cents);
+    if (funds_take_locked(s, fc) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return err402(out);
+    }
+    char buf[32], ts[40];
+    snprintf(buf, sizeof buf, "%lld.%02lld", (long long)(cents / 100), (long long)(cents % 100));
+    add(o, "insurance", jstr(buf));
+    json_object_array_add(get(o, "fees"), fee("InsuranceFee", fc));
+    sim_fmt_z(now, ts, sizeof ts);
+    add(o, "updated_at", jstr(ts));
+    json_object *ins = insurance_new_locked(s, o, get(o, "from_address"), get(o, "to_address"),
+                                            get(o, "tracker"), gstr(o, "tracking_code"),
+                                            gstr(o, "reference"), cents, fc, "purchased", now);
+    char *ev = event_locked(s, "insurance.purchased", ins, NULL, now);
+    json_object_put(ins);
+    *out = dup_json(o);
+    pthread_mutex_unlock(&s->mu);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    return 200;
+}
+
+static json_object *refund_obj_locked(sim_t *s, const char *code, const char *carrier,
+                                      const char *status, const char *shp_id, int64_t now) {
+    char id[48], ts[40];
+    sim_new_id_locked(s, "rfnd_", id, sizeof id);
+    sim_fmt_z(now, ts, sizeof ts);
+    json_object *r = json_object_new_object();
+    add(r, "id", jstr(id));
+    add(r, "object", jstr("Refund"));
+    add(r, "created_at", jstr(ts));
+    add(r, "updated_at", jstr(ts));
+    add(r, "tracking_code", jstr(code));
+    add(r, "confirmation_number", NULL);
+    add(r, "status", jstr(status));
+    add(r, "carrier", jstr(carrier));
+    add(r, "shipment_id", jstr(shp_id));
+    add(r, "mode", jstr(cur_mode()));
+    store_put_locked(s, id, json_object_get(r));
+    index_add_locked(s, SIM_KIND_REFUND, id, now);
+    return r;
+}
+
+/* Marks a bought, not yet refunded shipment refund_status "submitted" and
+ * makes its Refund; *plan gets the completion one simulated day later. */
+static json_object *refund_submit_locked(sim_t *s, json_object *shp, int64_t now,
+                                         sim_plan_t **plan) {
+    char ts[40];
+    sim_fmt_z(now, ts, sizeof ts);
+    add(shp, "refund_status", jstr("submitted"));
+    add(shp, "updated_at", jstr(ts));
+    json_object *r =
+        refund_obj_locked(s, gstr(shp, "tracking_code"), gstr(get(shp, "selected_rate"), "carrier"),
+                          "submitted", gstr(shp, "id"), now);
+    *plan = calloc(1, sizeof **plan);
+    if (*plan) {
+        sim_plan_t *p = *plan;
+        p->refund = 1;
+        snprintf(p->tracker_id, sizeof p->tracker_id, "%s", gstr(shp, "id"));
+        snprintf(p->refund_id, sizeof p->refund_id, "%s", gstr(r, "id"));
+        p->t0_usec = now;
+        p->t0_mono_usec = ss_time_mono_usec();
+        p->nsteps = 1;
+        p->steps[0] = (sim_step_t){1.0, "refunded", "refunded", "Refunded", "RF", 0};
+    }
+    return r;
+}
+
+char *sim_refund_apply(sim_t *s, sim_plan_t *plan) {
+    plan->next = plan->nsteps;
+    int64_t now = ss_time_now_usec();
+    char ts[40];
+    sim_fmt_z(now, ts, sizeof ts);
+    pthread_mutex_lock(&s->mu);
+    json_object *shp = find_locked(s, plan->tracker_id, "Shipment");
+    json_object *r = find_locked(s, plan->refund_id, "Refund");
+    const char *rs = gstr(shp, "refund_status");
+    if (shp && rs && strcmp(rs, "submitted") == 0) {
+        add(shp, "refund_status", jstr("refunded"));
+        add(shp, "updated_at", jstr(ts));
+        json_object *fees = get(shp, "fees");
+        for (size_t i = 0; fees && i < json_object_array_length(fees); i++) {
+            json_object *f = json_object_array_get_idx(fees, i);
+            if (gstr(f, "type") && strcmp(gstr(f, "type"), "PostageFee") == 0) {
+                add(f, "refunded", json_object_new_boolean(1));
+                funds_credit_locked(s, money_cents(gstr(f, "amount")));
+            }
+        }
+    }
+    char *body = NULL;
+    if (r) {
+        add(r, "status", jstr("refunded"));
+        add(r, "updated_at", jstr(ts));
+        body = event_locked(s, "refund.successful", r, "submitted", now);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return body;
+}
+
+int sim_shipment_refund(sim_t *s, const char *id, char **out) {
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    json_object *o = find_locked(s, id, "Shipment");
+    if (!o) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    if (!bought(o)) {
+        pthread_mutex_unlock(&s->mu);
+        return err422c(out, "SHIPMENT.REFUND.FAILURE", "The shipment has no postage to refund.");
+    }
+    if (gstr(o, "refund_status")) {
+        pthread_mutex_unlock(&s->mu);
+        return err422c(out, "SHIPMENT.REFUND.FAILURE",
+                       "A refund has already been requested for this shipment.");
+    }
+    sim_plan_t *plan = NULL;
+    json_object_put(refund_submit_locked(s, o, now, &plan));
+    *out = dup_json(o);
+    pthread_mutex_unlock(&s->mu);
+    if (plan)
+        sim_schedule_plan(s, plan);
+    return 200;
+}
+
+int sim_refund_create(sim_t *s, json_object *req, char **out) {
+    json_object *r = get(req, "refund");
+    const char *carrier = gstr(r, "carrier");
+    json_object *codes = get(r, "tracking_codes");
+    if (!carrier || !*carrier)
+        return err422(out, "refund.carrier");
+    if (!json_object_is_type(codes, json_type_array) || json_object_array_length(codes) == 0)
+        return err422(out, "refund.tracking_codes");
+    size_t n = json_object_array_length(codes);
+    if (n > MAX_REFUND_CODES) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "refund.tracking_codes",
+                              "at most 100 tracking codes");
+        return 422;
+    }
+    int64_t now = ss_time_now_usec();
+    sim_plan_t *plans[MAX_REFUND_CODES];
+    size_t np = 0;
+    json_object *arr = json_object_new_array();
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        const char *code = json_object_get_string(json_object_array_get_idx(codes, i));
+        char key[96];
+        snprintf(key, sizeof key, "tc:%s", code ? code : "");
+        json_object *ref = store_get_locked(s, key);
+        json_object *trk = ref ? find_locked(s, json_object_get_string(ref), "Tracker") : NULL;
+        json_object *shp = trk ? find_locked(s, gstr(trk, "shipment_id"), "Shipment") : NULL;
+        json_object *rf;
+        if (shp && bought(shp) && !gstr(shp, "refund_status")) {
+            sim_plan_t *p = NULL;
+            rf = refund_submit_locked(s, shp, now, &p);
+            if (p)
+                plans[np++] = p;
+        } else {
+            rf = refund_obj_locked(s, code, carrier, shp ? "rejected" : "not_applicable",
+                                   shp ? gstr(shp, "id") : NULL, now);
+        }
+        json_object_array_add(arr, rf);
+    }
+    *out = dup_json(arr); /* EasyPost answers a bare list of Refunds */
+    pthread_mutex_unlock(&s->mu);
+    json_object_put(arr);
+    for (size_t i = 0; i < np; i++)
+        sim_schedule_plan(s, plans[i]);
+    return 201;
+}
+
+int sim_insurance_create(sim_t *s, json_object *req, char **out) {
+    json_object *in = get(req, "insurance");
+    const char *code = gstr(in, "tracking_code");
+    const char *carrier = gstr(in, "carrier") ? gstr(in, "carrier") : "USPS";
+    int64_t cents = amount_cents(get(in, "amount"));
+    if (!json_object_is_type(in, json_type_object))
+        return err422(out, "insurance");
+    if (!code || !*code)
+        return err422(out, "insurance.tracking_code");
+    if (cents <= 0)
+        return err422(out, "insurance.amount");
+    if (!address_ok(get(in, "to_address")))
+        return err422(out, "insurance.to_address");
+    if (!address_ok(get(in, "from_address")))
+        return err422(out, "insurance.from_address");
+    int64_t fc = insurance_fee(cents);
+    pthread_mutex_lock(&s->mu);
+    int poor = funds_take_locked(s, fc);
+    pthread_mutex_unlock(&s->mu);
+    if (poor != 0)
+        return err402(out);
+    /* The insured package gets a tracker, as on EasyPost. */
+    json_object *treq = json_object_new_object(), *t = json_object_new_object();
+    add(t, "tracking_code", jstr(code));
+    add(t, "carrier", jstr(carrier));
+    add(treq, "tracker", t);
+    char *tout = NULL;
+    int tst = sim_tracker_create(s, treq, &tout);
+    json_object_put(treq);
+    free(tout);
+    if (tst != 200) {
+        pthread_mutex_lock(&s->mu);
+        funds_credit_locked(s, fc);
+        pthread_mutex_unlock(&s->mu);
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "insurance.tracking_code",
+                              "is not a valid tracking code");
+        return 422;
+    }
+    int64_t now = ss_time_now_usec();
+    char key[96];
+    snprintf(key, sizeof key, "tc:%s", code);
+    pthread_mutex_lock(&s->mu);
+    json_object *ref = store_get_locked(s, key);
+    json_object *trk = ref ? find_locked(s, json_object_get_string(ref), "Tracker") : NULL;
+    json_object *addr[2];
+    const char *which[2] = {"from_address", "to_address"};
+    for (int i = 0; i < 2; i++) {
+        addr[i] = address_ref_locked(s, get(in, which[i]), now);
+        if (addr[i] && !gstr(get(in, which[i]), "id"))
+            address_verify_locked(addr[i], now); /* EasyPost verifies them (uppercase, ZIP+4) */
+    }
+    if (!addr[0] || !addr[1]) {
+        pthread_mutex_unlock(&s->mu);
+        for (int i = 0; i < 2; i++)
+            if (addr[i])
+                json_object_put(addr[i]);
+        *out = sim_error_json("ADDRESS.NOT_FOUND", "The requested address could not be found.",
+                              NULL, NULL);
+        return 422;
+    }
+    json_object *ins = insurance_new_locked(s, NULL, addr[0], addr[1], trk, code,
+                                            gstr(in, "reference"), cents, fc, "pending", now);
+    json_object_put(addr[0]);
+    json_object_put(addr[1]);
+    *out = dup_json(ins);
+    pthread_mutex_unlock(&s->mu);
+    json_object_put(ins);
+    return 201;
+}
+
+/* ---- batches ---- */
+
+static json_object *batch_entry(json_object *shp) {
+    json_object *e = json_object_new_object();
+    add(e, "batch_status", json_object_get(get(shp, "batch_status")));
+    add(e, "batch_message", json_object_get(get(shp, "batch_message")));
+    add(e, "reference", json_object_get(get(shp, "reference")));
+    add(e, "tracking_code", json_object_get(get(shp, "tracking_code")));
+    add(e, "id", jstr(gstr(shp, "id")));
+    return e;
+}
+
+/* Brings a batch's shipment entries, counts and num_shipments up to date
+ * with the shipments (an evicted one keeps its last entry). */
+static void batch_refresh_locked(sim_t *s, json_object *b) {
+    json_object *list = get(b, "shipments");
+    if (!b || !list)
+        return;
+    static const char *const st[] = {"created", "queued_for_purchase", "creation_failed",
+                                     "postage_purchased", "postage_purchase_failed"};
+    int counts[5] = {0};
+    size_t n = json_object_array_length(list);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        json_object *shp = find_locked(s, gstr(e, "id"), "Shipment");
+        if (shp) {
+            json_object_array_put_idx(list, i, batch_entry(shp));
+            e = json_object_array_get_idx(list, i);
+        }
+        const char *bs = gstr(e, "batch_status");
+        for (int k = 0; bs && k < 5; k++)
+            if (strcmp(bs, st[k]) == 0)
+                counts[k]++;
+    }
+    json_object *status = json_object_new_object();
+    for (int k = 0; k < 5; k++)
+        add(status, st[k], json_object_new_int(counts[k]));
+    add(b, "status", status);
+    add(b, "num_shipments", json_object_new_int((int)n));
+}
+
+static void batch_join_locked(json_object *b, json_object *shp) {
+    add(shp, "batch_id", jstr(gstr(b, "id")));
+    add(shp, "batch_status", jstr(bought(shp) ? "postage_purchased" : "created"));
+    add(shp, "batch_message", NULL);
+    json_object_array_add(get(b, "shipments"), batch_entry(shp));
+}
+
+static json_object *batch_new_locked(sim_t *s, const char *reference, const char *state,
+                                     int64_t now) {
+    char id[48], ts[40];
+    sim_new_id_locked(s, "batch_", id, sizeof id);
+    sim_fmt_z(now, ts, sizeof ts);
+    json_object *b = json_object_new_object();
+    add(b, "id", jstr(id));
+    add(b, "object", jstr("Batch"));
+    add(b, "mode", jstr(cur_mode()));
+    add(b, "state", jstr(state));
+    add(b, "num_shipments", json_object_new_int(0));
+    add(b, "reference", jstr(reference));
+    add(b, "created_at", jstr(ts));
+    add(b, "updated_at", jstr(ts));
+    add(b, "scan_form", NULL);
+    add(b, "shipments", json_object_new_array());
+    add(b, "status", NULL);
+    add(b, "pickup", NULL);
+    add(b, "label_url", NULL);
+    store_put_locked(s, id, json_object_get(b));
+    index_add_locked(s, SIM_KIND_BATCH, id, now);
+    return b;
+}
+
+static void touch_locked(json_object *o, int64_t now) {
+    char ts[40];
+    sim_fmt_z(now, ts, sizeof ts);
+    add(o, "updated_at", jstr(ts));
+}
+
+/* Checks that every element of list names a stored shipment: 0, or 404 in *out. */
+static int shipments_exist_locked(sim_t *s, json_object *list, char **out) {
+    for (size_t i = 0; i < json_object_array_length(list); i++)
+        if (!find_locked(s, elem_id(json_object_array_get_idx(list, i)), "Shipment"))
+            return err404(out);
+    return 0;
+}
+
+int sim_batch_create(sim_t *s, json_object *req, char **out) {
+    json_object *bq = get(req, "batch");
+    json_object *list = get(bq, "shipments");
+    if (bq && !json_object_is_type(bq, json_type_object))
+        return err422(out, "batch");
+    if (list && !json_object_is_type(list, json_type_array)) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "batch.shipments",
+                              "must be a list");
+        return 422;
+    }
+    size_t n = list ? json_object_array_length(list) : 0;
+    if (n > MAX_BATCH_SHIPMENTS) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "batch.shipments",
+                              "at most 1000 shipments");
+        return 422;
+    }
+    /* Shipments given in full are created first (each answer checked). */
+    json_object *ids = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        const char *id = elem_id(e);
+        if (id) {
+            json_object_array_add(ids, jstr(id));
+            continue;
+        }
+        json_object *sreq = json_object_new_object();
+        add(sreq, "shipment", json_object_get(e));
+        char *sout = NULL;
+        int st = shipment_create_at(s, sreq, ss_time_now_usec(), &sout);
+        json_object_put(sreq);
+        if (st != 201) {
+            json_object_put(ids);
+            *out = sout;
+            return st;
+        }
+        json_object *created = json_tokener_parse(sout);
+        free(sout);
+        json_object_array_add(ids, jstr(gstr(created, "id")));
+        if (created)
+            json_object_put(created);
+    }
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    int st = shipments_exist_locked(s, ids, out);
+    if (st) {
+        pthread_mutex_unlock(&s->mu);
+        json_object_put(ids);
+        return st;
+    }
+    json_object *b = batch_new_locked(s, gstr(bq, "reference"), "created", now);
+    for (size_t i = 0; i < json_object_array_length(ids); i++)
+        batch_join_locked(b,
+                          find_locked(s, elem_id(json_object_array_get_idx(ids, i)), "Shipment"));
+    batch_refresh_locked(s, b);
+    char *ev = event_locked(s, "batch.created", b, NULL, now);
+    *out = dup_json(b);
+    pthread_mutex_unlock(&s->mu);
+    json_object_put(b);
+    json_object_put(ids);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    return 200;
+}
+
+int sim_batch_get(sim_t *s, const char *id, char **out) {
+    pthread_mutex_lock(&s->mu);
+    json_object *b = find_locked(s, id, "Batch");
+    if (!b) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    batch_refresh_locked(s, b);
+    *out = dup_json(b);
+    pthread_mutex_unlock(&s->mu);
+    return 200;
+}
+
+/* A ScanForm for the (bought, unrefunded, not yet scanned) shipments in ids,
+ * attached to each of them.  NULL with the 422 in *out when one does not qualify. */
+static json_object *scan_form_build_locked(sim_t *s, json_object *ids, const char *batch_id,
+                                           int64_t now, char **out) {
+    size_t n = json_object_array_length(ids);
+    if (n == 0) {
+        err422c(out, "SCAN_FORM.VALIDATION.ERROR", "A scan form needs at least one shipment.");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *shp = find_locked(s, elem_id(json_object_array_get_idx(ids, i)), "Shipment");
+        if (!bought(shp) || gstr(shp, "refund_status") ||
+            json_object_is_type(get(shp, "scan_form"), json_type_object)) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "Shipment %s is not purchased, is refunded or is already on a scan form.",
+                     gstr(shp, "id") ? gstr(shp, "id") : "?");
+            err422c(out, "SCAN_FORM.VALIDATION.ERROR", msg);
+            return NULL;
+        }
+    }
+    char id[48], ts[40], url[256];
+    sim_new_id_locked(s, "sf_", id, sizeof id);
+    sim_fmt_z(now, ts, sizeof ts);
+    file_url_locked(s, "scan_form", "pdf", now, url, sizeof url);
+    json_object *f = json_object_new_object(), *codes = json_object_new_array();
+    add(f, "id", jstr(id));
+    add(f, "object", jstr("ScanForm"));
+    add(f, "created_at", jstr(ts));
+    add(f, "updated_at", jstr(ts));
+    for (size_t i = 0; i < n; i++) {
+        json_object *shp = find_locked(s, elem_id(json_object_array_get_idx(ids, i)), "Shipment");
+        json_object_array_add(codes, json_object_get(get(shp, "tracking_code")));
+    }
+    add(f, "tracking_codes", codes);
+    json_object *first = find_locked(s, elem_id(json_object_array_get_idx(ids, 0)), "Shipment");
+    add(f, "address", json_object_get(get(first, "from_address")));
+    add(f, "status", jstr("created"));
+    add(f, "message", NULL);
+    add(f, "form_url", jstr(url));
+    add(f, "form_file_type", NULL);
+    add(f, "batch_id", jstr(batch_id));
+    add(f, "confirmation", NULL);
+    add(f, "mode", jstr(cur_mode()));
+    for (size_t i = 0; i < n; i++) {
+        json_object *shp = find_locked(s, elem_id(json_object_array_get_idx(ids, i)), "Shipment");
+        json_object *copy = NULL;
+        json_object_deep_copy(f, &copy, NULL);
+        add(shp, "scan_form", copy);
+    }
+    store_put_locked(s, id, json_object_get(f));
+    index_add_locked(s, SIM_KIND_SCAN_FORM, id, now);
+    return f;
+}
+
+/* Lowest rate of a stored shipment (id copied to buf), or -1. */
+static int lowest_rate_locked(json_object *shp, char *buf, size_t n) {
+    json_object *rates = get(shp, "rates");
+    int64_t best = INT64_MAX;
+    for (size_t i = 0; rates && i < json_object_array_length(rates); i++) {
+        json_object *r = json_object_array_get_idx(rates, i);
+        int64_t c = money_cents(gstr(r, "rate"));
+        if (c < best && gstr(r, "id")) {
+            best = c;
+            snprintf(buf, n, "%s", gstr(r, "id"));
+        }
+    }
+    return best == INT64_MAX ? -1 : 0;
+}
+
+static int batch_buy(sim_t *s, const char *id, char **out) {
+    pthread_mutex_lock(&s->mu);
+    json_object *b = find_locked(s, id, "Batch");
+    if (!b) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    const char *state = gstr(b, "state");
+    if (!state || strcmp(state, "created") != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return err422c(out, "BATCH.STATE.INVALID", "The batch has already been purchased.");
+    }
+    json_object *list = get(b, "shipments");
+    size_t n = json_object_array_length(list);
+    if (n == 0) {
+        pthread_mutex_unlock(&s->mu);
+        return err422c(out, "BATCH.BUY.FAILURE", "The batch has no shipments.");
+    }
+    /* Lowest rate of each shipment not bought yet; bought outside the lock. */
+    json_object *todo = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *shp =
+            find_locked(s, gstr(json_object_array_get_idx(list, i), "id"), "Shipment");
+        char rid[64];
+        if (shp && !bought(shp) && lowest_rate_locked(shp, rid, sizeof rid) == 0) {
+            json_object *t = json_object_new_object();
+            add(t, "id", jstr(gstr(shp, "id")));
+            add(t, "rate", jstr(rid));
+            json_object_array_add(todo, t);
+        }
+    }
+    add(b, "state", jstr("purchasing"));
+    pthread_mutex_unlock(&s->mu);
+
+    for (size_t i = 0; i < json_object_array_length(todo); i++) {
+        json_object *t = json_object_array_get_idx(todo, i);
+        json_object *breq = json_object_new_object(), *r = json_object_new_object();
+        add(r, "id", jstr(gstr(t, "rate")));
+        add(breq, "rate", r);
+        char *bout = NULL;
+        int st = sim_shipment_buy(s, gstr(t, "id"), breq, &bout);
+        json_object_put(breq);
+        free(bout);
+        pthread_mutex_lock(&s->mu);
+        json_object *shp = find_locked(s, gstr(t, "id"), "Shipment");
+        if (shp && !bought(shp)) {
+            add(shp, "batch_status", jstr("postage_purchase_failed"));
+            add(shp, "batch_message",
+                jstr(st == 402 ? "Insufficient funds" : "Postage could not be purchased"));
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    json_object_put(todo);
+
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    b = find_locked(s, id, "Batch");
+    if (!b) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    list = get(b, "shipments");
+    int ok = 0;
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *shp =
+            find_locked(s, gstr(json_object_array_get_idx(list, i), "id"), "Shipment");
+        if (shp && bought(shp)) {
+            add(shp, "batch_status", jstr("postage_purchased"));
+            add(shp, "batch_message", NULL);
+            ok++;
+        }
+    }
+    add(b, "state", jstr(ok ? "purchased" : "purchase_failed"));
+    touch_locked(b, now);
+    batch_refresh_locked(s, b);
+    char *ev = event_locked(s, "batch.updated", b, "purchasing", now);
+    *out = dup_json(b);
+    pthread_mutex_unlock(&s->mu);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    return 200;
+}
+
+int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *req, char **out) {
+    if (strcmp(action, "buy") == 0)
+        return batch_buy(s, id, out);
+    int add_ = strcmp(action, "add_shipments") == 0, rm = strcmp(action, "remove_shipments") == 0;
+    int label = strcmp(action, "label") == 0, scan = strcmp(action, "scan_form") == 0;
+    if (!add_ && !rm && !label && !scan)
+        return err404(out);
+    json_object *list = get(req, "shipments");
+    if ((add_ || rm) &&
+        (!json_object_is_type(list, json_type_array) || json_object_array_length(list) == 0))
+        return err422(out, "shipments");
+    const char *ff = gstr(req, "file_format");
+    static const char *const exts[][2] = {
+        {"PDF", "pdf"}, {"ZPL", "zpl"}, {"EPL2", "epl2"}, {"PNG", "png"}};
+    const char *ext = NULL;
+    for (int i = 0; ff && i < 4; i++)
+        if (strcasecmp(ff, exts[i][0]) == 0)
+            ext = exts[i][1];
+    if (label && !ext) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "file_format",
+                              "must be one of PDF, ZPL, EPL2, PNG");
+        return 422;
+    }
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    json_object *b = find_locked(s, id, "Batch");
+    int st = 0;
+    char *ev = NULL;
+    if (!b) {
+        st = err404(out);
+        goto done;
+    }
+    batch_refresh_locked(s, b);
+    const char *state = gstr(b, "state") ? gstr(b, "state") : "";
+    json_object *cur = get(b, "shipments");
+    if (add_ || rm) {
+        if ((st = shipments_exist_locked(s, list, out)) != 0)
+            goto done;
+        if (add_ &&
+            json_object_array_length(cur) + json_object_array_length(list) > MAX_BATCH_SHIPMENTS) {
+            st = err422c(out, "BATCH.SHIPMENTS.INVALID", "A batch holds at most 1000 shipments.");
+            goto done;
+        }
+        for (size_t i = 0; i < json_object_array_length(list); i++) {
+            const char *sid = elem_id(json_object_array_get_idx(list, i));
+            json_object *shp = find_locked(s, sid, "Shipment");
+            size_t at = SIZE_MAX;
+            for (size_t k = 0; k < json_object_array_length(cur); k++)
+                if (strcmp(gstr(json_object_array_get_idx(cur, k), "id"), sid) == 0)
+                    at = k;
+            if (add_ && at == SIZE_MAX) {
+                batch_join_locked(b, shp);
+            } else if (rm && at != SIZE_MAX) {
+                json_object_array_del_idx(cur, at, 1);
+                add(shp, "batch_id", NULL);
+                add(shp, "batch_status", NULL);
+                add(shp, "batch_message", NULL);
+            }
+        }
+    } else if (label) {
+        if (strcmp(state, "purchased") != 0 && strcmp(state, "label_generated") != 0) {
+            st = err422c(out, "BATCH.LABEL.FAILURE",
+                         "The batch must be purchased before its label can be generated.");
+            goto done;
+        }
+        char url[256];
+        file_url_locked(s, "batch_label", ext, now, url, sizeof url);
+        add(b, "label_url", jstr(url));
+        add(b, "state", jstr("label_generated"));
+    } else {
+        if (strcmp(state, "purchased") != 0 && strcmp(state, "label_generated") != 0) {
+            st = err422c(out, "BATCH.SCAN_FORM.FAILURE",
+                         "The batch must be purchased before a scan form can be created.");
+            goto done;
+        }
+        if (json_object_is_type(get(b, "scan_form"), json_type_object)) {
+            st = err422c(out, "BATCH.SCAN_FORM.FAILURE", "The batch already has a scan form.");
+            goto done;
+        }
+        json_object *ids = json_object_new_array();
+        for (size_t k = 0; k < json_object_array_length(cur); k++) {
+            json_object *e = json_object_array_get_idx(cur, k);
+            const char *bs = gstr(e, "batch_status");
+            if (bs && strcmp(bs, "postage_purchased") == 0)
+                json_object_array_add(ids, jstr(gstr(e, "id")));
+        }
+        json_object *f = scan_form_build_locked(s, ids, id, now, out);
+        json_object_put(ids);
+        if (!f) {
+            st = 422;
+            goto done;
+        }
+        add(b, "scan_form", json_object_get(f));
+        char *fev = event_locked(s, "scan_form.created", f, NULL, now);
+        if (fev)
+            sim_schedule_delivery(s, fev);
+        json_object_put(f);
+    }
+    touch_locked(b, now);
+    batch_refresh_locked(s, b);
+    ev = event_locked(s, "batch.updated", b, state, now);
+    *out = dup_json(b);
+    st = 200;
+done:
+    pthread_mutex_unlock(&s->mu);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    return st;
+}
+
+/* ---- scan forms ---- */
+
+int sim_scan_form_create(sim_t *s, json_object *req, char **out) {
+    json_object *sf = get(req, "scan_form");
+    json_object *list = get(sf, "shipments");
+    if (!list)
+        list = get(sf, "shipment"); /* easypost-python's own test sends "shipment" */
+    if (!json_object_is_type(list, json_type_array) || json_object_array_length(list) == 0)
+        return err422(out, "scan_form.shipments");
+    if (json_object_array_length(list) > MAX_BATCH_SHIPMENTS) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "scan_form.shipments",
+                              "at most 1000 shipments");
+        return 422;
+    }
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    int st = shipments_exist_locked(s, list, out);
+    if (st) {
+        pthread_mutex_unlock(&s->mu);
+        return st;
+    }
+    /* EasyPost files the shipments in a batch of their own. */
+    json_object *b = batch_new_locked(s, NULL, "purchased", now);
+    json_object *f = scan_form_build_locked(s, list, gstr(b, "id"), now, out);
+    if (!f) {
+        /* the empty batch stays, as a failed request leaves it on EasyPost */
+        add(b, "state", jstr("created"));
+        pthread_mutex_unlock(&s->mu);
+        json_object_put(b);
+        return 422;
+    }
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *shp = find_locked(s, elem_id(json_object_array_get_idx(list, i)), "Shipment");
+        if (!gstr(shp, "batch_id"))
+            batch_join_locked(b, shp);
+    }
+    add(b, "scan_form", json_object_get(f));
+    batch_refresh_locked(s, b);
+    char *ev = event_locked(s, "scan_form.created", f, NULL, now);
+    *out = dup_json(f);
+    pthread_mutex_unlock(&s->mu);
+    json_object_put(b);
+    json_object_put(f);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    return 200;
+}
+
+/* ---- pickups ---- */
+
+/* "2025-03-08" or an RFC 3339 time -> "2025-03-08T00:00:00Z"; -1 when unreadable. */
+static int pickup_time(const char *v, char *buf, size_t n) {
+    int64_t t;
+    char tmp[64];
+    if (!v || strlen(v) >= 40)
+        return -1;
+    if (strlen(v) == 10) {
+        snprintf(tmp, sizeof tmp, "%sT00:00:00Z", v);
+        v = tmp;
+    }
+    if (ss_time_parse(v, &t) != 0)
+        return -1;
+    sim_fmt_z(t, buf, n);
+    return 0;
+}
+
+static const struct {
+    const char *carrier, *service, *rate;
+} PICKUP_RATES[] = {{"USPS", "NextDay", "0.00"}, {"UPS", "Future-day Pickup", "6.50"}};
+
+int sim_pickup_create(sim_t *s, json_object *req, char **out) {
+    json_object *pq = get(req, "pickup");
+    char minb[40], maxb[40];
+    if (!json_object_is_type(pq, json_type_object))
+        return err422(out, "pickup");
+    if (!address_ok(get(pq, "address")))
+        return err422(out, "pickup.address");
+    if (!gstr(pq, "min_datetime"))
+        return err422(out, "pickup.min_datetime");
+    if (!gstr(pq, "max_datetime"))
+        return err422(out, "pickup.max_datetime");
+    if (pickup_time(gstr(pq, "min_datetime"), minb, sizeof minb) != 0 ||
+        pickup_time(gstr(pq, "max_datetime"), maxb, sizeof maxb) != 0 || strcmp(minb, maxb) > 0) {
+        *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "pickup.min_datetime",
+                              "min_datetime and max_datetime must be dates or date-times, min <= "
+                              "max");
+        return 422;
+    }
+    int64_t now = ss_time_now_usec();
+    char id[48], ts[40];
+    pthread_mutex_lock(&s->mu);
+    json_object *shp = get(pq, "shipment");
+    if (shp && !find_locked(s, elem_id(shp), "Shipment")) {
+        pthread_mutex_unlock(&s->mu);
+        return err404(out);
+    }
+    json_object *addr = address_ref_locked(s, get(pq, "address"), now);
+    if (!addr) {
+        pthread_mutex_unlock(&s->mu);
+        *out = sim_error_json("ADDRESS.NOT_FOUND", "The requested address could not be found.",
+                              "pickup.address.id", "not found");
+        return 422;
+    }
+    sim_new_id_locked(s, "pickup_", id, sizeof id);
+    sim_fmt_z(now, ts, sizeof ts);
+    json_object *o = json_object_new_object();
+    add(o, "id", jstr(id));
+    add(o, "object", jstr("Pickup"));
+    add(o, "created_at", jstr(ts));
+    add(o, "updated_at", jstr(ts));
+    add(o, "mode", jstr(cur_mode()));
+    add(o, "status", jstr("unknown"));
+    add(o, "reference", jstr(gstr(pq, "reference")));
+    add(o, "min_datetime", jstr(minb));
+    add(o, "max_datetime", jstr(maxb));
+    json_object *iaa = get(pq, "is_account_address");
+    add(o, "is_account_address", json_object_new_boolean(iaa && json_object_get_boolean(iaa)));
+    add(o, "instructions", jstr(gstr(pq, "instructions")));
+    add(o, "messages", json_object_new_array());
+    add(o, "confirmation", NULL);
+    add(o, "address", addr);
+    add(o, "carrier_accounts", json_object_new_array());
+    json_object *rates = json_object_new_array();
+    for (size_t i = 0; i < sizeof PICKUP_RATES / sizeof *PICKUP_RATES; i++) {
+        char rid[48];
+        sim_new_id_locked(s, "pickuprate_", rid, sizeof rid);
+        json_object *r = json_object_new_object();
+        add(r, "mode", jstr(cur_mode()));
+        add(r, "service", jstr(PICKUP_RATES[i].service));
+        add(r, "rate", jstr(PICKUP_RATES[i].rate));
+        add(r, "currency", jstr("USD"));
+        add(r, "created_at", jstr(ts));
+        add(r, "updated_at", jstr(ts));
+        add(r, "carrier", jstr(PICKUP_RATES[i].carrier));
+        add(r, "pickup_id", jstr(id));
+        add(r, "id", jstr(rid));
+        add(r, "object", jstr("PickupRate"));
+        json_object_array_add(rates, r);
+    }
+    add(o, "pickup_rates", rates);
+    store_put_locked(s, id, json_object_get(o));
+    index_add_locked(s, SIM_KIND_PICKUP, id, now);
+    *out = dup_json(o);
+    pthread_mutex_unlock(&s->mu);
+    json_object_put(o);
+    return 200;
+}
+
+int sim_pickup_action(sim_t *s, const char *id, const char *action, json_object *req, char **out) {
+    int buy = strcmp(action, "buy") == 0;
+    if (!buy && strcmp(action, "cancel") != 0)
+        return err404(out);
+    const char *carrier = gstr(req, "carrier"), *service = gstr(req, "service");
+    int64_t now = ss_time_now_usec();
+    pthread_mutex_lock(&s->mu);
+    json_object *o = find_locked(s, id, "Pickup");
+    int st = 200;
+    const char *status = o ? gstr(o, "status") : NULL;
+    if (!o) {
+        st = err404(out);
+    } else if (buy && (!carrier || !service)) {
+        st = err422(out, carrier ? "service" : "carrier");
+    } else if (buy && strcmp(status ? status : "", "unknown") != 0) {
+        st = err422c(out, "PICKUP.BUY.FAILURE",
+                     "The pickup has already been purchased or canceled.");
+    } else if (!buy && strcmp(status ? status : "", "scheduled") != 0) {
+        st = err422c(out, "PICKUP.CANCEL.FAILURE", "Only a scheduled pickup can be canceled.");
+    }
+    if (st == 200 && buy) {
+        json_object *rates = get(o, "pickup_rates");
+        json_object *hit = NULL;
+        for (size_t i = 0; rates && i < json_object_array_length(rates); i++) {
+            json_object *r = json_object_array_get_idx(rates, i);
+            if (strcmp(gstr(r, "carrier"), carrier) == 0 &&
+                strcmp(gstr(r, "service"), service) == 0)
+                hit = r;
+        }
+        if (!hit) {
+            *out = sim_error_json("PICKUP.RATE.NOT_FOUND",
+                                  "No pickup rate for this carrier and service.", "service",
+                                  "not offered for this pickup");
+            st = 422;
+        } else if (funds_take_locked(s, money_cents(gstr(hit, "rate"))) != 0) {
+            st = err402(out);
+        } else {
+            char conf[24];
+            snprintf(conf, sizeof conf, "WTC%08llu",
+                     (unsigned long long)(next_rand_locked(s) % 100000000ULL));
+            add(o, "status", jstr("scheduled"));
+            add(o, "confirmation", jstr(conf));
+        }
+    } else if (st == 200) {
+        add(o, "status", jstr("canceled"));
+    }
+    if (st == 200) {
+        touch_locked(o, now);
+        *out = dup_json(o);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return st;
 }

@@ -31,6 +31,8 @@ typedef struct {
     int nsteps;
     int next;
     sim_step_t steps[SIM_MAX_STEPS];
+    int refund;         /* 1: a refund's completion (tracker_id holds the shipment id) */
+    char refund_id[48]; /* the Refund object of a refund plan */
 } sim_plan_t;
 
 /* Creation order of live objects of one kind (shipments or trackers), for
@@ -47,9 +49,19 @@ typedef struct {
     json_object *pos; /* id -> position in v */
 } sim_index_t;
 
-enum { SIM_KIND_SHIPMENT = 0, SIM_KIND_TRACKER = 1 };
+enum {
+    SIM_KIND_SHIPMENT = 0,
+    SIM_KIND_TRACKER,
+    SIM_KIND_ADDRESS,
+    SIM_KIND_BATCH,
+    SIM_KIND_PICKUP,
+    SIM_KIND_SCAN_FORM,
+    SIM_KIND_REFUND,
+    SIM_KIND_INSURANCE,
+    SIM_NKINDS
+};
 
-/* Query of GET /v2/shipments | /v2/trackers (EasyPost's pagination). */
+/* Query of the list endpoints (EasyPost's pagination). */
 typedef struct {
     int page_size;         /* 1..100 */
     const char *before_id; /* NULL or "" = none */
@@ -75,7 +87,13 @@ struct sim {
     uint64_t counter;
     json_object *events; /* recent Event summaries, newest last (GET /v2/events) */
     char user_id[48];
-    sim_index_t index[2]; /* live shipments, live trackers, in creation order */
+    sim_index_t index[SIM_NKINDS]; /* live objects of each kind, in creation order */
+    const char *default_mode;      /* mode when a request carries no key ("test") */
+
+    /* Account balance (SIM_FUNDS, POST /sim/funds): purchases beyond it are
+     * answered 402; refunds credit it back.  funds_limited 0 = unlimited. */
+    int funds_limited;
+    int64_t funds_cents;
 
     /* Preloaded history (SIM_PRELOAD_SHIPMENTS, POST /sim/preload): n
      * purchased shipments with their trackers, created evenly between
@@ -106,6 +124,12 @@ struct sim {
     int nthreads;
 };
 
+/* The mode of the objects a request creates ("test" or "production"),
+ * from its API key (set by the HTTP front per request; NULL = default). */
+void sim_set_request_mode(const char *mode);
+/* "test" for keys starting with EZTK or "test", else "production". */
+const char *sim_mode_for_key(const char *key, size_t len);
+
 /* objects.c — every function here takes sim->mu itself. */
 int sim_init(sim_t *s, uint64_t seed, size_t max_objects);
 void sim_destroy(sim_t *s);
@@ -118,9 +142,34 @@ int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out
 int sim_tracker_create(sim_t *s, json_object *req, char **out);
 int sim_address_create(sim_t *s, json_object *req, int verify, char **out);
 int sim_events_list(sim_t *s, int page_size, const char *before_id, char **out);
+int sim_event_get(sim_t *s, const char *id, char **out);
 
-/* GET /v2/shipments (kind SIM_KIND_SHIPMENT) or /v2/trackers: newest first,
- * {"shipments"|"trackers":[...],"has_more":bool}.  400/404 on a bad query. */
+/* The rest of EasyPost's /v2 operations (see --help); same conventions. */
+int sim_address_verify(sim_t *s, const char *id, char **out);
+int sim_shipment_rerate(sim_t *s, const char *id, char **out);
+int sim_shipment_label(sim_t *s, const char *id, const char *file_format, char **out);
+int sim_shipment_insure(sim_t *s, const char *id, json_object *req, char **out);
+int sim_shipment_refund(sim_t *s, const char *id, char **out);
+int sim_refund_create(sim_t *s, json_object *req, char **out);
+int sim_insurance_create(sim_t *s, json_object *req, char **out);
+int sim_batch_create(sim_t *s, json_object *req, char **out);
+int sim_batch_get(sim_t *s, const char *id, char **out);
+/* action: add_shipments | remove_shipments | buy | label | scan_form */
+int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *req, char **out);
+int sim_pickup_create(sim_t *s, json_object *req, char **out);
+/* action: buy | cancel */
+int sim_pickup_action(sim_t *s, const char *id, const char *action, json_object *req, char **out);
+int sim_scan_form_create(sim_t *s, json_object *req, char **out);
+/* Applies a refund plan (submitted -> refunded); returns the refund.successful
+ * Event body to deliver (malloc'd) or NULL. */
+char *sim_refund_apply(sim_t *s, sim_plan_t *plan);
+/* Balance: SIM_FUNDS / POST /sim/funds (cents < 0 = unlimited). */
+void sim_funds_set(sim_t *s, int64_t cents);
+/* Writes {"balance":"12.34000"|null,"unlimited":bool} (malloc'd). */
+char *sim_funds_json(sim_t *s);
+
+/* GET /v2/<kind's collection>: newest first, {"shipments"|...:[...],"has_more":bool}.
+ * 422 on a bad query. */
 int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fault, char **out);
 
 /* Sets the preloaded history (replaces any earlier one). */

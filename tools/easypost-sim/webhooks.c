@@ -163,7 +163,8 @@ static void *worker(void *ud) {
             break; /* stopping */
 
         if (j->plan) {
-            char *body = sim_tracker_apply_step(s, j->plan);
+            char *body =
+                j->plan->refund ? sim_refund_apply(s, j->plan) : sim_tracker_apply_step(s, j->plan);
             if (body)
                 sim_schedule_delivery(s, body);
             sim_schedule_plan(s, j->plan); /* next step, or frees the plan */

@@ -45,10 +45,15 @@ ss_pass "drift: $dropped of $((dropped + delivered)) webhooks dropped, no shipme
 # Another session holds the lock: the pass is skipped.
 ss_psql "$DB_URL" -c "SELECT pg_advisory_lock(7378726300000001); SELECT pg_sleep(60)" >/dev/null 2>&1 &
 holder=$!
-held() { [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -ge 1 ]; }
+# This database's reconcile lock only: other tests run beside this one and hold
+# advisory locks of their own (the refresh scheduler's leader lock).
+LOCK_WHERE="locktype = 'advisory' AND granted
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND classid::bigint = (7378726300000001 >> 32) AND objid::bigint = (7378726300000001 & 4294967295)"
+held() { [ "$(q "SELECT count(*) FROM pg_locks WHERE $LOCK_WHERE")" -ge 1 ]; }
 ss_wait_for 10 held || ss_fail "lock holder did not start"
 rc_run once --window 1h
-q "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted" >/dev/null
+q "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE $LOCK_WHERE" >/dev/null
 wait $holder 2>/dev/null
 not_held() { ! held; }
 ss_wait_for 10 not_held || ss_fail "lock holder did not end"
