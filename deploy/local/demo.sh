@@ -71,7 +71,7 @@ case ${1:-} in
       create_and_buy $f $t $(( (i % 40) + 1 )) >/dev/null && echo ok' _ "${CITIES[@]}" | grep -c ok || true)
     secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
     echo "bought $ok of $n shipments in ${secs}s; tracker webhooks follow from easypost-sim"
-    echo "watch them land: curl -s -H \"Authorization: Bearer \$GATEWAY_API_KEY\" \"\$GATEWAY_URL/db/shipments?limit=5\" | jq ."
+    echo "watch them land: curl -s -H \"Authorization: Bearer \$GATEWAY_API_KEY\" \"\$GATEWAY_URL/db/shipments?limit=5&mode=all\" | jq ."
     [ "$ok" -eq "$n" ]
     ;;
   *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2;;

@@ -137,7 +137,9 @@ load_secrets() {
   fi
   API_KEYS=${GATEWAY_API_KEYS:-$GEN_GATEWAY_API_KEYS}
   API_KEY=${API_KEYS%%,*}
-  if [ -z "${GEN_SIM_API_KEY:-}" ]; then GEN_SIM_API_KEY="EZTK$(openssl rand -hex 16)"; changed=1; fi
+  # A production-style key (EZAK…): the sim gives its objects the key's mode, and the
+  # dashboard shows production by default, so the demo's shipments are on it at once.
+  if [ -z "${GEN_SIM_API_KEY:-}" ]; then GEN_SIM_API_KEY="EZAK$(openssl rand -hex 16)"; changed=1; fi
   if [ -n "$changed" ]; then
     (umask 077
      { printf 'GEN_WEBHOOK_SECRET=%q\n' "${GEN_WEBHOOK_SECRET:-}"
@@ -374,7 +376,7 @@ print_summary() {
   echo "  1. create and buy a shipment through the gateway:"
   echo "       deploy/local/demo.sh shipment"
   echo "  2. the dashboard data (after the sync worker and the refresh):"
-  echo "       . .run/stack.env; curl -s -H \"Authorization: Bearer \$GATEWAY_API_KEY\" \"\$GATEWAY_URL/db/analytics/dashboard?days=30\" | jq ."
+  echo "       . .run/stack.env; curl -s -H \"Authorization: Bearer \$GATEWAY_API_KEY\" \"\$GATEWAY_URL/db/analytics/dashboard?days=30&mode=all\" | jq ."
   if [ -x "$BIN/shipstream-trafficgen" ]; then
     echo "  3. generate traffic (20 shipments/s for 30 s, bought; tracker webhooks follow):"
     echo "       . .run/stack.env; TRAFFIC_RATE=20 TRAFFIC_DURATION=30 ${BIN#$ROOT/}/shipstream-trafficgen"

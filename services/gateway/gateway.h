@@ -85,6 +85,7 @@ int gw_handle_mcp(struct mg_connection *c, void *ud);
  * 0 not found), or -1 with err (logs only) and *unavailable set when
  * PostgreSQL is unreachable or busy (503) rather than failing (500). */
 typedef struct {
+    const char *mode; /* "production", "test", or NULL / "all" = any */
     const char *status, *carrier, *service, *tracking_code; /* NULL = any */
     const char *created_from, *created_to; /* timestamps ss_time_parse accepts, or NULL */
     const char *text;                      /* NULL, or an id, tracking code, reference or
@@ -97,8 +98,10 @@ int gw_db_shipments_page(const gw_shipments_query_t *q, ss_buf_t *out, int *unav
                          size_t errsize);
 /* One shipment with its addresses, rate and tracking events (GET /db/shipments/{id}). */
 int gw_db_shipment_get(const char *id, ss_buf_t *out, int *unavailable, char *err, size_t errsize);
-/* The dashboard's numbers for the last days (GET /db/analytics/dashboard). */
-int gw_db_dashboard_get(long days, ss_buf_t *out, int *unavailable, char *err, size_t errsize);
+/* The dashboard's numbers for the last days of mode "production", "test" or
+ * "all" (GET /db/analytics/dashboard). */
+int gw_db_dashboard_get(long days, const char *mode, ss_buf_t *out, int *unavailable, char *err,
+                        size_t errsize);
 
 /* Hands the EasyPost object of an answer (r->body, its bytes as received;
  * the "address" member when EasyPost wrapped it: create_and_verify) to

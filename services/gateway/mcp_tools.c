@@ -153,6 +153,11 @@ static const char get_out[] =
     "\"object\",\"properties\":{\"occurred_at\":" NSTR ",\"status\":" NSTR ",\"message\":" NSTR
     "}}}},\"required\":[\"id\",\"status\",\"tracking_events\"]}";
 
+#define MODE_IN                                                                                  \
+    "{\"type\":\"string\",\"enum\":[\"production\",\"test\",\"all\"],\"default\":"               \
+    "\"production\",\"description\":\"EasyPost mode: production (live keys, the default), test " \
+    "(test keys) or all\"}"
+
 static const char search_in[] =
     "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{"
     "\"status\":{\"type\":\"string\",\"maxLength\":50,\"description\":\"e.g. unknown, "
@@ -164,6 +169,7 @@ static const char search_in[] =
              "\"text\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200,\"description\":\"a "
              "shipment id, tracking code, reference, or words of the sender's or recipient's "
              "address\"},"
+             "\"mode\":" MODE_IN ","
              "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":50,\"default\":10},"
              "\"cursor\":{\"type\":\"string\",\"maxLength\":600,\"description\":\"next_cursor of "
              "the "
@@ -177,7 +183,8 @@ static const char search_out[] =
 
 static const char analytics_in[] =
     "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{\"days\":{\"type\":\"integer\","
-    "\"minimum\":1,\"maximum\":90,\"default\":30}},\"additionalProperties\":false}";
+    "\"minimum\":1,\"maximum\":90,\"default\":30},\"mode\":" MODE_IN
+    "},\"additionalProperties\":false}";
 
 static const char analytics_out[] =
     "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{\"days\":{\"type\":\"integer\"},"
@@ -199,8 +206,8 @@ static const char analytics_out[] =
 
 /* ---------------------------------------------------------------- validator
  * The subset of JSON Schema 2020-12 the input schemas use: $ref (#/$defs/x),
- * type, properties, required, additionalProperties: false, minLength and
- * maxLength (code points), minimum, maximum, exclusiveMinimum. */
+ * type, properties, required, additionalProperties: false, enum (strings),
+ * minLength and maxLength (code points), minimum, maximum, exclusiveMinimum. */
 
 static json_object *member(json_object *o, const char *name) {
     json_object *v = NULL;
@@ -252,6 +259,17 @@ static int validate(json_object *root, json_object *schema, json_object *v, cons
         if ((size_t)json_object_get_string_len(v) != strlen(s)) {
             snprintf(err, errsize, "%s must not contain NUL characters", path);
             return -1;
+        }
+        json_object *en = member(schema, "enum");
+        if (en) {
+            int hit = 0;
+            for (size_t i = 0; i < json_object_array_length(en) && !hit; i++)
+                hit = strcmp(s, json_object_get_string(json_object_array_get_idx(en, i))) == 0;
+            if (!hit) {
+                snprintf(err, errsize, "%s must be one of %s", path,
+                         json_object_to_json_string_ext(en, JSON_C_TO_STRING_PLAIN));
+                return -1;
+            }
         }
         size_t n = utf8_len(s);
         json_object *mn = member(schema, "minLength"), *mx = member(schema, "maxLength");
@@ -651,7 +669,9 @@ static void run_get_shipment(json_object *args, tool_out_t *o) {
 }
 
 static void run_search_shipments(json_object *args, tool_out_t *o) {
-    gw_shipments_query_t q = {.status = arg_str(args, "status"),
+    const char *mode = arg_str(args, "mode");
+    gw_shipments_query_t q = {.mode = mode ? mode : "production",
+                              .status = arg_str(args, "status"),
                               .carrier = arg_str(args, "carrier"),
                               .service = arg_str(args, "service"),
                               .tracking_code = arg_str(args, "tracking_code"),
@@ -696,7 +716,7 @@ static void run_search_shipments(json_object *args, tool_out_t *o) {
     }
     json_object *p = parse_text(&o->sc), *list = member(p, "shipments");
     size_t n = list ? json_object_array_length(list) : 0;
-    ss_buf_appendf(&o->text, "%zu shipment(s), newest first", n);
+    ss_buf_appendf(&o->text, "%zu %s shipment(s), newest first", n, q.mode);
     for (size_t i = 0; i < n && o->text.len < GW_MCP_MAX_TEXT_BYTES; i++) {
         json_object *s = json_object_array_get_idx(list, i);
         ss_buf_appendf(&o->text, "\n%s %s %s %s %s %s %s", s_or(s, "id", "?"),
@@ -713,9 +733,11 @@ static void run_search_shipments(json_object *args, tool_out_t *o) {
 static void run_shipping_analytics(json_object *args, tool_out_t *o) {
     json_object *d = member(args, "days");
     long days = d ? (long)json_object_get_int64(d) : 30;
+    const char *mode = arg_str(args, "mode");
     char err[512];
     int unavailable;
-    if (gw_db_dashboard_get(days, &o->sc, &unavailable, err, sizeof err) != 0) {
+    if (gw_db_dashboard_get(days, mode ? mode : "production", &o->sc, &unavailable, err,
+                            sizeof err) != 0) {
         ss_buf_reset(&o->sc);
         db_fail(o, unavailable, err);
         return;
@@ -724,11 +746,12 @@ static void run_shipping_analytics(json_object *args, tool_out_t *o) {
     json_object *ot = member(s, "on_time_rate"), *add = member(s, "avg_delivery_days");
     ss_buf_appendf(
         &o->text,
-        "Last %ld day(s): %s shipment(s), spend %s, average %s; delivered %s; on time %s "
+        "Last %ld day(s), mode %s: %s shipment(s), spend %s, average %s; delivered %s; on time %s "
         "(%s of %s); average delivery %s day(s).",
-        days, json_object_get_string(member(s, "shipments")), s_or(s, "total_cost", "0"),
-        s_or(s, "avg_cost", "-"), json_object_get_string(member(s, "delivered")),
-        ot ? json_object_get_string(ot) : "-", json_object_get_string(member(s, "on_time_count")),
+        days, mode ? mode : "production", json_object_get_string(member(s, "shipments")),
+        s_or(s, "total_cost", "0"), s_or(s, "avg_cost", "-"),
+        json_object_get_string(member(s, "delivered")), ot ? json_object_get_string(ot) : "-",
+        json_object_get_string(member(s, "on_time_count")),
         json_object_get_string(member(s, "on_time_eligible_count")),
         add ? json_object_get_string(add) : "-");
     json_object *cs = member(a, "carriers");

@@ -78,6 +78,24 @@ static int parse_limit(struct mg_connection *c, long *limit, int *status) {
     return 0;
 }
 
+/* ?mode=production|test|all (default production: EasyPost's live mode; the
+ * sim and test keys make mode "test").  Returns 0 with mode set, or -1 after
+ * sending 400. */
+static int parse_mode(struct mg_connection *c, char *mode, size_t n, int *status) {
+    char v[16];
+    int r = param(c, "mode", v, sizeof v, status);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        snprintf(v, sizeof v, "production");
+    if (strcmp(v, "production") != 0 && strcmp(v, "test") != 0 && strcmp(v, "all") != 0) {
+        *status = bad_param(c, "mode", "production, test or all");
+        return -1;
+    }
+    snprintf(mode, n, "%s", v);
+    return 0;
+}
+
 /* Runs sql (which fetches limit + 1 rows, column 0 each row's JSON) into out:
  * {"<name>":[rows 0..limit-1],"next_cursor":…,"count":n}; cursor_of builds
  * the cursor of a row.  Returns 0, or -1 with *unavailable and err. */
@@ -166,6 +184,7 @@ static void address_cursor(PGresult *r, int row, char *out, size_t n) {
     "'delivered_at', s.delivered_at, 'from_address_id', s.from_address_id, "               \
     "'to_address_id', s.to_address_id, 'parcel_id', s.parcel_id, 'batch_id', s.batch_id, " \
     "'is_return', s.is_return, 'reference', s.reference, 'label_url', s.label_url, "       \
+    "'refund_status', s.refund_status, "                                                   \
     "'created_at', s.created_at, 'updated_at', s.updated_at"
 
 #define ADDRESS_JSON(a)                                                                        \
@@ -178,7 +197,7 @@ static void address_cursor(PGresult *r, int row, char *out, size_t n) {
 
 int gw_db_shipments_page(const gw_shipments_query_t *q, ss_buf_t *out, int *unavailable, char *err,
                          size_t errsize) {
-    const char *params[10];
+    const char *params[11];
     int np = 0;
     ss_buf_t sql = {0};
     ss_buf_appendf(&sql, "SELECT json_build_object(" SHIPMENT_JSON_FIELDS ")::text, "
@@ -186,7 +205,8 @@ int gw_db_shipments_page(const gw_shipments_query_t *q, ss_buf_t *out, int *unav
                          "FROM shipments s WHERE s.created_at IS NOT NULL");
     struct {
         const char *value, *sql;
-    } eq[] = {{q->status, "s.status = $%d"},
+    } eq[] = {{q->mode && strcmp(q->mode, "all") != 0 ? q->mode : NULL, "s.mode = $%d"},
+              {q->status, "s.status = $%d"},
               {q->carrier, "s.carrier = $%d"},
               {q->service, "s.service = $%d"},
               {q->tracking_code, "s.tracking_code = $%d"},
@@ -228,9 +248,9 @@ int gw_db_shipments_page(const gw_shipments_query_t *q, ss_buf_t *out, int *unav
 }
 
 static int list_shipments(struct mg_connection *c) {
-    static const char *const known[] = {"status",        "carrier",      "service",
-                                        "tracking_code", "created_from", "created_to",
-                                        "limit",         "cursor",       NULL};
+    static const char *const known[] = {"status",       "carrier",    "service", "tracking_code",
+                                        "created_from", "created_to", "limit",   "cursor",
+                                        "mode",         NULL};
     int status;
     if (!check_known_params(c, known, &status))
         return status;
@@ -238,6 +258,10 @@ static int list_shipments(struct mg_connection *c) {
     const char **eq[] = {&q.status, &q.carrier, &q.service, &q.tracking_code};
     const char *eq_names[] = {"status", "carrier", "service", "tracking_code"};
     char vals[6][256];
+    char mode[16];
+    if (parse_mode(c, mode, sizeof mode, &status) < 0)
+        return status;
+    q.mode = mode;
     for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++) {
         int r = param(c, eq_names[i], vals[i], sizeof vals[i], &status);
         if (r < 0)
@@ -417,12 +441,17 @@ out:
 }
 
 /* Summary and daily series follow ?days=N (from mv_daily_shipment_analytics);
- * carriers and routes are the views' own 90-day window. */
+ * carriers and routes are the views' own 90-day window.  $2: the mode
+ * (production, test, all).  Money is net of refunds (refund_status
+ * 'refunded'; 'submitted' is still spent and shown as pending), returns are
+ * counted apart (migration 0006). */
 static const char dashboard_sql[] =
     "WITH d AS (SELECT * FROM mv_daily_shipment_analytics "
-    "           WHERE date >= (now() AT TIME ZONE 'UTC')::date - ($1::int - 1)) "
+    "           WHERE date >= (now() AT TIME ZONE 'UTC')::date - ($1::int - 1)"
+    "             AND ($2::text = 'all' OR mode = $2::text)) "
     "SELECT json_build_object("
     " 'days', $1::int,"
+    " 'mode', $2::text,"
     " 'summary', (SELECT json_build_object("
     "     'shipments', coalesce(sum(shipment_count), 0),"
     "     'total_cost', coalesce(sum(total_cost), 0)::text,"
@@ -433,21 +462,34 @@ static const char dashboard_sql[] =
     "     'on_time_count', coalesce(sum(on_time_count), 0),"
     "     'on_time_eligible_count', coalesce(sum(on_time_eligible_count), 0),"
     "     'on_time_rate', round(sum(on_time_count)::numeric / nullif(sum(on_time_eligible_count), "
-    "0), 4))"
+    "0), 4),"
+    "     'returns', coalesce(sum(return_count), 0),"
+    "     'returns_cost', coalesce(sum(return_cost), 0)::text,"
+    "     'refunded', coalesce(sum(refunded_count), 0),"
+    "     'refunded_cost', coalesce(sum(refunded_cost), 0)::text,"
+    "     'refund_pending', coalesce(sum(refund_pending_count), 0),"
+    "     'refund_pending_cost', coalesce(sum(refund_pending_cost), 0)::text)"
     "   FROM d),"
     " 'daily', coalesce((SELECT json_agg(x ORDER BY x.date) FROM ("
     "     SELECT date, sum(shipment_count) AS shipments, sum(total_cost)::text AS total_cost,"
-    "            sum(delivered_count) AS delivered FROM d GROUP BY date) x), '[]'::json),"
+    "            sum(delivered_count) AS delivered, sum(return_count) AS returns"
+    "       FROM d GROUP BY date) x), '[]'::json),"
     " 'carriers', coalesce((SELECT json_agg(json_build_object('carrier', carrier, 'service', "
     "service,"
-    "     'total_shipments', total_shipments, 'total_revenue', total_revenue::text,"
-    "     'delivered_count', delivered_count, 'on_time_count', on_time_count,"
-    "     'on_time_rate', on_time_rate, 'avg_delivery_days', avg_delivery_days)"
-    "     ORDER BY total_shipments DESC, carrier, service) FROM mv_carrier_performance), "
-    "'[]'::json),"
+    "     'total_shipments', ts, 'total_revenue', tr::text,"
+    "     'delivered_count', dc, 'on_time_count', otc,"
+    "     'on_time_rate', round(otc::numeric / nullif(ote, 0), 4),"
+    "     'avg_delivery_days', round((ddt / nullif(ddc, 0))::numeric, 2))"
+    "     ORDER BY ts DESC, carrier, service) FROM ("
+    "       SELECT carrier, service, sum(total_shipments) AS ts, sum(total_revenue) AS tr,"
+    "              sum(delivered_count) AS dc, sum(on_time_count) AS otc,"
+    "              sum(on_time_eligible_count) AS ote, sum(delivery_days_total) AS ddt,"
+    "              sum(delivery_days_count) AS ddc"
+    "         FROM mv_carrier_performance WHERE $2::text = 'all' OR mode = $2::text"
+    "        GROUP BY carrier, service HAVING sum(total_shipments) > 0) cp), '[]'::json),"
     " 'top_routes', coalesce((SELECT json_agg(r) FROM (SELECT from_city, from_state, from_country,"
     "     to_city, to_state, to_country, shipment_count, total_cost::text AS total_cost,"
-    "     avg_cost::text AS avg_cost FROM mv_top_routes"
+    "     avg_cost::text AS avg_cost FROM mv_top_routes WHERE mode = $2::text"
     "     ORDER BY shipment_count DESC, from_city, from_state, from_country, to_city, to_state, "
     "to_country"
     "     LIMIT 10) r), '[]'::json),"
@@ -460,11 +502,12 @@ static const char dashboard_sql[] =
     "   FROM analytics_freshness)"
     ")::text";
 
-int gw_db_dashboard_get(long days, ss_buf_t *out, int *unavailable, char *err, size_t errsize) {
+int gw_db_dashboard_get(long days, const char *mode, ss_buf_t *out, int *unavailable, char *err,
+                        size_t errsize) {
     char dv[16];
     snprintf(dv, sizeof dv, "%ld", days);
-    const char *params[] = {dv};
-    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 1, params, unavailable,
+    const char *params[] = {dv, mode};
+    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 2, params, unavailable,
                                          err, errsize);
     if (!res)
         return -1;
@@ -482,7 +525,7 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
     int status;
     if (!gw_db_begin(c, &status))
         return status;
-    static const char *const known[] = {"days", NULL};
+    static const char *const known[] = {"days", "mode", NULL};
     if (!check_known_params(c, known, &status))
         return status;
     char v[16] = "30";
@@ -495,10 +538,13 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
     long days = strtol(v, &end, 10);
     if (*end || end == v || days < 1 || days > 90)
         return bad_param(c, "days", "an integer from 1 to 90");
+    char mode[16];
+    if (parse_mode(c, mode, sizeof mode, &status) < 0)
+        return status;
     char err[512];
     int unavailable;
     ss_buf_t b = {0};
-    int st = gw_db_dashboard_get(days, &b, &unavailable, err, sizeof err)
+    int st = gw_db_dashboard_get(days, mode, &b, &unavailable, err, sizeof err)
                  ? db_error(c, unavailable, err)
                  : ss_http_send_json(c, 200, b.data, b.len, NULL);
     ss_buf_free(&b);

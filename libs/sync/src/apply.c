@@ -37,9 +37,12 @@ static const char SQL_LOAD_OFFSETS[] =
 /* Statement order inside the transaction: parents before children.  The
  * statements themselves are built from the tables' columns (sync/columns.h). */
 static const ss_sync_table_id_t tables[] = {
-    SS_SYNC_T_ADDRESSES,      SS_SYNC_T_PARCELS,  SS_SYNC_T_SHIPMENTS,
-    SS_SYNC_T_RATES,          SS_SYNC_T_TRACKERS, SS_SYNC_T_TRACKING_EVENTS,
-    SS_SYNC_T_SHIPMENT_TRACK, SS_SYNC_T_BATCHES,  SS_SYNC_T_EVENTS,
+    SS_SYNC_T_ADDRESSES,      SS_SYNC_T_PARCELS,         SS_SYNC_T_SHIPMENTS,
+    SS_SYNC_T_RATES,          SS_SYNC_T_TRACKERS,        SS_SYNC_T_TRACKING_EVENTS,
+    SS_SYNC_T_SHIPMENT_TRACK, SS_SYNC_T_BATCHES,         SS_SYNC_T_SHIPMENT_BATCH,
+    SS_SYNC_T_REFUNDS,        SS_SYNC_T_SHIPMENT_REFUND, SS_SYNC_T_PICKUPS,
+    SS_SYNC_T_SCAN_FORMS,     SS_SYNC_T_INSURANCES,      SS_SYNC_T_OBJECTS,
+    SS_SYNC_T_EVENTS,
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -285,7 +288,9 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
             snprintf(errstr, errstr_size, "out of memory");
             goto oom;
         }
-        int top = t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_TRACKERS || t == SS_SYNC_T_BATCHES;
+        int top = t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_TRACKERS || t == SS_SYNC_T_BATCHES ||
+                  t == SS_SYNC_T_REFUNDS || t == SS_SYNC_T_PICKUPS || t == SS_SYNC_T_SCAN_FORMS ||
+                  t == SS_SYNC_T_INSURANCES || t == SS_SYNC_T_OBJECTS;
         if (top)
             local.stale += superseded;
         if (n == 0) {
@@ -310,8 +315,8 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
         res = NULL;
         if (top && affected < n)
             local.stale += (uint64_t)(n - affected);
-        if (affected > 0 &&
-            (t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_SHIPMENT_TRACK || t == SS_SYNC_T_ADDRESSES))
+        if (affected > 0 && (t == SS_SYNC_T_SHIPMENTS || t == SS_SYNC_T_SHIPMENT_TRACK ||
+                             t == SS_SYNC_T_SHIPMENT_REFUND || t == SS_SYNC_T_ADDRESSES))
             local.analytics_dirty = 1;
     }
 

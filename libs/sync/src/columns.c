@@ -29,13 +29,32 @@ static const ss_sync_table_desc_t tables[SS_SYNC_T__COUNT] = {
                            BA_UPDATED_AT, "(id)", NULL, 1},
     [SS_SYNC_T_EVENTS] = {"easypost_events", "ss_sync_events", COLS(SS_SYNC_EVENTS_COLUMNS), EV__N,
                           -1, "(id)", "CROSS JOIN LATERAL (SELECT u.payload::jsonb AS j) j", 0},
+    [SS_SYNC_T_SHIPMENT_REFUND] = {"shipments", "ss_sync_shipment_refund",
+                                   COLS(SS_SYNC_SHIPMENT_REFUND_COLUMNS), SR__N,
+                                   SR_REFUND_UPDATED_AT, "(id)", NULL, 1},
+    [SS_SYNC_T_SHIPMENT_BATCH] = {"shipments", "ss_sync_shipment_batch",
+                                  COLS(SS_SYNC_SHIPMENT_BATCH_COLUMNS), SB__N, SB_BATCH_UPDATED_AT,
+                                  "(id)", NULL, 1},
+    [SS_SYNC_T_REFUNDS] = {"refunds", "ss_sync_refunds", COLS(SS_SYNC_REFUNDS_COLUMNS), RF__N,
+                           RF_UPDATED_AT, "(id)", NULL, 1},
+    [SS_SYNC_T_PICKUPS] = {"pickups", "ss_sync_pickups", COLS(SS_SYNC_PICKUPS_COLUMNS), PU__N,
+                           PU_UPDATED_AT, "(id)", NULL, 1},
+    [SS_SYNC_T_SCAN_FORMS] = {"scan_forms", "ss_sync_scan_forms", COLS(SS_SYNC_SCAN_FORMS_COLUMNS),
+                              SF__N, SF_UPDATED_AT, "(id)", NULL, 1},
+    [SS_SYNC_T_INSURANCES] = {"insurances", "ss_sync_insurances", COLS(SS_SYNC_INSURANCES_COLUMNS),
+                              IN__N, IN_UPDATED_AT, "(id)", NULL, 1},
+    [SS_SYNC_T_OBJECTS] = {"easypost_objects", "ss_sync_objects", COLS(SS_SYNC_OBJECTS_COLUMNS),
+                           OB__N, OB_UPDATED_AT, "(id)", NULL, 1},
 };
 
 _Static_assert(SH__N <= SS_SYNC_MAX_COLS && ST__N <= SS_SYNC_MAX_COLS &&
                    TR__N <= SS_SYNC_MAX_COLS && TE__N <= SS_SYNC_MAX_COLS &&
                    AD__N <= SS_SYNC_MAX_COLS && PA__N <= SS_SYNC_MAX_COLS &&
                    RA__N <= SS_SYNC_MAX_COLS && BA__N <= SS_SYNC_MAX_COLS &&
-                   EV__N <= SS_SYNC_MAX_COLS,
+                   EV__N <= SS_SYNC_MAX_COLS && SR__N <= SS_SYNC_MAX_COLS &&
+                   SB__N <= SS_SYNC_MAX_COLS && RF__N <= SS_SYNC_MAX_COLS &&
+                   PU__N <= SS_SYNC_MAX_COLS && SF__N <= SS_SYNC_MAX_COLS &&
+                   IN__N <= SS_SYNC_MAX_COLS && OB__N <= SS_SYNC_MAX_COLS,
                "a table has more columns than SS_SYNC_MAX_COLS: raise it");
 
 const ss_sync_table_desc_t *ss_sync_table_desc(ss_sync_table_id_t t) {

@@ -444,6 +444,9 @@ static int map_shipment(ctx_t *c, json_object *o, const char *oid, const char *r
         return -1;
     row[SH_ID] = id;
     row[SH_TOTAL_COST] = total;
+    /* this version's gates of the columns other objects set too (sync/columns.h) */
+    row[SH_BATCH_UPDATED_AT] = row[SH_UPDATED_AT];
+    row[SH_REFUND_UPDATED_AT] = row[SH_REFUND_STATUS] ? row[SH_UPDATED_AT] : NULL;
 
     /* Embedded objects other topics may never carry: the addresses (routes
      * need their cities), the parcel and the rates. */
@@ -548,20 +551,100 @@ static int map_batch(ctx_t *c, json_object *o, const char *oid, const char *raw,
     row[BA_SCAN_FORM_ID] = sf && json_object_is_type(sf, json_type_object)   ? txt(sf, "id")
                            : sf && json_object_is_type(sf, json_type_string) ? txt(o, "scan_form")
                                                                              : NULL;
+    /* The shipments it carries: their batch columns, behind the batch gate. */
+    const char *updated = row[BA_UPDATED_AT];
+    int64_t order = last_order(c, SS_SYNC_T_BATCHES);
+    json_object *ships = member(o, "shipments");
+    if (ships && json_object_is_type(ships, json_type_array)) {
+        size_t n = json_object_array_length(ships);
+        for (size_t i = 0; i < n; i++) {
+            json_object *s = json_object_array_get_idx(ships, i);
+            const char *sid = txt(s, "id");
+            if (!s || !json_object_is_type(s, json_type_object) || !sid || !*sid)
+                continue;
+            const char **sb = row_map(c, SS_SYNC_T_SHIPMENT_BATCH, s, NULL, msg, order);
+            if (!sb)
+                return -1;
+            sb[SB_BATCH_ID] = id;
+            sb[SB_BATCH_UPDATED_AT] = updated;
+        }
+    }
+    return 0;
+}
+
+/* A Refund: its row, and its shipment marked (refund_status behind the refund
+ * gate).  A refund.successful Event's Refund that says no status is refunded. */
+static int map_refund(ctx_t *c, const ss_envelope_t *e, json_object *o, const char *oid,
+                      const char *raw, uint32_t msg) {
+    const char *id = arena_strndup(c->r, oid, strlen(oid));
+    if (!id)
+        return c->oom = 1, -1;
+    const char **row = row_map(c, SS_SYNC_T_REFUNDS, o, raw, msg, 0);
+    if (!row)
+        return -1;
+    row[RF_ID] = id;
+    const char *status = row[RF_STATUS];
+    if (!status && strcmp(e->type, "refund.successful") == 0)
+        status = "refunded";
+    const char *shipment_id = row[RF_SHIPMENT_ID];
+    if (!status || !shipment_id || !*shipment_id)
+        return 0;
+    const char **sr = row_map(c, SS_SYNC_T_SHIPMENT_REFUND, o, NULL, msg, 0);
+    if (!sr)
+        return -1;
+    sr[SR_ID] = shipment_id;
+    sr[SR_REFUND_STATUS] = status;
+    return 0;
+}
+
+/* Pickup, ScanForm, Insurance: one row of their table, id from the envelope. */
+static int map_simple(ctx_t *c, ss_sync_table_id_t t, json_object *o, const char *oid,
+                      const char *raw, uint32_t msg) {
+    const char *id = arena_strndup(c->r, oid, strlen(oid));
+    if (!id)
+        return c->oom = 1, -1;
+    const char **row = row_map(c, t, o, raw, msg, 0);
+    if (!row)
+        return -1;
+    row[0] = id; /* every one of these tables has its id first */
+    if (t == SS_SYNC_T_SCAN_FORMS) {
+        json_object *codes = member(o, "tracking_codes");
+        if (codes && json_object_is_type(codes, json_type_array) &&
+            !(row[SF_TRACKING_CODES] = serialize(c, codes)))
+            return -1;
+    }
+    return 0;
+}
+
+/* Any other type that carries an id: the raw archive. */
+static int map_object(ctx_t *c, const ss_envelope_t *e, json_object *o, const char *raw,
+                      uint32_t msg) {
+    const char *oid = txt(o, "id");
+    const char *type = arena_strndup(c->r, e->object_type, strlen(e->object_type));
+    if (!type)
+        return c->oom = 1, -1;
+    const char **row = row_map(c, SS_SYNC_T_OBJECTS, o, raw, msg, 0);
+    if (!row)
+        return -1;
+    row[OB_ID] = oid;
+    row[OB_OBJECT_TYPE] = type;
     return 0;
 }
 
 /* o: the object (the Event's result when it came as a webhook); ev: the
- * Event without its result, or NULL. */
+ * Event without its result, or NULL; event_id, description: the row's
+ * (the envelope's event id and type, or an Event object's own). */
 static int map_event(ctx_t *c, const ss_envelope_t *e, json_object *o, json_object *ev,
-                     const char *raw, uint32_t msg) {
+                     const char *event_id, const char *description, const char *raw, uint32_t msg) {
     /* The envelope's fixed fields live in the envelope struct: copy them. */
-    const char *eid = arena_strndup(c->r, e->event_id, strlen(e->event_id));
-    const char *type = arena_strndup(c->r, e->type, strlen(e->type));
+    const char *eid = arena_strndup(c->r, event_id, strlen(event_id));
+    const char *type = description ? arena_strndup(c->r, description, strlen(description)) : "";
     const char *otype = arena_strndup(c->r, e->object_type, strlen(e->object_type));
     const char *oid = arena_strndup(c->r, e->object_id, strlen(e->object_id));
     if (!eid || !type || !otype || !oid)
         return c->oom = 1, -1;
+    if (!description)
+        type = NULL;
     /* The Event's own times when it came as a webhook, else the object's. */
     const char **row = row_map(c, SS_SYNC_T_EVENTS, ev ? ev : o, raw, msg, e->updated_at_usec);
     if (!row)
@@ -574,6 +657,38 @@ static int map_event(ctx_t *c, const ss_envelope_t *e, json_object *o, json_obje
     row[EV_STATUS] = ev ? txt(ev, "status") : txt(o, "status");
     row[EV_USER_ID] = ev ? txt(ev, "user_id") : NULL;
     return 0;
+}
+
+/* The events topic's objects (every type but Shipment, Tracker, Address,
+ * Batch): typed tables, an Event object under its own id, else the archive;
+ * an object without an id is kept in easypost_events under the envelope's
+ * event id unless its webhook Event already is. */
+static int map_other(ctx_t *c, const ss_envelope_t *e, json_object *o, json_object *ev,
+                     int webhook_event, const char *raw, uint32_t msg) {
+    const char *t = e->object_type, *oid = e->object_id;
+    const char *own = txt(o, "id");
+    if (!own || !*own || !json_object_is_type(member(o, "id"), json_type_string))
+        return webhook_event ? 0 : map_event(c, e, o, ev, e->event_id, e->type, raw, msg);
+    if (strcmp(t, "Refund") == 0)
+        return map_refund(c, e, o, oid, raw, msg);
+    if (strcmp(t, "Pickup") == 0)
+        return map_simple(c, SS_SYNC_T_PICKUPS, o, oid, raw, msg);
+    if (strcmp(t, "ScanForm") == 0)
+        return map_simple(c, SS_SYNC_T_SCAN_FORMS, o, oid, raw, msg);
+    if (strcmp(t, "Insurance") == 0)
+        return map_simple(c, SS_SYNC_T_INSURANCES, o, oid, raw, msg);
+    if (strcmp(t, "Event") == 0 && !webhook_event) {
+        /* an Event read from the API: recorded like a webhook's, by its own id */
+        if (map_event(c, e, o, o, own, txt(o, "description"), raw, msg) < 0)
+            return -1;
+        ss_sync_table_t *ev_t = &c->r->t[SS_SYNC_T_EVENTS];
+        const char **row = ev_t->cells + (ev_t->nrows - 1) * (size_t)ev_t->ncols;
+        json_object *result = obj_member(o, "result");
+        row[EV_OBJECT_TYPE] = txt(result, "object");
+        row[EV_OBJECT_ID] = txt(result, "id");
+        return 0;
+    }
+    return map_object(c, e, o, raw, msg);
 }
 
 /* A span of the envelope parsed by json-c into a tree the rows own. */
@@ -645,14 +760,14 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
          * Gateway, backfill and reconcile envelopes carry no Event: rule 2
          * only. */
         int webhook_event = e->source == SS_SOURCE_WEBHOOK && event != NULL;
-        rc = webhook_event ? map_event(&c, e, object, event, rawc, msg) : 0;
+        rc = webhook_event ? map_event(&c, e, object, event, e->event_id, e->type, rawc, msg) : 0;
         if (rc == 0) {
             switch (ss_envelope_topic(e)) {
             case SS_TOPIC_SHIPMENTS: rc = map_shipment(&c, object, e->object_id, rawc, msg); break;
             case SS_TOPIC_TRACKERS: rc = map_tracker(&c, object, e->object_id, rawc, msg); break;
             case SS_TOPIC_ADDRESSES: rc = map_address(&c, object, msg, 1); break;
             case SS_TOPIC_BATCHES: rc = map_batch(&c, object, e->object_id, rawc, msg); break;
-            default: rc = webhook_event ? 0 : map_event(&c, e, object, event, rawc, msg); break;
+            default: rc = map_other(&c, e, object, event, webhook_event, rawc, msg); break;
             }
         }
     }

@@ -16,6 +16,7 @@
   var state = {
     key: null,
     days: 30,
+    mode: 'production', /* production | test | all: the /db mode parameter */
     filters: {},
     cursors: [null], /* cursor of each page shown so far: keyset paging back and forth */
     next: null,
@@ -178,6 +179,17 @@
     setTile('tile-delivered', s.delivered, fmtInt(s.delivered));
     setTile('tile-ontime', s.on_time_rate, fmtRate(s.on_time_rate));
     setTile('tile-days', s.avg_delivery_days, fmtDays(s.avg_delivery_days));
+    /* counted apart from shipments and spend: returns, and labels refunded */
+    setTile('tile-returns', s.returns, fmtInt(s.returns) + ' · ' + fmtMoney(s.returns_cost));
+    setTile('tile-refunded', s.refunded, fmtInt(s.refunded) + ' · ' + fmtMoney(s.refunded_cost));
+    var hint = $('mode-hint');
+    if (d.mode === 'production' && Number(s.shipments) === 0) {
+      hint.textContent = 'No production shipments in this range. Shipments bought with a ' +
+        'test API key are in test mode: choose Test or All above.';
+      hint.hidden = false;
+    } else {
+      hint.hidden = true;
+    }
   }
 
   /* Every UTC day of the range, oldest first, with zeros where /db has no row. */
@@ -364,6 +376,7 @@
     Object.keys(state.filters).forEach(function (k) {
       if (state.filters[k]) q.set(k, state.filters[k]);
     });
+    q.set('mode', state.mode);
     q.set('limit', String(PAGE_SIZE));
     var cur = state.cursors[state.cursors.length - 1];
     if (cur) q.set('cursor', cur);
@@ -442,7 +455,8 @@
   function loadAll() {
     showBanner(null);
     document.body.dataset.loaded = '0';
-    var d = api('/db/analytics/dashboard?days=' + state.days);
+    var d = api('/db/analytics/dashboard?days=' + state.days + '&mode=' +
+                encodeURIComponent(state.mode));
     var parts = [
       d.then(function (x) {
         renderSummary(x); renderCarriers(x); renderRoutes(x); renderFreshness(x);
@@ -482,6 +496,11 @@
       state.days = Number($('range').value);
       loadAll();
     });
+    $('mode').addEventListener('change', function () {
+      state.mode = $('mode').value;
+      state.cursors = [null];
+      loadAll();
+    });
     $('filters').addEventListener('submit', applyFilters);
     $('f-clear').addEventListener('click', function () {
       $('f-status').value = '';
@@ -502,6 +521,7 @@
     $('d-close').addEventListener('click', function () { $('detail').hidden = true; });
 
     state.days = Number($('range').value);
+    state.mode = $('mode').value;
     var saved = null;
     try { saved = sessionStorage.getItem(KEY_STORE); } catch (e) { saved = null; }
     if (saved) {

@@ -246,6 +246,27 @@ def run(args):
         check(s7['shipments'] < db(args, '/db/analytics/dashboard?days=30')['summary']['shipments'],
               '7 days count fewer shipments than 30')
 
+        # Mode: Production by default; Test shows the test-mode numbers (none here: every
+        # seeded shipment is production), then back.
+        check(Select(drv.find_element(By.ID, 'mode')).first_selected_option.get_attribute('value') ==
+              'production', 'default mode production')
+        Select(drv.find_element(By.ID, 'mode')).select_by_value('test')
+        wait(drv, lambda d: body_flag(d, 'loaded') == '0' or tile(d, 'shipments')[0] == '0',
+             'the mode change to start')
+        wait_loaded(drv, 'mode test')
+        st = db(args, '/db/analytics/dashboard?days=7&mode=test')['summary']
+        check(st['shipments'] == 0 and tile(drv, 'shipments') == ('0', '0') and
+              tile(drv, 'spend')[0] == st['total_cost'],
+              'mode test: tiles = /db?mode=test (no test shipments)', tile(drv, 'shipments'))
+        wait_shipments(drv, 'the test-mode shipments list')
+        check(shown_ids(drv) == [x['id'] for x in db(args, '/db/shipments?mode=test&limit=%d' % PAGE)['shipments']],
+              'mode test: shipments list = /db/shipments?mode=test', shown_ids(drv)[:3])
+        Select(drv.find_element(By.ID, 'mode')).select_by_value('production')
+        wait(drv, lambda d: body_flag(d, 'loaded') == '0' or tile(d, 'shipments')[0] != '0',
+             'the mode change back to start')
+        wait_loaded(drv, 'mode production')
+        check_tiles(drv, args, 7)
+
         # Screenshot at 1280x800.
         viewport(drv, 1280, 800)
         drv.execute_script('window.scrollTo(0, 0)')

@@ -49,7 +49,7 @@ INSERT INTO addresses (id, name, street1, city, state, zip, country, updated_at)
 WITH d AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today)
 INSERT INTO shipments (id, status, carrier, service, total_cost, currency, tracking_code, reference,
                        created_at, est_delivery_date, delivered_at, from_address_id, to_address_id,
-                       updated_at, raw)
+                       updated_at, raw, mode)
 SELECT format('shp_%s', lpad(i::text, 3, '0')),
        (ARRAY['delivered', 'in_transit', 'pre_transit', 'delivered'])[1 + i % 4],
        (ARRAY['USPS', 'UPS', 'FedEx'])[1 + i % 3],
@@ -61,14 +61,16 @@ SELECT format('shp_%s', lpad(i::text, 3, '0')),
        'adr_from', 'adr_to', now(),
        jsonb_build_object('id', format('shp_%s', lpad(i::text, 3, '0')),
          'from_address', jsonb_build_object('city', 'Springfield', 'state', 'IL', 'country', 'US'),
-         'to_address', jsonb_build_object('city', 'Springfield', 'state', 'MO', 'country', 'US'))
+         'to_address', jsonb_build_object('city', 'Springfield', 'state', 'MO', 'country', 'US')),
+       'production'
 FROM generate_series(1, 60) AS i;
 INSERT INTO shipments (id, status, carrier, service, total_cost, currency, tracking_code, tracker_id,
-                       reference, created_at, from_address_id, to_address_id, updated_at, raw)
+                       reference, created_at, from_address_id, to_address_id, updated_at, raw, mode)
 VALUES ('shp_xss', 'in_transit', 'USPS', 'Priority', 12.34, 'USD', 'TRKXSS1', 'trk_xss',
         '<script>window.__xss=3;alert("ref")</script><img src=x onerror="window.__xss=4">',
         now() - interval '1 minute', 'adr_from', 'adr_xss', now(),
-        '{"from_address":{"city":"Springfield","state":"IL","country":"US"},"to_address":{"city":"Austin","state":"TX","country":"US"}}');
+        '{"from_address":{"city":"Springfield","state":"IL","country":"US"},"to_address":{"city":"Austin","state":"TX","country":"US"}}',
+        'production');
 INSERT INTO trackers (id, tracking_code, status, carrier, shipment_id, updated_at)
 VALUES ('trk_xss', 'TRKXSS1', 'in_transit', 'USPS', 'shp_xss', now());
 INSERT INTO tracking_events (tracker_id, shipment_id, occurred_at, status, message, city, state, country) VALUES

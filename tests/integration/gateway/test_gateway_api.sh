@@ -108,7 +108,8 @@ done
 gw_start
 
 # --- read API: parameters are checked and named
-for q in "limit=0:limit" "limit=abc:limit" "created_from=yesterday:created_from" "cursor=zz:cursor" "colour=red:colour"; do
+for q in "limit=0:limit" "limit=abc:limit" "created_from=yesterday:created_from" "cursor=zz:cursor" "colour=red:colour" \
+         "mode=live:mode"; do
   call GET "/db/shipments?${q%%:*}"; expect 400 "bad parameter ${q%%:*}"
   jq -e --arg p "${q##*:}" '.error.message | contains($p)' <<<"$BODY" >/dev/null || ss_fail "400 does not name ${q##*:}: $BODY"
 done
@@ -116,8 +117,8 @@ call GET "/db/analytics/dashboard?days=91"; expect 400 "days out of range"
 call GET /db/shipments/shp_unknown; expect 404 "unknown shipment id"
 
 # keyset pagination over rows written directly
-ss_psql "$DB_URL" -c "INSERT INTO shipments (id, status, carrier, service, created_at, updated_at)
-  SELECT 'shp_page' || lpad(g::text, 3, '0'), CASE WHEN g % 2 = 0 THEN 'delivered' ELSE 'in_transit' END,
+ss_psql "$DB_URL" -c "INSERT INTO shipments (id, mode, status, carrier, service, created_at, updated_at)
+  SELECT 'shp_page' || lpad(g::text, 3, '0'), 'production', CASE WHEN g % 2 = 0 THEN 'delivered' ELSE 'in_transit' END,
          'USPS', 'Priority', '2025-01-01T00:00:00Z'::timestamptz + g * interval '1 hour', now()
   FROM generate_series(1, 25) g" >/dev/null
 seen=""; cursor=""; pages=0

@@ -173,25 +173,31 @@ async def tools_phase():
         if "No shipment" not in text:
             fail(f"get_shipment unknown id: {text}")
 
+        # easypost-sim's EZTK key makes test-mode objects; production is the default
         sc, _ = await ck.call(c, "search_shipments", {"text": shp})
+        if sc["count"] != 0:
+            fail(f"search_shipments found a test-mode shipment in production (default): {sc}")
+        sc, _ = await ck.call(c, "search_shipments", {"text": shp, "mode": "test"})
         if sc["count"] != 1 or sc["shipments"][0]["id"] != shp:
             fail(f"search_shipments text=id: {sc}")
-        sc, _ = await ck.call(c, "search_shipments", {"text": "Redondo"})
+        sc, _ = await ck.call(c, "search_shipments", {"text": "Redondo", "mode": "all"})
         if shp not in [s["id"] for s in sc["shipments"]]:
             fail(f"search_shipments text=Redondo (address words): {sc}")
-        sc1, text = await ck.call(c, "search_shipments", {"limit": 1})
+        sc1, text = await ck.call(c, "search_shipments", {"limit": 1, "mode": "test"})
         if sc1["count"] != 1 or not sc1["next_cursor"]:
             fail(f"search_shipments limit=1: {sc1} (two shipments were made)")
-        sc2, _ = await ck.call(c, "search_shipments", {"limit": 1, "cursor": sc1["next_cursor"]})
+        sc2, _ = await ck.call(c, "search_shipments", {"limit": 1, "mode": "test",
+                                                         "cursor": sc1["next_cursor"]})
         if sc2["count"] != 1 or sc2["shipments"][0]["id"] == sc1["shipments"][0]["id"]:
             fail(f"search_shipments page 2: {sc2}")
         sc, _ = await ck.call(c, "search_shipments", {"created_from": "2000-01-01",
                                                       "created_to": "2000-01-02"})
         if sc["count"] != 0 or sc["next_cursor"] is not None:
             fail(f"search_shipments in 2000: {sc}")
-        ok("search_shipments: by id, by address words, keyset pages, date range")
+        ok("search_shipments: mode (production by default), by id, by address words, keyset pages, "
+           "date range")
 
-        sc, text = await ck.call(c, "shipping_analytics", {"days": 7})
+        sc, text = await ck.call(c, "shipping_analytics", {"days": 7, "mode": "test"})
         if sc["days"] != 7 or "summary" not in sc:
             fail(f"shipping_analytics: {sc}")
         await ck.call(c, "shipping_analytics", {})
@@ -204,6 +210,7 @@ async def tools_phase():
                 ("search_shipments", {"cursor": "zz"}, "cursor"),
                 ("search_shipments", {"created_from": "yesterday"}, "created_from"),
                 ("shipping_analytics", {"days": "7"}, "arguments.days"),
+                ("shipping_analytics", {"mode": "live"}, "arguments.mode"),
                 ("quote_shipment", {"from_address": FROM, "to_address": TO}, "parcel"),
                 ("get_shipment", {}, "arguments.id")):
             text = await ck.call(c, name, args, want_error=True)

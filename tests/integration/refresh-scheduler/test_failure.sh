@@ -39,7 +39,7 @@ ss_pass "retried with backoff ($fails failures counted), healthy views left alon
 # Fixed: the next retry succeeds.
 # (t1 before the fix: a retry may start between the fix and a later clock read)
 t1=$(q "SELECT clock_timestamp()")
-q "CREATE UNIQUE INDEX mv_top_routes_key ON mv_top_routes (from_city, from_state, from_country, to_city, to_state, to_country)"
+q "CREATE UNIQUE INDEX mv_top_routes_key ON mv_top_routes (mode, from_city, from_state, from_country, to_city, to_state, to_country)"
 ss_wait_for 15 rs_log_at_least 1 "view_name = 'mv_top_routes' AND outcome = 'success' AND started_at > '$t1'" ||
   ss_fail "mv_top_routes did not recover after the fix"
 ss_pass "after the fix, mv_top_routes refreshes again"

@@ -31,9 +31,9 @@ INSERT INTO t VALUES
  ('s8',  :'d0' || ' 12:00', 'FedEx', 'FEDEX_GROUND', 9.99,  9.99, 'pre_transit',      NULL,                      NULL,                      'AUS', 'BOS'),
  ('s9',  :'d1' || ' 12:00', NULL,    NULL,           NULL,  NULL, 'unknown',          NULL,                      NULL,                      'SF',  'SPI'),
  ('s11', :'old' || ' 12:00','USPS',  'Priority',     50.00, 50.00,'delivered',        :'old' || ' 12:00 +3 days',:'old' || ' 12:00 +2 days','SF',  'SPI');
-INSERT INTO shipments (id, created_at, updated_at, carrier, service, total_cost, rate, currency,
+INSERT INTO shipments (id, mode, created_at, updated_at, carrier, service, total_cost, rate, currency,
                        status, est_delivery_date, delivered_at, raw)
-SELECT t.id, (t.created || ' UTC')::timestamptz, (t.created || ' UTC')::timestamptz,
+SELECT t.id, 'production', (t.created || ' UTC')::timestamptz, (t.created || ' UTC')::timestamptz,
        t.carrier, t.service, t.total, t.rate, 'USD', t.status,
        (split_part(t.est, ' +', 1) || ' UTC')::timestamptz + ('+' || split_part(t.est, ' +', 2))::interval,
        (split_part(t.delivered, ' +', 1) || ' UTC')::timestamptz + ('+' || split_part(t.delivered, ' +', 2))::interval,
@@ -53,12 +53,12 @@ SQL
 res=$(q -c "SELECT view_name, outcome, rows, error IS NULL FROM refresh_analytics_views()")
 expect_eq "refresh_analytics_views() result" "mv_daily_shipment_analytics|success|5|t
 mv_carrier_performance|success|3|t
-mv_top_routes|success|2|t" "$res"
+mv_top_routes|success|4|t" "$res"   # 2 routes, for mode production and for all modes
 
 # Hand-computed (transit days: s1 2.25, s2 4, s4 0.5, s5 5.4583; s7 has no delivered_at).
 daily=$(q -c "SELECT date, carrier, service, shipment_count, total_cost, avg_cost, delivered_count,
                      avg_delivery_days, on_time_count, on_time_eligible_count
-                FROM mv_daily_shipment_analytics ORDER BY date, carrier, service")
+                FROM mv_daily_shipment_analytics WHERE mode = 'production' ORDER BY date, carrier, service")
 expect_eq "mv_daily_shipment_analytics" "$D2|UPS|Ground|2|27.75|13.87500|1|5.46|1|1
 $D2|USPS|Priority|1|8.00|8.00000|1|0.50|0|0
 $D1|USPS|Priority|3|36.50|12.16667|2|3.13|1|2
@@ -69,7 +69,7 @@ ss_pass "mv_daily_shipment_analytics equals the hand-computed rows"
 carriers=$(q -c "SELECT carrier, service, total_shipments, total_revenue, delivered_count,
                         on_time_count, coalesce(on_time_rate::text, 'NULL'),
                         coalesce(avg_delivery_days::text, 'NULL'), on_time_eligible_count
-                   FROM mv_carrier_performance ORDER BY carrier, service")
+                   FROM mv_carrier_performance WHERE mode = 'production' ORDER BY carrier, service")
 expect_eq "mv_carrier_performance" "FedEx|FEDEX_GROUND|1|9.99|0|0|NULL|NULL|0
 UPS|Ground|3|57.75|2|1|1.0000|5.46|1
 USPS|Priority|4|44.50|3|1|0.5000|2.25|2" "$carriers"
@@ -77,9 +77,12 @@ ss_pass "mv_carrier_performance equals the hand-computed rows; on_time_rate NULL
 
 routes=$(q -c "SELECT from_city, from_state, from_country, to_city, to_state, to_country,
                       shipment_count, total_cost, avg_cost
-                 FROM mv_top_routes ORDER BY to_state")
+                 FROM mv_top_routes ORDER BY to_state, mode")
 expect_eq "mv_top_routes" "SAN FRANCISCO|CA|US|SPRINGFIELD|IL|US|3|36.50|12.16667
+SAN FRANCISCO|CA|US|SPRINGFIELD|IL|US|3|36.50|12.16667
+SAN FRANCISCO|CA|US|SPRINGFIELD|MO|US|3|35.75|11.91667
 SAN FRANCISCO|CA|US|SPRINGFIELD|MO|US|3|35.75|11.91667" "$routes"
+expect_eq "mv_top_routes modes" "all,production" "$(q -c "SELECT string_agg(DISTINCT mode, ',') FROM mv_top_routes")"
 ss_pass "mv_top_routes: two Springfields kept apart, route under 3 shipments left out"
 
 # Freshness comes from analytics_refresh_log.

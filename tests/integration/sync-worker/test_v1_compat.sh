@@ -50,7 +50,9 @@ fi
 ss_pass "all $nids v1 envelopes applied, none dead-lettered"
 
 # Every object in its table, with the values it carries.
-declare -A TABLE=([Shipment]=shipments [Tracker]=trackers [Address]=addresses [Batch]=batches)
+# Refund and ScanForm have tables since migration 0006 (they were only in easypost_events).
+declare -A TABLE=([Shipment]=shipments [Tracker]=trackers [Address]=addresses [Batch]=batches
+                  [Refund]=refunds [ScanForm]=scan_forms)
 checked=0
 for name in "${!OLD_TOPIC[@]}"; do
   f="$V1/$name.json"
@@ -73,12 +75,21 @@ for name in "${!OLD_TOPIC[@]}"; do
     Batch)
       want=$(jq -r '.object.state' "$f")
       got=$(q "SELECT state FROM batches WHERE id = '$oid'") ;;
+    Refund)
+      want=$(jq -r '.object | [.shipment_id, .tracking_code] | join("|")' "$f")
+      got=$(q "SELECT shipment_id || '|' || tracking_code FROM refunds WHERE id = '$oid'") ;;
+    ScanForm)
+      want=$(jq -r '.object.updated_at' "$f" | cut -c1-19)
+      got=$(q "SELECT to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') FROM scan_forms WHERE id = '$oid'") ;;
   esac
   [ "$got" = "$want" ] || ss_fail "$name: $table $oid holds '$got', the envelope carries '$want'"
   checked=$((checked + 1))
 done
-[ "$checked" -ge 12 ] || ss_fail "only $checked objects checked"
-ss_pass "$checked objects in their tables with the values they carry"
+[ "$checked" -ge 14 ] || ss_fail "only $checked objects checked"
+# refund.successful marks its shipment (a placeholder row: shp_9 was never sent).
+got=$(q "SELECT refund_status || '|' || (created_at IS NULL) FROM shipments WHERE id = 'shp_9'")
+[ "$got" = "refunded|true" ] || ss_fail "refund.successful did not mark shp_9: '$got'"
+ss_pass "$checked objects in their tables with the values they carry; the refund marks its shipment"
 
 # Every webhook Event traceable by its event id, with its result.
 nwh=0

@@ -32,8 +32,8 @@ typedef struct {
 typedef struct {
     uint64_t applied[8]; /* per ss_topic_t: messages applied (new event ids) */
     uint64_t duplicates; /* event ids already processed (or twice in the batch) */
-    uint64_t stale;      /* shipments, trackers, batches, addresses versions older than stored */
-    int analytics_dirty; /* shipments or addresses changed */
+    uint64_t stale;      /* versions of top-level objects older than stored */
+    int analytics_dirty; /* shipments (refunds included) or addresses changed */
     int64_t newest_received_usec;
 } ss_sync_stats_t;
 

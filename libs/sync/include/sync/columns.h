@@ -92,6 +92,25 @@ static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
 
 /* ---- the tables ---- */
 
+/* Columns of shipments that two kinds of objects set, each behind its own
+ * out-of-order gate (like tracker_updated_at for the tracker's columns):
+ *   refund_status     the Shipment's own, or a Refund's (refunds, refund.successful
+ *                     webhooks); refund_updated_at = updated_at of the version that
+ *                     set it.  The newest wins; NULL never clears a status.
+ *   batch_id, batch_status, batch_message
+ *                     the Shipment's own, or a Batch's shipments[] entry;
+ *                     batch_updated_at = updated_at of the version that set them.
+ * On conflict the column takes the new value only when the gate passes. */
+#define SS_SYNC_REFUND_GATE                                               \
+    "excluded.refund_status IS NOT NULL AND (t.refund_updated_at IS NULL" \
+    " OR t.refund_updated_at <= excluded.refund_updated_at)"
+#define SS_SYNC_REFUND_SET(col) \
+    "CASE WHEN " SS_SYNC_REFUND_GATE " THEN excluded." col " ELSE t." col " END"
+#define SS_SYNC_BATCH_GATE \
+    "t.batch_updated_at IS NULL OR t.batch_updated_at <= excluded.batch_updated_at"
+#define SS_SYNC_BATCH_SET(col) \
+    "CASE WHEN " SS_SYNC_BATCH_GATE " THEN excluded." col " ELSE t." col " END"
+
 #define SS_SYNC_SHIPMENTS_COLUMNS(X)                                                           \
     X(SH_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP) /* the envelope's object_id */         \
     X(SH_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                         \
@@ -119,15 +138,27 @@ static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
     X(SH_RETURN_ADDRESS_ID, "return_address_id", NULL, TEXT, "return_address.id", NULL, NULL)  \
     X(SH_BUYER_ADDRESS_ID, "buyer_address_id", NULL, TEXT, "buyer_address.id", NULL, NULL)     \
     X(SH_PARCEL_ID, "parcel_id", NULL, TEXT, "parcel.id", NULL, NULL)                          \
-    X(SH_BATCH_ID, "batch_id", NULL, TEXT, "batch_id", NULL, NULL)                             \
+    X(SH_BATCH_ID, "batch_id", NULL, TEXT, "batch_id", NULL, SS_SYNC_BATCH_SET("batch_id"))    \
     X(SH_IS_RETURN, "is_return", "boolean", BOOL, "is_return", NULL, NULL)                     \
     X(SH_REFERENCE, "reference", NULL, TEXT, "reference", NULL, NULL)                          \
-    X(SH_REFUND_STATUS, "refund_status", NULL, TEXT, "refund_status", NULL, NULL)              \
+    X(SH_REFUND_STATUS, "refund_status", NULL, TEXT, "refund_status", NULL,                    \
+      SS_SYNC_REFUND_SET("refund_status"))                                                     \
     X(SH_LABEL_URL, "label_url", NULL, TEXT, "postage_label.label_url", NULL, NULL)            \
     X(SH_USPS_ZONE, "usps_zone", "integer", TEXT, "usps_zone", NULL, NULL)                     \
     X(SH_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)              \
     X(SH_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)              \
-    X(SH_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+    X(SH_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)                   \
+    /* migration 0006, last: the frozen baseline of bench/sync binds the columns before */     \
+    X(SH_BATCH_STATUS, "batch_status", NULL, TEXT, "batch_status", NULL,                       \
+      SS_SYNC_BATCH_SET("batch_status"))                                                       \
+    X(SH_BATCH_MESSAGE, "batch_message", NULL, TEXT, "batch_message", NULL,                    \
+      SS_SYNC_BATCH_SET("batch_message"))                                                      \
+    /* the shipment's updated_at: its own batch columns are that version's */                  \
+    X(SH_BATCH_UPDATED_AT, "batch_updated_at", "timestamptz", SET, NULL, NULL,                 \
+      SS_SYNC_BATCH_SET("batch_updated_at"))                                                   \
+    /* the shipment's updated_at when it carries a refund_status, else NULL */                 \
+    X(SH_REFUND_UPDATED_AT, "refund_updated_at", "timestamptz", SET, NULL, NULL,               \
+      SS_SYNC_REFUND_SET("refund_updated_at"))
 
 /* A tracker's view of its shipment (into shipments): creates the placeholder
  * row when the shipment has not arrived, and sets what follows the tracker. */
@@ -140,6 +171,25 @@ static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
     X(ST_EST_DELIVERY_DATE, "est_delivery_date", "timestamptz", SET, NULL, NULL, NULL)  \
     X(ST_DELIVERED_AT, "delivered_at", "timestamptz", SET, NULL, NULL, NULL)            \
     X(ST_TRACKER_UPDATED_AT, "tracker_updated_at", "timestamptz", SET, NULL, NULL, NULL)
+
+/* A Refund's view of its shipment (into shipments): marks it (refund_status) behind
+ * the refund gate, creating the placeholder row when the shipment has not arrived. */
+#define SS_SYNC_SHIPMENT_REFUND_COLUMNS(X)                                             \
+    X(SR_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP) /* the refund's shipment_id */ \
+    X(SR_REFUND_STATUS, "refund_status", NULL, SET, NULL, NULL, NULL) /* see map.c */  \
+    X(SR_REFUND_UPDATED_AT, "refund_updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)
+
+/* A Batch's view of each shipment it carries (shipments[]: id, batch_status,
+ * batch_message, tracking_code), behind the batch gate. */
+#define SS_SYNC_SHIPMENT_BATCH_COLUMNS(X)                                         \
+    X(SB_ID, "id", NULL, TEXT, "id", NULL, SS_SYNC_KEEP)                          \
+    X(SB_BATCH_ID, "batch_id", NULL, SET, NULL, NULL, NULL)                       \
+    X(SB_BATCH_STATUS, "batch_status", NULL, TEXT, "batch_status", NULL, NULL)    \
+    X(SB_BATCH_MESSAGE, "batch_message", NULL, TEXT, "batch_message", NULL, NULL) \
+    X(SB_TRACKING_CODE, "tracking_code", NULL, TEXT, "tracking_code", NULL,       \
+      "coalesce(t.tracking_code, excluded.tracking_code)")                        \
+    X(SB_BATCH_UPDATED_AT, "batch_updated_at", "timestamptz", SET, NULL, NULL, NULL) /* \
+      the batch's updated_at */
 
 #define SS_SYNC_TRACKERS_COLUMNS(X)                                                              \
     X(TR_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                          \
@@ -249,10 +299,83 @@ static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
     X(BA_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)               \
     X(BA_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
 
-/* easypost_events (every webhook Event, whatever its topic, and objects of
- * a type without a table; see ss_sync_map): the Event as EasyPost sent it (envelope
- * "event" plus its "result") when it came from a webhook, else the whole
- * envelope.  The object mapped is the Event when there is one. */
+/* Objects of the events topic with tables of their own (migration 0006). */
+#define SS_SYNC_REFUNDS_COLUMNS(X)                                                            \
+    X(RF_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                       \
+    X(RF_SHIPMENT_ID, "shipment_id", NULL, TEXT, "shipment_id", NULL, NULL)                   \
+    X(RF_TRACKING_CODE, "tracking_code", NULL, TEXT, "tracking_code", NULL, NULL)             \
+    X(RF_CARRIER, "carrier", NULL, TEXT, "carrier", NULL, NULL)                               \
+    X(RF_STATUS, "status", NULL, TEXT, "status", NULL, NULL)                                  \
+    X(RF_CONFIRMATION_NUMBER, "confirmation_number", NULL, TEXT, "confirmation_number", NULL, \
+      NULL)                                                                                   \
+    X(RF_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                        \
+    X(RF_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)             \
+    X(RF_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)             \
+    X(RF_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+#define SS_SYNC_PICKUPS_COLUMNS(X)                                                              \
+    X(PU_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                         \
+    X(PU_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                          \
+    X(PU_STATUS, "status", NULL, TEXT, "status", NULL, NULL)                                    \
+    X(PU_REFERENCE, "reference", NULL, TEXT, "reference", NULL, NULL)                           \
+    X(PU_CONFIRMATION, "confirmation", NULL, TEXT, "confirmation", NULL, NULL)                  \
+    X(PU_ADDRESS_ID, "address_id", NULL, TEXT, "address.id", NULL, NULL)                        \
+    X(PU_SHIPMENT_ID, "shipment_id", NULL, TEXT, "shipment.id", NULL, NULL)                     \
+    X(PU_MIN_DATETIME, "min_datetime", "timestamptz", TIME, "min_datetime", NULL, NULL)         \
+    X(PU_MAX_DATETIME, "max_datetime", "timestamptz", TIME, "max_datetime", NULL, NULL)         \
+    X(PU_IS_ACCOUNT_ADDRESS, "is_account_address", "boolean", BOOL, "is_account_address", NULL, \
+      NULL)                                                                                     \
+    X(PU_INSTRUCTIONS, "instructions", NULL, TEXT, "instructions", NULL, NULL)                  \
+    X(PU_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)               \
+    X(PU_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)               \
+    X(PU_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+#define SS_SYNC_SCAN_FORMS_COLUMNS(X)                                                     \
+    X(SF_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                   \
+    X(SF_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                    \
+    X(SF_STATUS, "status", NULL, TEXT, "status", NULL, NULL)                              \
+    X(SF_MESSAGE, "message", NULL, TEXT, "message", NULL, NULL)                           \
+    X(SF_BATCH_ID, "batch_id", NULL, TEXT, "batch_id", NULL, NULL)                        \
+    X(SF_ADDRESS_ID, "address_id", NULL, TEXT, "address.id", NULL, NULL)                  \
+    X(SF_TRACKING_CODES, "tracking_codes", "jsonb", SET, NULL, NULL, NULL) /* an array */ \
+    X(SF_FORM_URL, "form_url", NULL, TEXT, "form_url", NULL, NULL)                        \
+    X(SF_FORM_FILE_TYPE, "form_file_type", NULL, TEXT, "form_file_type", NULL, NULL)      \
+    X(SF_CONFIRMATION, "confirmation", NULL, TEXT, "confirmation", NULL, NULL)            \
+    X(SF_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)         \
+    X(SF_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)         \
+    X(SF_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+#define SS_SYNC_INSURANCES_COLUMNS(X)                                                   \
+    X(IN_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                 \
+    X(IN_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                                  \
+    X(IN_REFERENCE, "reference", NULL, TEXT, "reference", NULL, NULL)                   \
+    X(IN_STATUS, "status", NULL, TEXT, "status", NULL, NULL)                            \
+    X(IN_SHIPMENT_ID, "shipment_id", NULL, TEXT, "shipment_id", NULL, NULL)             \
+    X(IN_TRACKING_CODE, "tracking_code", NULL, TEXT, "tracking_code", NULL, NULL)       \
+    X(IN_TRACKER_ID, "tracker_id", NULL, TEXT, "tracker.id", NULL, NULL)                \
+    X(IN_AMOUNT, "amount", "numeric", TEXT, "amount", NULL, NULL)                       \
+    X(IN_PROVIDER, "provider", NULL, TEXT, "provider", NULL, NULL)                      \
+    X(IN_PROVIDER_ID, "provider_id", NULL, TEXT, "provider_id", NULL, NULL)             \
+    X(IN_FEE_AMOUNT, "fee_amount", "numeric", TEXT, "fee.amount", NULL, NULL)           \
+    X(IN_FROM_ADDRESS_ID, "from_address_id", NULL, TEXT, "from_address.id", NULL, NULL) \
+    X(IN_TO_ADDRESS_ID, "to_address_id", NULL, TEXT, "to_address.id", NULL, NULL)       \
+    X(IN_CREATED_AT, "created_at", "timestamptz", TIME, "created_at", NULL, NULL)       \
+    X(IN_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)       \
+    X(IN_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+/* The raw archive: objects of every other type that carry an id. */
+#define SS_SYNC_OBJECTS_COLUMNS(X)                                                \
+    X(OB_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                           \
+    X(OB_OBJECT_TYPE, "object_type", NULL, SET, NULL, NULL, NULL)                 \
+    X(OB_MODE, "mode", NULL, TEXT, "mode", NULL, NULL)                            \
+    X(OB_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL) \
+    X(OB_RAW, "raw", "jsonb", MESSAGE, NULL, "(raw::jsonb)->'object'", NULL)
+
+/* easypost_events (every webhook Event, whatever its topic; Event objects from
+ * the API (GET /v2/events) under their own id; objects of another type without
+ * an id; see ss_sync_map): the Event as EasyPost sent it (envelope "event" plus
+ * its "result") when it came from a webhook, the object when it is an Event,
+ * else the whole envelope.  The object mapped is the Event when there is one. */
 #define SS_SYNC_EVENTS_COLUMNS(X)                                                                  \
     X(EV_ID, "id", NULL, SET, NULL, NULL, SS_SYNC_KEEP)                                            \
     X(EV_DESCRIPTION, "description", NULL, SET, NULL, NULL, NULL)                                  \
@@ -265,7 +388,7 @@ static inline int ss_sync_col_binary_ts(const ss_sync_col_t *c) {
     X(EV_UPDATED_AT, "updated_at", "timestamptz", TIME, "updated_at", NULL, NULL)                  \
     X(EV_PAYLOAD, "payload", "jsonb", MESSAGE, NULL,                                               \
       "CASE WHEN j.j ? 'event' THEN (j.j->'event') || jsonb_build_object('result', j.j->'object')" \
-      " ELSE j.j END",                                                                             \
+      " WHEN j.j->>'object_type' = 'Event' THEN j.j->'object' ELSE j.j END",                       \
       NULL)
 
 /* Column numbers of each table (the order of the cells in a row). */
@@ -278,6 +401,13 @@ enum { SS_SYNC_PARCELS_COLUMNS(SS_SYNC_COL_ENUM) PA__N };
 enum { SS_SYNC_RATES_COLUMNS(SS_SYNC_COL_ENUM) RA__N };
 enum { SS_SYNC_BATCHES_COLUMNS(SS_SYNC_COL_ENUM) BA__N };
 enum { SS_SYNC_EVENTS_COLUMNS(SS_SYNC_COL_ENUM) EV__N };
+enum { SS_SYNC_SHIPMENT_REFUND_COLUMNS(SS_SYNC_COL_ENUM) SR__N };
+enum { SS_SYNC_SHIPMENT_BATCH_COLUMNS(SS_SYNC_COL_ENUM) SB__N };
+enum { SS_SYNC_REFUNDS_COLUMNS(SS_SYNC_COL_ENUM) RF__N };
+enum { SS_SYNC_PICKUPS_COLUMNS(SS_SYNC_COL_ENUM) PU__N };
+enum { SS_SYNC_SCAN_FORMS_COLUMNS(SS_SYNC_COL_ENUM) SF__N };
+enum { SS_SYNC_INSURANCES_COLUMNS(SS_SYNC_COL_ENUM) IN__N };
+enum { SS_SYNC_OBJECTS_COLUMNS(SS_SYNC_COL_ENUM) OB__N };
 
 /* Writes d's statement into out (reset first):
  *   INSERT INTO table AS t (c1, ..., cn[, synced_at])

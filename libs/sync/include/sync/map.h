@@ -37,7 +37,14 @@ typedef enum {
     SS_SYNC_T_PARCELS,
     SS_SYNC_T_RATES,
     SS_SYNC_T_BATCHES,
-    SS_SYNC_T_EVENTS, /* easypost_events: every webhook Event, objects without a table */
+    SS_SYNC_T_EVENTS, /* easypost_events: every webhook Event, Event objects, objects without id */
+    SS_SYNC_T_SHIPMENT_REFUND, /* a Refund's view of its shipment (refund_status) */
+    SS_SYNC_T_SHIPMENT_BATCH,  /* a Batch's view of its shipments (batch columns) */
+    SS_SYNC_T_REFUNDS,
+    SS_SYNC_T_PICKUPS,
+    SS_SYNC_T_SCAN_FORMS,
+    SS_SYNC_T_INSURANCES,
+    SS_SYNC_T_OBJECTS, /* easypost_objects: the raw archive of every other type */
     SS_SYNC_T__COUNT
 } ss_sync_table_id_t;
 
@@ -94,8 +101,11 @@ static inline const char *ss_sync_cell(const ss_sync_rows_t *r, ss_sync_table_id
  * ->'object'.  The consumer's rule (whatever topic the envelope came from):
  * a webhook Event (source webhook with "event") is recorded in
  * easypost_events under its event id; then the object is applied by its
- * object_type (Shipment, Tracker, Address, Batch; any other type only in
- * easypost_events).  Returns 0, or
+ * object_type (Shipment, Tracker, Address, Batch, Refund, Pickup, ScanForm,
+ * Insurance to their tables; an Event to easypost_events under its own id;
+ * any other type with an id to the easypost_objects archive; without an id,
+ * when it came without an Event, to easypost_events under the envelope's
+ * event id).  Returns 0, or
  * -1 with errstr (and no row added) when the object cannot be mapped: a
  * timestamp that is not one, a fee amount that is not a decimal, a missing
  * id.  Such a message is poison.  -2 on out of memory. */
