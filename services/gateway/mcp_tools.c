@@ -204,6 +204,18 @@ static const char analytics_out[] =
     ",\"age_seconds\":" NNUM "}}},"
     "\"required\":[\"days\",\"summary\",\"daily\",\"carriers\",\"top_routes\",\"freshness\"]}";
 
+static const char refund_in[] =
+    "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{\"shipment_id\":{\"type\":"
+    "\"string\",\"minLength\":1,\"maxLength\":128,\"description\":\"shp_... of a bought, "
+    "unused label\"}},\"required\":[\"shipment_id\"],\"additionalProperties\":false}";
+
+static const char refund_out[] =
+    "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{\"shipment_id\":{\"type\":"
+    "\"string\"},\"refund_status\":" NSTR ",\"tracking_code\":" NSTR
+    ",\"already_requested\":{\"type\":\"boolean\",\"description\":\"true: an earlier call "
+    "asked for it; nothing was asked again\"}},"
+    "\"required\":[\"shipment_id\",\"refund_status\",\"already_requested\"]}";
+
 /* ---------------------------------------------------------------- validator
  * The subset of JSON Schema 2020-12 the input schemas use: $ref (#/$defs/x),
  * type, properties, required, additionalProperties: false, enum (strings),
@@ -335,6 +347,11 @@ static const char *arg_str(json_object *args, const char *name) {
 
 static const char *jstr(json_object *o, const char *name) {
     return ss_ep_json_str(o, name);
+}
+
+static const char *s_or(json_object *o, const char *name, const char *dflt) {
+    const char *v = jstr(o, name);
+    return v ? v : dflt;
 }
 
 static void add_str(json_object *o, const char *name, const char *v) {
@@ -624,15 +641,72 @@ static void run_track(json_object *args, tool_out_t *o) {
     ss_ep_result_free(&r);
 }
 
+static int plain_id(const char *id) {
+    size_t n = strlen(id);
+    return n > 0 && n <= 128 &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789_-") == n;
+}
+
+static void refund_result(tool_out_t *o, json_object *shp, int already) {
+    json_object *sc = json_object_new_object();
+    add_str(sc, "shipment_id", jstr(shp, "id"));
+    copy(sc, shp, "refund_status");
+    copy(sc, shp, "tracking_code");
+    json_object_object_add(sc, "already_requested", json_object_new_boolean(already));
+    sc_set(o, sc);
+    json_object_put(sc);
+    ss_buf_appendf(&o->text, "Refund of %s (tracking %s): %s%s", s_or(shp, "id", "?"),
+                   s_or(shp, "tracking_code", "-"), s_or(shp, "refund_status", "unknown"),
+                   already ? " (asked for earlier: nothing was asked again)"
+                           : "; the carrier confirms it within days (refund_status refunded)");
+}
+
+static void run_refund_shipment(json_object *args, tool_out_t *o) {
+    if (!need_easypost(o))
+        return;
+    const char *shp = arg_str(args, "shipment_id");
+    if (!plain_id(shp)) {
+        fail(o, "Invalid arguments: shipment_id must be an EasyPost id (shp_...)");
+        return;
+    }
+    /* Asked already (by anyone)?  Then that is the answer: never ask twice. */
+    ss_ep_result_t r;
+    ss_ep_shipment_retrieve(g_gw.ep, shp, &r);
+    gw_count_ep_call("shipment_retrieve", &r);
+    if (r.status != SS_EP_OK || !r.json) {
+        ep_fail(o, "look up the shipment", &r);
+        ss_ep_result_free(&r);
+        return;
+    }
+    if (jstr(r.json, "refund_status")) {
+        refund_result(o, r.json, 1);
+        ss_ep_result_free(&r);
+        return;
+    }
+    if (!json_object_is_type(member(r.json, "postage_label"), json_type_object)) {
+        fail(o, "Shipment %s was never bought: there is no label to refund", shp);
+        ss_ep_result_free(&r);
+        return;
+    }
+    ss_ep_result_free(&r);
+    char path[160];
+    snprintf(path, sizeof path, "/shipments/%s/refund", shp);
+    ss_ep_request(g_gw.ep, "POST", path, "{}", 2, SS_EP_RETRY_NEVER_SENT, &r);
+    gw_count_ep_call("shipment_refund", &r);
+    if (r.status == SS_EP_OK && r.json) {
+        gw_publish("shipment.refund_requested", &r);
+        refund_result(o, r.json, 0);
+    } else {
+        ep_fail(o, "refund the label", &r);
+    }
+    ss_ep_result_free(&r);
+}
+
 /* ---------------------------------------------------------------- read API tools */
 
 static json_object *parse_text(const ss_buf_t *b) {
     return b->data ? json_tokener_parse(b->data) : NULL;
-}
-
-static const char *s_or(json_object *o, const char *name, const char *dflt) {
-    const char *v = jstr(o, name);
-    return v ? v : dflt;
 }
 
 static void run_get_shipment(json_object *args, tool_out_t *o) {
@@ -804,6 +878,12 @@ static const tool_t tools[] = {
      "on-time rate, average delivery days, daily series, carriers and services, top routes, "
      "and how fresh the analytics are.",
      analytics_in, analytics_out, 1, 0, 1, 0, 0, run_shipping_analytics},
+    {"refund_shipment", "Refund an unused label (money back)",
+     "Asks EasyPost for a refund of a bought, unused label: the label becomes void and must not be "
+     "used; the carrier confirms within days (refund_status submitted, then refunded). Moves "
+     "money: confirm with the user first. Idempotent: a shipment whose refund was asked already "
+     "returns its refund_status and is not asked again.",
+     refund_in, refund_out, 0, 1, 1, 1, 1, run_refund_shipment},
 };
 #define NTOOLS (sizeof tools / sizeof tools[0])
 

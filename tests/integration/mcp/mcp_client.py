@@ -1,14 +1,14 @@
 """The gateway's /mcp driven by the official MCP Python SDK (PyPI mcp).
 
-usage: mcp_client.py URL API_KEY tools|purchase|noauth
+usage: mcp_client.py URL API_KEY tools|purchase [SHIPMENT_ID]
 
 tools     initialize (the SDK's default probe, then the handshake; and the
           legacy handshake), list tools, call every listed tool, check each
           structuredContent against the tool's outputSchema (JSON Schema
           2020-12), purchase tools absent, bad arguments and unknown tools.
-purchase  buy_shipment listed (GATEWAY_MCP_ALLOW_PURCHASE=1); quote, then buy
-          twice with the same arguments: the same answer (one purchase; the
-          shell counts the sim's purchases). Prints the shipment id.
+purchase  (with SHIPMENT_ID, bought) the purchase tools listed
+          (GATEWAY_MCP_ALLOW_PURCHASE=1), money in their descriptions;
+          refund_shipment twice asks once.
 Prints "PASS: ..." lines; exits 1 with "FAIL: ..." on the first failure.
 """
 
@@ -33,7 +33,7 @@ TO = {"name": "Elizabeth Swan", "street1": "179 N Harbor Dr", "city": "Redondo B
 PARCEL = {"length": 10, "width": 8, "height": 4, "weight": 15.4}
 READ_TOOLS = {"verify_address", "quote_shipment", "track", "get_shipment", "search_shipments",
               "shipping_analytics"}
-PURCHASE_TOOLS = {"buy_shipment"}
+PURCHASE_TOOLS = {"refund_shipment"}
 
 
 def fail(msg):
@@ -233,29 +233,35 @@ async def tools_phase():
     ok("SDK legacy handshake (initialize only) works too")
 
 
-async def purchase_phase():
+async def purchase_phase(bought):
     async with client() as c:
         tools = (await c.list_tools()).tools
         check_tool_list(tools, READ_TOOLS | PURCHASE_TOOLS)
-        buy = next(t for t in tools if t.name == "buy_shipment")
-        if "money" not in buy.description.lower() or not buy.annotations.destructive_hint:
-            fail(f"buy_shipment: description/annotations: {buy.description} {buy.annotations}")
+        for t in tools:
+            if t.name in PURCHASE_TOOLS and ("money" not in t.description.lower()
+                                             or not t.annotations.destructive_hint):
+                fail(f"{t.name}: description/annotations: {t.description} {t.annotations}")
         ck = Checker(tools)
-        sc, _ = await ck.call(c, "quote_shipment", {"from_address": FROM, "to_address": TO,
-                                                    "parcel": PARCEL})
-        shp, rate = sc["shipment_id"], sc["cheapest_rate_id"]
-        args = {"shipment_id": shp, "rate_id": rate}
-        a, t1 = await ck.call(c, "buy_shipment", args)
-        b, t2 = await ck.call(c, "buy_shipment", args)
-        if a != b or not a.get("tracking_code"):
-            fail(f"two buys with the same arguments differ: {a} / {b}")
-        ok(f"buy_shipment twice with the same arguments: one answer ({a['tracking_code']})")
-        print("SHIPMENT " + shp, flush=True)
+        a, _ = await ck.call(c, "refund_shipment", {"shipment_id": bought})
+        b, text = await ck.call(c, "refund_shipment", {"shipment_id": bought})
+        if a["already_requested"] or a["refund_status"] != "submitted" \
+                or not b["already_requested"] or b["refund_status"] != "submitted":
+            fail(f"refund twice: {a} / {b}")
+        ok(f"refund_shipment twice: asked once ({a['refund_status']}), the second call says so")
+        _, _ = await ck.call(c, "quote_shipment", {"from_address": FROM, "to_address": TO,
+                                                   "parcel": PARCEL})
+        q, _ = await ck.call(c, "quote_shipment", {"from_address": FROM, "to_address": TO,
+                                                   "parcel": PARCEL})
+        text = await ck.call(c, "refund_shipment", {"shipment_id": q["shipment_id"]},
+                             want_error=True)
+        if "never bought" not in text:
+            fail(f"refund of an unbought shipment: {text}")
+        ok("refund_shipment of a shipment never bought: isError saying so")
 
 
 if PHASE == "tools":
     asyncio.run(tools_phase())
 elif PHASE == "purchase":
-    asyncio.run(purchase_phase())
+    asyncio.run(purchase_phase(sys.argv[4]))
 else:
     fail("unknown phase " + PHASE)

@@ -15,7 +15,7 @@ SW_PORT=$(ss_free_port)
 ss_start_bg "$SS_TEST_TMP/sw.log" env LISTEN=127.0.0.1:$SW_PORT DATABASE_URL="$DB_URL" \
   KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
   KAFKA_GROUP_ID="mcp-$RANDOM" "$SS_BIN_DIR/shipstream-sync-worker" >/dev/null
-gw_start_sim
+gw_start_sim SIM_FUNDS=1000.00
 gw_start
 ss_wait_for 30 curl -fsS "http://127.0.0.1:$SW_PORT/ready" || ss_fail "sync worker not ready"
 
@@ -111,3 +111,14 @@ CODE=$(curl -sS -o /dev/null -w '%{http_code}' "${AUTH[@]}" -H "Mcp-Session-Id: 
 n=$(ss_metric "$GW" 'gateway_mcp_tool_calls_total{tool="quote_shipment",outcome="ok"}') || ss_fail "metrics"
 [ "$n" -ge 1 ] || ss_fail "gateway_mcp_tool_calls_total not counted"
 ss_pass "gateway_mcp_tool_calls_total counts tool calls"
+
+# ---- money: opt-in (GATEWAY_MCP_ALLOW_PURCHASE=1); refund_shipment asks once
+gw_start GATEWAY_MCP_ALLOW_PURCHASE=1
+call POST /v1/shipments "$FIX/api/shipment-create.request.json"; expect 201 "a shipment to buy over /v1"
+SHP=$(jq -r .id <<<"$BODY"); RATE=$(jq -r '.rates[0].id' <<<"$BODY")
+printf '{"rate":{"id":"%s"}}' "$RATE" >"$SS_TEST_TMP/buy.json"
+call POST "/v1/shipments/$SHP/buy" "$SS_TEST_TMP/buy.json"; expect 200 "bought over /v1"
+"$PY" "$HERE/mcp_client.py" "$GW/mcp" "$API_KEY" purchase "$SHP" || ss_fail "the SDK client (purchase phase)"
+n=$(ss_metric "$GW" 'gateway_easypost_calls_total{op="shipment_refund",outcome="ok"}') || ss_fail "metrics"
+[ "$n" = 1 ] || ss_fail "refund calls to EasyPost: $n, expected 1"
+ss_pass "two refund_shipment calls, one refund asked of EasyPost"
