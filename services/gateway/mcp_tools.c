@@ -277,9 +277,11 @@ static int validate(json_object *root, json_object *schema, json_object *v, cons
             int hit = 0;
             for (size_t i = 0; i < json_object_array_length(en) && !hit; i++)
                 hit = strcmp(s, json_object_get_string(json_object_array_get_idx(en, i))) == 0;
-            if (!hit) {
-                snprintf(err, errsize, "%s must be one of %s", path,
-                         json_object_to_json_string_ext(en, JSON_C_TO_STRING_PLAIN));
+            if (!hit) { /* the shared schema is only read: no json_object_to_json_string */
+                size_t k = (size_t)snprintf(err, errsize, "%s must be one of", path);
+                for (size_t i = 0; i < json_object_array_length(en) && k < errsize; i++)
+                    k += (size_t)snprintf(err + k, errsize - k, "%s \"%s\"", i ? "," : "",
+                                          json_object_get_string(json_object_array_get_idx(en, i)));
                 return -1;
             }
         }
