@@ -30,6 +30,11 @@
 #   gateway_dashboard_p99_ms     gateway p99, goal < 5  (baseline: SQL alone p99)
 #   gateway_v1_create_p50_ms     via gateway            (baseline: easypost-sim direct)
 #   gateway_v1_overhead_p50_ms   difference, goal < 1   (no baseline)
+#   gateway_v2_{create,list,buy}_p50_ms   /v2 via the gateway, HTTP Basic
+#                                (baseline: easypost-sim direct); list is a page
+#                                of 20 (each captured), buy a fresh shipment
+#                                each request (bench/gateway/buy.lua), keyless
+#   gateway_v2_{create,list,buy}_overhead_p50_ms  difference, goal < 1
 #   dashboard_sql_prepared_p50_ms / _p99_ms  the same SQL as a prepared statement
 #                                (baseline: unprepared, as the gateway runs it):
 #                                what preparing it per connection would save
@@ -183,6 +188,57 @@ for round in 1 2; do
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 d50=$(med "${direct[@]}"); g50=$(med "${via[@]}")
+
+# ------------------------------------------------------------------ 3. /v2 overhead
+# EasyPost's surface (issue 16): create, list (a page of 20, each element
+# captured) and buy (a fresh shipment each request: keyless, so through the
+# implicit idempotency key in PostgreSQL) through /v2 with HTTP Basic (as
+# EasyPost's clients send it) vs the sim direct, same wrk settings as /v1,
+# alternating twice, medians.
+GW_AUTH="Basic $(printf '%s:' "$API_KEY" | base64 -w0)"
+# collect <n-seconds> <file>: shipments created at the sim, "shp rate" a line (4
+# connections without pauses make more than run_buy can buy in as long)
+collect() {
+  rm -f "$2".*
+  BENCH_MODE=collect BENCH_IDS="$2" BENCH_BODY="$CREATE_BODY" BENCH_AUTH="$SIM_AUTH" BENCH_DELAY_MS=0 \
+    wrk -t2 -c4 -d"${1}s" --timeout 10s -s "$HERE/buy.lua" "http://127.0.0.1:$SIM_PORT/v2/shipments" >"$T/collect.out" 2>&1 ||
+    { cat "$T/collect.out" >&2; die "collecting shipments to buy"; }
+  cat "$2".* >"$2"
+  say "$(wc -l <"$2") shipments to buy in $2"
+}
+# run_buy <base-url> <auth> <ids-file>: prints the WRK line; fails like run_wrk
+run_buy() {
+  local out=$T/wrk.out line
+  BENCH_MODE=buy BENCH_IDS="$3" BENCH_AUTH="$2" BENCH_DELAY_MS="$V1_DELAY" BENCH_THREADS=2 \
+    wrk -t2 -c"$V1_CONNS" -d"${V1_SECS}s" --timeout 10s -s "$HERE/buy.lua" "$1" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk failed on buys at $1"; }
+  line=$(grep '^WRK ' "$out") || { cat "$out" >&2; die "no result from wrk on buys at $1"; }
+  [ "$(ss_field non2xx "$line")" = 0 ] && [ "$(ss_field socket_errors "$line")" = 0 ] ||
+    { cat "$out" >&2; die "errors from buys at $1: $line"; }
+  [ "$(ss_field requests "$line")" -lt "$(wc -l <"$3")" ] || die "ran out of shipments to buy ($line)"
+  echo "$line"
+}
+LIST_Q="shipments?page_size=20"
+declare -A v2d=() v2g=()
+for round in 1 2; do
+  for op in create list buy; do
+    case $op in
+      create)
+        d=$(run_wrk "http://127.0.0.1:$SIM_PORT/v2/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "$SIM_AUTH")
+        g=$(run_wrk "$GW/v2/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "$GW_AUTH") ;;
+      list)
+        d=$(run_wrk "http://127.0.0.1:$SIM_PORT/v2/$LIST_Q" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" GET "" "$SIM_AUTH")
+        g=$(run_wrk "$GW/v2/$LIST_Q" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" GET "" "$GW_AUTH") ;;
+      buy)
+        collect "$V1_SECS" "$T/buy-direct.ids"; collect "$V1_SECS" "$T/buy-gw.ids"
+        d=$(run_buy "http://127.0.0.1:$SIM_PORT/v2" "$SIM_AUTH" "$T/buy-direct.ids")
+        g=$(run_buy "$GW/v2" "$GW_AUTH" "$T/buy-gw.ids") ;;
+    esac
+    say "round $round, /v2 $op, easypost-sim direct: $d"
+    say "round $round, /v2 $op, through the gateway:  $g"
+    v2d[$op]+="$(ss_field p50_us "$d") "; v2g[$op]+="$(ss_field p50_us "$g") "
+  done
+done
 published=$(curl -fsS "$GW/metrics" | awk '/^gateway_events_published_total/ { s += $2 } END { print s + 0 }')
 say "gateway queued $published objects for Kafka"
 
@@ -191,6 +247,12 @@ echo "RESULT gateway_dashboard_p50_ms $(ms "$(ss_field p50_us "$gw_dash")") ms $
 echo "RESULT gateway_dashboard_p99_ms $(ms "$(ss_field p99_us "$gw_dash")") ms $(ms "$pg_p99")"
 echo "RESULT gateway_v1_create_p50_ms $(ms "$g50") ms $(ms "$d50")"
 echo "RESULT gateway_v1_overhead_p50_ms $(ms $((g50 - d50))) ms"
+for op in create list buy; do
+  # shellcheck disable=SC2086
+  od=$(med ${v2d[$op]}); og=$(med ${v2g[$op]})
+  echo "RESULT gateway_v2_${op}_p50_ms $(ms "$og") ms $(ms "$od")"
+  echo "RESULT gateway_v2_${op}_overhead_p50_ms $(ms $((og - od))) ms"
+done
 echo "RESULT dashboard_sql_prepared_p50_ms $(ms "$prep_p50") ms $(ms "$pg_p50")"
 echo "RESULT dashboard_sql_prepared_p99_ms $(ms "$prep_p99") ms $(ms "$pg_p99")"
 echo "RESULT gateway_load_shipments_s $load_s s"

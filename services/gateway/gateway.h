@@ -65,10 +65,34 @@ int gw_authorized(struct mg_connection *c, int *status);
  * to go on, or 0 with the answer sent and its status in *status. */
 int gw_db_begin(struct mg_connection *c, int *status);
 
-/* /v1 (shipping API over EasyPost) and /db (read API) handlers. */
-int gw_handle_shipments(struct mg_connection *c, void *ud);
-int gw_handle_trackers(struct mg_connection *c, void *ud);
-int gw_handle_addresses(struct mg_connection *c, void *ud);
+/* Buys protected against a second purchase (idempotency.c). */
+typedef enum { GW_BUY_NONE = 0, GW_BUY_SHIPMENT, GW_BUY_BATCH, GW_BUY_PICKUP } gw_buy_kind_t;
+
+/* One operation served: "METHOD PATH" (OpenAPI form, {id} for an id).  For
+ * EasyPost's operations also the name counted in
+ * gateway_easypost_calls_total{op}, the verb of the type its answer's
+ * objects are captured with ("created": "shipment.created"; NULL: by the
+ * method, GET "retrieved") and the buy it is. */
+typedef struct {
+    const char *method;
+    const char *path;
+    const char *op;
+    const char *verb;
+    gw_buy_kind_t buy;
+} gw_op_t;
+
+/* EasyPost's operations known by name (shipping.c), {NULL} terminated. */
+extern const gw_op_t gw_ep_ops[];
+
+/* The operation of method and path ("/v2/shipments/shp_1/buy"), NULL when
+ * none; its {id} segment copied to id. */
+const gw_op_t *gw_ep_op_find(const char *method, const char *path, char *id, size_t idsize);
+
+/* /v2, /beta and /v1 (an alias of /v2): EasyPost's API, forwarded
+ * (shipping.c). */
+int gw_handle_easypost(struct mg_connection *c, void *ud);
+
+/* /db (read API) handlers. */
 int gw_handle_db_shipments(struct mg_connection *c, void *ud);
 int gw_handle_db_addresses(struct mg_connection *c, void *ud);
 int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
@@ -108,6 +132,15 @@ int gw_db_dashboard_get(long days, const char *mode, ss_buf_t *out, int *unavail
  * Kafka as an envelope of the given type, without waiting (never blocks the
  * caller on the broker).  Failures are counted and logged. */
 void gw_publish(const char *type, const ss_ep_result_t *r);
+
+/* Hands every object of an answer (body, len: EasyPost's bytes) to Kafka:
+ * the top-level object when it has "object" and "id", else each top-level
+ * member that is such an object ({"address":{...}}) and each such element of
+ * a top-level list ({"shipments":[...]}, or an answer that is a list).
+ * Nested objects (a Shipment's addresses, parcel, rates) go with their
+ * parent.  Types are "<object in snake case>.<verb>" ("scan_form.created").
+ * Never blocks; failures counted and logged. */
+void gw_capture(const char *verb, const char *body, size_t len);
 
 /* Hand-off accounting (handoff.c): metrics gateway_handoff_total,
  * gateway_handoff_waiting(_bytes), gateway_handoff_dropped_total{reason};
@@ -159,7 +192,42 @@ PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const cha
  * its latency. */
 void gw_count_ep_call(const char *op, const ss_ep_result_t *r);
 
-/* Idempotent buy. */
+/* An answer built without a connection: what a handler sends. */
+typedef struct {
+    int status; /* HTTP status */
+    char *body; /* JSON body, malloc'd (NULL: none; gw_answer_send sends {}) */
+    size_t body_len;
+    char headers[160]; /* extra header lines, each ending in "\r\n" ("" for none) */
+} gw_answer_t;
+
+/* Frees a->body (safe on a zeroed answer). */
+void gw_answer_free(gw_answer_t *a);
+
+/* {"error":{"code","message"}} with status and extra headers (NULL: none). */
+void gw_answer_error(gw_answer_t *a, int status, const char *code, const char *message,
+                     const char *headers);
+
+/* What gw_send_ep_result sends for r (the body copied; EasyPost's
+ * Retry-After passed on). */
+void gw_answer_from_ep(gw_answer_t *a, const ss_ep_result_t *r);
+
+/* Sends a (status, body, headers); returns the status. */
+int gw_answer_send(struct mg_connection *c, const gw_answer_t *a);
+
+/* Idempotent buy of shipment_id with body (EasyPost's {"rate":{...}}; not
+ * checked here), without a connection: fills *out (free with
+ * gw_answer_free).  idempotency_key NULL: the buy is still protected by an
+ * implicit key per shipment (idempotency.c).  The bought shipment is
+ * published.  Never buys one shipment twice. */
+void gw_buy_do(const char *shipment_id, const char *body, size_t len, const char *idempotency_key,
+               gw_answer_t *out);
+
+/* The same for a batch or pickup buy (GW_BUY_BATCH, GW_BUY_PICKUP) or a
+ * shipment's (GW_BUY_SHIPMENT: gw_buy_do); id is the object's. */
+void gw_buy_kind_do(gw_buy_kind_t kind, const char *id, const char *body, size_t len,
+                    const char *idempotency_key, gw_answer_t *out);
+
+/* gw_buy_do with the request's Idempotency-Key, answer sent on c. */
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len);
 
 /* Sends an EasyPost result on (status and body passed through; transport

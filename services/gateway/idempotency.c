@@ -1,4 +1,12 @@
-/* POST /v1/shipments/{id}/buy with Idempotency-Key: never buy twice.
+/* Buys that never buy twice: POST /v2/shipments/{id}/buy, /v2/batches/{id}/buy
+ * and /v2/pickups/{id}/buy (/v1 too), with or without Idempotency-Key.
+ *
+ * Without a client key the buy takes an implicit one, "buy <collection>/<id>"
+ * (the space keeps it out of reach of client keys), whose request hash is the
+ * object alone: every keyless buy of one object is the same buy, so
+ * concurrent and retried ones make one purchase.  A definite refusal (4xx) is
+ * recorded 'failed' instead of 'completed' for it: the corrected request (an
+ * other rate) goes on, after checking that nothing was bought.
  *
  * The key lives in PostgreSQL (idempotency_keys) so that every gateway
  * replica agrees.  A request claims its key with one INSERT … ON CONFLICT and
@@ -18,8 +26,9 @@
  *   - otherwise the row belongs to someone else: a different request body
  *     for the same key is refused (422), a completed one is replayed, and one
  *     in progress or unknown within its lease is waited for, then 409.
- * Without PostgreSQL no keyed buy happens (503): buying without the record
+ * Without PostgreSQL no buy happens, key or not (503): buying without the record
  * could buy twice. */
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,15 +82,38 @@ static const char release_sql[] =
     "UPDATE idempotency_keys SET status = 'unknown', lease_until = now(), updated_at = now() "
     "WHERE key = $1 AND status = 'in_progress' AND lease_until = $2::timestamptz";
 
-static void request_hash(const char *shipment_id, const char *body, size_t len, char out[65]) {
+/* What differs between the buys: the collection, the metrics names, and
+ * what says that an object was bought. */
+typedef struct {
+    const char *collection; /* "shipments" */
+    const char *op, *retrieve_op;
+} buy_kind_t;
+
+static const buy_kind_t kinds[] = {
+    [GW_BUY_SHIPMENT] = {"shipments", "buy", "shipment_retrieve"},
+    [GW_BUY_BATCH] = {"batches", "batch_buy", "batch_retrieve"},
+    [GW_BUY_PICKUP] = {"pickups", "pickup_buy", "pickup_retrieve"},
+};
+
+/* A client's key hashes its request (method, path, body): the same key with
+ * another request is refused.  An implicit key (no Idempotency-Key) stands
+ * for the object alone: any buy of it is the same buy. */
+static void request_hash(const buy_kind_t *k, const char *id, const char *body, size_t len,
+                         int implicit, char out[65]) {
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    EVP_DigestUpdate(ctx, "POST /v1/shipments/", 19);
-    EVP_DigestUpdate(ctx, shipment_id, strlen(shipment_id));
+    if (implicit)
+        EVP_DigestUpdate(ctx, "implicit ", 9);
+    /* "/v1/": the text keys stored before /v2 were hashed with. */
+    EVP_DigestUpdate(ctx, "POST /v1/", 9);
+    EVP_DigestUpdate(ctx, k->collection, strlen(k->collection));
+    EVP_DigestUpdate(ctx, "/", 1);
+    EVP_DigestUpdate(ctx, id, strlen(id));
     EVP_DigestUpdate(ctx, "/buy\n", 5);
-    EVP_DigestUpdate(ctx, body, len);
+    if (!implicit)
+        EVP_DigestUpdate(ctx, body, len);
     EVP_DigestFinal_ex(ctx, md, &mdlen);
     EVP_MD_CTX_free(ctx);
     ss_hex_encode(md, 32, out);
@@ -97,11 +129,17 @@ static int valid_key(const char *k) {
     return 1;
 }
 
-static void count(const char *outcome) {
+/* Buys with a client's key in gateway_idempotent_buys_total (as before
+ * implicit keys), the others in gateway_implicit_key_buys_total. */
+static void count(const char *outcome, int implicit) {
     char labels[64];
     snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
-    ss_counter_inc(
-        ss_counter("gateway_idempotent_buys_total", "Keyed buy requests by outcome", labels));
+    ss_counter_inc(implicit ? ss_counter("gateway_implicit_key_buys_total",
+                                         "Buys without an Idempotency-Key (protected by the "
+                                         "object's implicit key) by outcome",
+                                         labels)
+                            : ss_counter("gateway_idempotent_buys_total",
+                                         "Keyed buy requests by outcome", labels));
 }
 
 static void finish(const char *key, const char *state, long http_status, const char *body) {
@@ -116,22 +154,38 @@ static void finish(const char *key, const char *state, long http_status, const c
     PQclear(r);
 }
 
-static int is_bought(json_object *shipment) {
-    json_object *label;
-    return shipment && json_object_object_get_ex(shipment, "postage_label", &label) &&
-           json_object_is_type(label, json_type_object);
+/* Bought (or being bought) by an earlier attempt: a Shipment with a
+ * postage_label; a Batch purchasing, purchased or past it; a Pickup
+ * scheduled. */
+static int is_bought(gw_buy_kind_t kind, json_object *o) {
+    json_object *v;
+    if (!o)
+        return 0;
+    if (kind == GW_BUY_SHIPMENT)
+        return json_object_object_get_ex(o, "postage_label", &v) &&
+               json_object_is_type(v, json_type_object);
+    const char *st = ss_ep_json_str(o, kind == GW_BUY_BATCH ? "state" : "status");
+    if (!st)
+        return 0;
+    if (kind == GW_BUY_BATCH)
+        return !strcmp(st, "purchasing") || !strcmp(st, "purchased") ||
+               !strcmp(st, "label_generating") || !strcmp(st, "label_generated");
+    return !strcmp(st, "scheduled");
 }
 
 /* What a buy's result says about EasyPost's state: "completed" (a definite
  * answer: 2xx, or 4xx but 429), "failed" (certainly not bought: 429 or never
- * sent), "unknown" (it may have bought: timeout, cut answer, 5xx). */
-static const char *buy_outcome(const ss_ep_result_t *r) {
+ * sent), "unknown" (it may have bought: timeout, cut answer, 5xx).  With an
+ * implicit key a definite refusal (4xx) is "failed": the key stands for the
+ * object, and a corrected request (another rate) must not get the refusal
+ * replayed. */
+static const char *buy_outcome(const ss_ep_result_t *r, int implicit) {
     if (r->status == SS_EP_OK)
         return "completed";
     if (r->status == SS_EP_HTTP_ERROR && r->http_status == 429)
         return "failed";
     if (r->status == SS_EP_HTTP_ERROR && r->http_status < 500 && r->body)
-        return "completed";
+        return implicit ? "failed" : "completed";
     if (r->outcome_unknown)
         return "unknown";
     if (r->status == SS_EP_ERR_CONNECT || r->status == SS_EP_ERR_INVALID)
@@ -143,128 +197,180 @@ static void lease_ms(char *buf, size_t n) {
     snprintf(buf, n, "%lld", g_gw.cfg.easypost_timeout_ms + g_gw.cfg.buy_lease_margin_ms);
 }
 
+typedef struct {
+    gw_buy_kind_t kind;
+    const buy_kind_t *k;
+    const char *id, *key;
+    int implicit;
+    char path[192]; /* "/shipments/<id>/buy" */
+} buy_t;
+
 /* This request owns the key under the lease token: (re)check, renew, buy,
  * record, answer. */
-static int buy_as_owner(struct mg_connection *c, const char *key, const char *token,
-                        const char *shipment_id, const char *body, size_t len, int check_first) {
+static void buy_as_owner(gw_answer_t *out, const buy_t *b, const char *token, const char *body,
+                         size_t len, int check_first) {
     ss_ep_result_t r;
+    const char *key = b->key;
     if (check_first) {
-        ss_ep_shipment_retrieve(g_gw.ep, shipment_id, &r);
-        gw_count_ep_call("shipment_retrieve", &r);
-        if (r.status == SS_EP_OK && is_bought(r.json)) {
+        char path[192];
+        snprintf(path, sizeof path, "/%s/%s", b->k->collection, b->id);
+        ss_ep_request(g_gw.ep, "GET", path, NULL, 0, SS_EP_RETRY_SAFE, &r);
+        gw_count_ep_call(b->k->retrieve_op, &r);
+        if (r.status == SS_EP_OK && is_bought(b->kind, r.json)) {
             /* An earlier attempt bought it but its answer was lost. */
             finish(key, "completed", r.http_status, r.body);
-            int st = gw_send_ep_result(c, &r);
-            gw_publish("shipment.purchased", &r);
+            gw_capture("purchased", r.body, r.body_len);
+            gw_answer_from_ep(out, &r);
             ss_ep_result_free(&r);
-            count("recovered");
-            return st;
+            count("recovered", b->implicit);
+            return;
         }
         if (r.status != SS_EP_OK) {
             /* Not knowing is not "not bought": buying now could buy twice.  The
              * row keeps its state; the next attempt checks again. */
-            ss_log_kv(SS_LOG_WARN, "buy takeover: could not check the shipment, not buying",
-                      "shipment_id", shipment_id, "error", r.errstr, NULL);
+            ss_log_kv(SS_LOG_WARN, "buy takeover: could not check the object, not buying", "id",
+                      b->id, "error", r.errstr, NULL);
             ss_ep_result_free(&r);
             char err[256];
             int unavailable;
             const char *rp[] = {key, token};
             PQclear(gw_db_query_prepared(GW_STMT_IDEM_RELEASE, release_sql, 2, rp, &unavailable,
                                          err, sizeof err));
-            count("check_failed");
-            return ss_http_send_error_h(c, 503, "easypost_check_failed",
-                                        "an earlier attempt with this Idempotency-Key may have "
-                                        "bought the shipment and EasyPost could not be asked; "
-                                        "nothing was bought, retry later",
-                                        "Retry-After: 5\r\n");
+            count("check_failed", b->implicit);
+            gw_answer_error(out, 503, "easypost_check_failed",
+                            "an earlier attempt of this buy may have bought it and EasyPost "
+                            "could not be asked; nothing was bought, retry later",
+                            "Retry-After: 5\r\n");
+            return;
         }
         ss_ep_result_free(&r);
     }
+    /* A fresh claim was made a moment ago with the whole lease: renewing it
+     * would cost a round trip for nothing.  A takeover checked EasyPost
+     * first, which may have taken long: it renews, and the lease is the
+     * fencing token. */
     char lease[32], err[256];
-    lease_ms(lease, sizeof lease);
-    const char *np[] = {key, token, lease};
-    int unavailable;
-    PGresult *lr =
-        gw_db_query_prepared(GW_STMT_IDEM_RENEW, renew_sql, 3, np, &unavailable, err, sizeof err);
-    int held = lr && PQntuples(lr) == 1;
-    PQclear(lr);
-    if (!held) {
-        count(unavailable ? "unavailable" : "lease_lost");
-        if (unavailable)
-            return ss_http_send_error_h(c, 503, "idempotency_unavailable",
-                                        "the idempotency store (PostgreSQL) is unavailable; "
-                                        "nothing was bought, retry later",
-                                        "Retry-After: 5\r\n");
-        return ss_http_send_error_h(c, 409, "idempotency_in_progress",
-                                    "another request with this Idempotency-Key took it over",
-                                    "Retry-After: 1\r\n");
+    int unavailable = 0, held = 1;
+    if (check_first) {
+        lease_ms(lease, sizeof lease);
+        const char *np[] = {key, token, lease};
+        PGresult *lr = gw_db_query_prepared(GW_STMT_IDEM_RENEW, renew_sql, 3, np, &unavailable, err,
+                                            sizeof err);
+        held = lr && PQntuples(lr) == 1;
+        PQclear(lr);
     }
-    ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
-    gw_count_ep_call("buy", &r);
-    const char *outcome = buy_outcome(&r);
+    if (!held) {
+        count(unavailable ? "unavailable" : "lease_lost", b->implicit);
+        if (unavailable)
+            gw_answer_error(out, 503, "idempotency_unavailable",
+                            "the idempotency store (PostgreSQL) is unavailable; "
+                            "nothing was bought, retry later",
+                            "Retry-After: 5\r\n");
+        else
+            gw_answer_error(out, 409, "idempotency_in_progress",
+                            "another request for this buy took it over", "Retry-After: 1\r\n");
+        return;
+    }
+    ss_ep_request(g_gw.ep, "POST", b->path, body, len, SS_EP_RETRY_NEVER_SENT, &r);
+    gw_count_ep_call(b->k->op, &r);
+    const char *outcome = buy_outcome(&r, b->implicit);
     int final = strcmp(outcome, "completed") == 0;
     finish(key, outcome, final ? r.http_status : 0, final ? r.body : NULL);
-    int st = gw_send_ep_result(c, &r);
     if (r.status == SS_EP_OK && r.json)
-        gw_publish("shipment.purchased", &r);
-    count(final ? "bought" : outcome);
+        gw_capture("purchased", r.body, r.body_len);
+    count(final ? "bought" : outcome, b->implicit);
+    gw_answer_from_ep(out, &r);
     ss_ep_result_free(&r);
-    return st;
-}
-
-static int plain_buy(struct mg_connection *c, const char *shipment_id, const char *body,
-                     size_t len) {
-    ss_ep_result_t r;
-    ss_ep_shipment_buy(g_gw.ep, shipment_id, body, len, &r);
-    gw_count_ep_call("buy", &r);
-    int st = gw_send_ep_result(c, &r);
-    if (r.status == SS_EP_OK && r.json)
-        gw_publish("shipment.purchased", &r);
-    ss_ep_result_free(&r);
-    return st;
 }
 
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len) {
-    const char *key = mg_get_header(c, "Idempotency-Key");
-    if (!key)
-        return plain_buy(c, shipment_id, body, len);
-    if (!valid_key(key))
-        return ss_http_send_error(c, 400, "invalid_idempotency_key",
-                                  "Idempotency-Key must be 1 to 255 visible ASCII characters");
+    gw_answer_t a;
+    gw_buy_do(shipment_id, body, len, mg_get_header(c, "Idempotency-Key"), &a);
+    int st = gw_answer_send(c, &a);
+    gw_answer_free(&a);
+    return st;
+}
+
+void gw_buy_do(const char *shipment_id, const char *body, size_t len, const char *key,
+               gw_answer_t *out) {
+    gw_buy_kind_do(GW_BUY_SHIPMENT, shipment_id, body, len, key, out);
+}
+
+static int valid_id(const char *id) {
+    size_t n = strlen(id);
+    if (n == 0 || n > 128)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+            return 0;
+    return 1;
+}
+
+void gw_buy_kind_do(gw_buy_kind_t kind, const char *id, const char *body, size_t len,
+                    const char *client_key, gw_answer_t *out) {
+    memset(out, 0, sizeof *out);
+    if (!g_gw.ep) {
+        gw_answer_error(out, 503, "easypost_not_configured",
+                        "EASYPOST_API_KEY is not set on this gateway", NULL);
+        return;
+    }
+    if (kind != GW_BUY_SHIPMENT && kind != GW_BUY_BATCH && kind != GW_BUY_PICKUP) {
+        gw_answer_error(out, 500, "internal", "unknown kind of buy", NULL);
+        return;
+    }
+    if (!id || !valid_id(id)) {
+        gw_answer_error(out, 404, "not_found", "no such object", NULL);
+        return;
+    }
+    if (client_key && !valid_key(client_key)) {
+        gw_answer_error(out, 400, "invalid_idempotency_key",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
+        return;
+    }
+    buy_t b = {.kind = kind, .k = &kinds[kind], .id = id, .implicit = client_key == NULL};
+    snprintf(b.path, sizeof b.path, "/%s/%s/buy", b.k->collection, id);
+    /* The implicit key holds a space: no client key can name it. */
+    char implicit_key[200];
+    snprintf(implicit_key, sizeof implicit_key, "buy %s/%s", b.k->collection, id);
+    b.key = client_key ? client_key : implicit_key;
+    const char *key = b.key;
     char hash[65], err[256];
-    request_hash(shipment_id, body, len, hash);
+    request_hash(b.k, id, body, len, b.implicit, hash);
     int64_t deadline = ss_time_mono_usec() + g_gw.cfg.idempotency_wait_ms * 1000;
     int delay_ms = 20;
     for (;;) {
         int unavailable;
         char lease[32];
         lease_ms(lease, sizeof lease);
-        const char *cp[] = {key, hash, shipment_id, lease};
+        const char *cp[] = {key, hash, id, lease};
         PGresult *r = gw_db_query_prepared(GW_STMT_IDEM_CLAIM, claim_sql, 4, cp, &unavailable, err,
                                            sizeof err);
         if (!r) {
             ss_log_kv(SS_LOG_WARN, "idempotency store unavailable", "error", err, NULL);
-            return ss_http_send_error_h(c, 503, "idempotency_unavailable",
-                                        "the idempotency store (PostgreSQL) is unavailable; "
-                                        "nothing was bought, retry later",
-                                        "Retry-After: 5\r\n");
+            gw_answer_error(out, 503, "idempotency_unavailable",
+                            "the idempotency store (PostgreSQL) is unavailable; "
+                            "nothing was bought, retry later",
+                            "Retry-After: 5\r\n");
+            return;
         }
         if (PQntuples(r) == 1) {
             int inserted = PQgetvalue(r, 0, 0)[0] == 't';
             char token[64];
             snprintf(token, sizeof token, "%s", PQgetvalue(r, 0, 1));
             PQclear(r);
-            return buy_as_owner(c, key, token, shipment_id, body, len, !inserted);
+            buy_as_owner(out, &b, token, body, len, !inserted);
+            return;
         }
         PQclear(r);
 
         const char *rp[] = {key};
         r = gw_db_query_prepared(GW_STMT_IDEM_READ, read_sql, 1, rp, &unavailable, err, sizeof err);
-        if (!r)
-            return ss_http_send_error_h(
-                c, 503, "idempotency_unavailable",
-                "the idempotency store (PostgreSQL) is unavailable; retry later",
-                "Retry-After: 5\r\n");
+        if (!r) {
+            gw_answer_error(out, 503, "idempotency_unavailable",
+                            "the idempotency store (PostgreSQL) is unavailable; retry later",
+                            "Retry-After: 5\r\n");
+            return;
+        }
         if (PQntuples(r) == 0) { /* deleted between the two statements: claim again */
             PQclear(r);
             continue;
@@ -273,27 +379,37 @@ int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, s
         const char *state = PQgetvalue(r, 0, 1);
         if (!ss_secure_equal(stored_hash, strlen(stored_hash), hash, strlen(hash))) {
             PQclear(r);
-            count("mismatch");
-            return ss_http_send_error(c, 422, "idempotency_key_reused",
-                                      "this Idempotency-Key was used with a different request");
+            count("mismatch", b.implicit);
+            gw_answer_error(out, 422, "idempotency_key_reused",
+                            "this Idempotency-Key was used with a different request", NULL);
+            return;
         }
         if (strcmp(state, "completed") == 0) {
             int status = atoi(PQgetvalue(r, 0, 2));
             const char *stored = PQgetvalue(r, 0, 3);
-            int st = ss_http_send_json(c, status > 0 ? status : 200, stored, strlen(stored),
-                                       "Idempotent-Replayed: true\r\n");
+            out->status = status > 0 ? status : 200;
+            out->body_len = strlen(stored);
+            out->body = malloc(out->body_len + 1);
+            if (out->body) {
+                memcpy(out->body, stored, out->body_len + 1);
+                snprintf(out->headers, sizeof out->headers, "Idempotent-Replayed: true\r\n");
+            } else {
+                gw_answer_error(out, 500, "internal", "out of memory", NULL);
+            }
             PQclear(r);
-            count("replayed");
-            return st;
+            count("replayed", b.implicit);
+            return;
         }
         PQclear(r);
         /* in_progress or unknown within its lease (or failed, which the next
          * claim takes over). */
         if (ss_time_mono_usec() >= deadline || ss_shutdown_requested()) {
-            count("in_progress");
-            return ss_http_send_error_h(c, 409, "idempotency_in_progress",
-                                        "a request with this Idempotency-Key is still in progress",
-                                        "Retry-After: 1\r\n");
+            count("in_progress", b.implicit);
+            gw_answer_error(out, 409, "idempotency_in_progress",
+                            b.implicit ? "a buy of this object is still in progress"
+                                       : "a request with this Idempotency-Key is still in progress",
+                            "Retry-After: 1\r\n");
+            return;
         }
         ss_shutdown_wait(delay_ms);
         if (delay_ms < 250)

@@ -1,11 +1,13 @@
-/* shipstream-gateway: the shipping API in front of EasyPost (/v1) and the
+/* shipstream-gateway: EasyPost's API in front of EasyPost (/v2, /beta, /v1) and the
  * read API over PostgreSQL (/db).
  *
  * Every EasyPost answer is handed to Kafka without waiting (the producer's
  * queue absorbs broker outages; failures are counted and logged); the queue
  * is flushed on shutdown.  /db reads use one PostgreSQL connection per worker
- * thread and answer 503 quickly while PostgreSQL is down, while /v1 goes on. */
+ * thread and answer 503 quickly while PostgreSQL is down, while /v2 goes on. */
+#include <ctype.h>
 #include <stdatomic.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/shutdown.h"
+#include "common/util.h"
 #include "db/db.h"
 #include "gateway.h"
 #include "http/server.h"
@@ -32,15 +35,15 @@ static const ss_conf_opt_t options[] = {
     {"KAFKA_TOPIC_PREFIX", SS_CONF_STRING, &g_gw.cfg.topic_prefix, SS_TOPIC_DEFAULT_PREFIX, 0, 0,
      "prefix of the topic names", 0},
     {"EASYPOST_API_KEY", SS_CONF_STRING, &g_gw.cfg.easypost_api_key, NULL, 0, 0,
-     "EasyPost API key; unset: /v1 answers 503", 1},
+     "EasyPost API key; unset: /v2, /beta and /v1 answer 503", 1},
     {"EASYPOST_API_BASE", SS_CONF_STRING, &g_gw.cfg.easypost_api_base, SS_EP_DEFAULT_API_BASE, 0, 0,
      "EasyPost API base URL", 0},
     {"EASYPOST_TIMEOUT_MS", SS_CONF_INT, &g_gw.cfg.easypost_timeout_ms, "30000", 100, 600000,
      "total timeout of one EasyPost call", 0},
     {"GATEWAY_API_KEYS", SS_CONF_STRING, &g_gw.cfg.api_keys_csv, NULL, 0, 0,
-     "comma-separated bearer keys for /v1 and /db (required unless GATEWAY_AUTH=off)", 1},
+     "comma-separated API keys for /v2 and /db (required unless GATEWAY_AUTH=off)", 1},
     {"GATEWAY_AUTH", SS_CONF_BOOL, &g_gw.cfg.auth_on, "on", 0, 0,
-     "off: serve /v1 and /db without keys (local experiments only)", 0},
+     "off: serve /v2 and /db without keys (local experiments only)", 0},
     {"GATEWAY_THREADS", SS_CONF_INT, &g_gw.cfg.threads, "1536", 1, 16384,
      "HTTP worker threads: one per open client connection, idle and slow ones included "
      "(~32 KB each); PostgreSQL and EasyPost connections are pooled apart",
@@ -96,42 +99,91 @@ static const ss_conf_opt_t options[] = {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
+/* Strict base64 (RFC 4648, padded) of src into out; the decoded length, or
+ * -1 when src is not base64 or does not fit. */
+static int b64_decode(const char *src, size_t n, unsigned char *out, size_t outsize) {
+    if (n == 0 || n % 4 != 0 || n / 4 * 3 > outsize)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        unsigned v = 0;
+        int pad = 0;
+        for (int j = 0; j < 4; j++) {
+            char ch = src[i + j];
+            int d;
+            if (ch >= 'A' && ch <= 'Z')
+                d = ch - 'A';
+            else if (ch >= 'a' && ch <= 'z')
+                d = ch - 'a' + 26;
+            else if (ch >= '0' && ch <= '9')
+                d = ch - '0' + 52;
+            else if (ch == '+')
+                d = 62;
+            else if (ch == '/')
+                d = 63;
+            else if (ch == '=' && i + 4 == n && j >= 2 && (j == 3 || src[i + 3] == '='))
+                d = 0, pad++;
+            else
+                return -1;
+            if (pad && ch != '=')
+                return -1;
+            v = v << 6 | (unsigned)d;
+        }
+        out[o++] = (unsigned char)(v >> 16);
+        if (pad < 2)
+            out[o++] = (unsigned char)(v >> 8);
+        if (pad < 1)
+            out[o++] = (unsigned char)v;
+    }
+    return (int)o;
+}
+
+/* HTTP Basic with the key as user name (what EasyPost's clients may send;
+ * the password is ignored), compared with every key in constant time. */
+static int basic_ok(struct mg_connection *c) {
+    const char *h = mg_get_header(c, "Authorization");
+    if (!h || strncasecmp(h, "Basic ", 6) != 0)
+        return 0;
+    h += 6;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h);
+    while (n && h[n - 1] == ' ')
+        n--;
+    unsigned char dec[768];
+    int dl = n <= 1024 ? b64_decode(h, n, dec, sizeof dec) : -1;
+    if (dl <= 0)
+        return 0;
+    const unsigned char *colon = memchr(dec, ':', (size_t)dl);
+    size_t ul = colon ? (size_t)(colon - dec) : (size_t)dl;
+    int ok = 0;
+    for (size_t i = 0; i < g_gw.napi_keys; i++)
+        ok |= ss_secure_equal(dec, ul, g_gw.api_keys[i], strlen(g_gw.api_keys[i]));
+    OPENSSL_cleanse(dec, sizeof dec);
+    return ok && ul > 0;
+}
+
 int gw_authorized(struct mg_connection *c, int *status) {
     if (g_gw.cfg.auth_off)
         return 1;
-    if (ss_http_bearer_ok(c, (const char *const *)g_gw.api_keys, g_gw.napi_keys))
+    if (ss_http_bearer_ok(c, (const char *const *)g_gw.api_keys, g_gw.napi_keys) || basic_ok(c))
         return 1;
     ss_counter_inc(ss_counter("gateway_auth_failures_total",
                               "Requests refused for a missing or wrong API key", NULL));
     *status = ss_http_send_error_h(c, 401, "unauthorized",
-                                   "missing or invalid API key (Authorization: Bearer <key>)",
-                                   "WWW-Authenticate: Bearer\r\n");
+                                   "missing or invalid API key (Authorization: Bearer <key>, or "
+                                   "HTTP Basic with the key as user name)",
+                                   "WWW-Authenticate: Bearer, Basic realm=\"shipstream\"\r\n");
     return 0;
 }
 
-void gw_publish(const char *type, const ss_ep_result_t *r) {
-    ss_counter_t *failed = ss_counter("gateway_publish_failures_total",
-                                      "EasyPost objects that could not be queued for Kafka", NULL);
-    if (!g_gw.producer) {
-        ss_counter_inc(failed);
-        return;
-    }
-    /* EasyPost's bytes as received, checked once here; the writer copies
-     * them verbatim. */
-    const char *why = "no body";
-    if (!r->body || ss_json_check(r->body, r->body_len, SS_ENVELOPE_SPAN_MAX_DEPTH, &why) != 0) {
-        ss_counter_inc(failed);
-        SS_WARN("not published (%s): EasyPost's answer is not strict JSON: %s", type, why);
-        return;
-    }
-    ss_json_span_t object = ss_json_root(r->body, r->body_len);
-    enum { M_ID, M_ADDRESS, M__COUNT };
-    static const char *const names[M__COUNT + 1] = {"id", "address", NULL};
-    ss_json_span_t mem[M__COUNT];
-    ss_json_pick(object, names, mem);
-    if (!mem[M_ID].p && mem[M_ADDRESS].p && mem[M_ADDRESS].p[0] == '{')
-        object = mem[M_ADDRESS]; /* create_and_verify: {"address":{...}} */
+static ss_counter_t *publish_failures(void) {
+    return ss_counter("gateway_publish_failures_total",
+                      "EasyPost objects that could not be queued for Kafka", NULL);
+}
 
+/* Queues one checked object span as an envelope of type. */
+static void publish_span(const char *type, ss_json_span_t object) {
     ss_envelope_in_t in = {
         .source = SS_SOURCE_GATEWAY,
         .type = type,
@@ -142,22 +194,107 @@ void gw_publish(const char *type, const ss_ep_result_t *r) {
     ss_envelope_msg_t m;
     char err[256];
     if (ss_envelope_write(&m, &in, err, sizeof err) != SS_ENVELOPE_OK) {
-        ss_counter_inc(failed);
+        ss_counter_inc(publish_failures());
         SS_WARN("not published (%s): %s", type, err);
         return;
     }
     if (ss_kafka_producer_send(g_gw.producer, g_gw.topics[m.topic], m.key, m.keylen, m.value,
                                m.value_len, NULL, 0, NULL, err, sizeof err) != 0) {
-        ss_counter_inc(failed);
+        ss_counter_inc(publish_failures());
         ss_log_kv(SS_LOG_WARN, "kafka enqueue failed", "type", type, "object_id", m.env.object_id,
                   "error", err, NULL);
     } else {
-        char labels[64];
+        char labels[96];
         snprintf(labels, sizeof labels, "type=\"%s\"", type);
         ss_counter_inc(ss_counter("gateway_events_published_total",
                                   "EasyPost objects queued for Kafka", labels));
     }
     ss_envelope_msg_clear(&m);
+}
+
+/* Checks an answer's bytes once (the writer copies spans verbatim). */
+static int answer_checked(const char *what, const char *body, size_t len) {
+    if (!g_gw.producer) {
+        ss_counter_inc(publish_failures());
+        return 0;
+    }
+    const char *why = "no body";
+    if (!body || ss_json_check(body, len, SS_ENVELOPE_SPAN_MAX_DEPTH, &why) != 0) {
+        ss_counter_inc(publish_failures());
+        SS_WARN("not published (%s): EasyPost's answer is not strict JSON: %s", what, why);
+        return 0;
+    }
+    return 1;
+}
+
+void gw_publish(const char *type, const ss_ep_result_t *r) {
+    if (!answer_checked(type, r->body, r->body_len))
+        return;
+    ss_json_span_t object = ss_json_root(r->body, r->body_len);
+    enum { M_ID, M_ADDRESS, M__COUNT };
+    static const char *const names[M__COUNT + 1] = {"id", "address", NULL};
+    ss_json_span_t mem[M__COUNT];
+    ss_json_pick(object, names, mem);
+    if (!mem[M_ID].p && mem[M_ADDRESS].p && mem[M_ADDRESS].p[0] == '{')
+        object = mem[M_ADDRESS]; /* create_and_verify: {"address":{...}} */
+    publish_span(type, object);
+}
+
+/* Publishes o when it is an object with string "object" and "id" members;
+ * returns 1 then.  The type: the object's name in snake case, '.', verb. */
+static int capture_one(const char *verb, ss_json_span_t o) {
+    if (o.len < 2 || o.p[0] != '{')
+        return 0;
+    enum { M_OBJECT, M_ID, M__COUNT };
+    static const char *const names[M__COUNT + 1] = {"object", "id", NULL};
+    ss_json_span_t mem[M__COUNT];
+    ss_json_pick(o, names, mem);
+    char object[48], id[8];
+    if (!mem[M_OBJECT].p || !mem[M_ID].p ||
+        ss_json_string(mem[M_OBJECT], object, sizeof object) <= 0)
+        return 0;
+    int idl = ss_json_string(mem[M_ID], id, sizeof id);
+    if (idl == -1 || idl == 0)
+        return 0; /* not a string, or empty (-2: longer than id: fine) */
+    char type[64];
+    size_t n = 0;
+    for (const char *p = object; *p && n + 2 < sizeof type; p++) {
+        if (isupper((unsigned char)*p)) {
+            if (n > 0)
+                type[n++] = '_';
+            type[n++] = (char)tolower((unsigned char)*p);
+        } else {
+            type[n++] = *p;
+        }
+    }
+    type[n] = '\0';
+    snprintf(type + n, sizeof type - n, ".%s", verb);
+    publish_span(type, o);
+    return 1;
+}
+
+void gw_capture(const char *verb, const char *body, size_t len) {
+    if (!answer_checked(verb, body, len))
+        return;
+    ss_json_span_t root = ss_json_root(body, len), v, k;
+    ss_json_iter_t it, at;
+    if (ss_json_array_init(&at, root) == 0) { /* a list answer: [{...}, ...] */
+        while (ss_json_array_next(&at, &v))
+            capture_one(verb, v);
+        return;
+    }
+    if (capture_one(verb, root) || ss_json_iter_init(&it, root) != 0)
+        return;
+    /* A wrapper ({"address":{...}}) or a page ({"shipments":[...],"has_more":…}). */
+    while (ss_json_iter_next(&it, &k, &v)) {
+        if (ss_json_array_init(&at, v) == 0) {
+            ss_json_span_t e;
+            while (ss_json_array_next(&at, &e))
+                capture_one(verb, e);
+        } else {
+            capture_one(verb, v);
+        }
+    }
 }
 
 static int ready(void *ud, char *why, size_t n) {
@@ -189,15 +326,64 @@ static void thread_exit(void) {
     ss_ep_thread_cleanup();
 }
 
+/* Every route the gateway registers, and the operations each serves (what
+ * `--routes` prints, OpenAPI paths).  civetweb picks the first registered
+ * pattern that matches: specific first. */
+static const gw_op_t db_shipments_ops[] = {{"GET", "/db/shipments", NULL, NULL, GW_BUY_NONE},
+                                           {"GET", "/db/shipments/{id}", NULL, NULL, GW_BUY_NONE},
+                                           {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t db_addresses_ops[] = {{"GET", "/db/addresses", NULL, NULL, GW_BUY_NONE},
+                                           {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t db_dashboard_ops[] = {
+    {"GET", "/db/analytics/dashboard", NULL, NULL, GW_BUY_NONE},
+    {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t db_pipeline_ops[] = {{"GET", "/db/pipeline", NULL, NULL, GW_BUY_NONE},
+                                          {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t dashboard_ops[] = {{"GET", "/dashboard", NULL, NULL, GW_BUY_NONE},
+                                        {"GET", "/dashboard/{file}", NULL, NULL, GW_BUY_NONE},
+                                        {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t mcp_ops[] = {{"POST", "/mcp", NULL, NULL, GW_BUY_NONE},
+                                  {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t root_ops[] = {{"GET", "/", NULL, NULL, GW_BUY_NONE},
+                                   {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+
+static const struct {
+    const char *pattern, *label;
+    ss_http_handler_fn fn;
+    const gw_op_t *ops; /* NULL: an alias or pass-through (/v1, /beta), not listed */
+} routes[] = {
+    {"/v2", "/v2", gw_handle_easypost, gw_ep_ops},
+    {"/v1", "/v1", gw_handle_easypost, NULL},
+    {"/beta", "/beta", gw_handle_easypost, NULL},
+    {"/db/shipments", "/db/shipments", gw_handle_db_shipments, db_shipments_ops},
+    {"/db/addresses", "/db/addresses", gw_handle_db_addresses, db_addresses_ops},
+    {"/db/analytics/dashboard$", "/db/analytics/dashboard", gw_handle_db_dashboard,
+     db_dashboard_ops},
+    {"/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, db_pipeline_ops},
+    {"/dashboard", "/dashboard", gw_handle_dashboard, dashboard_ops},
+    {"/mcp$", "/mcp", gw_handle_mcp, mcp_ops},
+    {"/$", "/", gw_handle_root, root_ops},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static void print_routes(FILE *f) {
+    for (size_t i = 0; i < NROUTES; i++)
+        for (const gw_op_t *op = routes[i].ops; op && op->method; op++)
+            fprintf(f, "%s %s\n", op->method, op->path);
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--routes") == 0) {
+        print_routes(stdout);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     int conf_rc = ss_conf_main(
         argc, argv, "shipstream-gateway",
-        "The shipping API in front of EasyPost (/v1) and the read API over PostgreSQL (/db).\n"
-        "Routes: POST /v1/shipments, POST /v1/shipments/{id}/buy (Idempotency-Key),\n"
-        "GET /v1/shipments/{id}, POST /v1/trackers, GET /v1/trackers/{id}, POST /v1/addresses,\n"
-        "POST /v1/addresses/create_and_verify, GET /db/shipments, GET /db/shipments/{id},\n"
-        "GET /db/addresses, GET /db/analytics/dashboard?days=N, GET /db/pipeline,\n"
-        "GET / (redirects to the web dashboard, GET /dashboard), GET /health, /ready, /metrics.",
+        "EasyPost's API in front of EasyPost (/v2, /beta, /v1 an alias of /v2: every call\n"
+        "forwarded, every object answered captured) and the read API over PostgreSQL (/db).\n"
+        "Keys: Authorization: Bearer <key>, or HTTP Basic with the key as user name.\n"
+        "--routes prints every route served, one \"METHOD PATH\" a line (OpenAPI form); also\n"
+        "every other path under /v2 and /beta (forwarded), GET /health, /ready, /metrics.",
         options, NOPTIONS);
     if (conf_rc >= 0)
         return conf_rc;
@@ -235,7 +421,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     } else {
-        SS_WARN("EASYPOST_API_KEY is not set: /v1 routes answer 503");
+        SS_WARN("EASYPOST_API_KEY is not set: /v2, /beta and /v1 answer 503");
     }
 
     for (int t = 0; t < SS_TOPIC__COUNT; t++)
@@ -287,18 +473,8 @@ int main(int argc, char **argv) {
         ss_kafka_producer_close(g_gw.producer, 1000);
         return 1;
     }
-    /* civetweb picks the first registered pattern that matches: specific first. */
-    ss_http_route(http, "/v1/shipments", "/v1/shipments", gw_handle_shipments, NULL);
-    ss_http_route(http, "/v1/trackers", "/v1/trackers", gw_handle_trackers, NULL);
-    ss_http_route(http, "/v1/addresses", "/v1/addresses", gw_handle_addresses, NULL);
-    ss_http_route(http, "/db/shipments", "/db/shipments", gw_handle_db_shipments, NULL);
-    ss_http_route(http, "/db/addresses", "/db/addresses", gw_handle_db_addresses, NULL);
-    ss_http_route(http, "/db/analytics/dashboard$", "/db/analytics/dashboard",
-                  gw_handle_db_dashboard, NULL);
-    ss_http_route(http, "/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, NULL);
-    ss_http_route(http, "/dashboard", "/dashboard", gw_handle_dashboard, NULL);
-    ss_http_route(http, "/mcp$", "/mcp", gw_handle_mcp, NULL);
-    ss_http_route(http, "/$", "/", gw_handle_root, NULL);
+    for (size_t i = 0; i < NROUTES; i++)
+        ss_http_route(http, routes[i].pattern, routes[i].label, routes[i].fn, NULL);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
               g_gw.cfg.auth_off ? "off" : "bearer", NULL);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -203,6 +204,24 @@ static const char analytics_out[] =
     "\"freshness\":{\"type\":\"object\",\"properties\":{\"last_refreshed_at\":" NSTR
     ",\"age_seconds\":" NNUM "}}},"
     "\"required\":[\"days\",\"summary\",\"daily\",\"carriers\",\"top_routes\",\"freshness\"]}";
+
+static const char buy_in[] =
+    "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{"
+    "\"shipment_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128,"
+    "\"description\":\"shp_... from quote_shipment\"},"
+    "\"rate_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128,\"description\":"
+    "\"rate_... from quote_shipment; or give carrier and service instead\"},"
+    "\"carrier\":" STR(50) ",\"service\":" STR(
+        100) "},"
+             "\"required\":[\"shipment_id\"],\"additionalProperties\":false}";
+
+static const char buy_out[] =
+    "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{\"shipment_id\":{\"type\":"
+    "\"string\"},\"status\":" NSTR ",\"tracking_code\":" NSTR ",\"carrier\":" NSTR
+    ",\"service\":" NSTR ",\"rate\":" NSTR ",\"currency\":" NSTR ",\"label_url\":" NSTR
+    ",\"tracker_id\":" NSTR ",\"public_url\":" NSTR ",\"replayed\":{\"type\":\"boolean\","
+    "\"description\":\"true: bought by an earlier identical call; nothing was charged again\"}},"
+    "\"required\":[\"shipment_id\",\"tracking_code\",\"replayed\"]}";
 
 static const char refund_in[] =
     "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{\"shipment_id\":{\"type\":"
@@ -643,6 +662,106 @@ static void run_track(json_object *args, tool_out_t *o) {
     ss_ep_result_free(&r);
 }
 
+/* The rate of shipment_id with this carrier and service (case-insensitive)
+ * into rid; 0, or -1 after fail(). */
+static int find_rate(const char *shp, const char *carrier, const char *service, char *rid, size_t n,
+                     tool_out_t *o) {
+    ss_ep_result_t r;
+    ss_ep_shipment_retrieve(g_gw.ep, shp, &r);
+    gw_count_ep_call("shipment_retrieve", &r);
+    if (r.status != SS_EP_OK || !r.json) {
+        ep_fail(o, "look up the shipment's rates", &r);
+        ss_ep_result_free(&r);
+        return -1;
+    }
+    json_object *rates = member(r.json, "rates");
+    char have[600] = "";
+    size_t hl = 0;
+    int found = 0;
+    for (size_t i = 0; rates && json_object_is_type(rates, json_type_array) &&
+                       i < json_object_array_length(rates) && !found;
+         i++) {
+        json_object *rt = json_object_array_get_idx(rates, i);
+        const char *c = jstr(rt, "carrier"), *sv = jstr(rt, "service"), *id = jstr(rt, "id");
+        if (c && sv && id && strcasecmp(c, carrier) == 0 && strcasecmp(sv, service) == 0) {
+            snprintf(rid, n, "%s", id);
+            found = 1;
+        } else if (c && sv && hl < sizeof have - 1) {
+            hl += (size_t)snprintf(have + hl, sizeof have - hl, "%s%s %s", hl ? ", " : "", c, sv);
+            if (hl >= sizeof have)
+                hl = sizeof have - 1;
+        }
+    }
+    ss_ep_result_free(&r);
+    if (!found)
+        fail(o, "Shipment %s has no %s %s rate; its rates: %s", shp, carrier, service,
+             have[0] ? have : "none");
+    return found ? 0 : -1;
+}
+
+static void run_buy_shipment(json_object *args, tool_out_t *o) {
+    if (!need_easypost(o))
+        return;
+    const char *shp = arg_str(args, "shipment_id"), *rate = arg_str(args, "rate_id");
+    const char *carrier = arg_str(args, "carrier"), *service = arg_str(args, "service");
+    if (rate ? carrier || service : !(carrier && service)) {
+        fail(o, "Invalid arguments: give rate_id, or carrier and service (both from "
+                "quote_shipment), not both");
+        return;
+    }
+    char rid[160];
+    if (rate)
+        snprintf(rid, sizeof rid, "%s", rate);
+    else if (find_rate(shp, carrier, service, rid, sizeof rid, o) != 0)
+        return;
+    ss_buf_t body = {0};
+    ss_buf_appendf(&body, "{\"rate\":{\"id\":");
+    ss_buf_append_json_str(&body, rid);
+    ss_buf_append(&body, "}}", 2);
+    gw_answer_t a = {0};
+    /* No key of ours: the gateway's implicit key per shipment makes the buy
+     * idempotent (a second call replays the first purchase, never buys again). */
+    gw_buy_do(shp, body.data ? body.data : "", body.len, NULL, &a);
+    ss_buf_free(&body);
+    json_object *res = a.body ? json_tokener_parse(a.body) : NULL;
+    if (a.status < 200 || a.status >= 300 || !res) {
+        json_object *e = member(res, "error");
+        fail(o, "The purchase did not go through (HTTP %d%s%s): %s%s", a.status,
+             jstr(e, "code") ? " " : "", jstr(e, "code") ? jstr(e, "code") : "",
+             jstr(e, "message") ? jstr(e, "message") : "no message",
+             a.status == 409 || a.status == 503 || a.status == 504
+                 ? ". Nothing is bought twice: call again in a moment to learn the outcome"
+                 : "");
+        json_object_put(res);
+        gw_answer_free(&a);
+        return;
+    }
+    int replayed = strcasestr(a.headers, "Idempotent-Replayed") != NULL;
+    json_object *sr = member(res, "selected_rate"), *tr = member(res, "tracker");
+    json_object *sc = json_object_new_object();
+    add_str(sc, "shipment_id", jstr(res, "id"));
+    copy(sc, res, "status");
+    copy(sc, res, "tracking_code");
+    copy(sc, sr, "carrier");
+    copy(sc, sr, "service");
+    copy(sc, sr, "rate");
+    copy(sc, sr, "currency");
+    add_str(sc, "label_url", jstr(member(res, "postage_label"), "label_url"));
+    add_str(sc, "tracker_id", jstr(tr, "id"));
+    add_str(sc, "public_url", jstr(tr, "public_url"));
+    json_object_object_add(sc, "replayed", json_object_new_boolean(replayed));
+    sc_set(o, sc);
+    json_object_put(sc);
+    ss_buf_appendf(&o->text, "Bought %s: %s %s for %s %s; tracking %s; label %s%s",
+                   s_or(res, "id", shp), s_or(sr, "carrier", "-"), s_or(sr, "service", "-"),
+                   s_or(sr, "rate", "-"), s_or(sr, "currency", ""), s_or(res, "tracking_code", "-"),
+                   s_or(member(res, "postage_label"), "label_url", "-"),
+                   replayed ? " (bought by an earlier identical call: nothing was charged again)"
+                            : "");
+    json_object_put(res);
+    gw_answer_free(&a);
+}
+
 static int plain_id(const char *id) {
     size_t n = strlen(id);
     return n > 0 && n <= 128 &&
@@ -880,6 +999,12 @@ static const tool_t tools[] = {
      "on-time rate, average delivery days, daily series, carriers and services, top routes, "
      "and how fresh the analytics are.",
      analytics_in, analytics_out, 1, 0, 1, 0, 0, run_shipping_analytics},
+    {"buy_shipment", "Buy a shipment's label (costs money)",
+     "COSTS MONEY: buys the postage label of a quoted shipment at the chosen rate (rate_id, or "
+     "carrier and service); the price is charged to the EasyPost account. Confirm the shipment, "
+     "rate and price with the user before calling. Idempotent: calling again for the same "
+     "shipment returns the first purchase (replayed: true) and never buys twice.",
+     buy_in, buy_out, 0, 1, 1, 1, 1, run_buy_shipment},
     {"refund_shipment", "Refund an unused label (money back)",
      "Asks EasyPost for a refund of a bought, unused label: the label becomes void and must not be "
      "used; the carrier confirms within days (refund_status submitted, then refunded). Moves "

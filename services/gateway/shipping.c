@@ -1,10 +1,13 @@
-/* /v1: EasyPost's own request and response bodies, passed through. */
+/* EasyPost's API (/v2, /beta, /v1): EasyPost's own request and response
+ * bodies, passed through. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/util.h"
 #include "envelope/json_scan.h"
 #include "gateway.h"
 #include "http/server.h"
@@ -32,9 +35,9 @@ static int check_object(const char *body, size_t len, char *err, size_t errsize)
     return 0;
 }
 
-/* Reads and validates a JSON object body; on failure sends the error and
- * returns -1 with *status set. */
-static int read_json_body(struct mg_connection *c, char **body, size_t *len, int *status) {
+/* Reads a body up to GATEWAY_MAX_BODY_BYTES; on failure sends the error
+ * (413, 408, 400) and returns -1 with *status set. */
+static int read_json_body_raw(struct mg_connection *c, char **body, size_t *len, int *status) {
     int r = ss_http_read_body(c, (size_t)g_gw.cfg.max_body, body, len);
     if (r == SS_HTTP_BODY_TOO_LARGE) {
         *status = ss_http_send_error(c, 413, "payload_too_large", "request body is over the limit");
@@ -47,13 +50,6 @@ static int read_json_body(struct mg_connection *c, char **body, size_t *len, int
     }
     if (r != 0) {
         *status = ss_http_send_error(c, 400, "bad_request", "could not read the request body");
-        return -1;
-    }
-    char err[256];
-    if (check_object(*body, *len, err, sizeof err) != 0) {
-        free(*body);
-        *body = NULL;
-        *status = ss_http_send_error(c, 400, "invalid_json", err);
         return -1;
     }
     return 0;
@@ -96,150 +92,295 @@ int gw_send_ep_result(struct mg_connection *c, const ss_ep_result_t *r) {
     }
 }
 
-static int require_easypost(struct mg_connection *c, int *status) {
-    if (g_gw.ep)
-        return 1;
-    *status = ss_http_send_error(c, 503, "easypost_not_configured",
-                                 "EASYPOST_API_KEY is not set on this gateway");
-    return 0;
-}
+/* ---- EasyPost's surface: /v2, /beta, and /v1 (an alias of /v2) ----
+ *
+ * The operations known by name (GW_EP_OPS) get their metrics name, the type
+ * the objects of their answer are captured with, and for buys the
+ * idempotency of idempotency.c; every other path under /v2 or /beta is
+ * forwarded as it came.  Either way EasyPost's status, body, Content-Type,
+ * x-ep-request-uuid and Retry-After come back unchanged. */
 
-/* Splits "/v1/<collection>[/<id>[/<action>]]" after prefix.  Returns the
- * number of segments (0..2) or -1 when there are more or an id is too long. */
-static int split_path(const char *uri, const char *prefix, char *id, size_t idsize, char *action,
-                      size_t actsize) {
-    size_t plen = strlen(prefix);
-    if (strncmp(uri, prefix, plen) != 0)
-        return -1;
-    const char *p = uri + plen;
-    id[0] = action[0] = '\0';
-    if (*p == '\0' || (p[0] == '/' && p[1] == '\0'))
+const gw_op_t gw_ep_ops[] = {
+    {"POST", "/v2/addresses", "address_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/addresses", "address_list", NULL, GW_BUY_NONE},
+    {"POST", "/v2/addresses/create_and_verify", "address_create_and_verify", "created",
+     GW_BUY_NONE},
+    {"GET", "/v2/addresses/{id}", "address_retrieve", NULL, GW_BUY_NONE},
+    {"GET", "/v2/addresses/{id}/verify", "address_verify", "verified", GW_BUY_NONE},
+    {"POST", "/v2/shipments", "shipment_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/shipments", "shipment_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/shipments/{id}", "shipment_retrieve", NULL, GW_BUY_NONE},
+    {"POST", "/v2/shipments/{id}/buy", "buy", "purchased", GW_BUY_SHIPMENT},
+    {"POST", "/v2/shipments/{id}/rerate", "shipment_rerate", "created", GW_BUY_NONE},
+    {"GET", "/v2/shipments/{id}/label", "shipment_label", "updated", GW_BUY_NONE},
+    {"POST", "/v2/shipments/{id}/insure", "shipment_insure", "updated", GW_BUY_NONE},
+    {"POST", "/v2/shipments/{id}/refund", "shipment_refund", "refund_requested", GW_BUY_NONE},
+    {"POST", "/v2/trackers", "tracker_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/trackers", "tracker_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/trackers/{id}", "tracker_retrieve", NULL, GW_BUY_NONE},
+    {"POST", "/v2/batches", "batch_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/batches", "batch_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/batches/{id}", "batch_retrieve", NULL, GW_BUY_NONE},
+    {"POST", "/v2/batches/{id}/add_shipments", "batch_add_shipments", "updated", GW_BUY_NONE},
+    {"POST", "/v2/batches/{id}/remove_shipments", "batch_remove_shipments", "updated", GW_BUY_NONE},
+    {"POST", "/v2/batches/{id}/buy", "batch_buy", "purchased", GW_BUY_BATCH},
+    {"POST", "/v2/batches/{id}/label", "batch_label", "updated", GW_BUY_NONE},
+    {"POST", "/v2/batches/{id}/scan_form", "batch_scan_form", "updated", GW_BUY_NONE},
+    {"POST", "/v2/pickups", "pickup_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/pickups", "pickup_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/pickups/{id}", "pickup_retrieve", NULL, GW_BUY_NONE},
+    {"POST", "/v2/pickups/{id}/buy", "pickup_buy", "purchased", GW_BUY_PICKUP},
+    {"POST", "/v2/pickups/{id}/cancel", "pickup_cancel", "cancelled", GW_BUY_NONE},
+    {"POST", "/v2/scan_forms", "scan_form_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/scan_forms", "scan_form_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/scan_forms/{id}", "scan_form_retrieve", NULL, GW_BUY_NONE},
+    {"POST", "/v2/refunds", "refund_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/refunds", "refund_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/refunds/{id}", "refund_retrieve", NULL, GW_BUY_NONE},
+    {"POST", "/v2/insurances", "insurance_create", "created", GW_BUY_NONE},
+    {"GET", "/v2/insurances", "insurance_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/insurances/{id}", "insurance_retrieve", NULL, GW_BUY_NONE},
+    {"GET", "/v2/events", "event_list", NULL, GW_BUY_NONE},
+    {"GET", "/v2/events/{id}", "event_retrieve", NULL, GW_BUY_NONE},
+    {NULL, NULL, NULL, NULL, GW_BUY_NONE},
+};
+
+/* An id segment: EasyPost's ids ([A-Za-z0-9_-], at most 128 bytes). */
+static int id_segment(const char *p, size_t n) {
+    if (n == 0 || n > 128)
         return 0;
-    if (*p != '/')
-        return -1;
-    p++;
-    const char *slash = strchr(p, '/');
-    size_t n = slash ? (size_t)(slash - p) : strlen(p);
-    if (n == 0 || n >= idsize)
-        return -1;
-    memcpy(id, p, n);
-    id[n] = '\0';
-    if (!slash || slash[1] == '\0')
-        return 1;
-    const char *a = slash + 1;
-    if (strchr(a, '/') || strlen(a) >= actsize)
-        return -1;
-    snprintf(action, actsize, "%s", a);
-    return 2;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)p[i]) && p[i] != '_' && p[i] != '-')
+            return 0;
+    return 1;
 }
 
-typedef int (*ep_create_fn)(ss_ep_client_t *, const char *, size_t, ss_ep_result_t *);
-
-static int do_create(struct mg_connection *c, const char *op, ep_create_fn fn, const char *type) {
-    int status;
-    char *body;
-    size_t len;
-    if (read_json_body(c, &body, &len, &status) != 0)
-        return status;
-    ss_ep_result_t r;
-    fn(g_gw.ep, body, len, &r);
-    free(body);
-    gw_count_ep_call(op, &r);
-    status = gw_send_ep_result(c, &r);
-    if (r.status == SS_EP_OK && r.json)
-        gw_publish(type, &r); /* create_and_verify's {"address":{...}} unwrapped there */
-    ss_ep_result_free(&r);
-    return status;
+/* Matches path ("/v2/..." without query) against template tpl; the {id}
+ * segment is copied to id. */
+static int path_match(const char *tpl, const char *path, char *id, size_t idsize) {
+    const char *t = tpl, *p = path;
+    while (*t && *p) {
+        if (strncmp(t, "{id}", 4) == 0) {
+            size_t n = strcspn(p, "/");
+            if (!id_segment(p, n) || n >= idsize)
+                return 0;
+            memcpy(id, p, n);
+            id[n] = '\0';
+            t += 4;
+            p += n;
+            continue;
+        }
+        if (*t != *p)
+            return 0;
+        t++;
+        p++;
+    }
+    return *t == '\0' && *p == '\0';
 }
 
-typedef int (*ep_get_fn)(ss_ep_client_t *, const char *, ss_ep_result_t *);
-
-static int do_retrieve(struct mg_connection *c, const char *op, ep_get_fn fn, const char *id,
-                       const char *type) {
-    ss_ep_result_t r;
-    fn(g_gw.ep, id, &r);
-    gw_count_ep_call(op, &r);
-    int status = gw_send_ep_result(c, &r);
-    if (r.status == SS_EP_OK && r.json)
-        gw_publish(type, &r); /* a fresher copy is still news to the database */
-    ss_ep_result_free(&r);
-    return status;
+const gw_op_t *gw_ep_op_find(const char *method, const char *path, char *id, size_t idsize) {
+    id[0] = '\0';
+    for (const gw_op_t *op = gw_ep_ops; op->method; op++)
+        if (strcmp(op->method, method) == 0 && path_match(op->path, path, id, idsize))
+            return op;
+    id[0] = '\0';
+    return NULL;
 }
 
-/* What every /v1 handler starts with: auth, EasyPost configured, the path
- * split after its collection prefix. */
-typedef struct {
-    char id[160], action[32];
-    int seg; /* split_path's answer: 0..2 segments, -1 for no such path */
-    int post, get;
-} v1_req_t;
+/* Sends a forwarded answer: EasyPost's status, body and the headers that
+ * matter; transport failures as our errors (502/504). */
+static int send_forwarded(struct mg_connection *c, const ss_ep_result_t *r) {
+    if (r->status != SS_EP_OK && r->status != SS_EP_HTTP_ERROR) {
+        gw_answer_t a = {0};
+        gw_answer_from_ep(&a, r);
+        if (r->status == SS_EP_ERR_CONNECT) /* name what could not be reached */
+            gw_answer_error(&a, 502, "easypost_unreachable",
+                            "EasyPost could not be reached (EASYPOST_API_BASE)", NULL);
+        int st = gw_answer_send(c, &a);
+        gw_answer_free(&a);
+        return st;
+    }
+    char hdrs[400];
+    size_t n = 0;
+    hdrs[0] = '\0';
+    if (r->request_uuid[0])
+        n += (size_t)snprintf(hdrs + n, sizeof hdrs - n, "X-Ep-Request-Uuid: %s\r\n",
+                              r->request_uuid);
+    if (r->retry_after_ms >= 0 && n < sizeof hdrs)
+        snprintf(hdrs + n, sizeof hdrs - n, "Retry-After: %ld\r\n",
+                 (r->retry_after_ms + 999) / 1000);
+    const char *ct = r->content_type[0] ? r->content_type : "application/json";
+    return ss_http_send_body(c, (int)r->http_status, ct, r->body ? r->body : "", r->body_len,
+                             hdrs[0] ? hdrs : NULL);
+}
 
-static int v1_begin(struct mg_connection *c, const char *prefix, v1_req_t *q, int *status) {
-    if (!gw_authorized(c, status) || !require_easypost(c, status))
+/* Reads a forwarded request's body: bounded; when not empty it must be one
+ * strict JSON object.  *body NULL when empty. */
+static int read_forward_body(struct mg_connection *c, char **body, size_t *len, int *status) {
+    if (read_json_body_raw(c, body, len, status) != 0)
         return -1;
-    const struct mg_request_info *ri = mg_get_request_info(c);
-    q->seg = split_path(ri->local_uri, prefix, q->id, sizeof q->id, q->action, sizeof q->action);
-    q->post = strcmp(ri->request_method, "POST") == 0;
-    q->get = strcmp(ri->request_method, "GET") == 0;
+    if (*len == 0) {
+        free(*body);
+        *body = NULL;
+        return 0;
+    }
+    char err[256];
+    if (check_object(*body, *len, err, sizeof err) != 0) {
+        free(*body);
+        *body = NULL;
+        *status = ss_http_send_error(c, 400, "invalid_json", err);
+        return -1;
+    }
     return 0;
 }
 
-/* No route matched: 404 when the path is not one of ours, else 405. */
-static int v1_unrouted(struct mg_connection *c, int path_known) {
-    if (!path_known)
-        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
-    return ss_http_send_error(c, 405, "method_not_allowed", "method not allowed on this path");
-}
-
-int gw_handle_shipments(struct mg_connection *c, void *ud) {
+int gw_handle_easypost(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
-    v1_req_t q;
-    if (v1_begin(c, "/v1/shipments", &q, &status) != 0)
+    if (!gw_authorized(c, &status))
         return status;
-    int buy = q.seg == 2 && strcmp(q.action, "buy") == 0;
-    if (q.seg == 0 && q.post)
-        return do_create(c, "shipment_create", ss_ep_shipment_create, "shipment.created");
-    if (q.seg == 1 && q.get)
-        return do_retrieve(c, "shipment_retrieve", ss_ep_shipment_retrieve, q.id,
-                           "shipment.retrieved");
-    if (buy && q.post) {
-        char *body;
-        size_t len;
-        if (read_json_body(c, &body, &len, &status) != 0)
-            return status;
-        status = gw_buy(c, q.id, body, len);
+    if (!g_gw.ep)
+        return ss_http_send_error(c, 503, "easypost_not_configured",
+                                  "EASYPOST_API_KEY is not set on this gateway");
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    const char *uri = ri->local_uri ? ri->local_uri : "";
+    const char *m = ri->request_method;
+    /* /v1 is /v2; /v2 and /beta go as they came. */
+    char path[1100];
+    const char *rest;
+    int w;
+    if (strncmp(uri, "/v1", 3) == 0 && (uri[3] == '/' || uri[3] == '\0'))
+        w = snprintf(path, sizeof path, "/v2%s", uri + 3);
+    else if ((strncmp(uri, "/v2", 3) == 0 && (uri[3] == '/' || uri[3] == '\0')) ||
+             (strncmp(uri, "/beta", 5) == 0 && (uri[5] == '/' || uri[5] == '\0')))
+        w = snprintf(path, sizeof path, "%s", uri);
+    else
+        return ss_http_send_error(c, 404, "not_found", "no such endpoint");
+    if (w < 0 || (size_t)w >= sizeof path)
+        return ss_http_send_error(c, 414, "uri_too_long", "the path is too long");
+    rest = path;
+    int is_get = strcmp(m, "GET") == 0, is_delete = strcmp(m, "DELETE") == 0;
+    if (!is_get && !is_delete && strcmp(m, "POST") != 0 && strcmp(m, "PUT") != 0 &&
+        strcmp(m, "PATCH") != 0)
+        return ss_http_send_error_h(c, 405, "method_not_allowed",
+                                    "EasyPost's API takes GET, POST, PUT, PATCH and DELETE",
+                                    "Allow: GET, POST, PUT, PATCH, DELETE\r\n");
+    char *body = NULL;
+    size_t len = 0;
+    if (!is_get && read_forward_body(c, &body, &len, &status) != 0)
+        return status;
+
+    char id[160];
+    const gw_op_t *op = gw_ep_op_find(m, rest, id, sizeof id);
+    if (op && op->buy != GW_BUY_NONE) {
+        gw_answer_t a;
+        gw_buy_kind_do(op->buy, id, body ? body : "{}", body ? len : 2,
+                       mg_get_header(c, "Idempotency-Key"), &a);
         free(body);
+        status = gw_answer_send(c, &a);
+        gw_answer_free(&a);
         return status;
     }
-    return v1_unrouted(c, q.seg == 0 || q.seg == 1 || buy);
+    ss_ep_forward_t fw = {
+        .method = m,
+        .path = rest,
+        .query = ri->query_string,
+        .body = body,
+        .len = len,
+        .idempotency_key = mg_get_header(c, "Idempotency-Key"),
+        /* GETs are repeated on every retryable failure; creates only when
+         * EasyPost certainly did not act; anything else only when nothing
+         * was sent. */
+        .retry = is_get                                             ? SS_EP_RETRY_SAFE
+                 : (op && op->verb && !strcmp(op->verb, "created")) ? SS_EP_RETRY_CREATE
+                                                                    : SS_EP_RETRY_NEVER_SENT,
+    };
+    ss_ep_result_t r;
+    ss_ep_forward(g_gw.ep, &fw, &r);
+    free(body);
+    gw_count_ep_call(op ? op->op : "forward", &r);
+    if (r.status == SS_EP_ERR_INVALID) {
+        ss_ep_result_free(&r);
+        return ss_http_send_error(c, 400, "bad_request",
+                                  "the path, query string or Idempotency-Key cannot be forwarded");
+    }
+    status = send_forwarded(c, &r);
+    if (r.status == SS_EP_OK && r.body)
+        gw_capture(op && op->verb ? op->verb
+                   : is_get       ? "retrieved"
+                                  : "updated",
+                   r.body, r.body_len);
+    ss_ep_result_free(&r);
+    return status;
 }
 
-int gw_handle_trackers(struct mg_connection *c, void *ud) {
-    (void)ud;
-    int status;
-    v1_req_t q;
-    if (v1_begin(c, "/v1/trackers", &q, &status) != 0)
-        return status;
-    if (q.seg == 0 && q.post)
-        return do_create(c, "tracker_create", ss_ep_tracker_create, "tracker.created");
-    if (q.seg == 1 && q.get)
-        return do_retrieve(c, "tracker_retrieve", ss_ep_tracker_retrieve, q.id,
-                           "tracker.retrieved");
-    return v1_unrouted(c, q.seg == 0 || q.seg == 1);
+/* ---- answers built without a connection (gw_buy_do, MCP) ---- */
+
+void gw_answer_free(gw_answer_t *a) {
+    free(a->body);
+    a->body = NULL;
+    a->body_len = 0;
 }
 
-int gw_handle_addresses(struct mg_connection *c, void *ud) {
-    (void)ud;
-    int status;
-    v1_req_t q;
-    if (v1_begin(c, "/v1/addresses", &q, &status) != 0)
-        return status;
-    int verify = q.seg == 1 && strcmp(q.id, "create_and_verify") == 0;
-    if (q.seg == 0 && q.post)
-        return do_create(c, "address_create", ss_ep_address_create, "address.created");
-    if (verify && q.post)
-        return do_create(c, "address_create_and_verify", ss_ep_address_create_and_verify,
-                         "address.created");
-    return v1_unrouted(c, q.seg == 0 || verify);
+void gw_answer_error(gw_answer_t *a, int status, const char *code, const char *message,
+                     const char *headers) {
+    ss_buf_t b = {0};
+    ss_buf_appendf(&b, "%s", "{\"error\":{\"code\":");
+    ss_buf_append_json_str(&b, code);
+    ss_buf_appendf(&b, "%s", ",\"message\":");
+    ss_buf_append_json_str(&b, message);
+    ss_buf_append(&b, "}}", 2);
+    free(a->body);
+    a->status = status;
+    a->body = b.data; /* NULL on out of memory: sent as {} */
+    a->body_len = b.data ? b.len : 0;
+    snprintf(a->headers, sizeof a->headers, "%s", headers ? headers : "");
+}
+
+void gw_answer_from_ep(gw_answer_t *a, const ss_ep_result_t *r) {
+    char msg[160];
+    a->headers[0] = '\0';
+    switch (r->status) {
+    case SS_EP_OK:
+    case SS_EP_HTTP_ERROR:
+        if (r->json && r->body) { /* EasyPost's status and body, as EasyPost sent them */
+            free(a->body);
+            a->status = (int)r->http_status;
+            a->body = malloc(r->body_len + 1);
+            a->body_len = a->body ? r->body_len : 0;
+            if (!a->body) {
+                gw_answer_error(a, 500, "internal", "out of memory", NULL);
+                return;
+            }
+            memcpy(a->body, r->body, r->body_len + 1);
+            if (r->retry_after_ms >= 0)
+                snprintf(a->headers, sizeof a->headers, "Retry-After: %ld\r\n",
+                         (r->retry_after_ms + 999) / 1000);
+            return;
+        }
+        snprintf(msg, sizeof msg, "EasyPost answered HTTP %ld without a JSON body", r->http_status);
+        gw_answer_error(a, 502, "easypost_bad_response", msg, NULL);
+        return;
+    case SS_EP_ERR_TIMEOUT:
+        gw_answer_error(a, 504, "easypost_timeout", "EasyPost did not answer in time", NULL);
+        return;
+    case SS_EP_ERR_CONNECT:
+        gw_answer_error(a, 502, "easypost_unreachable", "EasyPost could not be reached", NULL);
+        return;
+    case SS_EP_ERR_INVALID:
+        gw_answer_error(a, 400, "bad_request", r->errstr[0] ? r->errstr : "invalid request", NULL);
+        return;
+    case SS_EP_ERR_INTERNAL: gw_answer_error(a, 500, "internal", "internal error", NULL); return;
+    default:
+        gw_answer_error(a, 502, "easypost_bad_response",
+                        r->errstr[0] ? r->errstr : "EasyPost's answer could not be used", NULL);
+        return;
+    }
+}
+
+int gw_answer_send(struct mg_connection *c, const gw_answer_t *a) {
+    const char *h = a->headers[0] ? a->headers : NULL;
+    if (!a->body)
+        return ss_http_send_json(c, a->status, "{}", 2, h);
+    return ss_http_send_json(c, a->status, a->body, a->body_len, h);
 }

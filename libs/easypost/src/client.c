@@ -21,6 +21,7 @@
 
 struct ss_ep_client {
     char *base;    /* without trailing '/' */
+    char *root;    /* base without its last path segment (ss_ep_forward) */
     char *userpwd; /* "key:" — curl's Basic form; wiped on free */
     char *user_agent;
     long connect_timeout_ms;
@@ -194,6 +195,17 @@ ss_ep_client_t *ss_ep_client_new(const ss_ep_config_t *cfg, char *errstr, size_t
     size_t bl = strlen(c->base);
     while (bl > 0 && c->base[bl - 1] == '/')
         c->base[--bl] = '\0';
+    /* "https://host/v2" -> "https://host"; a base without a path is its own root. */
+    c->root = strdup(c->base);
+    if (!c->root)
+        goto oom;
+    {
+        char *scheme_end = strstr(c->root, "://");
+        char *first = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+        char *last = strrchr(c->root, '/');
+        if (first && last >= first)
+            *last = '\0';
+    }
     size_t kl = strlen(cfg->api_key);
     c->userpwd = malloc(kl + 2);
     if (!c->userpwd)
@@ -230,6 +242,7 @@ void ss_ep_client_free(ss_ep_client_t *c) {
         free(c->userpwd);
     }
     free(c->base);
+    free(c->root);
     free(c->user_agent);
     free(c);
 }
@@ -338,8 +351,14 @@ static int parse_error(ss_ep_result_t *r) {
     return 0;
 }
 
-/* Classifies an HTTP answer whose body is already in r->body. */
-static int classify_answer(ss_ep_result_t *r) {
+/* Classifies an HTTP answer whose body is already in r->body.  raw: a 2xx
+ * is OK whatever its body, and is not parsed (ss_ep_forward). */
+static int classify_answer(ss_ep_result_t *r, int raw) {
+    if (raw && r->http_status >= 200 && r->http_status < 300) {
+        r->status = SS_EP_OK;
+        r->errstr[0] = '\0';
+        return 0;
+    }
     r->json = parse_json(r->body, r->body_len);
     if (r->http_status >= 200 && r->http_status < 300) {
         if (!r->json || !json_object_is_type(r->json, json_type_object)) {
@@ -379,7 +398,7 @@ int ss_ep_result_parse(long http_status, const char *body, size_t len, ss_ep_res
         out->body[len] = '\0';
         out->body_len = len;
     }
-    return classify_answer(out);
+    return classify_answer(out, 0);
 }
 
 /* ---- money ----------------------------------------------------------------- */
@@ -464,10 +483,41 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
+typedef struct {
+    long retry_after_ms;
+    char content_type[128];
+    char request_uuid[128];
+} hdrs_t;
+
+/* Copies the value of header line buf (n bytes) if it is called name (with
+ * the colon, lower case), trimmed; too long or with control bytes: "". */
+static void header_value(const char *buf, size_t n, const char *name, char *out, size_t outsize) {
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(buf, name, nl) != 0)
+        return;
+    const char *v = buf + nl, *end = buf + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t vl = (size_t)(end - v);
+    out[0] = '\0';
+    if (vl >= outsize)
+        return;
+    for (size_t i = 0; i < vl; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return;
+    memcpy(out, v, vl);
+    out[vl] = '\0';
+}
+
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud) {
     /* Retry-After on 429/503: seconds, used as the next delay when smaller than the cap. */
-    long *retry_after_ms = ud;
+    hdrs_t *hd = ud;
+    long *retry_after_ms = &hd->retry_after_ms;
     size_t n = size * nitems;
+    header_value(buf, n, "content-type:", hd->content_type, sizeof hd->content_type);
+    header_value(buf, n, "x-ep-request-uuid:", hd->request_uuid, sizeof hd->request_uuid);
     static const char name[] = "retry-after:";
     if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
         char tmp[32];
@@ -487,8 +537,8 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud) {
 typedef enum { A_ANSWER, A_NEVER_SENT, A_LOST, A_TIMEOUT, A_TOO_LARGE, A_INTERNAL } attempt_t;
 
 static attempt_t attempt_once(ss_ep_client_t *c, CURL *h, const char *method, const char *url,
-                              const char *body, size_t len, sink_t *sink, long *http_status,
-                              long *retry_after_ms, char *errbuf) {
+                              const char *body, size_t len, const char *extra_header, sink_t *sink,
+                              long *http_status, hdrs_t *hd, char *errbuf) {
     struct curl_slist *hdrs = NULL;
     attempt_t res;
     curl_easy_reset(h); /* keeps the connection cache: keep-alive survives */
@@ -496,13 +546,17 @@ static attempt_t attempt_once(ss_ep_client_t *c, CURL *h, const char *method, co
     sink->too_large = 0;
     if (sink->data)
         sink->data[0] = '\0';
-    *retry_after_ms = -1;
+    hd->retry_after_ms = -1;
+    hd->content_type[0] = hd->request_uuid[0] = '\0';
     errbuf[0] = '\0';
 
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    if (body)
+    if (body && hdrs)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    if (extra_header && hdrs)
+        hdrs = curl_slist_append(hdrs, extra_header);
+    if (hdrs)
+        hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
     if (!hdrs)
         return A_INTERNAL;
 
@@ -521,12 +575,14 @@ static attempt_t attempt_once(ss_ep_client_t *c, CURL *h, const char *method, co
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, retry_after_ms);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, hd);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method); /* PUT, PATCH with a body */
     } else if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
@@ -568,6 +624,10 @@ static int retryable_status(long st) {
     return st == 429 || st == 502 || st == 503 || st == 504;
 }
 
+static int request_url(ss_ep_client_t *c, const char *method, char *url, const char *body,
+                       size_t len, const char *extra_header, ss_ep_retry_t retry, int raw,
+                       double t0, ss_ep_result_t *out);
+
 int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const char *body,
                   size_t len, ss_ep_retry_t retry, ss_ep_result_t *out) {
     memset(out, 0, sizeof(*out));
@@ -586,12 +646,99 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
         snprintf(out->errstr, sizeof(out->errstr), "%s %s needs a JSON body", method, path);
         return -1;
     }
-    CURL *h = g_init_ok ? borrow_handle() : NULL;
     char *url = NULL;
-    if (!h || asprintf(&url, "%s%s", c->base, path) < 0) {
-        url = NULL;
-        if (h)
-            return_handle(h);
+    if (asprintf(&url, "%s%s", c->base, path) < 0) {
+        out->status = SS_EP_ERR_INTERNAL;
+        snprintf(out->errstr, sizeof(out->errstr), "could not initialise the HTTP client");
+        return -1;
+    }
+    return request_url(c, method, url, body, len, NULL, retry, 0, t0, out);
+}
+
+static int path_ok(const char *p) {
+    size_t n = strlen(p);
+    if (n == 0 || n > 1024 || p[0] != '/')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!isalnum(ch) && ch != '/' && ch != '-' && ch != '_' && ch != '.' && ch != '~')
+            return 0;
+        if (ch == '/' && p[i + 1] == '.' &&
+            (p[i + 2] == '/' || p[i + 2] == '\0' ||
+             (p[i + 2] == '.' && (p[i + 3] == '/' || p[i + 3] == '\0'))))
+            return 0;
+    }
+    return 1;
+}
+
+static int query_ok(const char *q) {
+    size_t n = strlen(q);
+    if (n > 4096)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (q[i] < 0x21 || q[i] > 0x7e || q[i] == '#')
+            return 0;
+    return 1;
+}
+
+int ss_ep_forward(ss_ep_client_t *c, const ss_ep_forward_t *req, ss_ep_result_t *out) {
+    memset(out, 0, sizeof(*out));
+    out->retry_after_ms = -1;
+    double t0 = mono_ms();
+    const char *m = req ? req->method : NULL;
+    if (!c || !m ||
+        (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0 && strcmp(m, "PUT") != 0 &&
+         strcmp(m, "PATCH") != 0 && strcmp(m, "DELETE") != 0)) {
+        out->status = SS_EP_ERR_INVALID;
+        snprintf(out->errstr, sizeof(out->errstr), "method not allowed");
+        return -1;
+    }
+    if (!req->path || !path_ok(req->path)) {
+        out->status = SS_EP_ERR_INVALID;
+        snprintf(out->errstr, sizeof(out->errstr), "invalid path");
+        return -1;
+    }
+    int has_query = req->query && *req->query;
+    if (has_query && !query_ok(req->query)) {
+        out->status = SS_EP_ERR_INVALID;
+        snprintf(out->errstr, sizeof(out->errstr), "invalid query string");
+        return -1;
+    }
+    char idem[320], *extra = NULL;
+    if (req->idempotency_key) {
+        size_t kl = strlen(req->idempotency_key);
+        int ok = kl > 0 && kl <= 255;
+        for (size_t i = 0; ok && i < kl; i++)
+            ok = req->idempotency_key[i] >= 0x21 && req->idempotency_key[i] <= 0x7e;
+        if (!ok) {
+            out->status = SS_EP_ERR_INVALID;
+            snprintf(out->errstr, sizeof(out->errstr), "invalid Idempotency-Key");
+            return -1;
+        }
+        snprintf(idem, sizeof idem, "Idempotency-Key: %s", req->idempotency_key);
+        extra = idem;
+    }
+    const char *body = req->body;
+    if (!body && strcmp(m, "GET") != 0 && strcmp(m, "DELETE") != 0)
+        body = ""; /* an empty body, with its Content-Length: 0 */
+    char *url = NULL;
+    if (asprintf(&url, "%s%s%s%s", c->root, req->path, has_query ? "?" : "",
+                 has_query ? req->query : "") < 0) {
+        out->status = SS_EP_ERR_INTERNAL;
+        snprintf(out->errstr, sizeof(out->errstr), "out of memory");
+        return -1;
+    }
+    return request_url(c, m, url, body, body ? req->len : 0, extra, req->retry, 1, t0, out);
+}
+
+/* Makes the request (url is consumed: freed here). */
+static int request_url(ss_ep_client_t *c, const char *method, char *url, const char *body,
+                       size_t len, const char *extra_header, ss_ep_retry_t retry, int raw,
+                       double t0, ss_ep_result_t *out) {
+    int is_get = strcmp(method, "GET") == 0;
+    CURL *h = g_init_ok ? borrow_handle() : NULL;
+    if (!h) {
+        free(url);
         out->status = SS_EP_ERR_INTERNAL;
         snprintf(out->errstr, sizeof(out->errstr), "could not initialise the HTTP client");
         return -1;
@@ -600,11 +747,13 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
     sink_t sink = {NULL, 0, 0, c->max_body, 0};
     char errbuf[CURL_ERROR_SIZE];
     attempt_t a = A_INTERNAL;
-    long st = 0, retry_after_ms = -1;
+    long st = 0;
+    hdrs_t hd;
     ss_backoff_t backoff = {c->backoff_base_ms, c->backoff_max_ms, 0};
     for (int attempt = 0;; attempt++) {
         out->attempts = attempt + 1;
-        a = attempt_once(c, h, method, url, body, len, &sink, &st, &retry_after_ms, errbuf);
+        a = attempt_once(c, h, method, url, body, len, extra_header, &sink, &st, &hd, errbuf);
+        long retry_after_ms = hd.retry_after_ms;
         int again = 0;
         switch (a) {
         case A_NEVER_SENT:
@@ -631,7 +780,11 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
     }
 
     out->http_status = st;
-    out->retry_after_ms = a == A_ANSWER ? retry_after_ms : -1;
+    out->retry_after_ms = a == A_ANSWER ? hd.retry_after_ms : -1;
+    if (a == A_ANSWER) {
+        memcpy(out->content_type, hd.content_type, sizeof out->content_type);
+        memcpy(out->request_uuid, hd.request_uuid, sizeof out->request_uuid);
+    }
     int rc = -1;
     switch (a) {
     case A_ANSWER:
@@ -642,7 +795,7 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
             out->status = SS_EP_ERR_INTERNAL;
             break;
         }
-        rc = classify_answer(out);
+        rc = classify_answer(out, raw);
         if (!is_get && (st == 502 || st == 504))
             out->outcome_unknown = 1;
         break;

@@ -326,6 +326,27 @@ int ss_json_iter_next(ss_json_iter_t *it, ss_json_span_t *key, ss_json_span_t *v
     return 1;
 }
 
+int ss_json_array_init(ss_json_iter_t *it, ss_json_span_t v) {
+    if (v.len < 2 || v.p[0] != '[')
+        return -1;
+    it->p = v.p + 1;
+    it->end = v.p + v.len - 1; /* the closing bracket */
+    return 0;
+}
+
+int ss_json_array_next(ss_json_iter_t *it, ss_json_span_t *value) {
+    const char *p = skip_ws(it->p, it->end);
+    if (p < it->end && *p == ',')
+        p = skip_ws(p + 1, it->end);
+    if (p >= it->end)
+        return 0;
+    const char *v = p;
+    p = skip_value(p, it->end);
+    *value = (ss_json_span_t){v, (size_t)(p - v)};
+    it->p = p;
+    return 1;
+}
+
 static size_t put_utf8(char *out, uint32_t cp) {
     if (cp < 0x80) {
         out[0] = (char)cp;

@@ -567,12 +567,12 @@ static int asks_close(const char *headers) {
  * nothing (the response is already in state "sent") and on_http_error lets
  * it through.  Checked against civetweb 1.15 (send_http_error_impl,
  * response.inl) and by tests/integration/http (the connection is closed). */
-static int send_json_closing(struct mg_connection *conn, int status, const char *json, size_t len,
-                             const char *extra_headers) {
+static int send_json_closing(struct mg_connection *conn, int status, const char *ctype,
+                             const char *json, size_t len, const char *extra_headers) {
     char cl[32];
     snprintf(cl, sizeof cl, "%zu", len);
     mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Content-Type", "application/json", -1);
+    mg_response_header_add(conn, "Content-Type", ctype, -1);
     mg_response_header_add(conn, "Content-Length", cl, -1);
     mg_response_header_add(conn, "Cache-Control", "no-store", -1);
     const char *rid = ss_log_request_id();
@@ -594,22 +594,27 @@ static int send_json_closing(struct mg_connection *conn, int status, const char 
 
 int ss_http_send_json(struct mg_connection *conn, int status, const char *json, size_t len,
                       const char *extra_headers) {
+    return ss_http_send_body(conn, status, "application/json", json, len, extra_headers);
+}
+
+int ss_http_send_body(struct mg_connection *conn, int status, const char *content_type,
+                      const char *json, size_t len, const char *extra_headers) {
     if (t_close || asks_close(extra_headers))
-        return send_json_closing(conn, status, json, len, extra_headers);
+        return send_json_closing(conn, status, content_type, json, len, extra_headers);
     const char *rid = ss_log_request_id();
     /* Head and (small) body in one write: one send() per answer. */
     char buf[2048];
     int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n%s%s%s%s\r\n",
-                     status, reason(status), len, rid ? "X-Request-Id: " : "", rid ? rid : "",
-                     rid ? "\r\n" : "", extra_headers ? extra_headers : "");
+                     status, reason(status), content_type, len, rid ? "X-Request-Id: " : "",
+                     rid ? rid : "", rid ? "\r\n" : "", extra_headers ? extra_headers : "");
     if (n < 0 || (size_t)n >= sizeof buf) { /* long extra headers: two writes */
         mg_printf(conn,
-                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                   "Cache-Control: no-store\r\n%s%s%s%s\r\n",
-                  status, reason(status), len, rid ? "X-Request-Id: " : "", rid ? rid : "",
-                  rid ? "\r\n" : "", extra_headers ? extra_headers : "");
+                  status, reason(status), content_type, len, rid ? "X-Request-Id: " : "",
+                  rid ? rid : "", rid ? "\r\n" : "", extra_headers ? extra_headers : "");
         if (len)
             mg_write(conn, json, len);
         return status;

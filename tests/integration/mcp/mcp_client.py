@@ -1,14 +1,15 @@
 """The gateway's /mcp driven by the official MCP Python SDK (PyPI mcp).
 
-usage: mcp_client.py URL API_KEY tools|purchase [SHIPMENT_ID]
+usage: mcp_client.py URL API_KEY tools|purchase
 
 tools     initialize (the SDK's default probe, then the handshake; and the
           legacy handshake), list tools, call every listed tool, check each
           structuredContent against the tool's outputSchema (JSON Schema
           2020-12), purchase tools absent, bad arguments and unknown tools.
-purchase  (with SHIPMENT_ID, bought) the purchase tools listed
-          (GATEWAY_MCP_ALLOW_PURCHASE=1), money in their descriptions;
-          refund_shipment twice asks once.
+purchase  the money tools listed (GATEWAY_MCP_ALLOW_PURCHASE=1), money in
+          their descriptions; buy_shipment twice with the same arguments (one
+          purchase: the shell checks the sim's funds), by carrier and service;
+          refund_shipment twice asks once.  Prints "SHIPMENT <id>" per purchase.
 Prints "PASS: ..." lines; exits 1 with "FAIL: ..." on the first failure.
 """
 
@@ -33,7 +34,7 @@ TO = {"name": "Elizabeth Swan", "street1": "179 N Harbor Dr", "city": "Redondo B
 PARCEL = {"length": 10, "width": 8, "height": 4, "weight": 15.4}
 READ_TOOLS = {"verify_address", "quote_shipment", "track", "get_shipment", "search_shipments",
               "shipping_analytics"}
-PURCHASE_TOOLS = {"refund_shipment"}
+PURCHASE_TOOLS = {"buy_shipment", "refund_shipment"}
 
 
 def fail(msg):
@@ -233,7 +234,7 @@ async def tools_phase():
     ok("SDK legacy handshake (initialize only) works too")
 
 
-async def purchase_phase(bought):
+async def purchase_phase():
     async with client() as c:
         tools = (await c.list_tools()).tools
         check_tool_list(tools, READ_TOOLS | PURCHASE_TOOLS)
@@ -242,6 +243,34 @@ async def purchase_phase(bought):
                                              or not t.annotations.destructive_hint):
                 fail(f"{t.name}: description/annotations: {t.description} {t.annotations}")
         ck = Checker(tools)
+        sc, _ = await ck.call(c, "quote_shipment", {"from_address": FROM, "to_address": TO,
+                                                    "parcel": PARCEL})
+        bought, rate = sc["shipment_id"], sc["cheapest_rate_id"]
+        cheap = next(r for r in sc["rates"] if r["cheapest"])
+        args = {"shipment_id": bought, "rate_id": rate}
+        a, t1 = await ck.call(c, "buy_shipment", args)
+        b, t2 = await ck.call(c, "buy_shipment", args)
+        if a["replayed"] or not b["replayed"] or not a["tracking_code"] \
+                or a["tracking_code"] != b["tracking_code"] or a["rate"] != cheap["rate"]:
+            fail(f"two buys with the same arguments: {a} / {b}")
+        ok(f"buy_shipment twice with the same arguments: one purchase ({a['tracking_code']}, "
+           f"{a['rate']}), the second replayed")
+        print("SHIPMENT " + bought, flush=True)
+        # by carrier and service instead of a rate id
+        sc, _ = await ck.call(c, "quote_shipment", {"from_address": FROM, "to_address": TO,
+                                                    "parcel": PARCEL})
+        fast = next(r for r in sc["rates"] if r["fastest"])
+        d, _ = await ck.call(c, "buy_shipment", {"shipment_id": sc["shipment_id"],
+                                                 "carrier": fast["carrier"].lower(),
+                                                 "service": fast["service"]})
+        if d["rate"] != fast["rate"] or d["carrier"] != fast["carrier"]:
+            fail(f"buy by carrier/service bought {d}, expected {fast}")
+        print("SHIPMENT " + sc["shipment_id"], flush=True)
+        text = await ck.call(c, "buy_shipment", {"shipment_id": sc["shipment_id"]},
+                             want_error=True)
+        if "rate_id" not in text:
+            fail(f"buy without a rate: {text}")
+        ok("buy_shipment by carrier and service; without a rate: isError naming rate_id")
         a, _ = await ck.call(c, "refund_shipment", {"shipment_id": bought})
         b, text = await ck.call(c, "refund_shipment", {"shipment_id": bought})
         if a["already_requested"] or a["refund_status"] != "submitted" \
@@ -262,6 +291,6 @@ async def purchase_phase(bought):
 if PHASE == "tools":
     asyncio.run(tools_phase())
 elif PHASE == "purchase":
-    asyncio.run(purchase_phase(sys.argv[4]))
+    asyncio.run(purchase_phase())
 else:
     fail("unknown phase " + PHASE)

@@ -15,9 +15,9 @@ SW_PORT=$(ss_free_port)
 ss_start_bg "$SS_TEST_TMP/sw.log" env LISTEN=127.0.0.1:$SW_PORT DATABASE_URL="$DB_URL" \
   KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
   KAFKA_GROUP_ID="mcp-$RANDOM" "$SS_BIN_DIR/shipstream-sync-worker" >/dev/null
-gw_start_sim SIM_FUNDS=1000.00
+gw_start_sim SIM_FUNDS=1000.00 SIM_TIME_SCALE=100000   # no refund completes (and credits funds) during the test
 gw_start
-ss_wait_for 30 curl -fsS "http://127.0.0.1:$SW_PORT/ready" || ss_fail "sync worker not ready"
+ss_wait_for 90 curl -fsS "http://127.0.0.1:$SW_PORT/ready" || ss_fail "sync worker not ready"
 
 "$PY" "$HERE/mcp_client.py" "$GW/mcp" "$API_KEY" tools || ss_fail "the SDK client (tools phase)"
 
@@ -112,13 +112,22 @@ n=$(ss_metric "$GW" 'gateway_mcp_tool_calls_total{tool="quote_shipment",outcome=
 [ "$n" -ge 1 ] || ss_fail "gateway_mcp_tool_calls_total not counted"
 ss_pass "gateway_mcp_tool_calls_total counts tool calls"
 
-# ---- money: opt-in (GATEWAY_MCP_ALLOW_PURCHASE=1); refund_shipment asks once
+# ---- money: opt-in (GATEWAY_MCP_ALLOW_PURCHASE=1); the same buy twice is one purchase at the
+# sim (its funds drop by the prices of the two shipments bought, no more); refund asks once
 gw_start GATEWAY_MCP_ALLOW_PURCHASE=1
-call POST /v1/shipments "$FIX/api/shipment-create.request.json"; expect 201 "a shipment to buy over /v1"
-SHP=$(jq -r .id <<<"$BODY"); RATE=$(jq -r '.rates[0].id' <<<"$BODY")
-printf '{"rate":{"id":"%s"}}' "$RATE" >"$SS_TEST_TMP/buy.json"
-call POST "/v1/shipments/$SHP/buy" "$SS_TEST_TMP/buy.json"; expect 200 "bought over /v1"
-"$PY" "$HERE/mcp_client.py" "$GW/mcp" "$API_KEY" purchase "$SHP" || ss_fail "the SDK client (purchase phase)"
+funds() { curl -fsS "http://127.0.0.1:$SIM_PORT/sim/funds" | jq -r .balance; }
+before=$(funds) || ss_fail "GET /sim/funds"
+out=$("$PY" "$HERE/mcp_client.py" "$GW/mcp" "$API_KEY" purchase) || { echo "$out"; ss_fail "the SDK client (purchase phase)"; }
+grep -v '^SHIPMENT ' <<<"$out"
+spent=0
+for shp in $(sed -n 's/^SHIPMENT //p' <<<"$out"); do
+  p=$(curl -fsS -u "$EP_KEY:" "$SIM_URL/shipments/$shp" | jq -r .selected_rate.rate) || ss_fail "retrieve $shp at the sim"
+  spent=$(awk -v a="$spent" -v b="$p" 'BEGIN { printf "%.5f", a + b }')
+done
+after=$(funds)
+awk -v b="$before" -v a="$after" -v s="$spent" 'BEGIN { d = b - a - s; exit !(d > -0.00001 && d < 0.00001) }' ||
+  ss_fail "the sim's funds went from $before to $after; purchases of $spent expected (a second purchase?)"
+ss_pass "the sim's funds dropped by exactly the two purchases ($before -> $after): the repeated buy bought nothing"
 n=$(ss_metric "$GW" 'gateway_easypost_calls_total{op="shipment_refund",outcome="ok"}') || ss_fail "metrics"
 [ "$n" = 1 ] || ss_fail "refund calls to EasyPost: $n, expected 1"
 ss_pass "two refund_shipment calls, one refund asked of EasyPost"

@@ -248,6 +248,7 @@ static void test_money(void **state) {
 static volatile int g_hits;
 static char g_last_auth[256];
 static char g_last_ctype[128];
+static char g_last_method[16], g_last_uri[256], g_last_query[256], g_last_idem[128];
 
 static int send_body(struct mg_connection *c, int status, const char *body) {
     /* mg_write only: mg_printf crashed in this test's worker threads */
@@ -270,6 +271,11 @@ static int h_any(struct mg_connection *c, void *ud) {
     snprintf(g_last_auth, sizeof g_last_auth, "%s", a ? a : "");
     const char *ct = mg_get_header(c, "Content-Type");
     snprintf(g_last_ctype, sizeof g_last_ctype, "%s", ct ? ct : "");
+    const char *ik = mg_get_header(c, "Idempotency-Key");
+    snprintf(g_last_idem, sizeof g_last_idem, "%s", ik ? ik : "");
+    snprintf(g_last_method, sizeof g_last_method, "%s", ri->request_method);
+    snprintf(g_last_uri, sizeof g_last_uri, "%s", u);
+    snprintf(g_last_query, sizeof g_last_query, "%s", ri->query_string ? ri->query_string : "");
     char drain[4096];
     while (mg_read(c, drain, sizeof drain) > 0) {
     }
@@ -509,6 +515,76 @@ static void test_oversized_truncated_slow(void **state) {
     ss_ep_client_free(c);
 }
 
+/* ss_ep_forward: method, path from the root (the base without "/v2"),
+ * query, body and Idempotency-Key as given; the answer not parsed. */
+static void test_forward(void **state) {
+    (void)state;
+    ss_ep_client_t *c = client_for("/v2", 0, 0);
+    ss_ep_result_t r;
+    ss_ep_forward_t f = {.method = "GET", .path = "/v2/ok/x", .query = "a=1&b=%20c"};
+    assert_int_equal(ss_ep_forward(c, &f, &r), 0);
+    assert_int_equal(r.status, SS_EP_OK);
+    assert_null(r.json); /* not parsed */
+    assert_string_equal(r.body, "{\"id\":\"shp_1\",\"object\":\"Shipment\"}");
+    assert_string_equal(r.content_type, "application/json");
+    assert_string_equal(g_last_method, "GET");
+    assert_string_equal(g_last_uri, "/v2/ok/x");
+    assert_string_equal(g_last_query, "a=1&b=%20c");
+    assert_string_equal(g_last_auth, "Basic RVpUS19zZWNyZXQ6");
+    assert_string_equal(g_last_idem, "");
+    ss_ep_result_free(&r);
+
+    f = (ss_ep_forward_t){.method = "PUT",
+                          .path = "/beta/ok",
+                          .body = "{\"a\":1}",
+                          .len = 7,
+                          .idempotency_key = "idem-1",
+                          .retry = SS_EP_RETRY_NEVER_SENT};
+    assert_int_equal(ss_ep_forward(c, &f, &r), 0);
+    assert_string_equal(g_last_method, "PUT");
+    assert_string_equal(g_last_uri, "/beta/ok");
+    assert_string_equal(g_last_query, "");
+    assert_string_equal(g_last_ctype, "application/json");
+    assert_string_equal(g_last_idem, "idem-1");
+    ss_ep_result_free(&r);
+
+    f = (ss_ep_forward_t){.method = "DELETE", .path = "/v2/webhooks/hook_1"};
+    assert_int_equal(ss_ep_forward(c, &f, &r), -1);
+    assert_int_equal(r.status, SS_EP_HTTP_ERROR);
+    assert_int_equal(r.http_status, 404);
+    assert_string_equal(r.error_code, "NOT_FOUND");
+    assert_string_equal(g_last_method, "DELETE");
+    ss_ep_result_free(&r);
+
+    f = (ss_ep_forward_t){.method = "POST", .path = "/v2/ok"}; /* no body: an empty one */
+    assert_int_equal(ss_ep_forward(c, &f, &r), 0);
+    assert_string_equal(g_last_method, "POST");
+    ss_ep_result_free(&r);
+
+    /* refused before any request */
+    int hits = g_hits;
+    static const char *const bad_paths[] = {"/v2/../admin", "/v2/./x", "v2/x", "/v2/a b",
+                                            "/v2/a%2e",     "/v2/..",  NULL};
+    for (int i = 0; bad_paths[i]; i++) {
+        f = (ss_ep_forward_t){.method = "GET", .path = bad_paths[i]};
+        assert_int_equal(ss_ep_forward(c, &f, &r), -1);
+        assert_int_equal(r.status, SS_EP_ERR_INVALID);
+        ss_ep_result_free(&r);
+    }
+    f = (ss_ep_forward_t){.method = "TRACE", .path = "/v2/ok"};
+    assert_int_equal(ss_ep_forward(c, &f, &r), -1);
+    ss_ep_result_free(&r);
+    f = (ss_ep_forward_t){.method = "GET", .path = "/v2/ok", .query = "a=b c"};
+    assert_int_equal(ss_ep_forward(c, &f, &r), -1);
+    ss_ep_result_free(&r);
+    f = (ss_ep_forward_t){.method = "GET", .path = "/v2/ok", .idempotency_key = "a\nb"};
+    assert_int_equal(ss_ep_forward(c, &f, &r), -1);
+    assert_int_equal(r.status, SS_EP_ERR_INVALID);
+    ss_ep_result_free(&r);
+    assert_int_equal(g_hits, hits);
+    ss_ep_client_free(c);
+}
+
 static void test_invalid_arguments(void **state) {
     (void)state;
     char err[128];
@@ -552,6 +628,7 @@ int main(void) {
         cmocka_unit_test(test_retry_policy),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_oversized_truncated_slow),
+        cmocka_unit_test(test_forward),
     };
     int rc = cmocka_run_group_tests_name("easypost_parse", pure, NULL, NULL);
     rc += cmocka_run_group_tests_name("easypost_http", net, setup_server, teardown_server);

@@ -510,11 +510,33 @@ static void test_pick(void **state) {
     free(p);
 }
 
+static void test_array_iter(void **state) {
+    (void)state;
+    static const char p[] = " [ {\"a\":[1,2]} , \"x]\" ,3, [ ], null ] ";
+    size_t n = sizeof p - 1;
+    assert_int_equal(ss_json_check(p, n, 8, NULL), 0);
+    ss_json_iter_t it;
+    ss_json_span_t v;
+    assert_int_equal(ss_json_array_init(&it, ss_json_root(p, n)), 0);
+    static const char *const want[] = {"{\"a\":[1,2]}", "\"x]\"", "3", "[ ]", "null"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ss_json_array_next(&it, &v), 1);
+        assert_int_equal(v.len, strlen(want[i]));
+        assert_memory_equal(v.p, want[i], v.len);
+    }
+    assert_int_equal(ss_json_array_next(&it, &v), 0);
+    static const char e[] = "[]", o[] = "{}";
+    assert_int_equal(ss_json_array_init(&it, ss_json_root(e, 2)), 0);
+    assert_int_equal(ss_json_array_next(&it, &v), 0);
+    assert_int_equal(ss_json_array_init(&it, ss_json_root(o, 2)), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_texts),
         cmocka_unit_test(test_invalid_texts),
         cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_array_iter),
         cmocka_unit_test(test_root),
         cmocka_unit_test(test_iter_members_in_order),
         cmocka_unit_test(test_iter_value_spans_exact),

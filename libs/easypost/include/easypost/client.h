@@ -111,6 +111,10 @@ typedef struct {
     double elapsed_ms;   /* total time including retries and backoff */
     long retry_after_ms; /* Retry-After of the last answer in ms, -1 when absent */
     char errstr[256];    /* human-readable description when status != OK */
+    /* Headers of the last answer worth passing on ("" when absent or too
+     * long to keep): Content-Type and EasyPost's request id. */
+    char content_type[128];
+    char request_uuid[128]; /* x-ep-request-uuid */
 } ss_ep_result_t;
 
 /* Creates a client.  Returns NULL with errstr when api_key is missing or the
@@ -174,6 +178,30 @@ int ss_ep_request(ss_ep_client_t *c, const char *method, const char *path, const
                   size_t len, ss_ep_retry_t retry, ss_ep_result_t *out);
 
 void ss_ep_result_free(ss_ep_result_t *r);
+
+/* ---- pass-through (the gateway's EasyPost surface) ----
+ *
+ * One request forwarded as the client made it: any method, a path from the
+ * API's root (the base URL without its last segment: "/v2/shipments/shp_1",
+ * "/beta/referral_customers"), the raw query string, the body as is (sent
+ * with Content-Type: application/json).  Credentials are this client's
+ * (its api_key), never anything of the caller's request.  The answer is not parsed: out->json stays NULL;
+ * status is SS_EP_OK for any 2xx (whatever its body), SS_EP_HTTP_ERROR for
+ * any other HTTP answer (error_* filled when it is EasyPost's error), the
+ * transport errors as for every call.  Paths: [A-Za-z0-9._~/-], no "." or
+ * ".." segment, at most 1024 bytes; queries: visible ASCII but '#', at most
+ * 4096 bytes; else SS_EP_ERR_INVALID without any request. */
+typedef struct {
+    const char *method; /* GET, POST, PUT, PATCH or DELETE */
+    const char *path;   /* from the API root, starting with '/' */
+    const char *query;  /* without '?'; NULL or "" = none */
+    const char *body;   /* NULL = no body (POST/PUT/PATCH send an empty one) */
+    size_t len;
+    const char *idempotency_key; /* passed on as Idempotency-Key; NULL = none */
+    ss_ep_retry_t retry;         /* what may be repeated (GET: SS_EP_RETRY_SAFE) */
+} ss_ep_forward_t;
+
+int ss_ep_forward(ss_ep_client_t *c, const ss_ep_forward_t *req, ss_ep_result_t *out);
 
 /* ---- lists (EasyPost's pagination) ----
  *

@@ -48,6 +48,11 @@ int ss_json_iter_init(ss_json_iter_t *it, ss_json_span_t v);
  * 0 at the end. */
 int ss_json_iter_next(ss_json_iter_t *it, ss_json_span_t *key, ss_json_span_t *value);
 
+/* The same over the elements of an array span: 0 and it set up when v is an
+ * array, -1 otherwise; then 1 with the next element, 0 at the end. */
+int ss_json_array_init(ss_json_iter_t *it, ss_json_span_t v);
+int ss_json_array_next(ss_json_iter_t *it, ss_json_span_t *value);
+
 /* 1 when the key token decodes to name. */
 int ss_json_key_is(ss_json_span_t key, const char *name);
 

@@ -95,6 +95,10 @@ void ss_http_close_after(struct mg_connection *conn);
 int ss_http_send_json(struct mg_connection *conn, int status, const char *json, size_t len,
                       const char *extra_headers);
 
+/* The same with another Content-Type (a body passed through as received). */
+int ss_http_send_body(struct mg_connection *conn, int status, const char *content_type,
+                      const char *body, size_t len, const char *extra_headers);
+
 /* Sends {"error":{"code":code,"message":message}} with status. Returns status. */
 int ss_http_send_error(struct mg_connection *conn, int status, const char *code,
                        const char *message);
