@@ -15,7 +15,7 @@ SW_PORT=$(ss_free_port)
 ss_start_bg "$SS_TEST_TMP/sw.log" env LISTEN=127.0.0.1:$SW_PORT DATABASE_URL="$DB_URL" \
   KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
   KAFKA_GROUP_ID="mcp-$RANDOM" "$SS_BIN_DIR/shipstream-sync-worker" >/dev/null
-gw_start_sim SIM_FUNDS=1000.00 SIM_TIME_SCALE=100000   # no refund completes (and credits funds) during the test
+gw_start_sim SIM_FUNDS=1000.00 SIM_TIME_SCALE=86400   # no refund completes (and credits funds) during the test
 gw_start
 ss_wait_for 90 curl -fsS "http://127.0.0.1:$SW_PORT/ready" || ss_fail "sync worker not ready"
 
