@@ -57,6 +57,7 @@ reconcile() { # reconcile <sim port> <db> <prefix> args...
     LOG_LEVEL=warn "$BIN/shipstream-reconcile" "$@"
 }
 
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)" >&2
 # 1. backfill end to end
 PREFIX="bench.reconcile.$$."
 "$KCTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" create-topics --prefix "$PREFIX" --timeout 60 >/dev/null 2>&1 || { echo "topics failed" >&2; exit 1; }
@@ -89,6 +90,7 @@ t1=$(now)
 cat "$TMP/pass.out" >&2
 pass=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "RESULT reconcile_backfill_objects_per_s $bf objects/s $sw"
 echo "RESULT reconcile_backfill_pct_of_sync_worker $(awk -v a="$bf" -v b="$sw" 'BEGIN{printf "%.0f", 100*a/b}') % 80"
 echo "RESULT reconcile_pass_seconds_${P}_objects $pass s"

@@ -115,17 +115,18 @@ FULLN=${SYNC_BENCH_FULL:-20000}
 mkdir -p "$TMP/full"; "$BIN/ss-sync-gen" "$TMP/full" --bench --shipments "$FULLN" --tag f$$ >/dev/null 2>&1 || { echo "generator failed" >&2; exit 1; }
 bytes_per_shipment() {
   psql -X -q "$1" -c "VACUUM FULL" -c "ANALYZE" >/dev/null
-  psql -X -At "$1" -c "SELECT round(sum(pg_total_relation_size(c.oid)) / (SELECT count(*) FROM shipments))
+  # pg_partition_tree: a partitioned table (tracking_events since 0007) is the sum of its partitions
+  psql -X -At "$1" -c "SELECT round(sum((SELECT sum(pg_total_relation_size(p.relid)) FROM pg_partition_tree(c.oid) p)) / (SELECT count(*) FROM shipments))
                          FROM pg_class c WHERE c.relname IN ('shipments','rates','parcels','addresses',
                               'trackers','tracking_events','processed_events')"
 }
 pgbench old "$TMP/full/shipments.tsv" --full >/dev/null; old_b=$(bytes_per_shipment "$base/bench_sync_pg_old")
 for t in shipments rates parcels addresses trackers tracking_events processed_events; do
-  psql -X -At "$base/bench_sync_pg_old" -c "SELECT '# old $t: ' || pg_total_relation_size('$t') / (SELECT count(*) FROM shipments) || ' B/shipment'" >&2
+  psql -X -At "$base/bench_sync_pg_old" -c "SELECT '# old $t: ' || (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('$t'))::bigint / (SELECT count(*) FROM shipments) || ' B/shipment'" >&2
 done
 pgbench new "$TMP/full/shipments.tsv" --full >/dev/null; new_b=$(bytes_per_shipment "$base/bench_sync_pg_new")
 for t in shipments rates parcels addresses trackers tracking_events processed_events; do
-  psql -X -At "$base/bench_sync_pg_new" -c "SELECT '# new $t: ' || pg_total_relation_size('$t') / (SELECT count(*) FROM shipments) || ' B/shipment'" >&2
+  psql -X -At "$base/bench_sync_pg_new" -c "SELECT '# new $t: ' || (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('$t'))::bigint / (SELECT count(*) FROM shipments) || ' B/shipment'" >&2
 done
 echo "RESULT sync_bytes_per_synced_shipment $new_b bytes $old_b"
 echo "RESULT sync_bytes_new_over_old $(ratio "$new_b" "$old_b") x 0.5"

@@ -100,6 +100,8 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud);
 int gw_handle_db_pipeline(struct mg_connection *c, void *ud);
 int gw_handle_root(struct mg_connection *c, void *ud);
 int gw_handle_dashboard(struct mg_connection *c, void *ud);
+/* GET /openapi.json (openapi.c): the API description, no key. */
+int gw_handle_openapi(struct mg_connection *c, void *ud);
 
 /* POST /mcp: the Model Context Protocol (mcp.c, tools in mcp_tools.c). */
 int gw_handle_mcp(struct mg_connection *c, void *ud);

@@ -344,6 +344,8 @@ static const gw_op_t dashboard_ops[] = {{"GET", "/dashboard", NULL, NULL, GW_BUY
                                         {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 static const gw_op_t mcp_ops[] = {{"POST", "/mcp", NULL, NULL, GW_BUY_NONE},
                                   {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t openapi_ops[] = {{"GET", "/openapi.json", NULL, NULL, GW_BUY_NONE},
+                                      {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 static const gw_op_t root_ops[] = {{"GET", "/", NULL, NULL, GW_BUY_NONE},
                                    {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 
@@ -362,6 +364,7 @@ static const struct {
     {"/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, db_pipeline_ops},
     {"/dashboard", "/dashboard", gw_handle_dashboard, dashboard_ops},
     {"/mcp$", "/mcp", gw_handle_mcp, mcp_ops},
+    {"/openapi.json$", "/openapi.json", gw_handle_openapi, openapi_ops},
     {"/$", "/", gw_handle_root, root_ops},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -466,7 +469,8 @@ int main(int argc, char **argv) {
                          .body_timeout_ms = (int)g_gw.cfg.request_timeout_ms,
                          .admin_listen = g_gw.cfg.admin_listen,
                          .ready = ready,
-                         .thread_exit = thread_exit};
+                         .thread_exit = thread_exit,
+                         .hold_until_serve = 1};
     ss_http_t *http = ss_http_start(&ho, err, sizeof err);
     if (!http) {
         SS_ERROR("%s", err);
@@ -475,6 +479,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < NROUTES; i++)
         ss_http_route(http, routes[i].pattern, routes[i].label, routes[i].fn, NULL);
+    ss_http_serve(http);
     ss_log_kv(SS_LOG_INFO, "gateway started", "listen", g_gw.cfg.listen, "easypost",
               g_gw.ep ? g_gw.cfg.easypost_api_base : "not configured", "auth",
               g_gw.cfg.auth_off ? "off" : "bearer", NULL);

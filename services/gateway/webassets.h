@@ -16,4 +16,8 @@ typedef struct {
 extern const gw_web_asset_t gw_web_assets[];
 extern const size_t gw_web_nassets;
 
+/* services/gateway/openapi.json alone (openapi.c serves it). */
+extern const gw_web_asset_t gw_openapi_assets[];
+extern const size_t gw_openapi_nassets;
+
 #endif

@@ -7,7 +7,8 @@
  * rename, fsync of the folder) after each page, and only once Kafka has
  * acknowledged every object of that page (acks=all).  A run stopped by
  * SIGINT/SIGTERM, a crash or a power cut therefore resumes at the first page
- * not known to be on Kafka; at most one page is produced twice, which the
+ * not known to be on Kafka; at most two pages per slice are produced twice
+ * (the one in flight and the one queued behind it, see bf_settle), which the
  * sync worker's version guard makes harmless.  Why a file and not
  * PostgreSQL or a compacted topic: this binary must not write PostgreSQL,
  * and a topic would need its own retention settings and a consumer to read
@@ -30,6 +31,7 @@
 
 #include <json-c/json.h>
 
+#include <common/backoff.h>
 #include <common/log.h>
 #include <common/metrics.h>
 #include <common/shutdown.h>
@@ -73,6 +75,7 @@ typedef struct {
     uint64_t produced_this_run;
     int64_t last_progress;
     int tty;
+    rc_producer_t *prod; /* one Kafka producer; each thread has a share */
 } bf_t;
 
 static void fmt_rfc3339(int64_t usec, char *buf, size_t n) {
@@ -327,32 +330,39 @@ static void progress(bf_t *b, int force) {
 
 /* ---- the walks ------------------------------------------------------------------- */
 
+/* Pages are pipelined: a page's objects are queued, then the previous page's
+ * acknowledgements are awaited and its cursor saved while this one travels
+ * (Kafka's round trip overlaps the next list call instead of adding to it).
+ * The cursor thus lags one page behind what was queued: a run that stops
+ * resumes at most two pages early, and the sync worker's version guard makes
+ * the copies harmless. */
 typedef struct {
     bf_t *b;
     slice_t *sl;
     rc_producer_t *prod;
+    /* the page queued on Kafka, not yet acknowledged */
+    size_t held_n;
+    char held_before[128];
+    int64_t held_created;
 } bf_ctx_t;
 
-static int bf_page(void *ud, rc_walk_t *w, const ss_ep_list_item_t *items, size_t n, char *errstr,
-                   size_t errstr_size) {
-    bf_ctx_t *c = ud;
+/* Waits for the held page's acknowledgements and moves the slice's saved
+ * cursor past it.  0 done (or nothing held), -1 not acknowledged (the saved
+ * cursor stays before it: errstr), -2 the state file cannot be written. */
+static int bf_settle(bf_ctx_t *c, rc_walk_t *w, char *errstr, size_t errstr_size) {
     bf_t *b = c->b;
-    for (size_t i = 0; i < n; i++) {
-        if (rc_produce(c->prod, items[i].object, items[i].object_type, RC_SOURCE_BACKFILL,
-                       b->request_id, errstr, errstr_size) != 0) {
-            char e2[256];
-            rc_producer_wait(c->prod, e2, sizeof e2);
-            return -1; /* the page again, after a backoff */
-        }
-    }
-    if (rc_producer_wait(c->prod, errstr, errstr_size) != 0)
+    size_t n = c->held_n;
+    if (!n)
+        return 0;
+    c->held_n = 0;
+    if (rc_producer_wait_first(c->prod, n, errstr, errstr_size) != 0)
         return -1;
     /* On Kafka: the cursor may move past this page. */
     pthread_mutex_lock(&b->mu);
     c->sl->produced += n;
-    snprintf(c->sl->before_id, sizeof c->sl->before_id, "%s", items[n - 1].id);
-    if (items[n - 1].created_at_usec)
-        c->sl->last_created_usec = items[n - 1].created_at_usec;
+    snprintf(c->sl->before_id, sizeof c->sl->before_id, "%s", c->held_before);
+    if (c->held_created)
+        c->sl->last_created_usec = c->held_created;
     b->produced_this_run += n;
     b->pages++;
     b->skipped_unknown += w->skipped_unknown;
@@ -367,10 +377,52 @@ static int bf_page(void *ud, rc_walk_t *w, const ss_ep_list_item_t *items, size_
     return src == 0 ? 0 : -2; /* cannot keep the promise to resume: stop */
 }
 
+/* The held page was not acknowledged: the walk goes back to the saved cursor. */
+static void bf_rewind(bf_ctx_t *c, rc_walk_t *w) {
+    pthread_mutex_lock(&c->b->mu);
+    snprintf(w->before_id, sizeof w->before_id, "%s", c->sl->before_id);
+    pthread_mutex_unlock(&c->b->mu);
+    w->rewound = 1;
+}
+
+static int bf_page(void *ud, rc_walk_t *w, const ss_ep_list_item_t *items, size_t n, char *errstr,
+                   size_t errstr_size) {
+    bf_ctx_t *c = ud;
+    bf_t *b = c->b;
+    for (size_t i = 0; i < n; i++) {
+        if (rc_produce(c->prod, items[i].object, items[i].object_type, RC_SOURCE_BACKFILL,
+                       b->request_id, errstr, errstr_size) != 0) {
+            char e2[256];
+            int src = bf_settle(c, w, e2, sizeof e2);
+            if (src == -2) {
+                snprintf(errstr, errstr_size, "%s", e2);
+                return -2;
+            }
+            rc_producer_wait(c->prod, e2, sizeof e2); /* this page's part: asked again */
+            if (src == -1)
+                bf_rewind(c, w);
+            return -1; /* the page again, after a backoff */
+        }
+    }
+    int src = bf_settle(c, w, errstr, errstr_size);
+    if (src == -2)
+        return -2;
+    if (src == -1) {
+        char e2[256];
+        rc_producer_wait(c->prod, e2, sizeof e2);
+        bf_rewind(c, w);
+        return -1;
+    }
+    c->held_n = n;
+    snprintf(c->held_before, sizeof c->held_before, "%s", items[n - 1].id);
+    c->held_created = items[n - 1].created_at_usec;
+    return 0;
+}
+
 static void *bf_thread(void *arg) {
     bf_t *b = arg;
     char err[1024];
-    rc_producer_t *prod = rc_producer_new(err, sizeof err);
+    rc_producer_t *prod = rc_producer_share(b->prod, err, sizeof err);
     pthread_mutex_lock(&b->mu);
     if (!prod) {
         snprintf(b->err, sizeof b->err, "Kafka (KAFKA_*): %.900s", err);
@@ -396,8 +448,29 @@ static void *bf_thread(void *arg) {
         snprintf(w.before_id, sizeof w.before_id, "%s", sl->before_id);
         pthread_mutex_unlock(&b->mu);
 
-        bf_ctx_t c = {b, sl, prod};
-        int wrc = rc_walk_run(&w, bf_page, &c, err, sizeof err);
+        bf_ctx_t c = {.b = b, .sl = sl, .prod = prod};
+        ss_backoff_t bo = {.base_ms = 500, .max_ms = (int)g_rc.backoff_max_ms};
+        int wrc;
+        for (;;) {
+            wrc = rc_walk_run(&w, bf_page, &c, err, sizeof err);
+            /* the last page queued: complete once it is acknowledged */
+            char e2[256];
+            int src = bf_settle(&c, &w, e2, sizeof e2);
+            if (src == -2 && wrc >= 0) {
+                snprintf(err, sizeof err, "%s", e2);
+                wrc = -1;
+            }
+            if (src != -1 || wrc != 0)
+                break;
+            ss_log(SS_LOG_WARN, "last page of %s not taken (%s); again from the cursor",
+                   ss_ep_list_name(sl->kind), e2);
+            bf_rewind(&c, &w);
+            w.transient_errors++;
+            if (rc_sleep(ss_backoff_next(&bo))) {
+                wrc = 1;
+                break;
+            }
+        }
 
         pthread_mutex_lock(&b->mu);
         b->transient_errors += w.transient_errors;
@@ -548,6 +621,11 @@ int rc_backfill_main(int argc, char **argv, ss_ep_client_t *ep) {
     ss_log_kv(SS_LOG_INFO, "backfill starts", "since", b->since, "until", b->until, "objects",
               b->objects_csv, "state", b->state_path, NULL);
 
+    b->prod = rc_producer_new(err, sizeof err);
+    if (!b->prod) {
+        fprintf(stderr, "%s backfill: Kafka (KAFKA_*): %s\n", RC_PROG, err);
+        goto out;
+    }
     int nthreads = (int)g_rc.backfill_parallel;
     if (nthreads > b->nslices)
         nthreads = b->nslices;
@@ -558,6 +636,8 @@ int rc_backfill_main(int argc, char **argv, ss_ep_client_t *ep) {
             started++;
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    rc_producer_free(b->prod); /* every message was waited for by its thread */
+    b->prod = NULL;
     int complete = started > 0;
     for (int i = 0; i < b->nslices; i++)
         complete &= b->slices[i].done;

@@ -15,6 +15,7 @@
 
 struct rc_producer {
     ss_kafka_producer_t *kp;
+    int owner; /* 0: a share of another handle's producer (rc_producer_share) */
     ss_kafka_delivery_t *pending[RC_MAX_PENDING];
     size_t npending;
 };
@@ -34,6 +35,17 @@ rc_producer_t *rc_producer_new(char *errstr, size_t errstr_size) {
         free(p);
         return NULL;
     }
+    p->owner = 1;
+    return p;
+}
+
+rc_producer_t *rc_producer_share(rc_producer_t *owner, char *errstr, size_t errstr_size) {
+    rc_producer_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    p->kp = owner->kp;
     return p;
 }
 
@@ -70,10 +82,16 @@ int rc_produce(rc_producer_t *p, json_object *object, const char *object_type, r
     return rc;
 }
 
-int rc_producer_wait(rc_producer_t *p, char *errstr, size_t errstr_size) {
+size_t rc_producer_pending(const rc_producer_t *p) {
+    return p->npending;
+}
+
+int rc_producer_wait_first(rc_producer_t *p, size_t k, char *errstr, size_t errstr_size) {
     int failed = 0;
     char err[256];
-    for (size_t i = 0; i < p->npending; i++) {
+    if (k > p->npending)
+        k = p->npending;
+    for (size_t i = 0; i < k; i++) {
         /* -1: until the delivery report, which comes within message.timeout.ms */
         if (ss_kafka_delivery_wait(p->pending[i], -1, err, sizeof err) != 0) {
             if (failed++ == 0)
@@ -81,8 +99,13 @@ int rc_producer_wait(rc_producer_t *p, char *errstr, size_t errstr_size) {
         }
         p->pending[i] = NULL;
     }
-    p->npending = 0;
+    memmove(p->pending, p->pending + k, (p->npending - k) * sizeof p->pending[0]);
+    p->npending -= k;
     return failed;
+}
+
+int rc_producer_wait(rc_producer_t *p, char *errstr, size_t errstr_size) {
+    return rc_producer_wait_first(p, p->npending, errstr, errstr_size);
 }
 
 int rc_producer_connected(rc_producer_t *p) {
@@ -94,8 +117,10 @@ void rc_producer_free(rc_producer_t *p) {
         return;
     char err[256];
     rc_producer_wait(p, err, sizeof err);
-    int left = ss_kafka_producer_close(p->kp, 10000);
-    if (left > 0)
-        SS_ERROR("%d message(s) were not delivered to Kafka before exit", left);
+    if (p->owner) {
+        int left = ss_kafka_producer_close(p->kp, 10000);
+        if (left > 0)
+            SS_ERROR("%d message(s) were not delivered to Kafka before exit", left);
+    }
     free(p);
 }

@@ -53,6 +53,10 @@ typedef enum { RC_SOURCE_BACKFILL = 0, RC_SOURCE_RECONCILE } rc_source_t;
 typedef struct rc_producer rc_producer_t;
 
 rc_producer_t *rc_producer_new(char *errstr, size_t errstr_size);
+/* Another handle on the same Kafka producer (one client, one connection, shared
+ * batches) with a pending list of its own, for another thread.  Free every
+ * share before the owner. */
+rc_producer_t *rc_producer_share(rc_producer_t *owner, char *errstr, size_t errstr_size);
 /* Queues one EasyPost object (borrowed json-c tree) with the envelope of
  * the given source.  The acknowledgement is collected by rc_producer_wait.
  * Returns 0, or -1 with errstr (the object is not an EasyPost object, local
@@ -62,6 +66,9 @@ int rc_produce(rc_producer_t *p, json_object *object, const char *object_type, r
 /* Waits for every message queued since the last wait.  Returns the number
  * that failed (0 = all acknowledged by the brokers: acks=all). */
 int rc_producer_wait(rc_producer_t *p, char *errstr, size_t errstr_size);
+/* The same for the k oldest messages queued (in order); the rest stay pending. */
+int rc_producer_wait_first(rc_producer_t *p, size_t k, char *errstr, size_t errstr_size);
+size_t rc_producer_pending(const rc_producer_t *p); /* queued, not yet waited for */
 int rc_producer_connected(rc_producer_t *p);
 void rc_producer_free(rc_producer_t *p);
 
@@ -75,6 +82,8 @@ typedef struct {
     char end[40];
     char before_id[128]; /* cursor: "" = newest; updated after each page the callback took */
     volatile int *stop;  /* optional: non-zero ends the walk like a stop request */
+    int rewound;         /* set by the callback when it moved before_id back (then returns -1):
+                  * the walk forgets the previous page's ids, which come again */
     /* counted by the walk (kept across resumes by the caller when it wants) */
     uint64_t pages, objects, skipped_unknown, skipped_invalid, transient_errors, bad_pages;
     int64_t last_created_usec; /* created_at of the oldest object walked so far */

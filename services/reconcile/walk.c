@@ -87,6 +87,10 @@ int rc_walk_run(rc_walk_t *w, rc_page_fn fn, void *ud, char *errstr, size_t errs
             rc = 1;
             goto done;
         }
+        if (w->rewound) {
+            prev->n = 0;
+            w->rewound = 0;
+        }
         ss_ep_list_params_t lp = {.page_size = w->page_size,
                                   .before_id = w->before_id,
                                   .start_datetime = w->start[0] ? w->start : NULL,

@@ -474,6 +474,7 @@ int main(int argc, char **argv) {
         .admin_listen = cfg.admin_listen,
         .ready = ready,
         .ready_ud = &r,
+        .hold_until_serve = 1,
     };
     http = ss_http_start(&hopts, err, sizeof(err));
     if (http == NULL) {
@@ -481,6 +482,7 @@ int main(int argc, char **argv) {
         goto cleanup;
     }
     ss_http_route(http, ROUTE "$", ROUTE, handle_webhook, &r);
+    ss_http_serve(http);
     ss_log_kv(SS_LOG_INFO, "webhook receiver started", "listen", cfg.listen, "bootstrap",
               cfg.bootstrap, "topic_prefix", cfg.topic_prefix, "verify",
               r.verify ? (key_prev ? "current+previous" : "current") : "off", NULL);

@@ -38,12 +38,14 @@ struct ss_http {
     char service[64];
     route_t routes[SS_HTTP_MAX_ROUTES];
     size_t nroutes;
+    atomic_int serving; /* 0 while the routes are being registered (hold_until_serve) */
 };
 
 /* Per request (civetweb runs one request at a time on a worker thread). */
 static __thread int t_close;          /* close the connection after the answer */
 static __thread int t_in_close;       /* inside close_connection_after_answer() */
 static __thread int64_t t_body_until; /* monotonic µs by which the body must be in; 0 = none */
+static __thread int t_held; /* the request began before ss_http_serve() (hold_until_serve) */
 
 static void count_request(const char *label, int status, double seconds, ss_histogram_t *lat) {
     char labels[160];
@@ -111,6 +113,11 @@ static int handle_metrics(struct mg_connection *conn, void *ud) {
 static int on_http_error(struct mg_connection *conn, int status, const char *msg) {
     if (t_in_close)
         return 1; /* see close_connection_after_answer() */
+    if (status == 404 && t_held) {
+        ss_http_send_error_h(conn, 503, "starting", "the service is starting: retry",
+                             "Retry-After: 1\r\n");
+        return 0;
+    }
     const char *code = status == 404   ? "not_found"
                        : status == 405 ? "method_not_allowed"
                        : status == 413 ? "payload_too_large"
@@ -119,6 +126,15 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
     ss_http_send_error(conn, status, code,
                        status == 404 ? "no such endpoint" : (msg ? msg : "error"));
     return 0;
+}
+
+/* Called for every request before civetweb looks its handler up: whether the
+ * routes were all registered is decided here, not when the 404 is sent (the
+ * main thread may finish registering in between). */
+static int on_begin_request(struct mg_connection *conn) {
+    const ss_http_t *h = mg_get_user_data(mg_get_context(conn));
+    t_held = h && !atomic_load(&h->serving);
+    return 0; /* civetweb goes on with the request */
 }
 
 static void *on_init_thread(const struct mg_context *ctx, int thread_type) {
@@ -218,6 +234,7 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
         return NULL;
     }
     h->opts = *opts;
+    atomic_init(&h->serving, !opts->hold_until_serve);
     if (h->opts.request_timeout_ms <= 0)
         h->opts.request_timeout_ms = 30000;
     if (h->opts.body_timeout_ms <= 0)
@@ -256,6 +273,7 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.http_error = on_http_error;
+    cb.begin_request = on_begin_request;
     cb.init_thread = on_init_thread;
     cb.exit_thread = on_exit_thread;
     cb.log_message = on_log_message;
@@ -293,6 +311,10 @@ void ss_http_route(ss_http_t *h, const char *uri, const char *route_label, ss_ht
         return;
     }
     mg_set_request_handler(h->ctx, uri, dispatch, r);
+}
+
+void ss_http_serve(ss_http_t *h) {
+    atomic_store(&h->serving, 1);
 }
 
 void ss_http_stop(ss_http_t *h) {

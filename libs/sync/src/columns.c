@@ -28,7 +28,7 @@ static const ss_sync_table_desc_t tables[SS_SYNC_T__COUNT] = {
     [SS_SYNC_T_BATCHES] = {"batches", "ss_sync_batches", COLS(SS_SYNC_BATCHES_COLUMNS), BA__N,
                            BA_UPDATED_AT, "(id)", NULL, 1},
     [SS_SYNC_T_EVENTS] = {"easypost_events", "ss_sync_events", COLS(SS_SYNC_EVENTS_COLUMNS), EV__N,
-                          -1, "(id)", "CROSS JOIN LATERAL (SELECT u.payload::jsonb AS j) j", 0},
+                          -1, "", "CROSS JOIN LATERAL (SELECT u.payload::jsonb AS j) j", 0},
     [SS_SYNC_T_SHIPMENT_REFUND] = {"shipments", "ss_sync_shipment_refund",
                                    COLS(SS_SYNC_SHIPMENT_REFUND_COLUMNS), SR__N,
                                    SR_REFUND_UPDATED_AT, "(id)", NULL, 1},
@@ -106,7 +106,9 @@ int ss_sync_sql_build(const ss_sync_table_desc_t *d, ss_buf_t *out) {
     rc |= put(out, ")");
     if (d->from)
         rc |= ss_buf_appendf(out, " %s", d->from);
-    rc |= ss_buf_appendf(out, " ON CONFLICT %s", d->conflict);
+    rc |= put(out, " ON CONFLICT");
+    if (*d->conflict)
+        rc |= ss_buf_appendf(out, " %s", d->conflict);
     if (d->version < 0) {
         rc |= put(out, " DO NOTHING");
         return rc ? -1 : 0;

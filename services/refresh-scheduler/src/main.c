@@ -24,6 +24,7 @@
 #define PROG "shipstream-refresh-scheduler"
 
 static char *g_listen, *g_log_level, *g_log_format, *g_api_keys;
+static char *g_mode[RS_NPART]; /* RETENTION_<TABLE>_MODE */
 static int g_auth = 1;
 static char **g_keys;
 static size_t g_nkeys;
@@ -111,6 +112,18 @@ int main(int argc, char **argv) {
          "delete idempotency_keys past expires_at or older than this", 0},
         {"REFRESH_LOG_RETENTION_DAYS", SS_CONF_INT, &cfg.refresh_log_days, "30", 1, 3650,
          "keep analytics_refresh_log rows this long", 0},
+        {"PARTITIONS_MONTHS_AHEAD", SS_CONF_INT, &cfg.months_ahead, "3", 0, 24,
+         "monthly partitions of tracking_events and easypost_events exist this many months "
+         "ahead of the current one",
+         0},
+        {"RETENTION_TRACKING_EVENTS_MONTHS", SS_CONF_INT, &cfg.retention_months[0], "0", 0, 1200,
+         "keep tracking_events this many whole months before the current one (0 = forever)", 0},
+        {"RETENTION_TRACKING_EVENTS_MODE", SS_CONF_STRING, &g_mode[0], "drop", 0, 0,
+         "drop|detach: months past retention are detached, then dropped or kept as tables", 0},
+        {"RETENTION_EASYPOST_EVENTS_MONTHS", SS_CONF_INT, &cfg.retention_months[1], "0", 0, 1200,
+         "keep easypost_events this many whole months before the current one (0 = forever)", 0},
+        {"RETENTION_EASYPOST_EVENTS_MODE", SS_CONF_STRING, &g_mode[1], "drop", 0, 0,
+         "drop|detach (as RETENTION_TRACKING_EVENTS_MODE)", 0},
         {"SHUTDOWN_GRACE_MS", SS_CONF_INT, &cfg.shutdown_grace_ms, "5000", 0, 600000,
          "on SIGTERM, let the statement in flight finish this long, then cancel it", 0},
     };
@@ -160,6 +173,16 @@ int main(int argc, char **argv) {
         ss_log_kv(SS_LOG_ERROR, "cannot create the wake pipe", NULL);
         rc = 1;
         goto out;
+    }
+    for (int t = 0; t < RS_NPART; t++) {
+        if (strcmp(g_mode[t], "drop") != 0 && strcmp(g_mode[t], "detach") != 0) {
+            ss_log_kv(SS_LOG_ERROR, "configuration error: expected drop or detach", "variable",
+                      t == 0 ? "RETENTION_TRACKING_EVENTS_MODE" : "RETENTION_EASYPOST_EVENTS_MODE",
+                      "value", g_mode[t], NULL);
+            rc = 2;
+            goto out;
+        }
+        cfg.keep_detached[t] = strcmp(g_mode[t], "detach") == 0;
     }
     if (cfg.retry_max_ms < cfg.retry_base_ms)
         cfg.retry_max_ms = cfg.retry_base_ms;

@@ -46,6 +46,8 @@ const char *const rs_view_names[RS_NVIEWS] = {
     "mv_top_routes",
 };
 
+const char *const rs_part_tables[RS_NPART] = {"tracking_events", "easypost_events"};
+
 rs_state_t rs_state = {.wake_fd = {-1, -1}};
 
 #define USEC    1000000LL
@@ -76,6 +78,10 @@ typedef struct {
     ss_gauge_t *g_leader;
     ss_counter_t *c_notify;
     ss_counter_t *c_hk[3];
+    ss_counter_t *c_part_created[RS_NPART];
+    ss_counter_t *c_part_retired[RS_NPART];
+    ss_counter_t *c_part_failed[RS_NPART];
+    ss_counter_t *c_part_pruned[RS_NPART];
 } sched_t;
 
 static const char *const hk_tables[3] = {"processed_events", "idempotency_keys",
@@ -464,6 +470,92 @@ static int housekeeping(sched_t *s) {
     return 0;
 }
 
+/* ------------------------------------------------------------ partitions */
+
+/* Logs a failed partition statement; returns -1 when the connection is gone. */
+static int part_failed(sched_t *s, int t, PGresult *r, const char *what) {
+    char err[512];
+    error_text(ss_db_conn_pg(s->r), r, err, sizeof err);
+    PQclear(r);
+    if (PQstatus(ss_db_conn_pg(s->r)) == CONNECTION_BAD) {
+        drop_rconn(s, err);
+        return -1;
+    }
+    ss_counter_inc(s->c_part_failed[t]);
+    ss_log_kv(SS_LOG_ERROR, what, "table", rs_part_tables[t], "error", err, NULL);
+    return 0;
+}
+
+/* Per partitioned table (a table not partitioned yet, easypost_events before
+ * migration 0008, is skipped): partition_maintain() (this month and the next
+ * months_ahead exist; whole months past retention detached, then dropped or
+ * kept), then, in drop mode, partition_prune() in batches (rows past retention
+ * inside the legacy and default partitions).  Each statement is its own
+ * transaction.  Returns -1 when the connection was lost, 1 when it paused for
+ * a due refresh (resumed soon), else 0. */
+static int partitions(sched_t *s) {
+    char ahead[32], batch[32];
+    snprintf(ahead, sizeof ahead, "%lld", s->cfg->months_ahead);
+    snprintf(batch, sizeof batch, "%lld", s->cfg->hk_batch);
+    for (int t = 0; t < RS_NPART; t++) {
+        char keep[32];
+        snprintf(keep, sizeof keep, "%lld", s->cfg->retention_months[t]);
+        const char *vals[4] = {rs_part_tables[t], ahead, keep,
+                               s->cfg->keep_detached[t] ? "true" : "false"};
+        if (ss_shutdown_requested())
+            return 1;
+        PGresult *r = exec_wait(s, ss_db_conn_pg(s->r),
+                                "SELECT partition_maintain($1::regclass, $2::int, $3::int,"
+                                " $4::boolean) WHERE EXISTS (SELECT 1 FROM pg_partitioned_table"
+                                " WHERE partrelid = $1::regclass)",
+                                4, vals);
+        if (!result_ok(r)) {
+            if (part_failed(s, t, r, "partition maintenance failed") < 0)
+                return -1;
+            continue;
+        }
+        for (int i = 0; i < PQntuples(r); i++) {
+            const char *line = PQgetvalue(r, i, 0);
+            if (strncmp(line, "created ", 8) == 0)
+                ss_counter_inc(s->c_part_created[t]);
+            else if (strncmp(line, "dropped ", 8) == 0 || strncmp(line, "detached ", 9) == 0)
+                ss_counter_inc(s->c_part_retired[t]);
+            ss_log_kv(SS_LOG_INFO, "partition maintenance", "table", rs_part_tables[t], "done",
+                      line, NULL);
+        }
+        PQclear(r);
+        if (s->cfg->retention_months[t] <= 0 || s->cfg->keep_detached[t])
+            continue;
+        const char *pv[3] = {rs_part_tables[t], keep, batch};
+        long long total = 0;
+        for (;;) {
+            if (ss_shutdown_requested())
+                return 1;
+            r = exec_wait(s, ss_db_conn_pg(s->r),
+                          "SELECT partition_prune($1::regclass, $2::int, $3::int)", 3, pv);
+            if (!result_ok(r) || PQntuples(r) != 1) {
+                if (part_failed(s, t, r, "partition prune failed") < 0)
+                    return -1;
+                break;
+            }
+            long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            PQclear(r);
+            total += n;
+            ss_counter_add(s->c_part_pruned[t], (uint64_t)n);
+            if (n < s->cfg->hk_batch)
+                break;
+            if (atomic_load(&rs_state.force) || next_cycle_time(s) <= now_mono()) {
+                ss_log(SS_LOG_INFO, "retention: %lld rows deleted from %s (paused)", total,
+                       rs_part_tables[t]);
+                return 1;
+            }
+        }
+        if (total)
+            ss_log(SS_LOG_INFO, "retention: %lld rows deleted from %s", total, rs_part_tables[t]);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ loop */
 
 static void drain_notifications(sched_t *s) {
@@ -513,6 +605,18 @@ static void init_metrics(sched_t *s) {
         snprintf(l, sizeof l, "table=\"%s\"", hk_tables[t]);
         s->c_hk[t] = ss_counter("housekeeping_rows_deleted_total",
                                 "Rows deleted by housekeeping per table", l);
+    }
+    for (int t = 0; t < RS_NPART; t++) {
+        char l[96];
+        snprintf(l, sizeof l, "table=\"%s\"", rs_part_tables[t]);
+        s->c_part_created[t] =
+            ss_counter("partitions_created_total", "Monthly partitions created per table", l);
+        s->c_part_retired[t] = ss_counter("partitions_retired_total",
+                                          "Partitions detached (and dropped) by retention", l);
+        s->c_part_failed[t] = ss_counter("partition_maintenance_failures_total",
+                                         "Failed partition maintenance statements per table", l);
+        s->c_part_pruned[t] = ss_counter("housekeeping_rows_deleted_total",
+                                         "Rows deleted by housekeeping per table", l);
     }
     s->g_leader = ss_gauge("refresh_leader", "1 when this replica holds the refresh lock", NULL);
     s->c_notify =
@@ -590,6 +694,11 @@ int rs_run(const rs_config_t *cfg) {
                 int hr = housekeeping(&s);
                 if (hr < 0)
                     continue;
+                if (hr == 0) {
+                    hr = partitions(&s);
+                    if (hr < 0)
+                        continue;
+                }
                 s.next_housekeeping = now_mono() + (hr == 1 ? USEC : cfg->hk_interval_s * USEC);
             }
         } else {

@@ -12,6 +12,10 @@
 #define RS_NVIEWS 3
 extern const char *const rs_view_names[RS_NVIEWS];
 
+/* The monthly-partitioned tables (migration 0007) the scheduler maintains. */
+#define RS_NPART 2
+extern const char *const rs_part_tables[RS_NPART];
+
 typedef struct {
     char *database_url;
     long long interval_s;     /* REFRESH_INTERVAL_SECONDS */
@@ -24,6 +28,9 @@ typedef struct {
     long long processed_events_days;
     long long idempotency_hours;
     long long refresh_log_days;
+    long long months_ahead;               /* PARTITIONS_MONTHS_AHEAD */
+    long long retention_months[RS_NPART]; /* RETENTION_<TABLE>_MONTHS; 0 = keep forever */
+    int keep_detached[RS_NPART];          /* RETENTION_<TABLE>_MODE=detach */
     long long shutdown_grace_ms;
 } rs_config_t;
 

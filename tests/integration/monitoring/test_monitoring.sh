@@ -23,7 +23,7 @@ ss_pass "Grafana board parses; every panel has a query"
 # The metric names used: identifiers of our services' families in the rule
 # expressions and the board's queries (histogram series map to their family).
 used=$( { yq -r '.groups[].rules[].expr' "$MON/alerts.yml"; jq -r '.panels[].targets[]?.expr' "$MON/grafana-shipstream.json"; } |
-  grep -oE '\b(gateway|webhook|sync|refresh|http|kafka|housekeeping|reconcile)_[a-z0-9_]+' |
+  grep -oE '\b(gateway|webhook|sync|refresh|http|kafka|housekeeping|reconcile|partitions?)_[a-z0-9_]+' |
   sed -E 's/_(bucket|sum|count)$//' | sort -u)
 [ -n "$used" ] || ss_fail "no metric names found in the rules and the board"
 

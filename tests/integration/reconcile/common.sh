@@ -4,7 +4,7 @@
 #   rc_setup <name>            database + migrations (DB_URL), topics (PREFIX)
 #   rc_start_sim [VAR=v...]    easypost-sim on a free port: SIM_URL, SIM_PID
 #   rc_start_worker            the sync worker on the topics: WORKER_PID
-#   rc_start_receiver          the webhook receiver: RECEIVER_URL (secret $SECRET)
+#   rc_start_receiver [VAR=v...]  the webhook receiver: RECEIVER_URL (secret $SECRET)
 #   rc_run <args...>           shipstream-reconcile in the foreground; RC_OUT, RC_RC
 #   rc_sim_metric <name{labels}>
 #   rc_sim_dump                the sim's shipments/trackers (id, status, updated_at, events)
@@ -56,14 +56,14 @@ rc_start_worker() {
   ss_wait_for 15 curl -fsS "$WORKER_URL/health" || ss_fail "sync worker did not start"
 }
 
-rc_start_receiver() {
+rc_start_receiver() { # [VAR=v...]
   [ -x "$WR_BIN" ] || ss_fail "$WR_BIN not built"
   local port
   port=$(ss_free_port) || ss_fail "no free port"
   RECEIVER_URL="http://127.0.0.1:$port"
   ss_start_bg "$SS_TEST_TMP/receiver.log" env LISTEN="127.0.0.1:$port" \
     KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
-    EASYPOST_WEBHOOK_SECRET="$SECRET" LOG_FORMAT=text "$WR_BIN" >/dev/null
+    EASYPOST_WEBHOOK_SECRET="$SECRET" LOG_FORMAT=text "$@" "$WR_BIN" >/dev/null
   ss_wait_for 15 curl -fsS "$RECEIVER_URL/ready" || ss_fail "webhook receiver not ready"
 }
 
@@ -123,7 +123,7 @@ rc_compare() {
   for t in shipments trackers; do
     if ! cmp -s "$SS_TEST_TMP/sim_$t.tsv" "$SS_TEST_TMP/pg_$t.tsv"; then
       diff "$SS_TEST_TMP/sim_$t.tsv" "$SS_TEST_TMP/pg_$t.tsv" | head -10 >&2
-      echo "$(diff "$SS_TEST_TMP/sim_$t.tsv" "$SS_TEST_TMP/pg_$t.tsv" | grep -c '^[<>]') lines differ" >&2
+      echo "$t: $(diff "$SS_TEST_TMP/sim_$t.tsv" "$SS_TEST_TMP/pg_$t.tsv" | grep -c '^[<>]') lines differ" >&2
       return 1
     fi
   done

@@ -157,6 +157,33 @@ static void test_unknown_path_json_404(void **state) {
     assert_non_null(strstr(r.data, "{\"error\":{\"code\":\"not_found\""));
 }
 
+/* A request that arrives before the service registered its routes is told to
+ * retry (503 starting, Retry-After), not that the endpoint does not exist. */
+static void test_unknown_path_503_until_serve(void **state) {
+    (void)state;
+    char listen[32], err[256], saved[64];
+    int port = free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(saved, sizeof saved, "%s", base);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    ss_http_opts_t o = {
+        .service = "test", .listen = listen, .num_threads = 2, .hold_until_serve = 1};
+    ss_http_t *h = ss_http_start(&o, err, sizeof err);
+    if (!h)
+        fail_msg("start: %s", err);
+    resp_t r;
+    assert_int_equal(request("POST", "/echo", "x", 1, NULL, &r), 503);
+    assert_non_null(strstr(r.data, "\"code\":\"starting\""));
+    assert_int_equal(request("GET", "/health", NULL, 0, NULL, &r), 200);
+    ss_http_route(h, "/echo$", "/echo", echo, NULL);
+    assert_int_equal(request("POST", "/echo", "x", 1, NULL, &r), 200);
+    assert_int_equal(request("GET", "/nope", NULL, 0, NULL, &r), 503);
+    ss_http_serve(h);
+    assert_int_equal(request("GET", "/nope", NULL, 0, NULL, &r), 404);
+    ss_http_stop(h);
+    snprintf(base, sizeof base, "%s", saved);
+}
+
 static void test_body_limit(void **state) {
     (void)state;
     resp_t r;
@@ -351,8 +378,11 @@ static void test_admin_probes_not_starved(void **state) {
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health_ready_metrics), cmocka_unit_test(test_unknown_path_json_404),
-        cmocka_unit_test(test_body_limit),           cmocka_unit_test(test_bearer_and_query),
+        cmocka_unit_test(test_health_ready_metrics),
+        cmocka_unit_test(test_unknown_path_json_404),
+        cmocka_unit_test(test_unknown_path_503_until_serve),
+        cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_bearer_and_query),
         cmocka_unit_test(test_split_keys),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);

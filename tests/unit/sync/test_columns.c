@@ -482,6 +482,9 @@ static void test_descriptors_match_migrations(void **state) {
             fail_msg("%s has no synced_at", d->table);
         if (strcmp(d->conflict, "(id)") == 0) {
             assert_non_null(mcolumn(m, "id"));
+        } else if (!*d->conflict) {
+            if (d->version >= 0) /* DO UPDATE needs a target */
+                fail_msg("%s: no ON CONFLICT target for DO UPDATE", d->table);
         } else {
             const char *cn = d->conflict + strlen("ON CONSTRAINT ");
             int found = 0;

@@ -58,6 +58,12 @@ typedef struct {
     void *ready_ud;
     void (*thread_init)(void); /* on each worker thread start; may be NULL */
     void (*thread_exit)(void);
+    /* 1: until ss_http_serve(), a path without a route (yet) is answered 503
+     * "starting" with Retry-After: 1 instead of 404.  civetweb accepts as soon
+     * as ss_http_start() returns, before the service has registered its
+     * routes: a request in that window is then retried by its client, not
+     * refused as if the endpoint did not exist. */
+    int hold_until_serve;
 } ss_http_opts_t;
 
 /* Starts listening.  Returns NULL with errstr on failure (port taken...). */
@@ -68,6 +74,10 @@ ss_http_t *ss_http_start(const ss_http_opts_t *opts, char *errstr, size_t errstr
  * route_label names the route in metrics. */
 void ss_http_route(ss_http_t *h, const char *uri, const char *route_label, ss_http_handler_fn fn,
                    void *ud);
+
+/* Every route is registered: from now on a path without a route is 404
+ * (see hold_until_serve). */
+void ss_http_serve(ss_http_t *h);
 
 /* Stops accepting, waits for handlers in flight, frees. NULL is a no-op. */
 void ss_http_stop(ss_http_t *h);

@@ -71,9 +71,12 @@ typedef struct {
      * version when rows of one id are reduced.  -1: ON CONFLICT DO NOTHING
      * and rows are not reduced. */
     int version;
-    const char *conflict; /* ON CONFLICT target: "(id)", "ON CONSTRAINT ..." */
-    const char *from;     /* appended to the FROM clause, or NULL */
-    int synced_at;        /* the table has synced_at: set to now() */
+    /* ON CONFLICT target: "(id)", "ON CONSTRAINT ...", or "" (DO NOTHING only: any
+     * unique key; easypost_events, whose key is (id) before migration 0008 and
+     * (id, created_at) after it, so that one statement works on both) */
+    const char *conflict;
+    const char *from; /* appended to the FROM clause, or NULL */
+    int synced_at;    /* the table has synced_at: set to now() */
 } ss_sync_table_desc_t;
 
 /* The column travels as a binary timestamptz[] (its cells, normalised
@@ -414,7 +417,7 @@ enum { SS_SYNC_OBJECTS_COLUMNS(SS_SYNC_COL_ENUM) OB__N };
  *   SELECT e1, ..., en[, now()]
  *   FROM unnest($1::text[], ..., $n::text[]) AS u(c1, ..., cn)[ from]
  * (a binary timestamptz column: $i::timestamptz[] and no cast in the SELECT)
- *   ON CONFLICT conflict DO NOTHING
+ *   ON CONFLICT [conflict] DO NOTHING
  * or
  *   ON CONFLICT conflict DO UPDATE SET ci = ui, ...[, synced_at = now()]
  *   WHERE t.v IS NULL OR t.v <= excluded.v

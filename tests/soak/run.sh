@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make soak`: tests/soak/soak.sh inside the integration harness (its own PostgreSQL and
+# Kafka on free ports, removed at the end).  Not part of `make test`.
+#   SOAK_SECONDS=90 tests/soak/run.sh      a short run (default 600 s); other SOAK_* in soak.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export SS_BIN_DIR=${SS_BIN_DIR:-$PWD/build/bin}
+export SS_SOURCE_ROOT=$PWD
+exec tests/integration/harness.sh -- tests/soak/soak.sh
