@@ -343,6 +343,7 @@ static const gw_op_t dashboard_ops[] = {{"GET", "/dashboard", NULL, NULL, GW_BUY
                                         {"GET", "/dashboard/{file}", NULL, NULL, GW_BUY_NONE},
                                         {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 static const gw_op_t mcp_ops[] = {{"POST", "/mcp", NULL, NULL, GW_BUY_NONE},
+                                  {"GET", "/mcp", NULL, NULL, GW_BUY_NONE}, /* 405 */
                                   {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 static const gw_op_t openapi_ops[] = {{"GET", "/openapi.json", NULL, NULL, GW_BUY_NONE},
                                       {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
