@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
+#include "common/util.h"
 #include "easypost/client.h"
 #include "envelope/envelope.h"
 #include "kafka/kafka.h"
@@ -42,6 +43,8 @@ typedef struct {
     long long queue_max_kbytes;   /* GATEWAY_KAFKA_QUEUE_MAX_KBYTES */
     long long shutdown_flush_ms;  /* GATEWAY_SHUTDOWN_FLUSH_MS */
     char *chartjs_path;           /* GATEWAY_CHARTJS_PATH */
+    int mcp_allow_purchase;       /* GATEWAY_MCP_ALLOW_PURCHASE */
+    char *mcp_allowed_origins;    /* GATEWAY_MCP_ALLOWED_ORIGINS */
 } gw_config_t;
 
 typedef struct {
@@ -99,6 +102,32 @@ int gw_handle_root(struct mg_connection *c, void *ud);
 int gw_handle_dashboard(struct mg_connection *c, void *ud);
 /* GET /openapi.json (openapi.c): the API description, no key. */
 int gw_handle_openapi(struct mg_connection *c, void *ud);
+
+/* POST /mcp: the Model Context Protocol (mcp.c, tools in mcp_tools.c). */
+int gw_handle_mcp(struct mg_connection *c, void *ud);
+
+/* The read API's queries as JSON text (readapi.c), shared by /db and the MCP
+ * tools: each appends PostgreSQL's JSON to out and returns 0 (get: 1 found,
+ * 0 not found), or -1 with err (logs only) and *unavailable set when
+ * PostgreSQL is unreachable or busy (503) rather than failing (500). */
+typedef struct {
+    const char *mode; /* "production", "test", or NULL / "all" = any */
+    const char *status, *carrier, *service, *tracking_code; /* NULL = any */
+    const char *created_from, *created_to; /* timestamps ss_time_parse accepts, or NULL */
+    const char *text;                      /* NULL, or an id, tracking code, reference or
+                                              words of an address (MCP search_shipments) */
+    const char *cursor_usec, *cursor_id;   /* a decoded cursor, or NULL */
+    long limit;                            /* rows per page */
+} gw_shipments_query_t;
+/* {"shipments":[…],"next_cursor":…,"count":n}, as GET /db/shipments. */
+int gw_db_shipments_page(const gw_shipments_query_t *q, ss_buf_t *out, int *unavailable, char *err,
+                         size_t errsize);
+/* One shipment with its addresses, rate and tracking events (GET /db/shipments/{id}). */
+int gw_db_shipment_get(const char *id, ss_buf_t *out, int *unavailable, char *err, size_t errsize);
+/* The dashboard's numbers for the last days of mode "production", "test" or
+ * "all" (GET /db/analytics/dashboard). */
+int gw_db_dashboard_get(long days, const char *mode, ss_buf_t *out, int *unavailable, char *err,
+                        size_t errsize);
 
 /* Hands the EasyPost object of an answer (r->body, its bytes as received;
  * the "address" member when EasyPost wrapped it: create_and_verify) to

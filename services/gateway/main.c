@@ -90,6 +90,10 @@ static const ss_conf_opt_t options[] = {
      "how long a stopping gateway waits for Kafka to acknowledge what is queued", 0},
     {"GATEWAY_CHARTJS_PATH", SS_CONF_STRING, &g_gw.cfg.chartjs_path, GW_CHARTJS_DEFAULT_PATH, 0, 0,
      "Chart.js served to the dashboard as /dashboard/chart.js (Debian's libjs-chart.js)", 0},
+    {"GATEWAY_MCP_ALLOW_PURCHASE", SS_CONF_BOOL, &g_gw.cfg.mcp_allow_purchase, "off", 0, 0,
+     "on: /mcp lists the tools that spend money (buy_shipment)", 0},
+    {"GATEWAY_MCP_ALLOWED_ORIGINS", SS_CONF_STRING, &g_gw.cfg.mcp_allowed_origins, NULL, 0, 0,
+     "comma-separated origins (https://host[:port]) allowed on /mcp besides loopback ones", 0},
     {"LOG_LEVEL", SS_CONF_STRING, &log_level, "info", 0, 0, "debug, info, warn or error", 0},
     {"LOG_FORMAT", SS_CONF_STRING, &log_format, "json", 0, 0, "json or text", 0},
 };
@@ -338,6 +342,9 @@ static const gw_op_t db_pipeline_ops[] = {{"GET", "/db/pipeline", NULL, NULL, GW
 static const gw_op_t dashboard_ops[] = {{"GET", "/dashboard", NULL, NULL, GW_BUY_NONE},
                                         {"GET", "/dashboard/{file}", NULL, NULL, GW_BUY_NONE},
                                         {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
+static const gw_op_t mcp_ops[] = {{"POST", "/mcp", NULL, NULL, GW_BUY_NONE},
+                                  {"GET", "/mcp", NULL, NULL, GW_BUY_NONE}, /* 405 */
+                                  {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 static const gw_op_t openapi_ops[] = {{"GET", "/openapi.json", NULL, NULL, GW_BUY_NONE},
                                       {NULL, NULL, NULL, NULL, GW_BUY_NONE}};
 static const gw_op_t root_ops[] = {{"GET", "/", NULL, NULL, GW_BUY_NONE},
@@ -357,6 +364,7 @@ static const struct {
      db_dashboard_ops},
     {"/db/pipeline$", "/db/pipeline", gw_handle_db_pipeline, db_pipeline_ops},
     {"/dashboard", "/dashboard", gw_handle_dashboard, dashboard_ops},
+    {"/mcp$", "/mcp", gw_handle_mcp, mcp_ops},
     {"/openapi.json$", "/openapi.json", gw_handle_openapi, openapi_ops},
     {"/$", "/", gw_handle_root, root_ops},
 };

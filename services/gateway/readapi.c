@@ -96,42 +96,56 @@ static int parse_mode(struct mg_connection *c, char *mode, size_t n, int *status
     return 0;
 }
 
-/* Runs sql (which fetches limit + 1 rows, column 0 each row's JSON) and sends
+/* Runs sql (which fetches limit + 1 rows, column 0 each row's JSON) into out:
  * {"<name>":[rows 0..limit-1],"next_cursor":…,"count":n}; cursor_of builds
- * the cursor of a row.  Returns the status sent. */
+ * the cursor of a row.  Returns 0, or -1 with *unavailable and err. */
+static int build_page(ss_buf_t *out, const char *sql, int np, const char *const *params,
+                      const char *name, long limit,
+                      void (*cursor_of)(PGresult *, int, char *, size_t), int *unavailable,
+                      char *err, size_t errsize) {
+    PGresult *r = gw_db_query(sql, np, params, unavailable, err, errsize);
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    int shown = n > limit ? (int)limit : n;
+    ss_buf_t *b = out;
+    ss_buf_appendf(b, "{\"%s\":[", name);
+    for (int i = 0; i < shown; i++) {
+        if (i)
+            ss_buf_append(b, ",", 1);
+        ss_buf_append(b, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+    }
+    ss_buf_append(b, "],\"next_cursor\":", 16);
+    if (n > limit && shown > 0) {
+        char cur[600];
+        cursor_of(r, shown - 1, cur, sizeof cur);
+        if (cur[0])
+            ss_buf_append_json_str(b, cur);
+        else /* an id no cursor can carry: the page is the last one shown */
+            ss_buf_append(b, "null", 4);
+    } else {
+        ss_buf_append(b, "null", 4);
+    }
+    ss_buf_appendf(b, ",\"count\":%d}", shown);
+    PQclear(r);
+    if (!b->data) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* build_page, then sends it.  Returns the status sent. */
 static int query_page(struct mg_connection *c, const char *sql, int np, const char *const *params,
                       const char *name, long limit,
                       void (*cursor_of)(PGresult *, int, char *, size_t)) {
     char err[512];
     int unavailable;
-    PGresult *r = gw_db_query(sql, np, params, &unavailable, err, sizeof err);
-    if (!r)
-        return db_error(c, unavailable, err);
-    int n = PQntuples(r);
-    int shown = n > limit ? (int)limit : n;
     ss_buf_t b = {0};
-    ss_buf_appendf(&b, "{\"%s\":[", name);
-    for (int i = 0; i < shown; i++) {
-        if (i)
-            ss_buf_append(&b, ",", 1);
-        ss_buf_append(&b, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
-    }
-    ss_buf_append(&b, "],\"next_cursor\":", 16);
-    if (n > limit && shown > 0) {
-        char cur[600];
-        cursor_of(r, shown - 1, cur, sizeof cur);
-        if (cur[0])
-            ss_buf_append_json_str(&b, cur);
-        else /* an id no cursor can carry: the page is the last one shown */
-            ss_buf_append(&b, "null", 4);
-    } else {
-        ss_buf_append(&b, "null", 4);
-    }
-    ss_buf_appendf(&b, ",\"count\":%d}", shown);
-    int st = b.data ? ss_http_send_json(c, 200, b.data, b.len, NULL)
-                    : ss_http_send_error(c, 500, "internal", "out of memory");
+    int st = build_page(&b, sql, np, params, name, limit, cursor_of, &unavailable, err, sizeof err)
+                 ? db_error(c, unavailable, err)
+                 : ss_http_send_json(c, 200, b.data, b.len, NULL);
     ss_buf_free(&b);
-    PQclear(r);
     return st;
 }
 
@@ -181,6 +195,58 @@ static void address_cursor(PGresult *r, int row, char *out, size_t n) {
     "'residential', " a ".residential, 'verified', " a ".verified, "                           \
     "'created_at', " a ".created_at, 'updated_at', " a ".updated_at)"
 
+int gw_db_shipments_page(const gw_shipments_query_t *q, ss_buf_t *out, int *unavailable, char *err,
+                         size_t errsize) {
+    const char *params[11];
+    int np = 0;
+    ss_buf_t sql = {0};
+    ss_buf_appendf(&sql, "SELECT json_build_object(" SHIPMENT_JSON_FIELDS ")::text, "
+                         "(extract(epoch FROM s.created_at) * 1000000)::bigint, s.id "
+                         "FROM shipments s WHERE s.created_at IS NOT NULL");
+    struct {
+        const char *value, *sql;
+    } eq[] = {{q->mode && strcmp(q->mode, "all") != 0 ? q->mode : NULL, "s.mode = $%d"},
+              {q->status, "s.status = $%d"},
+              {q->carrier, "s.carrier = $%d"},
+              {q->service, "s.service = $%d"},
+              {q->tracking_code, "s.tracking_code = $%d"},
+              {q->created_from, "s.created_at >= $%d::timestamptz"},
+              {q->created_to, "s.created_at < $%d::timestamptz"}};
+    for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++)
+        if (eq[i].value) {
+            params[np++] = eq[i].value;
+            ss_buf_append(&sql, " AND ", 5);
+            ss_buf_appendf(&sql, eq[i].sql, np);
+        }
+    if (q->text) { /* MCP: an id, tracking code, reference or words of an address */
+        params[np++] = q->text;
+        ss_buf_appendf(&sql,
+                       " AND (s.id = $%d OR s.tracking_code = $%d OR s.reference = $%d OR "
+                       "s.from_address_id IN (SELECT a.id FROM addresses a WHERE a.search @@ "
+                       "websearch_to_tsquery('simple', $%d)) OR s.to_address_id IN (SELECT a.id "
+                       "FROM addresses a WHERE a.search @@ websearch_to_tsquery('simple', $%d)))",
+                       np, np, np, np, np);
+    }
+    if (q->cursor_usec && q->cursor_id) {
+        params[np++] = q->cursor_usec;
+        params[np++] = q->cursor_id;
+        ss_buf_appendf(&sql,
+                       " AND (s.created_at, s.id) < ('epoch'::timestamptz + $%d::bigint * "
+                       "interval '1 microsecond', $%d)",
+                       np - 1, np);
+    }
+    ss_buf_appendf(&sql, " ORDER BY s.created_at DESC, s.id DESC LIMIT %ld", q->limit + 1);
+    int rc = -1;
+    *unavailable = 0;
+    if (!sql.data)
+        snprintf(err, errsize, "out of memory");
+    else
+        rc = build_page(out, sql.data, np, params, "shipments", q->limit, shipment_cursor,
+                        unavailable, err, errsize);
+    ss_buf_free(&sql);
+    return rc;
+}
+
 static int list_shipments(struct mg_connection *c) {
     static const char *const known[] = {"status",       "carrier",    "service", "tracking_code",
                                         "created_from", "created_to", "limit",   "cursor",
@@ -188,76 +254,53 @@ static int list_shipments(struct mg_connection *c) {
     int status;
     if (!check_known_params(c, known, &status))
         return status;
-    struct {
-        const char *name, *sql;
-    } eq[] = {{"status", "s.status = $%d"},
-              {"carrier", "s.carrier = $%d"},
-              {"service", "s.service = $%d"},
-              {"tracking_code", "s.tracking_code = $%d"}};
-    char vals[9][256];
-    const char *params[9];
-    int np = 0;
-    ss_buf_t sql = {0};
-    ss_buf_appendf(&sql, "SELECT json_build_object(" SHIPMENT_JSON_FIELDS ")::text, "
-                         "(extract(epoch FROM s.created_at) * 1000000)::bigint, s.id "
-                         "FROM shipments s WHERE s.created_at IS NOT NULL");
+    gw_shipments_query_t q = {0};
+    const char **eq[] = {&q.status, &q.carrier, &q.service, &q.tracking_code};
+    const char *eq_names[] = {"status", "carrier", "service", "tracking_code"};
+    char vals[6][256];
     char mode[16];
     if (parse_mode(c, mode, sizeof mode, &status) < 0)
-        goto out;
-    if (strcmp(mode, "all") != 0) {
-        params[np++] = mode;
-        ss_buf_appendf(&sql, " AND s.mode = $%d", np);
-    }
+        return status;
+    q.mode = mode;
     for (size_t i = 0; i < sizeof eq / sizeof eq[0]; i++) {
-        int r = param(c, eq[i].name, vals[np], sizeof vals[np], &status);
+        int r = param(c, eq_names[i], vals[i], sizeof vals[i], &status);
         if (r < 0)
-            goto out;
-        if (r == 1) {
-            params[np] = vals[np];
-            np++;
-            ss_buf_append(&sql, " AND ", 5);
-            ss_buf_appendf(&sql, eq[i].sql, np);
-        }
+            return status;
+        if (r == 1)
+            *eq[i] = vals[i];
     }
     const char *range[] = {"created_from", "created_to"};
+    const char **range_dst[] = {&q.created_from, &q.created_to};
     for (int i = 0; i < 2; i++) {
-        int r = param(c, range[i], vals[np], sizeof vals[np], &status);
+        char *v = vals[4 + i];
+        int r = param(c, range[i], v, sizeof vals[4 + i], &status);
         if (r < 0)
-            goto out;
+            return status;
         if (r == 1) {
             int64_t t;
-            if (ss_time_parse(vals[np], &t) != 0) {
-                status = bad_param(c, range[i],
-                                   "an ISO 8601 timestamp such as 2024-08-15T00:00:00Z, or a date");
-                goto out;
-            }
-            params[np] = vals[np];
-            np++;
-            ss_buf_appendf(&sql,
-                           i == 0 ? " AND s.created_at >= $%d::timestamptz"
-                                  : " AND s.created_at < $%d::timestamptz",
-                           np);
+            if (ss_time_parse(v, &t) != 0)
+                return bad_param(c, range[i],
+                                 "an ISO 8601 timestamp such as 2024-08-15T00:00:00Z, or a date");
+            *range_dst[i] = v;
         }
     }
     char cur_usec[32], cur_id[256];
     int r = read_cursor(c, cur_usec, sizeof cur_usec, cur_id, sizeof cur_id, &status);
     if (r < 0)
-        goto out;
+        return status;
     if (r == 1) {
-        params[np++] = cur_usec;
-        params[np++] = cur_id;
-        ss_buf_appendf(&sql,
-                       " AND (s.created_at, s.id) < ('epoch'::timestamptz + $%d::bigint * "
-                       "interval '1 microsecond', $%d)",
-                       np - 1, np);
+        q.cursor_usec = cur_usec;
+        q.cursor_id = cur_id;
     }
-    long limit;
-    if (parse_limit(c, &limit, &status) != 0)
-        goto out;
-    ss_buf_appendf(&sql, " ORDER BY s.created_at DESC, s.id DESC LIMIT %ld", limit + 1);
-    status = query_page(c, sql.data, np, params, "shipments", limit, shipment_cursor);
-out:
-    ss_buf_free(&sql);
+    if (parse_limit(c, &q.limit, &status) != 0)
+        return status;
+    char err[512];
+    int unavailable;
+    ss_buf_t b = {0};
+    status = gw_db_shipments_page(&q, &b, &unavailable, err, sizeof err)
+                 ? db_error(c, unavailable, err)
+                 : ss_http_send_json(c, 200, b.data, b.len, NULL);
+    ss_buf_free(&b);
     return status;
 }
 
@@ -296,20 +339,32 @@ static const char shipment_detail_sql[] =
                       "'[]'::json)"
                       ")::text FROM shipments s WHERE s.id = $1";
 
-static int get_shipment(struct mg_connection *c, const char *id) {
+int gw_db_shipment_get(const char *id, ss_buf_t *out, int *unavailable, char *err, size_t errsize) {
     const char *params[] = {id};
+    PGresult *r = gw_db_query_prepared(GW_STMT_SHIPMENT, shipment_detail_sql, 1, params,
+                                       unavailable, err, errsize);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found && ss_buf_append(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0)) != 0) {
+        PQclear(r);
+        *unavailable = 0;
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    PQclear(r);
+    return found;
+}
+
+static int get_shipment(struct mg_connection *c, const char *id) {
     char err[512];
     int unavailable;
-    PGresult *r = gw_db_query_prepared(GW_STMT_SHIPMENT, shipment_detail_sql, 1, params,
-                                       &unavailable, err, sizeof err);
-    if (!r)
-        return db_error(c, unavailable, err);
-    int st;
-    if (PQntuples(r) == 0)
-        st = ss_http_send_error(c, 404, "not_found", "no shipment with this id");
-    else
-        st = ss_http_send_json(c, 200, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), NULL);
-    PQclear(r);
+    ss_buf_t b = {0};
+    int found = gw_db_shipment_get(id, &b, &unavailable, err, sizeof err);
+    int st = found < 0    ? db_error(c, unavailable, err)
+             : found == 0 ? ss_http_send_error(c, 404, "not_found", "no shipment with this id")
+                          : ss_http_send_json(c, 200, b.data, b.len, NULL);
+    ss_buf_free(&b);
     return st;
 }
 
@@ -447,6 +502,24 @@ static const char dashboard_sql[] =
     "   FROM analytics_freshness)"
     ")::text";
 
+int gw_db_dashboard_get(long days, const char *mode, ss_buf_t *out, int *unavailable, char *err,
+                        size_t errsize) {
+    char dv[16];
+    snprintf(dv, sizeof dv, "%ld", days);
+    const char *params[] = {dv, mode};
+    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 2, params, unavailable,
+                                         err, errsize);
+    if (!res)
+        return -1;
+    int rc = ss_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    if (rc != 0) {
+        *unavailable = 0;
+        snprintf(err, errsize, "out of memory");
+    }
+    return rc;
+}
+
 int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
     (void)ud;
     int status;
@@ -468,16 +541,12 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
     char mode[16];
     if (parse_mode(c, mode, sizeof mode, &status) < 0)
         return status;
-    char dv[16];
-    snprintf(dv, sizeof dv, "%ld", days);
-    const char *params[] = {dv, mode};
     char err[512];
     int unavailable;
-    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 2, params, &unavailable,
-                                         err, sizeof err);
-    if (!res)
-        return db_error(c, unavailable, err);
-    int st = ss_http_send_json(c, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), NULL);
-    PQclear(res);
+    ss_buf_t b = {0};
+    int st = gw_db_dashboard_get(days, mode, &b, &unavailable, err, sizeof err)
+                 ? db_error(c, unavailable, err)
+                 : ss_http_send_json(c, 200, b.data, b.len, NULL);
+    ss_buf_free(&b);
     return st;
 }
