@@ -33,6 +33,9 @@
 # 5. Dropping a month of tracking events (the oldest whole month of the window): DETACH
 #    PARTITION + DROP TABLE when tracking_events is partitioned, else DELETE of the month's
 #    rows (committed).  Goal < 1 s.
+# 6. What rollups would give (bench/scale/rollup.sql, stderr, no goal; SCALE_ROLLUP=0 skips):
+#    a 400-day daily rollup and a monthly route rollup built in full, the daily one refreshed
+#    incrementally (last 45 days), and a 365-day dashboard answer from them.
 #
 # Results (RESULT name value unit baseline):
 #   scale_fill_s, scale_vacuum_analyze_s, scale_db_size_mb      (no baseline)
@@ -307,6 +310,20 @@ drop_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
 left=$(q "SELECT count(*) FROM tracking_events WHERE occurred_at >= '$lo' AND occurred_at < '$hi'")
 [ "$left" = 0 ] || die "$left rows of $month left after dropping the month"
 say "dropped $month ($rows tracking events) by $how in $drop_ms ms"
+
+# ------------------------------------------------------------------ 6. rollups (what if)
+# bench/scale/rollup.sql: what daily and monthly rollups over the whole window would cost to
+# build, to refresh incrementally and to answer 365 days from (informational, no goal).
+if [ "${SCALE_ROLLUP:-1}" = 1 ]; then
+  q -f "$HERE/rollup.sql" >"$T/rollup.log" 2>&1 || { cat "$T/rollup.log" >&2; die "rollup.sql"; }
+  awk '/^rollup: / { step = substr($0, 9); if (!(step in seen)) { seen[step] = 1; o[++n] = step } next }
+       /^Time: / { t[step] += $2; k = ++c[step]; v[step, k] = $2 }
+       END { for (i = 1; i <= n; i++) { s = o[i]; m = c[s]
+               if (m >= 5) { for (a = 1; a <= m; a++) { y = v[s, a]; for (j = a - 1; j >= 1 && x[j] > y; j--) x[j + 1] = x[j]; x[j + 1] = y }
+                             printf "bench/scale: rollup (what if) %-45s median %.3f ms, max %.3f ms over %d\n", s, x[int((m + 1) / 2)], x[m], m; delete x }
+               else if (m > 0) printf "bench/scale: rollup (what if) %-45s %.1f ms\n", s, t[s]
+               else printf "bench/scale: rollup (what if) %s\n", s } }' "$T/rollup.log" >&2
+fi
 
 # ------------------------------------------------------------------ results
 echo "RESULT scale_fill_s $fill_s s"
