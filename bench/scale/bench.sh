@@ -319,7 +319,7 @@ if [ "${SCALE_ROLLUP:-1}" = 1 ]; then
   awk '/^rollup: / { step = substr($0, 9); if (!(step in seen)) { seen[step] = 1; o[++n] = step } next }
        /^Time: / { t[step] += $2; k = ++c[step]; v[step, k] = $2 }
        END { for (i = 1; i <= n; i++) { s = o[i]; m = c[s]
-               if (m >= 5) { for (a = 1; a <= m; a++) { y = v[s, a]; for (j = a - 1; j >= 1 && x[j] > y; j--) x[j + 1] = x[j]; x[j + 1] = y }
+               if (m >= 10) { for (a = 1; a <= m; a++) { y = v[s, a]; for (j = a - 1; j >= 1 && x[j] > y; j--) x[j + 1] = x[j]; x[j + 1] = y }
                              printf "bench/scale: rollup (what if) %-45s median %.3f ms, max %.3f ms over %d\n", s, x[int((m + 1) / 2)], x[m], m; delete x }
                else if (m > 0) printf "bench/scale: rollup (what if) %-45s %.1f ms\n", s, t[s]
                else printf "bench/scale: rollup (what if) %s\n", s } }' "$T/rollup.log" >&2

@@ -46,6 +46,7 @@ SELECT mode, date_trunc('month', created_at AT TIME ZONE 'UTC')::date AS month,
    AND created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') - interval '399 days') AT TIME ZONE 'UTC'
  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 CREATE INDEX ON scale_rollup_routes (mode, month);
+\echo rollup: analyze
 ANALYZE scale_rollup_daily;
 ANALYZE scale_rollup_routes;
 SELECT (SELECT count(*) FROM scale_rollup_daily) AS daily_rows,
