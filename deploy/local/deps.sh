@@ -26,7 +26,8 @@ PKGS=(
 TEST_PKGS=(
   prometheus                 # promtool: check and unit test deploy/monitoring/alerts.yml
   python3-venv python3-pip   # tests/python/venv.sh: the PyPI clients (easypost, mcp, openapi-spec-validator)
-  nodejs npm                 # the MCP conformance suite (npm @modelcontextprotocol/conformance)
+  nodejs                     # the MCP conformance suite (npm @modelcontextprotocol/conformance);
+                             # npm too, below, unless this nodejs brings its own (NodeSource's does)
 )
 # The dashboard's browser test (tests/integration/dashboard); `--browser` alone, or with --test.
 BROWSER_PKGS=(chromium chromium-driver python3-selenium)
@@ -39,7 +40,8 @@ CONTAINER_PKGS=(
 )
 for a in "$@"; do
   case $a in
-    --test) PKGS+=("${TEST_PKGS[@]}");;
+    --test) PKGS+=("${TEST_PKGS[@]}")
+            command -v npm >/dev/null || PKGS+=(npm);;
     --browser) PKGS+=("${BROWSER_PKGS[@]}");;
     containers) PKGS+=("${CONTAINER_PKGS[@]}");;
     *) echo "deps: unknown option $a (--test, --browser, containers)" >&2; exit 2;;

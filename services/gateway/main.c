@@ -448,6 +448,7 @@ int main(int argc, char **argv) {
                                qkbytes,
                                NULL};
     gw_handoff_init();
+    (void)publish_failures(); /* exported from the start: the alert rules read it */
     if (gw_db_pool_init((int)g_gw.cfg.db_pool) != 0) {
         ss_log(SS_LOG_ERROR, "out of memory");
         return 1;
