@@ -325,11 +325,7 @@ void gw_answer_free(gw_answer_t *a) {
 void gw_answer_error(gw_answer_t *a, int status, const char *code, const char *message,
                      const char *headers) {
     ss_buf_t b = {0};
-    ss_buf_appendf(&b, "%s", "{\"error\":{\"code\":");
-    ss_buf_append_json_str(&b, code);
-    ss_buf_appendf(&b, "%s", ",\"message\":");
-    ss_buf_append_json_str(&b, message);
-    ss_buf_append(&b, "}}", 2);
+    ss_http_error_body(&b, code, message);
     free(a->body);
     a->status = status;
     a->body = b.data; /* NULL on out of memory: sent as {} */

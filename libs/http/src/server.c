@@ -652,14 +652,18 @@ int ss_http_send_body(struct mg_connection *conn, int status, const char *conten
     return status;
 }
 
+void ss_http_error_body(ss_buf_t *b, const char *code, const char *message) {
+    ss_buf_appendf(b, "%s", "{\"error\":{\"code\":");
+    ss_buf_append_json_str(b, code);
+    ss_buf_appendf(b, "%s", ",\"message\":");
+    ss_buf_append_json_str(b, message);
+    ss_buf_append(b, "}}", 2);
+}
+
 int ss_http_send_error_h(struct mg_connection *conn, int status, const char *code,
                          const char *message, const char *extra_headers) {
     ss_buf_t b = {0};
-    ss_buf_appendf(&b, "%s", "{\"error\":{\"code\":");
-    ss_buf_append_json_str(&b, code);
-    ss_buf_appendf(&b, "%s", ",\"message\":");
-    ss_buf_append_json_str(&b, message);
-    ss_buf_append(&b, "}}", 2);
+    ss_http_error_body(&b, code, message);
     if (!b.data)
         return ss_http_send_json(conn, status, "{}", 2, extra_headers);
     int st = ss_http_send_json(conn, status, b.data, b.len, extra_headers);

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <civetweb.h>
 
+#include "common/util.h"
+
 typedef struct ss_http ss_http_t;
 
 /* Readiness check: return 0 when ready, or -1 and write what is down into
@@ -108,6 +110,10 @@ int ss_http_send_json(struct mg_connection *conn, int status, const char *json, 
 /* The same with another Content-Type (a body passed through as received). */
 int ss_http_send_body(struct mg_connection *conn, int status, const char *content_type,
                       const char *body, size_t len, const char *extra_headers);
+
+/* Appends the error body every service answers, {"error":{"code":...,"message":...}},
+ * to b (b->data NULL afterwards means out of memory). */
+void ss_http_error_body(ss_buf_t *b, const char *code, const char *message);
 
 /* Sends {"error":{"code":code,"message":message}} with status. Returns status. */
 int ss_http_send_error(struct mg_connection *conn, int status, const char *code,
