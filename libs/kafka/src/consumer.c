@@ -56,9 +56,12 @@ static int try_assign(ss_kafka_consumer_t *c, const rd_kafka_topic_partition_lis
                 rd_kafka_error_destroy(e);
         }
         do_assign(c, work);
+        /* librdkafka keeps a partition's pause flag across revoke and
+         * re-assign: a partition paused before a rebalance comes back
+         * paused and is never read again.  Set the state explicitly. */
         if (c->paused)
             rd_kafka_pause_partitions(c->rk, work);
-        else if (already_assigned)
+        else
             rd_kafka_resume_partitions(c->rk, work);
         ss_log(SS_LOG_INFO, "kafka partitions assigned: %d", work->cnt);
     } else if (!already_assigned) {

@@ -6,7 +6,11 @@
  *   2. one message's delivery report waited for;
  *   3. a producer against a port with nothing listening fails within a
  *      bounded time with a clear error;
- *   4. the consumer's on_assign offsets are honoured.
+ *   4. the consumer's on_assign offsets are honoured;
+ *   5. a consumer paused before a rebalance, resumed while it held no
+ *      partition (as the sync worker does when PostgreSQL comes back during
+ *      a rebalance), reads its new partitions: librdkafka keeps a partition's
+ *      pause flag across revoke and re-assign, libs/kafka must clear it.
  * Exit status 0 when everything passed. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -291,6 +295,135 @@ static void test_assign_offsets(const char *topic, const char *group) {
     ss_kafka_consumer_close(c);
 }
 
+/* ---- 5: pause across a rebalance ---- */
+
+struct rebal {
+    ss_kafka_consumer_t *c;
+    int assigns;
+    int resume_on_assign; /* resume_all while unassigned, as the worker may */
+};
+
+static int rebal_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
+    struct rebal *r = ud;
+    r->assigns++;
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* a topic of its own */
+    if (r->resume_on_assign && r->assigns >= 2 && r->c)
+        ss_kafka_consumer_resume_all(r->c); /* eager protocol: nothing assigned now */
+    return 0;
+}
+
+static int assigned_count(ss_kafka_consumer_t *c) {
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(ss_kafka_consumer_handle(c), &l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int n = l->cnt;
+    rd_kafka_topic_partition_list_destroy(l);
+    return n;
+}
+
+static void test_pause_across_rebalance(const char *topic, const char *group) {
+    char err[512];
+    const char *const topics[] = {topic};
+    struct rebal r1 = {.resume_on_assign = 1}, r2 = {0};
+    ss_kafka_consumer_opts_t o1 = {.bootstrap = bootstrap,
+                                   .group_id = group,
+                                   .client_id = "it-kafka-pause-1",
+                                   .topics = topics,
+                                   .ntopics = 1,
+                                   .on_assign = rebal_assign,
+                                   .ud = &r1};
+    ss_kafka_consumer_t *c1 = ss_kafka_consumer_new(&o1, err, sizeof(err));
+    if (!c1) {
+        CHECK(0, "consumer 1: %s", err);
+        return;
+    }
+    r1.c = c1;
+    int64_t deadline = ss_time_mono_usec() + 60 * 1000000LL;
+    while (assigned_count(c1) != NPART && ss_time_mono_usec() < deadline) {
+        rd_kafka_message_t *m = ss_kafka_consumer_poll(c1, 200);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    CHECK(assigned_count(c1) == NPART, "consumer 1 holds %d partitions, want %d",
+          assigned_count(c1), NPART);
+    ss_kafka_consumer_pause_all(c1);
+
+    ss_kafka_consumer_opts_t o2 = o1;
+    o2.client_id = "it-kafka-pause-2";
+    o2.ud = &r2;
+    ss_kafka_consumer_t *c2 = ss_kafka_consumer_new(&o2, err, sizeof(err));
+    if (!c2) {
+        CHECK(0, "consumer 2: %s", err);
+        ss_kafka_consumer_close(c1);
+        return;
+    }
+    r2.c = c2;
+    /* Both poll until the group settles: each holds half. */
+    deadline = ss_time_mono_usec() + 60 * 1000000LL;
+    while ((r1.assigns < 2 || r2.assigns < 1 || assigned_count(c1) + assigned_count(c2) != NPART ||
+            assigned_count(c2) == 0) &&
+           ss_time_mono_usec() < deadline) {
+        rd_kafka_message_t *m = ss_kafka_consumer_poll(c1, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+        m = ss_kafka_consumer_poll(c2, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    int n1 = assigned_count(c1), n2 = assigned_count(c2);
+    CHECK(r1.assigns >= 2 && n1 > 0 && n2 > 0 && n1 + n2 == NPART,
+          "group did not settle: consumer 1 %d partitions (%d assigns), consumer 2 %d", n1,
+          r1.assigns, n2);
+
+    /* New messages on every partition: each consumer reads its own. */
+    static const char *const ov[] = {"linger.ms", "5", NULL};
+    ss_kafka_producer_opts_t po = {
+        .bootstrap = bootstrap, .client_id = "it-kafka-pause", .overrides = ov};
+    ss_kafka_producer_t *p = ss_kafka_producer_new(&po, err, sizeof(err));
+    if (!p) {
+        CHECK(0, "producer: %s", err);
+        ss_kafka_consumer_close(c2);
+        ss_kafka_consumer_close(c1);
+        return;
+    }
+    const int nmsg = 400;
+    for (int i = 0; i < nmsg; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof(key), "pause-%03d", i);
+        if (ss_kafka_producer_send(p, topic, key, (size_t)kl, "after-rebalance", 15, NULL, 0, NULL,
+                                   err, sizeof(err)) != 0)
+            CHECK(0, "send %d: %s", i, err);
+    }
+    CHECK(ss_kafka_producer_close(p, 30000) == 0, "messages left at close");
+
+    int got1 = 0, got2 = 0;
+    deadline = ss_time_mono_usec() + 60 * 1000000LL;
+    while (got1 + got2 < nmsg && ss_time_mono_usec() < deadline) {
+        rd_kafka_message_t *m = ss_kafka_consumer_poll(c1, 100);
+        if (m) {
+            if (!m->err && m->len == 15 && memcmp(m->payload, "after-rebalance", 15) == 0)
+                got1++;
+            rd_kafka_message_destroy(m);
+        }
+        m = ss_kafka_consumer_poll(c2, 100);
+        if (m) {
+            if (!m->err && m->len == 15 && memcmp(m->payload, "after-rebalance", 15) == 0)
+                got2++;
+            rd_kafka_message_destroy(m);
+        }
+    }
+    CHECK(got1 > 0,
+          "consumer 1 read nothing from its %d partitions after the rebalance "
+          "(still paused)",
+          n1);
+    CHECK(got1 + got2 == nmsg, "read %d + %d of %d messages after the rebalance", got1, got2, nmsg);
+    fprintf(stderr, "after a paused rebalance: consumer 1 read %d, consumer 2 read %d\n", got1,
+            got2);
+    ss_kafka_consumer_close(c2);
+    ss_kafka_consumer_close(c1);
+}
+
 int main(void) {
     bootstrap = getenv("SS_TEST_KAFKA_BOOTSTRAP");
     if (!bootstrap || !*bootstrap) {
@@ -313,6 +446,13 @@ int main(void) {
     if (test_round_trip(topic, group) == 0) {
         it_unique("it-group-assign-", group, sizeof(group));
         test_assign_offsets(topic, group);
+        char ptopic[160];
+        snprintf(ptopic, sizeof(ptopic), "%s.pause", topic);
+        it_unique("it-group-pause-", group, sizeof(group));
+        if (it_create_topic(bootstrap, ptopic, NPART, 30000) == 0)
+            test_pause_across_rebalance(ptopic, group);
+        else
+            CHECK(0, "cannot create %s", ptopic);
     }
     test_unreachable();
 
