@@ -141,6 +141,15 @@ static char *dup_json(json_object *o) {
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* {"<key>": o} serialised (malloc'd). */
+static char *wrap_dup(const char *key, json_object *o) {
+    json_object *w = json_object_new_object();
+    add(w, key, json_object_get(o));
+    char *r = dup_json(w);
+    json_object_put(w);
+    return r;
+}
+
 char *sim_error_json(const char *code, const char *message, const char *field,
                      const char *field_message) {
     json_object *root = json_object_new_object(), *err = json_object_new_object();
@@ -227,10 +236,47 @@ char *sim_funds_json(sim_t *s) {
 }
 
 static void batch_refresh_locked(sim_t *s, json_object *b);
+static char *event_locked(sim_t *s, const char *description, json_object *result,
+                          const char *prev_status, int64_t t);
 
 static int err404(char **out) {
     *out = sim_error_json("NOT_FOUND", "The requested resource could not be found.", NULL, NULL);
     return 404;
+}
+
+/* Its updated_at becomes now, as on every change of an EasyPost object (readers keep the
+ * newest version by it). */
+static void touch_locked(json_object *o, int64_t now) {
+    char ts[40];
+    sim_fmt_z(now, ts, sizeof ts);
+    add(o, "updated_at", jstr(ts));
+}
+
+/* How a handler that has changed objects under s->mu ends (finish_locked). */
+typedef struct {
+    json_object *answer;     /* serialised into *out */
+    const char *wrap;        /* answer as {"<wrap>": answer}; NULL: bare */
+    const char *event;       /* Event recorded about subject (event_locked); NULL: none */
+    json_object *subject;    /* NULL: answer */
+    const char *prev_status; /* the Event's previous_attributes.status; NULL: none */
+    json_object *release;    /* a reference the caller gives up, dropped under the lock */
+    int status;
+} sim_finish_t;
+
+/* The tail every mutation handler shares: records f->event (stamped now), writes the answer
+ * to *out, drops f->release, releases s->mu and only then queues the Event's webhook (so the
+ * answer is built before any receiver can see the change).  Returns f->status. */
+static int finish_locked(sim_t *s, const sim_finish_t *f, int64_t now, char **out) {
+    char *ev = f->event ? event_locked(s, f->event, f->subject ? f->subject : f->answer,
+                                       f->prev_status, now)
+                        : NULL;
+    *out = f->wrap ? wrap_dup(f->wrap, f->answer) : dup_json(f->answer);
+    if (f->release)
+        json_object_put(f->release);
+    pthread_mutex_unlock(&s->mu);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    return f->status;
 }
 
 /* ---- store ------------------------------------------------------------------ */
@@ -499,17 +545,13 @@ int sim_address_create(sim_t *s, json_object *req, int verify, char **out) {
     const char *id = gstr(o, "id");
     store_put_locked(s, id, json_object_get(o));
     index_add_locked(s, SIM_KIND_ADDRESS, id, now);
-    if (verify) {
-        json_object *wrap = json_object_new_object();
-        add(wrap, "address", o); /* create_and_verify answers {"address":{...}} */
-        *out = dup_json(wrap);
-        json_object_put(wrap);
-    } else {
-        *out = dup_json(o);
-        json_object_put(o);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return verify ? 200 : 201;
+    /* create_and_verify answers {"address":{...}} */
+    return finish_locked(s,
+                         &(sim_finish_t){.answer = o,
+                                         .wrap = verify ? "address" : NULL,
+                                         .release = o,
+                                         .status = verify ? 200 : 201},
+                         now, out);
 }
 
 /* ---- rates ------------------------------------------------------------------ */
@@ -782,10 +824,7 @@ static int shipment_create_at(sim_t *s, json_object *req, int64_t now, char **ou
 
     store_put_locked(s, id, json_object_get(o));
     index_add_locked(s, SIM_KIND_SHIPMENT, id, now);
-    *out = dup_json(o);
-    json_object_put(o);
-    pthread_mutex_unlock(&s->mu);
-    return 201;
+    return finish_locked(s, &(sim_finish_t){.answer = o, .release = o, .status = 201}, now, out);
 }
 
 int sim_shipment_create(sim_t *s, json_object *req, char **out) {
@@ -896,6 +935,16 @@ static sim_plan_t *plan_new(sim_t *s, const char *trk_id, const char *code, int 
     return p;
 }
 
+/* A new tracker goes public: its tracker.created webhook is queued, then its
+ * timeline (plan, owned; NULL: none) is scheduled.  Caller does not hold s->mu. */
+static void tracker_announce(sim_t *s, const char *trk_id, sim_plan_t *plan) {
+    char *ev = sim_tracker_created_event(s, trk_id);
+    if (ev)
+        sim_schedule_delivery(s, ev);
+    if (plan)
+        sim_schedule_plan(s, plan);
+}
+
 /* plan_out NULL: schedules the tracker's timeline and webhooks; else hands
  * the plan over (preload) and sends nothing. */
 static int shipment_buy_at(sim_t *s, const char *shp_id, json_object *req, int64_t now, char **out,
@@ -1002,20 +1051,14 @@ static int shipment_buy_at(sim_t *s, const char *shp_id, json_object *req, int64
 
     json_object *edays = get(chosen, "est_delivery_days");
     int est = edays ? json_object_get_int(edays) : 3;
-    *out = dup_json(o);
-    pthread_mutex_unlock(&s->mu);
+    int st = finish_locked(s, &(sim_finish_t){.answer = o, .status = 200}, now, out);
 
     sim_plan_t *plan = plan_new(s, trk_id, code, est, now, 0);
-    if (plan_out) {
+    if (plan_out)
         *plan_out = plan;
-        return 200;
-    }
-    char *ev = sim_tracker_created_event(s, trk_id);
-    if (ev)
-        sim_schedule_delivery(s, ev);
-    if (plan)
-        sim_schedule_plan(s, plan);
-    return 200;
+    else
+        tracker_announce(s, trk_id, plan);
+    return st;
 }
 
 int sim_shipment_buy(sim_t *s, const char *shp_id, json_object *req, char **out) {
@@ -1043,11 +1086,8 @@ int sim_tracker_create(sim_t *s, json_object *req, char **out) {
     /* EasyPost returns the existing tracker for a known tracking code. */
     json_object *ref = store_get_locked(s, key);
     json_object *existing = ref ? store_get_locked(s, json_object_get_string(ref)) : NULL;
-    if (existing) {
-        *out = dup_json(existing);
-        pthread_mutex_unlock(&s->mu);
-        return 200;
-    }
+    if (existing)
+        return finish_locked(s, &(sim_finish_t){.answer = existing, .status = 200}, now, out);
     json_object *trk = tracker_new_locked(s, code, carrier, NULL, ts);
     char trk_id[48];
     snprintf(trk_id, sizeof trk_id, "%s", gstr(trk, "id"));
@@ -1088,16 +1128,9 @@ int sim_tracker_create(sim_t *s, json_object *req, char **out) {
     store_put_locked(s, trk_id, trk);
     index_add_locked(s, SIM_KIND_TRACKER, trk_id, now);
     store_put_locked(s, key, jstr(trk_id));
-    *out = dup_json(trk);
-    pthread_mutex_unlock(&s->mu);
-
-    sim_plan_t *plan = plan_new(s, trk_id, code, 3, now, 1);
-    char *ev = sim_tracker_created_event(s, trk_id);
-    if (ev)
-        sim_schedule_delivery(s, ev);
-    if (plan)
-        sim_schedule_plan(s, plan);
-    return 200;
+    int st = finish_locked(s, &(sim_finish_t){.answer = trk, .status = 200}, now, out);
+    tracker_announce(s, trk_id, plan_new(s, trk_id, code, 3, now, 1));
+    return st;
 }
 
 static json_object *preload_build(const preload_t *p, int kind, size_t i);
@@ -1582,7 +1615,7 @@ char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan) {
     json_object_array_add(get(trk, "tracking_details"), d);
     add(trk, "status", jstr(st->status));
     add(trk, "status_detail", jstr(st->status_detail));
-    add(trk, "updated_at", jstr(ts));
+    touch_locked(trk, t);
     if (shp && !json_object_is_type(get(trk, "est_delivery_date"), json_type_string)) {
         json_object *sel = get(shp, "selected_rate");
         json_object *ed = get(sel, "est_delivery_days");
@@ -1620,7 +1653,7 @@ char *sim_tracker_apply_step(sim_t *s, sim_plan_t *plan) {
         add(trk, "signed_by", jstr("SIGNATURE ON FILE"));
     if (shp) {
         add(shp, "status", jstr(st->status));
-        add(shp, "updated_at", jstr(ts));
+        touch_locked(shp, t);
     }
     char *body = event_locked(s, "tracker.updated", trk, prev, t);
     pthread_mutex_unlock(&s->mu);
@@ -1657,14 +1690,6 @@ static const char *elem_id(json_object *e) {
     if (json_object_is_type(e, json_type_string))
         return json_object_get_string(e);
     return gstr(e, "id");
-}
-
-static char *wrap_dup(const char *key, json_object *o) {
-    json_object *w = json_object_new_object();
-    add(w, key, json_object_get(o));
-    char *r = dup_json(w);
-    json_object_put(w);
-    return r;
 }
 
 /* A file URL like EasyPost's: .../files/<kind>/<YYYYMMDD>/<32 hex>.<ext>. */
@@ -1722,10 +1747,8 @@ int sim_address_verify(sim_t *s, const char *id, char **out) {
     }
     store_put_locked(s, gstr(v, "id"), json_object_get(v));
     index_add_locked(s, SIM_KIND_ADDRESS, gstr(v, "id"), now);
-    *out = wrap_dup("address", v);
-    pthread_mutex_unlock(&s->mu);
-    json_object_put(v);
-    return 200;
+    return finish_locked(
+        s, &(sim_finish_t){.answer = v, .wrap = "address", .release = v, .status = 200}, now, out);
 }
 
 int sim_shipment_rerate(sim_t *s, const char *id, char **out) {
@@ -1745,10 +1768,9 @@ int sim_shipment_rerate(sim_t *s, const char *id, char **out) {
     for (size_t i = 0; i < sizeof SERVICES / sizeof *SERVICES; i++)
         json_object_array_add(rates, rate_new_locked(s, &SERVICES[i], zone, weight, id, ts));
     add(o, "rates", json_object_get(rates)); /* the new rates replace the old ones */
-    *out = wrap_dup("rates", rates);
-    pthread_mutex_unlock(&s->mu);
-    json_object_put(rates);
-    return 200;
+    return finish_locked(
+        s, &(sim_finish_t){.answer = rates, .wrap = "rates", .release = rates, .status = 200}, now,
+        out);
 }
 
 int sim_shipment_label(sim_t *s, const char *id, const char *file_format, char **out) {
@@ -1782,15 +1804,12 @@ int sim_shipment_label(sim_t *s, const char *id, const char *file_format, char *
                        "The shipment must be purchased before its label can be converted.");
     }
     if (!gstr(pl, F[k].key)) {
-        char url[256], ts[40];
+        char url[256];
         file_url_locked(s, "postage_label", F[k].ext, now, url, sizeof url);
         add(pl, F[k].key, jstr(url));
-        sim_fmt_z(now, ts, sizeof ts);
-        add(pl, "updated_at", jstr(ts));
+        touch_locked(pl, now);
     }
-    *out = dup_json(o);
-    pthread_mutex_unlock(&s->mu);
-    return 200;
+    return finish_locked(s, &(sim_finish_t){.answer = o, .status = 200}, now, out);
 }
 
 /* An Insurance object (shipment NULL: standalone, POST /v2/insurances). */
@@ -1858,22 +1877,21 @@ int sim_shipment_insure(sim_t *s, const char *id, json_object *req, char **out) 
         pthread_mutex_unlock(&s->mu);
         return err402(out);
     }
-    char buf[32], ts[40];
+    char buf[32];
     snprintf(buf, sizeof buf, "%lld.%02lld", (long long)(cents / 100), (long long)(cents % 100));
     add(o, "insurance", jstr(buf));
     json_object_array_add(get(o, "fees"), fee("InsuranceFee", fc));
-    sim_fmt_z(now, ts, sizeof ts);
-    add(o, "updated_at", jstr(ts));
+    touch_locked(o, now);
     json_object *ins = insurance_new_locked(s, o, get(o, "from_address"), get(o, "to_address"),
                                             get(o, "tracker"), gstr(o, "tracking_code"),
                                             gstr(o, "reference"), cents, fc, "purchased", now);
-    char *ev = event_locked(s, "insurance.purchased", ins, NULL, now);
-    json_object_put(ins);
-    *out = dup_json(o);
-    pthread_mutex_unlock(&s->mu);
-    if (ev)
-        sim_schedule_delivery(s, ev);
-    return 200;
+    return finish_locked(s,
+                         &(sim_finish_t){.answer = o,
+                                         .event = "insurance.purchased",
+                                         .subject = ins,
+                                         .release = ins,
+                                         .status = 200},
+                         now, out);
 }
 
 static json_object *refund_obj_locked(sim_t *s, const char *code, const char *carrier,
@@ -1901,10 +1919,8 @@ static json_object *refund_obj_locked(sim_t *s, const char *code, const char *ca
  * makes its Refund; *plan gets the completion one simulated day later. */
 static json_object *refund_submit_locked(sim_t *s, json_object *shp, int64_t now,
                                          sim_plan_t **plan) {
-    char ts[40];
-    sim_fmt_z(now, ts, sizeof ts);
     add(shp, "refund_status", jstr("submitted"));
-    add(shp, "updated_at", jstr(ts));
+    touch_locked(shp, now);
     json_object *r =
         refund_obj_locked(s, gstr(shp, "tracking_code"), gstr(get(shp, "selected_rate"), "carrier"),
                           "submitted", gstr(shp, "id"), now);
@@ -1925,15 +1941,13 @@ static json_object *refund_submit_locked(sim_t *s, json_object *shp, int64_t now
 char *sim_refund_apply(sim_t *s, sim_plan_t *plan) {
     plan->next = plan->nsteps;
     int64_t now = ss_time_now_usec();
-    char ts[40];
-    sim_fmt_z(now, ts, sizeof ts);
     pthread_mutex_lock(&s->mu);
     json_object *shp = find_locked(s, plan->tracker_id, "Shipment");
     json_object *r = find_locked(s, plan->refund_id, "Refund");
     const char *rs = gstr(shp, "refund_status");
     if (shp && rs && strcmp(rs, "submitted") == 0) {
         add(shp, "refund_status", jstr("refunded"));
-        add(shp, "updated_at", jstr(ts));
+        touch_locked(shp, now);
         json_object *fees = get(shp, "fees");
         for (size_t i = 0; fees && i < json_object_array_length(fees); i++) {
             json_object *f = json_object_array_get_idx(fees, i);
@@ -1946,7 +1960,7 @@ char *sim_refund_apply(sim_t *s, sim_plan_t *plan) {
     char *body = NULL;
     if (r) {
         add(r, "status", jstr("refunded"));
-        add(r, "updated_at", jstr(ts));
+        touch_locked(r, now);
         body = event_locked(s, "refund.successful", r, "submitted", now);
     }
     pthread_mutex_unlock(&s->mu);
@@ -1972,8 +1986,7 @@ int sim_shipment_refund(sim_t *s, const char *id, char **out) {
     }
     sim_plan_t *plan = NULL;
     json_object_put(refund_submit_locked(s, o, now, &plan));
-    *out = dup_json(o);
-    pthread_mutex_unlock(&s->mu);
+    finish_locked(s, &(sim_finish_t){.answer = o, .status = 200}, now, out);
     if (plan)
         sim_schedule_plan(s, plan);
     return 200;
@@ -2017,9 +2030,8 @@ int sim_refund_create(sim_t *s, json_object *req, char **out) {
         }
         json_object_array_add(arr, rf);
     }
-    *out = dup_json(arr); /* EasyPost answers a bare list of Refunds */
-    pthread_mutex_unlock(&s->mu);
-    json_object_put(arr);
+    /* EasyPost answers a bare list of Refunds */
+    finish_locked(s, &(sim_finish_t){.answer = arr, .release = arr, .status = 201}, now, out);
     for (size_t i = 0; i < np; i++)
         sim_schedule_plan(s, plans[i]);
     return 201;
@@ -2089,10 +2101,8 @@ int sim_insurance_create(sim_t *s, json_object *req, char **out) {
                                             gstr(in, "reference"), cents, fc, "pending", now);
     json_object_put(addr[0]);
     json_object_put(addr[1]);
-    *out = dup_json(ins);
-    pthread_mutex_unlock(&s->mu);
-    json_object_put(ins);
-    return 201;
+    return finish_locked(s, &(sim_finish_t){.answer = ins, .release = ins, .status = 201}, now,
+                         out);
 }
 
 /* ---- batches ---- */
@@ -2139,12 +2149,10 @@ static void batch_refresh_locked(sim_t *s, json_object *b) {
 /* A shipment joins (or, below, leaves) a batch: its batch_id changes, and so its updated_at,
  * as every change of an EasyPost object (readers keep the newest version by it). */
 static void batch_join_locked(json_object *b, json_object *shp, int64_t now) {
-    char ts[40];
-    sim_fmt_z(now, ts, sizeof ts);
     add(shp, "batch_id", jstr(gstr(b, "id")));
     add(shp, "batch_status", jstr(bought(shp) ? "postage_purchased" : "created"));
     add(shp, "batch_message", NULL);
-    add(shp, "updated_at", jstr(ts));
+    touch_locked(shp, now);
     json_object_array_add(get(b, "shipments"), batch_entry(shp));
 }
 
@@ -2170,12 +2178,6 @@ static json_object *batch_new_locked(sim_t *s, const char *reference, const char
     store_put_locked(s, id, json_object_get(b));
     index_add_locked(s, SIM_KIND_BATCH, id, now);
     return b;
-}
-
-static void touch_locked(json_object *o, int64_t now) {
-    char ts[40];
-    sim_fmt_z(now, ts, sizeof ts);
-    add(o, "updated_at", jstr(ts));
 }
 
 /* Checks that every element of list names a stored shipment: 0, or 404 in *out. */
@@ -2240,14 +2242,10 @@ int sim_batch_create(sim_t *s, json_object *req, char **out) {
         batch_join_locked(b, find_locked(s, elem_id(json_object_array_get_idx(ids, i)), "Shipment"),
                           now);
     batch_refresh_locked(s, b);
-    char *ev = event_locked(s, "batch.created", b, NULL, now);
-    *out = dup_json(b);
-    pthread_mutex_unlock(&s->mu);
-    json_object_put(b);
     json_object_put(ids);
-    if (ev)
-        sim_schedule_delivery(s, ev);
-    return 200;
+    return finish_locked(
+        s, &(sim_finish_t){.answer = b, .event = "batch.created", .release = b, .status = 200}, now,
+        out);
 }
 
 int sim_batch_get(sim_t *s, const char *id, char **out) {
@@ -2258,9 +2256,7 @@ int sim_batch_get(sim_t *s, const char *id, char **out) {
         return err404(out);
     }
     batch_refresh_locked(s, b);
-    *out = dup_json(b);
-    pthread_mutex_unlock(&s->mu);
-    return 200;
+    return finish_locked(s, &(sim_finish_t){.answer = b, .status = 200}, 0, out);
 }
 
 /* A ScanForm for the (bought, unrefunded, not yet scanned) shipments in ids,
@@ -2408,12 +2404,11 @@ static int batch_buy(sim_t *s, const char *id, char **out) {
     add(b, "state", jstr(ok ? "purchased" : "purchase_failed"));
     touch_locked(b, now);
     batch_refresh_locked(s, b);
-    char *ev = event_locked(s, "batch.updated", b, "purchasing", now);
-    *out = dup_json(b);
-    pthread_mutex_unlock(&s->mu);
-    if (ev)
-        sim_schedule_delivery(s, ev);
-    return 200;
+    return finish_locked(
+        s,
+        &(sim_finish_t){
+            .answer = b, .event = "batch.updated", .prev_status = "purchasing", .status = 200},
+        now, out);
 }
 
 int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *req, char **out) {
@@ -2443,7 +2438,6 @@ int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *
     pthread_mutex_lock(&s->mu);
     json_object *b = find_locked(s, id, "Batch");
     int st = 0;
-    char *ev = NULL;
     if (!b) {
         st = err404(out);
         goto done;
@@ -2469,13 +2463,11 @@ int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *
             if (add_ && at == SIZE_MAX) {
                 batch_join_locked(b, shp, now);
             } else if (rm && at != SIZE_MAX) {
-                char ts[40];
-                sim_fmt_z(now, ts, sizeof ts);
                 json_object_array_del_idx(cur, at, 1);
                 add(shp, "batch_id", NULL);
                 add(shp, "batch_status", NULL);
                 add(shp, "batch_message", NULL);
-                add(shp, "updated_at", jstr(ts));
+                touch_locked(shp, now);
             }
         }
     } else if (label) {
@@ -2519,13 +2511,12 @@ int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *
     }
     touch_locked(b, now);
     batch_refresh_locked(s, b);
-    ev = event_locked(s, "batch.updated", b, state, now);
-    *out = dup_json(b);
-    st = 200;
+    return finish_locked(
+        s,
+        &(sim_finish_t){.answer = b, .event = "batch.updated", .prev_status = state, .status = 200},
+        now, out);
 done:
     pthread_mutex_unlock(&s->mu);
-    if (ev)
-        sim_schedule_delivery(s, ev);
     return st;
 }
 
@@ -2567,14 +2558,10 @@ int sim_scan_form_create(sim_t *s, json_object *req, char **out) {
     }
     add(b, "scan_form", json_object_get(f));
     batch_refresh_locked(s, b);
-    char *ev = event_locked(s, "scan_form.created", f, NULL, now);
-    *out = dup_json(f);
-    pthread_mutex_unlock(&s->mu);
     json_object_put(b);
-    json_object_put(f);
-    if (ev)
-        sim_schedule_delivery(s, ev);
-    return 200;
+    return finish_locked(
+        s, &(sim_finish_t){.answer = f, .event = "scan_form.created", .release = f, .status = 200},
+        now, out);
 }
 
 /* ---- pickups ---- */
@@ -2671,10 +2658,7 @@ int sim_pickup_create(sim_t *s, json_object *req, char **out) {
     add(o, "pickup_rates", rates);
     store_put_locked(s, id, json_object_get(o));
     index_add_locked(s, SIM_KIND_PICKUP, id, now);
-    *out = dup_json(o);
-    pthread_mutex_unlock(&s->mu);
-    json_object_put(o);
-    return 200;
+    return finish_locked(s, &(sim_finish_t){.answer = o, .release = o, .status = 200}, now, out);
 }
 
 int sim_pickup_action(sim_t *s, const char *id, const char *action, json_object *req, char **out) {
@@ -2723,10 +2707,10 @@ int sim_pickup_action(sim_t *s, const char *id, const char *action, json_object 
     } else if (st == 200) {
         add(o, "status", jstr("canceled"));
     }
-    if (st == 200) {
-        touch_locked(o, now);
-        *out = dup_json(o);
+    if (st != 200) {
+        pthread_mutex_unlock(&s->mu);
+        return st;
     }
-    pthread_mutex_unlock(&s->mu);
-    return st;
+    touch_locked(o, now);
+    return finish_locked(s, &(sim_finish_t){.answer = o, .status = 200}, now, out);
 }
