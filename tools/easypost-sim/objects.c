@@ -2443,7 +2443,9 @@ int sim_batch_action(sim_t *s, const char *id, const char *action, json_object *
         goto done;
     }
     batch_refresh_locked(s, b);
-    const char *state = gstr(b, "state") ? gstr(b, "state") : "";
+    /* a copy: the label branch replaces "state", which frees the string gstr() lent */
+    char state[32];
+    snprintf(state, sizeof state, "%s", gstr(b, "state") ? gstr(b, "state") : "");
     json_object *cur = get(b, "shipments");
     if (add_ || rm) {
         if ((st = shipments_exist_locked(s, list, out)) != 0)
