@@ -1676,6 +1676,18 @@ static json_object *find_locked(sim_t *s, const char *id, const char *object) {
     return o && t && strcmp(t, object) == 0 ? o : NULL;
 }
 
+/* Takes s->mu and finds id's object of that type.  On a miss it releases s->mu again, writes
+ * the 404 to *out and returns NULL; otherwise the caller holds s->mu. */
+static json_object *lock_find(sim_t *s, const char *id, const char *object, char **out) {
+    pthread_mutex_lock(&s->mu);
+    json_object *o = find_locked(s, id, object);
+    if (!o) {
+        pthread_mutex_unlock(&s->mu);
+        err404(out);
+    }
+    return o;
+}
+
 static int err422c(char **out, const char *code, const char *message) {
     *out = sim_error_json(code, message, NULL, NULL);
     return 422;
@@ -1731,12 +1743,9 @@ static int64_t amount_cents(json_object *v) {
 
 int sim_address_verify(sim_t *s, const char *id, char **out) {
     int64_t now = ss_time_now_usec();
-    pthread_mutex_lock(&s->mu);
-    json_object *a = find_locked(s, id, "Address");
-    if (!a) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    json_object *a = lock_find(s, id, "Address", out);
+    if (!a)
+        return 404;
     /* EasyPost answers a verified copy under a new id. */
     json_object *v = address_new_locked(s, a, now);
     if (address_verify_locked(v, now) != 0) {
@@ -1755,12 +1764,9 @@ int sim_shipment_rerate(sim_t *s, const char *id, char **out) {
     int64_t now = ss_time_now_usec();
     char ts[40];
     sim_fmt_z(now, ts, sizeof ts);
-    pthread_mutex_lock(&s->mu);
-    json_object *o = find_locked(s, id, "Shipment");
-    if (!o) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    json_object *o = lock_find(s, id, "Shipment", out);
+    if (!o)
+        return 404;
     double weight = 0;
     gnum(get(o, "parcel"), "weight", &weight);
     int zone = usps_zone(get(o, "from_address"), get(o, "to_address"));
@@ -1785,12 +1791,9 @@ int sim_shipment_label(sim_t *s, const char *id, const char *file_format, char *
         if (strcasecmp(file_format, F[i].fmt) == 0)
             k = i;
     int64_t now = ss_time_now_usec();
-    pthread_mutex_lock(&s->mu);
-    json_object *o = find_locked(s, id, "Shipment");
-    if (!o) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    json_object *o = lock_find(s, id, "Shipment", out);
+    if (!o)
+        return 404;
     if (k < 0) {
         pthread_mutex_unlock(&s->mu);
         *out = sim_error_json("PARAMETER.INVALID", "Invalid parameter.", "file_format",
@@ -1853,12 +1856,9 @@ static int64_t insurance_fee(int64_t cents) {
 int sim_shipment_insure(sim_t *s, const char *id, json_object *req, char **out) {
     int64_t cents = amount_cents(get(req, "amount"));
     int64_t now = ss_time_now_usec();
-    pthread_mutex_lock(&s->mu);
-    json_object *o = find_locked(s, id, "Shipment");
-    if (!o) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    json_object *o = lock_find(s, id, "Shipment", out);
+    if (!o)
+        return 404;
     if (cents <= 0) {
         pthread_mutex_unlock(&s->mu);
         return err422(out, "amount");
@@ -1969,12 +1969,9 @@ char *sim_refund_apply(sim_t *s, sim_plan_t *plan) {
 
 int sim_shipment_refund(sim_t *s, const char *id, char **out) {
     int64_t now = ss_time_now_usec();
-    pthread_mutex_lock(&s->mu);
-    json_object *o = find_locked(s, id, "Shipment");
-    if (!o) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    json_object *o = lock_find(s, id, "Shipment", out);
+    if (!o)
+        return 404;
     if (!bought(o)) {
         pthread_mutex_unlock(&s->mu);
         return err422c(out, "SHIPMENT.REFUND.FAILURE", "The shipment has no postage to refund.");
@@ -2249,12 +2246,9 @@ int sim_batch_create(sim_t *s, json_object *req, char **out) {
 }
 
 int sim_batch_get(sim_t *s, const char *id, char **out) {
-    pthread_mutex_lock(&s->mu);
-    json_object *b = find_locked(s, id, "Batch");
-    if (!b) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    json_object *b = lock_find(s, id, "Batch", out);
+    if (!b)
+        return 404;
     batch_refresh_locked(s, b);
     return finish_locked(s, &(sim_finish_t){.answer = b, .status = 200}, 0, out);
 }
@@ -2330,12 +2324,9 @@ static int lowest_rate_locked(json_object *shp, char *buf, size_t n) {
 }
 
 static int batch_buy(sim_t *s, const char *id, char **out) {
-    pthread_mutex_lock(&s->mu);
-    json_object *b = find_locked(s, id, "Batch");
-    if (!b) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    json_object *b = lock_find(s, id, "Batch", out);
+    if (!b)
+        return 404;
     const char *state = gstr(b, "state");
     if (!state || strcmp(state, "created") != 0) {
         pthread_mutex_unlock(&s->mu);
@@ -2384,12 +2375,9 @@ static int batch_buy(sim_t *s, const char *id, char **out) {
     json_object_put(todo);
 
     int64_t now = ss_time_now_usec();
-    pthread_mutex_lock(&s->mu);
-    b = find_locked(s, id, "Batch");
-    if (!b) {
-        pthread_mutex_unlock(&s->mu);
-        return err404(out);
-    }
+    b = lock_find(s, id, "Batch", out);
+    if (!b)
+        return 404;
     list = get(b, "shipments");
     int ok = 0;
     for (size_t i = 0; i < json_object_array_length(list); i++) {
