@@ -220,6 +220,12 @@ jq -e '.state == "purchased" and .status.postage_purchased == 2 and all(.shipmen
 err POST "/batches/$bid/buy" '{}' 422 BATCH.STATE.INVALID
 bl=$(ok POST "/batches/$bid/label" '{"file_format":"PDF"}')
 jq -e '.state == "label_generated" and (.label_url|test("^https://.*\\.pdf$"))' <<<"$bl" >/dev/null || ss_fail "batch label: $bl"
+# The label's batch.updated Event (the newest; lists carry no result) says what the status
+# was: it once carried freed memory here.
+lev=$(ok GET "/events?page_size=100" | jq -r '[.events[] | select(.description == "batch.updated")][0].id')
+ok GET "/events/$lev" | jq -e --arg b "$bid" '.result.id == $b and .result.state == "label_generated"
+  and .previous_attributes.status == "purchased"' >/dev/null ||
+  ss_fail "batch label: batch.updated previous_attributes.status is not \"purchased\": $(ok GET "/events/$lev" | jq -c .previous_attributes)"
 bs=$(ok POST "/batches/$bid/scan_form" '{}')
 jq -c .scan_form <<<"$bs" | conforms "$SCANFORM" "batch scan form"
 jq -e '(.scan_form.tracking_codes|length) == 2 and .scan_form.batch_id == .id' <<<"$bs" >/dev/null || ss_fail "batch scan form: $bs"
