@@ -14,7 +14,9 @@
  * --full: every shipment gets two more rates (three in "rates"; the baseline stores
  *   all three, today's path the selected one, migration 0009) and a
  *   tracker with 6 tracking details (a second event, after all the shipments):
- *   the "synced shipment" of the bytes-per-shipment measure. */
+ *   the "synced shipment" of the bytes-per-shipment measure.
+ * --copy: today's statements fed by COPY (binary) into temporary staging tables instead of
+ *   array parameters (ss_sync_db_t.copy; issue 15: keep whichever measures faster). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,17 +283,20 @@ static char *full_shipment(char **line, long seq) {
 }
 
 int main(int argc, char **argv) {
-    int baseline = 0, full = 0, a = 1;
+    int baseline = 0, full = 0, copy = 0, a = 1;
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (strcmp(argv[a], "--baseline") == 0)
             baseline = 1;
         else if (strcmp(argv[a], "--full") == 0)
             full = 1;
+        else if (strcmp(argv[a], "--copy") == 0)
+            copy = 1;
         else
             break;
     }
     if (argc - a < 2) {
-        fprintf(stderr, "usage: %s [--baseline] [--full] DATABASE_URL FILE.tsv [BATCH]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--baseline] [--full] [--copy] DATABASE_URL FILE.tsv [BATCH]\n",
+                argv[0]);
         return 2;
     }
     const char *url = argv[a], *file = argv[a + 1];
@@ -330,6 +335,7 @@ int main(int argc, char **argv) {
     ss_db_conn_t *dbc = ss_db_conn_new(&dbo, err, sizeof(err));
     ss_sync_db_t db;
     ss_sync_db_init(&db);
+    db.copy = copy;
     /* the baseline runs on a database of its time: today's statements (tables and
      * columns of later migrations) are not prepared there */
     if (!dbc || (!baseline && ss_sync_db_set_conn(&db, dbc, err, sizeof(err)) != SS_DB_ERR_NONE) ||
@@ -404,7 +410,11 @@ int main(int argc, char **argv) {
         printf("backend_cpu_us_per_event %.1f\nevents_per_cpu_s %.0f\n",
                (double)(cpu1 - cpu0) / (double)n, (double)n * 1e6 / (double)(cpu1 - cpu0));
     fprintf(stderr, "%zu events in %.2f s (PostgreSQL only, %s write path, %zu per transaction)\n",
-            n, secs, baseline ? "baseline (0004)" : "current", batch);
+            n, secs,
+            baseline ? "baseline (0004)"
+            : copy   ? "current, COPY + merge"
+                     : "current",
+            batch);
     ss_db_conn_free(dbc);
     return 0;
 }

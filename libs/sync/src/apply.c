@@ -176,6 +176,107 @@ static PGresult *exec_bufs(ss_sync_db_t *db, const char *name, size_t n) {
     return PQexecPrepared(db->conn, name, (int)n, values, lengths, formats, 0);
 }
 
+/* "ss_stage_<table statement>" / "ss_sync_c_<...>": the staging table of t and its merge. */
+static void stage_names(ss_sync_table_id_t t, char *stage, char *stmt, size_t size) {
+    const char *s = ss_sync_table_desc(t)->stmt + strlen("ss_sync_");
+    snprintf(stage, size, "ss_stage_%s", s);
+    snprintf(stmt, size, "ss_sync_c_%s", s);
+}
+
+/* --copy: the staging tables and their merge statements, once per connection (outside
+ * the batch's transaction, so that a rollback keeps them). */
+static int stage_prepare(ss_sync_db_t *db, PGresult **failed, char *errstr, size_t errstr_size) {
+    *failed = NULL;
+    int pid = PQbackendPID(db->conn);
+    if (db->staged == db->conn && db->staged_pid == pid)
+        return 0;
+    ss_buf_t sqlb = {0};
+    for (size_t ti = 0; ti < NTABLES; ti++) {
+        char stage[64], stmt[64];
+        const ss_sync_table_desc_t *d = ss_sync_table_desc(tables[ti]);
+        stage_names(tables[ti], stage, stmt, sizeof(stage));
+        PGresult *res = NULL;
+        if (ss_sync_stage_create_sql(d, stage, &sqlb) < 0)
+            goto oom;
+        res = PQexec(db->conn, sqlb.data);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            goto failed;
+        PQclear(res);
+        if (ss_sync_sql_build_stage(d, stage, &sqlb) < 0)
+            goto oom;
+        res = PQprepare(db->conn, stmt, sqlb.data, 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            goto failed;
+        PQclear(res);
+        continue;
+    failed:
+        *failed = res;
+        ss_buf_free(&sqlb);
+        return -1;
+    }
+    ss_buf_free(&sqlb);
+    db->staged = db->conn;
+    db->staged_pid = pid;
+    return 0;
+oom:
+    ss_buf_free(&sqlb);
+    snprintf(errstr, errstr_size, "out of memory");
+    return -1;
+}
+
+static int put16(ss_buf_t *b, int16_t v) {
+    uint16_t n = htons((uint16_t)v);
+    return ss_buf_append(b, &n, 2);
+}
+
+/* COPY ... (FORMAT binary) data of rows idx[0..n) of t into b. */
+static int copy_encode(ss_buf_t *b, const ss_sync_rows_t *rows, ss_sync_table_id_t t,
+                       const size_t *idx, size_t n) {
+    const ss_sync_table_desc_t *d = ss_sync_table_desc(t);
+    ss_buf_reset(b);
+    int rc = ss_buf_append(b, "PGCOPY\n\377\r\n\0", 11) | put32(b, 0) | put32(b, 0);
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc |= put16(b, (int16_t)d->ncols);
+        for (int c = 0; c < d->ncols; c++) {
+            const char *s = ss_sync_cell(rows, t, idx[i], c);
+            if (!s) {
+                rc |= put32(b, -1);
+            } else if (ss_sync_col_binary_ts(&d->cols[c])) {
+                int64_t usec;
+                if (ss_time_parse(s, &usec) < 0)
+                    return -2;
+                uint64_t v = (uint64_t)(usec - PG_EPOCH_USEC);
+                rc |= put32(b, 8) | put32(b, (int32_t)(uint32_t)(v >> 32)) |
+                      put32(b, (int32_t)(uint32_t)v);
+            } else {
+                size_t len = strlen(s);
+                rc |= put32(b, (int32_t)len) | ss_buf_append(b, s, len);
+            }
+        }
+    }
+    rc |= put16(b, -1);
+    return rc ? -1 : 0;
+}
+
+/* Sends b as the data of COPY stage FROM STDIN (FORMAT binary); NULL res on success. */
+static PGresult *copy_in(ss_sync_db_t *db, const char *stage, const ss_buf_t *b) {
+    char sqlc[128];
+    snprintf(sqlc, sizeof(sqlc), "COPY %s FROM STDIN (FORMAT binary)", stage);
+    PGresult *res = PQexec(db->conn, sqlc);
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        return res;
+    PQclear(res);
+    if (PQputCopyData(db->conn, b->data, (int)b->len) != 1 || PQputCopyEnd(db->conn, NULL) != 1)
+        return PQgetResult(db->conn);
+    res = PQgetResult(db->conn);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return res;
+    PQclear(res);
+    for (PGresult *r; (r = PQgetResult(db->conn));)
+        PQclear(r);
+    return NULL;
+}
+
 static ss_db_class_t fail(ss_sync_db_t *db, PGresult *res, char *errstr, size_t errstr_size) {
     /* records the class and SQLSTATE in dbc; closes it when the connection is gone */
     ss_db_conn_error(db->dbc, res, errstr, errstr_size);
@@ -223,6 +324,8 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
     }
     memset(db->keep, 0, db->keep_cap);
 
+    if (db->copy && stage_prepare(db, &res, errstr, errstr_size) < 0)
+        return res ? fail(db, res, errstr, errstr_size) : SS_DB_FATAL;
     res = PQexec(db->conn, "BEGIN");
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         return fail(db, res, errstr, errstr_size);
@@ -299,15 +402,30 @@ ss_db_class_t ss_sync_apply(ss_sync_db_t *db, const char *group, const ss_sync_r
             continue;
         }
         int ncols = ss_sync_table_ncols(t);
-        for (int c = 0; c < ncols; c++)
-            if ((rc = ss_sync_encode_column(&db->bufs[c], rows, t, idx, (size_t)n, c)) < 0) {
+        if (db->copy) {
+            char stage[64], stmt[64];
+            stage_names(t, stage, stmt, sizeof(stage));
+            if ((rc = copy_encode(&db->bufs[0], rows, t, idx, (size_t)n)) < 0) {
                 snprintf(errstr, errstr_size, "%s",
                          rc == -2 ? "a timestamp cell is not a timestamp" : "out of memory");
                 goto oom;
             }
-        free(idx);
-        idx = NULL;
-        res = exec_bufs(db, ss_sync_table_desc(t)->stmt, (size_t)ncols);
+            free(idx);
+            idx = NULL;
+            if ((res = copy_in(db, stage, &db->bufs[0])) != NULL)
+                return fail(db, res, errstr, errstr_size);
+            res = PQexecPrepared(db->conn, stmt, 0, NULL, NULL, NULL, 0);
+        } else {
+            for (int c = 0; c < ncols; c++)
+                if ((rc = ss_sync_encode_column(&db->bufs[c], rows, t, idx, (size_t)n, c)) < 0) {
+                    snprintf(errstr, errstr_size, "%s",
+                             rc == -2 ? "a timestamp cell is not a timestamp" : "out of memory");
+                    goto oom;
+                }
+            free(idx);
+            idx = NULL;
+            res = exec_bufs(db, ss_sync_table_desc(t)->stmt, (size_t)ncols);
+        }
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             return fail(db, res, errstr, errstr_size);
         long affected = atol(PQcmdTuples(res));

@@ -79,7 +79,28 @@ static int put_names(ss_buf_t *b, const ss_sync_table_desc_t *d) {
     return rc;
 }
 
+static int sql_build(const ss_sync_table_desc_t *d, const char *stage, ss_buf_t *out);
+
 int ss_sync_sql_build(const ss_sync_table_desc_t *d, ss_buf_t *out) {
+    return sql_build(d, NULL, out);
+}
+
+int ss_sync_sql_build_stage(const ss_sync_table_desc_t *d, const char *stage, ss_buf_t *out) {
+    return sql_build(d, stage, out);
+}
+
+int ss_sync_stage_create_sql(const ss_sync_table_desc_t *d, const char *stage, ss_buf_t *out) {
+    ss_buf_reset(out);
+    int rc = ss_buf_appendf(out, "CREATE TEMP TABLE IF NOT EXISTS %s (", stage);
+    for (int i = 0; i < d->ncols; i++)
+        rc |= ss_buf_appendf(out, "%s%s %s", i ? ", " : "", d->cols[i].name,
+                             ss_sync_col_binary_ts(&d->cols[i]) ? "timestamptz" : "text");
+    /* rows up to a page stay whole: no compression nor TOAST of what is read once */
+    rc |= put(out, ") WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS");
+    return rc ? -1 : 0;
+}
+
+static int sql_build(const ss_sync_table_desc_t *d, const char *stage, ss_buf_t *out) {
     ss_buf_reset(out);
     int rc = ss_buf_appendf(out, "INSERT INTO %s AS t (", d->table);
     rc |= put_names(out, d);
@@ -94,16 +115,21 @@ int ss_sync_sql_build(const ss_sync_table_desc_t *d, ss_buf_t *out) {
         else
             rc |= put(out, c->name);
     }
-    rc |= put(out, d->synced_at ? ", now() FROM unnest(" : " FROM unnest(");
-    /* every other parameter is a binary text[]: casts happen in the SELECT so
-     * that a value PostgreSQL rejects is a data error (class 22) of this
-     * statement */
-    for (int i = 0; i < d->ncols; i++)
-        rc |= ss_buf_appendf(out, "%s$%d::%s[]", i ? ", " : "", i + 1,
-                             ss_sync_col_binary_ts(&d->cols[i]) ? "timestamptz" : "text");
-    rc |= put(out, ") AS u(");
-    rc |= put_names(out, d);
-    rc |= put(out, ")");
+    rc |= put(out, d->synced_at ? ", now() FROM " : " FROM ");
+    if (stage) {
+        rc |= ss_buf_appendf(out, "%s AS u", stage);
+    } else {
+        /* every other parameter is a binary text[]: casts happen in the SELECT so
+         * that a value PostgreSQL rejects is a data error (class 22) of this
+         * statement */
+        rc |= put(out, "unnest(");
+        for (int i = 0; i < d->ncols; i++)
+            rc |= ss_buf_appendf(out, "%s$%d::%s[]", i ? ", " : "", i + 1,
+                                 ss_sync_col_binary_ts(&d->cols[i]) ? "timestamptz" : "text");
+        rc |= put(out, ") AS u(");
+        rc |= put_names(out, d);
+        rc |= put(out, ")");
+    }
     if (d->from)
         rc |= ss_buf_appendf(out, " %s", d->from);
     rc |= put(out, " ON CONFLICT");

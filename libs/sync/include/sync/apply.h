@@ -44,6 +44,13 @@ typedef struct {
     size_t nbufs;
     unsigned char *keep;
     size_t keep_cap;
+    /* 1: each table's rows go by COPY (binary) into a temporary staging table
+     * and one INSERT ... SELECT FROM it merges them (same statement otherwise),
+     * instead of the unnest of array parameters.  Measured against the arrays
+     * by bench/sync (ss-sync-pgbench --copy; issue 15); the worker uses the arrays. */
+    int copy;
+    PGconn *staged; /* the connection (and its backend) whose staging tables exist */
+    int staged_pid;
 } ss_sync_db_t;
 
 void ss_sync_db_init(ss_sync_db_t *db);

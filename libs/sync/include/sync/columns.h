@@ -424,4 +424,13 @@ enum { SS_SYNC_OBJECTS_COLUMNS(SS_SYNC_COL_ENUM) OB__N };
  * Returns 0, or -1 on out of memory. */
 int ss_sync_sql_build(const ss_sync_table_desc_t *d, ss_buf_t *out);
 
+/* The staging variant (bench/sync --copy, issue 15): the same statement reading
+ * FROM stage AS u instead of the unnest of parameters, and the
+ *   CREATE TEMP TABLE IF NOT EXISTS stage (c1 text, ..., ts timestamptz, ...)
+ *   ON COMMIT DELETE ROWS
+ * that COPY fills (a binary timestamptz column as timestamptz, every other one as text).
+ * Return 0, or -1 on out of memory. */
+int ss_sync_sql_build_stage(const ss_sync_table_desc_t *d, const char *stage, ss_buf_t *out);
+int ss_sync_stage_create_sql(const ss_sync_table_desc_t *d, const char *stage, ss_buf_t *out);
+
 #endif
