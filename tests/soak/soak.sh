@@ -240,6 +240,14 @@ diagnose_lost() {
         "$LOGDIR/kafka_$topic.tsv" | while IFS=$'\t' read -r o e; do
           echo "    @$o $e $(q </dev/null "SELECT coalesce((SELECT 'applied ' || processed_at FROM processed_events WHERE event_id = '$e'), 'NOT applied')")"
         done
+      # What the workers did with that partition: where each assignment and rewind
+      # started, which offsets a revoke or an abandoned batch dropped.
+      for f in "$LOGDIR"/logs/worker*.log; do
+        awk -v pat="$topic[$part]@" -v f="${f##*/}" 'index($0, pat) && /assigned|dropped|rewinding|abandoned/ {
+            r = substr($0, index($0, pat)); sub(/[, ].*/, "", r)
+            m = $0; sub(/.*shipstream-sync-worker: /, "", m); sub(/ (offsets|messages)=.*/, "", m)
+            print "    " $1 " " f ": " m ": " r }' "$f"
+      done | sort -k1,1
     done <<<"$row"
   done
   in_kafka=$(awk -F'\t' 'FILENAME == ARGV[1] { l[$1] = 1; next } ($5 in l) { print $5 }' \
