@@ -30,7 +30,11 @@
 # SOAK_OOO (5), SOAK_KILL_EVERY (30), SOAK_DRAIN_SECONDS (300), SOAK_SEED (random),
 # SOAK_INFLIGHT (256: the generator's concurrent requests), SOAK_BREAK=1 (damages PostgreSQL
 # after the drain: the run must then fail; shows that the comparison can),
-# SOAK_LOG_DIR (build/soak/<time>: the services' logs and the model are kept there).
+# SOAK_LOG_DIR (build/soak/<time>: the services' logs and the model are kept there),
+# SOAK_DIAG_MAX (20: lost Events diagnosed one by one).  On a loss, before anything stops,
+# diagnose_lost says for each lost webhook Event whether Kafka holds it (topic, partition,
+# offset, the group's kafka_offsets row, its neighbours' processed_events) or not, and
+# tests/soak/run.sh keeps Kafka's and PostgreSQL's data (SS_TEST_KEEP_ON_FAILURE).
 set -uo pipefail
 source "$SS_SOURCE_ROOT/tests/integration/lib.sh"
 export LC_ALL=C
@@ -200,6 +204,64 @@ compare() {
   LOST=$((LOST_TRACKERS + LOST_EVENTS + LOST_BOUGHT + LOST_CREATED))
 }
 equal() { compare && [ "$LOST" = 0 ] && [ "$DIFF_TRACKERS" = 0 ]; }
+# diagnose_lost: for every webhook Event answered 2xx but missing from PostgreSQL (at most
+# SOAK_DIAG_MAX, 20), where Kafka has it, while the broker still runs: topic[partition]@offset
+# (or "NOT in Kafka": the receiver answered 2xx without the broker holding it), the
+# group's kafka_offsets row for that partition, and the messages around it (which are in
+# processed_events, and when).  Kafka's messages (topic, partition, offset, key, event id)
+# go to $LOGDIR/kafka_<topic>.tsv; prints "SOAK diagnosis ...".
+diagnose_lost() {
+  comm -23 "$LOGDIR/model_events.txt" "$LOGDIR/pg_events.txt" >"$LOGDIR/lost_events.txt"
+  local n t max=${SOAK_DIAG_MAX:-20} id row topic part off in_kafka=0 not_in_kafka=0 in_dlq=0
+  n=$(wc -l <"$LOGDIR/lost_events.txt")
+  [ "$n" -gt 0 ] || return 0
+  say "diagnosis: $n webhook Event(s) answered 2xx are not in PostgreSQL; reading Kafka from the beginning"
+  for t in trackers events dlq; do
+    ss_kafkactl consume -t "${PREFIX}$t" --until-end --timeout 300 2>"$LOGDIR/logs/kafkactl_$t.log" |
+      awk -F'\t' -v t="$t" '{ e = ""; if (match($4, /"event_id":"[^"]*"/)) e = substr($4, RSTART + 12, RLENGTH - 13)
+                              print t "\t" $1 "\t" $2 "\t" $3 "\t" e }' >"$LOGDIR/kafka_$t.tsv" ||
+      say "diagnosis: reading ${PREFIX}$t failed (logs/kafkactl_$t.log)"
+  done
+  say "diagnosis: Kafka holds $(cat "$LOGDIR"/kafka_{trackers,events}.tsv | wc -l) webhook/event messages, $(wc -l <"$LOGDIR/kafka_dlq.tsv") dead-lettered"
+  head -n "$max" "$LOGDIR/lost_events.txt" | while read -r id; do
+    row=$(awk -F'\t' -v e="$id" '$5 == e' "$LOGDIR/kafka_trackers.tsv" "$LOGDIR/kafka_events.tsv" | head -n 3)
+    if grep -qF "$id" "$LOGDIR/kafka_dlq.tsv"; then echo "  $id: dead-lettered ($(grep -F "$id" "$LOGDIR/kafka_dlq.tsv" | head -n 1 | cut -f2,3))"; fi
+    if [ -z "$row" ]; then
+      echo "  $id: NOT in Kafka: the receiver answered 2xx without the broker holding it"
+      grep -h -F "$id" "$LOGDIR"/logs/receiver.*.log | head -n 5 | sed 's/^/    receiver: /'
+      continue
+    fi
+    while IFS=$'\t' read -r topic part off _ _; do
+      echo "  $id: in Kafka at ${PREFIX}$topic[$part]@$off"
+      q </dev/null "SELECT '    kafka_offsets: group ' || consumer_group || ' next_offset ' || next_offset || ' (updated ' || updated_at || ')'
+           FROM kafka_offsets WHERE topic = '${PREFIX}$topic' AND partition = $part"
+      # The partition around it: which messages PostgreSQL applied (processed_events), when.
+      awk -F'\t' -v p="$part" -v o="$off" '$2 == p && $3 >= o - 5 && $3 <= o + 5 { print $3 "\t" $5 }' \
+        "$LOGDIR/kafka_$topic.tsv" | while IFS=$'\t' read -r o e; do
+          echo "    @$o $e $(q </dev/null "SELECT coalesce((SELECT 'applied ' || processed_at FROM processed_events WHERE event_id = '$e'), 'NOT applied')")"
+        done
+      # What the workers did with that partition: where each assignment and rewind
+      # started, which offsets a revoke or an abandoned batch dropped.
+      for f in "$LOGDIR"/logs/worker*.log; do
+        awk -v pat="$topic[$part]@" -v f="${f##*/}" 'index($0, pat) && /assigned|dropped|rewinding|abandoned/ {
+            r = substr($0, index($0, pat)); sub(/[, ].*/, "", r)
+            m = $0; sub(/.*shipstream-sync-worker: /, "", m); sub(/ (offsets|messages)=.*/, "", m)
+            print "    " $1 " " f ": " m ": " r }' "$f"
+      done | sort -k1,1
+    done <<<"$row"
+  done
+  in_kafka=$(awk -F'\t' 'FILENAME == ARGV[1] { l[$1] = 1; next } ($5 in l) { print $5 }' \
+    "$LOGDIR/lost_events.txt" "$LOGDIR/kafka_trackers.tsv" "$LOGDIR/kafka_events.tsv" | sort -u | wc -l)
+  in_dlq=$(awk -F'\t' 'FILENAME == ARGV[1] { l[$1] = 1; next } ($5 in l) { print $5 }' \
+    "$LOGDIR/lost_events.txt" "$LOGDIR/kafka_dlq.tsv" | sort -u | wc -l)
+  not_in_kafka=$((n - in_kafka))
+  echo "SOAK diagnosis: lost_events=$n in_kafka=$in_kafka (the sync worker skipped them) not_in_kafka=$not_in_kafka (the receiver answered 2xx without them) dead_lettered=$in_dlq"
+  grep -hE 'assigned|revoked|kept .* partition|abandon|not applied|stopping' "$LOGDIR"/logs/worker*.log |
+    sort | cut -c1-200 >"$LOGDIR/worker_rebalances.txt"
+  say "diagnosis: the workers' rebalances and failed batches in $LOGDIR/worker_rebalances.txt"
+  cp "$SS_TEST_KAFKA_DIR/kafka.log" "$LOGDIR/logs/kafka.log" 2>/dev/null
+}
+
 # drain <seconds>: until PostgreSQL equals the model, or nothing changed for 30 s (what is
 # missing then will not come by itself), or the deadline.
 drain() {
@@ -257,6 +319,9 @@ echo "SOAK applied=$APPLIED (webhook Events in processed_events) drain=${drain_s
 echo "SOAK lost=$LOST (trackers $LOST_TRACKERS, events $LOST_EVENTS, bought shipments $LOST_BOUGHT, created shipments $LOST_CREATED) differ=$DIFF_TRACKERS extra_events=$EXTRA_EVENTS unconfirmed=$UNCONFIRMED (trackers at a version sent but never answered 2xx)"
 [ "$(field unresolved)" = 0 ] || say "warning: $(field unresolved) requests never answered 2xx (in $LOGDIR/pending.txt)"
 if [ "$LOST" != 0 ] || [ "$DIFF_TRACKERS" != 0 ]; then
+  diagnose_lost
+  [ -n "${SS_TEST_KEEP_ON_FAILURE:-}" ] &&
+    say "Kafka's and PostgreSQL's data are kept: $SS_TEST_KAFKA_DIR, $SS_TEST_PG_DATA ($DB_URL; remove them when done)"
   comm -3 "$LOGDIR/model_trackers.tsv" "$LOGDIR/pg_trackers.tsv" | head -10 >&2
   comm -23 "$LOGDIR/model_shipments.tsv" "$LOGDIR/pg_shipments.tsv" | head -5 >&2
   ss_fail "PostgreSQL differs from the model (logs and model files in $LOGDIR)"

@@ -17,6 +17,7 @@
 #include "worker.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,67 @@ static void lag_update(worker_t *w, int force) {
     }
 }
 
+/* ---- what a rebalance does to each partition, in the log ---- */
+
+#define RANGES_SIZE 4096
+
+/* The topic without KAFKA_TOPIC_PREFIX ("trackers"). */
+static const char *short_topic(const worker_t *w, const char *topic) {
+    size_t n = strlen(w->cfg->prefix);
+    return strncmp(topic, w->cfg->prefix, n) == 0 ? topic + n : topic;
+}
+
+static void ranges_add(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ranges_add(char *buf, size_t size, const char *fmt, ...) {
+    size_t len = strlen(buf);
+    if (len + 4 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + len, size - len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size - len)
+        snprintf(buf + size - 4, 4, "...");
+}
+
+/* "trackers[3]@100-199,shipments[0]@7-7": the offsets of messages m[0, n) per
+ * partition (first and last seen, in consumption order). */
+static const char *msg_ranges(const worker_t *w, rd_kafka_message_t *const *m, size_t n, char *buf,
+                              size_t size) {
+    buf[0] = '\0';
+    unsigned char *done = calloc(n ? n : 1, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (done && done[i])
+            continue;
+        int64_t lo = m[i]->offset, hi = m[i]->offset;
+        for (size_t j = i + 1; done && j < n; j++)
+            if (!done[j] && m[j]->partition == m[i]->partition && m[j]->rkt == m[i]->rkt) {
+                done[j] = 1;
+                if (m[j]->offset < lo)
+                    lo = m[j]->offset;
+                if (m[j]->offset > hi)
+                    hi = m[j]->offset;
+            }
+        ranges_add(buf, size, "%s%s[%d]@%lld-%lld", buf[0] ? "," : "",
+                   short_topic(w, rd_kafka_topic_name(m[i]->rkt)), (int)m[i]->partition,
+                   (long long)lo, (long long)hi);
+    }
+    free(done);
+    return buf;
+}
+
+/* Says which messages are given up (they are read again from kafka_offsets, by
+ * this worker or the partition's next owner). */
+static void log_dropped(const worker_t *w, const char *what, rd_kafka_message_t *const *m,
+                        size_t n) {
+    if (n == 0)
+        return;
+    char buf[RANGES_SIZE];
+    ss_log_kv(SS_LOG_INFO, what, SS_KV_INT("messages", (long long)n), "ranges",
+              msg_ranges(w, m, n, buf, sizeof(buf)), NULL);
+}
+
 /* ---- rebalance hooks ---- */
 
 static void carry_clear(void *wp);
@@ -230,7 +292,12 @@ static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
         if (p)
             p->next = offs[i];
     }
-    ss_log(SS_LOG_INFO, "assigned %d partition(s), starting from kafka_offsets", parts->cnt);
+    char msg[96], from[RANGES_SIZE] = "";
+    for (int i = 0; i < parts->cnt; i++)
+        ranges_add(from, sizeof(from), "%s%s[%d]@%lld", i ? "," : "", short_topic(w, topics[i]),
+                   (int)pn[i], (long long)offs[i]);
+    snprintf(msg, sizeof(msg), "assigned %d partition(s), starting from kafka_offsets", parts->cnt);
+    ss_log_kv(SS_LOG_INFO, msg, "offsets", from, NULL); /* -1: the beginning */
     atomic_store(&g_consumer_up, 1);
     rc = 0;
 done:
@@ -248,6 +315,7 @@ static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts) {
     w->revoked = 1;
     /* Messages carried so far belong to the old assignment; anything polled
      * after this point belongs to the new one and is kept. */
+    log_dropped(w, "revoke: messages polled while paused dropped", w->carry, w->ncarry);
     carry_clear(w);
     /* Forget lag gauges of partitions we no longer own. */
     for (int i = 0; i < parts->cnt; i++) {
@@ -346,6 +414,13 @@ static int rewind_kept(worker_t *w) {
                              sizeof(err)) < 0)
         ss_log_kv(SS_LOG_WARN, "kafka_offsets read failed; rewinding to the last commit", "error",
                   err, NULL);
+    char to[RANGES_SIZE] = "";
+    for (int i = 0; i < n; i++)
+        ranges_add(to, sizeof(to), "%s%s[%d]@%lld", i ? "," : "", short_topic(w, topics[i]),
+                   (int)pn[i], (long long)offs[i]);
+    if (n > 0)
+        ss_log_kv(SS_LOG_INFO, "rewinding the partitions kept after the revoke", "offsets", to,
+                  NULL);
     for (int i = 0; i < n; i++) {
         int64_t o = offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
         if (ss_kafka_consumer_seek(w->consumer, topics[i], pn[i], o, err, sizeof(err)) < 0) {
@@ -376,6 +451,7 @@ static int check_revoked(worker_t *w) {
     fl_settle(w, 0);
     w->revoked = 0;
     w->fl_lost = 0;
+    log_dropped(w, "revoke: batch dropped", w->b.kmsgs, w->b.n);
     batch_clear(w);
     /* The dropped batch also held messages of partitions this worker keeps
      * (cooperative protocol): read them again, or they would be skipped. */
@@ -704,12 +780,16 @@ static int fl_settle(worker_t *w, int final) {
     if (w->fl_cls == SS_DB_OK) {
         batch_done(w, &w->fl_st, w->fl_t0, !w->revoked);
     } else if (w->revoked) {
+        log_dropped(w, "revoke: failed pipelined batch dropped", w->b.kmsgs, w->b.n);
         rc = -1;
     } else {
         if (w->fl_cls != SS_DB_DATA)
             ss_log_kv(SS_LOG_WARN, "pipelined batch not applied; retrying synchronously", "error",
                       w->fl_err, NULL);
         rc = batch_process(w, final);
+        if (rc < 0)
+            log_dropped(w, "pipelined batch abandoned", w->b.kmsgs + w->b.committed,
+                        w->b.n - w->b.committed);
     }
     batch_reset(&w->b);
     batch_swap(w);
@@ -728,8 +808,10 @@ static void batch_submit(worker_t *w) {
             return;
     if (db_ensure(w) < 0) {
         /* not connected: the synchronous path pauses, backs off and reconnects */
-        if (batch_process(w, 0) == 0 || !w->revoked)
+        if (batch_process(w, 0) == 0 || !w->revoked) {
+            log_dropped(w, "batch abandoned", w->b.kmsgs + w->b.committed, w->b.n - w->b.committed);
             batch_clear(w);
+        }
         return;
     }
     batch_swap(w);
