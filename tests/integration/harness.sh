@@ -61,18 +61,17 @@ cleanup() {
   fi
   # Background processes tests started with ss_start_bg (backstop: tests kill
   # their own on exit, but a killed test cannot).
-  local f pid
+  # Each file says "pid start": signalled only while it is still that process (lib.sh).
+  local f pid start
   for f in "$SS_TEST_ROOT"/*/bg/*.pid; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f")
-    kill -0 "$pid" 2>/dev/null && kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    [ -f "$f" ] && _ss_pidfile_kill "$f" TERM
   done
   for f in "$SS_TEST_ROOT"/*/bg/*.pid; do
     [ -f "$f" ] || continue
-    pid=$(cat "$f")
+    read -r pid start <"$f" || continue
     local d=$((SECONDS + 5))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $d ]; do sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    while _ss_pid_is "$pid" "${start:-}" && [ $SECONDS -lt $d ]; do sleep 0.1; done
+    _ss_pidfile_kill "$f" KILL || true
   done
   # A PostgreSQL start still in flight would otherwise finish after our stop.
   [ -n "${PG_JOB:-}" ] && wait "$PG_JOB" 2>/dev/null

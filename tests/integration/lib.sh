@@ -68,6 +68,32 @@ ss_percentile() {
 
 ss_psql() { PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
+# A pid names a process only until it is reaped: on a busy machine (pid_max 32768, tests,
+# benches and soaks side by side) a stale pid is soon another program's, and a cleanup that
+# signals it kills a stranger (a soak once lost its receiver and gateway to one). So every
+# background process is recorded as "pid start" (start: /proc/<pid>/stat field 22, clock
+# ticks since boot) and signalled only while both still match.
+# _ss_pid_start <pid>: its start time; fails when gone or a zombie.
+_ss_pid_start() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  # shellcheck disable=SC2086
+  set -- $s
+  [ "$1" != Z ] && [ -n "${20:-}" ] || return 1
+  echo "${20}"
+}
+# _ss_pid_is <pid> <start>: still that process.
+_ss_pid_is() { [ -n "${2:-}" ] && [ "$(_ss_pid_start "$1")" = "$2" ]; }
+# _ss_pidfile_kill <file> <signal>: signal the process (and its group) a pid file names,
+# if it is still that process.
+_ss_pidfile_kill() {
+  local pid start
+  read -r pid start <"$1" 2>/dev/null || return 1
+  _ss_pid_is "$pid" "${start:-}" || return 1
+  kill "-$2" -- "-$pid" 2>/dev/null || kill "-$2" "$pid" 2>/dev/null
+}
+
 if [ -n "${SS_LIB_TOOLS_ONLY:-}" ]; then return 0; fi
 
 # ---------------------------------------------------------------- test set-up
@@ -137,20 +163,27 @@ ss_start_bg() {
   set +m
   SS_BG_PIDS+=("$SS_BG_PID")
   SS_BG_LOGS+=("$logfile")
-  # Listed in a file too: found by our cleanup even when started from a
-  # $(subshell), and by the harness even if this test is killed.
-  echo "$SS_BG_PID" >"$SS_TEST_TMP/bg/$SS_BG_PID.pid"
+  # Listed in a file too, with its start time (see _ss_pid_start): found by our cleanup
+  # even when started from a $(subshell), and by the harness even if this test is killed.
+  echo "$SS_BG_PID $(_ss_pid_start "$SS_BG_PID")" >"$SS_TEST_TMP/bg/$SS_BG_PID.pid"
   echo "$SS_BG_PID"
 }
 
 # ss_stop_bg <pid> [timeout_s]: SIGTERM, wait, SIGKILL. Returns the exit status
 # of the process when it was ours and exited by itself after TERM.
 ss_stop_bg() {
-  local pid=$1 t=${2:-10} deadline
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
+  local pid=$1 t=${2:-10} deadline start="" f="$SS_TEST_TMP/bg/$1.pid" x
+  [ -f "$f" ] && read -r x start <"$f"
+  # Not (or no longer) the process we started: only collect its status.
+  if ! _ss_pid_is "$pid" "$start"; then
+    wait "$pid" 2>/dev/null
+    local rc0=$?
+    rm -f "$f"
+    return $rc0
+  fi
   kill -TERM "$pid" 2>/dev/null
   deadline=$(( $(_ss_now_ms) + t * 1000 ))
-  while kill -0 "$pid" 2>/dev/null; do
+  while _ss_pid_is "$pid" "$start"; do
     if [ "$(_ss_now_ms)" -ge "$deadline" ]; then
       echo "ss_stop_bg: $pid ignored SIGTERM for ${t}s: killing" >&2
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
@@ -158,10 +191,10 @@ ss_stop_bg() {
     fi
     sleep 0.05
   done
-  kill -TERM -- "-$pid" 2>/dev/null  # anything it left in its group
+  kill -TERM -- "-$pid" 2>/dev/null  # anything it left in its group (not reaped yet: still ours)
   wait "$pid" 2>/dev/null
   local rc=$?
-  rm -f "$SS_TEST_TMP/bg/$pid.pid"
+  rm -f "$f"
   return $rc
 }
 
@@ -265,9 +298,9 @@ _ss_cleanup() {
   local i
   set +e
   for ((i = ${#_SS_ON_EXIT[@]} - 1; i >= 0; i--)); do eval "${_SS_ON_EXIT[$i]}"; done
-  local pids=("${SS_BG_PIDS[@]}") f
-  for f in "$SS_TEST_TMP"/bg/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
-  for i in "${pids[@]}"; do kill -TERM "$i" 2>/dev/null || true; done
+  local pids=() f x
+  for f in "$SS_TEST_TMP"/bg/*.pid; do [ -f "$f" ] && read -r x _ <"$f" && pids+=("$x"); done
+  for f in "$SS_TEST_TMP"/bg/*.pid; do [ -f "$f" ] && _ss_pidfile_kill "$f" TERM; done
   for i in "${pids[@]}"; do ss_stop_bg "$i" 10 >/dev/null 2>&1 || true; done
   # Leave the servers as the next test expects them.
   if [ -n "$_SS_PG_STOPPED" ]; then ss_pg_start || true; fi

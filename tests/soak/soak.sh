@@ -144,7 +144,7 @@ while [ $((SECONDS - t0)) -lt "$SECONDS_RUN" ] && kill -0 "$GEN_PID" 2>/dev/null
   if [ $((SECONDS - t0)) -ge "$next_kill" ]; then
     next_kill=$((next_kill + KILL_EVERY))
     v=${VICTIMS[$((RANDOM % ${#VICTIMS[@]}))]}
-    kill -KILL "${PID[$v]}" 2>/dev/null
+    _ss_pidfile_kill "$SS_TEST_TMP/bg/${PID[$v]}.pid" KILL   # only if still that process
     wait "${PID[$v]}" 2>/dev/null
     rm -f "$SS_TEST_TMP/bg/${PID[$v]}.pid"
     kills=$((kills + 1)); KILLED+=("$v")
