@@ -185,6 +185,7 @@ enum {
     GW_STMT_IDEM_FINISH,
     GW_STMT_IDEM_RENEW,
     GW_STMT_IDEM_RELEASE,
+    GW_STMT_DASHBOARD_GEN,
     GW_STMT__COUNT
 };
 PGresult *gw_db_query_prepared(int stmt, const char *sql, int nparams, const char *const *params,

@@ -4,6 +4,7 @@
  * client exactly; money is rendered as strings, as EasyPost does.  Every
  * value from the request travels as a query parameter; only fixed SQL
  * fragments are concatenated. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@
 
 #define DB_MAX_LIMIT     200
 #define DB_DEFAULT_LIMIT 50
+
+/* ?days= of the dashboard: a year and a month (the rollups keep every day). */
+#define GW_DASHBOARD_MAX_DAYS 400
 
 static int db_error(struct mg_connection *c, int unavailable, const char *err) {
     if (unavailable)
@@ -440,14 +444,15 @@ out:
     return status;
 }
 
-/* Summary and daily series follow ?days=N (from mv_daily_shipment_analytics);
- * carriers and routes are the views' own 90-day window.  $2: the mode
- * (production, test, all).  Money is net of refunds (refund_status
- * 'refunded'; 'submitted' is still spent and shown as pending), returns are
- * counted apart (migration 0006). */
+/* Summary and daily series follow ?days=N, 1..GW_DASHBOARD_MAX_DAYS (from the
+ * daily rollup analytics_days, one row per UTC day and mode: at most 400 x
+ * modes rows, never a scan of shipments; migration 0011); carriers and routes
+ * are the views' own 90-day window.  $2: the mode (production, test, all).
+ * Money is net of refunds (refund_status 'refunded'; 'submitted' is still
+ * spent and shown as pending), returns are counted apart (migration 0006). */
 static const char dashboard_sql[] =
-    "WITH d AS (SELECT * FROM mv_daily_shipment_analytics "
-    "           WHERE date >= (now() AT TIME ZONE 'UTC')::date - ($1::int - 1)"
+    "WITH d AS (SELECT day AS date, * FROM analytics_days "
+    "           WHERE day >= (now() AT TIME ZONE 'UTC')::date - ($1::int - 1)"
     "             AND ($2::text = 'all' OR mode = $2::text)) "
     "SELECT json_build_object("
     " 'days', $1::int,"
@@ -492,32 +497,136 @@ static const char dashboard_sql[] =
     "     avg_cost::text AS avg_cost FROM mv_top_routes WHERE mode = $2::text"
     "     ORDER BY shipment_count DESC, from_city, from_state, from_country, to_city, to_state, "
     "to_country"
-    "     LIMIT 10) r), '[]'::json),"
-    " 'freshness', (SELECT json_build_object("
+    "     LIMIT 10) r), '[]'::json)"
+    ")::text";
+
+/* Per request: the generation of the analytics (the newest analytics_refresh_log
+ * row: every refresh of a view, and so every apply of the rollups, adds one;
+ * and today's UTC date, which moves the windows) and the freshness, which
+ * changes with time. */
+static const char dashboard_gen_sql[] =
+    "SELECT coalesce((SELECT max(id) FROM analytics_refresh_log), 0)::text || ' '"
+    "       || ((now() AT TIME ZONE 'UTC')::date)::text,"
+    " (SELECT json_build_object("
     "     'last_refreshed_at', min(last_refreshed_at),"
     "     'age_seconds', round(max(age_seconds)::numeric, 3),"
     "     'views', json_agg(json_build_object('view', view_name, 'last_refreshed_at', "
     "last_refreshed_at,"
     "         'age_seconds', round(age_seconds::numeric, 3)) ORDER BY view_name))"
-    "   FROM analytics_freshness)"
-    ")::text";
+    "   FROM analytics_freshness)::text";
+
+/* The dashboard's answer but its freshness, cached per (days, mode) while the
+ * generation holds (at 1,000 requests/s the same few ranges are asked again
+ * and again; the answer only changes with a refresh or a new UTC day), and
+ * at most DASH_CACHE_TTL_USEC: a backstop should two refreshes commit out of
+ * their log ids' order. */
+#define DASH_CACHE_N        32
+#define DASH_CACHE_TTL_USEC (10 * 1000000LL)
+typedef struct {
+    long days;
+    char mode[16];
+    char gen[64];
+    int64_t at; /* monotonic usec; 0 = empty */
+    char *body; /* without its closing '}' */
+    size_t len;
+} dash_entry_t;
+static dash_entry_t dash_cache[DASH_CACHE_N];
+static pthread_mutex_t dash_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Appends the cached body of (days, mode, gen) to out: 1 done, 0 not cached,
+ * -1 out of memory. */
+static int dash_cache_get(long days, const char *mode, const char *gen, ss_buf_t *out) {
+    int rc = 0;
+    int64_t now = ss_time_mono_usec();
+    pthread_mutex_lock(&dash_mu);
+    for (int i = 0; i < DASH_CACHE_N; i++) {
+        dash_entry_t *e = &dash_cache[i];
+        if (e->at && e->days == days && strcmp(e->mode, mode) == 0 && strcmp(e->gen, gen) == 0 &&
+            now - e->at < DASH_CACHE_TTL_USEC) {
+            rc = ss_buf_append(out, e->body, e->len) == 0 ? 1 : -1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&dash_mu);
+    return rc;
+}
+
+/* Stores a body (copied) for (days, mode, gen), over the same key or the
+ * oldest entry.  Nothing is stored when out of memory. */
+static void dash_cache_put(long days, const char *mode, const char *gen, const char *body,
+                           size_t len) {
+    char *copy = malloc(len ? len : 1);
+    if (!copy || strlen(gen) >= sizeof dash_cache[0].gen ||
+        strlen(mode) >= sizeof dash_cache[0].mode) {
+        free(copy);
+        return;
+    }
+    memcpy(copy, body, len);
+    int64_t now = ss_time_mono_usec();
+    pthread_mutex_lock(&dash_mu);
+    dash_entry_t *slot = &dash_cache[0];
+    for (int i = 0; i < DASH_CACHE_N; i++) {
+        dash_entry_t *e = &dash_cache[i];
+        if (e->at && e->days == days && strcmp(e->mode, mode) == 0) {
+            slot = e;
+            break;
+        }
+        if (e->at < slot->at)
+            slot = e;
+    }
+    free(slot->body);
+    slot->days = days;
+    snprintf(slot->mode, sizeof slot->mode, "%s", mode);
+    snprintf(slot->gen, sizeof slot->gen, "%s", gen);
+    slot->at = now;
+    slot->body = copy;
+    slot->len = len;
+    pthread_mutex_unlock(&dash_mu);
+}
 
 int gw_db_dashboard_get(long days, const char *mode, ss_buf_t *out, int *unavailable, char *err,
                         size_t errsize) {
-    char dv[16];
-    snprintf(dv, sizeof dv, "%ld", days);
-    const char *params[] = {dv, mode};
-    PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 2, params, unavailable,
-                                         err, errsize);
-    if (!res)
+    PGresult *g = gw_db_query_prepared(GW_STMT_DASHBOARD_GEN, dashboard_gen_sql, 0, NULL,
+                                       unavailable, err, errsize);
+    if (!g)
         return -1;
-    int rc = ss_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    PQclear(res);
+    char gen[64];
+    snprintf(gen, sizeof gen, "%s", PQgetvalue(g, 0, 0));
+    int rc = dash_cache_get(days, mode, gen, out);
+    if (rc == 0) {
+        char dv[16];
+        snprintf(dv, sizeof dv, "%ld", days);
+        const char *params[] = {dv, mode};
+        PGresult *res = gw_db_query_prepared(GW_STMT_DASHBOARD, dashboard_sql, 2, params,
+                                             unavailable, err, errsize);
+        if (!res) {
+            PQclear(g);
+            return -1;
+        }
+        /* json_build_object's text ends with '}': kept open for the freshness */
+        size_t len = (size_t)PQgetlength(res, 0, 0);
+        const char *body = PQgetvalue(res, 0, 0);
+        while (len && body[len - 1] != '}')
+            len--;
+        if (len)
+            len--;
+        dash_cache_put(days, mode, gen, body, len);
+        rc = ss_buf_append(out, body, len) == 0 ? 1 : -1;
+        PQclear(res);
+    }
+    if (rc == 1) {
+        const char *fresh = PQgetisnull(g, 0, 1) ? "null" : PQgetvalue(g, 0, 1);
+        static const char key[] = ",\"freshness\":";
+        rc = ss_buf_append(out, key, sizeof key - 1) | ss_buf_append(out, fresh, strlen(fresh)) |
+             ss_buf_append(out, "}", 1);
+    }
+    PQclear(g);
     if (rc != 0) {
         *unavailable = 0;
         snprintf(err, errsize, "out of memory");
+        return -1;
     }
-    return rc;
+    return 0;
 }
 
 int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
@@ -536,8 +645,8 @@ int gw_handle_db_dashboard(struct mg_connection *c, void *ud) {
         strcpy(v, "30");
     char *end;
     long days = strtol(v, &end, 10);
-    if (*end || end == v || days < 1 || days > 90)
-        return bad_param(c, "days", "an integer from 1 to 90");
+    if (*end || end == v || days < 1 || days > GW_DASHBOARD_MAX_DAYS)
+        return bad_param(c, "days", "an integer from 1 to 400");
     char mode[16];
     if (parse_mode(c, mode, sizeof mode, &status) < 0)
         return status;

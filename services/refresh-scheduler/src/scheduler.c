@@ -283,6 +283,39 @@ static void try_lock(sched_t *s) {
 
 /* ------------------------------------------------------------ refresh */
 
+/* Migration 0011: the views are computed from daily rollups that follow the
+ * shipments day by day.  Before the first view (mv_daily_shipment_analytics)
+ * the dirty days are rolled up, RS_APPLY_DAYS per statement (each its own
+ * transaction), while a statement finds a full batch (a backlog: the first
+ * cycle after the migration); days marked during the last statement wait for
+ * the next cycle.  A database without the function (before 0011) has nothing
+ * to apply.  Returns 0 (done), 1 (failed: err set) or -1 (connection lost). */
+#define RS_APPLY_DAYS     "31"
+#define RS_APPLY_MAX_RUNS 1000
+static int apply_rollups(sched_t *s, PGconn *c, char *err, size_t errsize) {
+    const char *p[1] = {RS_APPLY_DAYS};
+    for (int i = 0; i < RS_APPLY_MAX_RUNS && !ss_shutdown_requested(); i++) {
+        PGresult *r = exec_wait(s, c,
+                                "SELECT analytics_rollup_apply($1::int) WHERE"
+                                " to_regprocedure('analytics_rollup_apply(integer)') IS NOT NULL",
+                                1, p);
+        if (!result_ok(r)) {
+            error_text(c, r, err, errsize);
+            PQclear(r);
+            if (PQstatus(c) == CONNECTION_BAD) {
+                drop_rconn(s, err);
+                return -1;
+            }
+            return 1;
+        }
+        long n = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+        PQclear(r);
+        if (n < atol(RS_APPLY_DAYS))
+            break;
+    }
+    return 0;
+}
+
 /* Refreshes one view and logs it.  Returns 0 when done (success or a failure
  * of the view, logged and scheduled for retry), -1 when the connection is
  * gone. */
@@ -316,11 +349,22 @@ static int refresh_view(sched_t *s, view_t *v) {
     snprintf(sql, sizeof sql, "REFRESH MATERIALIZED VIEW %s%s", concurrent ? "CONCURRENTLY " : "",
              v->name);
     int64_t t0 = now_mono();
-    r = exec_wait(s, c, sql, 0, NULL);
-    int ok = result_ok(r);
+    int ok = 1;
+    r = NULL;
+    if (v == &s->views[0]) {
+        int ar = apply_rollups(s, c, err, sizeof err);
+        if (ar < 0)
+            return -1;
+        ok = ar == 0;
+    }
+    if (ok) {
+        r = exec_wait(s, c, sql, 0, NULL);
+        ok = result_ok(r);
+        if (!ok)
+            error_text(c, r, err, sizeof err);
+    }
     long long rows = -1;
     if (!ok) {
-        error_text(c, r, err, sizeof err);
         PQclear(r);
         if (PQstatus(c) == CONNECTION_BAD) {
             drop_rconn(s, err);
@@ -636,7 +680,9 @@ int rs_run(const rs_config_t *cfg) {
     s.cfg = cfg;
     /* Reconnects back off 250 ms .. 10 s.  jit off on the refresh connection:
      * compiling the views' aggregate plans cost more than it saved
-     * (bench/schema: three refreshes 1260 ms with JIT, 918 ms without).
+     * (bench/schema: three refreshes 1260 ms with JIT, 918 ms without); work_mem
+     * 64MB: the rollups' and views' sorts and hashes stay in memory
+     * (PostgreSQL's default is 4MB).
      * client_connection_check_interval (PostgreSQL >= 14, optional): our
      * backend ends (and releases the lock) soon after this process dies, even
      * in the middle of a long REFRESH. */
@@ -651,7 +697,7 @@ int rs_run(const rs_config_t *cfg) {
                             .statement_timeout_ms = cfg->statement_timeout_ms > 0
                                                         ? cfg->statement_timeout_ms
                                                         : SS_DB_TIMEOUT_NONE,
-                            .session_sql = "SET jit = off",
+                            .session_sql = "SET jit = off; SET work_mem = '64MB'",
                             .optional_sql = "SET client_connection_check_interval = 2000",
                             .backoff_base_ms = 250,
                             .backoff_max_ms = 10000};

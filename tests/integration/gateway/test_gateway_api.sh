@@ -113,7 +113,7 @@ for q in "limit=0:limit" "limit=abc:limit" "created_from=yesterday:created_from"
   call GET "/db/shipments?${q%%:*}"; expect 400 "bad parameter ${q%%:*}"
   jq -e --arg p "${q##*:}" '.error.message | contains($p)' <<<"$BODY" >/dev/null || ss_fail "400 does not name ${q##*:}: $BODY"
 done
-call GET "/db/analytics/dashboard?days=91"; expect 400 "days out of range"
+call GET "/db/analytics/dashboard?days=401"; expect 400 "days out of range"
 call GET /db/shipments/shp_unknown; expect 404 "unknown shipment id"
 
 # keyset pagination over rows written directly

@@ -158,7 +158,7 @@ GET /db/addresses?limit=500 expect=400
 GET /db/analytics/dashboard expect=200
 GET /db/analytics/dashboard?days=7&mode=all expect=200
 GET /db/analytics/dashboard?mode=test expect=200
-GET /db/analytics/dashboard?days=91 expect=400
+GET /db/analytics/dashboard?days=401 expect=400
 GET /db/analytics/dashboard nokey expect=401
 GET /db/pipeline expect=200
 GET /db/pipeline?x=1 expect=400

@@ -66,16 +66,23 @@ rs_add_shipment() {
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, delivered_at = EXCLUDED.delivered_at"
 }
 
-# Every refresh runs the analytics_shipments query once: an InitPlan that sleeps
-# makes each view's refresh take $1 seconds.  Test database only.
+# Makes each view's refresh take $1 seconds (test database only): every view is
+# rebuilt as its own query behind an InitPlan that sleeps (once per refresh).  Since
+# migration 0011 the views read the rollup tables, not analytics_shipments.
 rs_slow_views() {
-  local def
-  def=$(q "SELECT pg_get_viewdef('analytics_shipments'::regclass)") || ss_fail "viewdef"
-  def=${def%;}
-  ss_psql "$DB_URL" >/dev/null <<SQL || ss_fail "rs_slow_views"
-CREATE OR REPLACE FUNCTION rs_test_slow() RETURNS boolean LANGUAGE sql VOLATILE
-  AS 'SELECT true FROM pg_sleep($1)';
-CREATE OR REPLACE VIEW analytics_shipments AS $def AND (SELECT rs_test_slow());
+  ss_psql "$DB_URL" -v secs="$1" >/dev/null <<'SQL' || ss_fail "rs_slow_views"
+\set ON_ERROR_STOP on
+CREATE OR REPLACE FUNCTION rs_test_slow(secs float8) RETURNS boolean LANGUAGE sql VOLATILE
+  AS 'SELECT true FROM pg_sleep(secs)';
+CREATE TEMP TABLE rs_views AS
+SELECT v.n, v.name, pg_get_viewdef(v.name::regclass) AS def,
+       (SELECT array_agg(indexdef) FROM pg_indexes WHERE tablename = v.name) AS idx
+  FROM (VALUES (1, 'mv_daily_shipment_analytics'), (2, 'mv_carrier_performance'),
+               (3, 'mv_top_routes')) v(n, name);
+DROP MATERIALIZED VIEW mv_top_routes, mv_carrier_performance, mv_daily_shipment_analytics;
+SELECT format('CREATE MATERIALIZED VIEW %I AS SELECT * FROM (%s) x WHERE (SELECT rs_test_slow(%s))',
+              name, rtrim(def, ';'), :'secs') FROM rs_views ORDER BY n \gexec
+SELECT i FROM rs_views, unnest(idx) i ORDER BY n \gexec
 SQL
 }
 
