@@ -45,7 +45,7 @@ sim() { # sim <port> <shipments> <days>
   env LISTEN="127.0.0.1:$1" EASYPOST_API_KEY=EZTK_b SIM_PRELOAD_SHIPMENTS="$2" SIM_PRELOAD_DAYS="$3" \
     LOG_LEVEL=warn "$BIN/easypost-sim" 2>"$TMP/sim-$1.log" &
   PIDS+=($!)
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 600); do curl -fsS "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0; sleep 0.1; done # a loaded machine: up to a minute
   echo "sim did not start" >&2; exit 1
 }
 worker() { # worker <db> <group> <prefix>
