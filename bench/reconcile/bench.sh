@@ -2,16 +2,26 @@
 # Reconcile throughput, inside the harness environment (bench/run.sh reconcile):
 #   1. backfill: RECONCILE_BENCH_SHIPMENTS (default 20000) preloaded shipments + their
 #      trackers, from `shipstream-reconcile backfill` start until PostgreSQL holds them all
-#      (one sync worker running), objects/s end to end;
+#      (one sync worker running), objects/s end to end; and the backfill's own rate (its
+#      summary line: objects produced and acknowledged by Kafka per second);
 #   2. next to it, same run: a fresh sync worker (new group, empty database) applying the
 #      very messages the backfill produced, objects/s: the sync worker's own rate;
+#   1 and 2 are repeated RECONCILE_BENCH_ROUNDS times (default 2), interleaved A B A B so
+#   that the load of a shared machine hits both; the results are totals over the rounds.
 #   3. one `once` pass over RECONCILE_BENCH_PASS_OBJECTS (default 100000) objects in the
 #      window (half shipments, half trackers; empty database: every object missing), seconds.
 # The sim runs unthrottled (no faults, no latency).
+#
+# What the ratio means: the end-to-end number ends when the sync worker has applied every
+# object, so it can never exceed the worker's own rate; on one machine the sim (EasyPost's
+# stand-in), the backfill and the worker also share the CPU during 1 and not during 2.
+# reconcile_backfill_produce_pct_of_sync_worker says whether the backfill itself keeps up
+# with the worker (>= 100 %: the worker is the limit of the end-to-end number).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 N=${RECONCILE_BENCH_SHIPMENTS:-20000}
 P=${RECONCILE_BENCH_PASS_OBJECTS:-100000}
+ROUNDS=${RECONCILE_BENCH_ROUNDS:-2} # 0: only the pass
 BIN=${SS_BIN_DIR:-$ROOT/build/bin}
 KCTL=${SS_KAFKACTL:-$BIN/ss-kafkactl}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-reconcile.XXXXXX")
@@ -21,6 +31,8 @@ trap cleanup EXIT
 export LC_ALL=C
 base=${SS_TEST_DATABASE_URL%/*}
 now() { date +%s.%N; }
+TCK=$(getconf CLK_TCK)
+cpu() { awk -v t="$TCK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; } # user+system s
 port() { echo $((20000 + RANDOM % 20000)); }
 
 mkdb() {
@@ -33,7 +45,7 @@ sim() { # sim <port> <shipments> <days>
   env LISTEN="127.0.0.1:$1" EASYPOST_API_KEY=EZTK_b SIM_PRELOAD_SHIPMENTS="$2" SIM_PRELOAD_DAYS="$3" \
     LOG_LEVEL=warn "$BIN/easypost-sim" 2>"$TMP/sim-$1.log" &
   PIDS+=($!)
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 600); do curl -fsS "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0; sleep 0.1; done # a loaded machine: up to a minute
   echo "sim did not start" >&2; exit 1
 }
 worker() { # worker <db> <group> <prefix>
@@ -51,46 +63,82 @@ wait_rows() {
   echo "only $c of $2 rows" >&2; return 1
 }
 reconcile() { # reconcile <sim port> <db> <prefix> args...
-  local sp=$1 db=$2 pf=$3; shift 3
-  env EASYPOST_API_KEY=EZTK_b EASYPOST_API_BASE="http://127.0.0.1:$sp/v2" DATABASE_URL="$db" \
-    KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$pf" RECONCILE_STATE_DIR="$TMP" \
+  local sp=$1 db=$2 pf=$3 wrap=(); shift 3
+  [ -n "${RC_CPU:-}" ] && wrap=(/usr/bin/time -f "%U %S" -o "$RC_CPU") # its CPU seconds, user system
+  "${wrap[@]}" env EASYPOST_API_KEY=EZTK_b EASYPOST_API_BASE="http://127.0.0.1:$sp/v2" DATABASE_URL="$db" \
+    KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$pf" RECONCILE_STATE_DIR="${RC_STATE:-$TMP}" \
     LOG_LEVEL=warn "$BIN/shipstream-reconcile" "$@"
 }
 
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)" >&2
-# 1. backfill end to end
-PREFIX="bench.reconcile.$$."
-"$KCTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" create-topics --prefix "$PREFIX" --timeout 60 >/dev/null 2>&1 || { echo "topics failed" >&2; exit 1; }
+# 1 and 2, interleaved: A (backfill end to end) B (the worker alone) A B ...
 SP=$(port); sim "$SP" "$N" 90
-DB1=$(mkdb bench_reconcile_backfill)
-worker "$DB1" "bench-rc-a-$$" "$PREFIX"
-t0=$(now)
-reconcile "$SP" "$DB1" "$PREFIX" backfill --since "$(date -u -d '100 days ago' +%FT%TZ)" >"$TMP/backfill.out" 2>"$TMP/backfill.err" ||
-  { tail -5 "$TMP/backfill.err" >&2; exit 1; }
-cat "$TMP/backfill.out" >&2
-t1=$(wait_rows "$DB1" $((2 * N)) 900) || exit 1
-bf=$(awk -v a="$t0" -v b="$t1" -v n=$((2 * N)) 'BEGIN { printf "%.0f", n / (b - a) }')
-
-# 2. the sync worker alone on the same messages
-DB2=$(mkdb bench_reconcile_worker)
-t0=$(now)
-worker "$DB2" "bench-rc-b-$$" "$PREFIX"
-t1=$(wait_rows "$DB2" $((2 * N)) 900) || exit 1
-sw=$(awk -v a="$t0" -v b="$t1" -v n=$((2 * N)) 'BEGIN { printf "%.0f", n / (b - a) }')
-echo "# backfill $((2 * N)) objects: $bf objects/s end to end; the sync worker alone on the same messages: $sw objects/s (includes its start)" >&2
+SIM_PID=${PIDS[-1]}
+SINCE=$(date -u -d '100 days ago' +%FT%TZ)
+T_E2E=0 T_PROD=0 T_SW=0
+for r in $(seq "$ROUNDS"); do
+  PREFIX="bench.reconcile.$$.$r."
+  "$KCTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" create-topics --prefix "$PREFIX" --timeout 60 >/dev/null 2>&1 || { echo "topics failed" >&2; exit 1; }
+  # A: the backfill, one worker applying what it produces
+  DB1=$(mkdb bench_reconcile_backfill)
+  worker "$DB1" "bench-rc-a-$$-$r" "$PREFIX"
+  WA=${PIDS[-1]}
+  mkdir -p "$TMP/state-$r"
+  la=$(cut -d' ' -f1 /proc/loadavg)
+  c_sim=$(cpu "$SIM_PID") c_wa=$(cpu "$WA")
+  t0=$(now)
+  RC_STATE="$TMP/state-$r" RC_CPU="$TMP/backfill.cpu" reconcile "$SP" "$DB1" "$PREFIX" backfill --since "$SINCE" >"$TMP/backfill.out" 2>"$TMP/backfill.err" ||
+    { tail -5 "$TMP/backfill.err" >&2; exit 1; }
+  tp=$(now)
+  c_sim=$(awk -v a="$c_sim" -v b="$(cpu "$SIM_PID")" 'BEGIN { printf "%.1f", b - a }')
+  c_bf=$(awk '{ printf "%.1f", $1 + $2 }' "$TMP/backfill.cpu")
+  cat "$TMP/backfill.out" >&2
+  t1=$(wait_rows "$DB1" $((2 * N)) 900) || exit 1
+  c_wa=$(awk -v a="$c_wa" -v b="$(cpu "$WA")" 'BEGIN { printf "%.1f", b - a }')
+  e2e=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  prod=$(awk -v a="$t0" -v b="$tp" 'BEGIN { printf "%.3f", b - a }')
+  # B: a fresh worker alone on the same messages
+  DB2=$(mkdb bench_reconcile_worker)
+  lb=$(cut -d' ' -f1 /proc/loadavg)
+  t0=$(now)
+  worker "$DB2" "bench-rc-b-$$-$r" "$PREFIX"
+  t1=$(wait_rows "$DB2" $((2 * N)) 900) || exit 1
+  c_wb=$(cpu "${PIDS[-1]}")
+  sw1=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  kill -TERM "${PIDS[@]: -2}" 2>/dev/null # this round's two workers
+  echo "# round $r: backfill $((2 * N)) objects: $(awk -v n=$((2 * N)) -v t="$e2e" 'BEGIN{printf "%.0f", n/t}') objects/s end to end, the backfill itself $(awk -v n=$((2 * N)) -v t="$prod" 'BEGIN{printf "%.0f", n/t}') objects/s (load $la); the sync worker alone $(awk -v n=$((2 * N)) -v t="$sw1" 'BEGIN{printf "%.0f", n/t}') objects/s (load $lb, includes its start); CPU seconds: sim $c_sim and backfill $c_bf while it ran, worker $c_wa (A) / $c_wb (B)" >&2
+  T_E2E=$(awk -v a="$T_E2E" -v b="$e2e" 'BEGIN { print a + b }')
+  T_PROD=$(awk -v a="$T_PROD" -v b="$prod" 'BEGIN { print a + b }')
+  T_SW=$(awk -v a="$T_SW" -v b="$sw1" 'BEGIN { print a + b }')
+done
+NT=$((2 * N * ROUNDS))
+[ "$ROUNDS" -gt 0 ] && {
+bf=$(awk -v n="$NT" -v t="$T_E2E" 'BEGIN { printf "%.0f", n / t }')
+bp=$(awk -v n="$NT" -v t="$T_PROD" 'BEGIN { printf "%.0f", n / t }')
+sw=$(awk -v n="$NT" -v t="$T_SW" 'BEGIN { printf "%.0f", n / t }')
+echo "# $ROUNDS rounds of $((2 * N)) objects: backfill $bf objects/s end to end ($bp objects/s produced); the sync worker alone on the same messages: $sw objects/s" >&2
+}
 
 # 3. one pass over P objects in the window, every one missing
 PREFIX2="bench.reconcile.pass.$$."
 "$KCTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" create-topics --prefix "$PREFIX2" --timeout 60 >/dev/null 2>&1 || { echo "topics failed" >&2; exit 1; }
 SP2=$(port); sim "$SP2" $((P / 2)) 2
+SIM2=${PIDS[-1]}
 DB3=$(mkdb bench_reconcile_pass)
+lp=$(cut -d' ' -f1 /proc/loadavg)
+c_sim=$(cpu "$SIM2")
 t0=$(now)
-reconcile "$SP2" "$DB3" "$PREFIX2" once --window 72h >"$TMP/pass.out" 2>"$TMP/pass.err" || { tail -5 "$TMP/pass.err" >&2; exit 1; }
+RC_CPU="$TMP/pass.cpu" reconcile "$SP2" "$DB3" "$PREFIX2" once --window 72h >"$TMP/pass.out" 2>"$TMP/pass.err" || { tail -5 "$TMP/pass.err" >&2; exit 1; }
 t1=$(now)
 cat "$TMP/pass.out" >&2
 pass=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+echo "# pass over $P objects: $pass s (load $lp); CPU seconds: sim $(awk -v a="$c_sim" -v b="$(cpu "$SIM2")" 'BEGIN { printf "%.1f", b - a }'), reconcile $(awk '{ printf "%.1f", $1 + $2 }' "$TMP/pass.cpu")" >&2
 
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+[ "$ROUNDS" -gt 0 ] && {
 echo "RESULT reconcile_backfill_objects_per_s $bf objects/s $sw"
 echo "RESULT reconcile_backfill_pct_of_sync_worker $(awk -v a="$bf" -v b="$sw" 'BEGIN{printf "%.0f", 100*a/b}') % 80"
+echo "RESULT reconcile_backfill_produce_objects_per_s $bp objects/s $sw"
+echo "RESULT reconcile_backfill_produce_pct_of_sync_worker $(awk -v a="$bp" -v b="$sw" 'BEGIN{printf "%.0f", 100*a/b}') % 100"
+}
 echo "RESULT reconcile_pass_seconds_${P}_objects $pass s"

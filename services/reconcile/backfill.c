@@ -390,8 +390,8 @@ static int bf_page(void *ud, rc_walk_t *w, const ss_ep_list_item_t *items, size_
     bf_ctx_t *c = ud;
     bf_t *b = c->b;
     for (size_t i = 0; i < n; i++) {
-        if (rc_produce(c->prod, items[i].object, items[i].object_type, RC_SOURCE_BACKFILL,
-                       b->request_id, errstr, errstr_size) != 0) {
+        if (rc_produce(c->prod, items[i].raw, items[i].raw_len, 1, items[i].object_type,
+                       RC_SOURCE_BACKFILL, b->request_id, errstr, errstr_size) != 0) {
             char e2[256];
             int src = bf_settle(c, w, e2, sizeof e2);
             if (src == -2) {

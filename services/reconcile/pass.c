@@ -67,11 +67,23 @@ int rc_pass_db_ready(char *why, size_t why_size) {
     return 0;
 }
 
+/* What one page queued, counted in the pass's stats only once Kafka has
+ * acknowledged all of it. */
+typedef struct {
+    size_t queued; /* messages on the producer's pending list */
+    uint64_t checked, missing, stale, errors;
+    int trackers;
+    char before[128]; /* the cursor the page was asked with: where to go back to */
+} held_t;
+
 typedef struct {
     rc_producer_t *prod;
     rc_pass_stats_t *st;
     int trackers;
     char request_id[64];
+    held_t held; /* the page queued last, not yet acknowledged (queued == 0 and
+                    checked == 0: none) */
+    int holding;
 } pass_ctx_t;
 
 static int id_ok(const char *id) {
@@ -134,10 +146,13 @@ static void count(const char *name, const char *help, const char *object, uint64
         ss_counter_add(ctr, n);
 }
 
-/* Compares and produces; the counts are taken only when Kafka acknowledged. */
-static int compare_produce(pass_ctx_t *c, const ss_ep_list_item_t *items, size_t n,
-                           const int64_t *ver, char *errstr, size_t errstr_size) {
-    uint64_t missing = 0, stale = 0, errors = 0, produced = 0;
+/* Compares and queues the fresher copies; what was queued is counted into
+ * h, for held_settle once Kafka has acknowledged it. */
+static void compare_queue(pass_ctx_t *c, const ss_ep_list_item_t *items, size_t n,
+                          const int64_t *ver, int checked, held_t *h) {
+    memset(h, 0, sizeof *h);
+    h->trackers = c->trackers;
+    h->checked = n;
     for (size_t i = 0; i < n; i++) {
         int is_missing = ver[i] < 0;
         int is_stale = !is_missing && items[i].updated_at_usec > 0 &&
@@ -145,44 +160,101 @@ static int compare_produce(pass_ctx_t *c, const ss_ep_list_item_t *items, size_t
         if (!is_missing && !is_stale)
             continue;
         char err[256];
-        if (rc_produce(c->prod, items[i].object, items[i].object_type, RC_SOURCE_RECONCILE,
-                       c->request_id, err, sizeof err) != 0) {
-            errors++;
+        if (rc_produce(c->prod, items[i].raw, items[i].raw_len, checked, items[i].object_type,
+                       RC_SOURCE_RECONCILE, c->request_id, err, sizeof err) != 0) {
+            h->errors++;
             ss_log_kv(SS_LOG_WARN, "reconcile: not produced", "id", items[i].id, "error", err,
                       NULL);
             continue;
         }
-        produced++;
-        missing += (uint64_t)is_missing;
-        stale += (uint64_t)is_stale;
+        h->queued++;
+        h->missing += (uint64_t)is_missing;
+        h->stale += (uint64_t)is_stale;
         SS_DEBUG("reconcile: %s %s", items[i].id, is_missing ? "missing" : "stale");
     }
-    if (rc_producer_wait(c->prod, errstr, errstr_size) != 0)
-        return -1; /* the page again */
-    const char *obj = c->trackers ? "trackers" : "shipments";
-    c->st->checked += n;
-    c->st->missing += missing;
-    c->st->stale += stale;
-    c->st->repaired += produced;
-    c->st->errors += errors;
-    count("reconcile_checked_total", "Objects compared with PostgreSQL", obj, n);
-    count("reconcile_missing_total", "Objects PostgreSQL did not have", obj, missing);
-    count("reconcile_stale_total", "Objects PostgreSQL had in an older version", obj, stale);
+}
+
+/* Waits for the acknowledgements of what h queued (the oldest messages
+ * pending) and only then counts it.  Returns 0, or -1 with errstr when
+ * Kafka did not take all of it (nothing of h is counted then). */
+static int held_settle(pass_ctx_t *c, const held_t *h, char *errstr, size_t errstr_size) {
+    if (rc_producer_wait_first(c->prod, h->queued, errstr, errstr_size) != 0)
+        return -1;
+    const char *obj = h->trackers ? "trackers" : "shipments";
+    c->st->checked += h->checked;
+    c->st->missing += h->missing;
+    c->st->stale += h->stale;
+    c->st->repaired += h->queued;
+    c->st->errors += h->errors;
+    count("reconcile_checked_total", "Objects compared with PostgreSQL", obj, h->checked);
+    count("reconcile_missing_total", "Objects PostgreSQL did not have", obj, h->missing);
+    count("reconcile_stale_total", "Objects PostgreSQL had in an older version", obj, h->stale);
     count("reconcile_repaired_total", "Fresher copies produced and acknowledged by Kafka", obj,
-          produced);
-    count("reconcile_errors_total", "Objects that could not be checked or produced", obj, errors);
+          h->queued);
+    count("reconcile_errors_total", "Objects that could not be checked or produced", obj,
+          h->errors);
     return 0;
 }
 
+/* Settles the held page.  Not acknowledged: everything queued since is
+ * dropped from the pending list (the sync worker's version guard makes the
+ * copies that did arrive harmless) and the walk goes back to the held
+ * page's cursor, to ask it again.  Returns 0, or -1 with errstr. */
+static int pass_settle(pass_ctx_t *c, rc_walk_t *w, char *errstr, size_t errstr_size) {
+    if (!c->holding)
+        return 0;
+    c->holding = 0;
+    if (held_settle(c, &c->held, errstr, errstr_size) == 0)
+        return 0;
+    char e2[256];
+    rc_producer_wait(c->prod, e2, sizeof e2);
+    if (w) {
+        snprintf(w->before_id, sizeof w->before_id, "%s", c->held.before);
+        w->rewound = 1;
+    }
+    return -1;
+}
+
+/* Pages are pipelined as the backfill's are: a page's copies are queued,
+ * then the previous page's acknowledgements are awaited while these travel,
+ * so Kafka's round trip overlaps the next list call and PostgreSQL lookup
+ * instead of adding to each page.  A page is counted once acknowledged; one
+ * that is not is asked again (the walk goes back to its cursor), so the
+ * pass still never ends with a copy unsent. */
 static int pass_page(void *ud, rc_walk_t *w, const ss_ep_list_item_t *items, size_t n, char *errstr,
                      size_t errstr_size) {
-    (void)w;
     pass_ctx_t *c = ud;
-    int64_t ver[100];
+    int64_t ver[RC_PAGE_MAX];
     if (db_ensure(errstr, errstr_size) != 0 ||
         pg_versions(c->trackers, items, n, ver, errstr, errstr_size) != 0)
-        return -1; /* PostgreSQL trouble: wait and ask the page again */
-    return compare_produce(c, items, n, ver, errstr, errstr_size);
+        return -1; /* PostgreSQL trouble: wait and ask the page again (the held one stays) */
+    held_t h;
+    compare_queue(c, items, n, ver, 1, &h);
+    snprintf(h.before, sizeof h.before, "%s", w->before_id);
+    if (pass_settle(c, w, errstr, errstr_size) != 0)
+        return -1; /* this page was dropped with the held one: both again */
+    c->held = h;
+    c->holding = 1;
+    return 0;
+}
+
+/* The open trackers queued since the last settle: counted when acknowledged,
+ * as errors when not (a tracker is not fetched again in this pass). */
+static int open_settle(pass_ctx_t *c, held_t *batch) {
+    char err[256];
+    held_t b = *batch;
+    memset(batch, 0, sizeof *batch);
+    batch->trackers = 1;
+    b.trackers = 1;
+    if (held_settle(c, &b, err, sizeof err) == 0)
+        return 0;
+    uint64_t lost = b.queued + b.errors;
+    c->st->errors += lost;
+    count("reconcile_errors_total", "Objects that could not be checked or produced", "trackers",
+          lost);
+    ss_log_kv(SS_LOG_WARN, "reconcile: open trackers not acknowledged by Kafka", "error", err,
+              NULL);
+    return -1;
 }
 
 /* Trackers not final in PostgreSQL, created before the window: one GET each. */
@@ -209,6 +281,7 @@ static int open_trackers(pass_ctx_t *c, ss_ep_client_t *ep, const char *before, 
         return -1;
     }
     int rows = PQntuples(r);
+    held_t batch = {.trackers = 1};
     for (int row = 0; row < rows && !ss_shutdown_requested(); row++) {
         const char *id = PQgetvalue(r, row, 0);
         int64_t ver = strtoll(PQgetvalue(r, row, 1), NULL, 10);
@@ -237,7 +310,8 @@ static int open_trackers(pass_ctx_t *c, ss_ep_client_t *ep, const char *before, 
             ss_ep_result_free(&res);
             continue;
         }
-        ss_ep_list_item_t it = {.object = res.json,
+        ss_ep_list_item_t it = {.raw = res.body,
+                                .raw_len = res.body_len,
                                 .id = id,
                                 .object_type = "Tracker",
                                 .status = ss_ep_json_str(res.json, "status")};
@@ -245,14 +319,20 @@ static int open_trackers(pass_ctx_t *c, ss_ep_client_t *ep, const char *before, 
         int64_t uu = 0;
         if (u && ss_time_parse(u, &uu) == 0)
             it.updated_at_usec = uu;
-        int crc = compare_produce(c, &it, 1, &ver, errstr, errstr_size);
+        /* the body as EasyPost sent it, checked by rc_produce; acknowledged in
+         * batches (one round trip per tracker would add up over 1,000) */
+        held_t h;
+        compare_queue(c, &it, 1, &ver, 0, &h);
         ss_ep_result_free(&res);
-        if (crc != 0) {
-            c->st->errors++;
-            count("reconcile_errors_total", "Objects that could not be checked or produced",
-                  "trackers", 1);
-        }
+        batch.queued += h.queued;
+        batch.checked += h.checked;
+        batch.missing += h.missing;
+        batch.stale += h.stale;
+        batch.errors += h.errors;
+        if (batch.queued >= 100 && open_settle(c, &batch) != 0)
+            continue;
     }
+    open_settle(c, &batch);
     PQclear(r);
     return 0;
 }
@@ -307,7 +387,20 @@ int rc_pass_run(ss_ep_client_t *ep, rc_producer_t *prod, long long window_hours,
         w.page_size = (int)g_rc.page_size;
         snprintf(w.start, sizeof w.start, "%s", start);
         c.trackers = k == 1;
-        rc = rc_walk_run(&w, pass_page, &c, errstr, errstr_size);
+        ss_backoff_t bo = {.base_ms = 500, .max_ms = (int)g_rc.backoff_max_ms};
+        for (;;) {
+            rc = rc_walk_run(&w, pass_page, &c, errstr, errstr_size);
+            /* the last page queued: taken once it is acknowledged */
+            char e2[256];
+            if (pass_settle(&c, &w, e2, sizeof e2) == 0 || rc != 0)
+                break;
+            ss_log(SS_LOG_WARN, "last page of %s not taken (%s); again from its cursor",
+                   ss_ep_list_name(w.kind), e2);
+            if (rc_sleep(ss_backoff_next(&bo))) {
+                rc = 1;
+                break;
+            }
+        }
         st->errors += w.skipped_unknown + w.skipped_invalid + w.bad_pages;
     }
     if (rc == 0) {

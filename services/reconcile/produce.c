@@ -49,27 +49,34 @@ rc_producer_t *rc_producer_share(rc_producer_t *owner, char *errstr, size_t errs
     return p;
 }
 
-int rc_produce(rc_producer_t *p, json_object *object, const char *object_type, rc_source_t source,
-               const char *request_id, char *errstr, size_t errstr_size) {
+_Static_assert(SS_EP_ITEM_MAX_DEPTH <= SS_ENVELOPE_SPAN_MAX_DEPTH,
+               "a list entry the page parse checked is one the envelope writer takes as checked");
+
+int rc_produce(rc_producer_t *p, const char *raw, size_t raw_len, int checked,
+               const char *object_type, rc_source_t source, const char *request_id, char *errstr,
+               size_t errstr_size) {
     if (p->npending == RC_MAX_PENDING) {
         snprintf(errstr, errstr_size, "too many unacknowledged messages");
         return -1;
     }
     const char *type = strcmp(object_type, "Tracker") == 0 ? "tracker.updated" : "shipment.updated";
-    size_t olen = 0;
-    const char *txt = json_object_to_json_string_length(
-        object, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &olen);
-    if (!txt) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
-    }
     ss_envelope_in_t in = {
         .source = source == RC_SOURCE_BACKFILL ? SS_SOURCE_BACKFILL : SS_SOURCE_RECONCILE,
         .type = type,
         .request_id = request_id,
-        .object = {txt, olen},
-        .checked = 1, /* json-c wrote it: valid JSON, depth bounded by the parse */
+        /* EasyPost's bytes as they came: the page parse checked them, or the writer does */
+        .object = {raw, raw_len},
+        .checked = checked,
     };
+    if (checked == 0) {
+        const char *why = NULL;
+        if (ss_json_check(raw, raw_len, SS_ENVELOPE_SPAN_MAX_DEPTH, &why) != 0) {
+            snprintf(errstr, errstr_size, "not JSON: %s", why);
+            return -1;
+        }
+        in.object = ss_json_root(raw, raw_len); /* without the whitespace around it */
+        in.checked = 1;
+    }
     ss_envelope_msg_t m;
     if (ss_envelope_write(&m, &in, errstr, errstr_size) != SS_ENVELOPE_OK)
         return -1;

@@ -57,12 +57,15 @@ rc_producer_t *rc_producer_new(char *errstr, size_t errstr_size);
  * batches) with a pending list of its own, for another thread.  Free every
  * share before the owner. */
 rc_producer_t *rc_producer_share(rc_producer_t *owner, char *errstr, size_t errstr_size);
-/* Queues one EasyPost object (borrowed json-c tree) with the envelope of
- * the given source.  The acknowledgement is collected by rc_producer_wait.
- * Returns 0, or -1 with errstr (the object is not an EasyPost object, local
- * queue full for too long). */
-int rc_produce(rc_producer_t *p, json_object *object, const char *object_type, rc_source_t source,
-               const char *request_id, char *errstr, size_t errstr_size);
+/* Queues one EasyPost object, its bytes as EasyPost sent them (raw, raw_len:
+ * a list entry's span, or a retrieve's body), with the envelope of the given
+ * source.  checked: 1 when the bytes are a list entry the page parse
+ * checked (ss_ep_list_item_t.raw); 0 and they are checked here.  The
+ * acknowledgement is collected by rc_producer_wait.  Returns 0, or -1 with
+ * errstr (not JSON, not an EasyPost object, local queue full for too long). */
+int rc_produce(rc_producer_t *p, const char *raw, size_t raw_len, int checked,
+               const char *object_type, rc_source_t source, const char *request_id, char *errstr,
+               size_t errstr_size);
 /* Waits for every message queued since the last wait.  Returns the number
  * that failed (0 = all acknowledged by the brokers: acks=all). */
 int rc_producer_wait(rc_producer_t *p, char *errstr, size_t errstr_size);
@@ -73,6 +76,8 @@ int rc_producer_connected(rc_producer_t *p);
 void rc_producer_free(rc_producer_t *p);
 
 /* ---- walk.c ---- */
+#define RC_PAGE_MAX 100 /* objects of the list's type a page may hold (EasyPost's page_size cap) */
+
 typedef struct {
     /* set by the caller */
     ss_ep_client_t *ep;

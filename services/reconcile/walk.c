@@ -55,7 +55,7 @@ static void count_error(const char *kind, const char *what) {
 
 /* ids of the previous page, to catch a page that repeats them */
 typedef struct {
-    char ids[100][128];
+    char ids[RC_PAGE_MAX + 1][128];
     size_t n;
 } seen_t;
 
@@ -66,12 +66,27 @@ static int seen_has(const seen_t *s, const char *id) {
     return 0;
 }
 
+/* More objects of the list's type than a page may hold (the callbacks size
+ * their buffers by RC_PAGE_MAX): taken as a page that is not a list page. */
+static int too_many(ss_ep_page_t *page, const char *want, const char *name, ss_ep_result_t *r) {
+    size_t n = 0;
+    for (size_t i = 0; i < page->n; i++)
+        n += page->items[i].object_type && strcmp(page->items[i].object_type, want) == 0;
+    if (n <= RC_PAGE_MAX)
+        return 0;
+    r->status = SS_EP_ERR_BAD_RESPONSE;
+    snprintf(r->errstr, sizeof r->errstr, "EasyPost GET /%s: a page of %zu objects (at most %d)",
+             name, n, RC_PAGE_MAX);
+    ss_ep_page_free(page);
+    return 1;
+}
+
 int rc_walk_run(rc_walk_t *w, rc_page_fn fn, void *ud, char *errstr, size_t errstr_size) {
     const char *name = ss_ep_list_name(w->kind);
     const char *want = ss_ep_list_object(w->kind);
     ss_backoff_t bo = {.base_ms = 500, .max_ms = (int)g_rc.backoff_max_ms};
     seen_t *prev = calloc(1, sizeof *prev);
-    ss_ep_list_item_t *keep = calloc(100, sizeof *keep);
+    ss_ep_list_item_t *keep = calloc(RC_PAGE_MAX, sizeof *keep);
     int consecutive_bad = 0, rc = -1;
     if (!prev || !keep) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -97,7 +112,7 @@ int rc_walk_run(rc_walk_t *w, rc_page_fn fn, void *ud, char *errstr, size_t errs
                                   .end_datetime = w->end[0] ? w->end : NULL};
         ss_ep_page_t page;
         ss_ep_result_t r;
-        if (ss_ep_list(w->ep, w->kind, &lp, &page, &r) != 0) {
+        if (ss_ep_list(w->ep, w->kind, &lp, &page, &r) != 0 || too_many(&page, want, name, &r)) {
             if (r.status == SS_EP_ERR_BAD_RESPONSE) {
                 w->bad_pages++;
                 count_error(name, "bad_page");
@@ -209,7 +224,7 @@ int rc_walk_run(rc_walk_t *w, rc_page_fn fn, void *ud, char *errstr, size_t errs
 
         /* Advance: the cursor is the oldest entry of the page. */
         prev->n = 0;
-        for (size_t i = 0; i < page.n && prev->n < 100; i++)
+        for (size_t i = 0; i < page.n && prev->n < RC_PAGE_MAX + 1; i++)
             snprintf(prev->ids[prev->n++], sizeof prev->ids[0], "%s", page.items[i].id);
         if (page.n > 0) {
             const ss_ep_list_item_t *last = nkeep ? &keep[nkeep - 1] : &page.items[page.n - 1];

@@ -14,6 +14,7 @@
 
 #include <common/backoff.h>
 #include <common/sstime.h>
+#include <envelope/json_scan.h>
 
 #ifndef SS_VERSION
 #define SS_VERSION "0"
@@ -952,58 +953,100 @@ static int query_add(char *buf, size_t n, size_t *len, const char *name, const c
     return 0;
 }
 
-static long long item_time(json_object *o, const char *key) {
-    const char *s = ss_ep_json_str(o, key);
-    int64_t v;
-    return s && ss_time_parse(s, &v) == 0 ? (long long)v : 0;
+/* The decoded strings of one entry. */
+typedef struct {
+    char id[256];
+    char type[64];
+    char status[64];
+} item_strings_t;
+
+/* A timestamp member's value in microseconds; 0 when absent or not one. */
+static long long item_time(ss_json_span_t v) {
+    char buf[64];
+    int64_t t;
+    return v.p && ss_json_string(v, buf, sizeof buf) > 0 && ss_time_parse(buf, &t) == 0
+               ? (long long)t
+               : 0;
 }
 
 void ss_ep_page_free(ss_ep_page_t *page) {
     if (!page)
         return;
     free(page->items);
+    free(page->strings);
     memset(page, 0, sizeof(*page));
 }
 
-int ss_ep_page_parse(ss_ep_list_kind_t kind, json_object *root, ss_ep_page_t *page, char *errstr,
-                     size_t errstr_size) {
+/* Reads the page with the strict scanner: one pass over the body, no tree,
+ * and each entry handed on as the span of bytes EasyPost sent (the
+ * producers used to rebuild every object with json-c: a quarter of the
+ * backfill's CPU). */
+int ss_ep_page_parse(ss_ep_list_kind_t kind, const char *body, size_t len, ss_ep_page_t *page,
+                     char *errstr, size_t errstr_size) {
     memset(page, 0, sizeof(*page));
-    json_object *arr = NULL, *more = NULL;
     const char *name = ss_ep_list_name(kind);
-    if (!root || !json_object_is_type(root, json_type_object) ||
-        !json_object_object_get_ex(root, name, &arr) ||
-        !json_object_is_type(arr, json_type_array)) {
+    const char *why = NULL;
+    if (!body || ss_json_check(body, len, SS_JSON_MAX_DEPTH, &why) != 0) {
+        snprintf(errstr, errstr_size, "list page is not strict JSON: %s", why ? why : "no body");
+        return -1;
+    }
+    ss_json_span_t root = ss_json_root(body, len), m[2];
+    const char *const names[] = {name, "has_more", NULL};
+    ss_json_iter_t it;
+    if (root.p[0] != '{') {
         snprintf(errstr, errstr_size, "list page has no \"%s\" array", name);
         return -1;
     }
-    if (!json_object_object_get_ex(root, "has_more", &more) ||
-        !json_object_is_type(more, json_type_boolean)) {
+    ss_json_pick(root, names, m);
+    if (!m[0].p || ss_json_array_init(&it, m[0]) != 0) {
+        snprintf(errstr, errstr_size, "list page has no \"%s\" array", name);
+        return -1;
+    }
+    if (!m[1].p || !((m[1].len == 4 && memcmp(m[1].p, "true", 4) == 0) ||
+                     (m[1].len == 5 && memcmp(m[1].p, "false", 5) == 0))) {
         snprintf(errstr, errstr_size, "list page has no boolean \"has_more\"");
         return -1;
     }
-    page->has_more = json_object_get_boolean(more);
-    size_t n = json_object_array_length(arr);
-    if (n > 0) {
-        page->items = calloc(n, sizeof(*page->items));
-        if (!page->items) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return -1;
-        }
+    page->has_more = m[1].p[0] == 't';
+    size_t n = 0;
+    ss_json_span_t v;
+    while (ss_json_array_next(&it, &v) == 1)
+        n++;
+    if (n == 0)
+        return 0;
+    page->items = calloc(n, sizeof(*page->items));
+    item_strings_t *strs = calloc(n, sizeof(*strs));
+    page->strings = strs;
+    if (!page->items || !strs) {
+        ss_ep_page_free(page);
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_object *o = json_object_array_get_idx(arr, i);
-        const char *id = ss_ep_json_str(o, "id");
-        if (!id || !*id) {
+    static const char *const members[] = {"id",         "object",     "status",
+                                          "created_at", "updated_at", NULL};
+    ss_json_array_init(&it, m[0]);
+    while (ss_json_array_next(&it, &v) == 1) {
+        ss_json_span_t f[5];
+        item_strings_t *st = &strs[page->n];
+        if (v.p[0] != '{') {
             page->n_invalid++;
             continue;
         }
-        ss_ep_list_item_t *it = &page->items[page->n++];
-        it->object = o;
-        it->id = id;
-        it->object_type = ss_ep_json_str(o, "object");
-        it->status = ss_ep_json_str(o, "status");
-        it->created_at_usec = item_time(o, "created_at");
-        it->updated_at_usec = item_time(o, "updated_at");
+        ss_json_pick(v, members, f);
+        if (!f[0].p || ss_json_string(f[0], st->id, sizeof st->id) <= 0) {
+            page->n_invalid++;
+            continue;
+        }
+        ss_ep_list_item_t *item = &page->items[page->n++];
+        item->raw = v.p;
+        item->raw_len = v.len;
+        item->id = st->id;
+        if (f[1].p && ss_json_string(f[1], st->type, sizeof st->type) >= 0)
+            item->object_type = st->type;
+        if (f[2].p && ss_json_string(f[2], st->status, sizeof st->status) >= 0)
+            item->status = st->status;
+        item->created_at_usec = item_time(f[3]);
+        item->updated_at_usec = item_time(f[4]);
     }
     return 0;
 }
@@ -1028,14 +1071,26 @@ int ss_ep_list(ss_ep_client_t *c, ss_ep_list_kind_t kind, const ss_ep_list_param
             query_add(path, sizeof(path), &len, "end_datetime", params->end_datetime) != 0)
             return bad_arg(out, "list parameters too long");
     }
-    if (ss_ep_request(c, "GET", path, NULL, 0, SS_EP_RETRY_SAFE, out) != 0)
+    /* raw: a 2xx is not built into a json-c tree (the page parse scans it);
+     * an error answer is parsed as for every call */
+    memset(out, 0, sizeof(*out));
+    out->retry_after_ms = -1;
+    double t0 = mono_ms();
+    char *url = NULL;
+    if (asprintf(&url, "%s%s", c->base, path) < 0) {
+        out->status = SS_EP_ERR_INTERNAL;
+        snprintf(out->errstr, sizeof(out->errstr), "out of memory");
+        return -1;
+    }
+    if (request_url(c, "GET", url, NULL, 0, NULL, SS_EP_RETRY_SAFE, 1, t0, out) != 0)
         return -1;
     char err[160];
-    if (ss_ep_page_parse(kind, out->json, page, err, sizeof(err)) != 0) {
+    if (ss_ep_page_parse(kind, out->body, out->body_len, page, err, sizeof(err)) != 0) {
         out->status = SS_EP_ERR_BAD_RESPONSE;
         snprintf(out->errstr, sizeof(out->errstr), "EasyPost GET /%s: %s (%zu bytes)",
                  ss_ep_list_name(kind), err, out->body_len);
         return -1;
     }
+
     return 0;
 }

@@ -31,24 +31,36 @@ ss_wait_for 30 curl -fsS "$GW/ready" || ss_fail "gateway not ready"
 gw_metric() { ss_metric "$GW" "$1"; }
 gw_metric_ge() { [ "$(gw_metric "$1")" -ge "$2" ]; }
 
-# buy <from> <to>: shipments created and bought through the gateway.
-buy() {
-  local i id rate
-  for i in $(seq "$1" "$2"); do
-    call POST /v1/shipments "$FIX/api/shipment-create.request.json"
-    [ "$CODE" = 201 ] || ss_fail "create $i: HTTP $CODE ${BODY:0:200}"
-    id=$(jq -r .id <<<"$BODY"); rate=$(jq -r '.rates[0].id' <<<"$BODY")
-    printf '{"rate":{"id":"%s"}}' "$rate" >"$SS_TEST_TMP/buy.json"
-    EXTRA_CURL=(-H "Idempotency-Key: drift-$id")
-    call POST "/v1/shipments/$id/buy" "$SS_TEST_TMP/buy.json"
-    EXTRA_CURL=()
-    [ "$CODE" = 200 ] || ss_fail "buy $id: HTTP $CODE ${BODY:0:200}"
-  done
+# buy1 <i> <lane>: one shipment created and bought through the gateway (files of its lane).
+buy1() {
+  local f="$SS_TEST_TMP/buy.$2" code id rate
+  local auth=(-sS -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json')
+  code=$(curl "${auth[@]}" -o "$f.created" --data-binary "@$FIX/api/shipment-create.request.json" "$GW/v1/shipments") || code=000
+  [ "$code" = 201 ] || { echo "create $1: HTTP $code $(head -c 200 "$f.created")"; return 1; }
+  read -r id rate < <(jq -r '[.id, .rates[0].id] | @tsv' "$f.created")
+  code=$(curl "${auth[@]}" -o "$f.bought" -H "Idempotency-Key: drift-$id" \
+    --data-binary "{\"rate\":{\"id\":\"$rate\"}}" "$GW/v1/shipments/$id/buy") || code=000
+  [ "$code" = 200 ] || { echo "buy $id: HTTP $code $(head -c 200 "$f.bought")"; return 1; }
 }
+# buy <from> <to>: shipments created and bought through the gateway, in 4 lanes at once (the
+# gateway runs 4 threads; one lane spent most of the test's time in curl and jq start-ups).
+buy() {
+  local lane pids=() failed=0
+  for lane in 0 1 2 3; do
+    (for i in $(seq $(($1 + lane)) 4 "$2"); do buy1 "$i" "$lane" || exit 1; done) >"$SS_TEST_TMP/buy.$lane.err" 2>&1 &
+    pids+=($!)
+  done
+  for lane in 0 1 2 3; do wait "${pids[$lane]}" || failed=1; done
+  [ "$failed" = 0 ] || ss_fail "buying $1..$2: $(cat "$SS_TEST_TMP"/buy.*.err)"
+}
+mark() { elapsed; echo "# after ${T}s: $*" >&2; }
 
+mark "stack started"
 ss_kafka_stop || ss_fail "Kafka did not stop"
 t_down=$(_ss_now_ms)
+mark "Kafka stopped"
 buy 1 $((N - LATE))
+mark "$((N - LATE)) labels bought"
 # The outage outlasts the expiry: the first hand-offs are dropped (reason timeout).
 ss_wait_for 30 gw_metric_ge 'gateway_handoff_dropped_total{reason="timeout"}' 1 ||
   ss_fail "no hand-off expired: $(gw_metric 'gateway_handoff_dropped_total{reason="timeout"}')"
@@ -62,6 +74,7 @@ ss_pass "after ${T}s: Kafka down: $N labels bought through the gateway; $expired
 
 ss_kafka_start || ss_fail "Kafka did not start again"
 ss_kafkactl wait --timeout 60 >/dev/null || ss_fail "Kafka does not answer"
+mark "Kafka back"
 down_s=$(( ($(_ss_now_ms) - t_down) / 1000 ))
 
 # Every webhook the sim will ever send is sent (or dropped), and the worker has applied what
@@ -71,6 +84,7 @@ final() {
     [ "$(rc_sim_list trackers '.status' | grep -cvE '^(delivered|failure|return_to_sender)$')" = 0 ]
 }
 ss_wait_for 180 final || ss_fail "sim: webhooks still queued ($(rc_sim_metric sim_webhook_queue)) or trackers not final"
+mark "sim final"
 dropped=$(rc_sim_metric 'sim_webhooks_total{outcome="dropped_fault"}')
 [ "$dropped" -gt 0 ] || ss_fail "no webhook was dropped"
 LAST=-1

@@ -97,24 +97,63 @@ static ss_ep_client_t *client_for(const char *prefix, int retry_after_max_ms) {
 
 static void test_page_parse(void **state) {
     (void)state;
-    json_object *root = json_tokener_parse(PAGE);
     ss_ep_page_t page;
     char err[128];
-    assert_int_equal(ss_ep_page_parse(SS_EP_LIST_SHIPMENTS, root, &page, err, sizeof err), 0);
+    assert_int_equal(
+        ss_ep_page_parse(SS_EP_LIST_SHIPMENTS, PAGE, strlen(PAGE), &page, err, sizeof err), 0);
     assert_int_equal(page.n, 2);
     assert_int_equal(page.n_invalid, 2); /* no id; not an object */
     assert_true(page.has_more);
     assert_string_equal(page.items[0].id, "shp_2");
     assert_string_equal(page.items[0].object_type, "Shipment");
     assert_string_equal(page.items[0].status, "delivered");
+    assert_int_equal(page.items[0].created_at_usec, 1714644000LL * 1000000);
     assert_int_equal(page.items[0].updated_at_usec, 1714730400LL * 1000000);
     assert_int_equal(page.items[1].updated_at_usec, 0);
     assert_null(page.items[1].status);
+    /* the entries are spans of the body: EasyPost's bytes, not a rewrite */
+    assert_ptr_equal(page.items[0].raw, strstr(PAGE, "{\"id\":\"shp_2\""));
+    assert_int_equal(page.items[0].raw_len, strstr(PAGE, ",{\"id\":\"shp_1\"") - page.items[0].raw);
     ss_ep_page_free(&page);
     /* the wrong list's name is not a page */
-    assert_int_equal(ss_ep_page_parse(SS_EP_LIST_TRACKERS, root, &page, err, sizeof err), -1);
+    assert_int_equal(
+        ss_ep_page_parse(SS_EP_LIST_TRACKERS, PAGE, strlen(PAGE), &page, err, sizeof err), -1);
     assert_non_null(strstr(err, "trackers"));
-    json_object_put(root);
+    assert_null(page.items);
+}
+
+/* Whitespace, escapes, numbers and member order stay as sent; a duplicate
+ * member's last value wins (as with json-c); escaped ids are decoded. */
+static void test_page_bytes(void **state) {
+    (void)state;
+    static const char body[] =
+        "{ \"has_more\" : true , \"trackers\" : [ {\"object\":\"Tracker\", \"id\" : "
+        "\"trk_\\u0031\",\"weight\":1.50E+1,\"note\":\"caf\\u00e9 \\/ \\\"q\\\"\","
+        "\"status\":\"unknown\",\"status\":\"in_transit\"}\n ] , \"has_more\":false }  \n";
+    ss_ep_page_t page;
+    char err[128];
+    assert_int_equal(
+        ss_ep_page_parse(SS_EP_LIST_TRACKERS, body, sizeof body - 1, &page, err, sizeof err), 0);
+    assert_false(page.has_more);
+    assert_int_equal(page.n, 1);
+    assert_string_equal(page.items[0].id, "trk_1");
+    assert_string_equal(page.items[0].status, "in_transit");
+    const char *want = strstr(body, "{\"object\"");
+    assert_int_equal(page.items[0].raw_len, strchr(want, '}') + 1 - want);
+    assert_memory_equal(page.items[0].raw, want, page.items[0].raw_len);
+    ss_ep_page_free(&page);
+    /* not strict JSON (single quotes, trailing comma, trailing data): not a page */
+    static const char *const bad[] = {
+        "{\"trackers\":[{'id':'trk_1'}],\"has_more\":false}",
+        "{\"trackers\":[{\"id\":\"trk_1\"},],\"has_more\":false}",
+        "{\"trackers\":[],\"has_more\":false} x",
+        "{\"trackers\":[],\"has_more\":\"false\"}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(
+            ss_ep_page_parse(SS_EP_LIST_TRACKERS, bad[i], strlen(bad[i]), &page, err, sizeof err),
+            -1);
 }
 
 static void test_query(void **state) {
@@ -199,9 +238,8 @@ static void test_not_pages(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_page_parse),
-        cmocka_unit_test(test_query),
-        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_page_parse), cmocka_unit_test(test_page_bytes),
+        cmocka_unit_test(test_query),      cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_not_pages),
     };
     return cmocka_run_group_tests(tests, setup_server, teardown_server);

@@ -231,13 +231,25 @@ typedef struct {
     const char *end_datetime;
 } ss_ep_list_params_t;
 
-/* One entry of a page.  Pointers borrow from the result's json tree: valid
- * until ss_ep_result_free() of the result the page was parsed from. */
+/* Deepest nesting of one list entry: the page is checked as a whole with
+ * the strict scanner (envelope/json_scan.h) at SS_JSON_MAX_DEPTH, and an
+ * entry sits two levels down (the page object, its array). */
+#define SS_EP_ITEM_MAX_DEPTH 62
+
+/* One entry of a page.  Pointers borrow from the answer body the page was
+ * parsed from (ss_ep_result_t.body for ss_ep_list) and from the page: valid
+ * until both are freed. */
 typedef struct {
-    json_object *object;       /* the entry as EasyPost sent it */
-    const char *id;            /* never NULL */
-    const char *object_type;   /* "Shipment"..., NULL when absent */
-    const char *status;        /* NULL when absent */
+    /* The entry's bytes exactly as EasyPost sent them (whitespace, escapes,
+     * member order and numbers untouched), not NUL-terminated: one JSON
+     * object, strict RFC 8259, at most SS_EP_ITEM_MAX_DEPTH deep.  What a
+     * producer hands to the envelope writer as is: nothing re-serialises
+     * it. */
+    const char *raw;
+    size_t raw_len;
+    const char *id;            /* never NULL; decoded */
+    const char *object_type;   /* "Shipment"..., NULL when absent (or longer than 63 bytes) */
+    const char *status;        /* NULL when absent (or longer than 63 bytes) */
     long long created_at_usec; /* 0 when absent or not a timestamp */
     long long updated_at_usec; /* 0 when absent or not a timestamp */
 } ss_ep_list_item_t;
@@ -246,21 +258,27 @@ typedef struct {
     ss_ep_list_item_t *items; /* malloc'd */
     size_t n;
     int has_more;
-    size_t n_invalid; /* entries that are not objects with an "id" string (skipped) */
+    size_t n_invalid; /* entries that are not objects with a non-empty "id" string of at
+                         most 255 bytes (skipped) */
+    void *strings;    /* the items' decoded strings (owned) */
 } ss_ep_page_t;
 
 /* One page.  Returns 0 with *page filled (free with ss_ep_page_free) and the
- * raw answer in out->body; -1 with out->status and errstr otherwise: an
- * HTTP error (out->http_status, out->retry_after_ms), a transport error, or
- * SS_EP_ERR_BAD_RESPONSE for a 2xx that is not a list page (not JSON, no
- * array under the list's name, has_more not a boolean). */
+ * raw answer in out->body, which the items point into (out->json stays
+ * NULL: a page is read with the strict scanner, never built into a json-c
+ * tree); -1 with out->status and errstr otherwise: an HTTP error
+ * (out->http_status, out->retry_after_ms), a transport error, or
+ * SS_EP_ERR_BAD_RESPONSE for a 2xx that is not a list page (not strict JSON
+ * or nested deeper than SS_JSON_MAX_DEPTH, no array under the list's name,
+ * has_more not a boolean). */
 int ss_ep_list(ss_ep_client_t *c, ss_ep_list_kind_t kind, const ss_ep_list_params_t *params,
                ss_ep_page_t *page, ss_ep_result_t *out);
 
-/* The page inside a parsed answer (exposed for tests).  Returns 0, or -1
- * with errstr when root is not a list page of that kind. */
-int ss_ep_page_parse(ss_ep_list_kind_t kind, json_object *root, ss_ep_page_t *page, char *errstr,
-                     size_t errstr_size);
+/* The page in an answer body (len bytes; need not be NUL-terminated; must
+ * outlive the page).  Returns 0, or -1 with errstr when body is not a list
+ * page of that kind.  Duplicate members: the last one wins, as with json-c. */
+int ss_ep_page_parse(ss_ep_list_kind_t kind, const char *body, size_t len, ss_ep_page_t *page,
+                     char *errstr, size_t errstr_size);
 
 void ss_ep_page_free(ss_ep_page_t *page);
 
