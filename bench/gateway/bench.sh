@@ -39,6 +39,10 @@
 #                                (baseline: unprepared, as the gateway runs it):
 #                                what preparing it per connection would save
 #   gateway_load_shipments_s     seconds to load the shipments (no baseline)
+#
+# BENCH_GW_PARTS (default "dashboard v1 v2") and BENCH_GW_V2_OPS (default
+# "create list buy") pick what runs, for profiling one part; BENCH_GW_ROUNDS
+# (default 2) the alternations of the /v1 and /v2 comparisons.
 set -uo pipefail
 : "${SS_TEST_DATABASE_URL:?run inside tests/integration/harness.sh (bench/run.sh does)}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,6 +60,9 @@ WARMUP="${BENCH_GW_WARMUP_SECONDS:-2}"
 V1_CONNS="${BENCH_GW_V1_CONNS:-2}"
 V1_DELAY="${BENCH_GW_V1_DELAY_MS:-5}"
 V1_SECS="${BENCH_GW_V1_SECONDS:-8}"
+PARTS=" ${BENCH_GW_PARTS:-dashboard v1 v2} "
+V2_OPS="${BENCH_GW_V2_OPS:-create list buy}"
+ROUNDS="${BENCH_GW_ROUNDS:-2}"
 FIX="${SS_FIXTURES_DIR:-$ROOT/tests/fixtures/easypost}"
 CREATE_BODY="$FIX/api/shipment-create.request.json"
 API_KEY="gwbench_$(openssl rand -hex 12)"
@@ -138,56 +145,63 @@ shipments=$(jq -r '.summary.shipments' "$T/dash.json")
 say "dashboard: $shipments shipments in 30 days, $(wc -c <"$T/dash.json") bytes"
 
 # ------------------------------------------------------------------ 1. dashboard
-gw_dash=$(run_paced "$DASH" "$SECS" "Bearer $API_KEY")
-say "gateway dashboard, $RATE req/s, $CONNS conns, ${SECS}s: $gw_dash"
+has() { [[ $PARTS == *" $1 "* ]]; }
+gw_dash="" pg_rps="" pg_p50=0 pg_p99=0 prep_p50=0 prep_p99=0
+if has dashboard; then
+  gw_dash=$(run_paced "$DASH" "$SECS" "Bearer $API_KEY")
+  say "gateway dashboard, $RATE req/s, $CONNS conns, ${SECS}s: $gw_dash"
 
-# Baseline: the same SQL, straight to PostgreSQL.
-perl -0777 -ne 'if (/dashboard_sql\[\]\s*=\s*(.*?);\n/s) { my ($b, $s) = ($1, "");
-    while ($b =~ /"((?:[^"\\]|\\.)*)"/g) { $s .= $1 } $s =~ s/\\(.)/$1/g; $s =~ s/\$1\b/:days/g; print "$s;\n" }' \
-  "$ROOT/services/gateway/readapi.c" >"$T/dash.sql"
-grep -q 'mv_daily_shipment_analytics' "$T/dash.sql" || die "could not extract dashboard_sql from services/gateway/readapi.c"
-{ echo '\set days 30'; cat "$T/dash.sql"; } >"$T/dash.pgbench"
-# run_pgbench <mode> <seconds>: sets PG_N, PG_P50, PG_P99 (us), PG_RPS
-run_pgbench() {
-  rm -f "$T"/pgb.*
-  PGOPTIONS="-c TimeZone=UTC" "$PGBENCH" -n -M "$1" -f "$T/dash.pgbench" -c "$CONNS" -j 2 -R "$RATE" -T "$2" \
-    -l --log-prefix="$T/pgb" "$DB_URL" >"$T/pgbench.out" 2>&1 || { cat "$T/pgbench.out" >&2; die "pgbench failed"; }
-  # per transaction: client tx time_us script epoch epoch_us lag_us; with -R,
-  # time_us counts from the scheduled start (lag included), like ss-bench-paced
-  cat "$T"/pgb.* | awk '{ print $3 }' >"$T/pg.lat"
-  PG_N=$(wc -l <"$T/pg.lat")
-  [ "$PG_N" -gt 0 ] || die "pgbench logged no transactions"
-  # nearest rank, like ss-bench-paced (ss_stats_rank)
-  PG_P50=$(ss_percentile 50 "$T/pg.lat")
-  PG_P99=$(ss_percentile 99 "$T/pg.lat")
-  PG_RPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench.out" | head -n 1)
-  say "SQL alone (pgbench -M $1 -R $RATE -c $CONNS, ${2}s): $PG_N transactions, $PG_RPS tps, latency from schedule p50 $(ms "$PG_P50") ms p99 $(ms "$PG_P99") ms"
-}
-# As the gateway runs it (PQexecParams: unnamed statement, planned every time).
-run_pgbench extended "$SECS"
-pg_p50=$PG_P50 pg_p99=$PG_P99 pg_rps=$PG_RPS
-# For comparison: the same SQL as a prepared statement (planned once per connection).
-run_pgbench prepared "$(( SECS / 2 > 5 ? SECS / 2 : 5 ))"
-prep_p50=$PG_P50 prep_p99=$PG_P99
+  # Baseline: the same SQL, straight to PostgreSQL.
+  perl -0777 -ne 'if (/dashboard_sql\[\]\s*=\s*(.*?);\n/s) { my ($b, $s) = ($1, "");
+      while ($b =~ /"((?:[^"\\]|\\.)*)"/g) { $s .= $1 } $s =~ s/\\(.)/$1/g; $s =~ s/\$1\b/:days/g; print "$s;\n" }' \
+    "$ROOT/services/gateway/readapi.c" >"$T/dash.sql"
+  grep -q 'mv_daily_shipment_analytics' "$T/dash.sql" || die "could not extract dashboard_sql from services/gateway/readapi.c"
+  { echo '\set days 30'; cat "$T/dash.sql"; } >"$T/dash.pgbench"
+  # run_pgbench <mode> <seconds>: sets PG_N, PG_P50, PG_P99 (us), PG_RPS
+  run_pgbench() {
+    rm -f "$T"/pgb.*
+    PGOPTIONS="-c TimeZone=UTC" "$PGBENCH" -n -M "$1" -f "$T/dash.pgbench" -c "$CONNS" -j 2 -R "$RATE" -T "$2" \
+      -l --log-prefix="$T/pgb" "$DB_URL" >"$T/pgbench.out" 2>&1 || { cat "$T/pgbench.out" >&2; die "pgbench failed"; }
+    # per transaction: client tx time_us script epoch epoch_us lag_us; with -R,
+    # time_us counts from the scheduled start (lag included), like ss-bench-paced
+    cat "$T"/pgb.* | awk '{ print $3 }' >"$T/pg.lat"
+    PG_N=$(wc -l <"$T/pg.lat")
+    [ "$PG_N" -gt 0 ] || die "pgbench logged no transactions"
+    # nearest rank, like ss-bench-paced (ss_stats_rank)
+    PG_P50=$(ss_percentile 50 "$T/pg.lat")
+    PG_P99=$(ss_percentile 99 "$T/pg.lat")
+    PG_RPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$T/pgbench.out" | head -n 1)
+    say "SQL alone (pgbench -M $1 -R $RATE -c $CONNS, ${2}s): $PG_N transactions, $PG_RPS tps, latency from schedule p50 $(ms "$PG_P50") ms p99 $(ms "$PG_P99") ms"
+  }
+  # As the gateway runs it (PQexecParams: unnamed statement, planned every time).
+  run_pgbench extended "$SECS"
+  pg_p50=$PG_P50 pg_p99=$PG_P99 pg_rps=$PG_RPS
+  # For comparison: the same SQL as a prepared statement (planned once per connection).
+  run_pgbench prepared "$(( SECS / 2 > 5 ? SECS / 2 : 5 ))"
+  prep_p50=$PG_P50 prep_p99=$PG_P99
+fi
 
 # ------------------------------------------------------------------ 2. /v1 overhead
-SIM_AUTH="Basic $(printf '%s:' "$EP_KEY" | base64 -w0)"
-code=$(curl -s -o "$T/create.json" -w '%{http_code}' -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
-  --data-binary "@$CREATE_BODY" "$GW/v1/shipments")
-[ "$code" = 201 ] || die "POST /v1/shipments answered $code: $(head -c 300 "$T/create.json")"
-code=$(curl -s -o "$T/create.json" -w '%{http_code}' -H "Authorization: $SIM_AUTH" -H 'Content-Type: application/json' \
-  --data-binary "@$CREATE_BODY" "http://127.0.0.1:$SIM_PORT/v2/shipments")
-[ "$code" = 201 ] || die "POST /v2/shipments answered $code: $(head -c 300 "$T/create.json")"
-direct=() via=()
-for round in 1 2; do
-  d=$(run_wrk "http://127.0.0.1:$SIM_PORT/v2/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "$SIM_AUTH")
-  g=$(run_wrk "$GW/v1/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "Bearer $API_KEY")
-  say "round $round, easypost-sim direct: $d"
-  say "round $round, through the gateway:  $g"
-  direct+=("$(ss_field p50_us "$d")"); via+=("$(ss_field p50_us "$g")")
-done
 med() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-d50=$(med "${direct[@]}"); g50=$(med "${via[@]}")
+d50=0 g50=0
+SIM_AUTH="Basic $(printf '%s:' "$EP_KEY" | base64 -w0)"
+if has v1; then
+  code=$(curl -s -o "$T/create.json" -w '%{http_code}' -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    --data-binary "@$CREATE_BODY" "$GW/v1/shipments")
+  [ "$code" = 201 ] || die "POST /v1/shipments answered $code: $(head -c 300 "$T/create.json")"
+  code=$(curl -s -o "$T/create.json" -w '%{http_code}' -H "Authorization: $SIM_AUTH" -H 'Content-Type: application/json' \
+    --data-binary "@$CREATE_BODY" "http://127.0.0.1:$SIM_PORT/v2/shipments")
+  [ "$code" = 201 ] || die "POST /v2/shipments answered $code: $(head -c 300 "$T/create.json")"
+  direct=() via=()
+  for round in $(seq "$ROUNDS"); do
+    d=$(run_wrk "http://127.0.0.1:$SIM_PORT/v2/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "$SIM_AUTH")
+    g=$(run_wrk "$GW/v1/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "Bearer $API_KEY")
+    say "round $round, easypost-sim direct: $d"
+    say "round $round, through the gateway:  $g"
+    direct+=("$(ss_field p50_us "$d")"); via+=("$(ss_field p50_us "$g")")
+  done
+  d50=$(med "${direct[@]}"); g50=$(med "${via[@]}")
+fi
 
 # ------------------------------------------------------------------ 3. /v2 overhead
 # EasyPost's surface (issue 16): create, list (a page of 20, each element
@@ -220,8 +234,9 @@ run_buy() {
 }
 LIST_Q="shipments?page_size=20"
 declare -A v2d=() v2g=()
-for round in 1 2; do
-  for op in create list buy; do
+for round in $(seq "$ROUNDS"); do
+  has v2 || break
+  for op in $V2_OPS; do
     case $op in
       create)
         d=$(run_wrk "http://127.0.0.1:$SIM_PORT/v2/shipments" "$V1_CONNS" "$V1_DELAY" "$V1_SECS" POST "$CREATE_BODY" "$SIM_AUTH")
@@ -242,17 +257,24 @@ done
 published=$(curl -fsS "$GW/metrics" | awk '/^gateway_events_published_total/ { s += $2 } END { print s + 0 }')
 say "gateway queued $published objects for Kafka"
 
-echo "RESULT gateway_dashboard_rps $(rps "$gw_dash") req/s $pg_rps"
-echo "RESULT gateway_dashboard_p50_ms $(ms "$(ss_field p50_us "$gw_dash")") ms $(ms "$pg_p50")"
-echo "RESULT gateway_dashboard_p99_ms $(ms "$(ss_field p99_us "$gw_dash")") ms $(ms "$pg_p99")"
-echo "RESULT gateway_v1_create_p50_ms $(ms "$g50") ms $(ms "$d50")"
-echo "RESULT gateway_v1_overhead_p50_ms $(ms $((g50 - d50))) ms"
-for op in create list buy; do
+if has dashboard; then
+  echo "RESULT gateway_dashboard_rps $(rps "$gw_dash") req/s $pg_rps"
+  echo "RESULT gateway_dashboard_p50_ms $(ms "$(ss_field p50_us "$gw_dash")") ms $(ms "$pg_p50")"
+  echo "RESULT gateway_dashboard_p99_ms $(ms "$(ss_field p99_us "$gw_dash")") ms $(ms "$pg_p99")"
+fi
+if has v1; then
+  echo "RESULT gateway_v1_create_p50_ms $(ms "$g50") ms $(ms "$d50")"
+  echo "RESULT gateway_v1_overhead_p50_ms $(ms $((g50 - d50))) ms"
+fi
+has v2 || V2_OPS=""
+for op in $V2_OPS; do
   # shellcheck disable=SC2086
   od=$(med ${v2d[$op]}); og=$(med ${v2g[$op]})
   echo "RESULT gateway_v2_${op}_p50_ms $(ms "$og") ms $(ms "$od")"
   echo "RESULT gateway_v2_${op}_overhead_p50_ms $(ms $((og - od))) ms"
 done
-echo "RESULT dashboard_sql_prepared_p50_ms $(ms "$prep_p50") ms $(ms "$pg_p50")"
-echo "RESULT dashboard_sql_prepared_p99_ms $(ms "$prep_p99") ms $(ms "$pg_p99")"
+if has dashboard; then
+  echo "RESULT dashboard_sql_prepared_p50_ms $(ms "$prep_p50") ms $(ms "$pg_p50")"
+  echo "RESULT dashboard_sql_prepared_p99_ms $(ms "$prep_p99") ms $(ms "$pg_p99")"
+fi
 echo "RESULT gateway_load_shipments_s $load_s s"

@@ -230,6 +230,23 @@ void gw_buy_do(const char *shipment_id, const char *body, size_t len, const char
 void gw_buy_kind_do(gw_buy_kind_t kind, const char *id, const char *body, size_t len,
                     const char *idempotency_key, gw_answer_t *out);
 
+/* gw_buy_kind_do in two steps, so that the answer goes out first:
+ * gw_buy_kind_start fills *out and *after; gw_buy_after_run (always called,
+ * once, after the answer is sent) records the buy's outcome in
+ * idempotency_keys and hands the bought object to Kafka.  Until it has run
+ * the key stays claimed (in_progress): a concurrent request for it waits. */
+typedef struct {
+    int pending;
+    char key[256];
+    const char *state; /* "completed", "failed", "unknown" */
+    long http_status;
+    int store_body;
+    ss_ep_result_t r;
+} gw_buy_after_t;
+void gw_buy_kind_start(gw_buy_kind_t kind, const char *id, const char *body, size_t len,
+                       const char *idempotency_key, gw_answer_t *out, gw_buy_after_t *after);
+void gw_buy_after_run(gw_buy_after_t *after);
+
 /* gw_buy_do with the request's Idempotency-Key, answer sent on c. */
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len);
 

@@ -39,6 +39,7 @@
 #include "common/shutdown.h"
 #include "common/sstime.h"
 #include "common/util.h"
+#include "envelope/json_scan.h"
 #include "gateway.h"
 #include "http/server.h"
 
@@ -205,10 +206,88 @@ typedef struct {
     char path[192]; /* "/shipments/<id>/buy" */
 } buy_t;
 
+/* The API's root segment of EASYPOST_API_BASE ("/v2" of
+ * "https://api.easypost.com/v2", "" for a base without a path), as the
+ * client's ss_ep_forward joins paths to it; -1 when it cannot be forwarded
+ * that way (the buy then goes through ss_ep_request). */
+static int base_segment(char *out, size_t size) {
+    const char *base = g_gw.cfg.easypost_api_base ? g_gw.cfg.easypost_api_base : "";
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    const char *scheme_end = strstr(base, "://");
+    const char *first =
+        scheme_end ? memchr(scheme_end + 3, '/', n - (size_t)(scheme_end + 3 - base)) : NULL;
+    const char *last = first;
+    for (const char *p = first; p && p < base + n; p++)
+        if (*p == '/')
+            last = p;
+    size_t sl = last ? (size_t)(base + n - last) : 0;
+    if (sl >= size)
+        return -1;
+    for (size_t i = 0; i < sl; i++)
+        if (!isalnum((unsigned char)last[i]) && !strchr("/-_.~", last[i]))
+            return -1;
+    memcpy(out, last ? last : "", sl);
+    out[sl] = '\0';
+    return 0;
+}
+
+/* POSTs the buy.  EasyPost's 2xx answer is taken as it came (ss_ep_forward,
+ * not parsed into a json-c tree: nothing here reads its fields) and checked
+ * with the envelope's scanner to be one JSON object, as ss_ep_request would:
+ * otherwise SS_EP_ERR_BAD_RESPONSE, the outcome unknown. */
+static void buy_request(const buy_t *b, const char *body, size_t len, ss_ep_result_t *r) {
+    char path[256];
+    if (base_segment(path, 64) != 0) {
+        ss_ep_request(g_gw.ep, "POST", b->path, body, len, SS_EP_RETRY_NEVER_SENT, r);
+        return;
+    }
+    snprintf(path + strlen(path), sizeof path - strlen(path), "%s", b->path);
+    ss_ep_forward_t fw = {
+        .method = "POST", .path = path, .body = body, .len = len, .retry = SS_EP_RETRY_NEVER_SENT};
+    ss_ep_forward(g_gw.ep, &fw, r);
+    const char *why = NULL;
+    if (r->status == SS_EP_OK &&
+        (!r->body || ss_json_check(r->body, r->body_len, SS_ENVELOPE_SPAN_MAX_DEPTH, &why) != 0 ||
+         ss_json_root(r->body, r->body_len).p[0] != '{')) {
+        r->status = SS_EP_ERR_BAD_RESPONSE;
+        snprintf(r->errstr, sizeof r->errstr,
+                 "EasyPost answered HTTP %ld with a body that is not a JSON object (%zu bytes)",
+                 r->http_status, r->body_len);
+    }
+}
+
+/* The answer of a checked 2xx buy: EasyPost's status and body. */
+static void answer_from_ok(gw_answer_t *a, const ss_ep_result_t *r) {
+    a->status = (int)r->http_status;
+    a->headers[0] = '\0';
+    a->body = malloc(r->body_len + 1);
+    if (!a->body) {
+        gw_answer_error(a, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    memcpy(a->body, r->body, r->body_len + 1);
+    a->body_len = r->body_len;
+    if (r->retry_after_ms >= 0)
+        snprintf(a->headers, sizeof a->headers, "Retry-After: %ld\r\n",
+                 (r->retry_after_ms + 999) / 1000);
+}
+
+void gw_buy_after_run(gw_buy_after_t *after) {
+    if (!after->pending)
+        return;
+    after->pending = 0;
+    finish(after->key, after->state, after->http_status, after->store_body ? after->r.body : NULL);
+    if (after->r.status == SS_EP_OK)
+        gw_capture("purchased", after->r.body, after->r.body_len);
+    ss_ep_result_free(&after->r);
+}
+
 /* This request owns the key under the lease token: (re)check, renew, buy,
  * record, answer. */
-static void buy_as_owner(gw_answer_t *out, const buy_t *b, const char *token, const char *body,
-                         size_t len, int check_first) {
+static void buy_as_owner(gw_answer_t *out, gw_buy_after_t *after, const buy_t *b, const char *token,
+                         const char *body, size_t len, int check_first) {
     ss_ep_result_t r;
     const char *key = b->key;
     if (check_first) {
@@ -271,23 +350,34 @@ static void buy_as_owner(gw_answer_t *out, const buy_t *b, const char *token, co
                             "another request for this buy took it over", "Retry-After: 1\r\n");
         return;
     }
-    ss_ep_request(g_gw.ep, "POST", b->path, body, len, SS_EP_RETRY_NEVER_SENT, &r);
+    buy_request(b, body, len, &r);
     gw_count_ep_call(b->k->op, &r);
     const char *outcome = buy_outcome(&r, b->implicit);
     int final = strcmp(outcome, "completed") == 0;
-    finish(key, outcome, final ? r.http_status : 0, final ? r.body : NULL);
-    if (r.status == SS_EP_OK && r.json)
-        gw_capture("purchased", r.body, r.body_len);
     count(final ? "bought" : outcome, b->implicit);
-    gw_answer_from_ep(out, &r);
-    ss_ep_result_free(&r);
+    if (r.status == SS_EP_OK)
+        answer_from_ok(out, &r);
+    else
+        gw_answer_from_ep(out, &r);
+    /* Recorded after the answer is sent (gw_buy_after_run): the claim made
+     * before the buy is what keeps it from being repeated; until the record
+     * lands, a retry finds the claim in progress and waits for it. */
+    snprintf(after->key, sizeof after->key, "%s", key);
+    after->state = outcome;
+    after->http_status = final ? r.http_status : 0;
+    after->store_body = final;
+    after->r = r; /* owned by after now */
+    after->pending = 1;
 }
 
 int gw_buy(struct mg_connection *c, const char *shipment_id, const char *body, size_t len) {
     gw_answer_t a;
-    gw_buy_do(shipment_id, body, len, mg_get_header(c, "Idempotency-Key"), &a);
+    gw_buy_after_t after;
+    gw_buy_kind_start(GW_BUY_SHIPMENT, shipment_id, body, len, mg_get_header(c, "Idempotency-Key"),
+                      &a, &after);
     int st = gw_answer_send(c, &a);
     gw_answer_free(&a);
+    gw_buy_after_run(&after);
     return st;
 }
 
@@ -308,7 +398,15 @@ static int valid_id(const char *id) {
 
 void gw_buy_kind_do(gw_buy_kind_t kind, const char *id, const char *body, size_t len,
                     const char *client_key, gw_answer_t *out) {
+    gw_buy_after_t after;
+    gw_buy_kind_start(kind, id, body, len, client_key, out, &after);
+    gw_buy_after_run(&after);
+}
+
+void gw_buy_kind_start(gw_buy_kind_t kind, const char *id, const char *body, size_t len,
+                       const char *client_key, gw_answer_t *out, gw_buy_after_t *after) {
     memset(out, 0, sizeof *out);
+    memset(after, 0, sizeof *after);
     if (!g_gw.ep) {
         gw_answer_error(out, 503, "easypost_not_configured",
                         "EASYPOST_API_KEY is not set on this gateway", NULL);
@@ -358,7 +456,7 @@ void gw_buy_kind_do(gw_buy_kind_t kind, const char *id, const char *body, size_t
             char token[64];
             snprintf(token, sizeof token, "%s", PQgetvalue(r, 0, 1));
             PQclear(r);
-            buy_as_owner(out, &b, token, body, len, !inserted);
+            buy_as_owner(out, after, &b, token, body, len, !inserted);
             return;
         }
         PQclear(r);

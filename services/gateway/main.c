@@ -240,20 +240,21 @@ void gw_publish(const char *type, const ss_ep_result_t *r) {
     publish_span(type, object);
 }
 
-/* Publishes o when it is an object with string "object" and "id" members;
- * returns 1 then.  The type: the object's name in snake case, '.', verb. */
-static int capture_one(const char *verb, ss_json_span_t o) {
+/* The members capture reads of an object: "object" and "id". */
+enum { CM_OBJECT, CM_ID, CM__COUNT };
+static const char *const capture_names[CM__COUNT + 1] = {"object", "id", NULL};
+
+/* Publishes o, whose "object" and "id" members are mem, when it is an
+ * object with string "object" and "id" members; returns 1 then.  The type:
+ * the object's name in snake case, '.', verb. */
+static int capture_picked(const char *verb, ss_json_span_t o, const ss_json_span_t *mem) {
     if (o.len < 2 || o.p[0] != '{')
         return 0;
-    enum { M_OBJECT, M_ID, M__COUNT };
-    static const char *const names[M__COUNT + 1] = {"object", "id", NULL};
-    ss_json_span_t mem[M__COUNT];
-    ss_json_pick(o, names, mem);
     char object[48], id[8];
-    if (!mem[M_OBJECT].p || !mem[M_ID].p ||
-        ss_json_string(mem[M_OBJECT], object, sizeof object) <= 0)
+    if (!mem[CM_OBJECT].p || !mem[CM_ID].p ||
+        ss_json_string(mem[CM_OBJECT], object, sizeof object) <= 0)
         return 0;
-    int idl = ss_json_string(mem[M_ID], id, sizeof id);
+    int idl = ss_json_string(mem[CM_ID], id, sizeof id);
     if (idl == -1 || idl == 0)
         return 0; /* not a string, or empty (-2: longer than id: fine) */
     char type[64];
@@ -273,28 +274,67 @@ static int capture_one(const char *verb, ss_json_span_t o) {
     return 1;
 }
 
+static int capture_one(const char *verb, ss_json_span_t o) {
+    ss_json_span_t mem[CM__COUNT];
+    ss_json_pick(o, capture_names, mem);
+    return capture_picked(verb, o, mem);
+}
+
+/* Each element of a list: one pass over each (iteration and pick together). */
+static void capture_array(const char *verb, ss_json_iter_t *at) {
+    ss_json_span_t e, mem[CM__COUNT];
+    while (ss_json_array_next_pick(at, capture_names, mem, &e))
+        capture_picked(verb, e, mem);
+}
+
+/* A top-level member: a list of objects, or one. */
+static void capture_member(const char *verb, ss_json_span_t v) {
+    ss_json_iter_t at;
+    if (ss_json_array_init(&at, v) == 0)
+        capture_array(verb, &at);
+    else
+        capture_one(verb, v);
+}
+
+/* A page's members remembered from the one pass over it (a page has two). */
+#define GW_CAPTURE_MEMBERS 32
+
 void gw_capture(const char *verb, const char *body, size_t len) {
     if (!answer_checked(verb, body, len))
         return;
     ss_json_span_t root = ss_json_root(body, len), v, k;
     ss_json_iter_t it, at;
     if (ss_json_array_init(&at, root) == 0) { /* a list answer: [{...}, ...] */
-        while (ss_json_array_next(&at, &v))
-            capture_one(verb, v);
+        capture_array(verb, &at);
         return;
     }
-    if (capture_one(verb, root) || ss_json_iter_init(&it, root) != 0)
+    if (ss_json_iter_init(&it, root) != 0)
+        return;
+    /* One pass over the top level: its "object" and "id" (the last one wins,
+     * as with ss_json_pick) and its members' values. */
+    ss_json_span_t mem[CM__COUNT] = {{NULL, 0}, {NULL, 0}}, vals[GW_CAPTURE_MEMBERS];
+    size_t nv = 0, members = 0;
+    while (ss_json_iter_next(&it, &k, &v)) {
+        for (size_t i = 0; i < CM__COUNT; i++)
+            if (ss_json_key_is(k, capture_names[i])) {
+                mem[i] = v;
+                break;
+            }
+        if (nv < GW_CAPTURE_MEMBERS)
+            vals[nv++] = v;
+        members++;
+    }
+    if (capture_picked(verb, root, mem))
         return;
     /* A wrapper ({"address":{...}}) or a page ({"shipments":[...],"has_more":…}). */
-    while (ss_json_iter_next(&it, &k, &v)) {
-        if (ss_json_array_init(&at, v) == 0) {
-            ss_json_span_t e;
-            while (ss_json_array_next(&at, &e))
-                capture_one(verb, e);
-        } else {
-            capture_one(verb, v);
-        }
+    if (members <= nv) {
+        for (size_t i = 0; i < nv; i++)
+            capture_member(verb, vals[i]);
+        return;
     }
+    ss_json_iter_init(&it, root); /* more members than remembered: walk them again */
+    while (ss_json_iter_next(&it, &k, &v))
+        capture_member(verb, v);
 }
 
 static int ready(void *ud, char *why, size_t n) {

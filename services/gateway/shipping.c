@@ -274,11 +274,13 @@ int gw_handle_easypost(struct mg_connection *c, void *ud) {
     const gw_op_t *op = gw_ep_op_find(m, rest, id, sizeof id);
     if (op && op->buy != GW_BUY_NONE) {
         gw_answer_t a;
-        gw_buy_kind_do(op->buy, id, body ? body : "{}", body ? len : 2,
-                       mg_get_header(c, "Idempotency-Key"), &a);
+        gw_buy_after_t after;
+        gw_buy_kind_start(op->buy, id, body ? body : "{}", body ? len : 2,
+                          mg_get_header(c, "Idempotency-Key"), &a, &after);
         free(body);
         status = gw_answer_send(c, &a);
         gw_answer_free(&a);
+        gw_buy_after_run(&after); /* the record and the capture, after the answer */
         return status;
     }
     ss_ep_forward_t fw = {

@@ -488,3 +488,36 @@ void ss_json_pick(ss_json_span_t obj, const char *const *names, ss_json_span_t *
                 break;
             }
 }
+
+int ss_json_array_next_pick(ss_json_iter_t *it, const char *const *names, ss_json_span_t *out,
+                            ss_json_span_t *value) {
+    size_t n = 0;
+    while (names[n])
+        out[n++] = (ss_json_span_t){NULL, 0};
+    const char *p = skip_ws(it->p, it->end);
+    if (p < it->end && *p == ',')
+        p = skip_ws(p + 1, it->end);
+    if (p >= it->end)
+        return 0;
+    if (*p != '{')
+        return ss_json_array_next(it, value);
+    /* The element's members, up to its closing brace: where the element ends. */
+    ss_json_iter_t o = {p + 1, it->end};
+    ss_json_span_t k, v;
+    while (ss_json_iter_next(&o, &k, &v))
+        for (size_t i = 0; i < n; i++)
+            if (ss_json_key_is(k, names[i])) {
+                out[i] = v;
+                break;
+            }
+    const char *q = skip_ws(o.p, it->end);
+    if (q >= it->end || *q != '}') { /* not checked input: as the two calls would */
+        if (!ss_json_array_next(it, value))
+            return 0;
+        ss_json_pick(*value, names, out);
+        return 1;
+    }
+    *value = (ss_json_span_t){p, (size_t)(q + 1 - p)};
+    it->p = q + 1;
+    return 1;
+}

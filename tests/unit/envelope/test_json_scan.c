@@ -531,6 +531,37 @@ static void test_array_iter(void **state) {
     assert_int_equal(ss_json_array_init(&it, ss_json_root(o, 2)), -1);
 }
 
+/* ss_json_array_next_pick: the same elements as ss_json_array_next and the
+ * same members as ss_json_pick of each (last one wins), in one pass. */
+static void test_array_next_pick(void **state) {
+    (void)state;
+    static const char p[] = " [ {\"id\":\"a\",\"x\":[{\"id\":9}],\"id\":\"b\"} , \"}\" ,{ }, 3,"
+                            "{\"o\":{\"id\":1},\"\\u0069d\":\"c\"} ] ";
+    size_t n = sizeof p - 1;
+    assert_int_equal(ss_json_check(p, n, 8, NULL), 0);
+    static const char *const names[] = {"id", "o", NULL};
+    ss_json_iter_t it, ref;
+    ss_json_span_t v, w, out[2], want[2];
+    assert_int_equal(ss_json_array_init(&it, ss_json_root(p, n)), 0);
+    assert_int_equal(ss_json_array_init(&ref, ss_json_root(p, n)), 0);
+    int count = 0;
+    while (ss_json_array_next(&ref, &w)) {
+        assert_int_equal(ss_json_array_next_pick(&it, names, out, &v), 1);
+        assert_ptr_equal(v.p, w.p);
+        assert_int_equal(v.len, w.len);
+        ss_json_pick(w, names, want);
+        for (int i = 0; i < 2; i++) {
+            assert_ptr_equal(out[i].p, want[i].p);
+            assert_int_equal(out[i].len, want[i].len);
+        }
+        count++;
+    }
+    assert_int_equal(count, 5);
+    assert_int_equal(ss_json_array_next_pick(&it, names, out, &v), 0);
+    assert_int_equal(ss_json_array_init(&it, ss_json_root("[]", 2)), 0);
+    assert_int_equal(ss_json_array_next_pick(&it, names, out, &v), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_texts),
@@ -543,6 +574,7 @@ int main(void) {
         cmocka_unit_test(test_iter_keys),
         cmocka_unit_test(test_string_decode),
         cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_array_next_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

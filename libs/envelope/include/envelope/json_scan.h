@@ -61,6 +61,12 @@ int ss_json_key_is(ss_json_span_t key, const char *name);
  * wins on duplicates, as with json-c. */
 void ss_json_pick(ss_json_span_t obj, const char *const *names, ss_json_span_t *out);
 
+/* ss_json_array_next and, when the element is an object, ss_json_pick of it,
+ * in one pass over the element (the gateway's capture of list pages):
+ * out[i] all {NULL, 0} when the element is not an object. */
+int ss_json_array_next_pick(ss_json_iter_t *it, const char *const *names, ss_json_span_t *out,
+                            ss_json_span_t *value);
+
 /* Decodes a string token into out as NUL-terminated UTF-8.  Returns the
  * length; -1 when v is not a string or holds \u0000 (which a C string
  * cannot carry); -2 when it does not fit in outsize bytes. */
