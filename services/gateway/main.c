@@ -240,9 +240,14 @@ void gw_publish(const char *type, const ss_ep_result_t *r) {
     publish_span(type, object);
 }
 
-/* The members capture reads of an object: "object" and "id". */
-enum { CM_OBJECT, CM_ID, CM__COUNT };
-static const char *const capture_names[CM__COUNT + 1] = {"object", "id", NULL};
+/* The members capture reads of an object: "object" and "id", and the members
+ * that may nest an object with a table of its own (a Shipment's or an
+ * Insurance's "tracker", a Shipment's or a Batch's "scan_form"), read in the
+ * same pass. */
+enum { CM_OBJECT, CM_ID, CM_TRACKER, CM_SCAN_FORM, CM__COUNT };
+static const char *const capture_names[CM__COUNT + 1] = {"object", "id", "tracker", "scan_form",
+                                                         NULL};
+static int capture_one(const char *verb, ss_json_span_t o);
 
 /* Publishes o, whose "object" and "id" members are mem, when it is an
  * object with string "object" and "id" members; returns 1 then.  The type:
@@ -271,6 +276,12 @@ static int capture_picked(const char *verb, ss_json_span_t o, const ss_json_span
     type[n] = '\0';
     snprintf(type + n, sizeof type - n, ".%s", verb);
     publish_span(type, o);
+    /* Nested objects the parent's mapping keeps only in its raw JSON are
+     * published on their own, as seen inside their parent ("retrieved"): the
+     * tracker a buy creates reaches `trackers` without waiting for its webhook. */
+    for (int i = CM_TRACKER; i < CM__COUNT; i++)
+        if (mem[i].p && mem[i].len > 1 && mem[i].p[0] == '{')
+            capture_one("retrieved", mem[i]);
     return 1;
 }
 
@@ -312,7 +323,7 @@ void gw_capture(const char *verb, const char *body, size_t len) {
         return;
     /* One pass over the top level: its "object" and "id" (the last one wins,
      * as with ss_json_pick) and its members' values. */
-    ss_json_span_t mem[CM__COUNT] = {{NULL, 0}, {NULL, 0}}, vals[GW_CAPTURE_MEMBERS];
+    ss_json_span_t mem[CM__COUNT] = {{NULL, 0}}, vals[GW_CAPTURE_MEMBERS];
     size_t nv = 0, members = 0;
     while (ss_json_iter_next(&it, &k, &v)) {
         for (size_t i = 0; i < CM__COUNT; i++)

@@ -126,6 +126,8 @@ printf '{"rate":{"id":"%s"}}' "$RATE3" >"$SS_TEST_TMP/buy3.json"
 call POST "/v2/shipments/$SHP3/buy" "$SS_TEST_TMP/buy3.json"; expect 200 "corrected keyless buy after a refusal"
 jq -e '.postage_label.id' <<<"$BODY" >/dev/null || ss_fail "no label: ${BODY:0:200}"
 ss_pass "a refused keyless buy is not replayed to the corrected one"
+TRK3=$(jq -r '.tracker.id // empty' <<<"$BODY")
+[ -n "$TRK3" ] || ss_fail "the buy's answer has no tracker: ${BODY:0:200}"
 
 # --- batch buys without a key: one purchase (once the sim serves batches: branch sim)
 call POST /v2/shipments "$FIX/api/shipment-create.request.json"; expect 201 "shipment for a batch"
@@ -169,6 +171,11 @@ ss_wait_for 60 rows_are "SELECT count(*) FROM shipments WHERE id IN ($inlist)" 3
 ss_pass "the three shipments of a list answer are in PostgreSQL"
 ss_wait_for 30 rows_are "SELECT count(*) FROM addresses WHERE id = '$ADR'" 1 || ss_fail "create_and_verify's address not in PostgreSQL"
 ss_pass "create_and_verify's wrapped address is in PostgreSQL"
+# A nested object with a table of its own is captured too: the tracker inside the buy's
+# Shipment lands in trackers, linked to its shipment (no webhook in this test).
+ss_wait_for 30 rows_are "SELECT count(*) FROM trackers WHERE id = '$TRK3' AND shipment_id = '$SHP3'" 1 ||
+  ss_fail "the tracker nested in the buy's answer is not in trackers"
+ss_pass "the tracker nested in a bought Shipment is in PostgreSQL"
 out=$("$SS_KAFKACTL" consume -b "$SS_TEST_KAFKA_BOOTSTRAP" -t "${PREFIX}shipments" -n 40 --timeout 10 2>/dev/null)
 grep -q '"shipment.retrieved"' <<<"$out" || ss_fail "no shipment.retrieved envelope"
 [ "$(grep -c "\"shipment.purchased\".*$SHP2\|$SHP2.*\"shipment.purchased\"" <<<"$out")" = 1 ] || ss_fail "the keyless buy was not published exactly once"
