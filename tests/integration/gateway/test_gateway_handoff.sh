@@ -64,6 +64,8 @@ create() {
     EXTRA_CURL=()
     [ "$CODE" = 200 ] || ss_fail "$g: buy $id: HTTP $CODE ${BODY:0:200}"
     printf '%s\tshipment.purchased\n' "$id" >>"$SS_TEST_TMP/$g.expect"
+    # the tracker nested in the bought Shipment is handed off too (trackers topic)
+    printf '%s\ttracker.retrieved\n' "$(jq -r .tracker.id <<<"$BODY")" >>"$SS_TEST_TMP/$g.trk"
   done
 }
 # dropped <gateway> [reason]: "id<TAB>type" of every object the gateway logged as dropped
@@ -71,9 +73,10 @@ dropped() {
   jq -r --arg r "${2:-}" 'select(.msg | startswith("kafka hand-off dropped")) | select($r == "" or .reason == $r)
            | "\(.object_id)\t\(.type)"' "${LOG[$1]}" 2>/dev/null | sort
 }
-# delivered <gateway>: "id<TAB>type" of every envelope on the gateway's shipments topic
+# delivered <gateway> [topic]: "id<TAB>type" of every envelope on the gateway's shipments
+# (or the named) topic
 delivered() {
-  ss_kafkactl consume -t "${P[$1]}shipments" --until-end --timeout 20 | cut -f4- |
+  ss_kafkactl consume -t "${P[$1]}${2:-shipments}" --until-end --timeout 20 | cut -f4- |
     jq -r '"\(.object_id)\t\(.type)"' | sort
 }
 expect_of() { sort "$SS_TEST_TMP/$1.expect"; }
@@ -85,7 +88,7 @@ create B 5
 create C 12
 create D 4
 create E 6
-ss_pass "Kafka stopped: 30 + 5 + 12 + 4 + 6 objects answered by the gateways"
+ss_pass "Kafka stopped: 45 (15 created, 15 bought, their 15 trackers) + 5 + 12 + 4 + 6 objects answered by the gateways"
 
 # E: the gauge shows what waits; then kill -9 (no chance to log anything).
 ss_wait_for 10 metric_is E gateway_handoff_waiting 6 || ss_fail "E: waiting $(metric E gateway_handoff_waiting), expected 6"
@@ -113,17 +116,18 @@ ss_wait_for 30 metric_is B 'gateway_handoff_dropped_total{reason="timeout"}' 5 |
 ss_pass "B: with a 3 s message timeout every object is dropped (reason timeout), each logged with its id"
 
 # A: nothing expires, nothing dropped while Kafka is down.
-ss_wait_for 10 metric_is A gateway_handoff_waiting 30 || ss_fail "A: waiting $(metric A gateway_handoff_waiting), expected 30"
+ss_wait_for 10 metric_is A gateway_handoff_waiting 45 || ss_fail "A: waiting $(metric A gateway_handoff_waiting), expected 45"
 down_s=$(( ($(_ss_now_ms) - t_stop) / 1000 ))
 [ "$(dropped A | wc -l)" = 0 ] || ss_fail "A dropped objects: $(dropped A | head -3)"
 
 ss_kafka_start || ss_fail "Kafka did not start again"
 ss_kafkactl wait --timeout 60 || ss_fail "Kafka does not answer"
-ss_wait_for 90 metric_is A gateway_handoff_total 30 || ss_fail "A: handed off $(metric A gateway_handoff_total) of 30"
+ss_wait_for 90 metric_is A gateway_handoff_total 45 || ss_fail "A: handed off $(metric A gateway_handoff_total) of 45"
 metric_is A gateway_handoff_waiting 0 || ss_wait_for 5 metric_is A gateway_handoff_waiting 0 || ss_fail "A: still waiting"
-[ "$(delivered A)" = "$(expect_of A)" ] || { diff <(expect_of A) <(delivered A) | head >&2; ss_fail "A: Kafka does not hold exactly the 30 objects"; }
+[ "$(delivered A)" = "$(expect_of A)" ] || { diff <(expect_of A) <(delivered A) | head >&2; ss_fail "A: Kafka does not hold exactly the 30 shipment objects"; }
+[ "$(delivered A trackers)" = "$(sort "$SS_TEST_TMP/A.trk")" ] || { diff <(sort "$SS_TEST_TMP/A.trk") <(delivered A trackers) | head >&2; ss_fail "A: Kafka does not hold exactly the 15 nested trackers"; }
 [ "$(dropped A | wc -l)" = 0 ] || ss_fail "A dropped objects"
-ss_pass "A: Kafka down ${down_s}s (longer than B's expiry); all 30 objects (15 created + 15 bought) arrived once it was back, none dropped"
+ss_pass "A: Kafka down ${down_s}s (longer than B's expiry); all 45 objects (15 created + 15 bought + their 15 trackers) arrived once it was back, none dropped"
 
 ss_wait_for 60 metric_is C gateway_handoff_total 5 || ss_fail "C: handed off $(metric C gateway_handoff_total) of 5"
 sort -m <(delivered C) <(dropped C) >"$SS_TEST_TMP/C.accounted"
