@@ -184,7 +184,7 @@ static const char search_out[] =
 
 static const char analytics_in[] =
     "{" SCHEMA_2020 ",\"type\":\"object\",\"properties\":{\"days\":{\"type\":\"integer\","
-    "\"minimum\":1,\"maximum\":90,\"default\":30},\"mode\":" MODE_IN
+    "\"minimum\":1,\"maximum\":400,\"default\":30},\"mode\":" MODE_IN
     "},\"additionalProperties\":false}";
 
 static const char analytics_out[] =
@@ -995,7 +995,8 @@ static const tool_t tools[] = {
      "an address). Pages of up to 50; pass next_cursor as cursor for the next page.",
      search_in, search_out, 1, 0, 1, 0, 0, run_search_shipments},
     {"shipping_analytics", "Shipping analytics",
-     "The dashboard's numbers for the last N days (1 to 90): shipments, spend, delivered, "
+     "The dashboard's numbers for the last N days (1 to 400, as the dashboard): shipments, spend, "
+     "delivered, "
      "on-time rate, average delivery days, daily series, carriers and services, top routes, "
      "and how fresh the analytics are.",
      analytics_in, analytics_out, 1, 0, 1, 0, 0, run_shipping_analytics},

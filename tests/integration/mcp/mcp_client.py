@@ -202,6 +202,9 @@ async def tools_phase():
         if sc["days"] != 7 or "summary" not in sc:
             fail(f"shipping_analytics: {sc}")
         await ck.call(c, "shipping_analytics", {})
+        sc, _ = await ck.call(c, "shipping_analytics", {"days": 365})
+        if sc["days"] != 365:
+            fail(f"shipping_analytics days=365 (the dashboard's year): {sc}")
         ok(f"shipping_analytics: {text[:120]}")
 
         # Arguments that break the inputSchema: isError naming the argument.
@@ -211,6 +214,7 @@ async def tools_phase():
                 ("search_shipments", {"cursor": "zz"}, "cursor"),
                 ("search_shipments", {"created_from": "yesterday"}, "created_from"),
                 ("shipping_analytics", {"days": "7"}, "arguments.days"),
+                ("shipping_analytics", {"days": 401}, "arguments.days"),
                 ("shipping_analytics", {"mode": "live"}, "arguments.mode"),
                 ("quote_shipment", {"from_address": FROM, "to_address": TO}, "parcel"),
                 ("get_shipment", {}, "arguments.id")):
