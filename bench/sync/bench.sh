@@ -21,6 +21,7 @@
 #   SYNC_BENCH_EVENTS (default 200000), SYNC_BATCH_SIZE (default 1000),
 #   SYNC_BENCH_RUNS (default 2), SYNC_BENCH_FULL (shipments for 3, default 20000),
 #   SYNC_BENCH_WORKER_ONLY=1 (only PostgreSQL alone and one worker, interleaved: for iterating),
+#   SYNC_BENCH_WORKER_B=<binary> (another shipstream-sync-worker, run after the worker each run),
 #   SYNC_BENCH_PERF=<file> (perf record --call-graph dwarf of the first single worker into that file)
 # Runs inside the harness environment (bench/run.sh or tests/integration/harness.sh).
 set -uo pipefail
@@ -67,7 +68,7 @@ run_workers() {
     port=$(ss_free_port) || exit 1
     env DATABASE_URL="$url" KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
       KAFKA_GROUP_ID="bench-$n-$$-$tag" LISTEN="127.0.0.1:$port" LOG_LEVEL=warn SYNC_BATCH_SIZE="$BATCH" \
-      "$BIN/shipstream-sync-worker" 2>"$TMP/worker-$n-$i.log" &
+      "${WORKER_BIN:-$BIN/shipstream-sync-worker}" 2>"$TMP/worker-$n-$i.log" &
     PIDS+=($!)
   done
   # SYNC_BENCH_PERF=<file>: perf record (DWARF call graphs) of the first single worker
@@ -133,6 +134,11 @@ for r in $(seq 1 "$RUNS"); do
   one_wc+=("$(cat "$TMP/wcpu-1")"); one_bc+=("$(cat "$TMP/bcpu-1")")
   pct+=("$(awk -v a="${one_w[-1]}" -v b="${new_w[-1]}" 'BEGIN{printf "%.0f", (b > 0 ? 100*a/b : 0)}')")
   echo "# run $r (load $(cut -d' ' -f1-3 /proc/loadavg)): PostgreSQL alone, new ${new_w[-1]} events/s (${new_c[-1]} per backend CPU-s); one worker ${one_w[-1]} events/s = ${pct[-1]} % (worker ${one_wc[-1]} us CPU per event, its backend ${one_bc[-1]} us)" >&2
+  if [ -n "${SYNC_BENCH_WORKER_B:-}" ]; then
+    # another build of the worker (A/B), right after, on a fresh database too
+    b=$(WORKER_BIN=$SYNC_BENCH_WORKER_B run_workers "$(mkdb bench_sync_one)" 1 "b$r")
+    echo "# run $r (load $(cut -d' ' -f1-3 /proc/loadavg)): worker B ($SYNC_BENCH_WORKER_B) $b events/s = $(awk -v a="$b" -v b="${new_w[-1]}" 'BEGIN{printf "%.0f", (b > 0 ? 100*a/b : 0)}') % (worker $(cat "$TMP/wcpu-1") us CPU per event, its backend $(cat "$TMP/bcpu-1") us)" >&2
+  fi
   if [ "$ONLY" != 1 ]; then
     # the same statements fed by COPY into staging tables (issue 15: arrays kept; COPY took
     # 15 % more backend CPU on --full streams, the same on these shipments; compared each run)
