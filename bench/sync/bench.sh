@@ -8,7 +8,10 @@
 #    shared machine as noisy as its neighbours) and events per CPU-second of the
 #    PostgreSQL backend (/proc; what the write path costs PostgreSQL).  Goal: new >= 2.5x old.
 # 2. One worker and two (same group) from a pre-filled topic, next to PostgreSQL alone with
-#    the new path.  Goal: one worker >= 80 %.
+#    the new path.  Goal: one worker >= 80 %.  One worker runs in every run right after
+#    PostgreSQL alone (fresh database, same events), so that the pair sees the same load; its %
+#    is the mean of the runs' pairs.  Also its CPU per event: the worker process and its
+#    PostgreSQL backend (/proc), next to the backend's alone.
 #    Also today's statements fed by COPY (binary) into temporary staging tables, one
 #    INSERT ... SELECT merge per table (ss-sync-pgbench --copy) next to the arrays.
 # 3. Bytes on disk per synced shipment (3 rates offered, of which the old path stores 3 and the
@@ -16,7 +19,10 @@
 #    tracking details: ss-sync-pgbench --full), every synced table with its TOAST and
 #    indexes plus processed_events, after VACUUM FULL, old vs new.  Goal: new <= half.
 #   SYNC_BENCH_EVENTS (default 200000), SYNC_BATCH_SIZE (default 1000),
-#   SYNC_BENCH_RUNS (default 2), SYNC_BENCH_FULL (shipments for 3, default 20000)
+#   SYNC_BENCH_RUNS (default 2), SYNC_BENCH_FULL (shipments for 3, default 20000),
+#   SYNC_BENCH_WORKER_ONLY=1 (only PostgreSQL alone and one worker, interleaved: for iterating),
+#   SYNC_BENCH_WORKER_B=<binary> (another shipstream-sync-worker, run after the worker each run),
+#   SYNC_BENCH_PERF=<file> (perf record --call-graph dwarf of the first single worker into that file)
 # Runs inside the harness environment (bench/run.sh or tests/integration/harness.sh).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -53,16 +59,24 @@ echo "# $N shipment events (~$bytes bytes each) in ${PREFIX}shipments" >&2
 
 count() { psql -X -At "$1" -c "SELECT count(*) FROM processed_events"; }
 
-# run_workers <db_url> <n_workers>: prints events/s from the first to the last applied event
+# run_workers <db_url> <n_workers> [tag]: prints events/s from the first to the last applied
+# event; writes the workers' CPU (process, user + system) and their PostgreSQL backends' CPU
+# per event (µs, whole run, from /proc like ss-sync-pgbench's) to $TMP/wcpu-<n> and $TMP/bcpu-<n>
 run_workers() {
-  local url=$1 n=$2 i port
+  local url=$1 n=$2 tag=${3:-} i port
   for i in $(seq 1 "$n"); do
     port=$(ss_free_port) || exit 1
     env DATABASE_URL="$url" KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$PREFIX" \
-      KAFKA_GROUP_ID="bench-$n-$$" LISTEN="127.0.0.1:$port" LOG_LEVEL=warn SYNC_BATCH_SIZE="$BATCH" \
-      "$BIN/shipstream-sync-worker" 2>"$TMP/worker-$n-$i.log" &
+      KAFKA_GROUP_ID="bench-$n-$$-$tag" LISTEN="127.0.0.1:$port" LOG_LEVEL=warn SYNC_BATCH_SIZE="$BATCH" \
+      "${WORKER_BIN:-$BIN/shipstream-sync-worker}" 2>"$TMP/worker-$n-$i.log" &
     PIDS+=($!)
   done
+  # SYNC_BENCH_PERF=<file>: perf record (DWARF call graphs) of the first single worker
+  local perf=
+  if [ -n "${SYNC_BENCH_PERF:-}" ] && [ "$n" = 1 ] && [ ! -e "$SYNC_BENCH_PERF" ]; then
+    perf record -q -F 400 --call-graph dwarf,16384 -o "$SYNC_BENCH_PERF" -p "${PIDS[0]}" 2>"$TMP/perf.log" &
+    perf=$!
+  fi
   local c=0 t0="" c0=0 deadline=$((SECONDS + 600))
   while [ "$c" -lt "$N" ] && [ $SECONDS -lt $deadline ]; do
     c=$(count "$url")
@@ -71,9 +85,16 @@ run_workers() {
   done
   local t1; t1=$(now)
   # the workers' CPU (user + system, whole run) per event: robust to a noisy machine
-  local ticks=0 p
+  local ticks=0 bticks=0 p
   for p in "${PIDS[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
-  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN{printf "%.1f\n", t / hz * 1e6 / n}' >"$TMP/wcpu-$n"
+  # their backends (PostgreSQL runs on this machine: /proc), before the workers disconnect
+  for p in $(psql -X -At "$url" -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'shipstream-sync-worker' AND datname = current_database()"); do
+    bticks=$((bticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  local hz; hz=$(getconf CLK_TCK)
+  awk -v t="$ticks" -v hz="$hz" -v n="$N" 'BEGIN{printf "%.1f\n", t / hz * 1e6 / n}' >"$TMP/wcpu-$n"
+  awk -v t="$bticks" -v hz="$hz" -v n="$N" 'BEGIN{printf "%.1f\n", t / hz * 1e6 / n}' >"$TMP/bcpu-$n"
+  [ -n "$perf" ] && kill -INT "$perf" 2>/dev/null && wait "$perf" 2>/dev/null
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   wait 2>/dev/null
   PIDS=()
@@ -98,21 +119,51 @@ pgbench() {
   echo "$(awk '$1=="events_per_s"{print $2}' "$TMP/pg.out") $(awk '$1=="events_per_cpu_s"{print $2}' "$TMP/pg.out")"
 }
 mean() { awk '{s+=$1} END {printf "%.0f", NR ? s/NR : 0}'; }
+meanf() { awk '{s+=$1} END {printf "%.1f", NR ? s/NR : 0}'; }
 RUNS=${SYNC_BENCH_RUNS:-2}
-old_w=(); old_c=(); new_w=(); new_c=(); copy_c=()
+ONLY=${SYNC_BENCH_WORKER_ONLY:-0}
+old_w=(); old_c=(); new_w=(); new_c=(); copy_c=(); one_w=(); one_wc=(); one_bc=(); pct=()
 for r in $(seq 1 "$RUNS"); do
-  read -r w c < <(pgbench old "$TMP/shipments.tsv"); old_w+=("$w"); old_c+=("$c")
+  if [ "$ONLY" != 1 ]; then
+    read -r w c < <(pgbench old "$TMP/shipments.tsv"); old_w+=("$w"); old_c+=("$c")
+  fi
   read -r w c < <(pgbench new "$TMP/shipments.tsv"); new_w+=("$w"); new_c+=("$c")
-  # the same statements fed by COPY into staging tables (issue 15: arrays kept; COPY took
-  # 15 % more backend CPU on --full streams, the same on these shipments; compared each run)
-  read -r w c < <(pgbench copy "$TMP/shipments.tsv"); copy_c+=("$c")
-  echo "# run $r (load $(cut -d' ' -f1-3 /proc/loadavg)): PostgreSQL alone, baseline ${old_w[-1]} events/s (${old_c[-1]} per backend CPU-s), new ${new_w[-1]} events/s (${new_c[-1]} per backend CPU-s), new fed by COPY ${w} events/s (${c} per backend CPU-s)" >&2
+  # one worker right after PostgreSQL alone with the same path, the same events, a fresh
+  # database: the pair sees the same load (issue 15: halves measured apart were untrustworthy)
+  one_w+=("$(run_workers "$(mkdb bench_sync_one)" 1 "r$r")")
+  one_wc+=("$(cat "$TMP/wcpu-1")"); one_bc+=("$(cat "$TMP/bcpu-1")")
+  pct+=("$(awk -v a="${one_w[-1]}" -v b="${new_w[-1]}" 'BEGIN{printf "%.0f", (b > 0 ? 100*a/b : 0)}')")
+  echo "# run $r (load $(cut -d' ' -f1-3 /proc/loadavg)): PostgreSQL alone, new ${new_w[-1]} events/s (${new_c[-1]} per backend CPU-s); one worker ${one_w[-1]} events/s = ${pct[-1]} % (worker ${one_wc[-1]} us CPU per event, its backend ${one_bc[-1]} us)" >&2
+  if [ -n "${SYNC_BENCH_WORKER_B:-}" ]; then
+    # another build of the worker (A/B), right after, on a fresh database too
+    b=$(WORKER_BIN=$SYNC_BENCH_WORKER_B run_workers "$(mkdb bench_sync_one)" 1 "b$r")
+    echo "# run $r (load $(cut -d' ' -f1-3 /proc/loadavg)): worker B ($SYNC_BENCH_WORKER_B) $b events/s = $(awk -v a="$b" -v b="${new_w[-1]}" 'BEGIN{printf "%.0f", (b > 0 ? 100*a/b : 0)}') % (worker $(cat "$TMP/wcpu-1") us CPU per event, its backend $(cat "$TMP/bcpu-1") us)" >&2
+  fi
+  if [ "$ONLY" != 1 ]; then
+    # the same statements fed by COPY into staging tables (issue 15: arrays kept; COPY took
+    # 15 % more backend CPU on --full streams, the same on these shipments; compared each run)
+    read -r w c < <(pgbench copy "$TMP/shipments.tsv"); copy_c+=("$c")
+    echo "# run $r (load $(cut -d' ' -f1-3 /proc/loadavg)): PostgreSQL alone, baseline ${old_w[-1]} events/s (${old_c[-1]} per backend CPU-s), new fed by COPY ${w} events/s (${c} per backend CPU-s)" >&2
+  fi
 done
 cat "$TMP/pg.log" >&2
 ow=$(printf '%s\n' "${old_w[@]}" | mean); nw=$(printf '%s\n' "${new_w[@]}" | mean)
 oc=$(printf '%s\n' "${old_c[@]}" | mean); nc=$(printf '%s\n' "${new_c[@]}" | mean)
 pg_rate=$nw
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? a/b : 0)}'; }
+one=$(printf '%s\n' "${one_w[@]}" | mean)
+wcpu_one=$(printf '%s\n' "${one_wc[@]}" | meanf); bcpu_one=$(printf '%s\n' "${one_bc[@]}" | meanf)
+pg_cpu_us=$(awk -v c="$nc" 'BEGIN{printf "%.1f", (c > 0 ? 1e6 / c : 0)}')
+pct_one=$(printf '%s\n' "${pct[@]}" | mean) # the mean of each run's pair
+echo "RESULT sync_one_worker_cpu_us_per_event ${wcpu_one:-0} us $pg_cpu_us"
+echo "RESULT sync_one_worker_backend_cpu_us_per_event ${bcpu_one:-0} us $pg_cpu_us"
+echo "RESULT sync_one_worker_shipment_events_per_s $one events/s $pg_rate"
+echo "RESULT sync_one_worker_pct_of_postgresql_alone $pct_one % 100"
+goal() { awk -v v="$1" -v g="$2" -v d="$3" 'BEGIN{print (d == "ge" ? v >= g : v <= g) ? "met" : "NOT met"}'; }
+if [ "$ONLY" = 1 ]; then
+  echo "bench/sync (worker only): one worker $pct_one % of PostgreSQL alone (goal 80 %: $(goal "$pct_one" 80 ge))" >&2
+  exit 0
+fi
 echo "RESULT sync_pg_alone_new_vs_baseline_events_per_s $nw events/s $ow"
 echo "RESULT sync_pg_alone_new_vs_baseline_events_per_cpu_s $nc events/s $oc"
 echo "RESULT sync_pg_alone_speedup_wall $(ratio "$nw" "$ow") x 2.5"
@@ -145,16 +196,9 @@ table_bytes "$base/bench_sync_pg_new" new
 echo "RESULT sync_bytes_per_synced_shipment $new_b bytes $old_b"
 echo "RESULT sync_bytes_new_over_old $(ratio "$new_b" "$old_b") x 0.5"
 
-one=$(run_workers "$(mkdb bench_sync_one)" 1)
-wcpu_one=$(cat "$TMP/wcpu-1" 2>/dev/null)
-two=$(run_workers "$(mkdb bench_sync_two)" 2)
-pg_cpu_us=$(awk -v c="$nc" 'BEGIN{printf "%.1f", (c > 0 ? 1e6 / c : 0)}')
-echo "RESULT sync_one_worker_cpu_us_per_event ${wcpu_one:-0} us $pg_cpu_us"
-echo "RESULT sync_one_worker_shipment_events_per_s $one events/s $pg_rate"
+two=$(run_workers "$(mkdb bench_sync_two)" 2 two)
 echo "RESULT sync_two_workers_shipment_events_per_s $two events/s $pg_rate"
-echo "RESULT sync_one_worker_pct_of_postgresql_alone $(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % 100"
 echo "RESULT sync_two_workers_pct_of_postgresql_alone $(awk -v a="$two" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % 100"
-goal() { awk -v v="$1" -v g="$2" -v d="$3" 'BEGIN{print (d == "ge" ? v >= g : v <= g) ? "met" : "NOT met"}'; }
 echo "bench/sync: PostgreSQL alone new/old $(ratio "$nw" "$ow")x wall, $(ratio "$nc" "$oc")x per backend CPU-s (goal 2.5x: $(goal "$(ratio "$nc" "$oc")" 2.5 ge));" \
-     "one worker $(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}') % of PostgreSQL alone (goal 80 %: $(goal "$(awk -v a="$one" -v b="$pg_rate" 'BEGIN{printf "%.0f", 100*a/b}')" 80 ge));" \
+     "one worker $pct_one % of PostgreSQL alone (goal 80 %: $(goal "$pct_one" 80 ge));" \
      "bytes per synced shipment $new_b vs $old_b (goal half: $(goal "$(ratio "$new_b" "$old_b")" 0.5 le))" >&2
