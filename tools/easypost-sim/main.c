@@ -246,8 +246,10 @@ static const ss_conf_opt_t OPTS[] = {
     {"SIM_FAULT_RETRY_AFTER", SS_CONF_INT, &cfg.fault_retry_after, "0", 0, 3600,
      "Retry-After (seconds) sent with an injected 429 (0: no Retry-After header)", 0},
     {"SIM_PRELOAD_SHIPMENTS", SS_CONF_INT, &cfg.preload_shipments, "0", 0, 10000000,
-     "historical purchased shipments with trackers, listed and retrievable but kept in no\n     "
-     "memory (rebuilt from SIM_SEED on demand); they never send webhooks",
+     "historical purchased shipments with trackers, listed and retrievable but not stored\n     "
+     "(rebuilt from SIM_SEED on demand; up to 8192 of them kept serialised once served, at most\n  "
+     "   "
+     "~125 MB); they never send webhooks",
      0},
     {"SIM_PRELOAD_DAYS", SS_CONF_INT, &cfg.preload_days, "180", 1, 3650,
      "the preloaded shipments are spread over this many days before the sim started", 0},

@@ -24,6 +24,7 @@ typedef struct {
     size_t n;
     int64_t end, span;
     const char *mode; /* of every preloaded object */
+    uint64_t gen;     /* sim_t.preload_gen */
 } preload_t;
 
 /* ---- time ---------------------------------------------------------------- */
@@ -270,7 +271,10 @@ static int finish_locked(sim_t *s, const sim_finish_t *f, int64_t now, char **ou
     char *ev = f->event ? event_locked(s, f->event, f->subject ? f->subject : f->answer,
                                        f->prev_status, now)
                         : NULL;
-    *out = f->wrap ? wrap_dup(f->wrap, f->answer) : dup_json(f->answer);
+    if (s->scratch)
+        *out = NULL; /* preload_build reads the objects, not the answer */
+    else
+        *out = f->wrap ? wrap_dup(f->wrap, f->answer) : dup_json(f->answer);
     if (f->release)
         json_object_put(f->release);
     pthread_mutex_unlock(&s->mu);
@@ -281,8 +285,30 @@ static int finish_locked(sim_t *s, const sim_finish_t *f, int64_t now, char **ou
 
 /* ---- store ------------------------------------------------------------------ */
 
+/* One entry of the preloaded objects' cache (preload_json). */
+#define SIM_PCACHE_SLOTS 8192 /* at most ~15 KB each (shipment + tracker): ~125 MB */
+struct sim_pcache_slot {
+    uint64_t gen; /* 0: empty (preload_gen starts at 1) */
+    size_t i;
+    char *json[2]; /* SIM_KIND_SHIPMENT, SIM_KIND_TRACKER */
+};
+
+static void pcache_free(sim_t *s) {
+    if (!s->pcache)
+        return;
+    for (size_t k = 0; k < SIM_PCACHE_SLOTS; k++) {
+        free(s->pcache[k].json[0]);
+        free(s->pcache[k].json[1]);
+    }
+    free(s->pcache);
+    s->pcache = NULL;
+}
+
 int sim_init(sim_t *s, uint64_t seed, size_t max_objects) {
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->pcmu, NULL);
+    s->pcache = NULL;
+    s->scratch = 0;
     s->objects = json_object_new_object();
     s->events = json_object_new_array();
     s->ring_cap = max_objects < 16 ? 16 : max_objects;
@@ -316,6 +342,8 @@ void sim_destroy(sim_t *s) {
         if (s->index[k].pos)
             json_object_put(s->index[k].pos);
     }
+    pcache_free(s);
+    pthread_mutex_destroy(&s->pcmu);
     pthread_mutex_destroy(&s->mu);
 }
 
@@ -1133,7 +1161,7 @@ int sim_tracker_create(sim_t *s, json_object *req, char **out) {
     return st;
 }
 
-static json_object *preload_build(const preload_t *p, int kind, size_t i);
+static char *preload_json(sim_t *s, const preload_t *p, int kind, size_t i);
 static int preload_decode(const preload_t *p, int kind, const char *id, size_t *i);
 static void preload_snapshot_locked(const sim_t *s, preload_t *p);
 
@@ -1148,10 +1176,9 @@ int sim_object_get(sim_t *s, const char *id, const char *want_object, char **out
         int kind = strcmp(want_object, "Tracker") == 0 ? SIM_KIND_TRACKER : SIM_KIND_SHIPMENT;
         size_t i;
         if (strcmp(want_object, "Address") != 0 && preload_decode(&p, kind, id, &i)) {
-            json_object *v = preload_build(&p, kind, i);
+            char *v = preload_json(s, &p, kind, i);
             if (v) {
-                *out = dup_json(v);
-                json_object_put(v);
+                *out = v;
                 return 200;
             }
         }
@@ -1228,6 +1255,7 @@ void sim_preload_set(sim_t *s, size_t n, int64_t end_usec, int64_t span_usec) {
     s->preload_n = n;
     s->preload_end_usec = end_usec;
     s->preload_span_usec = span_usec > 0 ? span_usec : 1;
+    s->preload_gen++; /* what preload_json cached is another history now */
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -1301,20 +1329,23 @@ static json_object *place_json(size_t k) {
     return a;
 }
 
-/* Rebuilds preloaded shipment i (kind SHIPMENT) or its tracker (kind
- * TRACKER) through the same code as live ones, in a scratch sim seeded by
- * (seed, i), at the historical times, with the tracker's steps applied up
- * to preload end.  Returns a new reference, or NULL on out of memory. */
-static json_object *preload_build(const preload_t *p, int kind, size_t i) {
+/* Rebuilds preloaded shipment i and its tracker through the same code as
+ * live ones, in a scratch sim seeded by (seed, i), at the historical times,
+ * with the tracker's steps applied up to preload end, and serialises both
+ * into json[SIM_KIND_SHIPMENT] and json[SIM_KIND_TRACKER] (malloc'd).
+ * Returns 0, or -1 on out of memory. */
+static int preload_build(const preload_t *p, size_t i, char *json[2]) {
     const char *req_mode = t_mode;
     t_mode = p->mode; /* the history's mode, whoever asks */
     sim_t sc;
     memset(&sc, 0, sizeof sc);
-    json_object *res = NULL, *req = NULL;
+    json_object *req = NULL;
     char *out = NULL;
     sim_plan_t *plan = NULL;
+    int rc = -1;
     if (sim_init(&sc, sim_hash(p->seed ^ ((uint64_t)(i + 1) * 0xd6e8feb86659fd93ULL)), 64) != 0)
         goto done;
+    sc.scratch = 1;
     uint64_t h = sim_hash(sc.seed);
     size_t from = h % NPLACES, to = (h / NPLACES) % NPLACES;
     if (to == from)
@@ -1373,7 +1404,14 @@ static json_object *preload_build(const preload_t *p, int kind, size_t i) {
     json_object *sel = get(shp, "selected_rate");
     if (sel)
         add(sel, "shipment_id", jstr(sid));
-    res = json_object_get(kind == SIM_KIND_TRACKER ? trk : shp);
+    json[SIM_KIND_SHIPMENT] = dup_json(shp);
+    json[SIM_KIND_TRACKER] = dup_json(trk);
+    if (json[SIM_KIND_SHIPMENT] && json[SIM_KIND_TRACKER])
+        rc = 0;
+    else {
+        free(json[SIM_KIND_SHIPMENT]);
+        free(json[SIM_KIND_TRACKER]);
+    }
 done:
     free(out);
     free(plan);
@@ -1381,7 +1419,46 @@ done:
         json_object_put(req);
     sim_destroy(&sc);
     t_mode = req_mode;
-    return res;
+    return rc;
+}
+
+/* Preloaded object i of kind (SHIPMENT or TRACKER) serialised (malloc'd), or NULL on out of
+ * memory: from the cache, or built (with its twin) and cached.  Called without s->mu. */
+static char *preload_json(sim_t *s, const preload_t *p, int kind, size_t i) {
+    char *r = NULL;
+    int hit = 0;
+    struct sim_pcache_slot *e = NULL;
+    pthread_mutex_lock(&s->pcmu);
+    if (p->gen && !s->pcache)
+        s->pcache = calloc(SIM_PCACHE_SLOTS, sizeof *s->pcache);
+    if (p->gen && s->pcache) {
+        e = &s->pcache[i % SIM_PCACHE_SLOTS];
+        if (e->gen == p->gen && e->i == i) {
+            hit = 1;
+            r = strdup(e->json[kind]);
+        }
+    }
+    pthread_mutex_unlock(&s->pcmu);
+    if (hit)
+        return r; /* NULL: out of memory */
+    char *json[2] = {NULL, NULL};
+    if (preload_build(p, i, json) != 0)
+        return NULL;
+    r = strdup(json[kind]);
+    pthread_mutex_lock(&s->pcmu);
+    if (e) { /* the table lives until sim_destroy */
+        free(e->json[0]);
+        free(e->json[1]);
+        e->gen = p->gen;
+        e->i = i;
+        e->json[0] = json[0];
+        e->json[1] = json[1];
+        json[0] = json[1] = NULL;
+    }
+    pthread_mutex_unlock(&s->pcmu);
+    free(json[0]);
+    free(json[1]);
+    return r;
 }
 
 static void preload_snapshot_locked(const sim_t *s, preload_t *p) {
@@ -1390,6 +1467,7 @@ static void preload_snapshot_locked(const sim_t *s, preload_t *p) {
     p->end = s->preload_end_usec;
     p->span = s->preload_span_usec;
     p->mode = s->default_mode;
+    p->gen = s->preload_gen;
 }
 
 /* Rank of an id in creation order: preloaded i -> i, live position k -> n + k.
@@ -1471,10 +1549,7 @@ int sim_list(sim_t *s, int kind, const sim_list_query_t *q, sim_list_fault_t fau
     for (int k = 0; k < got; k++) {
         if (ranks[k] >= (int64_t)p.n)
             continue;
-        json_object *o = preload_build(&p, kind, (size_t)ranks[k]);
-        items[k] = o ? dup_json(o) : NULL;
-        if (o)
-            json_object_put(o);
+        items[k] = preload_json(s, &p, kind, (size_t)ranks[k]);
     }
     int nitems = got;
     if (fault == SIM_LIST_UNKNOWN_TYPE) {
@@ -1531,6 +1606,8 @@ static char *event_locked(sim_t *s, const char *description, json_object *result
                           const char *prev_status, int64_t t) {
     char id[48], ts[40];
     sim_new_id_locked(s, "evt_", id, sizeof id);
+    if (s->scratch)
+        return NULL; /* preload_build: the id drawn, nothing kept */
     sim_fmt_ms(t, ts, sizeof ts);
     const char *mode = gstr(result, "mode") ? gstr(result, "mode") : cur_mode();
     json_object *e = json_object_new_object();

@@ -99,9 +99,22 @@ struct sim {
      * purchased shipments with their trackers, created evenly between
      * preload_end - preload_span and preload_end (all before any live
      * object).  They are not stored: each one is rebuilt on demand from
-     * (seed, index), so 100,000 of them cost no memory. */
+     * (seed, index), so 100,000 of them cost no memory but the bounded
+     * cache of their serialised JSON (pcache). */
     size_t preload_n;
     int64_t preload_end_usec, preload_span_usec;
+    uint64_t preload_gen; /* bumped by every sim_preload_set: keys the cache below */
+
+    /* Serialised preloaded objects (objects.c, preload_json): a shipment and its tracker
+     * built once, kept in a direct-mapped table by index (allocated on first use).  The
+     * preloaded history is immutable (not in `objects`, so no handler can change it), so
+     * only sim_preload_set invalidates it (preload_gen). */
+    pthread_mutex_t pcmu; /* guards pcache */
+    struct sim_pcache_slot *pcache;
+
+    /* 1 in preload_build's scratch sims: answers and Event copies are not built (nothing
+     * reads them; ids are still drawn, so the objects are the same). */
+    int scratch;
 
     /* configuration (read-only after start) */
     double day_seconds;      /* real seconds per simulated day */
