@@ -24,6 +24,8 @@ P=${RECONCILE_BENCH_PASS_OBJECTS:-100000}
 ROUNDS=${RECONCILE_BENCH_ROUNDS:-2} # 0: only the pass
 BIN=${SS_BIN_DIR:-$ROOT/build/bin}
 KCTL=${SS_KAFKACTL:-$BIN/ss-kafkactl}
+# shellcheck source=../../tests/integration/lib.sh
+SS_LIB_TOOLS_ONLY=1 source "$ROOT/tests/integration/lib.sh"   # ss_free_port
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-reconcile.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"; }
@@ -33,7 +35,7 @@ base=${SS_TEST_DATABASE_URL%/*}
 now() { date +%s.%N; }
 TCK=$(getconf CLK_TCK)
 cpu() { awk -v t="$TCK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; } # user+system s
-port() { echo $((20000 + RANDOM % 20000)); }
+port() { ss_free_port; } # a port nothing listens on (a random one collided once: the worker died)
 
 mkdb() {
   psql -X -q "$SS_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null || exit 1
@@ -53,11 +55,15 @@ worker() { # worker <db> <group> <prefix>
     KAFKA_GROUP_ID="$2" LISTEN="127.0.0.1:$(port)" LOG_LEVEL=warn "$BIN/shipstream-sync-worker" 2>"$TMP/$2.log" &
   PIDS+=($!)
 }
-# wait_rows <db> <n> <timeout>: prints the time the count reached n
+# wait_rows <db> <n> <timeout> [pid]: prints the time the count reached n; fails at once when
+# the worker pid (if given) is gone
 wait_rows() {
   local deadline=$((SECONDS + $3)) c=0
   while [ $SECONDS -lt $deadline ]; do
     c=$(count "$1"); [ "$c" -ge "$2" ] && { now; return 0; }
+    if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+      echo "the sync worker (pid $4) exited with $c of $2 rows" >&2; return 1
+    fi
     sleep 0.2
   done
   echo "only $c of $2 rows" >&2; return 1
@@ -93,7 +99,7 @@ for r in $(seq "$ROUNDS"); do
   c_sim=$(awk -v a="$c_sim" -v b="$(cpu "$SIM_PID")" 'BEGIN { printf "%.1f", b - a }')
   c_bf=$(awk '{ printf "%.1f", $1 + $2 }' "$TMP/backfill.cpu")
   cat "$TMP/backfill.out" >&2
-  t1=$(wait_rows "$DB1" $((2 * N)) 900) || exit 1
+  t1=$(wait_rows "$DB1" $((2 * N)) 900 "$WA") || exit 1
   c_wa=$(awk -v a="$c_wa" -v b="$(cpu "$WA")" 'BEGIN { printf "%.1f", b - a }')
   e2e=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   prod=$(awk -v a="$t0" -v b="$tp" 'BEGIN { printf "%.3f", b - a }')
@@ -102,7 +108,7 @@ for r in $(seq "$ROUNDS"); do
   lb=$(cut -d' ' -f1 /proc/loadavg)
   t0=$(now)
   worker "$DB2" "bench-rc-b-$$-$r" "$PREFIX"
-  t1=$(wait_rows "$DB2" $((2 * N)) 900) || exit 1
+  t1=$(wait_rows "$DB2" $((2 * N)) 900 "${PIDS[-1]}") || exit 1
   c_wb=$(cpu "${PIDS[-1]}")
   sw1=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   kill -TERM "${PIDS[@]: -2}" 2>/dev/null # this round's two workers
