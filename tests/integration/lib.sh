@@ -305,7 +305,11 @@ _ss_cleanup() {
   # Leave the servers as the next test expects them.
   if [ -n "$_SS_PG_STOPPED" ]; then ss_pg_start || true; fi
   if [ -n "$_SS_KAFKA_STOPPED" ]; then ss_kafka_start || true; fi
-  rm -rf "$SS_TEST_TMP"
+  if [ "$rc" -ne 0 ] && [ -n "${SS_TEST_KEEP_ON_FAILURE:-}" ]; then
+    echo "kept for inspection: $SS_TEST_TMP" >&2
+  else
+    rm -rf "$SS_TEST_TMP"
+  fi
   return $rc
 }
 trap _ss_cleanup EXIT

@@ -108,6 +108,7 @@ static const char SUMMARY[] =
     "\"rate_drop\",\n"
     "                                        \"webhook_drop\"; \"retry_after\": seconds sent "
     "with 429;\n"
+    "                                        \"latency_ms\": every /v2 answer delayed so long;\n"
     "                                        \"list\": \"unknown_type\"|\"malformed\"|\"repeat\"|"
     "\"none\"\n"
     "                                        with \"list_count\" (default 1, -1 = every list "
@@ -308,7 +309,9 @@ static int fault_parse(const char *spec, fault_t *f) {
 
 static void fault_pick(struct mg_connection *conn, fault_t *f) {
     memset(f, 0, sizeof *f);
-    f->latency_ms = cfg.fault_latency_ms;
+    pthread_mutex_lock(&g_fmu);
+    f->latency_ms = cfg.fault_latency_ms; /* SIM_FAULT_LATENCY_MS, or "latency_ms" */
+    pthread_mutex_unlock(&g_fmu);
     const char *h = mg_get_header(conn, "X-Sim-Fault");
     if (h)
         fault_parse(h, f);
@@ -747,7 +750,8 @@ static int handle_faults(struct mg_connection *conn, void *ud) {
                  {"rate_500", &cfg.fault_rate_500, 100},
                  {"rate_drop", &cfg.fault_rate_drop, 100},
                  {"retry_after", &cfg.fault_retry_after, 3600},
-                 {"webhook_drop", &cfg.fault_webhook_drop, 100}};
+                 {"webhook_drop", &cfg.fault_webhook_drop, 100},
+                 {"latency_ms", &cfg.fault_latency_ms, 600000}};
     for (size_t i = 0; i < sizeof knobs / sizeof *knobs; i++) {
         if (!json_object_object_get_ex(req, knobs[i].key, &v))
             continue;

@@ -132,6 +132,7 @@ typedef struct {
     const char *headers[PACED_MAX_HEADERS];
     int n_headers;
     long timeout_ms;
+    long max_idle_ms;
     /* from the URL */
     char host[256];
     char port[8];
@@ -142,7 +143,7 @@ static void usage(FILE *f) {
     fputs(
         "usage: ss-bench-paced --url http://HOST:PORT/PATH --rate R --duration S --connections C\n"
         "                      [--method M] [--body FILE] [--header 'Name: value']...\n"
-        "                      [--timeout-ms MS] [--warmup S] [--timeline]\n"
+        "                      [--timeout-ms MS] [--max-idle-ms MS] [--warmup S] [--timeline]\n"
         "\n"
         "Open-loop HTTP/1.1 load generator: request i is scheduled at t0 + i/R and sent\n"
         "on an idle keep-alive connection as soon as its time has come; when all C\n"
@@ -160,6 +161,10 @@ static void usage(FILE *f) {
         "  --timeout-ms MS    default 10000: a request not answered MS after it was sent,\n"
         "                     or still waiting for a connection MS after its scheduled\n"
         "                     time, counts as a socket error (timeout)\n"
+        "  --max-idle-ms MS   default 2000: a keep-alive connection idle that long is\n"
+        "                     closed and reopened before it is used again, as HTTP\n"
+        "                     clients do, so that a server closing idle connections\n"
+        "                     (keep_alive_timeout) never races a request; 0: never\n"
         "  --warmup S         default 0: run at the same rate for S seconds first, not\n"
         "                     measured (the schedule simply continues into the measured part)\n"
         "  --timeline         also print on stderr, per measured second (by scheduled time),\n"
@@ -275,6 +280,7 @@ done:
 static int parse_args(int argc, char **argv, opts_t *o) {
     memset(o, 0, sizeof(*o));
     o->timeout_ms = 10000;
+    o->max_idle_ms = 2000;
     o->connections = 0;
     o->rate = -1;
     o->duration_s = -1;
@@ -302,6 +308,7 @@ static int parse_args(int argc, char **argv, opts_t *o) {
                      strcmp(a, "--duration") == 0 || strcmp(a, "--connections") == 0 ||
                      strcmp(a, "--method") == 0 || strcmp(a, "--body") == 0 ||
                      strcmp(a, "--header") == 0 || strcmp(a, "--timeout-ms") == 0 ||
+                     strcmp(a, "--max-idle-ms") == 0 ||
                      strcmp(a, "--warmup") == 0;
         if (!takes)
             return bad_arg("unknown argument '%s'", a);
@@ -327,6 +334,10 @@ static int parse_args(int argc, char **argv, opts_t *o) {
             if (parse_long(a, v, 1, 3600000, &l) < 0)
                 return -1;
             o->timeout_ms = l;
+        } else if (strcmp(a, "--max-idle-ms") == 0) {
+            if (parse_long(a, v, 0, 3600000, &l) < 0)
+                return -1;
+            o->max_idle_ms = l;
         } else if (strcmp(a, "--method") == 0) {
             if (*v == '\0' || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(v))
                 return bad_arg(
@@ -443,6 +454,7 @@ typedef struct {
     unsigned gen;      /* bumped when the socket is replaced */
     bool want_out;     /* EPOLLOUT registered */
     uint64_t retry_at; /* C_DOWN: when to reconnect */
+    uint64_t idle_ns;  /* C_IDLE: since when */
     /* the request in flight */
     uint64_t req_index;
     uint64_t sched_ns;
@@ -521,6 +533,7 @@ static void set_out(paced_t *p, int ci, bool want) {
 
 static void idle_push(paced_t *p, int ci) {
     p->conns[ci].state = C_IDLE;
+    p->conns[ci].idle_ns = now_ns();
     p->idle[p->n_idle++] = ci;
 }
 
@@ -1002,6 +1015,9 @@ static void scan(paced_t *p, uint64_t now) {
                     p->err.connect++;
                 c->retry_at = now + PACED_CONNECT_RETRY_NS;
             }
+        } else if (c->state == C_IDLE && p->o.max_idle_ms > 0 && now > c->idle_ns &&
+                   now - c->idle_ns > (uint64_t)p->o.max_idle_ms * 1000000ull) {
+            conn_restart(p, ci, now); /* retire it before the server's idle close can race us */
         } else if (c->state == C_CONNECTING && now - c->sent_ns > tmo) {
             /* a connect that hangs: start over */
             conn_restart(p, ci, now);

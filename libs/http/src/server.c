@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,12 +341,17 @@ void ss_http_stop(ss_http_t *h) {
  * A slot goes IDLE -> ARMED (reader) -> FIRING -> DONE (watchdog) or back to
  * IDLE (reader, CAS).  A reader whose CAS fails waits for DONE before it
  * returns, so the socket cannot be closed and its number reused while the
- * watchdog is about to shut it down. */
+ * watchdog is about to shut it down.  The state word carries a generation
+ * that every arming bumps: a watchdog that found an expired arming and was
+ * preempted before its CAS cannot fire on the next request the thread armed
+ * in the slot meanwhile (it would shut down a legitimate connection). */
 enum { SLOT_IDLE = 0, SLOT_ARMED, SLOT_FIRING, SLOT_DONE };
 #define WATCH_SLOTS 8192
+#define SLOT_STATE(w) ((int)((w)&3u))
+#define SLOT_WORD(gen, st) (((gen) << 2) | (uint64_t)(st))
 
 typedef struct {
-    _Atomic int state;
+    _Atomic uint64_t word; /* generation << 2 | state */
     int fd;
     _Atomic int64_t until;
 } watch_slot_t;
@@ -365,12 +371,13 @@ static void *watchdog(void *arg) {
         int n = atomic_load(&g_watch_next);
         for (int i = 0; i < n && i < WATCH_SLOTS; i++) {
             watch_slot_t *w = &g_watch[i];
-            if (atomic_load(&w->state) != SLOT_ARMED || now <= atomic_load(&w->until))
+            uint64_t word = atomic_load(&w->word);
+            if (SLOT_STATE(word) != SLOT_ARMED || now <= atomic_load(&w->until))
                 continue;
-            int expected = SLOT_ARMED;
-            if (atomic_compare_exchange_strong(&w->state, &expected, SLOT_FIRING)) {
+            uint64_t gen = word >> 2;
+            if (atomic_compare_exchange_strong(&w->word, &word, SLOT_WORD(gen, SLOT_FIRING))) {
                 shutdown(w->fd, SHUT_RD);
-                atomic_store(&w->state, SLOT_DONE);
+                atomic_store(&w->word, SLOT_WORD(gen, SLOT_DONE));
             }
         }
     }
@@ -450,21 +457,26 @@ static void watch_arm(const struct mg_request_info *ri, int64_t until) {
     if (fd < 0)
         return;
     watch_slot_t *w = &g_watch[t_slot];
+    uint64_t gen = (atomic_load(&w->word) >> 2) + 1; /* only this thread arms the slot */
     w->fd = fd;
     atomic_store(&w->until, until);
-    atomic_store(&w->state, SLOT_ARMED);
+    atomic_store(&w->word, SLOT_WORD(gen, SLOT_ARMED));
 }
 
 static void watch_disarm(void) {
     if (t_slot < 0)
         return;
     watch_slot_t *w = &g_watch[t_slot];
-    int expected = SLOT_ARMED;
-    if (atomic_compare_exchange_strong(&w->state, &expected, SLOT_IDLE) || expected == SLOT_IDLE)
+    uint64_t word = atomic_load(&w->word);
+    if (SLOT_STATE(word) == SLOT_IDLE)
         return;
-    while (atomic_load(&w->state) != SLOT_DONE) /* the watchdog is shutting it down */
+    uint64_t gen = word >> 2;
+    uint64_t expected = SLOT_WORD(gen, SLOT_ARMED);
+    if (atomic_compare_exchange_strong(&w->word, &expected, SLOT_WORD(gen, SLOT_IDLE)))
+        return;
+    while (SLOT_STATE(atomic_load(&w->word)) != SLOT_DONE) /* the watchdog is shutting it down */
         sched_yield();
-    atomic_store(&w->state, SLOT_IDLE);
+    atomic_store(&w->word, SLOT_WORD(gen, SLOT_IDLE));
 }
 
 void ss_http_close_after(struct mg_connection *conn) {

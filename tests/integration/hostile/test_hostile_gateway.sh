@@ -37,10 +37,10 @@ cat "$SS_TEST_TMP/legit.out" "$SS_TEST_TMP/probe.out" "$SS_TEST_TMP/hostile.out"
 field() { sed -n "s/.*\b$2=\([0-9.]*\).*/\1/p" "$1"; }
 [ "$(field "$SS_TEST_TMP/legit.out" requests)" -ge 150 ] || ss_fail "too few /db reads answered"
 [ "$(field "$SS_TEST_TMP/legit.out" non2xx)" = 0 ] && [ "$(field "$SS_TEST_TMP/legit.out" socket_errors)" = 0 ] ||
-  ss_fail "/db reads failed under hostile load"
+  ss_fail "/db reads failed under hostile load: $(tail -n 5 "$SS_TEST_TMP/legit.err")"
 ss_pass "160 authorised /db reads at 20/s all 2xx while 332 hostile connections were held"
 [ "$(field "$SS_TEST_TMP/probe.out" non2xx)" = 0 ] && [ "$(field "$SS_TEST_TMP/probe.out" socket_errors)" = 0 ] ||
-  ss_fail "/ready on the admin listener failed"
+  ss_fail "/ready on the admin listener failed: $(tail -n 5 "$SS_TEST_TMP/probe.err")"
 ss_pass "every /ready on the admin listener answered 200 (p99 $(field "$SS_TEST_TMP/probe.out" p99_us) us)"
 h="$SS_TEST_TMP/hostile.out"
 [ "$(field "$h" trickle_closed)" -gt 0 ] && [ "$(field "$h" idle_closed)" -gt 0 ] || ss_fail "hostile connections never closed"

@@ -131,5 +131,41 @@ rc_compare() {
 
 _rc_count_is() { [ "$(q "SELECT count(*) FROM $1")" -ge "$2" ]; }
 rc_wait_pg_count() {
-  ss_wait_for "$3" _rc_count_is "$1" "$2" || ss_fail "$1: $(q "SELECT count(*) FROM $1") rows, expected $2 within $3 s"
+  ss_wait_for "$3" _rc_count_is "$1" "$2" && return 0
+  local n
+  n=$(q "SELECT count(*) FROM $1")
+  rc_diagnose_missing "$1"
+  ss_fail "$1: $n rows, expected $2 within $3 s"
+}
+
+# rc_diagnose_missing <shipments|trackers>: which of the sim's objects PostgreSQL lacks, and
+# for each (at most 10) where Kafka holds it (partition@offset, its event id, whether that
+# event id is in processed_events), next to the worker group's kafka_offsets row for the
+# partition and the partition's high watermark; the worker's counters.  To stderr.
+rc_diagnose_missing() {
+  local t=$1 id part off ev
+  case "$t" in shipments|trackers) ;; *) return 0 ;; esac
+  rc_sim_list "$t" .id 2>/dev/null | sort >"$SS_TEST_TMP/diag_sim_$t.txt"
+  q "SELECT id FROM $t" | sort >"$SS_TEST_TMP/diag_pg_$t.txt"
+  comm -23 "$SS_TEST_TMP/diag_sim_$t.txt" "$SS_TEST_TMP/diag_pg_$t.txt" >"$SS_TEST_TMP/diag_missing_$t.txt"
+  echo "diagnosis: $(wc -l <"$SS_TEST_TMP/diag_missing_$t.txt") of the sim's $t not in PostgreSQL" >&2
+  [ -s "$SS_TEST_TMP/diag_missing_$t.txt" ] || return 0
+  ss_kafkactl consume -t "${PREFIX}$t" --until-end --timeout 120 2>/dev/null |
+    awk -F'\t' '{ e = ""; if (match($4, /"event_id":"[^"]*"/)) e = substr($4, RSTART + 12, RLENGTH - 13)
+                  print $1 "\t" $2 "\t" $3 "\t" e }' >"$SS_TEST_TMP/diag_kafka_$t.tsv"
+  echo "diagnosis: ${PREFIX}$t holds $(wc -l <"$SS_TEST_TMP/diag_kafka_$t.tsv") messages" >&2
+  head -n 10 "$SS_TEST_TMP/diag_missing_$t.txt" | while read -r id; do
+    if ! grep -qF "$id" "$SS_TEST_TMP/diag_kafka_$t.tsv"; then
+      echo "  $id: NOT in Kafka" >&2
+      continue
+    fi
+    awk -F'\t' -v k="$id" '$3 == k' "$SS_TEST_TMP/diag_kafka_$t.tsv" | while IFS=$'\t' read -r part off _ ev; do
+      echo "  $id: in Kafka at $t[$part]@$off, event $ev processed: $(q "SELECT count(*) FROM processed_events WHERE event_id = '$ev'")" \
+        "; kafka_offsets next: $(q "SELECT string_agg(consumer_group || '=' || next_offset, ',') FROM kafka_offsets WHERE topic = '${PREFIX}$t' AND partition = $part")" \
+        "; high watermark: $(ss_kafkactl offsets -t "${PREFIX}$t" 2>/dev/null | awk -v p="$part" '$1 == p { print $2 }')" >&2
+    done
+  done
+  [ -n "${WORKER_URL:-}" ] && curl -fsS "$WORKER_URL/metrics" 2>/dev/null |
+    grep -E '^sync_(messages_consumed|events_applied|duplicates_skipped|stale_skipped|dlq)_total' | sed 's/^/  worker: /' >&2
+  return 0
 }
