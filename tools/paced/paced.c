@@ -308,8 +308,7 @@ static int parse_args(int argc, char **argv, opts_t *o) {
                      strcmp(a, "--duration") == 0 || strcmp(a, "--connections") == 0 ||
                      strcmp(a, "--method") == 0 || strcmp(a, "--body") == 0 ||
                      strcmp(a, "--header") == 0 || strcmp(a, "--timeout-ms") == 0 ||
-                     strcmp(a, "--max-idle-ms") == 0 ||
-                     strcmp(a, "--warmup") == 0;
+                     strcmp(a, "--max-idle-ms") == 0 || strcmp(a, "--warmup") == 0;
         if (!takes)
             return bad_arg("unknown argument '%s'", a);
         if (v == NULL)

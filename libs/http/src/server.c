@@ -346,8 +346,8 @@ void ss_http_stop(ss_http_t *h) {
  * preempted before its CAS cannot fire on the next request the thread armed
  * in the slot meanwhile (it would shut down a legitimate connection). */
 enum { SLOT_IDLE = 0, SLOT_ARMED, SLOT_FIRING, SLOT_DONE };
-#define WATCH_SLOTS 8192
-#define SLOT_STATE(w) ((int)((w)&3u))
+#define WATCH_SLOTS        8192
+#define SLOT_STATE(w)      ((int)((w)&3u))
 #define SLOT_WORD(gen, st) (((gen) << 2) | (uint64_t)(st))
 
 typedef struct {
