@@ -348,14 +348,25 @@ typedef struct {
 
 /* Waits for the held page's acknowledgements and moves the slice's saved
  * cursor past it.  0 done (or nothing held), -1 not acknowledged (the saved
- * cursor stays before it: errstr), -2 the state file cannot be written. */
+ * cursor stays before it: errstr), -2 the run cannot go on (errstr): Kafka
+ * refused an object for good (the cursor stays before it too), or the state
+ * file cannot be written. */
 static int bf_settle(bf_ctx_t *c, rc_walk_t *w, char *errstr, size_t errstr_size) {
     bf_t *b = c->b;
     size_t n = c->held_n;
     if (!n)
         return 0;
     c->held_n = 0;
-    if (rc_producer_wait_first(c->prod, n, errstr, errstr_size) != 0)
+    int ack = rc_producer_wait_first(c->prod, n, errstr, errstr_size);
+    if (ack == RC_ACK_REFUSED) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", errstr);
+        snprintf(errstr, errstr_size,
+                 "Kafka refused objects of %s for good (%s); waiting will not fix it",
+                 ss_ep_list_name(c->sl->kind), why);
+        return -2;
+    }
+    if (ack != RC_ACK_OK)
         return -1;
     /* On Kafka: the cursor may move past this page. */
     pthread_mutex_lock(&b->mu);

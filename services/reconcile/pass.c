@@ -175,11 +175,13 @@ static void compare_queue(pass_ctx_t *c, const ss_ep_list_item_t *items, size_t 
 }
 
 /* Waits for the acknowledgements of what h queued (the oldest messages
- * pending) and only then counts it.  Returns 0, or -1 with errstr when
- * Kafka did not take all of it (nothing of h is counted then). */
+ * pending) and only then counts it.  Returns RC_ACK_OK, or RC_ACK_FAILED /
+ * RC_ACK_REFUSED with errstr when Kafka did not take all of it (nothing of h
+ * is counted then). */
 static int held_settle(pass_ctx_t *c, const held_t *h, char *errstr, size_t errstr_size) {
-    if (rc_producer_wait_first(c->prod, h->queued, errstr, errstr_size) != 0)
-        return -1;
+    int ack = rc_producer_wait_first(c->prod, h->queued, errstr, errstr_size);
+    if (ack != RC_ACK_OK)
+        return ack;
     const char *obj = h->trackers ? "trackers" : "shipments";
     c->st->checked += h->checked;
     c->st->missing += h->missing;
@@ -199,15 +201,28 @@ static int held_settle(pass_ctx_t *c, const held_t *h, char *errstr, size_t errs
 /* Settles the held page.  Not acknowledged: everything queued since is
  * dropped from the pending list (the sync worker's version guard makes the
  * copies that did arrive harmless) and the walk goes back to the held
- * page's cursor, to ask it again.  Returns 0, or -1 with errstr. */
+ * page's cursor, to ask it again.  Refused for good by Kafka: the held
+ * page's copies are counted as errors and the pass stops.  Returns 0, -1
+ * (asked again) or -2 (refused) with errstr. */
 static int pass_settle(pass_ctx_t *c, rc_walk_t *w, char *errstr, size_t errstr_size) {
     if (!c->holding)
         return 0;
     c->holding = 0;
-    if (held_settle(c, &c->held, errstr, errstr_size) == 0)
+    int ack = held_settle(c, &c->held, errstr, errstr_size);
+    if (ack == RC_ACK_OK)
         return 0;
     char e2[256];
     rc_producer_wait(c->prod, e2, sizeof e2);
+    if (ack == RC_ACK_REFUSED) {
+        const char *obj = c->held.trackers ? "trackers" : "shipments";
+        uint64_t lost = c->held.queued + c->held.errors;
+        c->st->errors += lost;
+        count("reconcile_errors_total", "Objects that could not be checked or produced", obj, lost);
+        snprintf(e2, sizeof e2, "%s", errstr);
+        snprintf(errstr, errstr_size,
+                 "Kafka refused copies of %s for good (%s); waiting will not fix it", obj, e2);
+        return -2;
+    }
     if (w) {
         snprintf(w->before_id, sizeof w->before_id, "%s", c->held.before);
         w->rewound = 1;
@@ -231,7 +246,10 @@ static int pass_page(void *ud, rc_walk_t *w, const ss_ep_list_item_t *items, siz
     held_t h;
     compare_queue(c, items, n, ver, 1, &h);
     snprintf(h.before, sizeof h.before, "%s", w->before_id);
-    if (pass_settle(c, w, errstr, errstr_size) != 0)
+    int src = pass_settle(c, w, errstr, errstr_size);
+    if (src == -2)
+        return -2; /* refused: the pass stops */
+    if (src != 0)
         return -1; /* this page was dropped with the held one: both again */
     c->held = h;
     c->holding = 1;
@@ -391,8 +409,13 @@ int rc_pass_run(ss_ep_client_t *ep, rc_producer_t *prod, long long window_hours,
         for (;;) {
             rc = rc_walk_run(&w, pass_page, &c, errstr, errstr_size);
             /* the last page queued: taken once it is acknowledged */
-            char e2[256];
-            if (pass_settle(&c, &w, e2, sizeof e2) == 0 || rc != 0)
+            char e2[512];
+            int src = pass_settle(&c, &w, e2, sizeof e2);
+            if (src == -2 && rc >= 0) {
+                snprintf(errstr, errstr_size, "%s", e2);
+                rc = -1;
+            }
+            if (src != -1 || rc != 0)
                 break;
             ss_log(SS_LOG_WARN, "last page of %s not taken (%s); again from its cursor",
                    ss_ep_list_name(w.kind), e2);

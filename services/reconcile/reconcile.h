@@ -66,8 +66,12 @@ rc_producer_t *rc_producer_share(rc_producer_t *owner, char *errstr, size_t errs
 int rc_produce(rc_producer_t *p, const char *raw, size_t raw_len, int checked,
                const char *object_type, rc_source_t source, const char *request_id, char *errstr,
                size_t errstr_size);
-/* Waits for every message queued since the last wait.  Returns the number
- * that failed (0 = all acknowledged by the brokers: acks=all). */
+/* Waits for every message queued since the last wait.  Returns RC_ACK_OK
+ * (all acknowledged by the brokers: acks=all), RC_ACK_FAILED (some were not,
+ * for a reason waiting may fix: a broker down past message.timeout.ms...),
+ * or RC_ACK_REFUSED (Kafka refused one for good: too large, not authorised,
+ * the producer's fatal error; errstr names it). */
+enum { RC_ACK_OK = 0, RC_ACK_FAILED = 1, RC_ACK_REFUSED = 2 };
 int rc_producer_wait(rc_producer_t *p, char *errstr, size_t errstr_size);
 /* The same for the k oldest messages queued (in order); the rest stay pending. */
 int rc_producer_wait_first(rc_producer_t *p, size_t k, char *errstr, size_t errstr_size);
