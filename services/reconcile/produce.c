@@ -93,36 +93,12 @@ size_t rc_producer_pending(const rc_producer_t *p) {
     return p->npending;
 }
 
-/* Delivery errors that waiting does not fix: the broker refuses the message
- * itself, or the producer is out of order for good.  The wait's errstr ends
- * with librdkafka's text of the error (ss_kafka_delivery_wait does not
- * return the code), which is what is compared.  The rest (timeouts while a
- * broker is down, leader changes, not enough replicas...) is waited out. */
-static const rd_kafka_resp_err_t refusals[] = {
-    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-    RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE,
-    RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-    RD_KAFKA_RESP_ERR_INVALID_MSG,
-    RD_KAFKA_RESP_ERR_INVALID_RECORD,
-    RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-    RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
-    RD_KAFKA_RESP_ERR_POLICY_VIOLATION,
-    RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT,
-    RD_KAFKA_RESP_ERR__FATAL,
-};
-
-static int refused_for_good(rc_producer_t *p, const char *err) {
+/* A delivery error that waiting does not fix (ss_kafka_err_is_refusal), or
+ * the producer out of order for good. */
+static int refused_for_good(rc_producer_t *p, rd_kafka_resp_err_t code) {
     char fatal[64];
-    if (rd_kafka_fatal_error(ss_kafka_producer_handle(p->kp), fatal, sizeof fatal))
-        return 1;
-    size_t n = strlen(err);
-    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
-        const char *t = rd_kafka_err2str(refusals[i]);
-        size_t tn = strlen(t);
-        if (n >= tn && strcmp(err + n - tn, t) == 0)
-            return 1;
-    }
-    return 0;
+    return ss_kafka_err_is_refusal(code) ||
+           rd_kafka_fatal_error(ss_kafka_producer_handle(p->kp), fatal, sizeof fatal) != 0;
 }
 
 int rc_producer_wait_first(rc_producer_t *p, size_t k, char *errstr, size_t errstr_size) {
@@ -132,8 +108,9 @@ int rc_producer_wait_first(rc_producer_t *p, size_t k, char *errstr, size_t errs
         k = p->npending;
     for (size_t i = 0; i < k; i++) {
         /* -1: until the delivery report, which comes within message.timeout.ms */
-        if (ss_kafka_delivery_wait(p->pending[i], -1, err, sizeof err) != 0) {
-            int r = refused_for_good(p, err);
+        rd_kafka_resp_err_t code;
+        if (ss_kafka_delivery_wait_err(p->pending[i], -1, &code, err, sizeof err) != 0) {
+            int r = refused_for_good(p, code);
             if (failed++ == 0 || (r && !refused))
                 snprintf(errstr, errstr_size, "%s", err);
             refused |= r;

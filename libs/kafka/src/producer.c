@@ -339,6 +339,29 @@ int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void
 
 int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
                            size_t errstr_size) {
+    return ss_kafka_delivery_wait_err(d, timeout_ms, NULL, errstr, errstr_size);
+}
+
+int ss_kafka_err_is_refusal(rd_kafka_resp_err_t err) {
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
+    case RD_KAFKA_RESP_ERR__FATAL: return 1;
+    default: return 0;
+    }
+}
+
+int ss_kafka_delivery_wait_err(ss_kafka_delivery_t *d, int timeout_ms, rd_kafka_resp_err_t *code,
+                               char *errstr, size_t errstr_size) {
+    if (code)
+        *code = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!d) {
         snprintf(errstr, errstr_size, "no delivery handle");
         return -1;
@@ -373,8 +396,12 @@ int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
     if (!done) {
         snprintf(errstr, errstr_size, "kafka delivery: no acknowledgement within %d ms",
                  timeout_ms);
+        if (code)
+            *code = RD_KAFKA_RESP_ERR__TIMED_OUT;
         return -2;
     }
+    if (code)
+        *code = err;
     if (err) {
         snprintf(errstr, errstr_size, "kafka delivery failed: %s", rd_kafka_err2str(err));
         return -1;

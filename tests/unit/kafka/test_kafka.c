@@ -292,6 +292,20 @@ static void test_unreachable_broker_fails_cleanly(void **state) {
 
 /* The waiter gives up first; the report arrives (purged) at close: no leak,
  * no use after free (ASan build). */
+/* Refusals (sending again does not help) against what waiting fixes. */
+static void test_err_is_refusal(void **state) {
+    (void)state;
+    assert_true(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE));
+    assert_true(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED));
+    assert_true(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR_POLICY_VIOLATION));
+    assert_true(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR__FATAL));
+    assert_false(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR_NO_ERROR));
+    assert_false(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT));
+    assert_false(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR__TRANSPORT));
+    assert_false(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS));
+    assert_false(ss_kafka_err_is_refusal(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION));
+}
+
 static void test_waiter_timeout_then_close(void **state) {
     (void)state;
     ss_kafka_producer_t *p = unreachable_producer();
@@ -304,14 +318,19 @@ static void test_waiter_timeout_then_close(void **state) {
         ss_kafka_producer_send(p, "nowhere", NULL, 0, NULL, 0, NULL, 0, &d2, err, sizeof(err)), 0);
     assert_int_equal(
         ss_kafka_producer_send(p, "nowhere", "k", 1, "v", 1, NULL, 0, NULL, err, sizeof(err)), 0);
-    assert_int_equal(ss_kafka_delivery_wait(d1, 10, err, sizeof(err)), -2);
+    rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+    assert_int_equal(ss_kafka_delivery_wait_err(d1, 10, &code, err, sizeof(err)), -2);
     assert_non_null(strstr(err, "10 ms"));
+    assert_int_equal(code, RD_KAFKA_RESP_ERR__TIMED_OUT);
+    assert_false(ss_kafka_err_is_refusal(code));
     int64_t t0 = ss_time_mono_usec();
     assert_int_equal(ss_kafka_producer_close(p, 100), 3);
     assert_true(ss_time_mono_usec() - t0 < 3000000);
     /* d2 still valid after close: the purge reported it. */
-    assert_int_equal(ss_kafka_delivery_wait(d2, 1000, err, sizeof(err)), -1);
+    assert_int_equal(ss_kafka_delivery_wait_err(d2, 1000, &code, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "urge"));
+    assert_int_equal(code, RD_KAFKA_RESP_ERR__PURGE_QUEUE);
+    assert_false(ss_kafka_err_is_refusal(code)); /* purged on close: not the cluster's refusal */
     assert_int_equal(ss_kafka_producer_close(NULL, 0), 0);
 }
 
@@ -557,6 +576,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_conf_from_env_ignores_service_links, unset_k8s_vars),
         cmocka_unit_test(test_message_limits),
         cmocka_unit_test(test_unreachable_broker_fails_cleanly),
+        cmocka_unit_test(test_err_is_refusal),
         cmocka_unit_test(test_waiter_timeout_then_close),
         cmocka_unit_test(test_report_queue_full_and_shutdown),
         cmocka_unit_test(test_report_timeout_and_refusal),

@@ -111,6 +111,18 @@ int ss_kafka_producer_send(ss_kafka_producer_t *p, const char *topic, const void
 int ss_kafka_delivery_wait(ss_kafka_delivery_t *d, int timeout_ms, char *errstr,
                            size_t errstr_size);
 
+/* The same, and *code (when not NULL) receives librdkafka's error:
+ * RD_KAFKA_RESP_ERR_NO_ERROR when delivered, RD_KAFKA_RESP_ERR__TIMED_OUT on
+ * the wait's own timeout. */
+int ss_kafka_delivery_wait_err(ss_kafka_delivery_t *d, int timeout_ms, rd_kafka_resp_err_t *code,
+                               char *errstr, size_t errstr_size);
+
+/* 1 when err says the cluster refuses the message itself (too large, invalid,
+ * not authorised, policy) or the producer is out of order for good (fatal):
+ * sending it again does not help.  Timeouts, broker outages, leader changes
+ * and too few in-sync replicas are not refusals: they pass. */
+int ss_kafka_err_is_refusal(rd_kafka_resp_err_t err);
+
 /* Messages not yet acknowledged. */
 int ss_kafka_producer_outq_len(ss_kafka_producer_t *p);
 
