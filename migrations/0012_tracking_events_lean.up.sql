@@ -1,0 +1,109 @@
+-- 0012_tracking_events_lean: fewer bytes per tracking event (issue 15, "Lean write path":
+-- bytes on disk per synced shipment at most half of the write path before 0005).
+--
+-- tracking_events is rebuilt (same name, same partitions, same rows):
+-- * detail_hash (the md5 of a detail's status, status_detail, message and description that,
+--   with tracker_id and occurred_at, identifies it) is stored as uuid, the md5's 16 bytes,
+--   instead of its 32 hex digits as text (33 bytes), in the rows and in
+--   tracking_events_detail_key.  Same expression, same constraint name and columns: the sync
+--   worker's ON CONFLICT ON CONSTRAINT tracking_events_detail_key (old or new) finds a
+--   redelivered detail as before.  Nothing reads the column (not the read API, the MCP tools
+--   nor the views); md5(x)::uuid is md5(x) with dashes: replace(detail_hash::text, '-', '')
+--   is the old value.
+-- * the fixed-width columns first (id, occurred_at, inserted_at, detail_hash), then the text
+--   ones: no alignment padding inside a row (two timestamps after text columns cost 0-7
+--   bytes each), and no dropped columns (0005's raw, in every row of the legacy partition a
+--   NULL, so a null bitmap even in rows without NULLs).  Readers and writers name their
+--   columns; the order is not part of any statement.
+-- * tracking_events_shipment_idx indexes (shipment_id) instead of (shipment_id, occurred_at):
+--   its only reader, the read API's shipment detail (e.shipment_id = s.id OR e.tracker_id =
+--   s.tracker_id: every event of the shipment, sorted afterwards), reads it as a bitmap and
+--   never used occurred_at from it.  Without the second column the index deduplicates: one
+--   entry per shipment holding its events' heap pointers instead of one entry per event.
+-- Measured on bench/sync's --full stream (6 events per shipment), bytes per synced shipment:
+-- see docs/architecture.md ("Bytes per synced shipment").
+--
+-- How: LOCK ... IN EXCLUSIVE MODE (the sync worker's writes of tracking events wait until the
+-- commit; reads of tracking_events go on), a new partitioned table with the same partitions
+-- (names and bounds), one INSERT ... SELECT of every row, its two indexes built, then the
+-- swap: DROP of the old table and renames, catalog work under ACCESS EXCLUSIVE (readers wait
+-- milliseconds).  The copy and index builds are one pass over the table, about VACUUM FULL's
+-- work; deploy/README.md ("Migration 0012") gives the time measured per million events.
+-- Batches would not shorten anything: shipstream-migrate runs the file in one transaction,
+-- and a column's type is one for all rows.  Partitions that retention detached and kept
+-- (RETENTION_*_MODE=detach) are plain tables this leaves alone, with the old columns: to
+-- attach one again, copy its rows in instead.
+SET LOCAL lock_timeout = '10s';
+
+LOCK TABLE tracking_events IN EXCLUSIVE MODE;
+
+-- pg_temp.ss12_swap(ddl, shipment_cols): a new tracking_events of columns ddl, with the same
+-- partitions (names, bounds), every row copied, tracking_events_detail_key and
+-- tracking_events_shipment_idx (shipment_cols) built, then put in the old one's place.  Each
+-- partition's copies of the two are named <partition>_detail_key and <partition>_shipment_idx
+-- (the names 0007 gave the legacy partition's, which its down migration renames back).
+CREATE FUNCTION pg_temp.ss12_swap(ddl text, shipment_cols text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    cols text := partition_columns('tracking_events');
+    p    record;
+    name text;
+    k    text;
+BEGIN
+    EXECUTE format('CREATE TABLE tracking_events_n12 (%s) PARTITION BY RANGE (occurred_at)', ddl);
+    FOR p IN SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
+               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = 'tracking_events'::regclass LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF tracking_events_n12 %s',
+                       p.relname || '_n12', p.bound);
+    END LOOP;
+    EXECUTE format('INSERT INTO tracking_events_n12 (%s) SELECT %s FROM tracking_events',
+                   cols, cols);
+    -- built after the copy (one sort each), while readers still read the old table
+    EXECUTE 'ALTER TABLE tracking_events_n12 ADD CONSTRAINT tracking_events_n12_detail_key'
+            ' UNIQUE NULLS NOT DISTINCT (tracker_id, occurred_at, detail_hash)';
+    EXECUTE format('CREATE INDEX tracking_events_n12_shipment_idx ON tracking_events_n12 (%s)'
+                   ' WHERE shipment_id IS NOT NULL', shipment_cols);
+    EXECUTE 'ALTER SEQUENCE tracking_events_id_seq OWNED BY tracking_events_n12.id';
+    -- the swap: ACCESS EXCLUSIVE on the old table (readers wait) for catalog work only
+    EXECUTE 'DROP TABLE tracking_events';
+    EXECUTE 'ALTER TABLE tracking_events_n12 RENAME TO tracking_events';
+    EXECUTE 'ALTER TABLE tracking_events RENAME CONSTRAINT tracking_events_n12_detail_key'
+            ' TO tracking_events_detail_key';
+    EXECUTE 'ALTER INDEX tracking_events_n12_shipment_idx RENAME TO tracking_events_shipment_idx';
+    FOR p IN SELECT c.oid, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = 'tracking_events'::regclass LOOP
+        name := left(p.relname, length(p.relname) - 4);
+        EXECUTE format('ALTER TABLE %s RENAME TO %I', p.oid::regclass, name);
+        SELECT conname INTO k FROM pg_constraint WHERE conrelid = p.oid AND contype = 'u';
+        EXECUTE format('ALTER TABLE %I RENAME CONSTRAINT %I TO %I', name, k,
+                       name || '_detail_key');
+        SELECT ic.relname INTO k FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+         WHERE x.indrelid = p.oid AND NOT x.indisunique;
+        EXECUTE format('ALTER INDEX %I RENAME TO %I', k, name || '_shipment_idx');
+    END LOOP;
+END $$;
+
+SELECT pg_temp.ss12_swap($ddl$
+    id            bigint NOT NULL DEFAULT nextval('tracking_events_id_seq'),
+    occurred_at   timestamptz,
+    inserted_at   timestamptz NOT NULL DEFAULT now(),
+    detail_hash   uuid GENERATED ALWAYS AS (
+        md5(coalesce(status, '') || chr(31) || coalesce(status_detail, '') || chr(31) ||
+            coalesce(message, '') || chr(31) || coalesce(description, ''))::uuid) STORED,
+    tracker_id    text NOT NULL,
+    shipment_id   text,
+    status        text,
+    status_detail text,
+    message       text,
+    description   text,
+    source        text,
+    carrier_code  text,
+    city          text,
+    state         text,
+    country       text,
+    zip           text
+$ddl$, 'shipment_id');
+
+-- the session's temporary function would clash with the down's
+DROP FUNCTION pg_temp.ss12_swap(text, text);
