@@ -1,15 +1,18 @@
--- 0012_tracking_events_lean: fewer bytes per tracking event (issue 15, "Lean write path":
--- bytes on disk per synced shipment at most half of the write path before 0005).
+-- 0012_lean_rows: fewer bytes per synced shipment (issue 15, "Lean write path": bytes on disk
+-- per synced shipment at most half of the write path before 0005).  Two tables:
+-- tracking_events (rebuilt) and addresses (search no longer stored, at the end of the file).
 --
 -- tracking_events is rebuilt (same name, same partitions, same rows):
--- * detail_hash (the md5 of a detail's status, status_detail, message and description that,
---   with tracker_id and occurred_at, identifies it) is stored as uuid, the md5's 16 bytes,
---   instead of its 32 hex digits as text (33 bytes), in the rows and in
---   tracking_events_detail_key.  Same expression, same constraint name and columns: the sync
---   worker's ON CONFLICT ON CONSTRAINT tracking_events_detail_key (old or new) finds a
---   redelivered detail as before.  Nothing reads the column (not the read API, the MCP tools
---   nor the views); md5(x)::uuid is md5(x) with dashes: replace(detail_hash::text, '-', '')
---   is the old value.
+-- * detail_hash (with tracker_id and occurred_at, the identity of a tracking detail: a hash of
+--   its status, status_detail, message and description) is stored as bigint, the first 64
+--   bits of the same md5, instead of the md5's 32 hex digits as text (33 bytes), in the rows
+--   and in tracking_events_detail_key.  Same constraint name and columns: the sync worker's
+--   ON CONFLICT ON CONSTRAINT tracking_events_detail_key (old or new) finds a redelivered
+--   detail as before.  64 bits are enough: two details are only compared when they have the
+--   same tracker and the same datetime (to the microsecond), a handful at most; a false match
+--   needs two of those to agree on 64 bits (2^-64 a pair).  Nothing reads the column (not the
+--   read API, the MCP tools nor the views); the old value is md5(...), the new one
+--   ('x' || left(md5(...), 16))::bit(64)::bigint.
 -- * the fixed-width columns first (id, occurred_at, inserted_at, detail_hash), then the text
 --   ones: no alignment padding inside a row (two timestamps after text columns cost 0-7
 --   bytes each), and no dropped columns (0005's raw, in every row of the legacy partition a
@@ -20,8 +23,9 @@
 --   s.tracker_id: every event of the shipment, sorted afterwards), reads it as a bitmap and
 --   never used occurred_at from it.  Without the second column the index deduplicates: one
 --   entry per shipment holding its events' heap pointers instead of one entry per event.
--- Measured on bench/sync's --full stream (6 events per shipment), bytes per synced shipment:
--- see docs/architecture.md ("Bytes per synced shipment").
+-- Measured on bench/sync's --full stream (6 events per shipment, 20,000 shipments), bytes per
+-- synced shipment: tracking_events 2,050 -> 1,405, addresses 274 -> 192; all synced tables
+-- 6,449 -> 5,721 (the write path before 0005: 11,623; 0.49 of it).
 --
 -- How: LOCK ... IN EXCLUSIVE MODE (the sync worker's writes of tracking events wait until the
 -- commit; reads of tracking_events go on), a new partitioned table with the same partitions
@@ -88,9 +92,10 @@ SELECT pg_temp.ss12_swap($ddl$
     id            bigint NOT NULL DEFAULT nextval('tracking_events_id_seq'),
     occurred_at   timestamptz,
     inserted_at   timestamptz NOT NULL DEFAULT now(),
-    detail_hash   uuid GENERATED ALWAYS AS (
-        md5(coalesce(status, '') || chr(31) || coalesce(status_detail, '') || chr(31) ||
-            coalesce(message, '') || chr(31) || coalesce(description, ''))::uuid) STORED,
+    detail_hash   bigint GENERATED ALWAYS AS (
+        ('x' || left(md5(coalesce(status, '') || chr(31) || coalesce(status_detail, '') ||
+                         chr(31) || coalesce(message, '') || chr(31) ||
+                         coalesce(description, '')), 16))::bit(64)::bigint) STORED,
     tracker_id    text NOT NULL,
     shipment_id   text,
     status        text,
@@ -107,3 +112,27 @@ $ddl$, 'shipment_id');
 
 -- the session's temporary function would clash with the down's
 DROP FUNCTION pg_temp.ss12_swap(text, text);
+
+-- ---------------------------------------------------------------- addresses.search
+-- The full-text document of an address is no longer stored in each row (a tsvector of name,
+-- company, street and city: 77 bytes a row on bench/sync's addresses): the function
+-- search(addresses) computes it, and addresses_search_idx indexes that expression, the same
+-- document 0001's generated column held.  Readers are unchanged: `a.search` on a row of
+-- addresses is search(a) when there is no such column (PostgreSQL's functional notation), the
+-- SQL function is inlined, and the planner matches the index (bitmap index scan, as before;
+-- tests/integration/schema/test_explain.sh).  Only an unqualified `search` no longer resolves.
+-- Locks: building the index takes SHARE on addresses (the worker's address writes wait, reads
+-- go on), then the old index and the column go (catalog only, ACCESS EXCLUSIVE until the
+-- commit, a moment later).  Rows written before keep their tsvector bytes until they are
+-- rewritten (an update, VACUUM FULL, pg_repack).  Locked after tracking_events, in the sync
+-- worker's statement order (libs/sync/src/apply.c): no deadlock with a worker's transaction.
+CREATE FUNCTION search(a addresses) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_tsvector('simple'::regconfig,
+                       coalesce(a.name, '') || ' ' || coalesce(a.company, '') || ' ' ||
+                       coalesce(a.street1, '') || ' ' || coalesce(a.street2, '') || ' ' ||
+                       coalesce(a.city, ''))
+$$;
+CREATE INDEX addresses_search_n12 ON addresses USING gin (search(addresses));
+DROP INDEX addresses_search_idx;
+ALTER TABLE addresses DROP COLUMN search;
+ALTER INDEX addresses_search_n12 RENAME TO addresses_search_idx;

@@ -1,4 +1,4 @@
--- Back to 0011: tracking_events rebuilt the same way as up (same partitions, every row),
+-- Back to 0011.  tracking_events rebuilt the same way as up (same partitions, every row),
 -- with 0007's columns in 0007's order, detail_hash as 32 hex digits (text: every row's value
 -- is computed again from its columns by the generated column, the same md5 as before) and
 -- tracking_events_shipment_idx on (shipment_id, occurred_at).  Locks as in the up
@@ -71,3 +71,13 @@ SELECT pg_temp.ss12_swap($ddl$
 $ddl$, 'shipment_id, occurred_at');
 
 DROP FUNCTION pg_temp.ss12_swap(text, text);
+
+-- addresses.search stored again (0001's generated column: adding it rewrites addresses under
+-- an ACCESS EXCLUSIVE lock, readers of addresses wait), its index on the column.
+DROP INDEX addresses_search_idx;
+ALTER TABLE addresses ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    to_tsvector('simple', coalesce(name, '') || ' ' || coalesce(company, '') || ' ' ||
+                          coalesce(street1, '') || ' ' || coalesce(street2, '') || ' ' ||
+                          coalesce(city, ''))) STORED;
+CREATE INDEX addresses_search_idx ON addresses USING gin (search);
+DROP FUNCTION search(addresses);
