@@ -32,7 +32,8 @@
 -- (names and bounds), one INSERT ... SELECT of every row, its two indexes built, then the
 -- swap: DROP of the old table and renames, catalog work under ACCESS EXCLUSIVE (readers wait
 -- milliseconds).  The copy and index builds are one pass over the table, about VACUUM FULL's
--- work; deploy/README.md ("Migration 0012") gives the time measured per million events.
+-- work: the whole migration took 5.8 s on 1,000,000 tracking events and 333,334 addresses
+-- (2 shared cores, load 2; down 7.0 s), so about 5 s of held-back writes per million events.
 -- Batches would not shorten anything: shipstream-migrate runs the file in one transaction,
 -- and a column's type is one for all rows.  Partitions that retention detached and kept
 -- (RETENTION_*_MODE=detach) are plain tables this leaves alone, with the old columns: to
