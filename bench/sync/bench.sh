@@ -22,7 +22,8 @@
 #   SYNC_BENCH_RUNS (default 2), SYNC_BENCH_FULL (shipments for 3, default 20000),
 #   SYNC_BENCH_WORKER_ONLY=1 (only PostgreSQL alone and one worker, interleaved: for iterating),
 #   SYNC_BENCH_WORKER_B=<binary> (another shipstream-sync-worker, run after the worker each run),
-#   SYNC_BENCH_PERF=<file> (perf record --call-graph dwarf of the first single worker into that file)
+#   SYNC_BENCH_PERF=<file> (perf record --call-graph dwarf of the first single worker into that file),
+#   SYNC_BENCH_BYTES_ONLY=1 (only 3., bytes per synced shipment: no Kafka, a minute)
 # Runs inside the harness environment (bench/run.sh or tests/integration/harness.sh).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -39,6 +40,7 @@ trap cleanup EXIT
 export LC_ALL=C
 base=${SS_TEST_DATABASE_URL%/*}
 now() { date +%s.%N; }
+BYTES_ONLY=${SYNC_BENCH_BYTES_ONLY:-0}
 
 mkdb() {
   psql -X -q "$SS_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null || exit 1
@@ -50,12 +52,14 @@ mkdb() {
   echo "$base/$1"
 }
 
+if [ "$BYTES_ONLY" != 1 ]; then
 "$BIN/ss-sync-gen" "$TMP" --bench --shipments "$N" --tag b$$ 2>/dev/null || { echo "generator failed" >&2; exit 1; }
 bytes=$(( $(wc -c <"$TMP/shipments.tsv") / N ))
 PREFIX="bench.sync.$$."
 "$KCTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" create-topics --prefix "$PREFIX" --timeout 60 >/dev/null 2>&1 || { echo "topics failed" >&2; exit 1; }
 "$KCTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" -X linger.ms=20 produce -t "${PREFIX}shipments" <"$TMP/shipments.tsv" >/dev/null || { echo "produce failed" >&2; exit 1; }
 echo "# $N shipment events (~$bytes bytes each) in ${PREFIX}shipments" >&2
+fi
 
 count() { psql -X -At "$1" -c "SELECT count(*) FROM processed_events"; }
 
@@ -123,6 +127,7 @@ meanf() { awk '{s+=$1} END {printf "%.1f", NR ? s/NR : 0}'; }
 RUNS=${SYNC_BENCH_RUNS:-2}
 ONLY=${SYNC_BENCH_WORKER_ONLY:-0}
 old_w=(); old_c=(); new_w=(); new_c=(); copy_c=(); one_w=(); one_wc=(); one_bc=(); pct=()
+[ "$BYTES_ONLY" = 1 ] && RUNS=0
 for r in $(seq 1 "$RUNS"); do
   if [ "$ONLY" != 1 ]; then
     read -r w c < <(pgbench old "$TMP/shipments.tsv"); old_w+=("$w"); old_c+=("$c")
@@ -146,7 +151,7 @@ for r in $(seq 1 "$RUNS"); do
     echo "# run $r (load $(cut -d' ' -f1-3 /proc/loadavg)): PostgreSQL alone, baseline ${old_w[-1]} events/s (${old_c[-1]} per backend CPU-s), new fed by COPY ${w} events/s (${c} per backend CPU-s)" >&2
   fi
 done
-cat "$TMP/pg.log" >&2
+[ "$BYTES_ONLY" = 1 ] || cat "$TMP/pg.log" >&2
 ow=$(printf '%s\n' "${old_w[@]}" | mean); nw=$(printf '%s\n' "${new_w[@]}" | mean)
 oc=$(printf '%s\n' "${old_c[@]}" | mean); nc=$(printf '%s\n' "${new_c[@]}" | mean)
 pg_rate=$nw
@@ -155,21 +160,25 @@ one=$(printf '%s\n' "${one_w[@]}" | mean)
 wcpu_one=$(printf '%s\n' "${one_wc[@]}" | meanf); bcpu_one=$(printf '%s\n' "${one_bc[@]}" | meanf)
 pg_cpu_us=$(awk -v c="$nc" 'BEGIN{printf "%.1f", (c > 0 ? 1e6 / c : 0)}')
 pct_one=$(printf '%s\n' "${pct[@]}" | mean) # the mean of each run's pair
+[ "$BYTES_ONLY" = 1 ] || {
 echo "RESULT sync_one_worker_cpu_us_per_event ${wcpu_one:-0} us $pg_cpu_us"
 echo "RESULT sync_one_worker_backend_cpu_us_per_event ${bcpu_one:-0} us $pg_cpu_us"
 echo "RESULT sync_one_worker_shipment_events_per_s $one events/s $pg_rate"
 echo "RESULT sync_one_worker_pct_of_postgresql_alone $pct_one % 100"
+}
 goal() { awk -v v="$1" -v g="$2" -v d="$3" 'BEGIN{print (d == "ge" ? v >= g : v <= g) ? "met" : "NOT met"}'; }
-if [ "$ONLY" = 1 ]; then
+if [ "$ONLY" = 1 ] && [ "$BYTES_ONLY" != 1 ]; then
   echo "bench/sync (worker only): one worker $pct_one % of PostgreSQL alone (goal 80 %: $(goal "$pct_one" 80 ge))" >&2
   exit 0
 fi
+if [ "$BYTES_ONLY" != 1 ]; then
 echo "RESULT sync_pg_alone_new_vs_baseline_events_per_s $nw events/s $ow"
 echo "RESULT sync_pg_alone_new_vs_baseline_events_per_cpu_s $nc events/s $oc"
 echo "RESULT sync_pg_alone_speedup_wall $(ratio "$nw" "$ow") x 2.5"
 echo "RESULT sync_pg_alone_speedup_cpu $(ratio "$nc" "$oc") x 2.5"
 cc=$(printf '%s\n' "${copy_c[@]}" | mean)
 echo "RESULT sync_pg_alone_copy_staging_events_per_cpu_s $cc events/s $nc"
+fi
 
 # Bytes per synced shipment, old vs new.
 FULLN=${SYNC_BENCH_FULL:-20000}
@@ -195,6 +204,10 @@ pgbench new "$TMP/full/shipments.tsv" --full >/dev/null; new_b=$(bytes_per_shipm
 table_bytes "$base/bench_sync_pg_new" new
 echo "RESULT sync_bytes_per_synced_shipment $new_b bytes $old_b"
 echo "RESULT sync_bytes_new_over_old $(ratio "$new_b" "$old_b") x 0.5"
+if [ "$BYTES_ONLY" = 1 ]; then
+  echo "bench/sync (bytes only): bytes per synced shipment $new_b vs $old_b (goal half: $(goal "$(ratio "$new_b" "$old_b")" 0.5 le))" >&2
+  exit 0
+fi
 
 two=$(run_workers "$(mkdb bench_sync_two)" 2 two)
 echo "RESULT sync_two_workers_shipment_events_per_s $two events/s $pg_rate"

@@ -48,7 +48,7 @@ plan_uses "address usage count" "shipments_to_address_idx" \
 plan_uses "shipment by id" "shipments_pkey" "SELECT $cols FROM shipments s WHERE s.id = 'shp_bench_4242'"
 
 # The search really finds by name, company, street and city.
-[ "$(q -c "SELECT bool_or(id = 'adr_bench_4242') FROM addresses WHERE search @@ websearch_to_tsquery('simple', 'Customer 4242')")" = t ] || ss_fail "search by name"
-[ "$(q -c "SELECT count(*) > 0 FROM addresses WHERE search @@ websearch_to_tsquery('simple', 'Acme Fulfillment')")" = t ] || ss_fail "search by company"
-[ "$(q -c "SELECT count(*) > 0 FROM addresses WHERE search @@ websearch_to_tsquery('simple', 'oak springfield')")" = t ] || ss_fail "search by street and city"
+[ "$(q -c "SELECT bool_or(id = 'adr_bench_4242') FROM addresses a WHERE a.search @@ websearch_to_tsquery('simple', 'Customer 4242')")" = t ] || ss_fail "search by name"
+[ "$(q -c "SELECT count(*) > 0 FROM addresses a WHERE a.search @@ websearch_to_tsquery('simple', 'Acme Fulfillment')")" = t ] || ss_fail "search by company"
+[ "$(q -c "SELECT count(*) > 0 FROM addresses a WHERE a.search @@ websearch_to_tsquery('simple', 'oak springfield')")" = t ] || ss_fail "search by street and city"
 ss_pass "full-text search matches name, company, street and city"

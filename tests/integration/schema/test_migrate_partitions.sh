@@ -38,10 +38,12 @@ INSERT INTO easypost_events (id, description, object_type, object_id, created_at
 INSERT INTO easypost_events (id, created_at, payload) VALUES
   ('evt_null', NULL, '{}'), ('evt_future', '2031-01-01', '{}');
 SQL
+# detail_hash is left out: generated from the columns summed here, and its type changes with
+# 0012 (text md5 before, 64 bits of it after; schema_migrate_lean_rows checks its values)
 sums() {
   q -c "SELECT count(*), md5(string_agg(md5((t.id, t.tracker_id, t.shipment_id, t.occurred_at, t.status,
                t.status_detail, t.message, t.description, t.source, t.carrier_code, t.city, t.state,
-               t.country, t.zip, t.detail_hash, t.inserted_at)::text), '' ORDER BY t.id)) FROM tracking_events t"
+               t.country, t.zip, t.inserted_at)::text), '' ORDER BY t.id)) FROM tracking_events t"
   q -c "SELECT count(*), md5(string_agg(md5((t.id, t.description, t.object_type, t.object_id, t.mode,
                t.status, t.user_id, t.created_at, t.updated_at, t.payload, t.received_at)::text), ''
                ORDER BY t.id)) FROM easypost_events t"
