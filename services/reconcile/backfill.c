@@ -362,7 +362,7 @@ static int bf_settle(bf_ctx_t *c, rc_walk_t *w, char *errstr, size_t errstr_size
         char why[256];
         snprintf(why, sizeof why, "%s", errstr);
         snprintf(errstr, errstr_size,
-                 "Kafka refused objects of %s for good (%s); waiting will not fix it",
+                 "Kafka refused objects of %s for good (%.160s); waiting will not fix it",
                  ss_ep_list_name(c->sl->kind), why);
         return -2;
     }

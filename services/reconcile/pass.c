@@ -220,7 +220,7 @@ static int pass_settle(pass_ctx_t *c, rc_walk_t *w, char *errstr, size_t errstr_
         count("reconcile_errors_total", "Objects that could not be checked or produced", obj, lost);
         snprintf(e2, sizeof e2, "%s", errstr);
         snprintf(errstr, errstr_size,
-                 "Kafka refused copies of %s for good (%s); waiting will not fix it", obj, e2);
+                 "Kafka refused copies of %s for good (%.160s); waiting will not fix it", obj, e2);
         return -2;
     }
     if (w) {
