@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Reconcile throughput, inside the harness environment (bench/run.sh reconcile):
 #   1. backfill: RECONCILE_BENCH_SHIPMENTS (default 20000) preloaded shipments + their
-#      trackers, from `shipstream-reconcile backfill` start until PostgreSQL holds them all
-#      (one sync worker running), objects/s end to end; and the backfill's own rate (its
-#      summary line: objects produced and acknowledged by Kafka per second);
+#      trackers, from `shipstream-reconcile backfill` start until the sync worker (running,
+#      its partitions assigned) has applied every message it produced (kafka_offsets),
+#      objects/s end to end; and the backfill's own rate (objects produced and acknowledged
+#      by Kafka per second);
 #   2. next to it, same run: a fresh sync worker (new group, empty database) applying the
-#      very messages the backfill produced, objects/s: the sync worker's own rate;
+#      very messages the backfill produced, objects/s from its first applied batch to its
+#      last: the sync worker's own rate;
 #   1 and 2 are repeated RECONCILE_BENCH_ROUNDS times (default 2), interleaved A B A B so
 #   that the load of a shared machine hits both; the results are totals over the rounds.
 #   3. one `once` pass over RECONCILE_BENCH_PASS_OBJECTS (default 100000) objects in the
 #      window (half shipments, half trackers; empty database: every object missing), seconds.
-# The sim runs unthrottled (no faults, no latency).
+# The sim runs unthrottled (no faults, no latency), and every object is listed once before
+# the timed walks, so that it serves them from its cache: EasyPost's CPU is not on this
+# machine, the sim's is.
 #
 # What the ratio means: the end-to-end number ends when the sync worker has applied every
 # object, so it can never exceed the worker's own rate; on one machine the sim (EasyPost's
@@ -50,23 +54,75 @@ sim() { # sim <port> <shipments> <days>
   for _ in $(seq 600); do curl -fsS "http://127.0.0.1:$1/health" >/dev/null 2>&1 && return 0; sleep 0.1; done # a loaded machine: up to a minute
   echo "sim did not start" >&2; exit 1
 }
-worker() { # worker <db> <group> <prefix>
+worker() { # worker <db> <group> <prefix>; WPORT: its LISTEN port
+  WPORT=$(port)
   env DATABASE_URL="$1" KAFKA_BOOTSTRAP_SERVERS="$SS_TEST_KAFKA_BOOTSTRAP" KAFKA_TOPIC_PREFIX="$3" \
-    KAFKA_GROUP_ID="$2" LISTEN="127.0.0.1:$(port)" LOG_LEVEL=warn "$BIN/shipstream-sync-worker" 2>"$TMP/$2.log" &
+    KAFKA_GROUP_ID="$2" LISTEN="127.0.0.1:$WPORT" LOG_LEVEL=warn "$BIN/shipstream-sync-worker" 2>"$TMP/$2.log" &
   PIDS+=($!)
 }
-# wait_rows <db> <n> <timeout> [pid]: prints the time the count reached n; fails at once when
-# the worker pid (if given) is gone
-wait_rows() {
-  local deadline=$((SECONDS + $3)) c=0
+# wait_assigned <port> <pid>: until the worker holds its partitions (it has joined the group),
+# as a long-running worker does when an operator starts a backfill
+wait_assigned() {
+  local deadline=$((SECONDS + 120)) a
   while [ $SECONDS -lt $deadline ]; do
-    c=$(count "$1"); [ "$c" -ge "$2" ] && { now; return 0; }
-    if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
-      echo "the sync worker (pid $4) exited with $c of $2 rows" >&2; return 1
-    fi
-    sleep 0.2
+    a=$(curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null | awk '$1 == "sync_partitions_assigned" { print $2 }')
+    [ "${a:-0}" -gt 0 ] 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { echo "the sync worker (pid $2) exited before its assignment" >&2; return 1; }
+    sleep 0.1
   done
-  echo "only $c of $2 rows" >&2; return 1
+  echo "the sync worker got no partitions in 120 s" >&2; return 1
+}
+# warm <sim port> <kind>: list every preloaded object once, so that the timed walks cost the
+# sim (EasyPost's stand-in, whose CPU would not be on this machine) no JSON building
+warm() {
+  python3 - "$1" "$2" <<'PY' || { echo "sim warm-up failed" >&2; exit 1; }
+import json, sys, urllib.request
+port, kind, before = sys.argv[1], sys.argv[2], ""
+while True:
+    url = f"http://127.0.0.1:{port}/v2/{kind}?page_size=100" + (f"&before_id={before}" if before else "")
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer EZTK_b"})
+    page = json.load(urllib.request.urlopen(req, timeout=60))
+    if not page["has_more"] or not page[kind]:
+        break
+    before = page[kind][-1]["id"]
+PY
+}
+# produced <prefix>: messages on the run's topics (the sum of their high watermarks)
+produced() {
+  local t n=0 c
+  for t in shipments trackers addresses batches events; do
+    c=$("$KCTL" -b "$SS_TEST_KAFKA_BOOTSTRAP" offsets -t "$1$t" --sum) || return 1
+    n=$((n + c))
+  done
+  echo "$n"
+}
+# applied <db> <group>: messages the group has applied (kafka_offsets is written in the
+# same transaction as the rows, and the topics start at offset 0)
+applied() {
+  psql -X -At "$1" -c "SELECT coalesce(sum(next_offset), 0) FROM kafka_offsets WHERE consumer_group = '$2'"
+}
+# wait_applied <db> <group> <messages> <timeout> <pid>: prints the time the group had applied
+# every message; fails at once when the worker is gone.  FIRST_T/FIRST_C (in a file, the
+# caller runs it in a subshell): the first time it saw anything applied, and how much.  Counting rows instead ended early:
+# a tracker also writes its shipment's row, so (shipments + trackers) reached 2N with about
+# half the messages applied, and the worker's rate read twice what it was (session 7).
+wait_applied() {
+  local deadline=$((SECONDS + $4)) c=0
+  while [ $SECONDS -lt $deadline ]; do
+    c=$(applied "$1" "$2")
+    [ "$c" -gt 0 ] && [ ! -s "$TMP/first.$2" ] && echo "$(now) $c" >"$TMP/first.$2"
+    [ "$c" -ge "$3" ] && { now; return 0; }
+    if ! kill -0 "$5" 2>/dev/null; then
+      echo "the sync worker (pid $5) exited with $c of $3 messages applied" >&2; return 1
+    fi
+    sleep 0.05
+  done
+  echo "only $c of $3 messages applied" >&2; return 1
+}
+# check_rows <db> <n>: PostgreSQL holds the n objects
+check_rows() {
+  local c; c=$(count "$1")
+  [ "$c" -ge "$2" ] || { echo "only $c of $2 rows after every message was applied" >&2; return 1; }
 }
 reconcile() { # reconcile <sim port> <db> <prefix> args...
   local sp=$1 db=$2 pf=$3 wrap=(); shift 3
@@ -81,6 +137,8 @@ echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)
 SP=$(port); sim "$SP" "$N" 90
 SIM_PID=${PIDS[-1]}
 SINCE=$(date -u -d '100 days ago' +%FT%TZ)
+warm "$SP" shipments
+warm "$SP" trackers
 T_E2E=0 T_PROD=0 T_SW=0
 for r in $(seq "$ROUNDS"); do
   PREFIX="bench.reconcile.$$.$r."
@@ -89,6 +147,7 @@ for r in $(seq "$ROUNDS"); do
   DB1=$(mkdb bench_reconcile_backfill)
   worker "$DB1" "bench-rc-a-$$-$r" "$PREFIX"
   WA=${PIDS[-1]}
+  wait_assigned "$WPORT" "$WA" || exit 1
   mkdir -p "$TMP/state-$r"
   la=$(cut -d' ' -f1 /proc/loadavg)
   c_sim=$(cpu "$SIM_PID") c_wa=$(cpu "$WA")
@@ -99,7 +158,9 @@ for r in $(seq "$ROUNDS"); do
   c_sim=$(awk -v a="$c_sim" -v b="$(cpu "$SIM_PID")" 'BEGIN { printf "%.1f", b - a }')
   c_bf=$(awk '{ printf "%.1f", $1 + $2 }' "$TMP/backfill.cpu")
   cat "$TMP/backfill.out" >&2
-  t1=$(wait_rows "$DB1" $((2 * N)) 900 "$WA") || exit 1
+  M=$(produced "$PREFIX") || { echo "offsets failed" >&2; exit 1; }
+  t1=$(wait_applied "$DB1" "bench-rc-a-$$-$r" "$M" 900 "$WA") || exit 1
+  check_rows "$DB1" $((2 * N)) || exit 1
   c_wa=$(awk -v a="$c_wa" -v b="$(cpu "$WA")" 'BEGIN { printf "%.1f", b - a }')
   e2e=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   prod=$(awk -v a="$t0" -v b="$tp" 'BEGIN { printf "%.3f", b - a }')
@@ -108,11 +169,15 @@ for r in $(seq "$ROUNDS"); do
   lb=$(cut -d' ' -f1 /proc/loadavg)
   t0=$(now)
   worker "$DB2" "bench-rc-b-$$-$r" "$PREFIX"
-  t1=$(wait_rows "$DB2" $((2 * N)) 900 "${PIDS[-1]}") || exit 1
+  t1=$(wait_applied "$DB2" "bench-rc-b-$$-$r" "$M" 900 "${PIDS[-1]}") || exit 1
+  check_rows "$DB2" $((2 * N)) || exit 1
   c_wb=$(cpu "${PIDS[-1]}")
-  sw1=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  # its rate from its first applied batch on (its start, the group join, is not the
+  # worker's apply rate): the messages applied after that moment over the time they took
+  read -r tf cf <"$TMP/first.bench-rc-b-$$-$r"
+  sw1=$(awk -v a="$tf" -v b="$t1" -v m="$M" -v c="$cf" -v n=$((2 * N)) 'BEGIN { printf "%.3f", (b - a) * n / (m - c) }')
   kill -TERM "${PIDS[@]: -2}" 2>/dev/null # this round's two workers
-  echo "# round $r: backfill $((2 * N)) objects: $(awk -v n=$((2 * N)) -v t="$e2e" 'BEGIN{printf "%.0f", n/t}') objects/s end to end, the backfill itself $(awk -v n=$((2 * N)) -v t="$prod" 'BEGIN{printf "%.0f", n/t}') objects/s (load $la); the sync worker alone $(awk -v n=$((2 * N)) -v t="$sw1" 'BEGIN{printf "%.0f", n/t}') objects/s (load $lb, includes its start); CPU seconds: sim $c_sim and backfill $c_bf while it ran, worker $c_wa (A) / $c_wb (B)" >&2
+  echo "# round $r: backfill $((2 * N)) objects: $(awk -v n=$((2 * N)) -v t="$e2e" 'BEGIN{printf "%.0f", n/t}') objects/s end to end, the backfill itself $(awk -v n=$((2 * N)) -v t="$prod" 'BEGIN{printf "%.0f", n/t}') objects/s (load $la); the sync worker alone $(awk -v n=$((2 * N)) -v t="$sw1" 'BEGIN{printf "%.0f", n/t}') objects/s (load $lb, from its first applied batch); CPU seconds: sim $c_sim and backfill $c_bf while it ran, worker $c_wa (A) / $c_wb (B)" >&2
   T_E2E=$(awk -v a="$T_E2E" -v b="$e2e" 'BEGIN { print a + b }')
   T_PROD=$(awk -v a="$T_PROD" -v b="$prod" 'BEGIN { print a + b }')
   T_SW=$(awk -v a="$T_SW" -v b="$sw1" 'BEGIN { print a + b }')

@@ -111,6 +111,7 @@ struct sim {
      * only sim_preload_set invalidates it (preload_gen). */
     pthread_mutex_t pcmu; /* guards pcache */
     struct sim_pcache_slot *pcache;
+    size_t pcache_slots;
 
     /* 1 in preload_build's scratch sims: answers and Event copies are not built (nothing
      * reads them; ids are still drawn, so the objects are the same). */
