@@ -118,6 +118,7 @@ void ss_sync_rows_free(ss_sync_rows_t *r) {
     free(r->trees);
     if (r->tok)
         json_tokener_free(r->tok);
+    free(r->slim);
     for (int t = 0; t < SS_SYNC_T__COUNT; t++) {
         free(r->t[t].cells);
         free(r->t[t].order);
@@ -773,10 +774,62 @@ static int parse_span(ctx_t *c, ss_json_span_t s, const char *what, json_object 
     return 0;
 }
 
+/* A Shipment's object span without its "rates" member, for the tree.  Every rate EasyPost
+ * offered is about half a Shipment's bytes (a sim Shipment: 5.5 KB of 11.7 KB), json-c built a
+ * tree of them for every message, and nothing reads them unless every_rate is set: the
+ * purchased rate is "selected_rate" (migration 0009), and shipments.raw keeps them all from
+ * the message bytes, not from the tree.  The envelope parser checked the span, so its members
+ * can be copied as they are.  Returns the span itself when there is nothing to leave out,
+ * {NULL, 0} on out of memory. */
+static ss_json_span_t shipment_without_rates(ss_sync_rows_t *r, ss_json_span_t obj) {
+    ss_json_iter_t it;
+    ss_json_span_t k, v;
+    int found = 0;
+    if (ss_json_iter_init(&it, obj) != 0)
+        return obj; /* not an object: parse_span says so */
+    while (!found && ss_json_iter_next(&it, &k, &v) == 1)
+        found = ss_json_key_is(k, "rates");
+    if (!found)
+        return obj;
+    if (r->slim_cap < obj.len) {
+        char *b = realloc(r->slim, obj.len);
+        if (!b)
+            return (ss_json_span_t){NULL, 0};
+        r->slim = b;
+        r->slim_cap = obj.len;
+    }
+    /* {"k":v,...} from the kept members: never longer than the object */
+    size_t n = 0;
+    r->slim[n++] = '{';
+    ss_json_iter_init(&it, obj);
+    while (ss_json_iter_next(&it, &k, &v) == 1) {
+        if (ss_json_key_is(k, "rates"))
+            continue;
+        if (n > 1)
+            r->slim[n++] = ',';
+        memcpy(r->slim + n, k.p, k.len);
+        n += k.len;
+        r->slim[n++] = ':';
+        memcpy(r->slim + n, v.p, v.len);
+        n += v.len;
+    }
+    r->slim[n++] = '}';
+    return (ss_json_span_t){r->slim, n};
+}
+
+/* The object span json-c parses: a Shipment's without its offered rates, unless they are
+ * rows (every_rate). */
+static ss_json_span_t tree_span(ss_sync_rows_t *r, const ss_envelope_t *e) {
+    if (r->every_rate || strcmp(e->object_type, "Shipment") != 0)
+        return e->object;
+    return shipment_without_rates(r, e->object);
+}
+
 int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size_t rawlen,
                 uint32_t msg, char *errstr, size_t errstr_size) {
     ctx_t c = {r, errstr, errstr_size, 0};
     json_object *object = NULL, *event = NULL; /* the spans, parsed (owned by r) */
+    ss_json_span_t tree;                       /* the object span json-c parses */
     size_t before[SS_SYNC_T__COUNT];
     for (int t = 0; t < SS_SYNC_T__COUNT; t++)
         before[t] = r->t[t].nrows;
@@ -789,7 +842,9 @@ int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size
         snprintf(errstr, errstr_size, "envelope without object");
     } else if (raw && !rawc) {
         c.oom = 1;
-    } else if (parse_span(&c, e->object, "object", &object) == 0 &&
+    } else if (!(tree = tree_span(r, e)).p) {
+        c.oom = 1;
+    } else if (parse_span(&c, tree, "object", &object) == 0 &&
                (!e->event.p || parse_span(&c, e->event, "event", &event) == 0)) {
         /* The consumer's rule, one for every topic (the producers route by
          * the object's type, ss_envelope_route):

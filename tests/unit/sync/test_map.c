@@ -586,10 +586,100 @@ static void test_time_format_matches(void **state) {
     }
 }
 
+/* A Shipment's offered rates are left out of the tree unless every_rate (ss_sync_map): every
+ * table but rates gets the same cells as from the whole tree, and rates the selected one. */
+static void assert_same_rows(const ss_sync_rows_t *a, const ss_sync_rows_t *b, int t) {
+    assert_int_equal(a->t[t].nrows, b->t[t].nrows);
+    int nc = a->t[t].ncols;
+    for (size_t i = 0; i < a->t[t].nrows * (size_t)nc; i++) {
+        const char *x = a->t[t].cells[i], *y = b->t[t].cells[i];
+        if (!x || !y) {
+            if (x != y)
+                fail_msg("table %d row %zu column %zu: %s against %s", t, i / (size_t)nc,
+                         i % (size_t)nc, x ? x : "NULL", y ? y : "NULL");
+        } else if (strcmp(x, y) != 0) {
+            fail_msg("table %d row %zu column %zu: %s against %s", t, i / (size_t)nc,
+                     i % (size_t)nc, x, y);
+        }
+    }
+}
+
+static void test_shipment_rates_left_out_of_tree(void **state) {
+    (void)state;
+    static const char *const files[] = {"api/shipment-buy.response.json",
+                                        "api/shipment-create.response.json"};
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        wire_t w;
+        make_wire(&w, files[f], NULL, 0);
+        ss_sync_rows_t whole, slim;
+        ss_sync_rows_init(&whole);
+        ss_sync_rows_init(&slim);
+        whole.every_rate = 1;
+        map_ok(&whole, &w, 1);
+        map_ok(&slim, &w, 1);
+        assert_non_null(slim.slim); /* the fixture has rates: the slim copy was made */
+        for (int t = 0; t < SS_SYNC_T__COUNT; t++)
+            if (t != SS_SYNC_T_RATES)
+                assert_same_rows(&whole, &slim, t);
+        assert_true(whole.t[SS_SYNC_T_RATES].nrows >= 2);
+        const char *sel = ss_sync_cell(&slim, SS_SYNC_T_SHIPMENTS, 0, SH_SELECTED_RATE_ID);
+        if (sel) { /* bought: its rate is the one rates row */
+            assert_int_equal(slim.t[SS_SYNC_T_RATES].nrows, 1);
+            int found = 0;
+            for (size_t i = 0; i < whole.t[SS_SYNC_T_RATES].nrows; i++) {
+                if (strcmp(ss_sync_cell(&whole, SS_SYNC_T_RATES, i, RA_ID), sel) != 0)
+                    continue;
+                found = 1;
+                for (int col = 0; col < whole.t[SS_SYNC_T_RATES].ncols; col++) {
+                    const char *x = ss_sync_cell(&whole, SS_SYNC_T_RATES, i, col);
+                    const char *y = ss_sync_cell(&slim, SS_SYNC_T_RATES, 0, col);
+                    if (x && y)
+                        assert_string_equal(x, y);
+                    else
+                        assert_ptr_equal(x, y);
+                }
+            }
+            assert_true(found);
+        } else {
+            assert_int_equal(slim.t[SS_SYNC_T_RATES].nrows, 0);
+        }
+        /* the stored raw is still the whole message, rates and all */
+        assert_memory_equal(ss_sync_cell(&slim, SS_SYNC_T_SHIPMENTS, 0, SH_RAW), w.wire, w.len);
+        ss_sync_rows_free(&whole);
+        ss_sync_rows_free(&slim);
+        free_wire(&w);
+    }
+
+    /* "rates" first, last, twice, or alone: what is left is still one JSON object */
+    static const char *const texts[] = {
+        "{\"rates\":[{\"id\":\"rate_1\"}],\"object\":\"Shipment\",\"id\":\"shp_r1\","
+        "\"mode\":\"test\",\"status\":\"unknown\"}",
+        "{\"object\":\"Shipment\",\"id\":\"shp_r1\",\"mode\":\"test\",\"rates\":[],"
+        "\"status\":\"unknown\",\"rates\":{\"x\":[1,2]}}",
+        "{\"object\":\"Shipment\",\"id\":\"shp_r1\",\"mode\":\"test\",\"status\":\"unknown\","
+        "\"rates\":[{\"id\":\"rate_1\",\"rate\":\"1.00\"}]}",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        wire_t w;
+        make_wire_text(&w, texts[i], "shipment.updated");
+        ss_sync_rows_t r;
+        ss_sync_rows_init(&r);
+        map_ok(&r, &w, 0);
+        assert_int_equal(r.t[SS_SYNC_T_SHIPMENTS].nrows, 1);
+        assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_ID), "shp_r1");
+        assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_MODE), "test");
+        assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_STATUS), "unknown");
+        assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 0);
+        ss_sync_rows_free(&r);
+        free_wire(&w);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipment_buy),
         cmocka_unit_test(test_shipment_create_unbought),
+        cmocka_unit_test(test_shipment_rates_left_out_of_tree),
         cmocka_unit_test(test_tracker_retrieve),
         cmocka_unit_test(test_tracker_create),
         cmocka_unit_test(test_event_tracker_updated),
