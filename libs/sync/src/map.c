@@ -774,21 +774,27 @@ static int parse_span(ctx_t *c, ss_json_span_t s, const char *what, json_object 
     return 0;
 }
 
-/* A Shipment's object span without its "rates" member, for the tree.  Every rate EasyPost
- * offered is about half a Shipment's bytes (a sim Shipment: 5.5 KB of 11.7 KB), json-c built a
- * tree of them for every message, and nothing reads them unless every_rate is set: the
- * purchased rate is "selected_rate" (migration 0009), and shipments.raw keeps them all from
- * the message bytes, not from the tree.  The envelope parser checked the span, so its members
- * can be copied as they are.  Returns the span itself when there is nothing to leave out,
- * {NULL, 0} on out of memory. */
-static ss_json_span_t shipment_without_rates(ss_sync_rows_t *r, ss_json_span_t obj) {
+/* A Shipment's object span for the tree: without its "rates", and with its embedded
+ * "tracker" cut to its id.  Every rate EasyPost offered is about half a Shipment's bytes (a
+ * sim Shipment: 5.5 KB of 11.7 KB) and the tracker with its details another 2 KB; json-c built
+ * a tree of them for every message, and the columns read neither (the purchased rate is
+ * "selected_rate", migration 0009; of the tracker, shipments.tracker_id reads its id; the
+ * tracker's own messages fill trackers).  shipments.raw keeps everything: it comes from the
+ * message bytes, not from the tree.  test_shipment_tree_slim proves every cell equal to the
+ * whole tree's.  The envelope parser checked the span, so members are copied as they are.
+ * Returns the span itself when there is nothing to leave out, {NULL, 0} on out of memory. */
+static int slim_member(ss_json_span_t k, ss_json_span_t v) {
+    return ss_json_key_is(k, "rates") || (ss_json_key_is(k, "tracker") && v.len && v.p[0] == '{');
+}
+
+static ss_json_span_t shipment_tree_slim(ss_sync_rows_t *r, ss_json_span_t obj) {
     ss_json_iter_t it;
     ss_json_span_t k, v;
     int found = 0;
     if (ss_json_iter_init(&it, obj) != 0)
         return obj; /* not an object: parse_span says so */
     while (!found && ss_json_iter_next(&it, &k, &v) == 1)
-        found = ss_json_key_is(k, "rates");
+        found = slim_member(k, v);
     if (!found)
         return obj;
     if (r->slim_cap < obj.len) {
@@ -798,7 +804,9 @@ static ss_json_span_t shipment_without_rates(ss_sync_rows_t *r, ss_json_span_t o
         r->slim = b;
         r->slim_cap = obj.len;
     }
-    /* {"k":v,...} from the kept members: never longer than the object */
+    /* {"k":v,...} from the kept members, the tracker as {"id":...}: never longer than the
+     * object */
+    static const char *const id_name[] = {"id", NULL};
     size_t n = 0;
     r->slim[n++] = '{';
     ss_json_iter_init(&it, obj);
@@ -810,6 +818,19 @@ static ss_json_span_t shipment_without_rates(ss_sync_rows_t *r, ss_json_span_t o
         memcpy(r->slim + n, k.p, k.len);
         n += k.len;
         r->slim[n++] = ':';
+        if (slim_member(k, v)) { /* the tracker */
+            ss_json_span_t id;
+            ss_json_pick(v, id_name, &id);
+            r->slim[n++] = '{';
+            if (id.p) {
+                memcpy(r->slim + n, "\"id\":", 5);
+                n += 5;
+                memcpy(r->slim + n, id.p, id.len);
+                n += id.len;
+            }
+            r->slim[n++] = '}';
+            continue;
+        }
         memcpy(r->slim + n, v.p, v.len);
         n += v.len;
     }
@@ -817,12 +838,12 @@ static ss_json_span_t shipment_without_rates(ss_sync_rows_t *r, ss_json_span_t o
     return (ss_json_span_t){r->slim, n};
 }
 
-/* The object span json-c parses: a Shipment's without its offered rates, unless they are
- * rows (every_rate). */
+/* The object span json-c parses: a Shipment's slimmed (shipment_tree_slim) unless its offered
+ * rates are rows (every_rate). */
 static ss_json_span_t tree_span(ss_sync_rows_t *r, const ss_envelope_t *e) {
     if (r->every_rate || strcmp(e->object_type, "Shipment") != 0)
         return e->object;
-    return shipment_without_rates(r, e->object);
+    return shipment_tree_slim(r, e->object);
 }
 
 int ss_sync_map(ss_sync_rows_t *r, const ss_envelope_t *e, const char *raw, size_t rawlen,

@@ -586,8 +586,9 @@ static void test_time_format_matches(void **state) {
     }
 }
 
-/* A Shipment's offered rates are left out of the tree unless every_rate (ss_sync_map): every
- * table but rates gets the same cells as from the whole tree, and rates the selected one. */
+/* A Shipment's tree is built without its offered rates and with its tracker cut to its id
+ * unless every_rate (ss_sync_map): every table but rates gets the same cells as from the whole
+ * tree, and rates the selected one. */
 static void assert_same_rows(const ss_sync_rows_t *a, const ss_sync_rows_t *b, int t) {
     assert_int_equal(a->t[t].nrows, b->t[t].nrows);
     int nc = a->t[t].ncols;
@@ -604,7 +605,7 @@ static void assert_same_rows(const ss_sync_rows_t *a, const ss_sync_rows_t *b, i
     }
 }
 
-static void test_shipment_rates_left_out_of_tree(void **state) {
+static void test_shipment_tree_slim(void **state) {
     (void)state;
     static const char *const files[] = {"api/shipment-buy.response.json",
                                         "api/shipment-create.response.json"};
@@ -650,7 +651,8 @@ static void test_shipment_rates_left_out_of_tree(void **state) {
         free_wire(&w);
     }
 
-    /* "rates" first, last, twice, or alone: what is left is still one JSON object */
+    /* "rates" and "tracker" first, last, twice: what is left is still one JSON object, and
+     * the tracker's id (or its absence) comes through */
     static const char *const texts[] = {
         "{\"rates\":[{\"id\":\"rate_1\"}],\"object\":\"Shipment\",\"id\":\"shp_r1\","
         "\"mode\":\"test\",\"status\":\"unknown\"}",
@@ -658,7 +660,16 @@ static void test_shipment_rates_left_out_of_tree(void **state) {
         "\"status\":\"unknown\",\"rates\":{\"x\":[1,2]}}",
         "{\"object\":\"Shipment\",\"id\":\"shp_r1\",\"mode\":\"test\",\"status\":\"unknown\","
         "\"rates\":[{\"id\":\"rate_1\",\"rate\":\"1.00\"}]}",
+        "{\"tracker\":{\"status\":\"x\",\"tracking_details\":[{\"id\":\"no\"}],\"id\":\"trk_9\"},"
+        "\"object\":\"Shipment\",\"id\":\"shp_r1\",\"mode\":\"test\",\"status\":\"unknown\"}",
+        "{\"object\":\"Shipment\",\"id\":\"shp_r1\",\"mode\":\"test\",\"status\":\"unknown\","
+        "\"tracker\":{\"id\":\"trk_1\"},\"rates\":[],\"tracker\":{\"id\":\"trk_9\",\"x\":[]}}",
+        "{\"object\":\"Shipment\",\"id\":\"shp_r1\",\"mode\":\"test\",\"status\":\"unknown\","
+        "\"tracker\":{\"status\":\"x\"}}",
+        "{\"object\":\"Shipment\",\"id\":\"shp_r1\",\"mode\":\"test\",\"status\":\"unknown\","
+        "\"tracker\":null}",
     };
+    static const char *const tracker_ids[] = {NULL, NULL, NULL, "trk_9", "trk_9", NULL, NULL};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         wire_t w;
         make_wire_text(&w, texts[i], "shipment.updated");
@@ -669,6 +680,10 @@ static void test_shipment_rates_left_out_of_tree(void **state) {
         assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_ID), "shp_r1");
         assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_MODE), "test");
         assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_STATUS), "unknown");
+        if (tracker_ids[i])
+            assert_string_equal(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TRACKER_ID), tracker_ids[i]);
+        else
+            assert_null(CELL(SS_SYNC_T_SHIPMENTS, 0, SH_TRACKER_ID));
         assert_int_equal(r.t[SS_SYNC_T_RATES].nrows, 0);
         ss_sync_rows_free(&r);
         free_wire(&w);
@@ -679,7 +694,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipment_buy),
         cmocka_unit_test(test_shipment_create_unbought),
-        cmocka_unit_test(test_shipment_rates_left_out_of_tree),
+        cmocka_unit_test(test_shipment_tree_slim),
         cmocka_unit_test(test_tracker_retrieve),
         cmocka_unit_test(test_tracker_create),
         cmocka_unit_test(test_event_tracker_updated),
