@@ -424,12 +424,15 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
     free(sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        int lost = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0 ||
+                             strcmp(state, "55P03") == 0);
         ss_db_error(conn, r, err, sizeof err);
         PQclear(r);
-        ss_log_kv(SS_LOG_ERROR, "migration failed, rolled back", "direction", up ? "up" : "down",
-                  "migration", id, "file", path, "error", err, NULL);
+        ss_log_kv(lost ? SS_LOG_WARN : SS_LOG_ERROR, "migration failed, rolled back", "direction",
+                  up ? "up" : "down", "migration", id, "file", path, "error", err, NULL);
         PQclear(PQexec(conn, "ROLLBACK"));
-        return -1;
+        return lost ? -2 : -1;
     }
     PQclear(r);
     char vbuf[32];
@@ -470,6 +473,32 @@ static int apply_one(PGconn *conn, const ss_mig_file_t *f, int up) {
               SS_KV_INT("version", f->version), "name", f->name, SS_KV_DBL("duration_ms", ms),
               NULL);
     return 0;
+}
+
+/* apply_one, run again when the migration lost a race to live traffic: a deadlock (40P01)
+ * with a sync worker writing the tables it alters (a rolling upgrade), a serialization
+ * failure (40001), or a lock_timeout the migration set for itself (55P03).  The migration
+ * rolled back whole, so running it again is safe; after MIG_RACE_TRIES attempts (waits of
+ * 1, 2, 4, 8 s) it fails as any other error does. */
+#define MIG_RACE_TRIES 5
+static int apply_retrying(PGconn *conn, const ss_mig_file_t *f, int up) {
+    for (int attempt = 1;; attempt++) {
+        int rc = apply_one(conn, f, up);
+        if (rc != -2)
+            return rc;
+        if (attempt == MIG_RACE_TRIES) {
+            ss_log_kv(SS_LOG_ERROR, "migration lost to concurrent writers every time; giving up",
+                      "file", up ? f->up_path : f->down_path, SS_KV_INT("attempts", attempt), NULL);
+            return -1;
+        }
+        int wait_s = 1 << (attempt - 1);
+        ss_log_kv(SS_LOG_WARN, "migration lost a race to concurrent writers; running it again",
+                  "file", up ? f->up_path : f->down_path, SS_KV_INT("attempt", attempt),
+                  SS_KV_INT("wait_seconds", wait_s), NULL);
+        struct timespec ts = {wait_s, 0};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
 }
 
 static int run_status(PGconn *conn, const ss_mig_set_t *s) {
@@ -540,7 +569,7 @@ static int run_up(PGconn *conn, const ss_mig_set_t *s, long count) {
             rc = 1;
             goto done;
         }
-        if (apply_one(conn, f, 1) != 0) {
+        if (apply_retrying(conn, f, 1) != 0) {
             rc = 1;
             goto done;
         }
@@ -588,7 +617,7 @@ static int run_down(PGconn *conn, const ss_mig_set_t *s, long count) {
     }
     for (size_t k = 0; k < n; k++) {
         const ss_mig_file_t *f = file_find(s, a.items[a.n - 1 - k].version);
-        if (apply_one(conn, f, 0) != 0) {
+        if (apply_retrying(conn, f, 0) != 0) {
             rc = 1;
             goto done;
         }
