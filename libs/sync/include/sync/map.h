@@ -65,7 +65,7 @@ typedef struct {
     struct json_object **trees; /* parsed object/event spans the cells point into */
     size_t ntrees, trees_cap;
     struct json_tokener *tok; /* reused for every span */
-    char *slim;               /* a Shipment without its offered rates (ss_sync_map), reused */
+    char *slim;               /* a Shipment without rates, tracker cut to its id (ss_sync_map) */
     size_t slim_cap;
     /* Non-zero: a shipment's every offered rate is a rates row, as before migration 0009
      * (only bench/sync's frozen baseline sets it; the worker stores the selected rate). */
