@@ -5,7 +5,7 @@
  *                               [--topics a,b,..]
  *   ss-kafkactl produce  -t T   < lines "key<TAB>value"
  *   ss-kafkactl consume  -t T   [-n COUNT] [--timeout S] [-g GROUP] [--headers] [--until-end]
- *   ss-kafkactl offsets  -t T   [--sum]
+ *   ss-kafkactl offsets  -t T   [-g GROUP] [--sum]
  *   ss-kafkactl topics
  *
  * Bootstrap servers come from -b or KAFKA_BOOTSTRAP_SERVERS (default
@@ -91,6 +91,9 @@ static void kctl_usage(FILE *out) {
         "partitions\n"
         "  offsets -t TOPIC [--sum]      print \"partition<TAB>high watermark\" (--sum: their "
         "total)\n"
+        "          [-g GROUP]            also GROUP's committed offset (-1: none) and its lag:\n"
+        "                                \"partition<TAB>high<TAB>committed<TAB>lag\" (--sum: "
+        "the total lag)\n"
         "  topics                        list topics and their partition counts\n"
         "  dlq list|show|redrive ...     the dead-letter topic (ss-kafkactl dlq help)\n"
         "\n"
@@ -634,7 +637,16 @@ static int kctl_offsets(const kctl_opts_t *o) {
         ss_log(SS_LOG_ERROR, "offsets needs -t TOPIC");
         return 2;
     }
-    rd_kafka_t *rk = kctl_new(o, RD_KAFKA_PRODUCER, NULL);
+    /* With -g a consumer handle of that group reads its committed offsets;
+     * it never subscribes, so it does not join the group. */
+    rd_kafka_conf_t *conf = kctl_conf_new(o);
+    if (!conf)
+        return 1;
+    if (o->group && kctl_conf_set(conf, "group.id", o->group) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    rd_kafka_t *rk = kctl_new(o, o->group ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf);
     if (!rk)
         return 1;
     int tmo = (int)(o->timeout_s * 1000);
@@ -645,6 +657,21 @@ static int kctl_offsets(const kctl_opts_t *o) {
         ss_log(SS_LOG_ERROR, "topic %s not found", o->topic);
         rd_kafka_destroy(rk);
         return 1;
+    }
+    rd_kafka_topic_partition_list_t *committed = NULL;
+    if (o->group) {
+        committed = rd_kafka_topic_partition_list_new(n);
+        for (int p = 0; p < n; p++)
+            rd_kafka_topic_partition_list_add(committed, o->topic, p);
+        rd_kafka_resp_err_t err = rd_kafka_committed(
+            rk, committed, kctl_ms_left(deadline) > 0 ? kctl_ms_left(deadline) : 1);
+        if (err) {
+            ss_log(SS_LOG_ERROR, "committed offsets of group %s: %s", o->group,
+                   rd_kafka_err2str(err));
+            rd_kafka_topic_partition_list_destroy(committed);
+            rd_kafka_destroy(rk);
+            return 1;
+        }
     }
     int64_t sum = 0;
     for (int p = 0; p < n; p++) {
@@ -663,15 +690,29 @@ static int kctl_offsets(const kctl_opts_t *o) {
             usleep(100 * 1000);
         if (err) {
             ss_log(SS_LOG_ERROR, "%s [%d]: %s", o->topic, p, rd_kafka_err2str(err));
+            if (committed)
+                rd_kafka_topic_partition_list_destroy(committed);
             rd_kafka_destroy(rk);
             return 1;
         }
-        sum += hi;
+        if (!committed) {
+            sum += hi;
+            if (!o->sum)
+                printf("%d\t%" PRId64 "\n", p, hi);
+            continue;
+        }
+        int64_t c = committed->elems[p].offset; /* < 0: the group committed nothing */
+        int64_t lag = hi - (c >= 0 ? c : lo);
+        if (lag < 0)
+            lag = 0;
+        sum += lag;
         if (!o->sum)
-            printf("%d\t%" PRId64 "\n", p, hi);
+            printf("%d\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", p, hi, c >= 0 ? c : -1, lag);
     }
     if (o->sum)
         printf("%" PRId64 "\n", sum);
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
     rd_kafka_destroy(rk);
     return 0;
 }

@@ -107,6 +107,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        /* Lost: the group moved on without us (session timeout, or a commit
+         * refused with ILLEGAL_GENERATION); the partitions may be read by
+         * another member already. */
+        if (rd_kafka_assignment_lost(c->rk))
+            ss_log(SS_LOG_WARN, "kafka assignment lost: the group rebalanced without this member");
         if (c->on_revoke)
             c->on_revoke(c->ud, parts);
         if (c->cooperative) {

@@ -45,6 +45,8 @@ int main(int argc, char **argv) {
          "cap of the retry delay (exponential backoff with jitter)", 0},
         {"SYNC_DLQ_TIMEOUT_MS", SS_CONF_INT, &cfg.dlq_timeout_ms, "10000", 100, 600000,
          "wait this long for the broker to acknowledge a DLQ write before retrying", 0},
+        {"SYNC_KAFKA_COMMIT_MS", SS_CONF_INT, &cfg.kafka_commit_ms, "1000", 10, 600000,
+         "commit applied offsets to the Kafka group (lag tools, KEDA) at most this often", 0},
     };
     const size_t nopts = sizeof(opts) / sizeof(opts[0]);
     int conf_rc =

@@ -6,7 +6,11 @@
  *   -> apply in one transaction (rows, processed_events, kafka_offsets)
  *        data error (22/23): bisect until the bad message stands alone, DLQ it
  *        retryable/other: pause, back off, reconnect, retry the same batch
- *   -> commit the offsets to Kafka too (async, for the usual lag tools).
+ *   -> commit the offsets to Kafka too (async, for the usual lag tools and
+ *      KEDA), at most every SYNC_KAFKA_COMMIT_MS and not within that long of
+ *      a rebalance: librdkafka treats a commit the broker refuses with
+ *      ILLEGAL_GENERATION (one sent while the group moves on) as a lost
+ *      assignment and revokes every partition, a cooperative one too.
  *
  * Pipelined: a complete batch goes to an apply thread (one ss_sync_apply, one
  * transaction) while the next one is polled and mapped; a batch is handed over
@@ -63,6 +67,7 @@ typedef struct {
     char topic[256];
     int32_t partition;
     int64_t next; /* next offset applied, -1 unknown */
+    int64_t sent; /* next offset last committed to Kafka (or known there) */
 } part_state_t;
 
 /* One batch: the messages, their envelopes and mapped rows. */
@@ -116,6 +121,7 @@ typedef struct {
     part_state_t *parts;
     size_t nparts, parts_cap;
     int64_t last_lag_usec, last_db_usec;
+    int64_t last_commit_usec; /* Kafka commit or rebalance callback, monotonic */
 
     ss_counter_t *consumed, *duplicates, *stale, *applied[NTOPICS];
     ss_histogram_t *batch_size, *batch_duration;
@@ -170,6 +176,7 @@ static part_state_t *part_find(worker_t *w, const char *topic, int32_t partition
     snprintf(p->topic, sizeof(p->topic), "%s", topic);
     p->partition = partition;
     p->next = -1;
+    p->sent = -1;
     return p;
 }
 
@@ -293,8 +300,9 @@ static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
         parts->elems[i].offset = offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
         part_state_t *p = part_find(w, topics[i], pn[i], 1);
         if (p)
-            p->next = offs[i];
+            p->next = p->sent = offs[i]; /* committed to Kafka with the next batch */
     }
+    w->last_commit_usec = ss_time_mono_usec(); /* no commit while the group settles */
     char msg[96], from[RANGES_SIZE] = "";
     for (int i = 0; i < parts->cnt; i++)
         ranges_add(from, sizeof(from), "%s%s[%d]@%lld", i ? "," : "", short_topic(w, topics[i]),
@@ -329,9 +337,10 @@ static void on_revoke(void *ud, const rd_kafka_topic_partition_list_t *parts) {
                      (int)p->partition);
             ss_gauge_set(
                 ss_gauge("sync_consumer_lag", "Messages behind the high watermark", labels), 0);
-            p->next = -1;
+            p->next = p->sent = -1;
         }
     }
+    w->last_commit_usec = ss_time_mono_usec(); /* no commit while the group settles */
     ss_log(SS_LOG_INFO, "revoked %d partition(s); uncommitted batch dropped", parts->cnt);
 }
 
@@ -646,21 +655,37 @@ static ss_db_class_t apply_range(worker_t *w, size_t lo, size_t hi, ss_sync_stat
     return apply_range(w, mid, hi, st, err, errsize);
 }
 
-static void commit_kafka(worker_t *w) {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+/* Records how far the batch w->b got (PostgreSQL has it). */
+static void batch_advance(worker_t *w) {
     for (size_t i = 0; i < w->b.n; i++) {
-        rd_kafka_topic_partition_t *p =
-            rd_kafka_topic_partition_list_find(l, w->b.msgs[i].topic, w->b.msgs[i].partition);
-        if (!p)
-            p = rd_kafka_topic_partition_list_add(l, w->b.msgs[i].topic, w->b.msgs[i].partition);
-        if (w->b.msgs[i].offset + 1 > p->offset)
-            p->offset = w->b.msgs[i].offset + 1;
         part_state_t *ps = part_find(w, w->b.msgs[i].topic, w->b.msgs[i].partition, 1);
         if (ps && w->b.msgs[i].offset + 1 > ps->next)
             ps->next = w->b.msgs[i].offset + 1;
     }
+}
+
+/* Commits to Kafka what PostgreSQL has applied and Kafka does not know yet:
+ * at most every SYNC_KAFKA_COMMIT_MS, none within that long of a rebalance
+ * callback (see the top of the file), or now when force (shutdown). */
+static void commit_kafka(worker_t *w, int force) {
+    int64_t now = ss_time_mono_usec();
+    if (!force && now - w->last_commit_usec < w->cfg->kafka_commit_ms * 1000)
+        return;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (size_t i = 0; i < w->nparts; i++) {
+        part_state_t *p = &w->parts[i];
+        if (p->next < 0 || p->next <= p->sent)
+            continue;
+        if (!l)
+            l = rd_kafka_topic_partition_list_new(16);
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->next;
+        p->sent = p->next;
+    }
+    w->last_commit_usec = now;
+    if (!l)
+        return;
     char err[256];
-    if (l->cnt > 0 && ss_kafka_consumer_commit(w->consumer, l, 1, err, sizeof(err)) < 0)
+    if (ss_kafka_consumer_commit(w->consumer, l, 1, err, sizeof(err)) < 0)
         ss_log_kv(SS_LOG_WARN, "kafka offset commit failed (PostgreSQL has them)", "error", err,
                   NULL);
     rd_kafka_topic_partition_list_destroy(l);
@@ -727,8 +752,10 @@ static void batch_done(worker_t *w, const ss_sync_stats_t *stp, int64_t t0, int 
     ss_backoff_reset(&w->backoff);
     db_set_up(w, 1);
     w->last_db_usec = ss_time_mono_usec();
-    if (kafka)
-        commit_kafka(w);
+    if (kafka) {
+        batch_advance(w);
+        commit_kafka(w, 0);
+    }
 
     for (int t = 0; t < NTOPICS; t++)
         if (st.applied[t])
@@ -983,6 +1010,7 @@ int sw_run(const sw_config_t *cfg) {
             idle_check(&w);
         }
         lag_update(&w, 0);
+        commit_kafka(&w, 0);
     }
 
     /* SIGTERM: stop polling, finish the batch in flight (one attempt; rolled
@@ -992,6 +1020,8 @@ int sw_run(const sw_config_t *cfg) {
         batch_process(&w, 1);
     batch_clear(&w);
     carry_clear(&w);
+    if (!w.revoked)
+        commit_kafka(&w, 1); /* close waits for it */
     atomic_store(&g_consumer_up, 0);
     ss_kafka_consumer_close(w.consumer);
     batch_clear(&w);

@@ -14,6 +14,7 @@ typedef struct {
     long long retry_base_ms;
     long long retry_max_ms;
     long long dlq_timeout_ms;
+    long long kafka_commit_ms;
 } sw_config_t;
 
 /* /ready: 0 when PostgreSQL is reachable and the consumer runs. */

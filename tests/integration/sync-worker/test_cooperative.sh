@@ -23,14 +23,26 @@ _ab() { [ "$(held a)" -gt 0 ] && [ "$(held b)" -gt 0 ] && [ $(($(held a) + $(hel
 ss_wait_for 30 _ab || ss_fail "a and b did not share the partitions (a $(held a), b $(held b))"
 # The gauge moves in the rebalance callback; the re-read is logged by the main loop right
 # after it: wait for it.
-_a_kept() { grep -q "kept [0-9]* partition(s) after the revoke" "${SW_LOG[a]}"; }
-ss_wait_for 15 _a_kept || ss_fail "a saw no partial revoke"
-ss_pass "b joined: a kept $(held a) partitions (partial revoke), b took $(held b)"
+# librdkafka revokes everything when it loses the assignment (a Kafka commit
+# refused with ILLEGAL_GENERATION while the group moved on).  The worker makes
+# that rare (SYNC_KAFKA_COMMIT_MS, no commit right after a rebalance) but cannot
+# rule it out; then c's join must show the partial revoke instead.
+kept() { grep -c "kept [0-9]* partition(s) after the revoke" "${SW_LOG[a]}"; }
+lost() { grep -c "kafka assignment lost" "${SW_LOG[a]}"; }
+_a_kept() { [ "$(kept)" -ge 1 ]; }
+if ss_wait_for 15 _a_kept; then
+  ss_pass "b joined: a kept $(held a) partitions (partial revoke), b took $(held b)"
+elif [ "$(lost)" -ge 1 ]; then
+  echo "note: a lost its assignment when b joined (librdkafka: commit refused); c's join must show the partial revoke"
+else
+  ss_fail "a saw no partial revoke and did not lose its assignment"
+fi
 sw_produce addresses
 sw_start c "${COOP[@]}"
 _abc() { [ "$(held c)" -gt 0 ] && [ $(($(held a) + $(held b) + $(held c))) = 60 ]; }
 ss_wait_for 30 _abc || ss_fail "c got no share (a $(held a), b $(held b), c $(held c))"
-ss_pass "c joined: a $(held a), b $(held b), c $(held c)"
+ss_wait_for 15 _a_kept || ss_fail "a saw no partial revoke when b or c joined (assignment lost $(lost) time(s))"
+ss_pass "c joined: a $(held a), b $(held b), c $(held c); a kept partitions $(kept) time(s)"
 sw_wait_applied 180
 sw_check_state
 ss_pass "cooperative rebalances mid-stream: every event applied, state equals the model"

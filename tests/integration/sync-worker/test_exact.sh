@@ -27,6 +27,19 @@ q "SELECT count(*) FROM kafka_offsets WHERE consumer_group = '$GROUP'" | grep -q
 pg_sum=$(q "SELECT sum(next_offset) FROM kafka_offsets WHERE consumer_group = '$GROUP'")
 [ "$pg_sum" = "$total" ] || ss_fail "kafka_offsets sum $pg_sum, expected $total"
 ss_pass "duplicates and stale versions skipped; offsets recorded"
+# The group's offsets in Kafka (lag tools, KEDA) follow within SYNC_KAFKA_COMMIT_MS,
+# also for the last batch, after which nothing else arrives.
+kafka_lag() {
+  local t sum=0 n
+  for t in shipments trackers addresses; do
+    n=$(ss_kafkactl offsets -t "${PREFIX}$t" -g "$GROUP" --sum 2>/dev/null) || return 1
+    sum=$((sum + n))
+  done
+  echo "$sum"
+}
+_no_lag() { [ "$(kafka_lag)" = 0 ]; }
+ss_wait_for 15 _no_lag || ss_fail "the group's Kafka offsets lag by $(kafka_lag) messages"
+ss_pass "the group's Kafka offsets reached the end of every partition"
 
 ss_stop_bg "${SW_PID[a]}" 20
 rc=$?
