@@ -38,6 +38,15 @@ base=${SS_TEST_DATABASE_URL%/*}
 now() { date +%s.%N; }
 TCK=$(getconf CLK_TCK)
 cpu() { awk -v t="$TCK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; } # user+system s
+# The broker's and PostgreSQL's CPU seconds (the postmaster, its children, and the
+# children that exited): where the machine's two cores went in each phase.
+KAFKA_PID=$(cat "$SS_TEST_KAFKA_DIR/kafka.pid" 2>/dev/null)
+PG_PID=$(head -n 1 "$SS_TEST_PG_DATA/postmaster.pid" 2>/dev/null)
+pgcpu() {
+  awk -v pp="$PG_PID" -v t="$TCK" '$4 == pp { c += $14 + $15 } $1 == pp { c += $14 + $15 + $16 + $17 }
+    END { printf "%.2f", c / t }' /proc/[0-9]*/stat 2>/dev/null
+}
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 port() { ss_free_port; } # a port nothing listens on (a random one collided once: the worker died)
 
 mkdb() {
@@ -136,7 +145,7 @@ for r in $( [ "$ROUNDS" -gt 0 ] && seq 0 "$ROUNDS"); do
   wait_assigned "$WPORT" "$WA" || exit 1
   mkdir -p "$TMP/state-$r"
   la=$(cut -d' ' -f1 /proc/loadavg)
-  c_sim=$(cpu "$SIM_PID") c_wa=$(cpu "$WA")
+  c_sim=$(cpu "$SIM_PID") c_wa=$(cpu "$WA") c_k=$(cpu "$KAFKA_PID") c_pg=$(pgcpu)
   t0=$(now)
   RC_STATE="$TMP/state-$r" RC_CPU="$TMP/backfill.cpu" reconcile "$SP" "$DB1" "$PREFIX" backfill --since "$SINCE" >"$TMP/backfill.out" 2>"$TMP/backfill.err" ||
     { tail -5 "$TMP/backfill.err" >&2; exit 1; }
@@ -147,7 +156,7 @@ for r in $( [ "$ROUNDS" -gt 0 ] && seq 0 "$ROUNDS"); do
   M=$(produced "$PREFIX") || { echo "offsets failed" >&2; exit 1; }
   t1=$(wait_applied "$DB1" "bench-rc-a-$$-$r" "$M" 900 "$WA") || exit 1
   check_rows "$DB1" $((2 * N)) || exit 1
-  c_wa=$(awk -v a="$c_wa" -v b="$(cpu "$WA")" 'BEGIN { printf "%.1f", b - a }')
+  c_wa=$(delta "$c_wa" "$(cpu "$WA")") c_k=$(delta "$c_k" "$(cpu "$KAFKA_PID")") c_pg=$(delta "$c_pg" "$(pgcpu)")
   e2e=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
   prod=$(awk -v a="$t0" -v b="$tp" 'BEGIN { printf "%.3f", b - a }')
   if [ "$r" = 0 ]; then
@@ -158,17 +167,18 @@ for r in $( [ "$ROUNDS" -gt 0 ] && seq 0 "$ROUNDS"); do
   # B: a fresh worker alone on the same messages
   DB2=$(mkdb bench_reconcile_worker)
   lb=$(cut -d' ' -f1 /proc/loadavg)
+  c_kb=$(cpu "$KAFKA_PID") c_pgb=$(pgcpu)
   t0=$(now)
   worker "$DB2" "bench-rc-b-$$-$r" "$PREFIX"
   t1=$(wait_applied "$DB2" "bench-rc-b-$$-$r" "$M" 900 "${PIDS[-1]}") || exit 1
   check_rows "$DB2" $((2 * N)) || exit 1
-  c_wb=$(cpu "${PIDS[-1]}")
+  c_wb=$(cpu "${PIDS[-1]}") c_kb=$(delta "$c_kb" "$(cpu "$KAFKA_PID")") c_pgb=$(delta "$c_pgb" "$(pgcpu)")
   # its rate from its first applied batch on (its start, the group join, is not the
   # worker's apply rate): the messages applied after that moment over the time they took
   read -r tf cf <"$TMP/first.bench-rc-b-$$-$r"
   sw1=$(awk -v a="$tf" -v b="$t1" -v m="$M" -v c="$cf" -v n=$((2 * N)) 'BEGIN { printf "%.3f", (b - a) * n / (m - c) }')
   kill -TERM "${PIDS[@]: -2}" 2>/dev/null # this round's two workers
-  echo "# round $r: backfill $((2 * N)) objects: $(awk -v n=$((2 * N)) -v t="$e2e" 'BEGIN{printf "%.0f", n/t}') objects/s end to end, the backfill itself $(awk -v n=$((2 * N)) -v t="$prod" 'BEGIN{printf "%.0f", n/t}') objects/s (load $la); the sync worker alone $(awk -v n=$((2 * N)) -v t="$sw1" 'BEGIN{printf "%.0f", n/t}') objects/s (load $lb, from its first applied batch); CPU seconds: sim $c_sim and backfill $c_bf while it ran, worker $c_wa (A) / $c_wb (B)" >&2
+  echo "# round $r: backfill $((2 * N)) objects: $(awk -v n=$((2 * N)) -v t="$e2e" 'BEGIN{printf "%.0f", n/t}') objects/s end to end, the backfill itself $(awk -v n=$((2 * N)) -v t="$prod" 'BEGIN{printf "%.0f", n/t}') objects/s (load $la); the sync worker alone $(awk -v n=$((2 * N)) -v t="$sw1" 'BEGIN{printf "%.0f", n/t}') objects/s (load $lb, from its first applied batch); CPU seconds: sim $c_sim and backfill $c_bf while it ran, worker $c_wa (A) / $c_wb (B), broker $c_k (A) / $c_kb (B), PostgreSQL $c_pg (A) / $c_pgb (B)" >&2
   T_E2E=$(awk -v a="$T_E2E" -v b="$e2e" 'BEGIN { print a + b }')
   T_PROD=$(awk -v a="$T_PROD" -v b="$prod" 'BEGIN { print a + b }')
   T_SW=$(awk -v a="$T_SW" -v b="$sw1" 'BEGIN { print a + b }')

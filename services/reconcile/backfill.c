@@ -632,7 +632,7 @@ int rc_backfill_main(int argc, char **argv, ss_ep_client_t *ep) {
     ss_log_kv(SS_LOG_INFO, "backfill starts", "since", b->since, "until", b->until, "objects",
               b->objects_csv, "state", b->state_path, NULL);
 
-    b->prod = rc_producer_new(err, sizeof err);
+    b->prod = rc_producer_new((int)g_rc.backfill_linger_ms, err, sizeof err);
     if (!b->prod) {
         fprintf(stderr, "%s backfill: Kafka (KAFKA_*): %s\n", RC_PROG, err);
         goto out;

@@ -20,14 +20,16 @@ struct rc_producer {
     size_t npending;
 };
 
-rc_producer_t *rc_producer_new(char *errstr, size_t errstr_size) {
+rc_producer_t *rc_producer_new(int linger_ms, char *errstr, size_t errstr_size) {
     rc_producer_t *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
     /* Pages of 100 objects of ~10 KB: batch them. */
-    const char *overrides[] = {"linger.ms", "5", "batch.size", "1000000", NULL};
+    char linger[16];
+    snprintf(linger, sizeof linger, "%d", linger_ms);
+    const char *overrides[] = {"linger.ms", linger, "batch.size", "1000000", NULL};
     ss_kafka_producer_opts_t po = {
         .bootstrap = g_rc.kafka_bootstrap, .client_id = RC_PROG, .overrides = overrides};
     p->kp = ss_kafka_producer_new(&po, errstr, errstr_size);

@@ -43,6 +43,7 @@ typedef struct {
     long long backoff_max_ms;
     long long max_open_trackers;
     long long backfill_parallel;
+    long long backfill_linger_ms;
 } rc_config_t;
 
 extern rc_config_t g_rc;
@@ -52,7 +53,13 @@ typedef enum { RC_SOURCE_BACKFILL = 0, RC_SOURCE_RECONCILE } rc_source_t;
 
 typedef struct rc_producer rc_producer_t;
 
-rc_producer_t *rc_producer_new(char *errstr, size_t errstr_size);
+/* linger_ms: how long librdkafka holds a partition's batch to fill it.  It
+ * sends one ProduceRequest per partition batch (2.0), and on a broker the
+ * request count, not the bytes, is what costs: the backfill (throughput, many
+ * threads) lingers RECONCILE_BACKFILL_LINGER_MS, a pass (one page at a time,
+ * waiting for its acknowledgements) RC_PASS_LINGER_MS. */
+#define RC_PASS_LINGER_MS 5
+rc_producer_t *rc_producer_new(int linger_ms, char *errstr, size_t errstr_size);
 /* Another handle on the same Kafka producer (one client, one connection, shared
  * batches) with a pending list of its own, for another thread.  Free every
  * share before the owner. */
