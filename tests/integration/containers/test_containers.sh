@@ -216,9 +216,13 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -m 10 -H 'Content-Type: applicati
   -H "X-Hmac-Signature: hmac-sha256-hex=$(printf '%064d' 0)" -d '{"id":"evt_x"}' "$WH/webhooks/easypost")
 [ "$code" = 401 ] && pass "a wrongly signed webhook is refused (401)" || fail "a wrongly signed webhook answered $code"
 curl -sS -f -m 60 -X POST "${AUTH[@]}" "$RS/refresh" >/dev/null || fail "POST /refresh on the refresh-scheduler failed"
+# POST /refresh answers 202 and refreshes asynchronously: poll the dashboard.
 # mode=all: the sim's mode follows the API key the stack gives it (test or production)
-dash=$(curl -sS -f -m 10 "${AUTH[@]}" "$GW/db/analytics/dashboard?days=30&mode=all" || true)
-if jq -e '.summary.shipments >= 1 and (.freshness.last_refreshed_at != null)' <<<"$dash" >/dev/null 2>&1; then
+dash_counts() {
+  dash=$(curl -sS -f -m 10 "${AUTH[@]}" "$GW/db/analytics/dashboard?days=30&mode=all" || true)
+  jq -e '.summary.shipments >= 1 and (.freshness.last_refreshed_at != null)' <<<"$dash" >/dev/null 2>&1
+}
+if wait_until 60 dash_counts; then
   pass "the analytics dashboard counts $(jq .summary.shipments <<<"$dash") shipment(s), refreshed $(jq -r .freshness.last_refreshed_at <<<"$dash")"
 else
   fail "dashboard: ${dash:0:300}"
