@@ -300,7 +300,7 @@ static int on_assign(void *ud, rd_kafka_topic_partition_list_t *parts) {
         parts->elems[i].offset = offs[i] >= 0 ? offs[i] : RD_KAFKA_OFFSET_BEGINNING;
         part_state_t *p = part_find(w, topics[i], pn[i], 1);
         if (p)
-            p->next = p->sent = offs[i]; /* committed to Kafka with the next batch */
+            p->next = p->sent = offs[i]; /* taken as known to Kafka: a batch moves past it */
     }
     w->last_commit_usec = ss_time_mono_usec(); /* no commit while the group settles */
     char msg[96], from[RANGES_SIZE] = "";
@@ -745,17 +745,15 @@ static int batch_process(worker_t *w, int final) {
     return 0;
 }
 
-/* After the batch w->b committed in PostgreSQL: Kafka commit (unless the
- * partitions were revoked meanwhile), metrics. */
+/* After the batch w->b committed in PostgreSQL: how far it got (unless the
+ * partitions were revoked meanwhile; the main loop commits that to Kafka), metrics. */
 static void batch_done(worker_t *w, const ss_sync_stats_t *stp, int64_t t0, int kafka) {
     ss_sync_stats_t st = *stp;
     ss_backoff_reset(&w->backoff);
     db_set_up(w, 1);
     w->last_db_usec = ss_time_mono_usec();
-    if (kafka) {
-        batch_advance(w);
-        commit_kafka(w, 0);
-    }
+    if (kafka)
+        batch_advance(w); /* the main loop commits it to Kafka (commit_kafka) */
 
     for (int t = 0; t < NTOPICS; t++)
         if (st.applied[t])
